@@ -95,3 +95,73 @@ pub async fn score_posted(
 ) -> Result<Json<CreditCheckReport>, ApiError> {
     score(&state, &request)
 }
+
+/// Declares a scorer's four documented handlers (GET and POST on its own path and on the canary path
+/// `/credit-check/report`) and `pub fn router() -> OpenApiRouter<ScorerState>`. The handlers only
+/// differ between the two scorers in their path and documentation, so one definition serves both.
+#[macro_export]
+macro_rules! scorer_routes {
+    (path: $path:literal, report: $report:literal, rules: $rules:literal $(,)?) => {
+        use axum::extract::State;
+        use axum::Json;
+        use $crate::domain::{ApplicantRequest, CreditCheckReport};
+        use $crate::error::{ApiError, ErrorBody};
+        use $crate::scoring::{self, DemoQuery, ScorerState};
+        use $crate::startup::{ApiJson, ApiQuery};
+        use utoipa_axum::router::OpenApiRouter;
+        use utoipa_axum::routes;
+
+        #[doc = concat!("Scores a fictional demo applicant (no body needed: for browsers) with ", $rules, ".")]
+        #[utoipa::path(get, path = $path, tag = "credit-check", params(DemoQuery),
+            responses(
+                (status = 200, description = $report, body = CreditCheckReport),
+                (status = 400, description = "Unknown demo applicant or bad query string", body = ErrorBody),
+                (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody)))]
+        async fn own_demo(state: State<ScorerState>, query: ApiQuery<DemoQuery>) -> Result<Json<CreditCheckReport>, ApiError> {
+            scoring::score_demo(state, query).await
+        }
+
+        #[doc = concat!("Scores the posted applicant with ", $rules, ".")]
+        #[utoipa::path(post, path = $path, tag = "credit-check", request_body = ApplicantRequest,
+            responses(
+                (status = 200, description = $report, body = CreditCheckReport),
+                (status = 400, description = "Malformed JSON", body = ErrorBody),
+                (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+                (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+                (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
+                (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody)))]
+        async fn own_posted(state: State<ScorerState>, body: ApiJson<ApplicantRequest>) -> Result<Json<CreditCheckReport>, ApiError> {
+            scoring::score_posted(state, body).await
+        }
+
+        #[doc = concat!("The canary route, scored here with ", $rules, ". In the mesh the VirtualService `kyc-credit-check` splits it between the basic and the advanced scorer.")]
+        #[utoipa::path(get, path = "/credit-check/report", tag = "credit-check", params(DemoQuery),
+            responses(
+                (status = 200, description = $report, body = CreditCheckReport),
+                (status = 400, description = "Unknown demo applicant or bad query string", body = ErrorBody),
+                (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody)))]
+        async fn report_demo(state: State<ScorerState>, query: ApiQuery<DemoQuery>) -> Result<Json<CreditCheckReport>, ApiError> {
+            scoring::score_demo(state, query).await
+        }
+
+        #[doc = concat!("The canary route for a posted applicant, scored here with ", $rules, ".")]
+        #[utoipa::path(post, path = "/credit-check/report", tag = "credit-check", request_body = ApplicantRequest,
+            responses(
+                (status = 200, description = $report, body = CreditCheckReport),
+                (status = 400, description = "Malformed JSON", body = ErrorBody),
+                (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+                (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+                (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
+                (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody)))]
+        async fn report_posted(state: State<ScorerState>, body: ApiJson<ApplicantRequest>) -> Result<Json<CreditCheckReport>, ApiError> {
+            scoring::score_posted(state, body).await
+        }
+
+        /// The scoring routes, documented.
+        pub fn router() -> OpenApiRouter<ScorerState> {
+            OpenApiRouter::new()
+                .routes(routes!(own_demo, own_posted))
+                .routes(routes!(report_demo, report_posted))
+        }
+    };
+}
