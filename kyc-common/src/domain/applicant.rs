@@ -313,7 +313,8 @@ mod tests {
 
     #[test]
     fn every_required_field_is_named_when_missing() {
-        let cases: [(&str, fn(&mut ApplicantRequest)); 8] = [
+        type Change = fn(&mut ApplicantRequest);
+        let cases: [(&str, Change); 8] = [
             ("firstName", |r| r.first_name = None),
             ("lastName", |r| r.last_name = Some("   ".into())),
             ("dateOfBirth", |r| r.date_of_birth = None),

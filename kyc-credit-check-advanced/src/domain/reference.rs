@@ -87,7 +87,7 @@ impl ReferenceData {
         let mut data = ReferenceData::default();
         for notice in notices.notices {
             let born = parse_iso_date(&notice.date_of_birth).ok_or_else(|| {
-                format!("notices list: dateOfBirth of an entry is not an ISO date YYYY-MM-DD")
+                "notices list: dateOfBirth of an entry is not an ISO date YYYY-MM-DD".to_owned()
             })?;
             data.notices.insert((
                 names::full_name(&notice.first_name, &notice.last_name),
