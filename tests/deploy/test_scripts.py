@@ -467,6 +467,7 @@ def test_teardown(run):
     proc = run("teardown.sh")
     assert proc.returncode == 0, proc.stderr
     assert run.calls() == [
+        ["kubectl", "get", "crd", "virtualservices.networking.istio.io"],
         ["kubectl", "delete", "-n", "default", "-f", str(NETWORKING), "--ignore-not-found"],
         ["kubectl", "get", "crd", "peerauthentications.security.istio.io"],
         ["kubectl", "delete", "-n", "default", "-f", f"{NETWORKING}/scenarios/mtls-strict.yaml", "--ignore-not-found"],
@@ -479,6 +480,25 @@ def test_teardown_without_gateway_api_crds(run):
     proc = run("teardown.sh", env={"STUB_NO_GATEWAY_API": "1"})
     assert proc.returncode == 0, proc.stderr
     assert not any("gateway-api.yaml" in " ".join(c) for c in run.calls())
+
+
+def test_teardown_after_istio_is_gone(run):
+    proc = run("teardown.sh", env={"STUB_NO_CRDS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    deletes = [c for c in run.calls() if c[1] == "delete"]
+    assert deletes == [
+        ["kubectl", "delete", "-n", "default", "-f", f"{NETWORKING}/{name}-k8-istio.yml", "--ignore-not-found"]
+        for name in sorted(SERVICES)
+    ]
+
+
+def test_teardown_is_repeatable(run):
+    first = run("teardown.sh")
+    calls = run.calls()
+    run.reset()
+    second = run("teardown.sh")
+    assert first.returncode == second.returncode == 0
+    assert run.calls() == calls
 
 
 def test_teardown_istio(run):
