@@ -10,7 +10,8 @@ use support::*;
 
 async fn rendered_dom(url: &str) -> String {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
-    let profile = std::env::temp_dir().join(format!("kyc-chromium-{}-{}", std::process::id(), url.len()));
+    let profile =
+        std::env::temp_dir().join(format!("kyc-chromium-{}-{}", std::process::id(), url.len()));
     let run = tokio::process::Command::new(&chromium)
         .args([
             "--headless",
@@ -36,7 +37,11 @@ async fn rendered_dom(url: &str) -> String {
             panic!("cannot run `{chromium}` ({e}): install Debian's chromium (scripts/test.sh does) or set CHROMIUM")
         });
     std::fs::remove_dir_all(&profile).ok();
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -49,28 +54,53 @@ async fn swagger_ui_renders_the_served_spec_and_the_browser_url_shows_a_report()
 
     // `/` redirects to Swagger UI, which renders every operation of the served spec.
     let dom = rendered_dom(&aggregator.url("/")).await;
-    assert!(dom.contains("swagger-ui"), "Swagger UI page: {}", &dom[..dom.len().min(500)]);
-    assert!(dom.contains("kyc-aggregator-mgt"), "the spec's title is rendered");
-    for path in ["/kyc/v1/customer", "/ingress/kyc/v1/customer", "/healthz", "/readyz", "/version"] {
+    assert!(
+        dom.contains("swagger-ui"),
+        "Swagger UI page: {}",
+        &dom[..dom.len().min(500)]
+    );
+    assert!(
+        dom.contains("kyc-aggregator-mgt"),
+        "the spec's title is rendered"
+    );
+    for path in [
+        "/kyc/v1/customer",
+        "/ingress/kyc/v1/customer",
+        "/healthz",
+        "/readyz",
+        "/version",
+    ] {
         assert!(
             dom.contains(&format!("data-path=\"{path}\"")),
             "Swagger UI renders {path} from the served spec"
         );
     }
-    assert!(dom.contains("opblock-get") && dom.contains("opblock-post"), "GET and POST operations");
+    assert!(
+        dom.contains("opblock-get") && dom.contains("opblock-post"),
+        "GET and POST operations"
+    );
 
     for (service, url) in [
         ("kyc-credit-check-basic", basic.url("/swagger-ui/")),
         ("kyc-credit-check-advanced", advanced.url("/swagger-ui/")),
     ] {
         let dom = rendered_dom(&url).await;
-        assert!(dom.contains(service), "{service} Swagger UI shows its title");
-        assert!(dom.contains("data-path=\"/credit-check/report\""), "{service} documents the canary route");
+        assert!(
+            dom.contains(service),
+            "{service} Swagger UI shows its title"
+        );
+        assert!(
+            dom.contains("data-path=\"/credit-check/report\""),
+            "{service} documents the canary route"
+        );
     }
 
     // The original's browser URL: a report from one of the scorers, as the browser shows it.
     let dom = rendered_dom(&aggregator.url("/kyc/v1/customer")).await;
-    assert!(dom.contains("backgroundCheckPass"), "a report is shown: {dom}");
+    assert!(
+        dom.contains("backgroundCheckPass"),
+        "a report is shown: {dom}"
+    );
     assert!(dom.contains("servedBy"), "it says who served it");
     assert!(dom.contains("\"type\":\"BASIC\"") || dom.contains("\"type\":\"ADVANCED\""));
 }
