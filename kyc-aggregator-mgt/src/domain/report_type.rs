@@ -53,10 +53,6 @@ mod tests {
             Some("/credit-check/report")
         );
         assert_eq!(RequestedReport::parse(None), Some(RequestedReport::Canary));
-        assert_eq!(
-            RequestedReport::parse(Some("")),
-            Some(RequestedReport::Canary)
-        );
     }
 
     #[test]
