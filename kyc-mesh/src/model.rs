@@ -575,7 +575,7 @@ pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadE
                 file: file_s.clone(),
                 object: object_label.clone(),
                 message: format!(
-                    "apiVersion {api:?} kind {kind:?} is not supported by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule); {MINIKUBE_HINT}"
+                    "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
                 ),
             }),
         };

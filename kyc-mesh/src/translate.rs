@@ -930,3 +930,7 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> EnvoyConfig {
         findings: ctx.findings,
     }
 }
+
+#[cfg(test)]
+#[path = "translate_tests.rs"]
+mod tests;

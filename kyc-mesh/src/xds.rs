@@ -34,6 +34,13 @@ pub fn bootstrap(dir: &Path, admin_port: u16) -> Value {
     json!({
         "node": {"id": "kyc-mesh", "cluster": "istio-ingressgateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "overload_manager": {"resource_monitors": [{
+            "name": "envoy.resource_monitors.global_downstream_max_connections",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                "max_active_downstream_connections": 10000
+            }
+        }]},
         "dynamic_resources": {
             "lds_config": source(dir, LDS),
             "cds_config": source(dir, CDS)
