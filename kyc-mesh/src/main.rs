@@ -28,7 +28,12 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 struct Common {
     /// Directory of Kubernetes + Istio YAML (top-level *.yaml|*.yml are applied, like `kubectl apply -f`)
-    #[arg(long, global = true, default_value = "networking", env = "KYC_NETWORKING_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "networking",
+        env = "KYC_NETWORKING_DIR"
+    )]
     networking: PathBuf,
     /// Scenario file whose objects replace those of networking/ with the same kind and name
     #[arg(long, global = true)]
@@ -73,7 +78,11 @@ enum Cmd {
     /// Send N requests through the gateway and chart which scorer answered
     Split(SplitArgs),
     /// Switch the scenario of a running `up` (SCENARIO is a file, or `none`)
-    Use { scenario: String },
+    Use {
+        /// Scenario file, a name from networking/scenarios (e.g. canary-90-10), or `none`
+        #[arg(value_name = "SCENARIO")]
+        name: String,
+    },
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -142,7 +151,10 @@ fn parse_service_env(items: &[String]) -> Result<Vec<(String, String, String)>> 
                 .split_once('=')
                 .with_context(|| format!("--service-env {item:?}: expected SERVICE:KEY=VALUE"))?;
             if !translate::BINARIES.contains(&service) {
-                bail!("--service-env {item:?}: unknown service (one of {})", translate::BINARIES.join(", "));
+                bail!(
+                    "--service-env {item:?}: unknown service (one of {})",
+                    translate::BINARIES.join(", ")
+                );
             }
             Ok((service.to_string(), k.to_string(), v.to_string()))
         })
@@ -163,7 +175,10 @@ fn check(c: &Common) -> Result<i32> {
     let cfg = translate::translate(&objects, &c.ports());
     let mut findings = cfg.findings.clone();
     findings.sort_by_key(|f| f.severity);
-    let counted = findings.iter().filter(|f| f.severity != Severity::Info).count();
+    let counted = findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .count();
     for f in &findings {
         println!("{f}");
     }
@@ -212,10 +227,17 @@ async fn use_scenario(c: &Common, scenario: &str) -> Result<i32> {
             p.to_path_buf()
         } else {
             // Allow `use delay` for networking/scenarios/delay.yaml.
-            let candidates = ["yaml", "yml"].map(|e| c.networking.join("scenarios").join(format!("{scenario}.{e}")));
+            let candidates = ["yaml", "yml"].map(|e| {
+                c.networking
+                    .join("scenarios")
+                    .join(format!("{scenario}.{e}"))
+            });
             match candidates.into_iter().find(|p| p.exists()) {
                 Some(p) => p,
-                None => bail!("scenario {scenario:?} not found (give a file or a name from {}/scenarios)", c.networking.display()),
+                None => bail!(
+                    "scenario {scenario:?} not found (give a file or a name from {}/scenarios)",
+                    c.networking.display()
+                ),
             }
         };
         Some(std::path::absolute(&p)?)
@@ -262,7 +284,7 @@ async fn run(cli: Cli) -> Result<i32> {
             };
             split::run(port, a.n, a.concurrency, &a.r#type).await
         }
-        Cmd::Use { scenario } => use_scenario(&c, &scenario).await,
+        Cmd::Use { name } => use_scenario(&c, &name).await,
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),
@@ -291,7 +313,10 @@ async fn run(cli: Cli) -> Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kyc-mesh: {e}");

@@ -46,16 +46,25 @@ pub fn read_scenario_state(state_dir: &Path) -> Option<PathBuf> {
 pub fn write_scenario_state(state_dir: &Path, scenario: Option<&Path>) -> Result<()> {
     std::fs::create_dir_all(state_dir)?;
     let tmp = state_dir.join(".scenario.tmp");
-    let text = scenario.map(|p| p.display().to_string()).unwrap_or_default();
+    let text = scenario
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     std::fs::write(&tmp, format!("{text}\n"))?;
     std::fs::rename(&tmp, scenario_state_file(state_dir))?;
     Ok(())
 }
 
 /// Load and translate; Err carries every problem, one per line.
-pub fn build(networking: &Path, scenario: Option<&Path>, ports: &Ports) -> Result<EnvoyConfig, Vec<String>> {
-    let objects = model::load(networking, scenario)
-        .map_err(|errs| errs.iter().map(|e| format!("Error {e}")).collect::<Vec<_>>())?;
+pub fn build(
+    networking: &Path,
+    scenario: Option<&Path>,
+    ports: &Ports,
+) -> Result<EnvoyConfig, Vec<String>> {
+    let objects = model::load(networking, scenario).map_err(|errs| {
+        errs.iter()
+            .map(|e| format!("Error {e}"))
+            .collect::<Vec<_>>()
+    })?;
     let cfg = translate::translate(&objects, ports);
     let errors: Vec<String> = cfg.errors().map(|f| f.to_string()).collect();
     if errors.is_empty() {
@@ -78,7 +87,10 @@ pub fn find_envoy(explicit: Option<PathBuf>) -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        bail!("Envoy binary {} does not exist; {ENVOY_INSTALL_HINT}", p.display());
+        bail!(
+            "Envoy binary {} does not exist; {ENVOY_INSTALL_HINT}",
+            p.display()
+        );
     }
     which("envoy").ok_or_else(|| anyhow!("Envoy not found on PATH; {ENVOY_INSTALL_HINT}"))
 }
@@ -100,7 +112,12 @@ type Stream = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 
 /// Start a child in its own process group; its output is prefixed with its name and its
 /// exit is reported on `exits` (index, status).
-fn spawn(index: usize, name: &str, mut cmd: Command, exits: &mpsc::UnboundedSender<(usize, String)>) -> Result<Proc> {
+fn spawn(
+    index: usize,
+    name: &str,
+    mut cmd: Command,
+    exits: &mpsc::UnboundedSender<(usize, String)>,
+) -> Result<Proc> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -184,7 +201,12 @@ async fn stop_all(procs: &mut [Proc]) {
     }
 }
 
-async fn wait_ready(client: &reqwest::Client, p: &Proc, url: &str, timeout: Duration) -> Result<()> {
+async fn wait_ready(
+    client: &reqwest::Client,
+    p: &Proc,
+    url: &str,
+    timeout: Duration,
+) -> Result<()> {
     let end = Instant::now() + timeout;
     loop {
         if let Some(status) = p.exited() {
@@ -213,17 +235,38 @@ fn port_of(ports: &Ports, binary: &str) -> u16 {
 fn banner(o: &UpOptions, scenario: Option<&Path>) {
     let p = &o.ports;
     println!();
-    println!("  KYC local mesh is up (Envoy gateway from {})", o.networking.display());
+    println!(
+        "  KYC local mesh is up (Envoy gateway from {})",
+        o.networking.display()
+    );
     if let Some(s) = scenario {
         println!("  scenario:            {}", s.display());
     }
-    println!("  browser:             http://localhost:{}/kyc/v1/customer", p.aggregator);
-    println!("  through the gateway: http://localhost:{}/kyc/v1/customer", p.gateway);
-    println!("  Swagger UI:          http://localhost:{}/swagger-ui/  (aggregator)", p.aggregator);
-    println!("                       http://localhost:{}/swagger-ui/  (basic scorer)", p.basic);
-    println!("                       http://localhost:{}/swagger-ui/  (advanced scorer)", p.advanced);
+    println!(
+        "  browser:             http://localhost:{}/kyc/v1/customer",
+        p.aggregator
+    );
+    println!(
+        "  through the gateway: http://localhost:{}/kyc/v1/customer",
+        p.gateway
+    );
+    println!(
+        "  Swagger UI:          http://localhost:{}/swagger-ui/  (aggregator)",
+        p.aggregator
+    );
+    println!(
+        "                       http://localhost:{}/swagger-ui/  (basic scorer)",
+        p.basic
+    );
+    println!(
+        "                       http://localhost:{}/swagger-ui/  (advanced scorer)",
+        p.advanced
+    );
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
-    println!("  watch the split:     kyc-mesh split 100 --gateway-port {}", p.gateway);
+    println!(
+        "  watch the split:     kyc-mesh split 100 --gateway-port {}",
+        p.gateway
+    );
     println!("  edit networking/*.yaml to change routing live; Ctrl-C stops everything");
     println!();
 }
@@ -231,7 +274,10 @@ fn banner(o: &UpOptions, scenario: Option<&Path>) {
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
 pub async fn up(o: UpOptions) -> Result<i32> {
     // Validate everything before starting anything.
-    let mut scenario = o.scenario.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
+    let mut scenario = o
+        .scenario
+        .clone()
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
     let cfg = match build(&o.networking, scenario.as_deref(), &o.ports) {
         Ok(c) => c,
         Err(errors) => {
@@ -241,7 +287,11 @@ pub async fn up(o: UpOptions) -> Result<i32> {
             bail!("networking/ cannot be translated; nothing started");
         }
     };
-    for f in cfg.findings.iter().filter(|f| f.severity != Severity::Error) {
+    for f in cfg
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Error)
+    {
         eprintln!("{f}");
     }
     write_scenario_state(&o.state_dir, scenario.as_deref())?;
@@ -362,7 +412,9 @@ async fn supervise(
     let mut scenario_parent: Option<PathBuf> = None;
     let mut rewatch = |scenario: &Option<PathBuf>, watcher: &mut notify::RecommendedWatcher| {
         use notify::{RecursiveMode, Watcher};
-        let parent = scenario.as_ref().and_then(|s| s.parent().map(Path::to_path_buf));
+        let parent = scenario
+            .as_ref()
+            .and_then(|s| s.parent().map(Path::to_path_buf));
         if parent != scenario_parent {
             if let Some(old) = scenario_parent.take() {
                 if !watched.contains(&old) {
@@ -370,7 +422,9 @@ async fn supervise(
                 }
             }
             if let Some(p) = &parent {
-                if !watched.iter().any(|w| p.starts_with(w)) && watcher.watch(p, RecursiveMode::NonRecursive).is_ok() {
+                if !watched.iter().any(|w| p.starts_with(w))
+                    && watcher.watch(p, RecursiveMode::NonRecursive).is_ok()
+                {
                     scenario_parent = Some(p.clone());
                 }
             }
@@ -433,4 +487,3 @@ async fn supervise(
         }
     }
 }
-

@@ -30,7 +30,12 @@ pub fn classify(status: u16, scored_by: Option<&str>, body: &str) -> String {
 }
 
 /// Send `n` requests to 127.0.0.1:port/kyc/v1/customer?type=<t> and count per scorer.
-pub async fn collect(port: u16, n: usize, concurrency: usize, t: &str) -> Result<BTreeMap<String, usize>> {
+pub async fn collect(
+    port: u16,
+    n: usize,
+    concurrency: usize,
+    t: &str,
+) -> Result<BTreeMap<String, usize>> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()
@@ -40,7 +45,8 @@ pub async fn collect(port: u16, n: usize, concurrency: usize, t: &str) -> Result
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, url, counts, next) = (client.clone(), url.clone(), counts.clone(), next.clone());
+        let (client, url, counts, next) =
+            (client.clone(), url.clone(), counts.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
                 let key = match client.get(&url).send().await {
@@ -54,7 +60,16 @@ pub async fn collect(port: u16, n: usize, concurrency: usize, t: &str) -> Result
                         let body = r.text().await.unwrap_or_default();
                         classify(status, h.as_deref(), &body)
                     }
-                    Err(e) => format!("error: {}", if e.is_connect() { "connection refused" } else if e.is_timeout() { "timeout" } else { "request failed" }),
+                    Err(e) => format!(
+                        "error: {}",
+                        if e.is_connect() {
+                            "connection refused"
+                        } else if e.is_timeout() {
+                            "timeout"
+                        } else {
+                            "request failed"
+                        }
+                    ),
                 };
                 *counts.lock().await.entry(key).or_default() += 1;
             }
@@ -72,7 +87,11 @@ pub fn chart(counts: &BTreeMap<String, usize>) -> String {
     let width = counts.keys().map(|k| k.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (k, v) in counts {
-        let pct = if total == 0 { 0.0 } else { *v as f64 * 100.0 / total as f64 };
+        let pct = if total == 0 {
+            0.0
+        } else {
+            *v as f64 * 100.0 / total as f64
+        };
         let bar = "█".repeat((pct / 2.0).round() as usize);
         out.push_str(&format!("{k:<width$}  {bar:<50} {v:>5}  {pct:5.1}%\n"));
     }
@@ -84,7 +103,9 @@ pub async fn run(port: u16, n: usize, concurrency: usize, t: &str) -> Result<i32
     println!("sending {n} requests to http://127.0.0.1:{port}/kyc/v1/customer?type={t}");
     let counts = collect(port, n, concurrency, t).await?;
     print!("{}", chart(&counts));
-    let failed = counts.keys().any(|k| k.starts_with("HTTP") || k.starts_with("error"));
+    let failed = counts
+        .keys()
+        .any(|k| k.starts_with("HTTP") || k.starts_with("error"));
     Ok(if failed { 1 } else { 0 })
 }
 
@@ -94,8 +115,18 @@ mod tests {
 
     #[test]
     fn classifies_by_body_then_header_then_status() {
-        assert_eq!(classify(200, None, r#"{"servedBy":{"service":"kyc-credit-check-basic"}}"#), "kyc-credit-check-basic");
-        assert_eq!(classify(200, Some("kyc-credit-check-advanced/v2/h"), "{}"), "kyc-credit-check-advanced");
+        assert_eq!(
+            classify(
+                200,
+                None,
+                r#"{"servedBy":{"service":"kyc-credit-check-basic"}}"#
+            ),
+            "kyc-credit-check-basic"
+        );
+        assert_eq!(
+            classify(200, Some("kyc-credit-check-advanced/v2/h"), "{}"),
+            "kyc-credit-check-advanced"
+        );
         assert_eq!(classify(503, None, ""), "HTTP 503");
     }
 

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::duration;
 use crate::model::{
-    DestinationRule, Destination, Fault, Gateway, HeaderOps, Headers, HttpMatch, HttpRoute,
-    Loaded, Object, Percent, Retries, Service, StringMatch, TrafficPolicy, VirtualService,
+    Destination, DestinationRule, Fault, Gateway, HeaderOps, Headers, HttpMatch, HttpRoute, Loaded,
+    Object, Percent, Retries, Service, StringMatch, TrafficPolicy, VirtualService,
 };
 
 pub const NAMESPACE: &str = "default";
@@ -218,7 +218,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {
-        let trimmed = host.trim_end_matches(".svc.cluster.local").trim_end_matches(".svc");
+        let trimmed = host
+            .trim_end_matches(".svc.cluster.local")
+            .trim_end_matches(".svc");
         let mut parts = trimmed.split('.');
         let name = parts.next()?;
         let ns = parts.next().unwrap_or(from_ns);
@@ -226,9 +228,11 @@ impl<'a> Ctx<'a> {
             return None;
         }
         self.services.iter().find_map(|(_, s)| {
-            (s.metadata.name == name && namespace_of(&s.metadata.namespace) == ns).then(|| Resolved {
-                fqdn: format!("{name}.{ns}.svc.cluster.local"),
-                service: *s,
+            (s.metadata.name == name && namespace_of(&s.metadata.namespace) == ns).then(|| {
+                Resolved {
+                    fqdn: format!("{name}.{ns}.svc.cluster.local"),
+                    service: *s,
+                }
             })
         })
     }
@@ -289,7 +293,9 @@ impl<'a> Ctx<'a> {
         };
         let rule = self.rule_for(&res.fqdn);
         let mut selector = res.service.spec.selector.clone();
-        let mut policy = rule.and_then(|r| r.spec.traffic_policy.clone()).unwrap_or_default();
+        let mut policy = rule
+            .and_then(|r| r.spec.traffic_policy.clone())
+            .unwrap_or_default();
         let subset_name = dest.subset.clone().unwrap_or_default();
         if let Some(subset) = &dest.subset {
             let found = rule.and_then(|r| r.spec.subsets.iter().find(|s| &s.name == subset));
@@ -442,7 +448,10 @@ fn build_cluster(name: &str, ports: &[u16], policy: &TrafficPolicy) -> Result<Va
             );
         }
         if let Some(t) = &od.interval {
-            o.insert("interval".into(), json!(dur(t, "outlierDetection.interval")?));
+            o.insert(
+                "interval".into(),
+                json!(dur(t, "outlierDetection.interval")?),
+            );
         }
         if let Some(t) = &od.base_ejection_time {
             o.insert(
@@ -484,7 +493,9 @@ fn header_ops(ops: &HeaderOps) -> (Vec<Value>, Vec<String>) {
         add.push(json!({"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}));
     }
     for (k, v) in &ops.add {
-        add.push(json!({"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}));
+        add.push(
+            json!({"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}),
+        );
     }
     (add, ops.remove.clone())
 }
@@ -559,7 +570,11 @@ fn route_match(m: Option<&HttpMatch>) -> Value {
 fn retry_policy(r: Option<&Retries>) -> Result<Option<Value>, String> {
     let (attempts, per_try, retry_on) = match r {
         None => (2, None, None),
-        Some(r) => (r.attempts, r.per_try_timeout.as_deref(), r.retry_on.as_deref()),
+        Some(r) => (
+            r.attempts,
+            r.per_try_timeout.as_deref(),
+            r.retry_on.as_deref(),
+        ),
     };
     if attempts == 0 {
         return Ok(None);
@@ -603,7 +618,8 @@ fn retry_policy(r: Option<&Retries>) -> Result<Option<Value>, String> {
 }
 
 fn fault_config(f: &Fault) -> Result<Value, String> {
-    let mut cfg = json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"});
+    let mut cfg =
+        json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"});
     if let Some(d) = &f.delay {
         cfg["delay"] = json!({
             "fixed_delay": dur(&d.fixed_delay, "fault.delay.fixedDelay")?,
@@ -612,7 +628,10 @@ fn fault_config(f: &Fault) -> Result<Value, String> {
     }
     if let Some(a) = &f.abort {
         if !(200..600).contains(&a.http_status) {
-            return Err(format!("fault.abort.httpStatus {} is not an HTTP status", a.http_status));
+            return Err(format!(
+                "fault.abort.httpStatus {} is not an HTTP status",
+                a.http_status
+            ));
         }
         cfg["abort"] = json!({
             "http_status": a.http_status,
@@ -745,7 +764,9 @@ impl Ctx<'_> {
             route
                 .matches
                 .iter()
-                .filter(|m| m.gateways.is_empty() || m.gateways.iter().any(|g| gateway_names.contains(g)))
+                .filter(|m| {
+                    m.gateways.is_empty() || m.gateways.iter().any(|g| gateway_names.contains(g))
+                })
                 .map(Some)
                 .collect()
         };
@@ -763,7 +784,10 @@ impl Ctx<'_> {
                     r.insert(k.clone(), v.clone());
                 }
                 if !per_filter.is_empty() {
-                    r.insert("typed_per_filter_config".into(), Value::Object(per_filter.clone()));
+                    r.insert(
+                        "typed_per_filter_config".into(),
+                        Value::Object(per_filter.clone()),
+                    );
                 }
                 Value::Object(r)
             })
@@ -812,7 +836,10 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> EnvoyConfig {
         gateway_names.insert(g.metadata.name.clone());
         gateway_names.insert(format!("{ns}/{}", g.metadata.name));
         for (i, s) in g.spec.servers.iter().enumerate() {
-            if !matches!(s.port.protocol.to_ascii_uppercase().as_str(), "HTTP" | "HTTP2") {
+            if !matches!(
+                s.port.protocol.to_ascii_uppercase().as_str(),
+                "HTTP" | "HTTP2"
+            ) {
                 ctx.push(
                     Severity::Error,
                     o,
@@ -882,7 +909,8 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> EnvoyConfig {
             ctx.push(
                 Severity::Info,
                 o,
-                "not bound to a Gateway (mesh-only): not applied at the local ingress gateway".into(),
+                "not bound to a Gateway (mesh-only): not applied at the local ingress gateway"
+                    .into(),
             );
             continue;
         }
@@ -903,7 +931,10 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> EnvoyConfig {
             if !host_order.contains(h) {
                 host_order.push(h.clone());
             }
-            vhosts.entry(h.clone()).or_default().extend(routes.iter().cloned());
+            vhosts
+                .entry(h.clone())
+                .or_default()
+                .extend(routes.iter().cloned());
         }
     }
     let virtual_hosts: Vec<Value> = host_order

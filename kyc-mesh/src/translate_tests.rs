@@ -102,10 +102,17 @@ fn weighted_split_becomes_weighted_clusters_with_subset_clusters() {
         json!([{"name": BASIC, "weight": 90}, {"name": ADVANCED, "weight": 10}])
     );
     // subset → endpoints of the pods it selects (local ports of the contract)
-    let port = |c: &Value| c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"].clone();
+    let port = |c: &Value| {
+        c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"]["port_value"]
+            .clone()
+    };
     assert_eq!(port(cluster(&cfg, BASIC)), json!(8081));
     assert_eq!(port(cluster(&cfg, ADVANCED)), json!(8082));
-    assert_eq!(cfg.route_config["virtual_hosts"][0]["domains"], json!(["*"]));
+    assert_eq!(
+        cfg.route_config["virtual_hosts"][0]["domains"],
+        json!(["*"])
+    );
     assert_eq!(cfg.listener_port, 8000);
 }
 
@@ -123,7 +130,11 @@ fn first_match_wins_and_matches_keep_file_order() {
   - route: [{destination: {host: kyc-credit-check-basic}}]
 "#));
     let r = routes(&cfg);
-    assert_eq!(r.len(), 4, "one Envoy route per match, catch-all last: {r:#?}");
+    assert_eq!(
+        r.len(),
+        4,
+        "one Envoy route per match, catch-all last: {r:#?}"
+    );
     assert_eq!(r[0]["name"], "cc.testers");
     assert_eq!(
         r[0]["match"],
@@ -131,9 +142,15 @@ fn first_match_wins_and_matches_keep_file_order() {
     );
     assert_eq!(r[0]["route"]["cluster"], ADVANCED);
     assert_eq!(r[1]["match"], json!({"path": "/credit-check/basic"}));
-    assert_eq!(r[2]["match"], json!({"safe_regex": {"regex": "/cc/(basic|b)"}, "case_sensitive": false}));
+    assert_eq!(
+        r[2]["match"],
+        json!({"safe_regex": {"regex": "/cc/(basic|b)"}, "case_sensitive": false})
+    );
     assert_eq!(r[3]["match"], json!({"prefix": "/"}));
-    assert_eq!(r[3]["route"]["cluster"], "outbound|8080||kyc-credit-check-basic.default.svc.cluster.local");
+    assert_eq!(
+        r[3]["route"]["cluster"],
+        "outbound|8080||kyc-credit-check-basic.default.svc.cluster.local"
+    );
 }
 
 #[test]
@@ -149,7 +166,10 @@ fn rewrite_timeout_and_default_timeout() {
     assert_eq!(r[0]["route"]["prefix_rewrite"], "/kyc");
     assert_eq!(r[0]["route"]["host_rewrite_literal"], "kyc.internal");
     assert_eq!(r[0]["route"]["timeout"], "2.5s");
-    assert_eq!(r[1]["route"]["timeout"], "0s", "Istio disables Envoy's 15s default");
+    assert_eq!(
+        r[1]["route"]["timeout"], "0s",
+        "Istio disables Envoy's 15s default"
+    );
 }
 
 #[test]
@@ -169,7 +189,10 @@ fn retries_map_to_retry_policy_and_default_is_istios() {
     assert_eq!(p["per_try_timeout"], "0.5s");
     assert_eq!(p["retry_on"], "5xx,reset,retriable-status-codes");
     assert_eq!(p["retriable_status_codes"], json!([503]));
-    assert!(r[1]["route"].get("retry_policy").is_none(), "attempts 0 disables retries");
+    assert!(
+        r[1]["route"].get("retry_policy").is_none(),
+        "attempts 0 disables retries"
+    );
     let d = &r[2]["route"]["retry_policy"];
     assert_eq!(d["num_retries"], 2);
     assert_eq!(d["retry_on"], ISTIO_DEFAULT_RETRY_ON);
@@ -187,9 +210,18 @@ fn fault_delay_and_abort_are_per_route_filter_config() {
 "#));
     let r = routes(&cfg);
     let f = &r[0]["typed_per_filter_config"][FAULT_FILTER];
-    assert_eq!(f["@type"], "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault");
-    assert_eq!(f["delay"], json!({"fixed_delay": "1s", "percentage": {"numerator": 1_000_000, "denominator": "MILLION"}}));
-    assert_eq!(f["abort"], json!({"http_status": 503, "percentage": {"numerator": 125_000, "denominator": "MILLION"}}));
+    assert_eq!(
+        f["@type"],
+        "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+    );
+    assert_eq!(
+        f["delay"],
+        json!({"fixed_delay": "1s", "percentage": {"numerator": 1_000_000, "denominator": "MILLION"}})
+    );
+    assert_eq!(
+        f["abort"],
+        json!({"http_status": 503, "percentage": {"numerator": 125_000, "denominator": "MILLION"}})
+    );
     assert!(r[1].get("typed_per_filter_config").is_none());
     // the listener carries the fault filter before the router
     let l = cfg.listener(("route_config", json!({})));
@@ -213,7 +245,11 @@ fn mirror_with_percentage_and_default_100() {
         r[0]["route"]["request_mirror_policies"],
         json!([{"cluster": ADVANCED, "runtime_fraction": {"default_value": {"numerator": 250_000, "denominator": "MILLION"}}, "trace_sampled": false}])
     );
-    assert_eq!(r[1]["route"]["request_mirror_policies"][0]["runtime_fraction"]["default_value"]["numerator"], 1_000_000);
+    assert_eq!(
+        r[1]["route"]["request_mirror_policies"][0]["runtime_fraction"]["default_value"]
+            ["numerator"],
+        1_000_000
+    );
 }
 
 #[test]
@@ -236,7 +272,10 @@ fn header_manipulation_route_and_destination_level() {
     );
     assert_eq!(r["request_headers_to_remove"], json!(["x-c"]));
     assert_eq!(r["response_headers_to_remove"], json!(["server"]));
-    assert_eq!(r["response_headers_to_add"][0]["header"], json!({"key": "x-mesh", "value": "local"}));
+    assert_eq!(
+        r["response_headers_to_add"][0]["header"],
+        json!({"key": "x-mesh", "value": "local"})
+    );
     assert_eq!(
         r["route"]["weighted_clusters"]["clusters"][0]["response_headers_to_add"][0]["header"],
         json!({"key": "x-canary", "value": "basic"})
@@ -267,7 +306,10 @@ spec:
     let over = parse_documents(&text, Path::new("scenario.yaml")).expect("scenario");
     let mut objects = base;
     for o in over {
-        match objects.iter_mut().find(|x| x.origin.kind == o.origin.kind && x.origin.name == o.origin.name) {
+        match objects
+            .iter_mut()
+            .find(|x| x.origin.kind == o.origin.kind && x.origin.name == o.origin.name)
+        {
             Some(slot) => *slot = o,
             None => objects.push(o),
         }
@@ -281,16 +323,25 @@ spec:
     );
     assert_eq!(c["connect_timeout"], "1s");
     assert_eq!(c["lb_policy"], "ROUND_ROBIN");
-    let opts = &c["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
-    assert_eq!(opts["common_http_protocol_options"], json!({"max_requests_per_connection": 4, "idle_timeout": "30s"}));
+    let opts = &c["typed_extension_protocol_options"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    assert_eq!(
+        opts["common_http_protocol_options"],
+        json!({"max_requests_per_connection": 4, "idle_timeout": "30s"})
+    );
     assert_eq!(c["outlier_detection"]["consecutive_5xx"], 1);
     assert_eq!(c["outlier_detection"]["enforcing_consecutive_5xx"], 100);
     assert_eq!(c["outlier_detection"]["interval"], "1s");
     assert_eq!(c["outlier_detection"]["base_ejection_time"], "30s");
     assert_eq!(c["outlier_detection"]["max_ejection_percent"], 100);
     // without a connection pool Istio's defaults are "unlimited"
-    let fresh = ok(&vs("  - route: [{destination: {host: kyc-credit-check-basic, subset: v1}}]\n"));
-    assert_eq!(cluster(&fresh, BASIC)["circuit_breakers"]["thresholds"][0]["max_connections"], u32::MAX);
+    let fresh = ok(&vs(
+        "  - route: [{destination: {host: kyc-credit-check-basic, subset: v1}}]\n",
+    ));
+    assert_eq!(
+        cluster(&fresh, BASIC)["circuit_breakers"]["thresholds"][0]["max_connections"],
+        u32::MAX
+    );
     assert_eq!(cluster(&fresh, BASIC)["lb_policy"], "LEAST_REQUEST");
 }
 
@@ -311,7 +362,10 @@ spec:
     trafficPolicy: {connectionPool: {tcp: {maxConnections: 7}}}
 "#
     ));
-    let c = cluster(&cfg, "outbound|8080|v1|kyc-aggregator-mgt.default.svc.cluster.local");
+    let c = cluster(
+        &cfg,
+        "outbound|8080|v1|kyc-aggregator-mgt.default.svc.cluster.local",
+    );
     assert_eq!(c["circuit_breakers"]["thresholds"][0]["max_connections"], 7);
 }
 
@@ -336,11 +390,22 @@ fn check_findings_for_broken_references() {
     - {destination: {host: kyc-credit-check-basic, port: {number: 9090}}, weight: 10}
 "#));
     let e: Vec<String> = cfg.errors().map(|f| f.to_string()).collect();
-    assert!(e.iter().any(|m| m.contains("weights add up to 90")), "{e:#?}");
-    assert!(e.iter().any(|m| m.contains("\"kyc-credit-check-nope\" does not match any Service")), "{e:#?}");
+    assert!(
+        e.iter().any(|m| m.contains("weights add up to 90")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("\"kyc-credit-check-nope\" does not match any Service")),
+        "{e:#?}"
+    );
     assert!(e.iter().any(|m| m.contains("subset \"v7\"")), "{e:#?}");
     assert!(e.iter().any(|m| m.contains("port 9090")), "{e:#?}");
-    assert!(e.iter().all(|m| m.contains("test.yaml: VirtualService \"cc\"")), "{e:#?}");
+    assert!(
+        e.iter()
+            .all(|m| m.contains("test.yaml: VirtualService \"cc\"")),
+        "{e:#?}"
+    );
 }
 
 #[test]
@@ -348,28 +413,40 @@ fn unknown_gateway_and_mesh_only_virtual_services() {
     let cfg = cfg_of(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [x]\n  gateways: [nope]\n  http:\n  - route: [{destination: {host: kyc-aggregator-mgt}}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\nspec:\n  hosts: [kyc-aggregator-mgt]\n  http:\n  - route: [{destination: {host: kyc-aggregator-mgt}}]\n",
     );
-    assert!(cfg.errors().any(|f| f.message.contains("Gateway \"nope\" not found")));
+    assert!(cfg
+        .errors()
+        .any(|f| f.message.contains("Gateway \"nope\" not found")));
     assert!(cfg
         .findings
         .iter()
         .any(|f| f.severity == Severity::Info && f.origin.contains("VirtualService \"b\"")));
     // a named host gets its own virtual host that also matches any local port
-    assert_eq!(cfg.route_config["virtual_hosts"][0]["domains"], json!(["x", "x:*"]));
+    assert_eq!(
+        cfg.route_config["virtual_hosts"][0]["domains"],
+        json!(["x", "x:*"])
+    );
 }
 
 #[test]
 fn tls_gateway_is_refused() {
     let cfg = cfg_of("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: tls}\nspec:\n  servers: [{port: {number: 80, name: https, protocol: HTTPS}, hosts: ['*']}]\n");
-    assert!(cfg.errors().any(|f| f.message.contains("only HTTP is translated")));
+    assert!(cfg
+        .errors()
+        .any(|f| f.message.contains("only HTTP is translated")));
 }
 
 #[test]
 fn static_bootstrap_has_listener_routes_and_clusters() {
-    let cfg = ok(&vs("  - route: [{destination: {host: kyc-credit-check-basic, subset: v1}}]\n"));
+    let cfg = ok(&vs(
+        "  - route: [{destination: {host: kyc-credit-check-basic, subset: v1}}]\n",
+    ));
     let b = cfg.static_bootstrap(9901);
     assert_eq!(b["admin"]["address"]["socket_address"]["port_value"], 9901);
     let l = &b["static_resources"]["listeners"][0];
-    assert_eq!(l["address"]["socket_address"], json!({"address": "127.0.0.1", "port_value": 8000}));
+    assert_eq!(
+        l["address"]["socket_address"],
+        json!({"address": "127.0.0.1", "port_value": 8000})
+    );
     let hcm = &l["filter_chains"][0]["filters"][0]["typed_config"];
     assert_eq!(hcm["route_config"]["name"], ROUTE_CONFIG_NAME);
     assert_eq!(b["static_resources"]["clusters"][0]["name"], BASIC);

@@ -97,7 +97,10 @@ impl Admin {
 
     pub async fn counters(&self, prefix: &str) -> Result<Counters> {
         let (_, text) = self
-            .get(&format!("/stats?filter=^{}\\.update_", prefix.replace('.', "\\.")))
+            .get(&format!(
+                "/stats?filter=^{}\\.update_",
+                prefix.replace('.', "\\.")
+            ))
             .await?;
         let mut c = Counters::default();
         for line in text.lines() {
@@ -114,7 +117,12 @@ impl Admin {
     }
 
     /// Wait until the subscription counters move past `before`.
-    pub async fn wait_applied(&self, prefix: &str, before: Counters, deadline: Duration) -> Result<()> {
+    pub async fn wait_applied(
+        &self,
+        prefix: &str,
+        before: Counters,
+        deadline: Duration,
+    ) -> Result<()> {
         let end = Instant::now() + deadline;
         loop {
             if let Ok(now) = self.counters(prefix).await {
@@ -144,7 +152,12 @@ pub struct XdsDir {
 fn cluster_map(cfg: &EnvoyConfig) -> BTreeMap<String, Value> {
     cfg.clusters
         .iter()
-        .map(|c| (c["name"].as_str().unwrap_or_default().to_string(), c.clone()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_string(),
+                c.clone(),
+            )
+        })
         .collect()
 }
 
@@ -187,21 +200,33 @@ impl XdsDir {
         if union != self.clusters {
             self.version += 1;
             let before = admin.counters(crate::xds::CDS_STAT).await?;
-            write_atomic(&self.dir, CDS, &discovery(self.version, union.values().cloned().collect()))?;
+            write_atomic(
+                &self.dir,
+                CDS,
+                &discovery(self.version, union.values().cloned().collect()),
+            )?;
             admin.wait_applied(CDS_STAT, before, wait).await?;
             self.clusters = union;
         }
         if cfg.route_config != self.routes {
             self.version += 1;
             let before = admin.counters(RDS_STAT).await?;
-            write_atomic(&self.dir, RDS, &discovery(self.version, vec![cfg.route_config.clone()]))?;
+            write_atomic(
+                &self.dir,
+                RDS,
+                &discovery(self.version, vec![cfg.route_config.clone()]),
+            )?;
             admin.wait_applied(RDS_STAT, before, wait).await?;
             self.routes = cfg.route_config.clone();
         }
         if self.clusters != new_clusters {
             self.version += 1;
             let before = admin.counters(CDS_STAT).await?;
-            write_atomic(&self.dir, CDS, &discovery(self.version, cfg.clusters.clone()))?;
+            write_atomic(
+                &self.dir,
+                CDS,
+                &discovery(self.version, cfg.clusters.clone()),
+            )?;
             admin.wait_applied(CDS_STAT, before, wait).await?;
             self.clusters = new_clusters;
         }
