@@ -231,7 +231,7 @@ impl<'a> Ctx<'a> {
             (s.metadata.name == name && namespace_of(&s.metadata.namespace) == ns).then(|| {
                 Resolved {
                     fqdn: format!("{name}.{ns}.svc.cluster.local"),
-                    service: *s,
+                    service: s,
                 }
             })
         })

@@ -393,6 +393,9 @@ async fn scenario_circuit_breaking_overflows() {
     assert_eq!(count(&m, ADVANCED), 10, "{m:?}");
 }
 
+/// (status, served by) of every request the load generator sent.
+type LoadLog = Arc<Mutex<Vec<(u16, Option<String>)>>>;
+
 fn edit(path: &std::path::Path, from: &str, to: &str, n: usize) {
     let text = std::fs::read_to_string(path).expect("read");
     assert!(
@@ -416,7 +419,7 @@ async fn live_reload_under_load_has_zero_failed_requests() {
     edit(&routing, "attempts: 3", "attempts: 0", 3);
     let mesh = mesh_with(&envoy, &b, dir.path(), None).await;
     let url = mesh.url("/credit-check/report");
-    let log: Arc<Mutex<Vec<(u16, Option<String>)>>> = Arc::default();
+    let log: LoadLog = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
     for _ in 0..4 {
@@ -441,7 +444,7 @@ async fn live_reload_under_load_has_zero_failed_requests() {
             }
         }));
     }
-    let last_n_all = |log: &Arc<Mutex<Vec<(u16, Option<String>)>>>, from: usize, who: &str| {
+    let last_n_all = |log: &LoadLog, from: usize, who: &str| {
         let l = log.lock().expect("lock");
         (l.len() >= from + 40
             && l[l.len() - 40..]
