@@ -1,0 +1,8 @@
+//! What the aggregator decides itself: which credit-check route a report type maps to, and how to call
+//! it through the gateway.
+
+pub mod gateway;
+pub mod report_type;
+
+pub use gateway::CreditCheckGateway;
+pub use report_type::RequestedReport;

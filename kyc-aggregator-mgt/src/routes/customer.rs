@@ -1,0 +1,176 @@
+//! `/kyc/v1/customer` (and the original's `/ingress/kyc/v1/customer`), GET and POST.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use kyc_common::domain::{ApplicantRequest, Clock, CreditCheckReport};
+use kyc_common::error::{ApiError, ErrorBody, ErrorKind};
+use kyc_common::scoring::{pick_demo, validate, DemoQuery};
+use kyc_common::startup::{ApiJson, ApiQuery, ServiceContext, SCORED_BY_HEADER};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::domain::report_type::ACCEPTED_TYPES;
+use crate::domain::{CreditCheckGateway, RequestedReport};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub ctx: Arc<ServiceContext>,
+    pub gateway: Arc<CreditCheckGateway>,
+    pub clock: Clock,
+}
+
+/// Which report, and (GET only) which demo applicant.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// `basicReport` → `/credit-check/basic`; `advancedReport` → `/credit-check/advanced`;
+    /// `report` or omitted → `/credit-check/report`, which the mesh splits between the two scorers.
+    #[serde(rename = "type")]
+    #[param(rename = "type", example = "report")]
+    pub report_type: Option<String>,
+    /// GET only: `alice`, `jonas` or `viktor` (fictional); omitted: one at random.
+    #[param(example = "jonas")]
+    pub demo: Option<String>,
+}
+
+fn requested(ctx: &ServiceContext, query: &CustomerQuery) -> Result<RequestedReport, ApiError> {
+    RequestedReport::parse(query.report_type.as_deref()).ok_or_else(|| {
+        ctx.error(
+            ErrorKind::BadRequest,
+            format!("type: unknown report type; use {ACCEPTED_TYPES}"),
+        )
+    })
+}
+
+async fn forward(
+    state: &AppState,
+    report: RequestedReport,
+    applicant: &ApplicantRequest,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let today = (state.clock)();
+    let applicant = validate(&state.ctx, applicant, today)?.to_request();
+    let scored = state.gateway.score(report, &applicant, headers).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (HeaderName::from_static(SCORED_BY_HEADER), scored.scored_by),
+        ],
+        scored.body,
+    )
+        .into_response())
+}
+
+async fn customer_get(
+    state: AppState,
+    query: CustomerQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let report = requested(&state.ctx, &query)?;
+    let demo = DemoQuery { demo: query.demo };
+    let applicant = pick_demo(&state.ctx, &demo, (state.clock)())?;
+    forward(&state, report, &applicant, &headers).await
+}
+
+async fn customer_post(
+    state: AppState,
+    query: CustomerQuery,
+    headers: HeaderMap,
+    applicant: ApplicantRequest,
+) -> Result<Response, ApiError> {
+    let report = requested(&state.ctx, &query)?;
+    forward(&state, report, &applicant, &headers).await
+}
+
+/// KYC report for a fictional demo applicant: the browser URL of the original.
+///
+/// The aggregator POSTs the applicant to the credit-check route that `type` selects, through the gateway
+/// (`KYC_GATEWAY_URL`), and answers the scorer's report. `servedBy` in the body (and the
+/// `x-kyc-scored-by` header) tells which scorer answered: count them to see the canary split.
+#[utoipa::path(get, path = "/kyc/v1/customer", tag = "kyc", params(CustomerQuery),
+    responses(
+        (status = 200, description = "The scorer's report", body = CreditCheckReport,
+            headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
+        (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
+        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
+        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
+        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+async fn get_customer(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    customer_get(state, query, headers).await
+}
+
+/// KYC report for the posted applicant.
+///
+/// The applicant is validated here (422 names the field), then POSTed to the credit-check route that
+/// `type` selects, through the gateway. A scorer's 4xx is passed on as it is.
+#[utoipa::path(post, path = "/kyc/v1/customer", tag = "kyc", params(CustomerQuery), request_body = ApplicantRequest,
+    responses(
+        (status = 200, description = "The scorer's report", body = CreditCheckReport,
+            headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
+        (status = 400, description = "Unknown `type`, or malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
+        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
+        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
+        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+async fn post_customer(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
+    headers: HeaderMap,
+    ApiJson(applicant): ApiJson<ApplicantRequest>,
+) -> Result<Response, ApiError> {
+    customer_post(state, query, headers, applicant).await
+}
+
+/// The original's ingress path: same as `GET /kyc/v1/customer`.
+#[utoipa::path(get, path = "/ingress/kyc/v1/customer", tag = "kyc", params(CustomerQuery),
+    responses(
+        (status = 200, description = "The scorer's report", body = CreditCheckReport),
+        (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
+        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
+        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
+        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+async fn get_ingress_customer(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    customer_get(state, query, headers).await
+}
+
+/// The original's ingress path: same as `POST /kyc/v1/customer`.
+#[utoipa::path(post, path = "/ingress/kyc/v1/customer", tag = "kyc", params(CustomerQuery), request_body = ApplicantRequest,
+    responses(
+        (status = 200, description = "The scorer's report", body = CreditCheckReport),
+        (status = 400, description = "Unknown `type`, or malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
+        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
+        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
+        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+async fn post_ingress_customer(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
+    headers: HeaderMap,
+    ApiJson(applicant): ApiJson<ApplicantRequest>,
+) -> Result<Response, ApiError> {
+    customer_post(state, query, headers, applicant).await
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_customer, post_customer))
+        .routes(routes!(get_ingress_customer, post_ingress_customer))
+}

@@ -1,0 +1,3 @@
+//! The KYC API.
+
+pub mod customer;
