@@ -294,6 +294,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     {
         eprintln!("{f}");
     }
+    check_ports_free(&o)?;
     write_scenario_state(&o.state_dir, scenario.as_deref())?;
     let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(xds_dir.clone());
@@ -372,6 +373,28 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Refuse to start when a port we are about to listen on is taken (a previous run, another
+/// program), instead of a confusing failure later.
+fn check_ports_free(o: &UpOptions) -> Result<()> {
+    let p = &o.ports;
+    let mut wanted = vec![("Envoy gateway", p.gateway), ("Envoy admin", p.admin)];
+    if !o.external_services {
+        wanted.push(("kyc-aggregator-mgt", p.aggregator));
+        wanted.push(("kyc-credit-check-basic", p.basic));
+        wanted.push(("kyc-credit-check-advanced", p.advanced));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (what, port) in wanted {
+        if !seen.insert(port) {
+            bail!("port {port} is given twice (for {what}); choose distinct ports");
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!("port {port} for {what} on 127.0.0.1 is already in use (another kyc-mesh up?); stop it or pick another port (see --help)");
+        }
+    }
+    Ok(())
 }
 
 struct RemoveOnDrop(PathBuf);
