@@ -250,20 +250,43 @@ async fn use_scenario(c: &Common, scenario: &str) -> Result<i32> {
         return Ok(1);
     }
     let admin = xds::Admin::new(c.admin_port);
-    let before = admin.counters(xds::RDS_STAT).await.ok();
+    let before = match (
+        admin.counters(xds::RDS_STAT).await,
+        admin.counters(xds::CDS_STAT).await,
+    ) {
+        (Ok(r), Ok(c)) => Some((r, c)),
+        _ => None,
+    };
     mesh::write_scenario_state(&c.state_dir(), path.as_deref())?;
     let shown = path
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "none (networking/ only)".into());
-    match before {
-        None => {
-            println!("kyc-mesh: scenario set to {shown}; no mesh answers on admin port {} (it applies when `up` runs)", c.admin_port);
+    let Some((rds, cds)) = before else {
+        println!(
+            "kyc-mesh: scenario set to {shown}; no mesh answers on admin port {} (it applies when `up` runs)",
+            c.admin_port
+        );
+        return Ok(0);
+    };
+    // Routes or clusters move when the running mesh has applied the switch.
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = admin.counters(xds::RDS_STAT).await.unwrap_or(rds);
+        let k = admin.counters(xds::CDS_STAT).await.unwrap_or(cds);
+        if r.success > rds.success || k.success > cds.success {
+            println!("kyc-mesh: the running mesh now uses scenario {shown}");
+            break;
         }
-        Some(before) => match admin.wait_applied(xds::RDS_STAT, before, Duration::from_secs(5)).await {
-            Ok(()) => println!("kyc-mesh: the running mesh now uses scenario {shown}"),
-            Err(_) => println!("kyc-mesh: scenario set to {shown} (routes unchanged or not yet applied; see the `up` output)"),
-        },
+        if r.rejected > rds.rejected || k.rejected > cds.rejected {
+            println!("kyc-mesh: Envoy rejected scenario {shown}; see the `up` output");
+            return Ok(1);
+        }
+        if std::time::Instant::now() > end {
+            println!("kyc-mesh: scenario set to {shown} (no routing change to apply, or `up` runs with another --state-dir)");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     Ok(0)
 }

@@ -404,6 +404,8 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
+/// files: the xDS directory inside it is ours and must not trigger reloads).
 fn watch(paths: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> Result<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
@@ -413,8 +415,13 @@ fn watch(paths: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> Result<notify::Rec
             }
         }
     })?;
-    for p in paths {
-        w.watch(p, RecursiveMode::Recursive)
+    for (i, p) in paths.iter().enumerate() {
+        let mode = if i == 0 {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        w.watch(p, mode)
             .with_context(|| format!("watching {}", p.display()))?;
     }
     Ok(w)
