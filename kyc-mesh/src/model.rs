@@ -141,8 +141,6 @@ pub struct VirtualServiceSpec {
     pub gateways: Vec<String>,
     #[serde(default)]
     pub http: Vec<HttpRoute>,
-    #[serde(default)]
-    pub export_to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,8 +335,6 @@ pub struct DestinationRuleSpec {
     pub traffic_policy: Option<TrafficPolicy>,
     #[serde(default)]
     pub subsets: Vec<Subset>,
-    #[serde(default)]
-    pub export_to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

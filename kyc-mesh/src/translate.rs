@@ -835,6 +835,16 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> EnvoyConfig {
         let ns = namespace_of(&g.metadata.namespace);
         gateway_names.insert(g.metadata.name.clone());
         gateway_names.insert(format!("{ns}/{}", g.metadata.name));
+        if g.spec.selector.get("istio").map(String::as_str) != Some("ingressgateway") {
+            ctx.push(
+                Severity::Warning,
+                o,
+                format!(
+                    "spec.selector {:?} does not select Istio's ingress gateway (istio: ingressgateway); locally this Gateway is still served by the Envoy gateway",
+                    g.spec.selector
+                ),
+            );
+        }
         for (i, s) in g.spec.servers.iter().enumerate() {
             if !matches!(
                 s.port.protocol.to_ascii_uppercase().as_str(),
@@ -867,9 +877,22 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> EnvoyConfig {
             message: "no Gateway found: nothing to translate into the ingress gateway".into(),
         });
     }
-    // DestinationRules: host must exist, subsets must select pods.
+    // DestinationRules: host must exist (once), subsets must select pods.
+    let mut rule_hosts: BTreeMap<String, String> = BTreeMap::new();
     for (o, r) in ctx.rules.clone() {
         let ns = namespace_of(&r.metadata.namespace);
+        if let Some(res) = ctx.resolve(&r.spec.host, ns) {
+            if let Some(other) = rule_hosts.insert(res.fqdn.clone(), r.metadata.name.clone()) {
+                ctx.push(
+                    Severity::Error,
+                    o,
+                    format!(
+                        "DestinationRules {other:?} and {:?} both configure host {} (IST0171 ConflictingDestinationRules)",
+                        r.metadata.name, res.fqdn
+                    ),
+                );
+            }
+        }
         match ctx.resolve(&r.spec.host, ns) {
             None => ctx.push(
                 Severity::Error,

@@ -451,3 +451,20 @@ fn static_bootstrap_has_listener_routes_and_clusters() {
     assert_eq!(hcm["route_config"]["name"], ROUTE_CONFIG_NAME);
     assert_eq!(b["static_resources"]["clusters"][0]["name"], BASIC);
 }
+
+#[test]
+fn conflicting_destination_rules_and_foreign_gateway_selector() {
+    let cfg = cfg_of(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: basic-again}\nspec:\n  host: kyc-credit-check-basic.default.svc.cluster.local\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: other}\nspec:\n  selector: {app: my-gateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n",
+    );
+    assert!(
+        cfg.errors()
+            .any(|f| f.message.contains("both configure host")),
+        "{:#?}",
+        cfg.findings
+    );
+    assert!(cfg
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Warning && f.message.contains("ingressgateway")));
+}
