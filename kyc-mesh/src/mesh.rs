@@ -305,7 +305,10 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         .build()?;
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
-    let result = async {
+    // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let run = async {
         if !o.external_services {
             for binary in BINARIES {
                 let path = o.bin_dir.join(binary);
@@ -319,7 +322,10 @@ pub async fn up(o: UpOptions) -> Result<i32> {
                 let port = port_of(&o.ports, binary);
                 cmd.env("KYC_PORT", port.to_string())
                     .env("KYC_HOST", "127.0.0.1")
-                    .env("KYC_GATEWAY_URL", format!("http://127.0.0.1:{}", o.ports.gateway));
+                    .env(
+                        "KYC_GATEWAY_URL",
+                        format!("http://127.0.0.1:{}", o.ports.gateway),
+                    );
                 if std::env::var_os("KYC_LOG_FORMAT").is_none() {
                     cmd.env("KYC_LOG_FORMAT", "pretty");
                 }
@@ -355,14 +361,30 @@ pub async fn up(o: UpOptions) -> Result<i32> {
                 break;
             }
             if Instant::now() > end {
-                bail!("envoy not ready on admin port {} within {:?}", o.ports.admin, o.ready_timeout);
+                bail!(
+                    "envoy not ready on admin port {} within {:?}",
+                    o.ports.admin,
+                    o.ready_timeout
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        banner(&o, scenario.as_deref());
-        supervise(&o, &procs, &mut exits, envoy_index, &mut xds, &admin, &mut scenario).await
-    }
-    .await;
+        supervise(
+            &o,
+            &procs,
+            &mut exits,
+            envoy_index,
+            &mut xds,
+            &admin,
+            &mut scenario,
+        )
+        .await
+    };
+    let result = tokio::select! {
+        r = run => r,
+        _ = sigint.recv() => { println!("\nkyc-mesh: Ctrl-C, stopping"); Ok(0) }
+        _ = sigterm.recv() => { println!("kyc-mesh: SIGTERM, stopping"); Ok(0) }
+    };
     stop_all(&mut procs).await;
     match result {
         Ok(code) => {
@@ -462,14 +484,14 @@ async fn supervise(
         let _ = &mut watched;
     };
     rewatch(scenario, &mut watcher);
+    // Watching now: catch an edit made between the first translation and this point,
+    // then tell the user (and tests) the mesh is up.
+    let _ = tx.send(());
+    banner(o, scenario.as_deref());
 
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut last_error: Option<String> = None;
     loop {
         tokio::select! {
-            _ = sigint.recv() => { println!("\nkyc-mesh: Ctrl-C, stopping"); return Ok(0); }
-            _ = sigterm.recv() => { println!("kyc-mesh: SIGTERM, stopping"); return Ok(0); }
             Some((i, status)) = exits.recv() => {
                 if i == envoy_index {
                     eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");

@@ -623,7 +623,9 @@ pub fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<Load
             return Err(vec![LoadError {
                 file: dir.display().to_string(),
                 object: "directory".into(),
-                message: format!("cannot read: {e}"),
+                message: format!(
+                    "cannot read the networking directory ({e}); run from the repository root or pass --networking DIR"
+                ),
             }])
         }
     };

@@ -19,14 +19,25 @@ pub const RDS: &str = "rds.json";
 pub const RDS_STAT: &str = "http.outbound_0.0.0.0_80.rds.http.80";
 pub const CDS_STAT: &str = "cluster_manager.cds";
 
+/// Each resource type lives in its own watched sub-directory (`lds/lds.json`, ...): a
+/// rename there reloads only that subscription, so the admin counters of one type move
+/// only when that type was written.
+fn sub(dir: &Path, file: &str) -> PathBuf {
+    dir.join(file.trim_end_matches(".json"))
+}
+
 fn source(dir: &Path, file: &str) -> Value {
     json!({
         "resource_api_version": "V3",
         "path_config_source": {
-            "path": dir.join(file).display().to_string(),
-            "watched_directory": {"path": dir.display().to_string()}
+            "path": sub(dir, file).join(file).display().to_string(),
+            "watched_directory": {"path": sub(dir, file).display().to_string()}
         }
     })
+}
+
+fn write_resource(dir: &Path, file: &str, value: &Value) -> Result<()> {
+    write_atomic(&sub(dir, file), file, value)
 }
 
 /// Bootstrap for `up`: admin on 127.0.0.1, listeners and clusters from files.
@@ -164,7 +175,10 @@ fn cluster_map(cfg: &EnvoyConfig) -> BTreeMap<String, Value> {
 impl XdsDir {
     /// Write the first configuration (before Envoy starts).
     pub fn create(dir: &Path, cfg: &EnvoyConfig, admin_port: u16) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for f in [LDS, CDS, RDS] {
+            let d = sub(dir, f);
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
         let listener = cfg.listener((
             "rds",
             json!({"config_source": source(dir, RDS), "route_config_name": ROUTE_CONFIG_NAME}),
@@ -175,9 +189,9 @@ impl XdsDir {
             clusters: cluster_map(cfg),
             routes: cfg.route_config.clone(),
         };
-        write_atomic(dir, RDS, &discovery(1, vec![cfg.route_config.clone()]))?;
-        write_atomic(dir, CDS, &discovery(1, cfg.clusters.clone()))?;
-        write_atomic(dir, LDS, &discovery(1, vec![listener]))?;
+        write_resource(dir, RDS, &discovery(1, vec![cfg.route_config.clone()]))?;
+        write_resource(dir, CDS, &discovery(1, cfg.clusters.clone()))?;
+        write_resource(dir, LDS, &discovery(1, vec![listener]))?;
         write_atomic(dir, "bootstrap.json", &bootstrap(dir, admin_port))?;
         Ok(me)
     }
@@ -200,7 +214,7 @@ impl XdsDir {
         if union != self.clusters {
             self.version += 1;
             let before = admin.counters(crate::xds::CDS_STAT).await?;
-            write_atomic(
+            write_resource(
                 &self.dir,
                 CDS,
                 &discovery(self.version, union.values().cloned().collect()),
@@ -211,7 +225,7 @@ impl XdsDir {
         if cfg.route_config != self.routes {
             self.version += 1;
             let before = admin.counters(RDS_STAT).await?;
-            write_atomic(
+            write_resource(
                 &self.dir,
                 RDS,
                 &discovery(self.version, vec![cfg.route_config.clone()]),
@@ -222,7 +236,7 @@ impl XdsDir {
         if self.clusters != new_clusters {
             self.version += 1;
             let before = admin.counters(CDS_STAT).await?;
-            write_atomic(
+            write_resource(
                 &self.dir,
                 CDS,
                 &discovery(self.version, cfg.clusters.clone()),

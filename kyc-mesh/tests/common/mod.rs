@@ -498,7 +498,10 @@ pub async fn get(c: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> An
     for (k, v) in headers {
         rb = rb.header(*k, *v);
     }
-    let r = rb.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = rb
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e:?}"));
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body = r.text().await.unwrap_or_default();
