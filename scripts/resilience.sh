@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Resilience figures on the local mesh (real Envoy, loopback only, every run bounded in time):
+# retries masking a flaky scorer, a killed scorer, a SIGTERM'd scorer under load, a live reweight
+# under load. See BENCHMARKS.md.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=../bench/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/lib.sh"
+
+usage() {
+    cat <<USAGE
+Usage: scripts/resilience.sh [OPTIONS]
+
+Each experiment starts its own \`kyc-mesh up\` (target/release, real Envoy) on free loopback
+ports and drives it with wrk ${WRK_VERSION} (installed with apt-get if missing) and bench/probe.py:
+
+  retries   advanced scorer with KYC_CHAOS_ERROR_RATE=0.2; share of failed end-to-end requests
+            (POST aggregator /kyc/v1/customer?type=report) with the route's retry policy
+            (networking/) and without it (\`kyc-mesh use no-retries\`)
+  kill      chain under load; SIGKILL the advanced scorer; time until the aggregator answers
+            the error JSON (POST ?type=advancedReport, one request after another)
+  sigterm   16 clients on ?type=advancedReport, the advanced scorer answering after
+            KYC_CHAOS_DELAY_MS=20 (so requests are in flight); SIGTERM it; in-flight requests
+            that did not get 200 = lost (target: none)
+  reweight  chain under load while the canary weights are edited 50/50 -> 90/10 -> 0/100 ->
+            100/0 -> 50/50 in a COPY of networking/ (the repository's YAML is never touched);
+            failed requests (target: none), per-scorer counts, edit -> applied time
+
+Options:
+  --only NAME[,NAME]   run only these experiments (retries,kill,sigterm,reweight)
+  --duration S         seconds of load per measured run (default 10)
+  --connections N      wrk connections (default 16)
+  --out FILE           JSON results (default bench/resilience.json)
+  --no-build           do not run cargo build --release (the binaries must exist)
+  -h, --help           this help
+
+Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
+USAGE
+}
+
+ONLY="retries,kill,sigterm,reweight"
+DURATION=10
+CONNS=16
+OUT="$BENCH_DIR/resilience.json"
+BUILD=1
+need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
+while (($#)); do
+    case "$1" in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    --only) need_value "$@"; ONLY="$2"; shift ;;
+    --duration) need_value "$@"; DURATION="$2"; shift ;;
+    --connections) need_value "$@"; CONNS="$2"; shift ;;
+    --out) need_value "$@"; OUT="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    *) die "unknown option: $1 (see --help)" ;;
+    esac
+    shift
+done
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number > 0"
+[[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a whole number > 0"
+IFS=',' read -ra EXPERIMENTS <<<"$ONLY"
+for e in "${EXPERIMENTS[@]}"; do
+    [[ "$e" =~ ^(retries|kill|sigterm|reweight)$ ]] || die "unknown experiment '$e' (retries, kill, sigterm, reweight)"
+done
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+ensure_tools
+ensure_binaries "$BUILD"
+ENVOY_BIN="${KYC_ENVOY_BIN:-$(find_envoy)}"
+[[ -x "$ENVOY_BIN" ]] || die "Envoy not found at $ENVOY_BIN"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/kyc-resilience.XXXXXX")"
+BG_PID=""
+cleanup() {
+    if [[ -n "$BG_PID" ]]; then
+        kill "$BG_PID" 2>/dev/null || true
+        wait "$BG_PID" 2>/dev/null || true
+    fi
+    mesh_down
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+RESULTS="$(jq -n --argjson m "$(machine_json)" --argjson d "$DURATION" --argjson c "$CONNS" \
+    '{machine: $m, settings: {duration_s: $d, connections: $c}}')"
+add_result() { RESULTS="$(jq --arg k "$1" --argjson v "$2" '. + {($k): $v}' <<<"$RESULTS")"; }
+
+CHAIN_PATH="/kyc/v1/customer?type=report"
+ADV_PATH="/kyc/v1/customer?type=advancedReport"
+
+kyc_mesh() {
+    local args
+    mapfile -t args < <(mesh_args)
+    "$MESH_BIN" "${args[@]}" "$@"
+}
+
+# start_bg_wrk LABEL URL SECONDS : wrk with per-status/per-scorer counts in the background.
+start_bg_wrk() {
+    (run_wrk "$1" "$2" "$3" "$CONNS" 2 1 1 >"$WORK/bg.json") &
+    BG_PID=$!
+}
+wait_bg_wrk() {
+    wait "$BG_PID" || die "background load failed"
+    BG_PID=""
+    cat "$WORK/bg.json"
+}
+
+# --- retries on/off with a flaky advanced scorer ------------------------------------------------------
+if wanted retries; then
+    info "retries: advanced scorer fails 20% of requests (KYC_CHAOS_ERROR_RATE=0.2)"
+    mesh_up "$WORK" --service-env kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.2
+    on="$(run_wrk retries-on "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$DURATION" "$CONNS" 2 1 1)"
+    info "  kyc-mesh use no-retries"
+    kyc_mesh use no-retries >&2
+    off="$(run_wrk retries-off "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$DURATION" "$CONNS" 2 1 1)"
+    mesh_down
+    v="$(jq -n --argjson on "$on" --argjson off "$off" '
+        def share: if .requests > 0 then (.errors.total / .requests * 10000 | round) / 100 else null end;
+        {chaos_error_rate_on_advanced: 0.2, path: "POST aggregator /kyc/v1/customer?type=report (50/50 canary)",
+         retries_on: ($on + {failed_percent: ($on | share)}),
+         retries_off: ($off + {failed_percent: ($off | share)})}')"
+    add_result retries "$v"
+    jq -r '"  failed end-to-end: \(.retries_on.failed_percent)% with retries (of \(.retries_on.requests)), \(.retries_off.failed_percent)% without (of \(.retries_off.requests))"' <<<"$v" >&2
+fi
+
+# --- a scorer killed under load ---------------------------------------------------------------------
+if wanted kill; then
+    info "kill: SIGKILL the advanced scorer under chain load"
+    mesh_up "$WORK"
+    adv_pid="$(child_pid kyc-credit-check-advanced)"
+    start_bg_wrk kill-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$DURATION"
+    sleep 2 # let the background load run before the kill (experiment timing)
+    probe="$(python3 "$BENCH_DIR/probe.py" kill "http://127.0.0.1:$P_AGG$ADV_PATH" "$adv_pid" --signal KILL --max-s "$DURATION")"
+    bg="$(wait_bg_wrk)"
+    alive="$(kill -0 "$MESH_PID" 2>/dev/null && echo true || echo false)"
+    mesh_said="$(grep -m1 -i 'kyc-credit-check-advanced' "$MESH_LOG" | grep -i -m1 'exit\|died\|stopp' || true)"
+    mesh_down
+    v="$(jq -n --argjson p "$probe" --argjson bg "$bg" --argjson alive "$alive" --arg said "$mesh_said" \
+        '{probe: $p, background_chain_load: $bg, mesh_still_running: $alive, mesh_message: $said}')"
+    add_result kill "$v"
+    jq -r '"  first error JSON \(.probe.first_error_json_ms) ms after SIGKILL: \(.probe.status) \(.probe.errorCode)"' <<<"$v" >&2
+fi
+
+# --- SIGTERM of a scorer under load -----------------------------------------------------------------
+if wanted sigterm; then
+    info "sigterm: SIGTERM the advanced scorer with requests in flight"
+    mesh_up "$WORK" --service-env kyc-credit-check-advanced:KYC_CHAOS_DELAY_MS=20
+    adv_pid="$(child_pid kyc-credit-check-advanced)"
+    probe="$(python3 "$BENCH_DIR/probe.py" inflight "http://127.0.0.1:$P_AGG$ADV_PATH" "$adv_pid" --signal TERM --concurrency "$CONNS" --after-s 2)"
+    mesh_down
+    v="$(jq -n --argjson p "$probe" '$p + {scorer_delay_ms: 20}')"
+    add_result sigterm "$v"
+    jq -r '"  in flight at SIGTERM: \(.in_flight_at_signal.requests), lost: \(.lost_in_flight), last answered \(.last_in_flight_answered_ms_after_signal) ms after the signal"' <<<"$v" >&2
+fi
+
+# --- live reweight under load -----------------------------------------------------------------------
+# set_weights FILE BASIC ADVANCED : rewrite the two weights of the report route, saved by atomic rename.
+set_weights() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import os, re, sys
+path, basic, advanced = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(path).read()
+values = iter([basic, advanced])
+new, n = re.subn(r"(weight:\s*)\d+", lambda m: m.group(1) + next(values), text, count=2)
+if n != 2:
+    sys.exit(f"{path}: expected 2 weights, found {n}")
+tmp = path + ".tmp"
+with open(tmp, "w") as f:
+    f.write(new)
+os.rename(tmp, path)
+PY
+}
+
+if wanted reweight; then
+    info "reweight: edit the canary weights under load (in a copy of networking/)"
+    cp -r "$BENCH_ROOT/networking" "$WORK/networking"
+    MESH_NETWORKING="$WORK/networking"
+    routing="$WORK/networking/kyc-credit-check-istio-routing.yaml"
+    [[ "$(grep -c 'weight:' "$routing")" == 2 ]] || die "expected two weights in $routing"
+    mesh_up "$WORK"
+    steps=("90 10" "0 100" "100 0" "50 50")
+    total=$((DURATION * 2 + 4))
+    start_bg_wrk reweight-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$total"
+    sleep 2 # load before the first edit (experiment timing)
+    edits="[]"
+    rds="$(envoy_stat http.outbound_0.0.0.0_80.rds.http.80.update_success)"
+    for s in "${steps[@]}"; do
+        read -r wb wa <<<"$s"
+        t0="$(date +%s%N)"
+        set_weights "$routing" "$wb" "$wa"
+        deadline=$((SECONDS + 15))
+        until (($(envoy_stat http.outbound_0.0.0.0_80.rds.http.80.update_success) > rds)); do
+            ((SECONDS < deadline)) || die "weights $wb/$wa not applied within 15 s (log: $MESH_LOG)"
+            sleep 0.05
+        done
+        applied_ms=$((($(date +%s%N) - t0) / 1000000))
+        rds="$(envoy_stat http.outbound_0.0.0.0_80.rds.http.80.update_success)"
+        split="$(kyc_mesh split 200 --via aggregator 2>&1 || true)"
+        b="$(awk '$1 == "kyc-credit-check-basic" {print $(NF-1)}' <<<"$split")"
+        a="$(awk '$1 == "kyc-credit-check-advanced" {print $(NF-1)}' <<<"$split")"
+        edits="$(jq --argjson wb "$wb" --argjson wa "$wa" --argjson ms "$applied_ms" \
+            --argjson b "${b:-0}" --argjson a "${a:-0}" \
+            '. + [{weights: {basic: $wb, advanced: $wa}, edit_to_applied_ms: $ms, split_200_after: {basic: $b, advanced: $a}}]' <<<"$edits")"
+        info "  $wb/$wa applied ${applied_ms} ms after the save; split of 200: basic ${b:-0}, advanced ${a:-0}"
+        sleep $(((DURATION * 2) / ${#steps[@]})) # keep each weight under load for a while
+    done
+    bg="$(wait_bg_wrk)"
+    mesh_down
+    MESH_NETWORKING="$BENCH_ROOT/networking"
+    git -C "$BENCH_ROOT" diff --quiet -- networking || die "networking/ in the repository changed (it must not)"
+    v="$(jq -n --argjson e "$edits" --argjson bg "$bg" '{edits: $e, load: $bg, failed_requests: $bg.errors.total}')"
+    add_result reweight "$v"
+    jq -r '"  failed requests during \(.edits | length) live edits: \(.failed_requests) of \(.load.requests)"' <<<"$v" >&2
+fi
+
+mkdir -p "$(dirname "$OUT")"
+printf '%s\n' "$RESULTS" >"$OUT"
+echo "results: $OUT"
