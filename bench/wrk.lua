@@ -3,6 +3,7 @@
 -- Environment:
 --   BENCH_BODY_FILE  POST this file's content as application/json (unset: GET)
 --   BENCH_LABEL      name of the path, copied into the result
+--   BENCH_DELAY_MS   if set, each connection pauses this many ms between requests (paced load)
 --   BENCH_COUNT      if set, count responses by status and by x-kyc-scored-by / x-kyc-served-by
 --                    (slower: every response goes through Lua; used by the resilience script only)
 --
@@ -19,6 +20,14 @@ if body_file and body_file ~= "" then
 end
 
 local label = os.getenv("BENCH_LABEL") or "run"
+
+-- BENCH_DELAY_MS: each connection waits this long between requests (a paced, low-rate load)
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause and pause > 0 then
+   function delay()
+      return pause
+   end
+end
 local counting = (os.getenv("BENCH_COUNT") or "") ~= ""
 local threads = {}
 

@@ -20,7 +20,8 @@ done for you if missing):
   chain            POST /kyc/v1/customer?type=report on the aggregator -> Envoy -> scorer
 
 For each: requests/s, latency p50/p99/p99.9, errors, CPU used by each process; the ratios
-gateway/direct-basic and chain/gateway; each process's RSS after the load; a soak on the
+gateway/direct-basic and chain/gateway; each process's vCPU at about 1000 req/s on the chain
+(paced); each process's RSS after the load; a soak on the
 chain until every service has served --soak-requests requests (RSS sampled after every
 --sample seconds of load); exec -> /readyz 200 for each binary (best of --ready-runs);
 release binary sizes. Prints a table and writes JSON (--out).
@@ -30,11 +31,14 @@ Options:
   --warmup S           unmeasured seconds of load before each path (default 3)
   --connections N      concurrent connections (default 16)
   --threads N          wrk threads (default 2)
-  --soak-requests N    soak until each service has served N requests in total (default 100000;
-                       0 = no soak)
+  --soak-requests N    soak until each service has served N requests in total (default 300000;
+                       0 = no soak). RSS targets: < 20 MB once every service has served
+                       100k requests, no growth (<= 1 MB) from a quarter of the soak to its end
   --soak-max S         stop the soak after S seconds even if N is not reached (default 300)
   --sample S           soak: seconds of load between RSS samples (default 5)
   --ready-runs N       exec -> /readyz runs per binary (default 7)
+  --paced S            seconds of chain load paced at about 1000 req/s (4 connections, 3 ms
+                       pause), reporting each process's vCPU per 1000 req/s (default 15; 0 = skip)
   --log-level LEVEL    KYC_LOG_LEVEL for the three services (default: theirs, info)
   --service-env SERVICE:KEY=VALUE  extra environment for one service (repeatable; passed to
                        kyc-mesh up)
@@ -53,10 +57,11 @@ DURATION=15
 WARMUP=3
 CONNS=16
 THREADS=2
-SOAK_REQUESTS=100000
+SOAK_REQUESTS=300000
 SOAK_MAX=300
 SAMPLE=5
 READY_RUNS=7
+PACED_S=15
 LOG_LEVEL=""
 OUT="$BENCH_DIR/results.json"
 BUILD=1
@@ -78,16 +83,17 @@ while (($#)); do
     --soak-max) need_value "$@"; SOAK_MAX="$2"; shift ;;
     --sample) need_value "$@"; SAMPLE="$2"; shift ;;
     --ready-runs) need_value "$@"; READY_RUNS="$2"; shift ;;
+    --paced) need_value "$@"; PACED_S="$2"; shift ;;
     --log-level) need_value "$@"; LOG_LEVEL="$2"; shift ;;
     --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
-    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3 ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3 ;;
     --no-build) BUILD=0 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS; do
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -197,6 +203,27 @@ measure direct-advanced "http://127.0.0.1:$P_ADV/credit-check/report" kyc-credit
 measure gateway "http://127.0.0.1:$P_GW/credit-check/report" ""
 measure chain "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" ""
 
+# Paced: about 1000 req/s on the chain (4 connections, each pausing 3 ms between requests), to
+# compare each process's CPU with published per-1000-req/s figures (e.g. Istio's sidecar).
+PACED="null"
+if ((PACED_S > 0)); then
+    info "chain at ~1000 req/s (paced) for ${PACED_S}s: CPU of each process"
+    declare -A pb
+    for p in "${PROCS[@]}"; do pb[$p]="$(cpu_ticks "${PID[$p]}")"; done
+    r="$(BENCH_DELAY_MS=3 run_wrk chain-paced "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" "$PACED_S" 4 1)"
+    DIRECT[kyc-aggregator-mgt]=$((DIRECT[kyc-aggregator-mgt] + $(jq .requests <<<"$r")))
+    cpu="{}"
+    for p in "${PROCS[@]}"; do
+        d=$(($(cpu_ticks "${PID[$p]}") - pb[$p]))
+        cpu="$(jq --arg p "$p" --argjson d "$d" --argjson t "$CLK_TCK" '. + {($p): ($d / $t)}' <<<"$cpu")"
+    done
+    PACED="$(jq --argjson cpu "$cpu" '. + {cpu_seconds: $cpu,
+        vcpu: ($cpu | map_values(. / $dur * 1000 | round / 1000)),
+        vcpu_per_1000_rps: ($cpu | map_values((. / $dur) / ($rps / 1000) * 1000 | round / 1000))}' \
+        --argjson dur "$(jq .duration_s <<<"$r")" --argjson rps "$(jq .rps <<<"$r")" <<<"$r")"
+    jq -r '"    \(.rps) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms; vCPU per 1000 req/s: \(.vcpu_per_1000_rps | to_entries | map("\(.key)=\(.value)") | join(" "))"' <<<"$PACED" >&2
+fi
+
 RSS_AFTER="$(rss_json)"
 SERVED_AFTER="$(served_json)"
 
@@ -228,7 +255,7 @@ mesh_down
 mkdir -p "$(dirname "$OUT")"
 jq -n --argjson machine "$MACHINE" --argjson sizes "$SIZES" --argjson ready "$READY" \
     --argjson paths "$PATHS" --argjson rss "$RSS_AFTER" --argjson served "$SERVED_AFTER" \
-    --argjson soak "$SOAK" \
+    --argjson soak "$SOAK" --argjson paced "$PACED" \
     --argjson settings "$(jq -n --argjson d "$DURATION" --argjson w "$WARMUP" --argjson c "$CONNS" \
         --argjson t "$THREADS" --arg l "${LOG_LEVEL:-default (info)}" --argjson s "$SAMPLE" \
         --arg extra "${EXTRA_ENV[*]-}" \
@@ -240,6 +267,7 @@ jq -n --argjson machine "$MACHINE" --argjson sizes "$SIZES" --argjson ready "$RE
       machine: $machine,
       settings: $settings,
       paths: $paths,
+      paced_chain_1000rps: $paced,
       ratios: {
         gateway_over_direct: ((path("gateway").rps / path("direct-basic").rps * 1000 | round) / 1000),
         chain_over_gateway: ((path("chain").rps / path("gateway").rps * 1000 | round) / 1000)
@@ -253,8 +281,8 @@ jq -n --argjson machine "$MACHINE" --argjson sizes "$SIZES" --argjson ready "$RE
       targets: {
         chain_at_least_half_of_gateway: (.ratios.chain_over_gateway >= 0.5),
         chain_p99_under_10ms_zero_errors: (path("chain").latency_ms.p99 < 10 and path("chain").errors.total == 0 and $settings.connections == 16),
-        rss_under_20mb_after_100k: (if $sk == null then null else
-          ([svc[] as $s | ($sk[-1].served[$s] >= 100000) and ($sk[-1].rss_kb[$s] < 20480)] | all) end),
+        rss_under_20mb_after_100k: (if $sk == null or ([svc[] as $s | $sk[-1].served[$s] >= 100000] | all | not) then null else
+          ([svc[] as $s | $sk[-1].rss_kb[$s] < 20480] | all) end),
         no_rss_growth_over_soak: (if $sk == null then null else
           ([svc[] as $s | ($sk[-1].rss_kb[$s] - $sk[($sk | length) / 4 | floor].rss_kb[$s]) <= 1024] | all) end),
         ready_under_50ms: ([svc[] as $s | $ready[$s].best_ms < 50] | all)

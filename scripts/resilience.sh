@@ -113,6 +113,7 @@ wait_bg_wrk() {
 if wanted retries; then
     info "retries: advanced scorer fails 20% of requests (KYC_CHAOS_ERROR_RATE=0.2)"
     mesh_up "$WORK" --service-env kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.2
+    run_wrk warmup "http://127.0.0.1:$P_AGG$CHAIN_PATH" 2 "$CONNS" 2 >/dev/null
     on="$(run_wrk retries-on "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$DURATION" "$CONNS" 2 1 1)"
     info "  kyc-mesh use no-retries"
     kyc_mesh use no-retries >&2
@@ -132,12 +133,12 @@ if wanted kill; then
     info "kill: SIGKILL the advanced scorer under chain load"
     mesh_up "$WORK"
     adv_pid="$(child_pid kyc-credit-check-advanced)"
-    start_bg_wrk kill-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$DURATION"
-    sleep 2 # let the background load run before the kill (experiment timing)
+    start_bg_wrk kill-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$((DURATION + 3))"
+    sleep 1 # let the background load run before the kill (experiment timing)
     probe="$(python3 "$BENCH_DIR/probe.py" kill "http://127.0.0.1:$P_AGG$ADV_PATH" "$adv_pid" --signal KILL --max-s "$DURATION")"
     bg="$(wait_bg_wrk)"
     alive="$(kill -0 "$MESH_PID" 2>/dev/null && echo true || echo false)"
-    mesh_said="$(grep -m1 -i 'kyc-credit-check-advanced' "$MESH_LOG" | grep -i -m1 'exit\|died\|stopp' || true)"
+    mesh_said="$(grep -m1 'service kyc-credit-check-advanced exited' "$MESH_LOG" || true)"
     mesh_down
     v="$(jq -n --argjson p "$probe" --argjson bg "$bg" --argjson alive "$alive" --arg said "$mesh_said" \
         '{probe: $p, background_chain_load: $bg, mesh_still_running: $alive, mesh_message: $said}')"

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Render bench/resilience JSON results as Markdown tables (for BENCHMARKS.md).
+
+Usage: bench/render.py [--into FILE] RUN.json [RUN2.json ...] [--resilience RES.json]
+
+With --into, replaces the text between `<!-- results: begin -->` and `<!-- results: end -->`
+in FILE; otherwise prints the Markdown.
+"""
+
+import argparse
+import json
+import re
+import sys
+
+SERVICES = ["kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced"]
+PROCS = SERVICES + ["envoy", "kyc-mesh"]
+SHORT = {"kyc-aggregator-mgt": "aggregator", "kyc-credit-check-basic": "basic",
+         "kyc-credit-check-advanced": "advanced", "envoy": "Envoy", "kyc-mesh": "kyc-mesh"}
+
+
+def mb(kb):
+    return f"{kb / 1024:.1f}"
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def verdict(v):
+    return "not measured" if v is None else ("**met**" if v else "**missed**")
+
+
+def render(runs, res):
+    out = []
+    m = runs[0]["machine"]
+    out.append("### Machine and settings (measured here)\n")
+    out.append(table(["", ""], [
+        ["CPU", f"{m['nproc']} cores, {m['cpu']}"],
+        ["memory", m["memory"]],
+        ["kernel", m["kernel"]],
+        ["Envoy", m["envoy"]], ["load generator", m["wrk"]], ["rustc", m["rustc"]],
+        ["commit", ", ".join(r["machine"]["commit"] for r in runs)],
+        ["runs", "; ".join(f"run {i + 1}: {r['machine']['date']}, load average at start {r['machine']['load_average_at_start']}"
+                            for i, r in enumerate(runs))],
+        ["load", f"{runs[0]['settings']['connections']} connections, {runs[0]['settings']['wrk_threads']} wrk threads, "
+                 f"{runs[0]['settings']['warmup_s']} s warm-up + {runs[0]['settings']['duration_s']} s measured per path; "
+                 f"service log level {runs[0]['settings']['log_level']}"],
+    ]))
+    out.append("")
+
+    out.append("### Throughput and latency (measured here)\n")
+    rows = []
+    for i, r in enumerate(runs):
+        for p in r["paths"]:
+            l = p["latency_ms"]
+            rows.append([f"{i + 1}", p["label"], f"{p['rps']:.0f}", f"{l['p50']:.2f}", f"{l['p99']:.2f}",
+                         f"{l['p99_9']:.2f}", p["errors"]["total"], p["requests"]])
+    out.append(table(["run", "path", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "requests"], rows))
+    out.append("")
+    rows = [[f"{i + 1}", f"{r['ratios']['gateway_over_direct']:.2f}", f"{r['ratios']['chain_over_gateway']:.2f}"]
+            for i, r in enumerate(runs)]
+    out.append(table(["run", "gateway / direct-basic (req/s)", "chain / gateway (req/s)"], rows))
+    out.append("")
+    if len(runs) > 1:
+        rows = []
+        for p1 in runs[0]["paths"]:
+            others = [next(p for p in r["paths"] if p["label"] == p1["label"]) for r in runs[1:]]
+            for p2 in others:
+                d_rps = (p2["rps"] - p1["rps"]) / p1["rps"] * 100
+                d_p99 = p2["latency_ms"]["p99"] - p1["latency_ms"]["p99"]
+                rows.append([p1["label"], f"{d_rps:+.1f} %", f"{d_p99:+.2f} ms"])
+        out.append("Run 2 against run 1:\n")
+        out.append(table(["path", "req/s", "p99"], rows))
+        out.append("")
+
+    out.append("CPU time per request, by process (ms; from /proc/PID/stat over the measured window, run 1). "
+               "`kyc-mesh` only relays the services' log lines to its terminal: it is not on the request path "
+               "and does not exist in the cluster.\n")
+    r = runs[0]
+    rows = []
+    for p in r["paths"]:
+        c = p["cpu_ms_per_request"]
+        total = sum(v for v in c.values() if v)
+        rows.append([p["label"]] + [f"{c[k]:.3f}" if c.get(k) else "-" for k in PROCS] + [f"{total:.3f}"])
+    out.append(table(["path"] + [SHORT[k] for k in PROCS] + ["sum"], rows))
+    out.append("")
+
+    out.append("### Memory (measured here: VmRSS from /proc/PID/status)\n")
+    rows = []
+    for k in PROCS:
+        row = [SHORT[k]]
+        for r in runs:
+            sk = r["soak"]
+            row.append(mb(r["rss_kb_after_load"][k]))
+            row.append(f"{sk[-1]['served'][k]:,}" if len(sk) > 1 and k in sk[-1]["served"] else "-")
+            row.append(mb(sk[-1]["rss_kb"][k]) if len(sk) > 1 else "-")
+        rows.append(row)
+    head = ["process"]
+    for i, _ in enumerate(runs):
+        head += [f"run {i + 1}: MB after the paths", f"run {i + 1}: requests served at soak end", f"run {i + 1}: MB at soak end"]
+    out.append(table(head, rows))
+    out.append("")
+    sk = runs[0]["soak"]
+    if len(sk) > 1:
+        step = max(1, len(sk) // 12)
+        picked = sk[::step] + ([sk[-1]] if (len(sk) - 1) % step else [])
+        out.append(f"Soak curve (run 1; chain load, {runs[0]['settings']['connections']} connections, "
+                   f"RSS in MB after every {runs[0]['settings']['soak_sample_s']} s of load; one sample in {step} shown):\n")
+        rows = [[s["t_s"], f"{s['served']['kyc-aggregator-mgt']:,}", f"{s['served']['kyc-credit-check-basic']:,}",
+                 f"{s['served']['kyc-credit-check-advanced']:,}"] + [mb(s["rss_kb"][k]) for k in PROCS] + [s["errors"]]
+                for s in picked]
+        out.append(table(["t s", "served agg", "served basic", "served adv"] + [SHORT[k] for k in PROCS] + ["errors"], rows))
+        out.append("")
+
+    out.append("### Start-up and size (measured here)\n")
+    rows = []
+    for k in SERVICES:
+        row = [SHORT[k]]
+        for r in runs:
+            rd = r["ready_ms"][k]
+            row += [f"{rd['best_ms']:.1f}", f"{rd['median_ms']:.1f}"]
+        row.append(f"{runs[0]['binary_size_bytes'][k] / 1048576:.1f}")
+        rows.append(row)
+    head = ["binary"]
+    for i, _ in enumerate(runs):
+        head += [f"run {i + 1}: exec → /readyz 200, best ms", f"run {i + 1}: median ms"]
+    head.append("release binary MB")
+    out.append(table(head, rows))
+    out.append("")
+
+    out.append("### Targets\n")
+    names = {
+        "chain_at_least_half_of_gateway": "chain ≥ 50 % of gateway-hop req/s",
+        "chain_p99_under_10ms_zero_errors": "chain p99 < 10 ms at 16 connections, zero errors",
+        "rss_under_20mb_after_100k": "each service < 20 MB RSS after 100k requests",
+        "no_rss_growth_over_soak": "no RSS growth over the soak (≤ 1 MB from a quarter of the soak to its end)",
+        "ready_under_50ms": "each service ready < 50 ms from exec",
+    }
+    rows = [[names[k]] + [verdict(r["targets"][k]) for r in runs] for k in names]
+    out.append(table(["target"] + [f"run {i + 1}" for i in range(len(runs))], rows))
+    out.append("")
+
+    if res:
+        out.append("### Resilience (measured here, `scripts/resilience.sh`)\n")
+        rows = []
+        if "retries" in res:
+            on, off = res["retries"]["retries_on"], res["retries"]["retries_off"]
+            rows.append(["flaky advanced scorer (20 % injected 503), chain `type=report`, retry policy of networking/ (3 attempts)",
+                         f"{on['failed_percent']} % failed ({on['errors']['total']} of {on['requests']:,})"])
+            rows.append(["same, `kyc-mesh use no-retries`",
+                         f"{off['failed_percent']} % failed ({off['errors']['total']} of {off['requests']:,})"])
+        if "kill" in res:
+            p = res["kill"]["probe"]
+            rows.append(["advanced scorer SIGKILLed under chain load: first error JSON from the aggregator (`type=advancedReport`)",
+                         f"{p.get('first_error_json_ms')} ms after the kill: {p.get('status')} `{p.get('errorCode')}`; "
+                         "mesh kept running: " + ("yes" if res["kill"]["mesh_still_running"] else "no")])
+        if "sigterm" in res:
+            s = res["sigterm"]
+            rows.append([f"advanced scorer SIGTERMed with {s['concurrency']} clients, scorer answering after {s['scorer_delay_ms']} ms",
+                         f"{s['in_flight_at_signal']['requests']} in flight, **{s['lost_in_flight']} lost**; last answered "
+                         f"{s['last_in_flight_answered_ms_after_signal']} ms after the signal "
+                         f"(requests sent after it: {s['sent_after_signal']['failed']} of {s['sent_after_signal']['requests']} "
+                         f"got the error JSON, no other instance exists locally)"])
+        if "reweight" in res:
+            rw = res["reweight"]
+            edits = ", ".join(f"{e['weights']['basic']}/{e['weights']['advanced']} in {e['edit_to_applied_ms']} ms "
+                              f"(split {e['split_200_after']['basic']}/{e['split_200_after']['advanced']})" for e in rw["edits"])
+            rows.append(["live reweight under chain load (4 edits of a copy of networking/)",
+                         f"**{rw['failed_requests']} failed** of {rw['load']['requests']:,}; save → applied: {edits}"])
+        out.append(table(["experiment", "result"], rows))
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--resilience")
+    ap.add_argument("--into")
+    a = ap.parse_args()
+    runs = [json.load(open(f)) for f in a.runs]
+    res = json.load(open(a.resilience)) if a.resilience else None
+    md = render(runs, res)
+    if not a.into:
+        print(md)
+        return
+    text = open(a.into).read()
+    pat = re.compile(r"(<!-- results: begin -->\n).*?(<!-- results: end -->)", re.S)
+    if not pat.search(text):
+        sys.exit(f"{a.into}: no <!-- results: begin --> ... <!-- results: end --> markers")
+    open(a.into, "w").write(pat.sub(lambda m: m.group(1) + "\n" + md + "\n" + m.group(2), text))
+
+
+if __name__ == "__main__":
+    main()
