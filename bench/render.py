@@ -156,6 +156,10 @@ def render(runs, res):
             rows.append(["advanced scorer SIGKILLed under chain load: first error JSON from the aggregator (`type=advancedReport`)",
                          f"{p.get('first_error_json_ms')} ms after the kill: {p.get('status')} `{p.get('errorCode')}`; "
                          "mesh kept running: " + ("yes" if res["kill"]["mesh_still_running"] else "no")])
+        if "kill_no_retries" in res:
+            p = res["kill_no_retries"]["probe"]
+            rows.append(["same, `kyc-mesh use no-retries` before the kill",
+                         f"{p.get('first_error_json_ms')} ms after the kill: {p.get('status')} `{p.get('errorCode')}`"])
         if "sigterm" in res:
             s = res["sigterm"]
             rows.append([f"advanced scorer SIGTERMed with {s['concurrency']} clients, scorer answering after {s['scorer_delay_ms']} ms",
