@@ -31,6 +31,7 @@ Options:
   --only NAME[,NAME]   run only these experiments (retries,kill,sigterm,reweight)
   --duration S         seconds of load per measured run (default 10)
   --connections N      wrk connections (default 16)
+  --kill-runs N        repetitions of each kill measurement, one fresh mesh each (default 3)
   --out FILE           JSON results (default bench/resilience.json)
   --no-build           do not run cargo build --release (the binaries must exist)
   -h, --help           this help
@@ -41,6 +42,7 @@ USAGE
 
 ONLY="retries,kill,sigterm,reweight"
 DURATION=10
+KILL_RUNS=3
 CONNS=16
 OUT="$BENCH_DIR/resilience.json"
 BUILD=1
@@ -54,6 +56,7 @@ while (($#)); do
     --only) need_value "$@"; ONLY="$2"; shift ;;
     --duration) need_value "$@"; DURATION="$2"; shift ;;
     --connections) need_value "$@"; CONNS="$2"; shift ;;
+    --kill-runs) need_value "$@"; KILL_RUNS="$2"; shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
     --no-build) BUILD=0 ;;
     *) die "unknown option: $1 (see --help)" ;;
@@ -62,6 +65,7 @@ while (($#)); do
 done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number > 0"
 [[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a whole number > 0"
+[[ "$KILL_RUNS" =~ ^[1-9][0-9]*$ ]] || die "--kill-runs must be a whole number > 0"
 IFS=',' read -ra EXPERIMENTS <<<"$ONLY"
 for e in "${EXPERIMENTS[@]}"; do
     [[ "$e" =~ ^(retries|kill|sigterm|reweight)$ ]] || die "unknown experiment '$e' (retries, kill, sigterm, reweight)"
@@ -131,25 +135,31 @@ fi
 
 # --- a scorer killed under load ---------------------------------------------------------------------
 if wanted kill; then
-    # Twice: with the route's retries (networking/) and without (no-retries), since Envoy's retry
-    # back-off (25 ms base, exponential, jittered) is most of the time to the error answer.
+    # With the route's retries (networking/) and without (no-retries), KILL_RUNS times each (one
+    # fresh mesh per run): Envoy's retry back-off (25 ms base, exponential, jittered) is most of the
+    # time to the error answer, and it varies from run to run.
     for variant in retries no-retries; do
-        info "kill ($variant): SIGKILL the advanced scorer under chain load"
-        mesh_up "$WORK"
-        if [[ "$variant" == no-retries ]]; then kyc_mesh use no-retries >&2; fi
-        adv_pid="$(child_pid kyc-credit-check-advanced)"
-        start_bg_wrk kill-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$((DURATION + 3))"
-        sleep 1 # let the background load run before the kill (experiment timing)
-        probe="$(python3 "$BENCH_DIR/probe.py" kill "http://127.0.0.1:$P_AGG$ADV_PATH" "$adv_pid" --signal KILL --max-s "$DURATION")"
-        wait_bg_wrk
-        bg="$(cat "$WORK/bg.json")"
-        alive="$(kill -0 "$MESH_PID" 2>/dev/null && echo true || echo false)"
-        mesh_said="$(grep -m1 'service kyc-credit-check-advanced exited' "$MESH_LOG" || true)"
-        mesh_down
-        v="$(jq -n --argjson p "$probe" --argjson bg "$bg" --argjson alive "$alive" --arg said "$mesh_said" \
-            '{probe: $p, background_chain_load: $bg, mesh_still_running: $alive, mesh_message: $said}')"
+        runs="[]"
+        for ((i = 1; i <= KILL_RUNS; i++)); do
+            info "kill ($variant, run $i/$KILL_RUNS): SIGKILL the advanced scorer under chain load"
+            mesh_up "$WORK"
+            if [[ "$variant" == no-retries ]]; then kyc_mesh use no-retries >/dev/null; fi
+            adv_pid="$(child_pid kyc-credit-check-advanced)"
+            start_bg_wrk kill-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" 5
+            sleep 1 # let the background load run before the kill (experiment timing)
+            probe="$(python3 "$BENCH_DIR/probe.py" kill "http://127.0.0.1:$P_AGG$ADV_PATH" "$adv_pid" --signal KILL --max-s 5)"
+            wait_bg_wrk
+            alive="$(kill -0 "$MESH_PID" 2>/dev/null && echo true || echo false)"
+            mesh_said="$(grep -m1 'service kyc-credit-check-advanced exited' "$MESH_LOG" || true)"
+            mesh_down
+            runs="$(jq --argjson p "$probe" --slurpfile bg "$WORK/bg.json" --argjson alive "$alive" --arg said "$mesh_said" \
+                '. + [{probe: $p, background_chain_load: $bg[0], mesh_still_running: $alive, mesh_message: $said}]' <<<"$runs")"
+            jq -r '.[-1] | "  first error JSON \(.probe.first_error_json_ms) ms after SIGKILL: \(.probe.status) \(.probe.errorCode)"' <<<"$runs" >&2
+        done
+        v="$(jq '{runs: ., first_error_json_ms: map(.probe.first_error_json_ms),
+                  median_ms: (map(.probe.first_error_json_ms) | sort | .[length / 2 | floor]),
+                  mesh_still_running: (map(.mesh_still_running) | all)}' <<<"$runs")"
         if [[ "$variant" == retries ]]; then add_result kill "$v"; else add_result kill_no_retries "$v"; fi
-        jq -r '"  first error JSON \(.probe.first_error_json_ms) ms after SIGKILL: \(.probe.status) \(.probe.errorCode)"' <<<"$v" >&2
     done
 fi
 
