@@ -79,13 +79,16 @@ done
 url="$(gateway_url || true)"
 cat <<EOT
 
-The KYC API is behind the Istio ingress gateway (port 80 of service istio-ingressgateway).
+The KYC API is behind the Istio ingress gateway (Service istio-ingressgateway, port 80).
+Address found now: ${url:-none (no tunnel running and no NodePort found)}
 Reaching it from this machine:
-  * Linux (docker driver): the NodePort works directly:   ${url:-http://\$(minikube ip):<nodePort>}
-  * macOS/Windows (docker driver): minikube's IP is not routable from the host, so the
-    NodePort URL hangs. Run 'minikube tunnel' in another terminal (keep it open; it may ask
-    for sudo to bind port 80), then use http://127.0.0.1
-  * or: minikube service istio-ingressgateway -n istio-system --url   (opens its own tunnel)
+  * 'minikube tunnel' in another terminal (keep it open; it may ask for sudo to bind port 80)
+    gives the gateway an external IP: http://127.0.0.1 on macOS/Windows, else the EXTERNAL-IP of
+    'kubectl -n istio-system get svc istio-ingressgateway'.
+  * Without the tunnel, on Linux, the NodePort works: http://\$(minikube ip):<nodePort of port 80>
+  * Pitfall: with the docker driver on macOS/Windows the minikube IP is not routable from the
+    host, so the NodePort URL just hangs: use the tunnel (or
+    'minikube service istio-ingressgateway -n istio-system --url', which opens its own).
 
 Try it:
   export GATEWAY=${url:-http://127.0.0.1}

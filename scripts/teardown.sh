@@ -52,7 +52,15 @@ require_tool kubectl
 [[ "$remove_istio" == 1 ]] && require_tool istioctl
 
 info "deleting the KYC demo from namespace $KYC_NAMESPACE"
-kubectl delete -n "$KYC_NAMESPACE" -f "$KYC_ROOT/networking" --ignore-not-found
+if kubectl get crd virtualservices.networking.istio.io >/dev/null 2>&1; then
+    kubectl delete -n "$KYC_NAMESPACE" -f "$KYC_ROOT/networking" --ignore-not-found
+else
+    # Without Istio's CRDs kubectl cannot even parse the Istio objects: delete the rest.
+    warn "Istio's CRDs are not installed: deleting only the Kubernetes objects"
+    for f in "$KYC_ROOT"/networking/*-k8-istio.yml; do
+        kubectl delete -n "$KYC_NAMESPACE" -f "$f" --ignore-not-found
+    done
+fi
 if kubectl get crd peerauthentications.security.istio.io >/dev/null 2>&1; then
     kubectl delete -n "$KYC_NAMESPACE" -f "$KYC_ROOT/networking/scenarios/mtls-strict.yaml" --ignore-not-found
 fi

@@ -12,7 +12,8 @@ pub const DEFAULT_OUTBOUND_TIMEOUT_MS: i64 = 3000;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Settings {
-    #[serde(flatten)]
+    /// Read on its own by `load_service`.
+    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_GATEWAY_URL`: where `/credit-check/*` is reached (the mesh's ingress gateway).
     pub gateway_url: String,
@@ -29,8 +30,8 @@ impl Settings {
         let mut defaults = configuration::common_defaults("v1");
         defaults.push(("gateway_url", DEFAULT_GATEWAY_URL.into()));
         defaults.push(("outbound_timeout_ms", DEFAULT_OUTBOUND_TIMEOUT_MS.into()));
-        let settings: Settings = configuration::load(defaults, env)?;
-        settings.common.validate()?;
+        let (common, settings) = configuration::load_service::<Settings>(defaults, env)?;
+        let settings = Settings { common, ..settings };
         settings.gateway()?;
         if settings.outbound_timeout_ms == 0 {
             return Err(ConfigurationError::new(

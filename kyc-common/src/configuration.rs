@@ -41,7 +41,7 @@ pub fn env_name(key: &str) -> String {
 }
 
 /// Settings every service has.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct CommonSettings {
     /// `KYC_HOST`: address to listen on.
     pub host: String,
@@ -146,6 +146,27 @@ pub fn load<T: DeserializeOwned>(
     defaults: Vec<(&'static str, Value)>,
     env: EnvSource,
 ) -> Result<T, ConfigurationError> {
+    build(defaults, env)?.try_deserialize().map_err(describe)
+}
+
+/// Loads and validates the [`CommonSettings`] and a service's own settings `T` from the same sources.
+/// They are read separately (not with `#[serde(flatten)]`, which loses the key in error messages) so
+/// that every error names its variable.
+pub fn load_service<T: DeserializeOwned>(
+    defaults: Vec<(&'static str, Value)>,
+    env: EnvSource,
+) -> Result<(CommonSettings, T), ConfigurationError> {
+    let config = build(defaults, env)?;
+    let common: CommonSettings = config.clone().try_deserialize().map_err(describe)?;
+    common.validate()?;
+    let own: T = config.try_deserialize().map_err(describe)?;
+    Ok((common, own))
+}
+
+fn build(
+    defaults: Vec<(&'static str, Value)>,
+    env: EnvSource,
+) -> Result<Config, ConfigurationError> {
     let mut builder = Config::builder();
     for (key, value) in defaults {
         builder = builder
@@ -160,8 +181,7 @@ pub fn load<T: DeserializeOwned>(
         EnvSource::Process => environment,
         EnvSource::Map(map) => environment.source(Some(map.into_iter().collect())),
     };
-    let config = builder.add_source(environment).build().map_err(describe)?;
-    config.try_deserialize().map_err(describe)
+    builder.add_source(environment).build().map_err(describe)
 }
 
 fn describe(err: config::ConfigError) -> ConfigurationError {

@@ -16,3 +16,5 @@ pub mod propagation;
 pub mod scoring;
 pub mod startup;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -25,13 +25,23 @@ pub struct ScorerState {
     pub clock: Clock,
 }
 
+/// The demo applicants' names (for the documentation; see [`demo::DEMO_NAMES`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum DemoName {
+    Alice,
+    Jonas,
+    Viktor,
+}
+
 /// Which demo applicant a GET scores.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DemoQuery {
     /// `alice` (passes), `jonas` (advanced fails him on credit use) or `viktor` (watchlisted).
     /// Omitted: one of them at random.
-    #[param(example = "alice")]
+    #[param(inline, value_type = Option<DemoName>, example = "alice")]
     pub demo: Option<String>,
 }
 
@@ -42,7 +52,7 @@ pub fn pick_demo(
     today: Date,
 ) -> Result<ApplicantRequest, ApiError> {
     match query.demo.as_deref() {
-        None | Some("") => Ok(demo::random(today).1),
+        None => Ok(demo::random(today).1),
         Some(name) => demo::applicant(name, today).ok_or_else(|| {
             ctx.error(
                 ErrorKind::BadRequest,

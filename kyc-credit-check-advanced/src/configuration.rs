@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Settings {
-    #[serde(flatten)]
+    /// Read on its own by `load_service`.
+    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_WATCHLIST_FILE`
     #[serde(default)]
@@ -29,8 +30,8 @@ impl Settings {
     }
 
     pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let settings: Settings = configuration::load(configuration::common_defaults("v2"), env)?;
-        settings.common.validate()?;
-        Ok(settings)
+        let (common, settings) =
+            configuration::load_service::<Settings>(configuration::common_defaults("v2"), env)?;
+        Ok(Settings { common, ..settings })
     }
 }

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Settings {
-    #[serde(flatten)]
+    /// Read on its own by `load_service`.
+    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_WATCHLIST_FILE`: a JSON watchlist replacing the embedded one.
     #[serde(default)]
@@ -21,8 +22,8 @@ impl Settings {
     }
 
     pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let settings: Settings = configuration::load(configuration::common_defaults("v1"), env)?;
-        settings.common.validate()?;
-        Ok(settings)
+        let (common, settings) =
+            configuration::load_service::<Settings>(configuration::common_defaults("v1"), env)?;
+        Ok(Settings { common, ..settings })
     }
 }

@@ -18,7 +18,7 @@ impl RequestedReport {
     /// `None` for an unknown type.
     pub fn parse(value: Option<&str>) -> Option<Self> {
         match value.map(str::trim) {
-            None | Some("") | Some("report") => Some(RequestedReport::Canary),
+            None | Some("report") => Some(RequestedReport::Canary),
             Some("basicReport") => Some(RequestedReport::Basic),
             Some("advancedReport") => Some(RequestedReport::Advanced),
             Some(_) => None,
@@ -53,15 +53,11 @@ mod tests {
             Some("/credit-check/report")
         );
         assert_eq!(RequestedReport::parse(None), Some(RequestedReport::Canary));
-        assert_eq!(
-            RequestedReport::parse(Some("")),
-            Some(RequestedReport::Canary)
-        );
     }
 
     #[test]
     fn unknown_types_are_refused() {
-        for bad in ["BASICREPORT", "basic", "unspecified", "x"] {
+        for bad in ["BASICREPORT", "basic", "unspecified", "x", ""] {
             assert_eq!(RequestedReport::parse(Some(bad)), None, "{bad}");
         }
     }

@@ -25,6 +25,15 @@ pub struct AppState {
     pub clock: Clock,
 }
 
+/// The accepted values of `type` (for the documentation; parsing is [`RequestedReport::parse`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_camel_case_types)]
+enum ReportTypeName {
+    basicReport,
+    advancedReport,
+    report,
+}
+
 /// Which report, and (GET only) which demo applicant.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -32,15 +41,27 @@ pub struct CustomerQuery {
     /// `basicReport` → `/credit-check/basic`; `advancedReport` → `/credit-check/advanced`;
     /// `report` or omitted → `/credit-check/report`, which the mesh splits between the two scorers.
     #[serde(rename = "type")]
-    #[param(rename = "type", example = "report")]
+    #[param(rename = "type", inline, value_type = Option<ReportTypeName>, example = "report")]
     pub report_type: Option<String>,
     /// GET only: `alice`, `jonas` or `viktor` (fictional); omitted: one at random.
-    #[param(example = "jonas")]
+    #[param(inline, value_type = Option<kyc_common::scoring::DemoName>, example = "jonas")]
     pub demo: Option<String>,
 }
 
-fn requested(ctx: &ServiceContext, query: &CustomerQuery) -> Result<RequestedReport, ApiError> {
-    RequestedReport::parse(query.report_type.as_deref()).ok_or_else(|| {
+/// Which report a POST asks for (the applicant is in the body, so there is no `demo`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// `basicReport` → `/credit-check/basic`; `advancedReport` → `/credit-check/advanced`;
+    /// `report` or omitted → `/credit-check/report`, which the mesh splits between the two scorers.
+    #[serde(rename = "type")]
+    #[param(rename = "type", inline, value_type = Option<ReportTypeName>, example = "report")]
+    pub report_type: Option<String>,
+}
+
+fn requested(ctx: &ServiceContext, report_type: Option<&str>) -> Result<RequestedReport, ApiError> {
+    RequestedReport::parse(report_type).ok_or_else(|| {
         ctx.error(
             ErrorKind::BadRequest,
             format!("type: unknown report type; use {ACCEPTED_TYPES}"),
@@ -72,7 +93,7 @@ async fn customer_get(
     query: CustomerQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let report = requested(&state.ctx, &query)?;
+    let report = requested(&state.ctx, query.report_type.as_deref())?;
     let demo = DemoQuery { demo: query.demo };
     let applicant = pick_demo(&state.ctx, &demo, (state.clock)())?;
     forward(&state, report, &applicant, &headers).await
@@ -80,11 +101,11 @@ async fn customer_get(
 
 async fn customer_post(
     state: AppState,
-    query: CustomerQuery,
+    query: ReportQuery,
     headers: HeaderMap,
     applicant: ApplicantRequest,
 ) -> Result<Response, ApiError> {
-    let report = requested(&state.ctx, &query)?;
+    let report = requested(&state.ctx, query.report_type.as_deref())?;
     forward(&state, report, &applicant, &headers).await
 }
 
@@ -113,11 +134,11 @@ async fn get_customer(
 ///
 /// The applicant is validated here (422 names the field), then POSTed to the credit-check route that
 /// `type` selects, through the gateway. A scorer's 4xx is passed on as it is.
-#[utoipa::path(post, path = "/kyc/v1/customer", tag = "kyc", params(CustomerQuery), request_body = ApplicantRequest,
+#[utoipa::path(post, path = "/kyc/v1/customer", tag = "kyc", params(ReportQuery), request_body = ApplicantRequest,
     responses(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
-        (status = 400, description = "Unknown `type`, or malformed JSON", body = ErrorBody),
+        (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
@@ -126,7 +147,7 @@ async fn get_customer(
         (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
 async fn post_customer(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<CustomerQuery>,
+    ApiQuery(query): ApiQuery<ReportQuery>,
     headers: HeaderMap,
     ApiJson(applicant): ApiJson<ApplicantRequest>,
 ) -> Result<Response, ApiError> {
@@ -150,10 +171,10 @@ async fn get_ingress_customer(
 }
 
 /// The original's ingress path: same as `POST /kyc/v1/customer`.
-#[utoipa::path(post, path = "/ingress/kyc/v1/customer", tag = "kyc", params(CustomerQuery), request_body = ApplicantRequest,
+#[utoipa::path(post, path = "/ingress/kyc/v1/customer", tag = "kyc", params(ReportQuery), request_body = ApplicantRequest,
     responses(
         (status = 200, description = "The scorer's report", body = CreditCheckReport),
-        (status = 400, description = "Unknown `type`, or malformed JSON", body = ErrorBody),
+        (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
@@ -162,7 +183,7 @@ async fn get_ingress_customer(
         (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
 async fn post_ingress_customer(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<CustomerQuery>,
+    ApiQuery(query): ApiQuery<ReportQuery>,
     headers: HeaderMap,
     ApiJson(applicant): ApiJson<ApplicantRequest>,
 ) -> Result<Response, ApiError> {

@@ -31,11 +31,13 @@ const EARLIEST_BIRTH_DATE: Date = date!(1900 - 01 - 01);
     "passportCountryOfIssue": "FR"
 }))]
 pub struct ApplicantRequest {
-    /// Required. 1–100 characters: letters of any script, spaces, `-`, `'`, `.`.
-    #[schema(value_type = String, required = true, max_length = 100)]
+    /// Required. 1–100 characters: letters of any script, spaces, `-`, `'`, `.`; at least one letter.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100,
+        pattern = r"^[\p{L} .'’-]*\p{L}[\p{L} .'’-]*$")]
     pub first_name: Option<String>,
     /// Required. Same rules as `firstName`.
-    #[schema(value_type = String, required = true, max_length = 100)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100,
+        pattern = r"^[\p{L} .'’-]*\p{L}[\p{L} .'’-]*$")]
     pub last_name: Option<String>,
     /// Required. ISO date `YYYY-MM-DD`, not in the future, not before 1900-01-01.
     #[schema(value_type = String, required = true, format = Date)]
@@ -49,10 +51,10 @@ pub struct ApplicantRequest {
     #[schema(max_length = 32)]
     pub marital_status: Option<String>,
     /// Required. ISO 3166-1 alpha-2 (`FR`) or alpha-3 (`FRA`) code, any case.
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z]{2,3}$")]
     pub citizenship: Option<String>,
     /// Required. ISO 3166-1 alpha-2 or alpha-3 code.
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z]{2,3}$")]
     pub current_residence_country: Option<String>,
     /// Required. 5–20 letters or digits (any case; spaces and dashes are not allowed).
     #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9]{5,20}$")]
@@ -61,7 +63,7 @@ pub struct ApplicantRequest {
     #[schema(value_type = String, required = true, format = Date)]
     pub passport_expiry_date: Option<String>,
     /// Required. ISO 3166-1 alpha-2 or alpha-3 code.
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z]{2,3}$")]
     pub passport_country_of_issue: Option<String>,
 }
 

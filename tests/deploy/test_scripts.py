@@ -1,0 +1,518 @@
+"""The deploy scripts run against stand-in docker/kubectl/minikube/istioctl executables
+(stubs/stub) that record their arguments; the tests assert the command sequence, the
+idempotent paths, the input checks and the missing-tool messages. smoke.sh talks to a real
+HTTP server on 127.0.0.1 standing in for the ingress gateway."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import HERE, NETWORKING, ROOT, SCRIPTS
+import meshcheck
+
+STUB = HERE / "stubs" / "stub"
+TOOLS = ("docker", "kubectl", "minikube", "istioctl")
+# Real utilities the scripts (and the stub) may use; nothing else is on PATH, so a real
+# kubectl/docker on this machine can never be reached by accident.
+UTILITIES = (
+    "bash", "env", "dirname", "basename", "cat", "sed", "awk", "grep", "mktemp", "rm", "sort",
+    "tr", "head", "tail", "wc", "mkdir", "cp", "uniq", "cut", "curl", "seq", "ls",
+)
+SERVICES = ("kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced")
+SCRIPT_NAMES = ("minikube-up.sh", "build-images.sh", "deploy.sh", "canary.sh", "smoke.sh", "teardown.sh")
+
+
+@pytest.fixture(scope="session")
+def utilities(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("utilities")
+    for name in UTILITIES:
+        real = shutil.which(name)
+        assert real, f"{name} is needed by the script tests"
+        (d / name).symlink_to(real)
+    return d
+
+
+@pytest.fixture
+def stubs(tmp_path) -> Path:
+    d = tmp_path / "stubs"
+    d.mkdir()
+    for tool in TOOLS:
+        (d / tool).symlink_to(STUB)
+    return d
+
+
+class Runner:
+    def __init__(self, tmp_path: Path, stubs: Path, utilities: Path):
+        self.log = tmp_path / "calls.log"
+        self.log.touch()
+        self.stubs = stubs
+        self.utilities = utilities
+        self.home = tmp_path / "home"
+        self.home.mkdir()
+
+    def __call__(self, script: str, *args: str, env: dict | None = None, with_stubs: bool = True,
+                 missing: tuple[str, ...] = ()):
+        if missing:
+            for tool in missing:
+                (self.stubs / tool).unlink(missing_ok=True)
+        path = f"{self.stubs}:{self.utilities}" if with_stubs else str(self.utilities)
+        full_env = {"PATH": path, "HOME": str(self.home), "STUB_LOG": str(self.log), "LC_ALL": "C"}
+        full_env.update(env or {})
+        return subprocess.run(
+            [str(SCRIPTS / script), *args], capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120,
+        )
+
+    def calls(self) -> list[list[str]]:
+        return [line.split("\t") for line in self.log.read_text().splitlines()]
+
+    def reset(self):
+        self.log.write_text("")
+
+    def file(self, suffix: str, index: int) -> Path:
+        return Path(f"{self.log}.{suffix}.{index}")
+
+
+@pytest.fixture
+def run(tmp_path, stubs, utilities) -> Runner:
+    return Runner(tmp_path, stubs, utilities)
+
+
+def index_of(calls, prefix: list[str]) -> int:
+    for i, c in enumerate(calls):
+        if c[: len(prefix)] == prefix:
+            return i
+    raise AssertionError(f"no call starting with {prefix} in {calls}")
+
+
+# ---- all scripts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", SCRIPT_NAMES)
+def test_help(run, script):
+    proc = run(script, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"Usage: scripts/{script}")
+    assert run.calls() == []
+
+
+@pytest.mark.parametrize("script", SCRIPT_NAMES)
+def test_strict_mode(script):
+    text = (SCRIPTS / script).read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+
+
+@pytest.mark.parametrize("script", ("minikube-up.sh", "deploy.sh", "teardown.sh"))
+def test_unknown_argument_is_refused(run, script):
+    proc = run(script, "--bogus")
+    assert proc.returncode != 0 and "unknown argument: --bogus" in proc.stderr
+    assert run.calls() == []
+
+
+@pytest.mark.parametrize(
+    "script,args,tool",
+    [
+        ("minikube-up.sh", (), "docker"),
+        ("minikube-up.sh", (), "istioctl"),
+        ("build-images.sh", (), "docker"),
+        ("build-images.sh", (), "minikube"),
+        ("deploy.sh", (), "kubectl"),
+        ("canary.sh", ("90", "10"), "kubectl"),
+        ("smoke.sh", ("3",), "kubectl"),
+        ("teardown.sh", (), "kubectl"),
+        ("teardown.sh", ("--istio",), "istioctl"),
+        ("teardown.sh", ("--cluster",), "minikube"),
+    ],
+)
+def test_missing_tool_gives_an_install_hint(run, script, args, tool):
+    proc = run(script, *args, missing=(tool,))
+    assert proc.returncode == 127, proc.stdout + proc.stderr
+    assert f"error: {tool} is required but was not found on PATH." in proc.stderr
+    assert "install: " in proc.stderr
+    assert all(c[0] != tool for c in run.calls())
+
+
+# ---- minikube-up.sh --------------------------------------------------------------------------
+
+
+def test_minikube_up_fresh(run):
+    proc = run("minikube-up.sh")
+    assert proc.returncode == 0, proc.stderr
+    assert run.calls() == [
+        ["minikube", "status", "-p", "minikube"],
+        ["minikube", "start", "-p", "minikube", "--driver=docker", "--cpus=4", "--memory=8192"],
+        ["kubectl", "config", "use-context", "minikube"],
+        ["kubectl", "get", "deployment", "istiod", "-n", "istio-system"],
+        ["istioctl", "install", "--set", "profile=demo", "-y"],
+        ["kubectl", "label", "namespace", "default", "istio-injection=enabled", "--overwrite"],
+        ["kubectl", "rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=300s"],
+        ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "-n", "istio-system", "--timeout=300s"],
+    ]
+
+
+def test_minikube_up_again_skips_what_is_there(run):
+    proc = run("minikube-up.sh", env={"STUB_MINIKUBE_RUNNING": "1", "STUB_ISTIO_INSTALLED": "1",
+                                      "MINIKUBE_PROFILE": "kyc", "MINIKUBE_CPUS": "2"})
+    assert proc.returncode == 0, proc.stderr
+    tools_and_verbs = [c[:2] for c in run.calls()]
+    assert ["minikube", "start"] not in tools_and_verbs
+    assert ["istioctl", "install"] not in tools_and_verbs
+    assert run.calls()[0] == ["minikube", "status", "-p", "kyc"]
+    assert ["kubectl", "label", "namespace", "default", "istio-injection=enabled", "--overwrite"] in run.calls()
+    assert "already running" in proc.stdout and "already installed" in proc.stdout
+
+
+def test_minikube_up_addons(run, tmp_path):
+    istio_home = tmp_path / "istio-1.27.0"
+    (istio_home / "samples" / "addons").mkdir(parents=True)
+    proc = run("minikube-up.sh", "--addons", env={"ISTIO_HOME": str(istio_home)})
+    assert proc.returncode == 0, proc.stderr
+    assert run.calls()[-1] == ["kubectl", "apply", "-f", f"{istio_home}/samples/addons"]
+
+
+def test_minikube_up_addons_need_istio_home(run):
+    proc = run("minikube-up.sh", "--addons")
+    assert proc.returncode == 1 and "ISTIO_HOME" in proc.stderr
+    assert run.calls() == []
+
+
+# ---- build-images.sh --------------------------------------------------------------------------
+
+
+def build_calls(calls):
+    return [c for c in calls if c[:2] == ["docker", "build"]]
+
+
+def test_build_into_minikube_docker(run):
+    proc = run("build-images.sh")
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    assert calls[0] == ["minikube", "-p", "minikube", "docker-env", "--shell", "bash"]
+    builds = build_calls(calls)
+    assert len(builds) == 3 and len(calls) == 4  # no push
+    for service, call in zip(SERVICES, builds):
+        assert call == [
+            "docker", "build", "--file", f"{ROOT}/docker/Dockerfile",
+            "--build-arg", f"SERVICE={service}", "--build-arg", "VERSION=0.1.0",
+            "--build-arg", "REVISION=unknown", "--tag", f"{service}:0.1.0", str(ROOT),
+        ]
+    # the docker-env output was evaluated: docker talked to minikube's daemon
+    assert run.file("docker-env", 1).read_text() == "DOCKER_HOST=tcp://127.0.0.1:1\n"
+
+
+def test_build_and_push_to_a_registry(run):
+    proc = run("build-images.sh", "kyc-credit-check-advanced", env={"REGISTRY": "registry.example/kyc/", "TAG": "1.2.3"})
+    assert proc.returncode == 0, proc.stderr
+    image = "registry.example/kyc/kyc-credit-check-advanced:1.2.3"
+    calls = run.calls()
+    assert all(c[0] == "docker" for c in calls)  # no minikube
+    assert calls[0][-3:] == ["--tag", image, str(ROOT)]
+    assert calls[1] == ["docker", "push", image]
+    assert len(calls) == 2
+
+
+def test_build_multi_arch(run):
+    proc = run("build-images.sh", "kyc-aggregator-mgt",
+               env={"REGISTRY": "registry.example/kyc", "PLATFORMS": "linux/amd64,linux/arm64"})
+    assert proc.returncode == 0, proc.stderr
+    [call] = run.calls()
+    assert call[:5] == ["docker", "buildx", "build", "--platform", "linux/amd64,linux/arm64"]
+    assert call[-2:] == ["--push", str(ROOT)]
+    assert "registry.example/kyc/kyc-aggregator-mgt:0.1.0" in call
+
+
+def test_build_refuses_bad_input(run):
+    proc = run("build-images.sh", env={"PLATFORMS": "linux/amd64,linux/arm64"})
+    assert proc.returncode == 1 and "PLATFORMS needs REGISTRY" in proc.stderr
+    proc = run("build-images.sh", "kyc-nope")
+    assert proc.returncode == 1 and "unknown service 'kyc-nope'" in proc.stderr
+    assert run.calls() == []
+
+
+# ---- deploy.sh ---------------------------------------------------------------------------------
+
+
+def test_deploy(run):
+    proc = run("deploy.sh")
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    assert calls[0] == ["kubectl", "get", "crd", "virtualservices.networking.istio.io"]
+    apply_at = index_of(calls, ["kubectl", "apply"])
+    assert calls[apply_at] == ["kubectl", "apply", "-n", "default", "-f", str(NETWORKING)]
+    rollouts = [c for c in calls if c[1:3] == ["rollout", "status"]]
+    assert [c[3] for c in rollouts] == [f"deployment/{s}" for s in SERVICES]
+    assert all(calls.index(r) > apply_at for r in rollouts)
+    # no LoadBalancer IP: the NodePort on minikube's IP is printed, with the tunnel pitfall
+    assert "http://127.0.0.1:31380" in proc.stdout
+    assert "minikube tunnel" in proc.stdout
+    assert "warning" not in proc.stderr
+
+
+def test_deploy_is_repeatable(run):
+    first = run("deploy.sh")
+    calls = run.calls()
+    run.reset()
+    second = run("deploy.sh")
+    assert first.returncode == second.returncode == 0
+    assert run.calls() == calls
+
+
+def test_deploy_with_registry_rewrites_a_copy(run):
+    before = {p.name: p.read_bytes() for p in NETWORKING.rglob("*") if p.is_file()}
+    proc = run("deploy.sh", env={"REGISTRY": "registry.example/kyc", "TAG": "2.0.0"})
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    apply_at = index_of(calls, ["kubectl", "apply"])
+    applied_dir = calls[apply_at][-1]
+    assert applied_dir != str(NETWORKING)
+    assert not Path(applied_dir).exists()  # the temporary copy is cleaned up
+    copy = run.file("dir", apply_at)
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in meshcheck.yaml_files(NETWORKING))
+    images = sorted(
+        c["image"] for o in meshcheck.load_dir(copy) if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    )
+    assert images == sorted(f"registry.example/kyc/{s}:2.0.0" for s in SERVICES)
+    # everything else is identical to networking/
+    originals = meshcheck.load_dir(NETWORKING)
+    for o in originals:
+        if o["kind"] == "Deployment":
+            for c in o["spec"]["template"]["spec"]["containers"]:
+                c["image"] = f"registry.example/kyc/{c['image'].split(':')[0]}:2.0.0"
+    assert meshcheck.load_dir(copy) == originals
+    after = {p.name: p.read_bytes() for p in NETWORKING.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_deploy_without_istio_stops_early(run):
+    proc = run("deploy.sh", env={"STUB_NO_CRDS": "1"})
+    assert proc.returncode == 1 and "scripts/minikube-up.sh" in proc.stderr
+    assert all(c[1] != "apply" for c in run.calls())
+
+
+def test_deploy_warns_about_missing_injection(run):
+    proc = run("deploy.sh", env={"STUB_INJECTION": ""})
+    assert proc.returncode == 0
+    assert "istio-injection=enabled" in proc.stderr
+
+
+def test_deploy_uses_the_tunnel_address(run):
+    proc = run("deploy.sh", env={"STUB_LB_IP": "127.0.0.1"})
+    assert proc.returncode == 0
+    assert "export GATEWAY=http://127.0.0.1\n" in proc.stdout
+
+
+def test_deploy_refuses_odd_registry(run):
+    proc = run("deploy.sh", env={"REGISTRY": "evil#registry"})
+    assert proc.returncode == 1 and "REGISTRY" in proc.stderr
+    assert run.calls() == []
+
+
+# ---- canary.sh ----------------------------------------------------------------------------------
+
+
+def report_split(vs) -> dict[str, int]:
+    route = next(r for r in vs["spec"]["http"] if r["match"][0]["uri"]["prefix"] == "/credit-check/report")
+    return {d["destination"]["host"]: d["weight"] for d in route["route"]}
+
+
+@pytest.mark.parametrize("basic,advanced", [(90, 10), (0, 100), (100, 0), (33, 67)])
+def test_canary_applies_the_weights(run, basic, advanced):
+    proc = run("canary.sh", str(basic), str(advanced))
+    assert proc.returncode == 0, proc.stderr
+    [call] = run.calls()
+    assert call == ["kubectl", "apply", "-n", "default", "-f", "-"]
+    [vs] = list(yaml.safe_load_all(run.file("stdin", 0).read_text()))
+    assert report_split(vs) == {"kyc-credit-check-basic": basic, "kyc-credit-check-advanced": advanced}
+    [original] = [o for o in meshcheck.load_file(NETWORKING / "kyc-credit-check-istio-routing.yaml")]
+    route = next(r for r in vs["spec"]["http"] if r["name"] == "credit-check-report")
+    for d, o in zip(route["route"], next(r for r in original["spec"]["http"] if r["name"] == "credit-check-report")["route"]):
+        d["weight"] = o["weight"]
+    assert vs == original  # nothing but the weights changed
+    assert meshcheck.analyze(meshcheck.overlay(meshcheck.load_dir(NETWORKING), [yaml.safe_load(run.file("stdin", 0).read_text())])) == []
+
+
+def test_canary_print_needs_no_cluster(run):
+    proc = run("canary.sh", "--print", "75", "25", with_stubs=False)
+    assert proc.returncode == 0, proc.stderr
+    assert report_split(yaml.safe_load(proc.stdout)) == {"kyc-credit-check-basic": 75, "kyc-credit-check-advanced": 25}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("50", "60"), "weights must sum to 100"),
+        (("101", "0"), "not an integer in 0..100"),
+        (("x", "100"), "not an integer in 0..100"),
+        (("1.5", "98.5"), "not an integer in 0..100"),
+        (("100",), "expected two weights"),
+        (("40", "30", "30"), "expected two weights"),
+    ],
+)
+def test_canary_refuses_bad_weights(run, args, message):
+    proc = run("canary.sh", *args)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert run.calls() == []
+
+
+# ---- smoke.sh (real HTTP on 127.0.0.1) ------------------------------------------------------------
+
+
+class FakeGateway:
+    """Answers /kyc/v1/customer like the aggregator behind the gateway: plan is a list of
+    (status, scorer or None, header?) cycled over the calls."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.paths: list[str] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                gateway.paths.append(self.path)
+                status, scorer, header = gateway.plan[(len(gateway.paths) - 1) % len(gateway.plan)]
+                if scorer:
+                    body = ('{"type":"BASIC","servedBy":{"service":"%s","version":"v1","instance":"pod-1"}}' % scorer)
+                else:
+                    body = '{"errorCode":"KYC-502","errorMessage":"scorer failed","type":"KYC"}'
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if scorer and header:
+                    self.send_header("x-kyc-scored-by", f"{scorer}/{'v2' if 'advanced' in scorer else 'v1'}/pod-1")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+BASIC = "kyc-credit-check-basic"
+ADVANCED = "kyc-credit-check-advanced"
+
+
+def bar_line(stdout: str, who: str) -> list[str]:
+    [line] = [l for l in stdout.splitlines() if l.startswith(who + " ")]
+    return line.split()
+
+
+def test_smoke_draws_the_split(run):
+    with FakeGateway([(200, BASIC, True), (200, BASIC, True), (200, BASIC, True), (200, ADVANCED, True)]) as gw:
+        proc = run("smoke.sh", "8", env={"GATEWAY": f"http://127.0.0.1:{gw.port}"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gw.paths == ["/kyc/v1/customer?type=report"] * 8
+    assert bar_line(proc.stdout, f"{BASIC}/v1") == [f"{BASIC}/v1", "6", "75%", "#" * 30]
+    assert bar_line(proc.stdout, f"{ADVANCED}/v2") == [f"{ADVANCED}/v2", "2", "25%", "#" * 10]
+    assert run.calls() == []  # GATEWAY given: no kubectl/minikube
+
+
+def test_smoke_reads_the_body_without_the_header(run):
+    with FakeGateway([(200, ADVANCED, False)]) as gw:
+        proc = run("smoke.sh", "3", env={"GATEWAY": f"127.0.0.1:{gw.port}/", "KYC_TYPE": "advancedReport"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gw.paths == ["/kyc/v1/customer?type=advancedReport"] * 3
+    assert bar_line(proc.stdout, ADVANCED)[:3] == [ADVANCED, "3", "100%"]
+
+
+def test_smoke_fails_on_errors(run):
+    with FakeGateway([(200, BASIC, True), (502, None, False)]) as gw:
+        proc = run("smoke.sh", "4", env={"GATEWAY": f"http://127.0.0.1:{gw.port}"})
+    assert proc.returncode == 1
+    assert bar_line(proc.stdout, "errors")[:3] == ["errors", "2", "50%"]
+    assert "2 of 4 calls failed" in proc.stderr and "HTTP 502" in proc.stderr
+
+
+def test_smoke_finds_the_gateway_through_the_node_port(run):
+    with FakeGateway([(200, BASIC, True)]) as gw:
+        proc = run("smoke.sh", "2", env={"STUB_NODEPORT": str(gw.port), "STUB_MINIKUBE_IP": "127.0.0.1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(gw.paths) == 2
+    calls = run.calls()
+    assert [c[0] for c in calls] == ["kubectl", "kubectl", "minikube"]
+    assert calls[2] == ["minikube", "-p", "minikube", "ip"]
+
+
+@pytest.mark.parametrize("n", ["0", "abc", "10001", "-3"])
+def test_smoke_refuses_bad_counts(run, n):
+    proc = run("smoke.sh", n, env={"GATEWAY": "http://127.0.0.1:9"})
+    assert proc.returncode == 1
+    assert run.calls() == []
+
+
+# ---- teardown.sh ------------------------------------------------------------------------------
+
+
+def test_teardown(run):
+    proc = run("teardown.sh")
+    assert proc.returncode == 0, proc.stderr
+    assert run.calls() == [
+        ["kubectl", "get", "crd", "virtualservices.networking.istio.io"],
+        ["kubectl", "delete", "-n", "default", "-f", str(NETWORKING), "--ignore-not-found"],
+        ["kubectl", "get", "crd", "peerauthentications.security.istio.io"],
+        ["kubectl", "delete", "-n", "default", "-f", f"{NETWORKING}/scenarios/mtls-strict.yaml", "--ignore-not-found"],
+        ["kubectl", "get", "crd", "httproutes.gateway.networking.k8s.io"],
+        ["kubectl", "delete", "-n", "default", "-f", f"{NETWORKING}/scenarios/gateway-api.yaml", "--ignore-not-found"],
+    ]
+
+
+def test_teardown_without_gateway_api_crds(run):
+    proc = run("teardown.sh", env={"STUB_NO_GATEWAY_API": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert not any("gateway-api.yaml" in " ".join(c) for c in run.calls())
+
+
+def test_teardown_after_istio_is_gone(run):
+    proc = run("teardown.sh", env={"STUB_NO_CRDS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    deletes = [c for c in run.calls() if c[1] == "delete"]
+    assert deletes == [
+        ["kubectl", "delete", "-n", "default", "-f", f"{NETWORKING}/{name}-k8-istio.yml", "--ignore-not-found"]
+        for name in sorted(SERVICES)
+    ]
+
+
+def test_teardown_is_repeatable(run):
+    first = run("teardown.sh")
+    calls = run.calls()
+    run.reset()
+    second = run("teardown.sh")
+    assert first.returncode == second.returncode == 0
+    assert run.calls() == calls
+
+
+def test_teardown_istio(run):
+    proc = run("teardown.sh", "--istio")
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    assert calls[-3:] == [
+        ["istioctl", "uninstall", "--purge", "-y"],
+        ["kubectl", "delete", "namespace", "istio-system", "--ignore-not-found"],
+        ["kubectl", "label", "namespace", "default", "istio-injection-"],
+    ]
+
+
+def test_teardown_cluster(run):
+    proc = run("teardown.sh", "--cluster", env={"MINIKUBE_PROFILE": "kyc"})
+    assert proc.returncode == 0, proc.stderr
+    assert run.calls() == [["minikube", "delete", "-p", "kyc"]]
