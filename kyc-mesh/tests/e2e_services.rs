@@ -182,3 +182,22 @@ async fn real_services_dead_scorer_is_reported_and_shutdown_leaves_no_process() 
     let survivors: Vec<u32> = kids.iter().copied().filter(|p| alive(*p)).collect();
     assert!(survivors.is_empty(), "processes left behind: {survivors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_services_header_routing_through_the_aggregator() {
+    let envoy = require_envoy!();
+    let mesh = start(envoy, repo_networking(), vec![]).await;
+    let out = mesh.use_scenario(&scenario("header-routing.yaml").display().to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = client();
+    // The aggregator forwards x-kyc-tester on its call through the gateway.
+    let browser = format!("http://127.0.0.1:{}/kyc/v1/customer", mesh.aggregator);
+    let m = tally(&c, &browser, 20, &[("x-kyc-tester", "advanced")]).await;
+    assert_eq!(count(&m, ADVANCED), 20, "{m:?}");
+    let m = tally(&c, &browser, 20, &[]).await;
+    assert_eq!(count(&m, BASIC), 20, "{m:?}");
+}
