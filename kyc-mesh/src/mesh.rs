@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::model;
 use crate::translate::{self, EnvoyConfig, Ports, Severity, BINARIES};
@@ -97,7 +97,8 @@ pub fn find_envoy(explicit: Option<PathBuf>) -> Result<PathBuf> {
 
 struct Proc {
     name: String,
-    pid: Option<u32>,
+    /// Asks the owning task to stop the child (SIGTERM, then SIGKILL after 10s).
+    stop: Option<oneshot::Sender<()>>,
     /// Becomes Some(status text) when the process has exited.
     done: watch::Receiver<Option<String>>,
 }
@@ -154,9 +155,32 @@ fn spawn(
     }
     let pid = child.id();
     let (done_tx, done) = watch::channel(None);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let exits = exits.clone();
+    let task_name = name.to_string();
     tokio::spawn(async move {
-        let status = match child.wait().await {
+        // This task alone owns (and reaps) the child, so the pid it signals can never
+        // belong to another process: it is held (as a zombie at worst) until we wait.
+        let status = tokio::select! {
+            s = child.wait() => s,
+            _ = stop_rx => {
+                match child.try_wait() {
+                    Ok(Some(s)) => Ok(s),
+                    _ => {
+                        signal_group(pid, libc::SIGTERM);
+                        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                            Ok(s) => s,
+                            Err(_) => {
+                                eprintln!("kyc-mesh: {task_name} did not stop within 10s, killing it");
+                                signal_group(pid, libc::SIGKILL);
+                                child.wait().await
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let status = match status {
             Ok(s) => s.to_string(),
             Err(e) => e.to_string(),
         };
@@ -165,13 +189,14 @@ fn spawn(
     });
     Ok(Proc {
         name: name.to_string(),
-        pid,
+        stop: Some(stop_tx),
         done,
     })
 }
 
-fn signal_group(p: &Proc, sig: i32) {
-    if let Some(pid) = p.pid {
+/// kill(2) the process group of a child we have not reaped yet.
+fn signal_group(pid: Option<u32>, sig: i32) {
+    if let Some(pid) = pid {
         // SAFETY: plain kill(2) on the process group we created for this child.
         unsafe {
             libc::kill(-(pid as i32), sig);
@@ -187,17 +212,15 @@ async fn wait_exit(p: &mut Proc, timeout: Duration) -> bool {
 
 async fn stop_all(procs: &mut [Proc]) {
     // Gateway first (it is last in the list), then the services.
-    for p in procs.iter().rev() {
-        signal_group(p, libc::SIGTERM);
+    for p in procs.iter_mut().rev() {
+        if let Some(stop) = p.stop.take() {
+            let _ = stop.send(());
+        }
     }
     for p in procs.iter_mut() {
-        if !wait_exit(p, Duration::from_secs(10)).await {
-            eprintln!("kyc-mesh: {} did not stop within 10s, killing it", p.name);
-            signal_group(p, libc::SIGKILL);
-            wait_exit(p, Duration::from_secs(5)).await;
+        if !wait_exit(p, Duration::from_secs(20)).await {
+            eprintln!("kyc-mesh: {} may still be running", p.name);
         }
-        // Anything left in its process group goes too.
-        signal_group(p, libc::SIGKILL);
     }
 }
 
@@ -358,7 +381,24 @@ pub async fn up(o: UpOptions) -> Result<i32> {
                 bail!("envoy exited during start-up ({status})");
             }
             if admin.ready().await {
-                break;
+                // The listener must be up: a port that could not be bound is fatal.
+                if let Ok((_, text)) = admin.get("/stats?filter=^listener_manager\\.(total_listeners_active|lds\\.update_rejected)$").await {
+                    let value = |name: &str| {
+                        text.lines()
+                            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(": ")))
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .unwrap_or(0)
+                    };
+                    if value("listener_manager.lds.update_rejected") > 0
+                        || value("listener_manager.total_listeners_active") == 0
+                    {
+                        bail!(
+                            "Envoy could not open the gateway listener on 127.0.0.1:{} (port in use?)",
+                            o.ports.gateway
+                        );
+                    }
+                    break;
+                }
             }
             if Instant::now() > end {
                 bail!(

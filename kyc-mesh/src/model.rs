@@ -738,4 +738,45 @@ metadata: {name: kyc-credit-check-basic}
             other => panic!("unexpected {other:?}"),
         }
     }
+
+    #[test]
+    fn scenario_objects_replace_same_kind_and_name_and_subdirs_are_not_applied() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cm =
+            |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n");
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            format!("{}---\n{}", cm("one"), cm("two")),
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "not yaml").expect("write");
+        std::fs::create_dir(dir.path().join("scenarios")).expect("mkdir");
+        let scenario = dir.path().join("scenarios/s.yml");
+        std::fs::write(&scenario, format!("{}---\n{}", cm("two"), cm("three"))).expect("write");
+        let base = load(dir.path(), None).expect("load");
+        assert_eq!(base.len(), 2, "scenarios/ is not applied by default");
+        let with = load(dir.path(), Some(&scenario)).expect("load");
+        let names: Vec<(String, String)> = with
+            .iter()
+            .map(|o| {
+                (
+                    o.origin.name.clone(),
+                    o.origin
+                        .file
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("one".to_string(), "a.yaml".to_string()),
+                ("two".to_string(), "s.yml".to_string()),
+                ("three".to_string(), "s.yml".to_string())
+            ]
+        );
+    }
 }

@@ -152,6 +152,8 @@ impl EnvoyConfig {
             "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
             "name": "0.0.0.0_80",
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listener_port}},
+            // A second mesh on the same port must fail to bind, not share it silently.
+            "enable_reuse_port": false,
             "filter_chains": [{"filters": [{
                 "name": "envoy.filters.network.http_connection_manager",
                 "typed_config": hcm

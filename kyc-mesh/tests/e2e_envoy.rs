@@ -165,7 +165,11 @@ async fn canary_scenarios_and_use_switch_the_running_mesh() {
         let m = tally(&c, &mesh.url("/credit-check/report"), 40, &[]).await;
         assert_eq!(count(&m, winner), 40, "{scenario}: {m:?}");
     }
-    // back to networking/ only: 50/50 again (both seen)
+    // canary-50-50.yaml, then back to networking/ only: 50/50 again (both seen)
+    let out = mesh.use_scenario("canary-50-50");
+    assert!(out.status.success());
+    let m = tally(&c, &mesh.url("/credit-check/report"), 60, &[]).await;
+    assert!(count(&m, BASIC) > 0 && count(&m, ADVANCED) > 0, "{m:?}");
     let out = mesh.use_scenario("none");
     assert!(out.status.success());
     let m = tally(&c, &mesh.url("/credit-check/report"), 60, &[]).await;
