@@ -33,6 +33,10 @@ Options:
   --connections N      wrk connections (default 16)
   --kill-runs N        repetitions of each kill measurement, one fresh mesh each (default 3)
   --out FILE           JSON results (default bench/resilience.json)
+  --check              exit 1 when a zero-loss target is missed: an in-flight request lost at
+                       SIGTERM, a failed request during the live reweight, or (retries) more
+                       than 1 % failed requests with the retry policy on, or the killed scorer
+                       not answered with the error JSON (counts only, never timings: CI-safe)
   --no-build           do not run cargo build --release (the binaries must exist)
   -h, --help           this help
 
@@ -43,6 +47,7 @@ USAGE
 ONLY="retries,kill,sigterm,reweight"
 DURATION=10
 KILL_RUNS=3
+CHECK=0
 CONNS=16
 OUT="$BENCH_DIR/resilience.json"
 BUILD=1
@@ -59,6 +64,7 @@ while (($#)); do
     --kill-runs) need_value "$@"; KILL_RUNS="$2"; shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
     --no-build) BUILD=0 ;;
+    --check) CHECK=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
@@ -239,3 +245,17 @@ fi
 mkdir -p "$(dirname "$OUT")"
 printf '%s\n' "$RESULTS" >"$OUT"
 echo "results: $OUT"
+
+if ((CHECK)); then
+    failures="$(jq -r '
+        [ (if .sigterm and .sigterm.lost_in_flight > 0 then "SIGTERM: \(.sigterm.lost_in_flight) in-flight requests lost" else empty end),
+          (if .reweight and .reweight.failed_requests > 0 then "reweight: \(.reweight.failed_requests) failed requests" else empty end),
+          (if .retries and .retries.retries_on.failed_percent > 1 then "retries: \(.retries.retries_on.failed_percent) % failed with retries on" else empty end),
+          (if .kill and (.kill.runs | map(.probe.errorCode == null) | any) then "kill: no error JSON from the aggregator" else empty end)
+        ] | .[]' "$OUT")"
+    if [[ -n "$failures" ]]; then
+        printf 'FAILED: %s\n' "$failures" >&2
+        exit 1
+    fi
+    echo "all zero-loss checks passed"
+fi
