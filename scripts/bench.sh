@@ -31,7 +31,7 @@ Options:
   --warmup S           unmeasured seconds of load before each path (default 3)
   --connections N      concurrent connections (default 16)
   --threads N          wrk threads (default 2)
-  --soak-requests N    soak until each service has served N requests in total (default 300000;
+  --soak-requests N    soak until each service has served N requests in total (default 600000;
                        0 = no soak). RSS targets: < 20 MB once every service has served
                        100k requests, no growth (<= 1 MB) from a quarter of the soak to its end
   --soak-max S         stop the soak after S seconds even if N is not reached (default 300)
@@ -57,7 +57,7 @@ DURATION=15
 WARMUP=3
 CONNS=16
 THREADS=2
-SOAK_REQUESTS=300000
+SOAK_REQUESTS=600000
 SOAK_MAX=300
 SAMPLE=5
 READY_RUNS=7
