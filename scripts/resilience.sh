@@ -236,7 +236,9 @@ if wanted reweight; then
     bg="$(cat "$WORK/bg.json")"
     mesh_down
     MESH_NETWORKING="$BENCH_ROOT/networking"
-    git -C "$BENCH_ROOT" diff --quiet -- networking || die "networking/ in the repository changed (it must not)"
+    if git -C "$BENCH_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git -C "$BENCH_ROOT" diff --quiet -- networking || die "networking/ in the repository changed (it must not)"
+    fi
     v="$(jq -n --argjson e "$edits" --argjson bg "$bg" '{edits: $e, load: $bg, failed_requests: $bg.errors.total}')"
     add_result reweight "$v"
     jq -r '"  failed requests during \(.edits | length) live edits: \(.failed_requests) of \(.load.requests)"' <<<"$v" >&2
