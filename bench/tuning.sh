@@ -18,7 +18,9 @@ ROUNDS times (default 2), results in OUT_DIR (default bench/tuning):
   log-json     KYC_LOG_FORMAT=json (the services' default outside kyc-mesh)
   envoy-c1     Envoy with --concurrency 1 (one worker thread instead of one per core)
   tokio-1      TOKIO_WORKER_THREADS=1 on the three services
-Then prints, per variant, the mean req/s and CPU ms per request of the chain and gateway paths.
+Then prints, per variant, the median req/s and CPU ms per request (median, min-max) of the chain
+and gateway paths, and the paced run's vCPU per 1000 req/s (all processes).
+OUT_DIR keeps earlier rounds' files: re-running with a new OUT_DIR starts afresh.
 USAGE
 }
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && {
@@ -47,29 +49,35 @@ for s in "${svc[@]}"; do
     tokio+=(--service-env "$s:TOKIO_WORKER_THREADS=1")
 done
 
+log="$(mktemp "${TMPDIR:-/tmp}/kyc-tuning-log.XXXXXX")"
+echo "==> progress of the bench runs: $log" >&2
 for ((r = 1; r <= ROUNDS; r++)); do
     echo "==> round $r/$ROUNDS" >&2
-    "$ROOT/scripts/bench.sh" "${common[@]}" --out "$OUT/default-$r.json" >/dev/null
-    "$ROOT/scripts/bench.sh" "${common[@]}" "${warn[@]}" --out "$OUT/log-warn-$r.json" >/dev/null
-    KYC_LOG_FORMAT=json "$ROOT/scripts/bench.sh" "${common[@]}" --out "$OUT/log-json-$r.json" >/dev/null
-    KYC_ENVOY_BIN="$wrapper" "$ROOT/scripts/bench.sh" "${common[@]}" --out "$OUT/envoy-c1-$r.json" >/dev/null
-    "$ROOT/scripts/bench.sh" "${common[@]}" "${tokio[@]}" --out "$OUT/tokio-1-$r.json" >/dev/null
+    {
+        "$ROOT/scripts/bench.sh" "${common[@]}" --out "$OUT/default-$r.json" >/dev/null
+        "$ROOT/scripts/bench.sh" "${common[@]}" "${warn[@]}" --out "$OUT/log-warn-$r.json" >/dev/null
+        KYC_LOG_FORMAT=json "$ROOT/scripts/bench.sh" "${common[@]}" --out "$OUT/log-json-$r.json" >/dev/null
+        KYC_ENVOY_BIN="$wrapper" "$ROOT/scripts/bench.sh" "${common[@]}" --out "$OUT/envoy-c1-$r.json" >/dev/null
+        "$ROOT/scripts/bench.sh" "${common[@]}" "${tokio[@]}" --out "$OUT/tokio-1-$r.json" >/dev/null
+    } 2>>"$log"
 done
 
-printf '%-10s %6s %12s %14s %12s %14s %18s\n' variant runs "chain req/s" "chain CPU ms" "gw req/s" "gw CPU ms" "paced vCPU/1k rps"
+printf '%-10s %5s %14s %28s %14s %28s %22s\n' variant runs "chain req/s" "chain CPU ms/req med (min-max)" "gw req/s" "gw CPU ms/req med (min-max)" "paced vCPU/1k rps med"
 for v in default log-warn log-json envoy-c1 tokio-1; do
     jq -s -r --arg v "$v" '
         def p($l): [.[] | .paths[] | select(.label == $l)];
         def cpu: [.cpu_ms_per_request[] | select(. != null)] | add;
-        def mean(f): (map(f) | add / length);
+        def med: sort | .[length / 2 | floor];
+        def r3: . * 1000 | round / 1000;
+        def spread(f): (map(f) | "\(med | r3) (\(min | r3)-\(max | r3))");
         [$v, length,
-         (p("chain") | mean(.rps) | round),
-         (p("chain") | mean(cpu) * 1000 | round / 1000),
-         (p("gateway") | mean(.rps) | round),
-         (p("gateway") | mean(cpu) * 1000 | round / 1000),
-         (map(.paced_chain_1000rps.vcpu_per_1000_rps | [.[]] | add) | add / length * 1000 | round / 1000)] | @tsv' \
+         (p("chain") | map(.rps) | med | round),
+         (p("chain") | spread(cpu)),
+         (p("gateway") | map(.rps) | med | round),
+         (p("gateway") | spread(cpu)),
+         (map(.paced_chain_1000rps.vcpu_per_1000_rps | [.[]] | add) | med | r3)] | @tsv' \
         "$OUT"/"$v"-*.json |
         while IFS=$'\t' read -r a b c d e f g; do
-            printf '%-10s %6s %12s %14s %12s %14s %18s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
+            printf '%-10s %5s %14s %28s %14s %28s %22s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
         done
 done
