@@ -228,6 +228,83 @@ def side_by_side(runs):
     return "\n".join(out)
 
 
+def path_of(r, label):
+    return next(p for p in r["paths"] if p["label"] == label)
+
+
+def targets_text(runs):
+    def each(f):
+        return " / ".join(f(r) for r in runs)
+
+    def soak_growth(r, k):
+        sk = r["soak"]
+        return sk[-1]["rss_kb"][k] - sk[len(sk) // 4]["rss_kb"][k] if len(sk) > 1 else None
+
+    n = len(runs)
+    lines = [f"Figures are run 1 / run 2{' / …' if n > 2 else ''} (tables above)."]
+    lines.append("- **Chain ≥ 50 % of the gateway hop's req/s: "
+                 + each(lambda r: verdict(r["targets"]["chain_at_least_half_of_gateway"]).strip("*")) + "** — chain/gateway "
+                 + each(lambda r: f"{r['ratios']['chain_over_gateway']:.2f}")
+                 + ". The chain is the gateway hop plus the aggregator, so it keeps half of the gateway's "
+                 "throughput as long as the aggregator costs no more than Envoy and the scorer together: per chain "
+                 "request the aggregator used "
+                 + each(lambda r: f"{path_of(r, 'chain')['cpu_ms_per_request']['kyc-aggregator-mgt']:.3f}")
+                 + " ms of CPU, Envoy + scorer "
+                 + each(lambda r: f"{sum(path_of(r, 'chain')['cpu_ms_per_request'][k] for k in ['envoy', 'kyc-credit-check-basic', 'kyc-credit-check-advanced']):.3f}")
+                 + " ms.")
+    lines.append("- **Chain p99 < 10 ms at 16 connections with zero errors: "
+                 + each(lambda r: verdict(r["targets"]["chain_p99_under_10ms_zero_errors"]).strip("*")) + "** — p99 "
+                 + each(lambda r: f"{path_of(r, 'chain')['latency_ms']['p99']:.2f} ms") + ", p99.9 "
+                 + each(lambda r: f"{path_of(r, 'chain')['latency_ms']['p99_9']:.2f} ms") + ", errors "
+                 + each(lambda r: str(path_of(r, 'chain')['errors']['total'])) + ", with the box saturated by wrk itself.")
+    lines.append("- **Each service < 20 MB RSS after 100k requests: "
+                 + each(lambda r: verdict(r["targets"]["rss_under_20mb_after_100k"]).strip("*")) + "** — at the end of the soak: "
+                 + each(lambda r: ", ".join(f"{SHORT[k]} {mb(r['soak'][-1]['rss_kb'][k])} MB" for k in SERVICES) if len(r["soak"]) > 1 else "no soak")
+                 + ".")
+    lines.append("- **No growth over the soak: "
+                 + each(lambda r: verdict(r["targets"]["no_rss_growth_over_soak"]).strip("*")) + "** — RSS change from a quarter of the soak to its end: "
+                 + each(lambda r: ", ".join(f"{SHORT[k]} {soak_growth(r, k):+d} kB" for k in SERVICES) if len(r["soak"]) > 1 else "no soak")
+                 + " (curve: the soak table above).")
+    lines.append("- **Each service ready < 50 ms from exec: "
+                 + each(lambda r: verdict(r["targets"]["ready_under_50ms"]).strip("*")) + "** — best "
+                 + each(lambda r: f"{min(r['ready_ms'][k]['best_ms'] for k in SERVICES):.1f}–{max(r['ready_ms'][k]['best_ms'] for k in SERVICES):.1f} ms")
+                 + " (fork + exec of the binary, configuration, binding, first answered probe, measured from a Python parent).")
+    return "\n\n".join(lines[:1] + ["\n".join(lines[1:])])
+
+
+def readme_summary(runs, res):
+    r = runs[0]
+    ch, gw, db = path_of(r, "chain"), path_of(r, "gateway"), path_of(r, "direct-basic")
+    sk = r["soak"]
+    rss = [sk[-1]["rss_kb"][k] if len(sk) > 1 else r["rss_kb_after_load"][k] for k in SERVICES]
+    ready = [r["ready_ms"][k]["best_ms"] for k in SERVICES]
+    rows = [
+        ["scorer direct / gateway → scorer / full chain, 16 connections",
+         f"{db['rps']:,.0f} / {gw['rps']:,.0f} / {ch['rps']:,.0f} req/s; chain p99 {ch['latency_ms']['p99']:.1f} ms, "
+         f"{ch['errors']['total']} errors; chain/gateway {r['ratios']['chain_over_gateway']:.2f}"],
+        ["RSS per service (after the soak)", f"{mb(min(rss))}–{mb(max(rss))} MB, flat (Spring Boot: 150–190 MB, quoted)"],
+        ["exec → `/readyz` 200", f"{min(ready):.1f}–{max(ready):.1f} ms (Spring Boot: 1.1–1.7 s, quoted)"],
+        ["release binary", f"{min(r['binary_size_bytes'][k] for k in SERVICES) / 1048576:.1f}–{max(r['binary_size_bytes'][k] for k in SERVICES) / 1048576:.1f} MB"],
+    ]
+    if r.get("paced_chain_1000rps"):
+        pc = r["paced_chain_1000rps"]
+        rows.append(["Envoy (the gateway), paced chain", f"{pc['vcpu']['envoy']:.2f} vCPU at {pc['rps']:.0f} req/s, "
+                     f"{mb(sk[-1]['rss_kb']['envoy'] if len(sk) > 1 else r['rss_kb_after_load']['envoy'])} MB "
+                     "(Istio 1.24 sidecar: ≈ 0.20 vCPU, 60 MB at 1000 req/s, quoted)"])
+    if res:
+        bits = []
+        if "retries" in res:
+            bits.append(f"20 % injected scorer errors: {res['retries']['retries_on']['failed_percent']} % failed end-to-end "
+                        f"with the retry policy, {res['retries']['retries_off']['failed_percent']} % without")
+        if "sigterm" in res:
+            bits.append(f"SIGTERM under load: {res['sigterm']['lost_in_flight']} of {res['sigterm']['in_flight_at_signal']['requests']} in-flight requests lost")
+        if "reweight" in res:
+            bits.append(f"live reweight under load: {res['reweight']['failed_requests']} failed of {res['reweight']['load']['requests']:,}")
+        rows.append(["resilience", "; ".join(bits)])
+    head = f"Measured on this project's 2-core development VM ({r['machine']['cpu']}, everything on the same cores), run 1 of BENCHMARKS.md:"
+    return head + "\n\n" + table(["", ""], rows)
+
+
 def replace_between(text, name, md, path):
     pat = re.compile(r"(<!-- " + name + r": begin -->\n).*?(<!-- " + name + r": end -->)", re.S)
     if not pat.search(text):
@@ -240,18 +317,24 @@ def main():
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--resilience")
     ap.add_argument("--into")
+    ap.add_argument("--readme", help="also refresh the summary between <!-- bench-summary: begin/end --> in this file")
     a = ap.parse_args()
     runs = [json.load(open(f)) for f in a.runs]
     res = json.load(open(a.resilience)) if a.resilience else None
     md = render(runs, res)
     side = side_by_side(runs)
     if not a.into:
-        print(md + "\n\n### Side-by-side\n\n" + side)
+        print(md + "\n\n### Side-by-side\n\n" + side + "\n\n### Targets\n\n" + targets_text(runs)
+              + "\n\n### README summary\n\n" + readme_summary(runs, res))
         return
     text = open(a.into).read()
     text = replace_between(text, "results", md, a.into)
     text = replace_between(text, "side-by-side", side, a.into)
+    text = replace_between(text, "targets", targets_text(runs), a.into)
     open(a.into, "w").write(text)
+    if a.readme:
+        text = open(a.readme).read()
+        open(a.readme, "w").write(replace_between(text, "bench-summary", readme_summary(runs, res), a.readme))
 
 
 if __name__ == "__main__":
