@@ -299,14 +299,18 @@ async fn method_not_allowed(State(ctx): State<Arc<ServiceContext>>) -> ApiError 
     )
 }
 
-/// Turns a service's documented routes into the full application: probes, `/` → Swagger UI, the
-/// OpenAPI document, JSON 404/405, the body limit, request ids, `x-kyc-served-by` and request logs.
-pub fn finish<S>(api: OpenApiRouter<S>, state: S) -> Router
+/// Turns a service's documented business routes into the full application: the chaos knobs on the
+/// business routes only, then probes, `/` → Swagger UI, the OpenAPI document (`doc` plus every route's
+/// operation), JSON 404/405, the body limit, request ids, `x-kyc-served-by` and request logs.
+pub fn finish<S>(doc: utoipa::openapi::OpenApi, business: OpenApiRouter<S>, state: S) -> Router
 where
     S: Clone + Send + Sync + 'static,
     Arc<ServiceContext>: FromRef<S>,
 {
     let ctx = Arc::<ServiceContext>::from_ref(&state);
+    let api = OpenApiRouter::with_openapi(doc)
+        .merge(business)
+        .layer(middleware::from_fn_with_state(ctx.clone(), chaos));
     let (router, openapi) = api.merge(probe_routes()).split_for_parts();
     let served_by = HeaderValue::from_str(&ctx.identity.header_value())
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));
@@ -344,8 +348,10 @@ impl Server {
         settings: &CommonSettings,
         app: Router,
         ctx: Arc<ServiceContext>,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port)).await?;
+    ) -> Result<Self, String> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.host, settings.port))?;
         Ok(Server {
             listener,
             app,
