@@ -269,18 +269,19 @@ async fn log_request(State(ctx): State<Arc<ServiceContext>>, req: Request, next:
         .unwrap_or("-")
         .to_owned();
     let response = next.run(req).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     let status = response.status().as_u16();
     let scored_by = response
         .headers()
         .get(SCORED_BY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .and_then(|v| v.to_str().ok());
     let served_by = ctx.identity.header_value();
     if matches!(route.as_str(), "/healthz" | "/readyz") {
         tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
-    } else {
+    } else if let Some(scored_by) = scored_by {
         tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, scored_by, "request");
+    } else {
+        tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
     }
     response
 }
