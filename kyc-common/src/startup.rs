@@ -332,9 +332,6 @@ where
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
-/// The error body schema, for services' `#[derive(OpenApi)]` component lists.
-pub type ErrorSchema = ErrorBody;
-
 /// A bound listener and the application it will serve.
 pub struct Server {
     listener: TcpListener,
