@@ -33,7 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::configuration::CommonSettings;
 use crate::domain::ServedBy;
-use crate::error::{ApiError, ErrorBody, ErrorKind, ErrorNamespace};
+use crate::error::{ApiError, ErrorKind, ErrorNamespace};
 
 /// Requests bodies larger than this are refused with 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
