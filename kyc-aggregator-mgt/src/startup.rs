@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::middleware;
 use axum::Router;
 use kyc_common::domain::today_utc;
 use kyc_common::error::AGGREGATOR_ERRORS;
 use kyc_common::startup::{self as common, Server, ServiceContext};
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::configuration::Settings;
 use crate::domain::CreditCheckGateway;
@@ -51,25 +49,12 @@ pub fn state(settings: &Settings) -> Result<AppState, String> {
 }
 
 pub fn app(state: AppState) -> Router {
-    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(customer::router())
-        .layer(middleware::from_fn_with_state(
-            state.ctx.clone(),
-            common::chaos,
-        ));
-    common::finish(api, state)
+    common::finish(ApiDoc::openapi(), customer::router(), state)
 }
 
 pub async fn build(settings: Settings) -> Result<Server, String> {
     let state = state(&settings)?;
     tracing::info!(gateway = %state.gateway.base(), "credit checks go through the gateway");
     let ctx = state.ctx.clone();
-    Server::bind(&settings.common, app(state), ctx)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}:{}: {e}",
-                settings.common.host, settings.common.port
-            )
-        })
+    Server::bind(&settings.common, app(state), ctx).await
 }

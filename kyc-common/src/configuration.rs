@@ -101,10 +101,23 @@ impl CommonSettings {
                 "must be an IP address such as 0.0.0.0",
             ));
         }
-        if self.service_version.trim().is_empty() {
+        // Both travel in the `x-kyc-served-by` header and in every report.
+        let is_name = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 253
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        };
+        if !is_name(&self.service_version) {
             return Err(ConfigurationError::new(
                 "service_version",
-                "must not be empty",
+                "must be 1-253 letters, digits, '.', '-' or '_' (e.g. v2)",
+            ));
+        }
+        if self.instance.as_deref().is_some_and(|i| !is_name(i)) {
+            return Err(ConfigurationError::new(
+                "instance",
+                "must be 1-253 letters, digits, '.', '-' or '_' (e.g. the pod name)",
             ));
         }
         Ok(())
@@ -266,6 +279,8 @@ mod tests {
             ("KYC_LOG_FORMAT", "xml"),
             ("KYC_LOG_LEVEL", "loud"),
             ("KYC_HOST", "not an address"),
+            ("KYC_SERVICE_VERSION", "v 2"),
+            ("KYC_INSTANCE", "pod/1"),
         ] {
             let err = load_common(&[(var, value)]).expect_err(var);
             assert_eq!(err.key, var, "{value}: {err}");

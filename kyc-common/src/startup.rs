@@ -33,7 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::configuration::CommonSettings;
 use crate::domain::ServedBy;
-use crate::error::{ApiError, ErrorBody, ErrorKind, ErrorNamespace};
+use crate::error::{ApiError, ErrorKind, ErrorNamespace};
 
 /// Requests bodies larger than this are refused with 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -269,18 +269,19 @@ async fn log_request(State(ctx): State<Arc<ServiceContext>>, req: Request, next:
         .unwrap_or("-")
         .to_owned();
     let response = next.run(req).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     let status = response.status().as_u16();
     let scored_by = response
         .headers()
         .get(SCORED_BY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .and_then(|v| v.to_str().ok());
     let served_by = ctx.identity.header_value();
     if matches!(route.as_str(), "/healthz" | "/readyz") {
         tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
-    } else {
+    } else if let Some(scored_by) = scored_by {
         tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, scored_by, "request");
+    } else {
+        tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
     }
     response
 }
@@ -299,14 +300,18 @@ async fn method_not_allowed(State(ctx): State<Arc<ServiceContext>>) -> ApiError 
     )
 }
 
-/// Turns a service's documented routes into the full application: probes, `/` → Swagger UI, the
-/// OpenAPI document, JSON 404/405, the body limit, request ids, `x-kyc-served-by` and request logs.
-pub fn finish<S>(api: OpenApiRouter<S>, state: S) -> Router
+/// Turns a service's documented business routes into the full application: the chaos knobs on the
+/// business routes only, then probes, `/` → Swagger UI, the OpenAPI document (`doc` plus every route's
+/// operation), JSON 404/405, the body limit, request ids, `x-kyc-served-by` and request logs.
+pub fn finish<S>(doc: utoipa::openapi::OpenApi, business: OpenApiRouter<S>, state: S) -> Router
 where
     S: Clone + Send + Sync + 'static,
     Arc<ServiceContext>: FromRef<S>,
 {
     let ctx = Arc::<ServiceContext>::from_ref(&state);
+    let api = OpenApiRouter::with_openapi(doc)
+        .merge(business)
+        .layer(middleware::from_fn_with_state(ctx.clone(), chaos));
     let (router, openapi) = api.merge(probe_routes()).split_for_parts();
     let served_by = HeaderValue::from_str(&ctx.identity.header_value())
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));
@@ -327,9 +332,6 @@ where
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
-/// The error body schema, for services' `#[derive(OpenApi)]` component lists.
-pub type ErrorSchema = ErrorBody;
-
 /// A bound listener and the application it will serve.
 pub struct Server {
     listener: TcpListener,
@@ -344,8 +346,10 @@ impl Server {
         settings: &CommonSettings,
         app: Router,
         ctx: Arc<ServiceContext>,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port)).await?;
+    ) -> Result<Self, String> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.host, settings.port))?;
         Ok(Server {
             listener,
             app,

@@ -3,6 +3,8 @@
 //! The level applies to this project's crates only; libraries log warnings and errors. No handler logs
 //! request bodies or applicant fields: personal data never reaches a log line, at any level.
 
+use std::io::IsTerminal;
+
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -16,7 +18,10 @@ pub fn init(format: &str, level: &str, crate_target: &str) {
         .with_default(LevelFilter::WARN)
         .with_target("kyc_common", level)
         .with_target(crate_target.to_owned(), level);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stdout);
+    // Colours only for a terminal: piped output (kyc-mesh, log files, kubectl logs) stays plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stdout)
+        .with_ansi(std::io::stdout().is_terminal());
     let registry = tracing_subscriber::registry().with(filter);
     let _already_set = if format == "pretty" {
         registry.with(fmt.compact()).try_init()

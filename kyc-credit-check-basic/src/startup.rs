@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::middleware;
 use axum::Router;
 use kyc_common::domain::today_utc;
 use kyc_common::domain::watchlist::Watchlist;
@@ -10,7 +9,6 @@ use kyc_common::error::CREDIT_CHECK_ERRORS;
 use kyc_common::scoring::ScorerState;
 use kyc_common::startup::{self as common, Server, ServiceContext};
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::configuration::Settings;
 use crate::domain::BasicScorer;
@@ -49,25 +47,12 @@ pub fn state(settings: &Settings) -> Result<ScorerState, String> {
 
 /// The whole application for a state (tests build one with their own clock).
 pub fn app(state: ScorerState) -> Router {
-    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::router())
-        .layer(middleware::from_fn_with_state(
-            state.ctx.clone(),
-            common::chaos,
-        ));
-    common::finish(api, state)
+    common::finish(ApiDoc::openapi(), routes::router(), state)
 }
 
 /// Loads reference data, builds the application and binds its listener.
 pub async fn build(settings: Settings) -> Result<Server, String> {
     let state = state(&settings)?;
     let ctx = state.ctx.clone();
-    Server::bind(&settings.common, app(state), ctx)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}:{}: {e}",
-                settings.common.host, settings.common.port
-            )
-        })
+    Server::bind(&settings.common, app(state), ctx).await
 }

@@ -97,7 +97,7 @@ pub enum Severity {
     Info,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub severity: Severity,
     pub origin: String,
@@ -211,12 +211,16 @@ fn namespace_of(ns: &Option<String>) -> &str {
 }
 
 impl<'a> Ctx<'a> {
+    /// Records a finding once: a broken reference used by several routes is one problem to fix.
     fn push(&mut self, severity: Severity, origin: &Loaded, message: String) {
-        self.findings.push(Finding {
+        let finding = Finding {
             severity,
             origin: origin.origin.to_string(),
             message,
-        });
+        };
+        if !self.findings.contains(&finding) {
+            self.findings.push(finding);
+        }
     }
 
     fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {

@@ -409,6 +409,19 @@ fn check_findings_for_broken_references() {
 }
 
 #[test]
+fn a_broken_reference_used_by_two_routes_is_reported_once() {
+    let cfg = cfg_of(&vs(r#"
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: kyc-credit-check-basic, subset: v7}}]
+  - match: [{uri: {prefix: /b}}]
+    route: [{destination: {host: kyc-credit-check-basic, subset: v7}}]
+"#));
+    let e: Vec<String> = cfg.errors().map(|f| f.to_string()).collect();
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].contains("subset \"v7\""), "{e:#?}");
+}
+
+#[test]
 fn unknown_gateway_and_mesh_only_virtual_services() {
     let cfg = cfg_of(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [x]\n  gateways: [nope]\n  http:\n  - route: [{destination: {host: kyc-aggregator-mgt}}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\nspec:\n  hosts: [kyc-aggregator-mgt]\n  http:\n  - route: [{destination: {host: kyc-aggregator-mgt}}]\n",

@@ -33,6 +33,8 @@ pub struct ScoredReport {
 pub struct CreditCheckGateway {
     http: reqwest::Client,
     base: reqwest::Url,
+    /// The three credit-check URLs, parsed once (basic, advanced, report).
+    urls: [reqwest::Url; 3],
     timeout: Duration,
     errors: ErrorNamespace,
 }
@@ -50,9 +52,19 @@ impl CreditCheckGateway {
             .user_agent(concat!("kyc-aggregator-mgt/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let url = |report: RequestedReport| {
+            let joined = format!("{}{}", base.as_str().trim_end_matches('/'), report.path());
+            reqwest::Url::parse(&joined).map_err(|e| format!("bad gateway URL {joined}: {e}"))
+        };
+        let urls = [
+            url(RequestedReport::Basic)?,
+            url(RequestedReport::Advanced)?,
+            url(RequestedReport::Canary)?,
+        ];
         Ok(CreditCheckGateway {
             http,
             base,
+            urls,
             timeout,
             errors,
         })
@@ -62,12 +74,12 @@ impl CreditCheckGateway {
         &self.base
     }
 
-    fn url(&self, report: RequestedReport) -> String {
-        format!(
-            "{}{}",
-            self.base.as_str().trim_end_matches('/'),
-            report.path()
-        )
+    fn url(&self, report: RequestedReport) -> &reqwest::Url {
+        match report {
+            RequestedReport::Basic => &self.urls[0],
+            RequestedReport::Advanced => &self.urls[1],
+            RequestedReport::Canary => &self.urls[2],
+        }
     }
 
     /// POSTs the applicant to the report's route, forwarding the inbound tracing headers.
@@ -81,20 +93,20 @@ impl CreditCheckGateway {
         let headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
         let sent = self
             .http
-            .post(&url)
+            .post(url.clone())
             .headers(headers)
             .json(applicant)
             .send()
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return Err(self.transport_error(&url, &e)),
+            Err(e) => return Err(self.transport_error(url.as_str(), &e)),
         };
         let status = response.status();
         let scored_by = response.headers().get(SERVED_BY_HEADER).cloned();
         let body = match response.bytes().await {
             Ok(body) => body,
-            Err(e) => return Err(self.transport_error(&url, &e)),
+            Err(e) => return Err(self.transport_error(url.as_str(), &e)),
         };
         let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         if status.is_success() {
