@@ -108,7 +108,8 @@ def render(runs, res):
         step = max(1, len(sk) // 12)
         picked = sk[::step] + ([sk[-1]] if (len(sk) - 1) % step else [])
         out.append(f"Soak curve (run 1; chain load, {runs[0]['settings']['connections']} connections, "
-                   f"RSS in MB after every {runs[0]['settings']['soak_sample_s']} s of load; one sample in {step} shown):\n")
+                   f"RSS in MB after every {runs[0]['settings']['soak_sample_s']} s of load"
+                   + (f"; one sample in {step} shown" if step > 1 else "") + "):\n")
         rows = [[s["t_s"], f"{s['served']['kyc-aggregator-mgt']:,}", f"{s['served']['kyc-credit-check-basic']:,}",
                  f"{s['served']['kyc-credit-check-advanced']:,}"] + [mb(s["rss_kb"][k]) for k in PROCS] + [s["errors"]]
                 for s in picked]
@@ -148,7 +149,7 @@ def render(runs, res):
         rows = []
         if "retries" in res:
             on, off = res["retries"]["retries_on"], res["retries"]["retries_off"]
-            rows.append(["flaky advanced scorer (20 % injected 503), chain `type=report`, retry policy of networking/ (3 attempts)",
+            rows.append(["flaky advanced scorer (20 % injected 503), chain `type=report`, retry policy of networking/ (`attempts: 3`, `retryOn: 5xx,…`)",
                          f"{on['failed_percent']} % failed ({on['errors']['total']} of {on['requests']:,})"])
             rows.append(["same, `kyc-mesh use no-retries`",
                          f"{off['failed_percent']} % failed ({off['errors']['total']} of {off['requests']:,})"])
@@ -168,8 +169,8 @@ def render(runs, res):
             rows.append([f"advanced scorer SIGTERMed with {s['concurrency']} clients, scorer answering after {s['scorer_delay_ms']} ms",
                          f"{s['in_flight_at_signal']['requests']} in flight, **{s['lost_in_flight']} lost**; last answered "
                          f"{s['last_in_flight_answered_ms_after_signal']} ms after the signal "
-                         f"(requests sent after it: {s['sent_after_signal']['failed']} of {s['sent_after_signal']['requests']} "
-                         f"got the error JSON, no other instance exists locally)"])
+                         f"(of the requests sent after it, {s['sent_after_signal']['failed']} of {s['sent_after_signal']['requests']} "
+                         f"failed: no other instance of the scorer runs locally)"])
         if "reweight" in res:
             rw = res["reweight"]
             edits = ", ".join(f"{e['weights']['basic']}/{e['weights']['advanced']} in {e['edit_to_applied_ms']} ms "
