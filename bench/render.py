@@ -60,7 +60,7 @@ def render(runs, res):
                          f"{l['p99_9']:.2f}", p["errors"]["total"], p["requests"]])
     out.append(table(["run", "path", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "requests"], rows))
     out.append("")
-    rows = [[f"{i + 1}", f"{r['ratios']['gateway_over_direct']:.2f}", f"{r['ratios']['chain_over_gateway']:.2f}"]
+    rows = [[f"{i + 1}", f"{r['ratios']['gateway_over_direct']:.3f}", f"{r['ratios']['chain_over_gateway']:.3f}"]
             for i, r in enumerate(runs)]
     out.append(table(["run", "gateway / direct-basic (req/s)", "chain / gateway (req/s)"], rows))
     out.append("")
@@ -245,7 +245,7 @@ def targets_text(runs):
     lines = [f"Figures are run 1 / run 2{' / …' if n > 2 else ''} (tables above)."]
     lines.append("- **Chain ≥ 50 % of the gateway hop's req/s: "
                  + each(lambda r: verdict(r["targets"]["chain_at_least_half_of_gateway"]).strip("*")) + "** — chain/gateway "
-                 + each(lambda r: f"{r['ratios']['chain_over_gateway']:.2f}")
+                 + each(lambda r: f"{r['ratios']['chain_over_gateway']:.3f}")
                  + ". The chain is the gateway hop plus the aggregator, so it keeps half of the gateway's "
                  "throughput as long as the aggregator costs no more than Envoy and the scorer together: per chain "
                  "request the aggregator used "
@@ -282,7 +282,7 @@ def readme_summary(runs, res):
     rows = [
         ["scorer direct / gateway → scorer / full chain, 16 connections",
          f"{db['rps']:,.0f} / {gw['rps']:,.0f} / {ch['rps']:,.0f} req/s; chain p99 {ch['latency_ms']['p99']:.1f} ms, "
-         f"{ch['errors']['total']} errors; chain/gateway {r['ratios']['chain_over_gateway']:.2f}"],
+         f"{ch['errors']['total']} errors; chain/gateway {r['ratios']['chain_over_gateway']:.3f} (target ≥ 0.5)"],
         ["RSS per service (after the soak)", f"{mb(min(rss))}–{mb(max(rss))} MB, flat (Spring Boot: 150–190 MB, quoted)"],
         ["exec → `/readyz` 200", f"{min(ready):.1f}–{max(ready):.1f} ms (Spring Boot: 1.1–1.7 s, quoted)"],
         ["release binary", f"{min(r['binary_size_bytes'][k] for k in SERVICES) / 1048576:.1f}–{max(r['binary_size_bytes'][k] for k in SERVICES) / 1048576:.1f} MB"],
@@ -310,7 +310,7 @@ def replace_between(text, name, md, path):
     pat = re.compile(r"(<!-- " + name + r": begin -->\n).*?(<!-- " + name + r": end -->)", re.S)
     if not pat.search(text):
         sys.exit(f"{path}: no <!-- {name}: begin --> ... <!-- {name}: end --> markers")
-    return pat.sub(lambda m: m.group(1) + "\n" + md + "\n" + m.group(2), text)
+    return pat.sub(lambda m: m.group(1) + "\n" + md + "\n\n" + m.group(2), text)
 
 
 def main():
