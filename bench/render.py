@@ -219,7 +219,7 @@ def side_by_side(runs):
         rows.append(["Envoy, per proxy",
                      "Istio 1.24 sidecar: ≈ 0.20 vCPU and 60 MB at 1000 req/s, 1 KB payloads, 2 worker threads (QUOTED⁴)",
                      f"Envoy 1.40 as the local gateway: {ev:.2f} vCPU at {paced['rps']:.0f} req/s (paced chain; "
-                     f"{paced['vcpu_per_1000_rps']['envoy']:.2f} vCPU per 1000 req/s), {mb(envoy_rss)} MB RSS; 2 workers, plain HTTP, ~240-byte bodies, no telemetry filters (MEASURED)"])
+                     f"{paced['vcpu_per_1000_rps']['envoy']:.2f} vCPU per 1000 req/s), {mb(envoy_rss)} MB RSS; 2 workers, plain HTTP, 256-byte request bodies, no telemetry filters (MEASURED)"])
         agg = paced["vcpu_per_1000_rps"]["kyc-aggregator-mgt"]
         sc = (paced["vcpu"]["kyc-credit-check-basic"] + paced["vcpu"]["kyc-credit-check-advanced"]) / (paced["rps"] / 1000)
         rows.append(["the services themselves, per 1000 req/s of chain traffic", "—",
