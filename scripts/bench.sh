@@ -20,9 +20,8 @@ done for you if missing):
   chain            POST /kyc/v1/customer?type=report on the aggregator -> Envoy -> scorer
 
 For each: requests/s, latency p50/p99/p99.9, errors, CPU used by each process; the ratios
-gateway/direct-basic and chain/gateway; each process's vCPU at about 1000 req/s on the chain
-(paced); each process's RSS after the load; a soak on the
-chain until every service has served --soak-requests requests (RSS sampled after every
+gateway/direct-basic and chain/gateway; each process's vCPU with the chain paced at a fixed
+low rate (~900 req/s here); each process's RSS after the load; a soak on the chain until every service has served --soak-requests requests (RSS sampled after every
 --sample seconds of load); exec -> /readyz 200 for each binary (best of --ready-runs);
 release binary sizes. Prints a table and writes JSON (--out).
 
@@ -37,14 +36,15 @@ Options:
   --soak-max S         stop the soak after S seconds even if N is not reached (default 300)
   --sample S           soak: seconds of load between RSS samples (default 5)
   --ready-runs N       exec -> /readyz runs per binary (default 7)
-  --paced S            seconds of chain load paced at about 1000 req/s (4 connections, 3 ms
-                       pause), reporting each process's vCPU per 1000 req/s (default 15; 0 = skip)
+  --paced S            seconds of chain load paced by 4 connections pausing 3 ms between requests
+                       (~900 req/s here), reporting each process's vCPU and vCPU per 1000 req/s
+                       (default 15; 0 = skip)
   --log-level LEVEL    KYC_LOG_LEVEL for the three services (default: theirs, info)
   --service-env SERVICE:KEY=VALUE  extra environment for one service (repeatable; passed to
                        kyc-mesh up)
   --out FILE           JSON results (default bench/results.json)
   --quick              a short check of the script: --duration 3 --warmup 1 --soak-requests 0
-                       --ready-runs 3
+                       --ready-runs 3 --paced 3
   --no-build           do not run cargo build --release (the binaries must exist)
   -h, --help           this help
 
@@ -203,7 +203,7 @@ measure direct-advanced "http://127.0.0.1:$P_ADV/credit-check/report" kyc-credit
 measure gateway "http://127.0.0.1:$P_GW/credit-check/report" ""
 measure chain "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" ""
 
-# Paced: about 1000 req/s on the chain (4 connections, each pausing 3 ms between requests), to
+# Paced: a fixed low rate on the chain (4 connections, each pausing 3 ms between requests), to
 # compare each process's CPU with published per-1000-req/s figures (e.g. Istio's sidecar).
 PACED="null"
 if ((PACED_S > 0)); then
