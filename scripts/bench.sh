@@ -21,8 +21,9 @@ done for you if missing):
 
 For each: requests/s, latency p50/p99/p99.9, errors, CPU used by each process; the ratios
 gateway/direct-basic and chain/gateway; each process's vCPU with the chain paced at a fixed
-low rate (~900 req/s here); each process's RSS after the load; a soak on the chain until every service has served --soak-requests requests (RSS sampled after every
---sample seconds of load); exec -> /readyz 200 for each binary (best of --ready-runs);
+low rate (~900 req/s here); each process's RSS after the load; a soak on the chain until
+every service has served --soak-requests requests (RSS sampled after every --sample seconds
+of load); exec -> /readyz 200 for each binary (best of --ready-runs);
 release binary sizes. Prints a table and writes JSON (--out).
 
 Options:
