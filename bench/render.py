@@ -67,13 +67,13 @@ def render(runs, res):
     if len(runs) > 1:
         rows = []
         for p1 in runs[0]["paths"]:
-            others = [next(p for p in r["paths"] if p["label"] == p1["label"]) for r in runs[1:]]
-            for p2 in others:
+            for i, r in enumerate(runs[1:], start=2):
+                p2 = next(p for p in r["paths"] if p["label"] == p1["label"])
                 d_rps = (p2["rps"] - p1["rps"]) / p1["rps"] * 100
                 d_p99 = p2["latency_ms"]["p99"] - p1["latency_ms"]["p99"]
-                rows.append([p1["label"], f"{d_rps:+.1f} %", f"{d_p99:+.2f} ms"])
-        out.append("Run 2 against run 1:\n")
-        out.append(table(["path", "req/s", "p99"], rows))
+                rows.append([p1["label"], f"{i}", f"{d_rps:+.1f} %", f"{d_p99:+.2f} ms"])
+        out.append("Each run against run 1:\n")
+        out.append(table(["path", "run", "req/s", "p99"], rows))
         out.append("")
 
     out.append("CPU time per request, by process (ms; from /proc/PID/stat over the measured window, run 1). "
