@@ -99,6 +99,11 @@ struct UpArgs {
     /// Seconds to wait for each service and Envoy to become ready
     #[arg(long, default_value_t = 30)]
     ready_timeout: u64,
+    /// Envoy worker threads (`envoy --concurrency`) [default: Envoy's, one per core]. On a 2-core
+    /// laptop that also runs the services and a load generator, 1 costs less CPU per request
+    /// (see BENCHMARKS.md)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    envoy_concurrency: Option<u16>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -327,6 +332,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 external_services: a.external_services,
                 service_env: parse_service_env(&a.service_env)?,
                 envoy_log_level: a.envoy_log_level,
+                envoy_concurrency: a.envoy_concurrency,
                 ready_timeout: Duration::from_secs(a.ready_timeout),
             })
             .await

@@ -29,6 +29,8 @@ pub struct UpOptions {
     /// Extra environment per service: (binary, KEY, VALUE).
     pub service_env: Vec<(String, String, String)>,
     pub envoy_log_level: String,
+    /// `envoy --concurrency`; `None` leaves Envoy's default (one worker per core).
+    pub envoy_concurrency: Option<u16>,
     pub ready_timeout: Duration,
 }
 
@@ -372,6 +374,9 @@ pub async fn up(o: UpOptions) -> Result<i32> {
             .arg("--disable-hot-restart")
             .arg("--log-level")
             .arg(&o.envoy_log_level);
+        if let Some(workers) = o.envoy_concurrency {
+            envoy_cmd.arg("--concurrency").arg(workers.to_string());
+        }
         procs.push(spawn(procs.len(), "envoy", envoy_cmd, &exits_tx)?);
         let envoy_index = procs.len() - 1;
         let admin = Admin::new(o.ports.admin);

@@ -29,6 +29,7 @@ async fn mesh_with(
             scenario: scenario.as_deref(),
             external: Some(ports),
             service_env: vec![],
+            up_args: vec![],
         })
     })
     .await
@@ -693,4 +694,41 @@ async fn shutdown_stops_envoy_and_envoy_death_stops_the_mesh() {
     .expect("join");
     assert_eq!(status.code(), Some(1), "{}", mesh.output());
     assert!(mesh.output().contains("envoy exited"), "{}", mesh.output());
+}
+
+#[tokio::test]
+async fn envoy_concurrency_sets_envoys_worker_threads() {
+    let envoy = require_envoy!();
+    let b = backends().await;
+    let ports = (b.agg.port, b.basic.port, b.advanced.port);
+    let net = repo_networking();
+    let mut mesh = tokio::task::spawn_blocking(move || {
+        Mesh::start(MeshSpec {
+            envoy: &envoy,
+            networking: &net,
+            scenario: None,
+            external: Some(ports),
+            service_env: vec![],
+            up_args: vec!["--envoy-concurrency".into(), "1".into()],
+        })
+    })
+    .await
+    .expect("start mesh");
+    let c = client();
+    let info = get(
+        &c,
+        &format!("http://127.0.0.1:{}/server_info", mesh.admin),
+        &[],
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&info.body).expect("server_info is JSON");
+    assert_eq!(
+        json["command_line_options"]["concurrency"], 1,
+        "{}",
+        info.body
+    );
+    let status = tokio::task::spawn_blocking(move || mesh.stop())
+        .await
+        .expect("join");
+    assert!(status.success());
 }

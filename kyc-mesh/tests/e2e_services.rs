@@ -31,6 +31,7 @@ async fn start(envoy: PathBuf, networking: PathBuf, service_env: Vec<String>) ->
             scenario: None,
             external: None,
             service_env,
+            up_args: vec![],
         })
     })
     .await

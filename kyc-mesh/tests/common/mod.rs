@@ -264,6 +264,8 @@ pub struct MeshSpec<'a> {
     /// Some(ports of running stand-ins) → `--external-services`; None → real binaries.
     pub external: Option<(u16, u16, u16)>,
     pub service_env: Vec<String>,
+    /// More `up` options, e.g. `--envoy-concurrency 1`.
+    pub up_args: Vec<String>,
 }
 
 impl Mesh {
@@ -296,6 +298,7 @@ impl Mesh {
         for e in &spec.service_env {
             cmd.args(["--service-env", e]);
         }
+        cmd.args(&spec.up_args);
         cmd.env("KYC_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
