@@ -52,6 +52,8 @@ pub struct Chaos {
 #[derive(Debug)]
 pub struct ServiceContext {
     pub identity: ServedBy,
+    /// `identity` as `service/version/instance`, built once: it goes on every response and log line.
+    pub served_by: String,
     pub build_version: &'static str,
     pub errors: ErrorNamespace,
     pub chaos: Chaos,
@@ -71,12 +73,14 @@ impl ServiceContext {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "unknown".to_owned())
         });
+        let identity = ServedBy {
+            service: service.to_owned(),
+            version: settings.service_version.clone(),
+            instance,
+        };
         Arc::new(ServiceContext {
-            identity: ServedBy {
-                service: service.to_owned(),
-                version: settings.service_version.clone(),
-                instance,
-            },
+            served_by: identity.header_value(),
+            identity,
             build_version,
             errors,
             chaos: Chaos {
@@ -275,7 +279,7 @@ async fn log_request(State(ctx): State<Arc<ServiceContext>>, req: Request, next:
         .headers()
         .get(SCORED_BY_HEADER)
         .and_then(|v| v.to_str().ok());
-    let served_by = ctx.identity.header_value();
+    let served_by = &ctx.served_by;
     if matches!(route.as_str(), "/healthz" | "/readyz") {
         tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
     } else if let Some(scored_by) = scored_by {
@@ -313,7 +317,7 @@ where
         .merge(business)
         .layer(middleware::from_fn_with_state(ctx.clone(), chaos));
     let (router, openapi) = api.merge(probe_routes()).split_for_parts();
-    let served_by = HeaderValue::from_str(&ctx.identity.header_value())
+    let served_by = HeaderValue::from_str(&ctx.served_by)
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));
     let x_request_id = HeaderName::from_static(crate::propagation::REQUEST_ID);
     router
