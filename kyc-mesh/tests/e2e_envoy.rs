@@ -419,7 +419,7 @@ async fn live_reload_under_load_has_zero_failed_requests() {
     let routing = dir.path().join("kyc-credit-check-istio-routing.yaml");
     let rule = dir
         .path()
-        .join("kyc-credit-check-advanced-istio-destination-rule.yaml");
+        .join("kyc-credit-check-advanced-destination-rule.yaml");
     // No retries, so a request failed by a reload would surface, not be masked.
     edit(&routing, "attempts: 3", "attempts: 0", 3);
     let mesh = mesh_with(&envoy, &b, dir.path(), None).await;

@@ -61,8 +61,16 @@ def test_original_file_names_are_kept():
         "kyc-credit-check-advanced-k8-istio.yml",
         "kyc-aggregator-mgt-istio-routing.yaml",
         "kyc-credit-check-istio-routing.yaml",
+        # the case study's `kubectl apply -f <service>-destination-rule.yaml` lines
+        "kyc-aggregator-mgt-destination-rule.yaml",
+        "kyc-credit-check-basic-destination-rule.yaml",
+        "kyc-credit-check-advanced-destination-rule.yaml",
     ):
-        assert n in names
+        assert n in names, f"networking/{n} is missing (the article's kubectl apply names it)"
+    for path in meshcheck.yaml_files(NETWORKING):
+        kinds = {d["kind"] for d in yaml.safe_load_all(path.read_text()) if d}
+        if kinds == {"DestinationRule"}:
+            assert path.name.endswith("-destination-rule.yaml"), path.name
 
 
 def test_istio_objects_use_networking_v1(base_objects):
