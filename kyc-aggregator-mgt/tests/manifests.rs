@@ -10,7 +10,7 @@ use axum::Router;
 use kyc_common::configuration::EnvSource;
 use kyc_common::testing::{get, send};
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn networking() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../networking")
@@ -19,7 +19,7 @@ fn networking() -> PathBuf {
 fn documents(file: &str) -> Vec<Value> {
     let path = networking().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
+    serde_norway::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{file}: {e}")))
         .filter(|doc| !doc.is_null())
         .collect()

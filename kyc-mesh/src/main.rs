@@ -216,7 +216,7 @@ fn render(c: &Common, format: Format) -> Result<i32> {
             let boot = cfg.static_bootstrap(c.admin_port);
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&boot)?),
-                Format::Yaml => print!("{}", serde_yaml::to_string(&boot)?),
+                Format::Yaml => print!("{}", serde_norway::to_string(&boot)?),
             }
             Ok(0)
         }

@@ -59,7 +59,7 @@ pub struct ServicePort {
     pub name: Option<String>,
     pub port: u16,
     #[serde(default)]
-    pub target_port: Option<serde_yaml::Value>,
+    pub target_port: Option<serde_norway::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -475,7 +475,7 @@ pub const MINIKUBE_HINT: &str =
     "it needs istiod and sidecars; use the minikube + Istio path (see README, 'Deploy on minikube + Istio')";
 
 fn typed<T: serde::de::DeserializeOwned>(
-    value: serde_yaml::Value,
+    value: serde_norway::Value,
     file: &str,
     object: &str,
 ) -> Result<T, LoadError> {
@@ -502,8 +502,8 @@ pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadE
     let file_s = file.display().to_string();
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = match serde_yaml::Value::deserialize(doc) {
+    for (index, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let value = match serde_norway::Value::deserialize(doc) {
             Ok(v) => v,
             Err(e) => {
                 errors.push(LoadError {
