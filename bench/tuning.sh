@@ -12,7 +12,7 @@ usage() {
 Usage: bench/tuning.sh [ROUNDS] [OUT_DIR]
 
 Runs scripts/bench.sh (--no-build, 1 s warm-up + 5 s per path, 5 s paced, no soak) for each variant,
-ROUNDS times (default 2), results in OUT_DIR (default bench/tuning):
+ROUNDS times (default 2), results in OUT_DIR (default target/bench/tuning):
   default      the services as kyc-mesh starts them (KYC_LOG_LEVEL=info, KYC_LOG_FORMAT=pretty)
   log-warn     KYC_LOG_LEVEL=warn on the three services (no per-request log line)
   log-json     KYC_LOG_FORMAT=json (the services' default outside kyc-mesh)
@@ -28,7 +28,7 @@ USAGE
     exit 0
 }
 ROUNDS="${1:-2}"
-OUT="${2:-$ROOT/bench/tuning}"
+OUT="${2:-$ROOT/target/bench/tuning}"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || {
     echo "error: ROUNDS must be a whole number > 0" >&2
     exit 1

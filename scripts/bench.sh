@@ -43,7 +43,7 @@ Options:
   --log-level LEVEL    KYC_LOG_LEVEL for the three services (default: theirs, info)
   --service-env SERVICE:KEY=VALUE  extra environment for one service (repeatable; passed to
                        kyc-mesh up)
-  --out FILE           JSON results (default bench/results.json)
+  --out FILE           JSON results (default target/bench/results.json; the published set is bench/results/)
   --quick              a short check of the script: --duration 3 --warmup 1 --soak-requests 0
                        --ready-runs 3 --paced 3
   --no-build           do not run cargo build --release (the binaries must exist)
@@ -64,7 +64,7 @@ SAMPLE=5
 READY_RUNS=7
 PACED_S=15
 LOG_LEVEL=""
-OUT="$BENCH_DIR/results.json"
+OUT="$BENCH_ROOT/target/bench/results.json"
 BUILD=1
 EXTRA_ENV=()
 

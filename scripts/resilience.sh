@@ -32,7 +32,7 @@ Options:
   --duration S         seconds of load per measured run (default 10)
   --connections N      wrk connections (default 16)
   --kill-runs N        repetitions of each kill measurement, one fresh mesh each (default 3)
-  --out FILE           JSON results (default bench/resilience.json)
+  --out FILE           JSON results (default target/bench/resilience.json)
   --check              exit 1 when a zero-loss target is missed: an in-flight request lost at
                        SIGTERM, a failed request during the live reweight, or (retries) more
                        than 1 % failed requests with the retry policy on, or the killed scorer
@@ -49,7 +49,7 @@ DURATION=10
 KILL_RUNS=3
 CHECK=0
 CONNS=16
-OUT="$BENCH_DIR/resilience.json"
+OUT="$BENCH_ROOT/target/bench/resilience.json"
 BUILD=1
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 while (($#)); do
