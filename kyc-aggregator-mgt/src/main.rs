@@ -2,7 +2,7 @@ use kyc_aggregator_mgt::{configuration, startup};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    kyc_common::startup::run_main(
+    kyc_common::run::run_main(
         "kyc_aggregator_mgt",
         configuration::Settings::load,
         |s| &s.common,

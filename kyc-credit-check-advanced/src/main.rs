@@ -2,7 +2,7 @@ use kyc_credit_check_advanced::{configuration, startup};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    kyc_common::startup::run_main(
+    kyc_common::run::run_main(
         "kyc_credit_check_advanced",
         configuration::Settings::load,
         |s| &s.common,

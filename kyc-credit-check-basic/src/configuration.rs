@@ -2,16 +2,12 @@
 
 use std::path::PathBuf;
 
-use kyc_common::configuration::{self, CommonSettings, ConfigurationError, EnvSource};
-use serde::Deserialize;
+use kyc_common::configuration::{CommonSettings, ConfigurationError, EnvSource, Layers};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    /// Read on its own by `load_service`.
-    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_WATCHLIST_FILE`: a JSON watchlist replacing the embedded one.
-    #[serde(default)]
     pub watchlist_file: Option<PathBuf>,
 }
 
@@ -22,8 +18,10 @@ impl Settings {
     }
 
     pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let (common, settings) =
-            configuration::load_service::<Settings>(configuration::common_defaults("v1"), env)?;
-        Ok(Settings { common, ..settings })
+        let layers = Layers::read(env)?;
+        Ok(Settings {
+            common: CommonSettings::read(&layers, "v1")?,
+            watchlist_file: layers.optional("watchlist_file")?,
+        })
     }
 }

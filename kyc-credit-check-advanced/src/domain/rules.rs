@@ -13,10 +13,10 @@
 //! | `PASSPORT_ISSUER_MISMATCH` | `suspiciousActivity` | passport issued by neither the citizenship nor the residence country |
 //! | `PASSPORT_VALIDITY_TOO_LONG` | `suspiciousActivity` | passport expires more than 10 years after today (no passport is issued for longer) |
 
-use kyc_common::domain::basic_rules;
-use kyc_common::domain::watchlist::Watchlist;
 use kyc_common::domain::{Applicant, CreditCheckReport, Reason, ReportType, ServedBy};
-use kyc_common::scoring::Scorer;
+use kyc_scoring::basic_rules;
+use kyc_scoring::watchlist::Watchlist;
+use kyc_scoring::Scorer;
 use time::{Date, Duration};
 
 use super::ReferenceData;
