@@ -3,7 +3,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use kyc_common::configuration::{CommonSettings, ConfigurationError, EnvSource, Layers, Millis};
+use kyc_common::configuration::{
+    CommonSettings, ConfigurationError, Layers, Millis, ServiceSettings,
+};
 use reqwest::Url;
 
 /// Istio's ingress gateway as seen from inside the cluster: the default, so that nothing is edited when
@@ -38,14 +40,9 @@ impl FromStr for GatewayUrl {
     }
 }
 
-impl Settings {
-    pub fn load() -> Result<Self, ConfigurationError> {
-        Self::load_from(EnvSource::Process)
-    }
-
-    pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let layers = Layers::read(env)?;
-        let common = CommonSettings::read(&layers, "v1")?;
+impl ServiceSettings for Settings {
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError> {
+        let common = CommonSettings::read(layers, "v1")?;
         let GatewayUrl(gateway_url) = layers.get_or("gateway_url", DEFAULT_GATEWAY_URL)?;
         let Millis(outbound_timeout) =
             layers.get_or("outbound_timeout_ms", DEFAULT_OUTBOUND_TIMEOUT_MS)?;
@@ -61,11 +58,16 @@ impl Settings {
             outbound_timeout,
         })
     }
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kyc_common::configuration::EnvSource;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigurationError> {
         Settings::load_from(EnvSource::Map(

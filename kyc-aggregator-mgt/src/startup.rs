@@ -50,6 +50,5 @@ pub fn app(state: AppState) -> Router {
 pub async fn build(settings: Settings) -> Result<Server, String> {
     let state = state(&settings)?;
     tracing::info!(gateway = %state.gateway.base(), "credit checks go through the gateway");
-    let ctx = state.ctx.clone();
-    Server::bind(&settings.common, app(state), ctx).await
+    Server::bind(&settings.common, state, app).await
 }

@@ -5,30 +5,26 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::configuration::{CommonSettings, ConfigurationError};
+use crate::configuration::ServiceSettings;
 use crate::server::{shutdown_signal, Server};
 
-/// Loads settings, starts logging for `crate_target` (the service crate, `kyc_aggregator_mgt`), builds
-/// and binds, logs `listening` with the address, serves until a signal.
-pub async fn run_main<T, B, Fut>(
-    crate_target: &str,
-    load: impl FnOnce() -> Result<T, ConfigurationError>,
-    common: impl Fn(&T) -> &CommonSettings,
-    build: B,
-) -> ExitCode
+/// Loads the settings `T`, starts logging for `crate_target` (the service crate, `kyc_aggregator_mgt`),
+/// builds and binds, logs `listening` with the address, serves until a signal.
+pub async fn run_main<T, B, Fut>(crate_target: &str, build: B) -> ExitCode
 where
+    T: ServiceSettings,
     B: FnOnce(T) -> Fut,
     Fut: Future<Output = Result<Server, String>>,
 {
     let started = Instant::now();
-    let settings = match load() {
+    let settings = match T::load() {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("{err}");
             return ExitCode::from(2);
         }
     };
-    let c = common(&settings);
+    let c = settings.common();
     crate::telemetry::init(c.log_format, c.log_level, crate_target);
     let server = match build(settings).await {
         Ok(server) => server,

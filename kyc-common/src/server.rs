@@ -15,6 +15,8 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use axum::extract::FromRef;
+
 use crate::configuration::CommonSettings;
 use crate::http::ServiceContext;
 
@@ -27,12 +29,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `KYC_HOST:KYC_PORT` (port 0 picks a free port: see [`Server::local_addr`]).
-    pub async fn bind(
+    /// Builds the application for `state` with `app` and binds `KYC_HOST:KYC_PORT` (port 0 picks a
+    /// free port: see [`Server::local_addr`]).
+    pub async fn bind<S>(
         settings: &CommonSettings,
-        app: Router,
-        ctx: Arc<ServiceContext>,
-    ) -> Result<Self, String> {
+        state: S,
+        app: impl FnOnce(S) -> Router,
+    ) -> Result<Self, String>
+    where
+        Arc<ServiceContext>: FromRef<S>,
+    {
+        let ctx = Arc::<ServiceContext>::from_ref(&state);
+        let app = app(state);
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr)
             .await

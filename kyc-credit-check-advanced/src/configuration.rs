@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kyc_common::configuration::{CommonSettings, ConfigurationError, EnvSource, Layers};
+use kyc_common::configuration::{CommonSettings, ConfigurationError, Layers, ServiceSettings};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -17,19 +17,18 @@ pub struct Settings {
     pub bureau_file: Option<PathBuf>,
 }
 
-impl Settings {
-    pub fn load() -> Result<Self, ConfigurationError> {
-        Self::load_from(EnvSource::Process)
-    }
-
-    pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let layers = Layers::read(env)?;
+impl ServiceSettings for Settings {
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError> {
         Ok(Settings {
-            common: CommonSettings::read(&layers, "v2")?,
+            common: CommonSettings::read(layers, "v2")?,
             watchlist_file: layers.optional("watchlist_file")?,
             notices_file: layers.optional("notices_file")?,
             restricted_countries_file: layers.optional("restricted_countries_file")?,
             bureau_file: layers.optional("bureau_file")?,
         })
+    }
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }

@@ -49,6 +49,5 @@ pub fn app(state: ScorerState) -> Router {
 /// Loads the reference lists, builds the application and binds its listener.
 pub async fn build(settings: Settings) -> Result<Server, String> {
     let state = state(&settings)?;
-    let ctx = state.ctx.clone();
-    Server::bind(&settings.common, app(state), ctx).await
+    Server::bind(&settings.common, state, app).await
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kyc_common::configuration::{CommonSettings, ConfigurationError, EnvSource, Layers};
+use kyc_common::configuration::{CommonSettings, ConfigurationError, Layers, ServiceSettings};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -11,17 +11,15 @@ pub struct Settings {
     pub watchlist_file: Option<PathBuf>,
 }
 
-impl Settings {
-    /// From the process environment (and `KYC_CONFIG_FILE`).
-    pub fn load() -> Result<Self, ConfigurationError> {
-        Self::load_from(EnvSource::Process)
-    }
-
-    pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let layers = Layers::read(env)?;
+impl ServiceSettings for Settings {
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError> {
         Ok(Settings {
-            common: CommonSettings::read(&layers, "v1")?,
+            common: CommonSettings::read(layers, "v1")?,
             watchlist_file: layers.optional("watchlist_file")?,
         })
+    }
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::Json;
 use kyc_common::domain::{ApplicantRequest, CreditCheckReport, DemoQuery};
 use kyc_common::error::{ApiError, ErrorBody};
+use kyc_common::http::context::Chaos;
 use kyc_common::http::docs::edit_operations;
 use kyc_common::http::{ApiJson, ApiQuery};
 use time::Date;
@@ -32,7 +33,7 @@ pub type ScoringRoutes = OpenApiRouter<ScorerState>;
     responses(
         (status = 200, description = "The report", body = CreditCheckReport),
         (status = 400, description = "Unknown demo applicant or bad query string", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody)))]
+        Chaos))]
 async fn demo(
     State(state): State<ScorerState>,
     ApiQuery(query): ApiQuery<DemoQuery>,
@@ -46,10 +47,8 @@ async fn demo(
     responses(
         (status = 200, description = "The report", body = CreditCheckReport),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody)))]
+        ApiJson<ApplicantRequest>,
+        Chaos))]
 async fn posted(
     State(state): State<ScorerState>,
     ApiJson(request): ApiJson<ApplicantRequest>,

@@ -8,11 +8,15 @@
 //! | nothing listens at the gateway address | 502 `KYC-10502`, at once |
 //! | no complete answer within `KYC_OUTBOUND_TIMEOUT_MS` | 504 `KYC-10504` |
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use kyc_common::error::{ApiError, ErrorBody, ErrorKind};
+use kyc_common::http::responses::error_responses;
 use reqwest::Url;
+use utoipa::openapi::{RefOr, Response};
+use utoipa::IntoResponses;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -44,5 +48,15 @@ impl From<GatewayError> for ApiError {
             GatewayError::Timeout { .. } => ApiError::new(ErrorKind::GatewayTimeout, e.to_string()),
             _ => ApiError::new(ErrorKind::BadGateway, e.to_string()),
         }
+    }
+}
+
+/// How the gateway's failures are documented on the routes that call it.
+impl IntoResponses for GatewayError {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[
+            (502, "Gateway unreachable, or it or the scorer failed"),
+            (504, "No answer within KYC_OUTBOUND_TIMEOUT_MS"),
+        ])
     }
 }

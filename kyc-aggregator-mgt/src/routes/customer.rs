@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use kyc_common::domain::{ApplicantRequest, Clock, CreditCheckReport, DemoName, DemoQuery};
 use kyc_common::error::{ApiError, ErrorBody};
+use kyc_common::http::context::Chaos;
 use kyc_common::http::{ApiJson, ApiQuery, ServiceContext, SCORED_BY_HEADER};
 use serde::Deserialize;
 use time::Date;
@@ -16,7 +17,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::{CreditCheckGateway, RequestedReport};
+use crate::domain::{CreditCheckGateway, GatewayError, RequestedReport};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -81,9 +82,8 @@ async fn forward(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
-        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
-        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+        GatewayError,
+        Chaos))]
 async fn get_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<CustomerQuery>,
@@ -104,12 +104,9 @@ async fn get_customer(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
-        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
-        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+        ApiJson<ApplicantRequest>,
+        GatewayError,
+        Chaos))]
 async fn post_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReportQuery>,

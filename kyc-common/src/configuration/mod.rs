@@ -62,6 +62,24 @@ impl EnvSource {
     }
 }
 
+/// A service's settings, the common ones among them.
+pub trait ServiceSettings: Sized {
+    /// Reads every setting of the service from the layers.
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError>;
+
+    fn common(&self) -> &CommonSettings;
+
+    /// From the process environment (and `KYC_CONFIG_FILE`).
+    fn load() -> Result<Self, ConfigurationError> {
+        Self::load_from(EnvSource::Process)
+    }
+
+    /// From the given variables (and the `KYC_CONFIG_FILE` they name).
+    fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
+        Self::read(&Layers::read(env)?)
+    }
+}
+
 /// The configuration file (if any) under the `KYC_*` environment, not yet typed.
 pub struct Layers {
     config: Config,

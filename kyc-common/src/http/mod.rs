@@ -7,7 +7,8 @@
 //! * [`request_log`]: one log line per request (and the 5xx error it answered).
 //! * [`chaos`]: the podinfo-style fault knobs on business routes.
 //! * [`probes`]: `/healthz`, `/readyz`, `/version`.
-//! * [`docs`]: the OpenAPI document's header, and documented aliases of routes.
+//! * [`docs`]: the OpenAPI document's header, and documented aliases of routes; [`responses`]: how the
+//!   error answers of extractors, middleware and errors are documented.
 //! * [`app`]: all of the above around a service's documented business routes, plus Swagger UI.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod errors;
 pub mod extract;
 pub mod probes;
 pub mod request_log;
+pub mod responses;
 
 pub use app::assemble;
 pub use context::ServiceContext;

@@ -16,7 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use kyc_common::configuration::EnvSource;
+use kyc_common::configuration::{EnvSource, ServiceSettings};
 use kyc_common::server::Server;
 use kyc_common::testing::eventually;
 use tokio::io::{AsyncBufReadExt, BufReader};

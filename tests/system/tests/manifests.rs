@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use axum::Router;
-use kyc_common::configuration::EnvSource;
+use kyc_common::configuration::{EnvSource, ServiceSettings};
 use kyc_common::testing::{get, send};
 use serde::Deserialize;
 use serde_norway::Value;
