@@ -1,7 +1,7 @@
 //! What both credit-check scorers share, and the aggregator does not:
 //!
 //! * [`names`]: name matching that ignores case, accents, punctuation and spacing.
-//! * [`reference`]: loading a reference list, embedded or from a configured file.
+//! * [`reference`](mod@reference): loading a reference list, embedded or from a configured file.
 //! * [`watchlist`]: the watchlist; [`basic_rules`]: the basic rules both scorers apply.
 //! * [`scorer`]: the [`Scorer`] trait (the one thing that differs between the two services) and the
 //!   services' state.

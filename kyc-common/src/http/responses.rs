@@ -1,5 +1,5 @@
 //! How error answers are documented: a type that can answer an error implements
-//! [`IntoResponses`](utoipa::IntoResponses) with [`error_responses`], and routes list the type in
+//! [`IntoResponses`] with [`error_responses`], and routes list the type in
 //! `responses(...)` of `#[utoipa::path]` (the extractor [`ApiJson`], the [`Chaos`] knobs, the
 //! aggregator's gateway errors), instead of repeating the lines on every route.
 
