@@ -1,72 +1,73 @@
 //! Settings: the common ones plus the gateway URL and the outbound timeout.
 
+use std::str::FromStr;
 use std::time::Duration;
 
-use kyc_common::configuration::{self, CommonSettings, ConfigurationError, EnvSource};
-use serde::Deserialize;
+use kyc_common::configuration::{
+    CommonSettings, ConfigurationError, Layers, Millis, ServiceSettings,
+};
+use reqwest::Url;
 
 /// Istio's ingress gateway as seen from inside the cluster: the default, so that nothing is edited when
 /// minikube's IP changes.
 pub const DEFAULT_GATEWAY_URL: &str = "http://istio-ingressgateway.istio-system.svc.cluster.local";
-pub const DEFAULT_OUTBOUND_TIMEOUT_MS: i64 = 3000;
+pub const DEFAULT_OUTBOUND_TIMEOUT_MS: &str = "3000";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    /// Read on its own by `load_service`.
-    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_GATEWAY_URL`: where `/credit-check/*` is reached (the mesh's ingress gateway).
-    pub gateway_url: String,
+    pub gateway_url: Url,
     /// `KYC_OUTBOUND_TIMEOUT_MS`: the whole call to the gateway, connect to last byte.
-    pub outbound_timeout_ms: u64,
+    pub outbound_timeout: Duration,
 }
 
-impl Settings {
-    pub fn load() -> Result<Self, ConfigurationError> {
-        Self::load_from(EnvSource::Process)
-    }
+/// An http:// or https:// URL with a host.
+pub struct GatewayUrl(pub Url);
 
-    pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let mut defaults = configuration::common_defaults("v1");
-        defaults.push(("gateway_url", DEFAULT_GATEWAY_URL.into()));
-        defaults.push(("outbound_timeout_ms", DEFAULT_OUTBOUND_TIMEOUT_MS.into()));
-        let (common, settings) = configuration::load_service::<Settings>(defaults, env)?;
-        let settings = Settings { common, ..settings };
-        settings.gateway()?;
-        if settings.outbound_timeout_ms == 0 {
+impl FromStr for GatewayUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = Url::parse(s.trim())
+            .map_err(|e| format!("not a URL ({e}); e.g. http://127.0.0.1:8000"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(
+                "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000".into(),
+            );
+        }
+        Ok(GatewayUrl(url))
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError> {
+        let common = CommonSettings::read(layers, "v1")?;
+        let GatewayUrl(gateway_url) = layers.get_or("gateway_url", DEFAULT_GATEWAY_URL)?;
+        let Millis(outbound_timeout) =
+            layers.get_or("outbound_timeout_ms", DEFAULT_OUTBOUND_TIMEOUT_MS)?;
+        if outbound_timeout.is_zero() {
             return Err(ConfigurationError::new(
                 "outbound_timeout_ms",
                 "must be greater than 0",
             ));
         }
-        Ok(settings)
+        Ok(Settings {
+            common,
+            gateway_url,
+            outbound_timeout,
+        })
     }
 
-    /// The gateway URL, parsed: http(s) with a host.
-    pub fn gateway(&self) -> Result<reqwest::Url, ConfigurationError> {
-        let url = reqwest::Url::parse(self.gateway_url.trim()).map_err(|e| {
-            ConfigurationError::new(
-                "gateway_url",
-                format!("not a URL ({e}); e.g. http://127.0.0.1:8000"),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigurationError::new(
-                "gateway_url",
-                "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000",
-            ));
-        }
-        Ok(url)
-    }
-
-    pub fn outbound_timeout(&self) -> Duration {
-        Duration::from_millis(self.outbound_timeout_ms)
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kyc_common::configuration::EnvSource;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigurationError> {
         Settings::load_from(EnvSource::Map(
@@ -76,11 +77,15 @@ mod tests {
         ))
     }
 
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("a URL")
+    }
+
     #[test]
     fn defaults_point_at_the_in_cluster_ingress() {
         let s = load(&[]).expect("defaults");
-        assert_eq!(s.gateway_url, DEFAULT_GATEWAY_URL);
-        assert_eq!(s.outbound_timeout(), Duration::from_secs(3));
+        assert_eq!(s.gateway_url, url(DEFAULT_GATEWAY_URL));
+        assert_eq!(s.outbound_timeout, Duration::from_secs(3));
         assert_eq!(s.common.port, 8080);
     }
 
@@ -90,7 +95,7 @@ mod tests {
             load(&[("KYC_GATEWAY_URL", "http://127.0.0.1:8000")])
                 .expect("ok")
                 .gateway_url,
-            "http://127.0.0.1:8000"
+            url("http://127.0.0.1:8000")
         );
         for bad in ["localhost:8000", "ftp://x", "not a url", ""] {
             let err = load(&[("KYC_GATEWAY_URL", bad)]).expect_err(bad);

@@ -1,12 +1,6 @@
-use kyc_aggregator_mgt::{configuration, startup};
+use kyc_aggregator_mgt::startup;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    kyc_common::startup::run_main(
-        "kyc_aggregator_mgt",
-        configuration::Settings::load,
-        |s| &s.common,
-        startup::build,
-    )
-    .await
+    kyc_common::run::run_main("kyc_aggregator_mgt", startup::build).await
 }

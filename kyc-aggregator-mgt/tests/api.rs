@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use kyc_aggregator_mgt::configuration::Settings;
 use kyc_aggregator_mgt::startup;
-use kyc_common::configuration::EnvSource;
+use kyc_common::configuration::{EnvSource, ServiceSettings};
 use kyc_common::testing::{assert_chaos_spares_probes, assert_service_contract, get, send};
 
 fn app_with(vars: &[(&str, &str)]) -> Router {

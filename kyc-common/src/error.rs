@@ -1,13 +1,23 @@
-//! The error body of the original services, `{errorCode, errorMessage, type}`, with one code per status.
+//! Errors as the API answers them: the original's body `{errorCode, errorMessage, type}`, one code per
+//! status.
 //!
 //! Codes are `<prefix>-10<status>` (`KYC-10422`, `KYC-CRD-CHK-10502`), except the original's catch-all
 //! `<prefix>-10001` for an internal failure.
+//!
+//! Handlers, extractors and middleware return an [`ApiError`]; the domain's own errors
+//! ([`ValidationError`], [`UnknownDemo`], and each service's, such as the aggregator's gateway errors)
+//! convert into it with `From`, so `?` is all a handler writes. An `ApiError` answers with its status and
+//! carries itself as a response extension: [`crate::http::errors`] writes the body with the service's
+//! [`ErrorNamespace`] (once per service, not per call site), and the request log logs it.
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::domain::{UnknownDemo, ValidationError};
+use crate::http::BODY_LIMIT_BYTES;
 
 /// Who raises an error: the prefix of its codes and its `type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +88,36 @@ impl ErrorKind {
     }
 }
 
+/// An error answer.
+///
+/// Messages are written by this code base and never contain applicant data, but 4xx messages can quote
+/// what a client sent (a JSON parser's complaint), so only 5xx messages are logged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Raised by this service: the body gets the service's code and type.
+    #[error("{}: {message}", kind.status())]
+    Own { kind: ErrorKind, message: String },
+    /// Answered by another service (a scorer's 4xx) and passed on as it is.
+    #[error("{status} {}", body.error_code)]
+    Relayed { status: StatusCode, body: ErrorBody },
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError::Own {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Own { kind, .. } => kind.status(),
+            ApiError::Relayed { status, .. } => *status,
+        }
+    }
+}
+
 impl ErrorNamespace {
     /// The code for a status: `KYC-10404`; internal errors keep the original's `KYC-10001`.
     pub fn code(&self, status: StatusCode) -> String {
@@ -88,55 +128,70 @@ impl ErrorNamespace {
         }
     }
 
-    pub fn error(&self, kind: ErrorKind, message: impl Into<String>) -> ApiError {
-        let status = kind.status();
-        ApiError {
-            status,
-            body: ErrorBody {
-                error_code: self.code(status),
-                error_message: message.into(),
+    /// The body an error answers with in this namespace (a relayed body stays as it was).
+    pub fn body(&self, error: &ApiError) -> ErrorBody {
+        match error {
+            ApiError::Own { kind, message } => ErrorBody {
+                error_code: self.code(kind.status()),
+                error_message: message.clone(),
                 error_type: self.error_type.to_owned(),
             },
+            ApiError::Relayed { body, .. } => body.clone(),
         }
     }
 }
 
-/// An error answer: a status and the original's error body.
-///
-/// Messages are written by this code base and never contain applicant data, but 4xx messages can quote
-/// what a client sent (a JSON parser's complaint), so only 5xx messages are logged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub body: ErrorBody,
-}
-
-impl ApiError {
-    /// An error answered by someone else (a scorer's 4xx) that is passed on as it is.
-    pub fn passthrough(status: StatusCode, body: ErrorBody) -> Self {
-        ApiError { status, body }
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, self.body.error_code)
-    }
-}
-
-impl std::error::Error for ApiError {}
-
+/// The status, with the error as an extension: the body is written by [`crate::http::errors`].
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::warn!(
-                status = self.status.as_u16(),
-                error_code = %self.body.error_code,
-                error_message = %self.body.error_message,
-                "request failed"
-            );
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::new(ErrorKind::Unprocessable, e.to_string())
+    }
+}
+
+impl From<UnknownDemo> for ApiError {
+    fn from(e: UnknownDemo) -> Self {
+        ApiError::new(ErrorKind::BadRequest, e.to_string())
+    }
+}
+
+/// 415 without a JSON content type, 400 for malformed JSON, 422 for a wrong type, 413 over
+/// [`BODY_LIMIT_BYTES`].
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "expected a request with Content-Type: application/json",
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::new(ErrorKind::BadRequest, e.body_text())
+            }
+            JsonRejection::JsonDataError(e) => {
+                ApiError::new(ErrorKind::Unprocessable, e.body_text())
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!(
+                    "request body is larger than {} KiB",
+                    BODY_LIMIT_BYTES / 1024
+                ),
+            ),
+            other => ApiError::new(ErrorKind::BadRequest, other.body_text()),
         }
-        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::new(ErrorKind::BadRequest, rejection.body_text())
     }
 }
 
@@ -159,12 +214,24 @@ mod tests {
 
     #[test]
     fn body_uses_the_original_field_names() {
-        let err = CREDIT_CHECK_ERRORS.error(ErrorKind::NotFound, "no route");
-        let json = serde_json::to_value(&err.body).expect("serialisable");
+        let err = ApiError::new(ErrorKind::NotFound, "no route");
+        let json = serde_json::to_value(CREDIT_CHECK_ERRORS.body(&err)).expect("serialisable");
         assert_eq!(
             json,
             serde_json::json!({"errorCode": "KYC-CRD-CHK-10404", "errorMessage": "no route", "type": "KYC_CREDIT_CHECK"})
         );
-        assert_eq!(err.status, StatusCode::NOT_FOUND);
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_relayed_body_keeps_its_code_and_domain_errors_convert() {
+        let body = CREDIT_CHECK_ERRORS.body(&ApiError::new(ErrorKind::Unprocessable, "x"));
+        let relayed = ApiError::Relayed {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: body.clone(),
+        };
+        assert_eq!(AGGREGATOR_ERRORS.body(&relayed), body);
+        let unknown: ApiError = UnknownDemo.into();
+        assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     }
 }

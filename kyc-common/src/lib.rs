@@ -1,20 +1,25 @@
 //! What the three KYC services share, and only that.
 //!
-//! * [`domain`]: the applicant (`KycRequest` of the original), its validation, the credit-check report, the
-//!   watchlist and the basic rules that both scorers apply, and the fictional demo applicants.
-//! * [`error`]: the original's error body `{errorCode, errorMessage, type}` and the status codes behind it.
-//! * [`configuration`]: defaults → optional file (`KYC_CONFIG_FILE`) → `KYC_*` environment variables.
+//! * [`domain`]: the applicant (`KycRequest` of the original) and its validation, the demo applicants,
+//!   the credit-check report.
+//! * [`error`]: the API error and the original's error body `{errorCode, errorMessage, type}`.
+//! * [`configuration`]: defaults → optional file (`KYC_CONFIG_FILE`) → `KYC_*` environment variables,
+//!   parsed into types once.
 //! * [`telemetry`]: JSON or human log lines.
-//! * [`startup`]: identity (`servedBy`), health routes, middleware, Swagger UI, graceful shutdown.
-//! * [`scoring`]: the request handling both scorers share (demo or posted applicant → report).
+//! * [`http`]: identity (`servedBy`), extractors, error bodies, request logs, chaos knobs, probes,
+//!   Swagger UI: what makes a router a KYC service.
+//! * [`server`]: bind, serve, drain and stop; [`run`]: a service's `main` and its exit codes.
 //! * [`propagation`]: the tracing headers a service in an Istio mesh must forward.
+//!
+//! The scorers' rules are in the `kyc-scoring` crate.
 
 pub mod configuration;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod propagation;
-pub mod scoring;
-pub mod startup;
+pub mod run;
+pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

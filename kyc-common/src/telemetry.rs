@@ -10,20 +10,23 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::configuration::{LogFormat, LogLevel};
+
 /// Installs the global subscriber. `crate_target` is the service crate (`kyc_aggregator_mgt`).
 /// Does nothing if one is already installed (tests).
-pub fn init(format: &str, level: &str, crate_target: &str) {
-    let level: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+pub fn init(format: LogFormat, level: LogLevel, crate_target: &str) {
+    let level = LevelFilter::from(level);
     let filter = Targets::new()
         .with_default(LevelFilter::WARN)
         .with_target("kyc_common", level)
+        .with_target("kyc_scoring", level)
         .with_target(crate_target.to_owned(), level);
     // Colours only for a terminal: piped output (kyc-mesh, log files, kubectl logs) stays plain text.
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(std::io::stdout().is_terminal());
     let registry = tracing_subscriber::registry().with(filter);
-    let _already_set = if format == "pretty" {
+    let _already_set = if format == LogFormat::Pretty {
         registry.with(fmt.compact()).try_init()
     } else {
         registry

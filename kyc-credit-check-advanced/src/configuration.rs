@@ -2,36 +2,33 @@
 
 use std::path::PathBuf;
 
-use kyc_common::configuration::{self, CommonSettings, ConfigurationError, EnvSource};
-use serde::Deserialize;
+use kyc_common::configuration::{CommonSettings, ConfigurationError, Layers, ServiceSettings};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    /// Read on its own by `load_service`.
-    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_WATCHLIST_FILE`
-    #[serde(default)]
     pub watchlist_file: Option<PathBuf>,
     /// `KYC_NOTICES_FILE`
-    #[serde(default)]
     pub notices_file: Option<PathBuf>,
     /// `KYC_RESTRICTED_COUNTRIES_FILE`
-    #[serde(default)]
     pub restricted_countries_file: Option<PathBuf>,
     /// `KYC_BUREAU_FILE`
-    #[serde(default)]
     pub bureau_file: Option<PathBuf>,
 }
 
-impl Settings {
-    pub fn load() -> Result<Self, ConfigurationError> {
-        Self::load_from(EnvSource::Process)
+impl ServiceSettings for Settings {
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError> {
+        Ok(Settings {
+            common: CommonSettings::read(layers, "v2")?,
+            watchlist_file: layers.optional("watchlist_file")?,
+            notices_file: layers.optional("notices_file")?,
+            restricted_countries_file: layers.optional("restricted_countries_file")?,
+            bureau_file: layers.optional("bureau_file")?,
+        })
     }
 
-    pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let (common, settings) =
-            configuration::load_service::<Settings>(configuration::common_defaults("v2"), env)?;
-        Ok(Settings { common, ..settings })
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::Router;
-use kyc_common::configuration::EnvSource;
+use kyc_common::configuration::{EnvSource, ServiceSettings};
 use kyc_common::testing::{
     assert_chaos_spares_probes, assert_service_contract, clean_applicant, get, post_json, send,
 };

@@ -2,28 +2,24 @@
 
 use std::path::PathBuf;
 
-use kyc_common::configuration::{self, CommonSettings, ConfigurationError, EnvSource};
-use serde::Deserialize;
+use kyc_common::configuration::{CommonSettings, ConfigurationError, Layers, ServiceSettings};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    /// Read on its own by `load_service`.
-    #[serde(skip)]
     pub common: CommonSettings,
     /// `KYC_WATCHLIST_FILE`: a JSON watchlist replacing the embedded one.
-    #[serde(default)]
     pub watchlist_file: Option<PathBuf>,
 }
 
-impl Settings {
-    /// From the process environment (and `KYC_CONFIG_FILE`).
-    pub fn load() -> Result<Self, ConfigurationError> {
-        Self::load_from(EnvSource::Process)
+impl ServiceSettings for Settings {
+    fn read(layers: &Layers) -> Result<Self, ConfigurationError> {
+        Ok(Settings {
+            common: CommonSettings::read(layers, "v1")?,
+            watchlist_file: layers.optional("watchlist_file")?,
+        })
     }
 
-    pub fn load_from(env: EnvSource) -> Result<Self, ConfigurationError> {
-        let (common, settings) =
-            configuration::load_service::<Settings>(configuration::common_defaults("v1"), env)?;
-        Ok(Settings { common, ..settings })
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }

@@ -1,12 +1,6 @@
-use kyc_credit_check_basic::{configuration, startup};
+use kyc_credit_check_basic::startup;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    kyc_common::startup::run_main(
-        "kyc_credit_check_basic",
-        configuration::Settings::load,
-        |s| &s.common,
-        startup::build,
-    )
-    .await
+    kyc_common::run::run_main("kyc_credit_check_basic", startup::build).await
 }

@@ -1,23 +1,16 @@
-//! The call to the credit-check service through the mesh's gateway.
-//!
-//! | what happens | answer |
-//! |---|---|
-//! | the scorer answers 2xx with a report | 200, the report as the scorer wrote it, `x-kyc-scored-by` |
-//! | the scorer answers 4xx with the error body | the same status and body (its `KYC-CRD-CHK-…` code) |
-//! | the gateway or scorer answers 5xx (or a 4xx without the error body, e.g. no route) | 502 `KYC-10502` |
-//! | nothing listens at the gateway address | 502 `KYC-10502`, at once |
-//! | no complete answer within `KYC_OUTBOUND_TIMEOUT_MS` | 504 `KYC-10504` |
+//! The call to the credit-check service through the mesh's gateway (failures: [`GatewayError`]).
 
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use kyc_common::domain::{ApplicantRequest, CreditCheckReport};
-use kyc_common::error::{ApiError, ErrorBody, ErrorKind, ErrorNamespace};
+use kyc_common::error::ErrorBody;
+use kyc_common::http::SERVED_BY_HEADER;
 use kyc_common::propagation::outbound_headers;
-use kyc_common::startup::SERVED_BY_HEADER;
+use reqwest::Url;
 
-use super::RequestedReport;
+use super::{GatewayError, RequestedReport};
 
 /// A scorer's report, as received.
 #[derive(Debug)]
@@ -32,19 +25,24 @@ pub struct ScoredReport {
 #[derive(Clone, Debug)]
 pub struct CreditCheckGateway {
     http: reqwest::Client,
-    base: reqwest::Url,
-    /// The three credit-check URLs, parsed once (basic, advanced, report).
-    urls: [reqwest::Url; 3],
+    base: Url,
+    /// The three credit-check URLs (basic, advanced, report), built once.
+    urls: [Url; 3],
     timeout: Duration,
-    errors: ErrorNamespace,
+}
+
+/// `base` with the report's path appended (`http://gw/prefix` → `http://gw/prefix/credit-check/basic`).
+fn endpoint(base: &Url, report: RequestedReport) -> Result<Url, String> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| format!("{base} cannot take a path"))?
+        .pop_if_empty()
+        .extend(report.path().trim_start_matches('/').split('/'));
+    Ok(url)
 }
 
 impl CreditCheckGateway {
-    pub fn new(
-        base: reqwest::Url,
-        timeout: Duration,
-        errors: ErrorNamespace,
-    ) -> Result<Self, String> {
+    pub fn new(base: Url, timeout: Duration) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -52,29 +50,24 @@ impl CreditCheckGateway {
             .user_agent(concat!("kyc-aggregator-mgt/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let url = |report: RequestedReport| {
-            let joined = format!("{}{}", base.as_str().trim_end_matches('/'), report.path());
-            reqwest::Url::parse(&joined).map_err(|e| format!("bad gateway URL {joined}: {e}"))
-        };
         let urls = [
-            url(RequestedReport::Basic)?,
-            url(RequestedReport::Advanced)?,
-            url(RequestedReport::Canary)?,
+            endpoint(&base, RequestedReport::Basic)?,
+            endpoint(&base, RequestedReport::Advanced)?,
+            endpoint(&base, RequestedReport::Canary)?,
         ];
         Ok(CreditCheckGateway {
             http,
             base,
             urls,
             timeout,
-            errors,
         })
     }
 
-    pub fn base(&self) -> &reqwest::Url {
+    pub fn base(&self) -> &Url {
         &self.base
     }
 
-    fn url(&self, report: RequestedReport) -> &reqwest::Url {
+    fn url(&self, report: RequestedReport) -> &Url {
         match report {
             RequestedReport::Basic => &self.urls[0],
             RequestedReport::Advanced => &self.urls[1],
@@ -88,77 +81,73 @@ impl CreditCheckGateway {
         report: RequestedReport,
         applicant: &ApplicantRequest,
         inbound: &HeaderMap,
-    ) -> Result<ScoredReport, ApiError> {
+    ) -> Result<ScoredReport, GatewayError> {
         let url = self.url(report);
         let headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
-        let sent = self
+        let response = self
             .http
             .post(url.clone())
             .headers(headers)
             .json(applicant)
             .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => return Err(self.transport_error(url.as_str(), &e)),
-        };
+            .await
+            .map_err(|e| self.transport_error(url, &e))?;
         let status = response.status();
         let scored_by = response.headers().get(SERVED_BY_HEADER).cloned();
-        let body = match response.bytes().await {
-            Ok(body) => body,
-            Err(e) => return Err(self.transport_error(url.as_str(), &e)),
-        };
-        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(url, &e))?;
+        let url = url.clone();
         if status.is_success() {
-            let report: CreditCheckReport = serde_json::from_slice(&body).map_err(|_| {
-                self.errors.error(
-                    ErrorKind::BadGateway,
-                    format!("{url} answered {status} without a credit-check report"),
-                )
-            })?;
+            let report: CreditCheckReport = serde_json::from_slice(&body)
+                .map_err(|_| GatewayError::NotAReport { url, status })?;
             let scored_by = scored_by
                 .or_else(|| HeaderValue::from_str(&report.served_by.header_value()).ok())
                 .unwrap_or_else(|| HeaderValue::from_static("unknown"));
             return Ok(ScoredReport { body, scored_by });
         }
-        let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        match error {
-            Some(error) if status.is_client_error() => Err(ApiError::passthrough(status, error)),
-            Some(error) => Err(self.errors.error(
-                ErrorKind::BadGateway,
-                format!(
-                    "{url} answered {status}: {} ({})",
-                    error.error_message, error.error_code
-                ),
-            )),
-            None => Err(self
-                .errors
-                .error(ErrorKind::BadGateway, format!("{url} answered {status}"))),
-        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body).ok() {
+            Some(body) if status.is_client_error() => GatewayError::Refused { status, body },
+            Some(body) => GatewayError::Failed { url, status, body },
+            None => GatewayError::Unexpected { url, status },
+        })
     }
 
-    fn transport_error(&self, url: &str, e: &reqwest::Error) -> ApiError {
+    fn transport_error(&self, url: &Url, e: &reqwest::Error) -> GatewayError {
+        let url = url.clone();
         if e.is_timeout() {
-            self.errors.error(
-                ErrorKind::GatewayTimeout,
-                format!(
-                    "{url} did not answer within {} ms (KYC_OUTBOUND_TIMEOUT_MS)",
-                    self.timeout.as_millis()
-                ),
-            )
+            GatewayError::Timeout {
+                url,
+                timeout: self.timeout,
+            }
         } else if e.is_connect() {
-            self.errors.error(
-                ErrorKind::BadGateway,
-                format!(
-                    "cannot connect to the credit-check gateway at {} (KYC_GATEWAY_URL)",
-                    self.base
-                ),
-            )
+            GatewayError::Unreachable {
+                base: self.base.clone(),
+            }
         } else {
-            self.errors.error(
-                ErrorKind::BadGateway,
-                format!("the call to {url} failed: the connection broke before a complete answer"),
-            )
+            GatewayError::Broken { url }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_keep_the_base_path() {
+        let at = |base: &str, report| {
+            let base = Url::parse(base).expect("a URL");
+            endpoint(&base, report).map(|u| u.to_string())
+        };
+        assert_eq!(
+            at("http://127.0.0.1:8000", RequestedReport::Basic).as_deref(),
+            Ok("http://127.0.0.1:8000/credit-check/basic")
+        );
+        assert_eq!(
+            at("http://gw/prefix/", RequestedReport::Canary).as_deref(),
+            Ok("http://gw/prefix/credit-check/report")
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! it through the gateway.
 
 pub mod gateway;
+pub mod gateway_error;
 pub mod report_type;
 
 pub use gateway::CreditCheckGateway;
-pub use report_type::RequestedReport;
+pub use gateway_error::GatewayError;
+pub use report_type::{RequestedReport, UnknownReportType};

@@ -1,4 +1,5 @@
-//! `/kyc/v1/customer` (and the original's `/ingress/kyc/v1/customer`), GET and POST.
+//! The customer resource, GET and POST: mounted at `/kyc/v1/customer` and at the original's
+//! `/ingress/kyc/v1/customer` by [`super::router`].
 
 use std::sync::Arc;
 
@@ -6,32 +7,23 @@ use axum::extract::{FromRef, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use kyc_common::domain::{ApplicantRequest, Clock, CreditCheckReport};
-use kyc_common::error::{ApiError, ErrorBody, ErrorKind};
-use kyc_common::scoring::{pick_demo, validate, DemoQuery};
-use kyc_common::startup::{ApiJson, ApiQuery, ServiceContext, SCORED_BY_HEADER};
+use kyc_common::domain::{ApplicantRequest, Clock, CreditCheckReport, DemoName, DemoQuery};
+use kyc_common::error::{ApiError, ErrorBody};
+use kyc_common::http::context::Chaos;
+use kyc_common::http::{ApiJson, ApiQuery, ServiceContext, SCORED_BY_HEADER};
 use serde::Deserialize;
+use time::Date;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::report_type::ACCEPTED_TYPES;
-use crate::domain::{CreditCheckGateway, RequestedReport};
+use crate::domain::{CreditCheckGateway, GatewayError, RequestedReport};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub ctx: Arc<ServiceContext>,
     pub gateway: Arc<CreditCheckGateway>,
     pub clock: Clock,
-}
-
-/// The accepted values of `type` (for the documentation; parsing is [`RequestedReport::parse`]).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code, non_camel_case_types)]
-enum ReportTypeName {
-    basicReport,
-    advancedReport,
-    report,
 }
 
 /// Which report, and (GET only) which demo applicant.
@@ -41,10 +33,10 @@ pub struct CustomerQuery {
     /// `basicReport` → `/credit-check/basic`; `advancedReport` → `/credit-check/advanced`;
     /// `report` or omitted → `/credit-check/report`, which the mesh splits between the two scorers.
     #[serde(rename = "type")]
-    #[param(rename = "type", inline, value_type = Option<ReportTypeName>, example = "report")]
+    #[param(rename = "type", inline, value_type = Option<RequestedReport>, example = "report")]
     pub report_type: Option<String>,
     /// GET only: `alice`, `jonas` or `viktor` (fictional); omitted: one at random.
-    #[param(inline, value_type = Option<kyc_common::scoring::DemoName>, example = "jonas")]
+    #[param(inline, value_type = Option<DemoName>, example = "jonas")]
     pub demo: Option<String>,
 }
 
@@ -56,27 +48,19 @@ pub struct ReportQuery {
     /// `basicReport` → `/credit-check/basic`; `advancedReport` → `/credit-check/advanced`;
     /// `report` or omitted → `/credit-check/report`, which the mesh splits between the two scorers.
     #[serde(rename = "type")]
-    #[param(rename = "type", inline, value_type = Option<ReportTypeName>, example = "report")]
+    #[param(rename = "type", inline, value_type = Option<RequestedReport>, example = "report")]
     pub report_type: Option<String>,
 }
 
-fn requested(ctx: &ServiceContext, report_type: Option<&str>) -> Result<RequestedReport, ApiError> {
-    RequestedReport::parse(report_type).ok_or_else(|| {
-        ctx.error(
-            ErrorKind::BadRequest,
-            format!("type: unknown report type; use {ACCEPTED_TYPES}"),
-        )
-    })
-}
-
+/// Validates the applicant, has it scored through the gateway, answers the scorer's report.
 async fn forward(
     state: &AppState,
     report: RequestedReport,
     applicant: &ApplicantRequest,
     headers: &HeaderMap,
+    today: Date,
 ) -> Result<Response, ApiError> {
-    let today = (state.clock)();
-    let applicant = validate(&state.ctx, applicant, today)?.to_request();
+    let applicant = applicant.parse(today)?.to_request();
     let scored = state.gateway.score(report, &applicant, headers).await?;
     Ok((
         [
@@ -88,110 +72,52 @@ async fn forward(
         .into_response())
 }
 
-async fn customer_get(
-    state: AppState,
-    query: CustomerQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let report = requested(&state.ctx, query.report_type.as_deref())?;
-    let demo = DemoQuery { demo: query.demo };
-    let applicant = pick_demo(&state.ctx, &demo, (state.clock)())?;
-    forward(&state, report, &applicant, &headers).await
-}
-
-async fn customer_post(
-    state: AppState,
-    query: ReportQuery,
-    headers: HeaderMap,
-    applicant: ApplicantRequest,
-) -> Result<Response, ApiError> {
-    let report = requested(&state.ctx, query.report_type.as_deref())?;
-    forward(&state, report, &applicant, &headers).await
-}
-
 /// KYC report for a fictional demo applicant: the browser URL of the original.
 ///
 /// The aggregator POSTs the applicant to the credit-check route that `type` selects, through the gateway
 /// (`KYC_GATEWAY_URL`), and answers the scorer's report. `servedBy` in the body (and the
 /// `x-kyc-scored-by` header) tells which scorer answered: count them to see the canary split.
-#[utoipa::path(get, path = "/kyc/v1/customer", tag = "kyc", params(CustomerQuery),
+#[utoipa::path(get, path = "", tag = "kyc", params(CustomerQuery),
     responses(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
-        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
-        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+        GatewayError,
+        Chaos))]
 async fn get_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<CustomerQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    customer_get(state, query, headers).await
+    let report = RequestedReport::parse(query.report_type.as_deref())?;
+    let today = (state.clock)();
+    let applicant = DemoQuery { demo: query.demo }.applicant(today)?;
+    forward(&state, report, &applicant, &headers, today).await
 }
 
 /// KYC report for the posted applicant.
 ///
 /// The applicant is validated here (422 names the field), then POSTed to the credit-check route that
 /// `type` selects, through the gateway. A scorer's 4xx is passed on as it is.
-#[utoipa::path(post, path = "/kyc/v1/customer", tag = "kyc", params(ReportQuery), request_body = ApplicantRequest,
+#[utoipa::path(post, path = "", tag = "kyc", params(ReportQuery), request_body = ApplicantRequest,
     responses(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
-        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
-        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
+        ApiJson<ApplicantRequest>,
+        GatewayError,
+        Chaos))]
 async fn post_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReportQuery>,
     headers: HeaderMap,
     ApiJson(applicant): ApiJson<ApplicantRequest>,
 ) -> Result<Response, ApiError> {
-    customer_post(state, query, headers, applicant).await
+    let report = RequestedReport::parse(query.report_type.as_deref())?;
+    forward(&state, report, &applicant, &headers, (state.clock)()).await
 }
 
-/// The original's ingress path: same as `GET /kyc/v1/customer`.
-#[utoipa::path(get, path = "/ingress/kyc/v1/customer", tag = "kyc", params(CustomerQuery),
-    responses(
-        (status = 200, description = "The scorer's report", body = CreditCheckReport),
-        (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
-        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
-        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
-async fn get_ingress_customer(
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<CustomerQuery>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    customer_get(state, query, headers).await
-}
-
-/// The original's ingress path: same as `POST /kyc/v1/customer`.
-#[utoipa::path(post, path = "/ingress/kyc/v1/customer", tag = "kyc", params(ReportQuery), request_body = ApplicantRequest,
-    responses(
-        (status = 200, description = "The scorer's report", body = CreditCheckReport),
-        (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "A field is missing or invalid; the message names it", body = ErrorBody),
-        (status = 502, description = "Gateway unreachable, or it or the scorer failed", body = ErrorBody),
-        (status = 503, description = "Injected failure (KYC_CHAOS_ERROR_RATE)", body = ErrorBody),
-        (status = 504, description = "No answer within KYC_OUTBOUND_TIMEOUT_MS", body = ErrorBody)))]
-async fn post_ingress_customer(
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ReportQuery>,
-    headers: HeaderMap,
-    ApiJson(applicant): ApiJson<ApplicantRequest>,
-) -> Result<Response, ApiError> {
-    customer_post(state, query, headers, applicant).await
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_customer, post_customer))
-        .routes(routes!(get_ingress_customer, post_ingress_customer))
+/// GET and POST on the resource, at the path it is nested under.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_customer, post_customer))
 }

@@ -1,13 +1,12 @@
-//! The KYC domain both scorers and the aggregator share.
+//! The KYC domain both scorers and the aggregator share: the applicant and its validation, the demo
+//! applicants, the report.
 
 pub mod applicant;
-pub mod basic_rules;
 pub mod demo;
-pub mod names;
 pub mod report;
-pub mod watchlist;
 
 pub use applicant::{Applicant, ApplicantRequest, ValidationError};
+pub use demo::{DemoName, DemoQuery, UnknownDemo};
 pub use report::{CreditCheckReport, Reason, ReportType, ServedBy};
 
 /// Today's date in UTC: the clock the rules use, injectable for tests.

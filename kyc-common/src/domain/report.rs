@@ -33,7 +33,7 @@ impl ServedBy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"code": "PASSPORT_EXPIRED", "flag": "backgroundCheckPass", "message": "the passport expired before today"}))]
 pub struct Reason {
-    /// Stable code, e.g. `WATCHLIST_NAME`, `PASSPORT_EXPIRED`, `CREDIT_USAGE_BAD` (see the README).
+    /// Stable code, e.g. `WATCHLIST_NAME`, `PASSPORT_EXPIRED`, `CREDIT_UTILISATION_HIGH` (see the README).
     pub code: String,
     /// The report field this reason raised (or failed).
     pub flag: String,
@@ -65,7 +65,7 @@ impl Reason {
     "employmentBad": false,
     "creditUsageBad": true,
     "backgroundCheckPass": false,
-    "reasons": [{"code": "CREDIT_USAGE_BAD", "flag": "creditUsageBad", "message": "the bureau reports credit utilisation above 90%"}],
+    "reasons": [{"code": "CREDIT_UTILISATION_HIGH", "flag": "creditUsageBad", "message": "the bureau reports credit utilisation above 90%"}],
     "servedBy": {"service": "kyc-credit-check-advanced", "version": "v2", "instance": "kyc-credit-check-advanced-5f6d-9qz7w"}
 }))]
 pub struct CreditCheckReport {

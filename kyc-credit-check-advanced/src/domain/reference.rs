@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use kyc_common::domain::applicant::{country_alpha2, parse_iso_date};
-use kyc_common::domain::names;
-use kyc_common::domain::watchlist::load_reference;
+use kyc_scoring::names;
+use kyc_scoring::reference::load_reference;
 use serde::Deserialize;
 use time::Date;
 

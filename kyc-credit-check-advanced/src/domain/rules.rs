@@ -13,12 +13,13 @@
 //! | `PASSPORT_ISSUER_MISMATCH` | `suspiciousActivity` | passport issued by neither the citizenship nor the residence country |
 //! | `PASSPORT_VALIDITY_TOO_LONG` | `suspiciousActivity` | passport expires more than 10 years after today (no passport is issued for longer) |
 
-use kyc_common::domain::basic_rules;
-use kyc_common::domain::watchlist::Watchlist;
 use kyc_common::domain::{Applicant, CreditCheckReport, Reason, ReportType, ServedBy};
-use kyc_common::scoring::Scorer;
+use kyc_scoring::basic_rules;
+use kyc_scoring::watchlist::Watchlist;
+use kyc_scoring::Scorer;
 use time::{Date, Duration};
 
+use super::reference::BureauRecord;
 use super::ReferenceData;
 
 pub const MILITARY_SERVICE_MIN_YEARS: u32 = 1;
@@ -26,6 +27,133 @@ pub const UNEMPLOYED_MONTHS_MAX: u32 = 12;
 pub const CREDIT_UTILISATION_MAX: f64 = 0.9;
 pub const MISSED_PAYMENTS_MAX: u32 = 3;
 pub const PASSPORT_MAX_VALIDITY_DAYS: i64 = 10 * 366;
+
+/// A report flag an advanced rule raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flag {
+    RestrictedNational,
+    InterpolConductBad,
+    MilitaryTrained,
+    EmploymentBad,
+    CreditUsageBad,
+    SuspiciousActivity,
+}
+
+impl Flag {
+    /// The report field, as a reason names it.
+    fn field(self) -> &'static str {
+        match self {
+            Flag::RestrictedNational => "restrictedNational",
+            Flag::InterpolConductBad => "interpolConductBad",
+            Flag::MilitaryTrained => "militaryTrained",
+            Flag::EmploymentBad => "employmentBad",
+            Flag::CreditUsageBad => "creditUsageBad",
+            Flag::SuspiciousActivity => "suspiciousActivity",
+        }
+    }
+}
+
+/// What a rule looks at.
+struct Facts<'a> {
+    applicant: &'a Applicant,
+    today: Date,
+    reference: &'a ReferenceData,
+    /// The bureau's record for the passport, if it has one.
+    record: Option<&'a BureauRecord>,
+}
+
+impl Facts<'_> {
+    fn bureau(&self, test: impl Fn(&BureauRecord) -> bool) -> bool {
+        self.record.is_some_and(test)
+    }
+}
+
+/// One advanced rule: the reason it gives, and when it fires.
+struct Rule {
+    code: &'static str,
+    flag: Flag,
+    message: &'static str,
+    fires: fn(&Facts<'_>) -> bool,
+}
+
+/// The advanced rules, in the order their reasons are listed (the table above).
+const RULES: [Rule; 10] = [
+    Rule {
+        code: "RESTRICTED_CITIZENSHIP",
+        flag: Flag::RestrictedNational,
+        message: "the citizenship country is on the restricted list",
+        fires: |f| f.reference.is_restricted(&f.applicant.citizenship),
+    },
+    Rule {
+        code: "RESTRICTED_RESIDENCE",
+        flag: Flag::RestrictedNational,
+        message: "the residence country is on the restricted list",
+        fires: |f| {
+            f.reference
+                .is_restricted(&f.applicant.current_residence_country)
+        },
+    },
+    Rule {
+        code: "INTERPOL_NOTICE",
+        flag: Flag::InterpolConductBad,
+        message: "name and birth date match an entry on the notices list",
+        fires: |f| {
+            let a = f.applicant;
+            f.reference
+                .has_notice(&a.first_name, &a.last_name, a.date_of_birth)
+        },
+    },
+    Rule {
+        code: "MILITARY_TRAINED",
+        flag: Flag::MilitaryTrained,
+        message: "the bureau records military service",
+        fires: |f| f.bureau(|r| r.military_service_years >= MILITARY_SERVICE_MIN_YEARS),
+    },
+    Rule {
+        code: "EMPLOYMENT_GAP",
+        flag: Flag::EmploymentBad,
+        message: "the bureau records 12 or more months unemployed in the last 24",
+        fires: |f| f.bureau(|r| r.months_unemployed_last24 >= UNEMPLOYED_MONTHS_MAX),
+    },
+    Rule {
+        code: "EMPLOYMENT_DISMISSAL",
+        flag: Flag::EmploymentBad,
+        message: "the bureau records a dismissal for misconduct",
+        fires: |f| f.bureau(|r| r.dismissed_for_misconduct),
+    },
+    Rule {
+        code: "CREDIT_UTILISATION_HIGH",
+        flag: Flag::CreditUsageBad,
+        message: "the bureau reports credit utilisation above 90%",
+        fires: |f| f.bureau(|r| r.credit_utilisation > CREDIT_UTILISATION_MAX),
+    },
+    Rule {
+        code: "CREDIT_MISSED_PAYMENTS",
+        flag: Flag::CreditUsageBad,
+        message: "the bureau reports 3 or more missed payments in 12 months",
+        fires: |f| f.bureau(|r| r.missed_payments_12m >= MISSED_PAYMENTS_MAX),
+    },
+    Rule {
+        code: "PASSPORT_ISSUER_MISMATCH",
+        flag: Flag::SuspiciousActivity,
+        message: "the passport was issued by neither the citizenship nor the residence country",
+        fires: |f| {
+            let a = f.applicant;
+            a.passport_country_of_issue != a.citizenship
+                && a.passport_country_of_issue != a.current_residence_country
+        },
+    },
+    Rule {
+        code: "PASSPORT_VALIDITY_TOO_LONG",
+        flag: Flag::SuspiciousActivity,
+        message: "the passport expires more than 10 years from today",
+        fires: |f| {
+            f.applicant.passport_expiry_date
+                > f.today
+                    .saturating_add(Duration::days(PASSPORT_MAX_VALIDITY_DAYS))
+        },
+    },
+];
 
 pub struct AdvancedScorer {
     pub watchlist: Watchlist,
@@ -35,102 +163,30 @@ pub struct AdvancedScorer {
 impl Scorer for AdvancedScorer {
     fn score(&self, a: &Applicant, today: Date, served_by: &ServedBy) -> CreditCheckReport {
         let basic = basic_rules::check(a, &self.watchlist, today);
-        let mut reasons = basic.reasons.clone();
-        let mut raise = |code: &str, flag: &str, message: &str| {
-            reasons.push(Reason::new(code, flag, message));
-            true
+        let facts = Facts {
+            applicant: a,
+            today,
+            reference: &self.reference,
+            record: self.reference.bureau(&a.passport_number),
         };
-
-        let restricted_citizenship = self.reference.is_restricted(&a.citizenship)
-            && raise(
-                "RESTRICTED_CITIZENSHIP",
-                "restrictedNational",
-                "the citizenship country is on the restricted list",
-            );
-        let restricted_residence = self.reference.is_restricted(&a.current_residence_country)
-            && raise(
-                "RESTRICTED_RESIDENCE",
-                "restrictedNational",
-                "the residence country is on the restricted list",
-            );
-
-        let interpol = self
-            .reference
-            .has_notice(&a.first_name, &a.last_name, a.date_of_birth)
-            && raise(
-                "INTERPOL_NOTICE",
-                "interpolConductBad",
-                "name and birth date match an entry on the notices list",
-            );
-
-        let record = self.reference.bureau(&a.passport_number);
-        let military = record
-            .is_some_and(|r| r.military_service_years >= MILITARY_SERVICE_MIN_YEARS)
-            && raise(
-                "MILITARY_TRAINED",
-                "militaryTrained",
-                "the bureau records military service",
-            );
-        let gap = record.is_some_and(|r| r.months_unemployed_last24 >= UNEMPLOYED_MONTHS_MAX)
-            && raise(
-                "EMPLOYMENT_GAP",
-                "employmentBad",
-                "the bureau records 12 or more months unemployed in the last 24",
-            );
-        let dismissal = record.is_some_and(|r| r.dismissed_for_misconduct)
-            && raise(
-                "EMPLOYMENT_DISMISSAL",
-                "employmentBad",
-                "the bureau records a dismissal for misconduct",
-            );
-        let utilisation = record.is_some_and(|r| r.credit_utilisation > CREDIT_UTILISATION_MAX)
-            && raise(
-                "CREDIT_UTILISATION_HIGH",
-                "creditUsageBad",
-                "the bureau reports credit utilisation above 90%",
-            );
-        let missed = record.is_some_and(|r| r.missed_payments_12m >= MISSED_PAYMENTS_MAX)
-            && raise(
-                "CREDIT_MISSED_PAYMENTS",
-                "creditUsageBad",
-                "the bureau reports 3 or more missed payments in 12 months",
-            );
-
-        let issuer = a.passport_country_of_issue != a.citizenship
-            && a.passport_country_of_issue != a.current_residence_country
-            && raise(
-                "PASSPORT_ISSUER_MISMATCH",
-                "suspiciousActivity",
-                "the passport was issued by neither the citizenship nor the residence country",
-            );
-        let validity = a.passport_expiry_date
-            > today.saturating_add(Duration::days(PASSPORT_MAX_VALIDITY_DAYS))
-            && raise(
-                "PASSPORT_VALIDITY_TOO_LONG",
-                "suspiciousActivity",
-                "the passport expires more than 10 years from today",
-            );
-
-        let restricted_national = restricted_citizenship || restricted_residence;
-        let employment_bad = gap || dismissal;
-        let credit_usage_bad = utilisation || missed;
-        let suspicious_activity = issuer || validity;
-        let any_flag = restricted_national
-            || interpol
-            || military
-            || employment_bad
-            || credit_usage_bad
-            || suspicious_activity;
+        let fired: Vec<&Rule> = RULES.iter().filter(|rule| (rule.fires)(&facts)).collect();
+        let raised = |flag: Flag| fired.iter().any(|rule| rule.flag == flag);
+        let mut reasons = basic.reasons.clone();
+        reasons.extend(
+            fired
+                .iter()
+                .map(|rule| Reason::new(rule.code, rule.flag.field(), rule.message)),
+        );
         CreditCheckReport {
             report_type: ReportType::Advanced,
             black_listed: basic.black_listed,
-            restricted_national: Some(restricted_national),
-            suspicious_activity: Some(suspicious_activity),
-            interpol_conduct_bad: Some(interpol),
-            military_trained: Some(military),
-            employment_bad: Some(employment_bad),
-            credit_usage_bad: Some(credit_usage_bad),
-            background_check_pass: basic.pass() && !any_flag,
+            restricted_national: Some(raised(Flag::RestrictedNational)),
+            suspicious_activity: Some(raised(Flag::SuspiciousActivity)),
+            interpol_conduct_bad: Some(raised(Flag::InterpolConductBad)),
+            military_trained: Some(raised(Flag::MilitaryTrained)),
+            employment_bad: Some(raised(Flag::EmploymentBad)),
+            credit_usage_bad: Some(raised(Flag::CreditUsageBad)),
+            background_check_pass: basic.pass() && fired.is_empty(),
             reasons,
             served_by: served_by.clone(),
         }

@@ -1,9 +1,9 @@
 //! The basic scorer: the shared basic rules, reported as a `BASIC` report.
 
-use kyc_common::domain::basic_rules;
-use kyc_common::domain::watchlist::Watchlist;
 use kyc_common::domain::{Applicant, CreditCheckReport, ReportType, ServedBy};
-use kyc_common::scoring::Scorer;
+use kyc_scoring::basic_rules;
+use kyc_scoring::watchlist::Watchlist;
+use kyc_scoring::Scorer;
 use time::Date;
 
 pub struct BasicScorer {

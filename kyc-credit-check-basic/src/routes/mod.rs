@@ -1,7 +1,7 @@
 //! `/credit-check/basic` and `/credit-check/report`: GET scores a demo applicant, POST the posted one.
 
-kyc_common::scorer_routes!(
-    path: "/credit-check/basic",
-    report: "BASIC report",
-    rules: "the basic rules: watchlist (name, passport number), passport expired, younger than 18",
-);
+use kyc_scoring::routes::{self, ScoringRoutes};
+
+pub fn router() -> ScoringRoutes {
+    routes::router("/credit-check/basic", "BASIC report")
+}

@@ -9,9 +9,9 @@
 
 use time::Date;
 
-use super::report::Reason;
-use super::watchlist::Watchlist;
-use super::Applicant;
+use kyc_common::domain::{Applicant, Reason};
+
+use crate::watchlist::Watchlist;
 
 pub const ADULT_AGE: i32 = 18;
 
@@ -75,7 +75,7 @@ pub fn check(applicant: &Applicant, watchlist: &Watchlist, today: Date) -> Basic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ApplicantRequest;
+    use kyc_common::domain::{demo, ApplicantRequest};
     use time::macros::date;
 
     const TODAY: Date = date!(2026 - 11 - 21);
@@ -190,5 +190,20 @@ mod tests {
                 "UNDERAGE"
             ]
         );
+    }
+
+    #[test]
+    fn every_demo_applicant_is_valid_and_scores_as_documented() {
+        let today = date!(2026 - 11 - 21);
+        let list = Watchlist::load(None).expect("embedded watchlist");
+        for name in demo::DEMO_NAMES {
+            let a = demo::applicant(name, today)
+                .expect("exists")
+                .parse(today)
+                .expect("valid");
+            let pass = check(&a, &list, today).pass();
+            assert_eq!(pass, name != "viktor", "{name}");
+        }
+        assert!(demo::applicant("mallory", today).is_none());
     }
 }

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use axum::Router;
-use kyc_common::configuration::EnvSource;
+use kyc_common::configuration::{EnvSource, ServiceSettings};
 use kyc_common::testing::{get, send};
 use serde::Deserialize;
 use serde_norway::Value;
 
 fn networking() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../networking")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../networking")
 }
 
 fn documents(file: &str) -> Vec<Value> {
@@ -61,7 +61,8 @@ fn service(name: &str, env: HashMap<String, String>) -> (Router, u16) {
             let s = kyc_aggregator_mgt::configuration::Settings::load_from(env())
                 .expect("manifest config is valid");
             assert_eq!(
-                s.gateway_url, "http://istio-ingressgateway.istio-system.svc.cluster.local",
+                s.gateway_url.as_str(),
+                "http://istio-ingressgateway.istio-system.svc.cluster.local/",
                 "the aggregator reaches the scorers through the in-cluster ingress gateway"
             );
             let app = kyc_aggregator_mgt::startup::app(

@@ -1,12 +1,10 @@
 //! The real binaries as child processes: logs never carry personal data, SIGTERM drains and exits 0,
 //! a bad configuration value stops start-up with a message naming the variable.
 
-mod support;
-
 use axum::http::StatusCode;
 use kyc_common::testing::{clean_applicant, eventually};
+use kyc_system_tests::*;
 use serde_json::{json, Value};
-use support::*;
 
 /// Values that identify the applicants sent below; none may appear in any log line.
 const PERSONAL: [&str; 12] = [

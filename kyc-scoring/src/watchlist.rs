@@ -1,35 +1,16 @@
-//! The watchlist both scorers check, and the loader every reference list uses: embedded by default,
-//! replaced by a JSON file when a path is configured.
+//! The watchlist both scorers check: embedded by default, replaced by a JSON file when a path is
+//! configured.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::names;
+use crate::names;
+use crate::reference::load_reference;
 
 /// The embedded, fictional default watchlist.
-pub const EMBEDDED_WATCHLIST: &str = include_str!("../../data/watchlist.json");
-
-/// Loads a reference list: the file at `path` when given, else the embedded JSON. The error names the
-/// list and the file so that a bad path stops the service with a clear message.
-pub fn load_reference<T: DeserializeOwned>(
-    what: &str,
-    path: Option<&Path>,
-    embedded: &str,
-) -> Result<T, String> {
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{what}: {} is not valid: {e}", path.display()))
-        }
-        None => serde_json::from_str(embedded)
-            .map_err(|e| format!("{what}: embedded list is not valid: {e}")),
-    }
-}
+pub const EMBEDDED_WATCHLIST: &str = include_str!("../data/watchlist.json");
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,8 @@
-//! Real services on loopback for the aggregator's tests: the three services in process on port 0
+//! Real services on loopback for the tests across services: the three services in process on port 0
 //! (zero-to-production's `spawn_app`), stand-in gateways, and the real binaries as child processes.
-#![allow(dead_code)] // each test file uses its own part of this module
+//!
+//! The tests are in `tests/`: `chain.rs` (aggregator → stand-in gateway → scorers), `processes.rs` (the
+//! real binaries), `browser.rs` (headless Chromium), `manifests.rs` (networking/ against the services).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,8 +16,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use kyc_common::configuration::EnvSource;
-use kyc_common::startup::Server;
+use kyc_common::configuration::{EnvSource, ServiceSettings};
+use kyc_common::server::Server;
 use kyc_common::testing::eventually;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
@@ -272,10 +274,12 @@ pub struct Child {
     pub output: Arc<Mutex<Vec<String>>>,
 }
 
-/// The path of a workspace binary: next to this crate's own binary (scripts/test.sh builds them all).
+/// The path of a workspace binary: in the target directory this test runs from (`target/debug`, the
+/// test itself being in `target/debug/deps`); scripts/test.sh builds them all.
 pub fn binary(name: &str) -> std::path::PathBuf {
-    let own = std::path::PathBuf::from(env!("CARGO_BIN_EXE_kyc-aggregator-mgt"));
-    let path = own.with_file_name(name);
+    let test = std::env::current_exe().expect("the test knows its own path");
+    let deps = test.parent().expect("the test is in a directory");
+    let path = deps.with_file_name(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",

@@ -1,14 +1,12 @@
 //! The aggregator with real scorers behind a real HTTP stand-in for the gateway, all on loopback.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use kyc_common::testing::{clean_applicant, eventually};
+use kyc_system_tests::*;
 use serde_json::Value;
-use support::*;
 
 struct Mesh {
     aggregator: Running,

@@ -4,9 +4,7 @@
 //! `--dump-dom` prints the resulting page. `scripts/test.sh` installs Chromium; set `CHROMIUM` to use
 //! another binary.
 
-mod support;
-
-use support::*;
+use kyc_system_tests::*;
 
 async fn rendered_dom(url: &str) -> String {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());

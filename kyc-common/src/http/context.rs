@@ -1,0 +1,70 @@
+//! What every handler and middleware of a service needs to know about the service itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::configuration::{CommonSettings, Share};
+use crate::domain::ServedBy;
+use crate::error::ErrorNamespace;
+
+/// The podinfo-style fault knobs, applied to business routes only (never to probes, docs, `/version`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chaos {
+    pub error_rate: Share,
+    pub delay: Duration,
+}
+
+/// Identity, error namespace, chaos knobs and the drain flag of a running service.
+#[derive(Debug)]
+pub struct ServiceContext {
+    pub identity: ServedBy,
+    /// `identity` as `service/version/instance`, built once: it goes on every response and log line.
+    pub served_by: String,
+    pub build_version: &'static str,
+    /// The codes and `type` of this service's error bodies.
+    pub errors: ErrorNamespace,
+    pub chaos: Chaos,
+    draining: AtomicBool,
+}
+
+impl ServiceContext {
+    pub fn new(
+        service: &str,
+        build_version: &'static str,
+        errors: ErrorNamespace,
+        settings: &CommonSettings,
+    ) -> Arc<Self> {
+        let instance = match &settings.instance {
+            Some(instance) => instance.to_string(),
+            None => hostname::get()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "unknown".to_owned()),
+        };
+        let identity = ServedBy {
+            service: service.to_owned(),
+            version: settings.service_version.to_string(),
+            instance,
+        };
+        Arc::new(ServiceContext {
+            served_by: identity.header_value(),
+            identity,
+            build_version,
+            errors,
+            chaos: Chaos {
+                error_rate: settings.chaos_error_rate,
+                delay: settings.chaos_delay,
+            },
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+}
