@@ -160,15 +160,14 @@ async fn scenario_fault_abort() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_mask_a_flaky_scorer_and_no_retries_does_not() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    b.advanced
-        .state
-        .fail_every_other
-        .store(true, Ordering::SeqCst);
+    let flaky = |b: &Backends| {
+        b.advanced
+            .state
+            .fail_every_other
+            .store(true, Ordering::SeqCst)
+    };
     // networking/ as is: retries (attempts 3, retryOn 5xx) mask every other request failing.
-    let mesh = mesh_with(&envoy, &b, &repo_networking(), None).await;
-    let c = client();
+    let (b, mesh, c) = mesh_on_repo!(None, flaky);
     let m = tally(&c, &mesh.url("/credit-check/advanced"), 30, &[]).await;
     assert_eq!(count(&m, ADVANCED), 30, "retries mask the failures: {m:?}");
     assert!(
@@ -195,17 +194,8 @@ async fn retries_mask_a_flaky_scorer_and_no_retries_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_timeouts_retries_gives_504_for_a_slow_scorer() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    b.advanced.state.delay_ms.store(1500, Ordering::SeqCst);
-    let mesh = mesh_with(
-        &envoy,
-        &b,
-        &repo_networking(),
-        Some("timeouts-retries.yaml"),
-    )
-    .await;
-    let c = client();
+    let slow = |b: &Backends| b.advanced.state.delay_ms.store(1500, Ordering::SeqCst);
+    let (b, mesh, c) = mesh_on_repo!(Some("timeouts-retries.yaml"), slow);
     let a = get(&c, &mesh.url("/credit-check/advanced"), &[]).await;
     assert_eq!(a.status, 504, "{a:?}");
     assert!(a.body.contains("upstream request timeout"), "{a:?}");
@@ -239,18 +229,9 @@ async fn scenario_mirroring_reaches_the_shadow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_circuit_breaking_overflows() {
-    let envoy = require_envoy!();
-    let b = backends().await;
-    b.advanced.state.delay_ms.store(400, Ordering::SeqCst);
-    let mesh = mesh_with(
-        &envoy,
-        &b,
-        &repo_networking(),
-        Some("circuit-breaking.yaml"),
-    )
-    .await;
+    let slow = |b: &Backends| b.advanced.state.delay_ms.store(400, Ordering::SeqCst);
+    let (b, mesh, c) = mesh_on_repo!(Some("circuit-breaking.yaml"), slow);
     let url = mesh.url("/credit-check/advanced");
-    let c = client();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (c, url) = (c.clone(), url.clone());

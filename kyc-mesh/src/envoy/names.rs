@@ -6,6 +6,19 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+/// Names serialise as Envoy reads them: their `Display` form.
+macro_rules! serialize_as_display {
+    ($($t:ty),+) => {$(
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )+};
+}
+
+serialize_as_display!(ClusterName, ListenerName, StatPrefix, RouteConfigName);
+
 /// An outbound cluster, named as istiod names it: `outbound|<port>|<subset>|<fqdn>`
 /// (pilot/pkg/model `BuildSubsetKey`), e.g.
 /// `outbound|8080|v1|kyc-credit-check-basic.default.svc.cluster.local`.
@@ -46,12 +59,6 @@ impl fmt::Display for ClusterName {
     }
 }
 
-impl Serialize for ClusterName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// A gateway listener, named by the port it stands for in Istio (`0.0.0.0_80`), whatever
 /// local port it binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,12 +72,6 @@ impl fmt::Display for ListenerName {
     }
 }
 
-impl Serialize for ListenerName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// The HTTP connection manager's `stat_prefix`: `outbound_<listener name>`, as istiod
 /// writes it for gateways. Every `http.*` stat of the listener starts with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,12 +80,6 @@ pub struct StatPrefix(pub ListenerName);
 impl fmt::Display for StatPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "outbound_{}", self.0)
-    }
-}
-
-impl Serialize for StatPrefix {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -105,12 +100,6 @@ pub struct RouteConfigName {
 impl fmt::Display for RouteConfigName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "http.{}", self.istio_port)
-    }
-}
-
-impl Serialize for RouteConfigName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 

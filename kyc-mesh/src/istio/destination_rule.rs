@@ -20,7 +20,6 @@ pub struct DestinationRule {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DestinationRuleSpec {
     pub host: String,
-    #[serde(default)]
     pub traffic_policy: Option<TrafficPolicy>,
     #[serde(default)]
     pub subsets: Vec<Subset>,
@@ -32,7 +31,6 @@ pub struct Subset {
     pub name: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    #[serde(default)]
     pub traffic_policy: Option<TrafficPolicy>,
 }
 

@@ -28,7 +28,6 @@ pub struct GatewaySpec {
 pub struct Server {
     pub port: GatewayPort,
     pub hosts: Vec<String>,
-    #[serde(default)]
     pub name: Option<String>,
 }
 
@@ -36,9 +35,7 @@ pub struct Server {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GatewayPort {
     pub number: u16,
-    #[serde(default)]
     pub name: Option<String>,
     pub protocol: String,
-    #[serde(default)]
     pub target_port: Option<u16>,
 }

@@ -24,10 +24,8 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServicePort {
-    #[serde(default)]
     pub name: Option<String>,
     pub port: u16,
-    #[serde(default)]
     pub target_port: Option<serde_norway::Value>,
 }
 

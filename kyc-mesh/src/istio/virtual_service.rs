@@ -91,9 +91,7 @@ impl<'de> Deserialize<'de> for StringMatch {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteDestination {
     pub destination: Destination,
-    #[serde(default)]
     pub weight: Option<u32>,
-    #[serde(default)]
     pub headers: Option<Headers>,
 }
 
@@ -101,9 +99,7 @@ pub struct RouteDestination {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Destination {
     pub host: String,
-    #[serde(default)]
     pub subset: Option<String>,
-    #[serde(default)]
     pub port: Option<PortSelector>,
 }
 
@@ -124,9 +120,7 @@ pub struct Rewrite {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retries {
     pub attempts: u32,
-    #[serde(default)]
     pub per_try_timeout: Option<String>,
-    #[serde(default)]
     pub retry_on: Option<String>,
 }
 
@@ -141,7 +135,6 @@ pub struct Fault {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultDelay {
     pub fixed_delay: String,
-    #[serde(default)]
     pub percentage: Option<Percent>,
 }
 
@@ -149,7 +142,6 @@ pub struct FaultDelay {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultAbort {
     pub http_status: u16,
-    #[serde(default)]
     pub percentage: Option<Percent>,
 }
 

@@ -46,12 +46,16 @@ macro_rules! require_envoy {
 
 /// The usual start of an end-to-end test: skip without Envoy (see [`envoy`]), otherwise
 /// stand-in backends, a mesh on the repository's networking/ with an optional scenario
-/// file name, and a client.
+/// file name, and a client. `setup` prepares the backends before the mesh starts.
 #[macro_export]
 macro_rules! mesh_on_repo {
-    ($scenario:expr) => {{
+    ($scenario:expr) => {
+        mesh_on_repo!($scenario, |_: &Backends| {})
+    };
+    ($scenario:expr, $setup:expr) => {{
         let envoy = require_envoy!();
         let b = backends().await;
+        ($setup)(&b);
         let mesh = mesh_with(&envoy, &b, &repo_networking(), $scenario).await;
         (b, mesh, client())
     }};

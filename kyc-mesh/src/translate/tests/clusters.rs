@@ -23,7 +23,7 @@ spec:
 "#
     );
     // The scenario's DestinationRule replaces BASE's "advanced" one (same kind and name).
-    let base = parse_documents(BASE, Path::new("base.yaml")).expect("base");
+    let base = parse_documents(&base(), Path::new("base.yaml")).expect("base");
     let over = parse_documents(&text, Path::new("scenario.yaml")).expect("scenario");
     let mut objects = base;
     for o in over {

@@ -12,28 +12,20 @@ use crate::envoy::cluster::Cluster;
 use crate::envoy::route::{PathMatch, Route, RouteMatch, RouteTarget, WeightedCluster};
 use crate::istio::parse_documents;
 
-const BASE: &str = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: kyc-aggregator-mgt}
-spec:
-  selector: {app: kyc-aggregator-mgt}
-  ports: [{name: http, port: 8080, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: kyc-credit-check-basic}
-spec:
-  selector: {app: kyc-credit-check-basic}
-  ports: [{name: http, port: 8080, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: kyc-credit-check-advanced}
-spec:
-  selector: {app: kyc-credit-check-advanced}
-  ports: [{name: http, port: 8080, targetPort: 8080}]
----
+/// A Kubernetes Service selecting `app: <name>`, port 8080 (as in networking/).
+fn service(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  selector: {{app: {name}}}\n  ports: [{{name: http, port: 8080, targetPort: 8080}}]\n"
+    )
+}
+
+/// The three Services, the gateway and the scorers' DestinationRules.
+fn base() -> String {
+    let services = crate::topology::BINARIES.map(service).join("---\n");
+    format!("{services}---\n{ROUTING_BASE}")
+}
+
+const ROUTING_BASE: &str = r#"
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: kyc}
@@ -116,7 +108,7 @@ fn translate_objects(objects: &[Loaded]) -> Out {
 }
 
 fn cfg_of(extra: &str) -> Out {
-    let text = format!("{BASE}\n---\n{extra}");
+    let text = format!("{}\n---\n{extra}", base());
     let objects = parse_documents(&text, Path::new("test.yaml")).expect("parses");
     translate_objects(&objects)
 }
