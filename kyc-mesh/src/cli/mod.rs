@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::split;
-use crate::topology::Ports;
+use crate::topology::{Ports, Topology};
 use crate::up::{self, UpOptions};
 
 #[derive(Parser, Debug)]
@@ -160,7 +160,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Split(a) => {
             let port = match a.via {
                 split::Via::Gateway => c.gateway_port,
-                split::Via::Aggregator => c.aggregator_port,
+                // The aggregator is the topology's entry point (the browser's URL).
+                split::Via::Aggregator => Topology::new(&c.ports()).entry().port,
             };
             split::run(port, a.n, a.concurrency, &a.r#type).await
         }
