@@ -113,19 +113,15 @@ pub fn poll<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>)
     }
 }
 
-pub async fn poll_async<T, F, Fut>(what: &str, deadline: Duration, mut f: F) -> T
+/// Async polling with kyc-mesh's own helper; panics naming `what` at the deadline.
+pub async fn poll_async<T, F, Fut>(what: &str, deadline: Duration, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let end = Instant::now() + deadline;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    kyc_mesh::apply::admin::poll(deadline, Duration::from_millis(25), f)
+        .await
+        .unwrap_or_else(|| panic!("timed out waiting for {what}"))
 }
 
 // HTTP helpers
