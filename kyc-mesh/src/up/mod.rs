@@ -72,17 +72,14 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin)?;
         let admin = Admin::new(o.ports.admin);
         let envoy_index = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
-        reload::run(
-            &o,
-            &topology,
-            &procs,
-            &mut exits,
+        let running = reload::Running {
+            procs: &procs,
+            exits: &mut exits,
             envoy_index,
-            &mut xds,
-            &admin,
-            &mut scenario,
-        )
-        .await
+            xds: &mut xds,
+            admin: &admin,
+        };
+        reload::run(&o, &topology, running, &mut scenario).await
     };
     let result = tokio::select! {
         r = run => r,

@@ -67,17 +67,29 @@ impl ScenarioWatch {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The started mesh: its processes (Envoy at `envoy_index`), their exits, and the Envoy
+/// configuration it holds.
+pub(super) struct Running<'a> {
+    pub procs: &'a [Proc],
+    pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
+    pub envoy_index: usize,
+    pub xds: &'a mut XdsDir,
+    pub admin: &'a Admin,
+}
+
 pub(super) async fn run(
     o: &UpOptions,
     topology: &Topology,
-    procs: &[Proc],
-    exits: &mut mpsc::UnboundedReceiver<Exit>,
-    envoy_index: usize,
-    xds: &mut XdsDir,
-    admin: &Admin,
+    mesh: Running<'_>,
     scenario: &mut Option<PathBuf>,
 ) -> Result<i32> {
+    let Running {
+        procs,
+        exits,
+        envoy_index,
+        xds,
+        admin,
+    } = mesh;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let watched = vec![o.networking.clone(), o.state_dir.clone()];
     let watcher = watch(&watched, tx.clone())?;
