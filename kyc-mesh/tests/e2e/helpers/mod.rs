@@ -1,13 +1,12 @@
 //! Shared fixtures for the end-to-end tests: a real Envoy (via `kyc-mesh up`), stand-in
 //! HTTP backends on 127.0.0.1:0, and polling helpers (never sleeps as synchronisation).
-#![allow(dead_code)]
 
 pub mod backend;
+pub mod http;
 pub mod mesh;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,10 +33,10 @@ pub fn envoy() -> Option<PathBuf> {
     }
 }
 
-#[macro_export]
+/// The Envoy binary, or `return` from the test (skipped) when [`envoy`] says so.
 macro_rules! require_envoy {
     () => {
-        match common::envoy() {
+        match $crate::helpers::envoy() {
             Some(e) => e,
             None => return,
         }
@@ -46,18 +45,24 @@ macro_rules! require_envoy {
 
 /// The usual start of an end-to-end test: skip without Envoy (see [`envoy`]), otherwise
 /// stand-in backends, a mesh on the repository's networking/ with an optional scenario
-/// file name, and a client. `setup` prepares the backends before the mesh starts.
-#[macro_export]
+/// file name, and a client: `(backends, mesh, client)`. `setup` prepares the backends
+/// before the mesh starts.
 macro_rules! mesh_on_repo {
     ($scenario:expr) => {
-        mesh_on_repo!($scenario, |_: &Backends| {})
+        mesh_on_repo!($scenario, |_: &$crate::helpers::backend::Backends| {})
     };
     ($scenario:expr, $setup:expr) => {{
         let envoy = require_envoy!();
-        let b = backends().await;
+        let b = $crate::helpers::backend::backends().await;
         ($setup)(&b);
-        let mesh = mesh_with(&envoy, &b, &repo_networking(), $scenario).await;
-        (b, mesh, client())
+        let mesh = $crate::helpers::mesh::mesh_with(
+            &envoy,
+            &b,
+            &$crate::helpers::repo_networking(),
+            $scenario,
+        )
+        .await;
+        (b, mesh, $crate::helpers::http::client())
     }};
 }
 
@@ -122,94 +127,4 @@ where
     kyc_mesh::apply::admin::poll(deadline, Duration::from_millis(25), f)
         .await
         .unwrap_or_else(|| panic!("timed out waiting for {what}"))
-}
-
-// HTTP helpers
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub served_by: Option<String>,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-pub async fn get(c: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut rb = c.get(url);
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = rb
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e:?}"));
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r.text().await.unwrap_or_default();
-    let served_by = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/servedBy/service")
-                .and_then(|s| s.as_str())
-                .map(String::from)
-        })
-        .or_else(|| {
-            headers
-                .get("x-kyc-served-by")
-                .and_then(|h| h.to_str().ok())
-                .and_then(|h| h.split('/').next())
-                .map(String::from)
-        });
-    Answer {
-        status,
-        served_by,
-        headers,
-        body,
-    }
-}
-
-/// n sequential GETs; returns (count per served_by or "HTTP <status>").
-pub async fn tally(
-    c: &reqwest::Client,
-    url: &str,
-    n: usize,
-    headers: &[(&str, &str)],
-) -> std::collections::BTreeMap<String, usize> {
-    let mut m = std::collections::BTreeMap::new();
-    for _ in 0..n {
-        let a = get(c, url, headers).await;
-        let key = if a.status == 200 {
-            a.served_by.unwrap_or_else(|| "unknown".into())
-        } else {
-            format!("HTTP {}", a.status)
-        };
-        *m.entry(key).or_insert(0) += 1;
-    }
-    m
-}
-
-/// How many answers a tally counted for `k`.
-pub fn count(m: &std::collections::BTreeMap<String, usize>, k: &str) -> usize {
-    m.get(k).copied().unwrap_or(0)
-}
-
-/// `kyc-mesh split N` against a running gateway (off the async runtime).
-pub async fn run_split(gateway: u16, n: usize) -> std::process::Output {
-    let (gw, n) = (gateway.to_string(), n.to_string());
-    tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .args(["--gateway-port", &gw, "split", &n])
-            .output()
-            .expect("split")
-    })
-    .await
-    .expect("join")
 }

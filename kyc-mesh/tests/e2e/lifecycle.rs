@@ -1,16 +1,17 @@
 //! End-to-end life cycle of `kyc-mesh`: rendered configs Envoy accepts, live reload under
 //! load, invalid edits, `check`, start-up errors, shutdown and Envoy options.
 
-mod common;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::backend::*;
-use common::mesh::*;
-use common::*;
+use crate::helpers::backend::backends;
+use crate::helpers::http::{client, count, get, tally};
+use crate::helpers::mesh::{alive, children, mesh_with, Mesh, MeshSpec};
+use crate::helpers::{
+    free_port, kyc_mesh, networking_copy, poll_async, repo_networking, scenario, ADVANCED, BASIC,
+};
 
 /// (status, served by) of every request the load generator sent.
 type LoadLog = Arc<Mutex<Vec<(u16, Option<String>)>>>;

@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::*;
+use super::{ADVANCED, AGG, BASIC};
 
 pub struct BackendState {
     pub name: String,

@@ -2,14 +2,13 @@
 //! networking/ in front of stand-in backends (in-process HTTP servers on 127.0.0.1:0).
 //! Every scenario of networking/scenarios is exercised through the gateway.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::backend::*;
-use common::mesh::*;
-use common::*;
+use crate::helpers::backend::Backends;
+use crate::helpers::http::{count, get, tally};
+use crate::helpers::mesh::{ingress_listener, run_split};
+use crate::helpers::{poll_async, ADVANCED, BASIC};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_is_50_50_and_pinned_routes_stay_pinned() {

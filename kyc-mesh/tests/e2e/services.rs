@@ -2,13 +2,12 @@
 //! kyc-credit-check-basic and kyc-credit-check-advanced (from the directory of the
 //! kyc-mesh binary, i.e. target/debug after `cargo build --workspace --bins`) and Envoy.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::mesh::*;
-use common::*;
+use crate::helpers::http::{client, count, get, tally};
+use crate::helpers::mesh::{alive, children, run_split, Mesh, MeshSpec};
+use crate::helpers::{kyc_mesh, poll_async, repo_networking, scenario, ADVANCED, AGG, BASIC};
 
 fn require_binaries() {
     let dir = kyc_mesh().parent().map(PathBuf::from).expect("bin dir");

@@ -3,13 +3,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use std::sync::atomic::Ordering;
-
 use super::backend::Backends;
-use super::*;
+use super::{free_port, kyc_mesh, poll};
 
 pub struct Mesh {
     pub child: Option<Child>,
@@ -230,19 +229,12 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-pub fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// `kyc-mesh up --external-services` on `networking` (+ a scenario of networking/scenarios)
 /// in front of stand-in backends `b`; the aggregator stand-in learns the gateway port.
 pub async fn mesh_with(
-    envoy: &std::path::Path,
+    envoy: &Path,
     b: &Backends,
-    networking: &std::path::Path,
+    networking: &Path,
     scenario: Option<&str>,
 ) -> Mesh {
     let scenario = scenario.map(super::scenario);
@@ -277,4 +269,17 @@ pub fn ingress_listener(mesh: &Mesh) -> kyc_mesh::envoy::listener::HttpListener 
         .expect("networking/ translates")
         .ingress
         .listener
+}
+
+/// `kyc-mesh split N` against a running gateway (off the async runtime).
+pub async fn run_split(gateway: u16, n: usize) -> std::process::Output {
+    let (gw, n) = (gateway.to_string(), n.to_string());
+    tokio::task::spawn_blocking(move || {
+        Command::new(kyc_mesh())
+            .args(["--gateway-port", &gw, "split", &n])
+            .output()
+            .expect("split")
+    })
+    .await
+    .expect("join")
 }
