@@ -187,9 +187,20 @@ envoy_stat() {
         awk -F': ' -v n="$1" '$1 == n {print $2; found=1} END {if (!found) print 0}'
 }
 
-# scorer_cluster SERVICE VERSION : the Envoy cluster name kyc-mesh gives a scorer subset.
-scorer_cluster() {
-    printf 'outbound|8080|%s|%s.default.svc.cluster.local' "$2" "$1"
+# mesh_cluster PORT : the name of the one Envoy cluster whose endpoint is 127.0.0.1:PORT in this
+# run's configuration (`kyc-mesh render --format json` with mesh_args): kyc-mesh names clusters
+# as istiod does, and that spelling is read from it, never retyped here.
+mesh_cluster() {
+    local args names
+    mapfile -t args < <(mesh_args)
+    names="$("$MESH_BIN" "${args[@]}" render --format json |
+        jq -r --argjson port "$1" '.static_resources.clusters[]
+            | select(any(.load_assignment.endpoints[]?.lb_endpoints[]?;
+                         .endpoint.address.socket_address.port_value == $port))
+            | .name')" || die "kyc-mesh render --format json failed"
+    [[ -n "$names" && "$names" != *$'\n'* ]] ||
+        die "expected one Envoy cluster with an endpoint on port $1, found: ${names:-none}"
+    printf '%s\n' "$names"
 }
 
 # machine_json : this machine and the versions used, as JSON.

@@ -148,8 +148,8 @@ done
 PID[kyc-mesh]="$MESH_PID"
 PROCS=(kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced envoy kyc-mesh)
 
-BASIC_CLUSTER="$(scorer_cluster kyc-credit-check-basic v1)"
-ADV_CLUSTER="$(scorer_cluster kyc-credit-check-advanced v2)"
+BASIC_CLUSTER="$(mesh_cluster "$P_BASIC")"
+ADV_CLUSTER="$(mesh_cluster "$P_ADV")"
 # requests each service has served, outside Envoy's counters (direct paths) and in total
 declare -A DIRECT=([kyc-aggregator-mgt]=0 [kyc-credit-check-basic]=0 [kyc-credit-check-advanced]=0)
 served_json() {

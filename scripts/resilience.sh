@@ -199,6 +199,13 @@ os.rename(tmp, path)
 PY
 }
 
+# rds_updates : RDS updates Envoy applied, summed over its listeners. The stat prefix
+# (http.<listener stat_prefix>.rds.<route config>.) is kyc-mesh's to name; match its shape.
+rds_updates() {
+    curl -s "http://127.0.0.1:$P_ADMIN/stats?filter=$(jq -rn '"^http\\..*\\.rds\\..*\\.update_success$" | @uri')" |
+        awk -F': ' '{s += $2} END {print s + 0}'
+}
+
 if wanted reweight; then
     info "reweight: edit the canary weights under load (in a copy of networking/)"
     cp -r "$BENCH_ROOT/networking" "$WORK/networking"
@@ -211,18 +218,18 @@ if wanted reweight; then
     start_bg_wrk reweight-load "http://127.0.0.1:$P_AGG$CHAIN_PATH" "$total"
     sleep 2 # load before the first edit (experiment timing)
     edits="[]"
-    rds="$(envoy_stat http.outbound_0.0.0.0_80.rds.http.80.update_success)"
+    rds="$(rds_updates)"
     for s in "${steps[@]}"; do
         read -r wb wa <<<"$s"
         t0="$(date +%s%N)"
         set_weights "$routing" "$wb" "$wa"
         deadline=$((SECONDS + 15))
-        until (($(envoy_stat http.outbound_0.0.0.0_80.rds.http.80.update_success) > rds)); do
+        until (($(rds_updates) > rds)); do
             ((SECONDS < deadline)) || die "weights $wb/$wa not applied within 15 s (log: $MESH_LOG)"
             sleep 0.05
         done
         applied_ms=$((($(date +%s%N) - t0) / 1000000))
-        rds="$(envoy_stat http.outbound_0.0.0.0_80.rds.http.80.update_success)"
+        rds="$(rds_updates)"
         split="$(kyc_mesh split 200 --via aggregator 2>&1 || true)"
         b="$(awk '$1 == "kyc-credit-check-basic" {print $(NF-1)}' <<<"$split")"
         a="$(awk '$1 == "kyc-credit-check-advanced" {print $(NF-1)}' <<<"$split")"

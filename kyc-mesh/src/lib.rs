@@ -1,8 +1,25 @@
 //! kyc-mesh: the KYC services behind a real Envoy configured from networking/*.yaml.
+//!
+//! A pipeline of typed stages, one module each:
+//!
+//! ```text
+//! networking/*.yaml ─ istio (load) ─▶ Vec<Loaded> ─┬─ registry ─┐
+//!                       topology (Ports + Deployments) ─────────┼─▶ analyze ─▶ Findings (check)
+//!                                                               └─▶ translate ─▶ ProxyConfig per proxy
+//!                                                                    (envoy::* typed structs)
+//!        render: serialise a static Bootstrap │ up: apply (xDS files + admin stats) ◀─ supervise
+//! ```
 
-pub mod duration;
-pub mod mesh;
-pub mod model;
+pub mod analyze;
+pub mod apply;
+pub mod cli;
+pub mod envoy;
+pub mod istio;
+pub mod pipeline;
+pub mod registry;
+pub mod scenario;
 pub mod split;
+pub mod supervise;
+pub mod topology;
 pub mod translate;
-pub mod xds;
+pub mod up;

@@ -1,8 +1,6 @@
 //! scripts/run-local.sh: help, Envoy discovery and its error messages (the full run, with a
 //! release build, is what a user does; `up` itself is covered by the e2e tests).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 

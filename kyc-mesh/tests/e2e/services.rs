@@ -2,14 +2,12 @@
 //! kyc-credit-check-basic and kyc-credit-check-advanced (from the directory of the
 //! kyc-mesh binary, i.e. target/debug after `cargo build --workspace --bins`) and Envoy.
 
-mod common;
-
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::http::{client, count, get, tally};
+use crate::helpers::mesh::{alive, children, run_split, Mesh, MeshSpec};
+use crate::helpers::{kyc_mesh, poll_async, repo_networking, scenario, ADVANCED, AGG, BASIC};
 
 fn require_binaries() {
     let dir = kyc_mesh().parent().map(PathBuf::from).expect("bin dir");
@@ -36,10 +34,6 @@ async fn start(envoy: PathBuf, networking: PathBuf, service_env: Vec<String>) ->
     })
     .await
     .expect("start")
-}
-
-fn count(m: &BTreeMap<String, usize>, k: &str) -> usize {
-    m.get(k).copied().unwrap_or(0)
 }
 
 fn cmdline(pid: u32) -> String {
@@ -75,15 +69,7 @@ async fn real_services_split_50_50_through_gateway_and_browser_url() {
     assert_eq!(count(&m, BASIC), 10, "{m:?}");
     let m = tally(&c, &format!("{browser}?type=advancedReport"), 10, &[]).await;
     assert_eq!(count(&m, ADVANCED), 10, "{m:?}");
-    let gw = mesh.gateway.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .args(["--gateway-port", &gw, "split", "50"])
-            .output()
-            .expect("split")
-    })
-    .await
-    .expect("join");
+    let out = run_split(mesh.gateway, 50).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains(BASIC) && text.contains(ADVANCED),

@@ -1,0 +1,221 @@
+//! `kyc-mesh check`: what `istioctl analyze` would say about networking/, with Istio's
+//! message codes where one applies. The object-level checks live here; `translate`
+//! adds the findings it meets while resolving routes (a missing host or subset) through
+//! the same [`Findings`], so a problem is worded and coded in one place.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::istio::{namespace_of, Loaded, Object};
+use crate::registry::Registry;
+use crate::topology::{Topology, BINARIES};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// Istio analyzer message codes (istio.io/latest/docs/reference/config/analysis/).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// IST0101: a Gateway, host, port or subset a resource refers to does not exist.
+    ReferencedResourceNotFound,
+    /// IST0173: a DestinationRule subset selects no pods.
+    DestinationRuleSubsetNotSelectPods,
+    /// IST0174: a DestinationRule host matches no Service.
+    UnknownDestinationRuleHost,
+}
+
+impl Code {
+    pub fn id(self) -> &'static str {
+        match self {
+            Code::ReferencedResourceNotFound => "IST0101",
+            Code::DestinationRuleSubsetNotSelectPods => "IST0173",
+            Code::UnknownDestinationRuleHost => "IST0174",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {self:?}", self.id())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub origin: String,
+    pub message: String,
+    pub code: Option<Code>,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} [{}] {}", self.severity, self.origin, self.message)?;
+        match self.code {
+            Some(code) => write!(f, " ({code})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The findings of one analysis, each recorded once: a broken reference used by several
+/// routes is one problem to fix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings(pub Vec<Finding>);
+
+impl Findings {
+    pub fn push(&mut self, severity: Severity, origin: &Loaded, message: String) {
+        self.push_coded(severity, origin, message, None);
+    }
+
+    pub fn push_coded(
+        &mut self,
+        severity: Severity,
+        origin: &Loaded,
+        message: String,
+        code: Option<Code>,
+    ) {
+        let finding = Finding {
+            severity,
+            origin: origin.origin.to_string(),
+            message,
+            code,
+        };
+        if !self.0.contains(&finding) {
+            self.0.push(finding);
+        }
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.0.iter().filter(|f| f.severity == Severity::Error)
+    }
+}
+
+/// The checks that need no route translation, in the order `check` reports them.
+pub fn objects(objects: &[Loaded], registry: &Registry, topology: &Topology) -> Findings {
+    let mut findings = Findings::default();
+    deployments(objects, &mut findings);
+    gateways(registry, &mut findings);
+    destination_rules(registry, topology, &mut findings);
+    findings
+}
+
+fn deployments(objects: &[Loaded], findings: &mut Findings) {
+    for o in objects {
+        if let Object::Deployment(d) = &o.object {
+            if !BINARIES.contains(&d.metadata.name.as_str()) {
+                findings.push(
+                    Severity::Warning,
+                    o,
+                    format!(
+                        "Deployment {:?} has no local binary (local topology: {})",
+                        d.metadata.name,
+                        BINARIES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Gateways: HTTP only, and one port, mapped to the local gateway port.
+fn gateways(registry: &Registry, findings: &mut Findings) {
+    let mut ports = BTreeSet::new();
+    for (o, g) in &registry.gateways {
+        if g.spec.selector.get("istio").map(String::as_str) != Some("ingressgateway") {
+            findings.push(
+                Severity::Warning,
+                o,
+                format!(
+                    "spec.selector {:?} does not select Istio's ingress gateway (istio: ingressgateway); locally this Gateway is still served by the Envoy gateway",
+                    g.spec.selector
+                ),
+            );
+        }
+        for (i, s) in g.spec.servers.iter().enumerate() {
+            if !matches!(
+                s.port.protocol.to_ascii_uppercase().as_str(),
+                "HTTP" | "HTTP2"
+            ) {
+                findings.push(
+                    Severity::Error,
+                    o,
+                    format!(
+                        "spec.servers[{i}].port.protocol {:?}: only HTTP is translated (TLS needs the minikube + Istio path)",
+                        s.port.protocol
+                    ),
+                );
+            }
+            ports.insert(s.port.number);
+        }
+    }
+    if let (true, Some((origin, _))) = (ports.len() > 1, registry.gateways.first()) {
+        findings.push(
+            Severity::Error,
+            origin,
+            format!("gateway ports {ports:?}: the local mesh maps exactly one gateway port (Istio's 80) to --gateway-port"),
+        );
+    }
+    if registry.gateways.is_empty() {
+        findings.0.push(Finding {
+            severity: Severity::Error,
+            origin: "networking/".into(),
+            message: "no Gateway found: nothing to translate into the ingress gateway".into(),
+            code: None,
+        });
+    }
+}
+
+/// DestinationRules: the host exists and has one rule, subsets are unique and select pods.
+fn destination_rules(registry: &Registry, topology: &Topology, findings: &mut Findings) {
+    let mut rule_hosts: BTreeMap<String, String> = BTreeMap::new();
+    for (o, r) in &registry.rules {
+        let Some(res) = registry.resolve(&r.spec.host, namespace_of(&r.metadata.namespace)) else {
+            findings.push_coded(
+                Severity::Error,
+                o,
+                format!("spec.host {:?} does not match any Service", r.spec.host),
+                Some(Code::UnknownDestinationRuleHost),
+            );
+            continue;
+        };
+        if let Some(other) = rule_hosts.insert(res.fqdn(), r.metadata.name.clone()) {
+            findings.push(
+                Severity::Error,
+                o,
+                format!(
+                    "DestinationRules {other:?} and {:?} both configure host {}",
+                    r.metadata.name,
+                    res.fqdn()
+                ),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for (i, s) in r.spec.subsets.iter().enumerate() {
+            if !seen.insert(s.name.clone()) {
+                findings.push(
+                    Severity::Error,
+                    o,
+                    format!("spec.subsets[{i}]: duplicate subset name {:?}", s.name),
+                );
+            }
+            let mut selector = res.service.spec.selector.clone();
+            selector.extend(s.labels.clone());
+            if !topology.workloads.iter().any(|w| w.selected_by(&selector)) {
+                findings.push_coded(
+                    Severity::Error,
+                    o,
+                    format!(
+                        "spec.subsets[{i}] {:?}: labels {:?} select no pods",
+                        s.name, s.labels
+                    ),
+                    Some(Code::DestinationRuleSubsetNotSelectPods),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Pushing a proxy's configuration into a running Envoy: LDS/CDS/RDS files in one
+//! watched directory, replaced by atomic rename, each update confirmed through the admin
+//! stats (or reported as rejected) before the next one is written.
+
+pub mod admin;
+
+pub use admin::{Admin, Counters, Outcome};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::envoy::bootstrap::{
+    Admin as AdminConfig, Bootstrap, ConfigSource, DiscoveryResponse, DynamicResources,
+    OverloadManager,
+};
+use crate::envoy::cluster::Cluster;
+use crate::envoy::listener::{HttpListener, Rds, RouteSpecifier};
+use crate::envoy::route::RouteConfiguration;
+use crate::envoy::{Address, ClusterName};
+use crate::translate::ProxyConfig;
+
+use admin::CDS_STAT;
+
+pub const LDS: &str = "lds.json";
+pub const CDS: &str = "cds.json";
+pub const RDS: &str = "rds.json";
+
+/// How long Envoy gets to apply one update.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serialising {0}: {1}")]
+    Json(String, #[source] serde_json::Error),
+    #[error(transparent)]
+    Admin(#[from] admin::AdminError),
+    #[error("Envoy rejected the update of {0} (see Envoy's log above)")]
+    Rejected(String),
+    #[error("Envoy did not apply the update of {0} within {APPLY_WAIT:?}")]
+    TimedOut(String),
+}
+
+/// Each resource type lives in its own watched sub-directory (`lds/lds.json`, ...): a
+/// rename there reloads only that subscription, so the admin counters of one type move
+/// only when that type was written.
+fn sub(dir: &Path, file: &str) -> PathBuf {
+    dir.join(file.trim_end_matches(".json"))
+}
+
+fn source(dir: &Path, file: &str) -> ConfigSource {
+    ConfigSource::watched_file(&sub(dir, file), file)
+}
+
+/// Write `value` to `dir/name` atomically (temp file in the same directory + rename).
+pub fn write_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ApplyError> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let text = serde_json::to_vec_pretty(value).map_err(|e| ApplyError::Json(name.into(), e))?;
+    let failed = |source| ApplyError::Write {
+        path: tmp.clone(),
+        source,
+    };
+    std::fs::write(&tmp, text).map_err(failed)?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(failed)
+}
+
+/// The xDS directory of one running Envoy and what it currently holds.
+pub struct XdsDir {
+    pub dir: PathBuf,
+    version: u64,
+    listener: HttpListener,
+    clusters: BTreeMap<ClusterName, Cluster>,
+    routes: RouteConfiguration,
+}
+
+impl XdsDir {
+    /// Write the first configuration and the bootstrap (before Envoy starts).
+    pub fn create(dir: &Path, proxy: &ProxyConfig, admin_port: u16) -> Result<Self, ApplyError> {
+        for f in [LDS, CDS, RDS] {
+            let d = sub(dir, f);
+            std::fs::create_dir_all(&d).map_err(|source| ApplyError::Write { path: d, source })?;
+        }
+        let listener = proxy.listener.build(RouteSpecifier::Rds(Rds {
+            config_source: source(dir, RDS),
+            route_config_name: proxy.listener.route_config_name(),
+        }));
+        let me = XdsDir {
+            dir: dir.to_path_buf(),
+            version: 1,
+            listener: proxy.listener,
+            clusters: proxy.clusters.clone(),
+            routes: proxy.routes.clone(),
+        };
+        me.write(RDS, DiscoveryResponse::new(1, [proxy.routes.clone()]))?;
+        me.write(
+            CDS,
+            DiscoveryResponse::new(1, proxy.clusters.values().cloned()),
+        )?;
+        me.write(LDS, DiscoveryResponse::new(1, [listener]))?;
+        let bootstrap = Bootstrap {
+            node: proxy.node,
+            admin: AdminConfig {
+                address: Address::loopback(admin_port),
+            },
+            overload_manager: Some(OverloadManager::max_connections(10_000)),
+            static_resources: None,
+            dynamic_resources: Some(DynamicResources {
+                lds_config: source(dir, LDS),
+                cds_config: source(dir, CDS),
+            }),
+        };
+        write_atomic(dir, "bootstrap.json", &bootstrap)?;
+        Ok(me)
+    }
+
+    pub fn bootstrap_path(&self) -> PathBuf {
+        self.dir.join("bootstrap.json")
+    }
+
+    /// The admin stat prefix of this Envoy's RDS subscription.
+    pub fn rds_stat(&self) -> String {
+        self.listener.rds_stat()
+    }
+
+    fn write<T: Serialize>(&self, file: &str, body: T) -> Result<(), ApplyError> {
+        write_atomic(&sub(&self.dir, file), file, &body)
+    }
+
+    /// Write one resource file and wait until Envoy applied it.
+    async fn push<T: Serialize>(
+        &mut self,
+        admin: &Admin,
+        file: &str,
+        stat: &str,
+        body: impl FnOnce(u64) -> T,
+    ) -> Result<(), ApplyError> {
+        self.version += 1;
+        let before = admin.snapshot(&[stat]).await?;
+        self.write(file, body(self.version))?;
+        let tick = Duration::from_millis(20);
+        match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
+            Outcome::Applied => Ok(()),
+            Outcome::Rejected(s) => Err(ApplyError::Rejected(s)),
+            Outcome::TimedOut => Err(ApplyError::TimedOut(stat.to_string())),
+        }
+    }
+
+    /// Swap in a new configuration without a failed request: clusters first (old ∪ new,
+    /// so every route target exists), then routes, then drop clusters nobody routes to.
+    /// Returns false when nothing changed.
+    pub async fn apply(&mut self, admin: &Admin, proxy: &ProxyConfig) -> Result<bool, ApplyError> {
+        if proxy.clusters == self.clusters && proxy.routes == self.routes {
+            return Ok(false);
+        }
+        let mut union = self.clusters.clone();
+        union.extend(proxy.clusters.clone());
+        if union != self.clusters {
+            let all = union.values().cloned().collect::<Vec<_>>();
+            self.push(admin, CDS, CDS_STAT, |v| DiscoveryResponse::new(v, all))
+                .await?;
+            self.clusters = union;
+        }
+        if proxy.routes != self.routes {
+            let routes = proxy.routes.clone();
+            let stat = self.rds_stat();
+            self.push(admin, RDS, &stat, |v| DiscoveryResponse::new(v, [routes]))
+                .await?;
+            self.routes = proxy.routes.clone();
+        }
+        if self.clusters != proxy.clusters {
+            let kept = proxy.clusters.values().cloned().collect::<Vec<_>>();
+            self.push(admin, CDS, CDS_STAT, |v| DiscoveryResponse::new(v, kept))
+                .await?;
+            self.clusters = proxy.clusters.clone();
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,131 @@
+//! `check`, `render` and `use`: short commands over the pipeline.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::analyze::Severity;
+use crate::apply::admin::CDS_STAT;
+use crate::apply::{Admin, Outcome};
+use crate::topology::BINARIES;
+use crate::{istio, pipeline, scenario, translate};
+
+use super::{Common, Format};
+
+/// `--service-env SERVICE:KEY=VALUE`, SERVICE one of the topology's binaries.
+pub(super) fn parse_service_env(items: &[String]) -> Result<Vec<(String, String, String)>> {
+    items
+        .iter()
+        .map(|item| {
+            let expected = || format!("--service-env {item:?}: expected SERVICE:KEY=VALUE");
+            let (service, kv) = item.split_once(':').with_context(expected)?;
+            let (k, v) = kv.split_once('=').with_context(expected)?;
+            if !BINARIES.contains(&service) {
+                bail!(
+                    "--service-env {item:?}: unknown service (one of {})",
+                    BINARIES.join(", ")
+                );
+            }
+            Ok((service.to_string(), k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Like `istioctl analyze`: every finding, errors first; exit 1 unless only infos.
+pub(super) fn check(c: &Common) -> Result<i32> {
+    let objects = match istio::load(&c.networking, c.scenario.as_deref()) {
+        Ok(o) => o,
+        Err(errors) => {
+            for e in &errors {
+                println!("Error {e}");
+            }
+            println!("{} finding(s)", errors.len());
+            return Ok(1);
+        }
+    };
+    let mut findings = translate::translate(&objects, &c.ports()).findings.0;
+    findings.sort_by_key(|f| f.severity);
+    let counted = findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .count();
+    for f in &findings {
+        println!("{f}");
+    }
+    if counted > 0 {
+        println!("{counted} finding(s)");
+        return Ok(1);
+    }
+    println!(
+        "✔ No validation issues found in {} ({} objects{})",
+        c.networking.display(),
+        objects.len(),
+        c.scenario
+            .as_ref()
+            .map(|s| format!(", scenario {}", s.display()))
+            .unwrap_or_default()
+    );
+    Ok(0)
+}
+
+/// The ingress gateway's configuration as a runnable static bootstrap.
+pub(super) fn render(c: &Common, format: Format) -> Result<i32> {
+    match pipeline::build(&c.networking, c.scenario.as_deref(), &c.ports()) {
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            Ok(1)
+        }
+        Ok(accepted) => {
+            let boot = accepted.ingress.static_bootstrap(c.admin_port);
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&boot)?),
+                Format::Yaml => print!("{}", serde_norway::to_string(&boot)?),
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Switch the scenario of a running `up` and wait until its Envoy applied it.
+pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
+    let path = match scenario::resolve(&c.networking, name) {
+        Ok(p) => p,
+        Err(e) => bail!("{e}"),
+    };
+    let accepted = match pipeline::build(&c.networking, path.as_deref(), &c.ports()) {
+        Ok(a) => a,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            eprintln!("kyc-mesh: scenario not switched");
+            return Ok(1);
+        }
+    };
+    let admin = Admin::new(c.admin_port);
+    let rds = accepted.ingress.listener.rds_stat();
+    let subscriptions = [rds.as_str(), CDS_STAT];
+    let before = admin.snapshot(&subscriptions).await.ok();
+    scenario::write_state(&c.state_dir(), path.as_deref())?;
+    let shown = scenario::shown(path.as_deref());
+    let Some(before) = before else {
+        println!(
+            "kyc-mesh: scenario set to {shown}; no mesh answers on admin port {} (it applies when `up` runs)",
+            c.admin_port
+        );
+        return Ok(0);
+    };
+    // Routes or clusters move when the running mesh has applied the switch.
+    let (deadline, tick) = (Duration::from_secs(5), Duration::from_millis(25));
+    match admin.wait_moved(&subscriptions, &before, deadline, tick).await {
+        Outcome::Applied => println!("kyc-mesh: the running mesh now uses scenario {shown}"),
+        Outcome::Rejected(_) => {
+            println!("kyc-mesh: Envoy rejected scenario {shown}; see the `up` output");
+            return Ok(1);
+        }
+        Outcome::TimedOut => println!("kyc-mesh: scenario set to {shown} (no routing change to apply, or `up` runs with another --state-dir)"),
+    }
+    Ok(0)
+}

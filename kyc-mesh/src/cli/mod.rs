@@ -1,0 +1,194 @@
+//! The command line: clap types and dispatch. Each command is a few lines that call
+//! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
+
+mod commands;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::split;
+use crate::topology::{Ports, Topology};
+use crate::up::{self, UpOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kyc-mesh",
+    version,
+    about = "Run the KYC services behind a real Envoy configured from networking/*.yaml (the local Istio canary)",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// Directory of Kubernetes + Istio YAML (top-level *.yaml|*.yml are applied, like `kubectl apply -f`)
+    #[arg(
+        long,
+        global = true,
+        default_value = "networking",
+        env = "KYC_NETWORKING_DIR"
+    )]
+    networking: PathBuf,
+    /// Scenario file whose objects replace those of networking/ with the same kind and name
+    #[arg(long, global = true)]
+    scenario: Option<PathBuf>,
+    /// Local port of kyc-aggregator-mgt
+    #[arg(long, global = true, default_value_t = 8080)]
+    aggregator_port: u16,
+    /// Local port of kyc-credit-check-basic
+    #[arg(long, global = true, default_value_t = 8081)]
+    basic_port: u16,
+    /// Local port of kyc-credit-check-advanced
+    #[arg(long, global = true, default_value_t = 8082)]
+    advanced_port: u16,
+    /// Envoy gateway port (stands for the Istio ingress gateway's port 80)
+    #[arg(long, global = true, default_value_t = 8000)]
+    gateway_port: u16,
+    /// Envoy admin port
+    #[arg(long, global = true, default_value_t = 9901)]
+    admin_port: u16,
+    /// Directory holding the service binaries [default: the directory of this executable]
+    #[arg(long, global = true, env = "KYC_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Envoy binary [default: `envoy` on PATH]
+    #[arg(long, global = true, env = "KYC_ENVOY_BIN")]
+    envoy: Option<PathBuf>,
+    /// State directory shared by `up` and `use` [default: $TMPDIR/kyc-mesh-<admin port>]
+    #[arg(long, global = true, env = "KYC_MESH_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Start the three services and Envoy, reload on edits, stop everything on Ctrl-C (default)
+    Up(UpArgs),
+    /// Print the Envoy configuration generated from networking/ (a runnable static bootstrap)
+    Render {
+        #[arg(long, value_enum, default_value_t = Format::Yaml)]
+        format: Format,
+    },
+    /// Validate networking/ like `istioctl analyze`; exits non-zero on findings
+    Check,
+    /// Send N requests through the gateway and chart which scorer answered
+    Split(SplitArgs),
+    /// Switch the scenario of a running `up` (SCENARIO is a file, or `none`)
+    Use {
+        /// Scenario file, a name from networking/scenarios (e.g. canary-90-10), or `none`
+        #[arg(value_name = "SCENARIO")]
+        name: String,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+pub struct UpArgs {
+    /// Do not start the services: they already run on the given ports
+    #[arg(long)]
+    external_services: bool,
+    /// Extra environment for one service, e.g. kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.5
+    #[arg(long = "service-env", value_name = "SERVICE:KEY=VALUE")]
+    service_env: Vec<String>,
+    /// Envoy log level
+    #[arg(long, default_value = "warning")]
+    envoy_log_level: String,
+    /// Seconds to wait for each service and Envoy to become ready
+    #[arg(long, default_value_t = 30)]
+    ready_timeout: u64,
+    /// Envoy worker threads (`envoy --concurrency`) [default: Envoy's, one per core]. On a 2-core
+    /// laptop that also runs the services and a load generator, 1 costs less CPU per request
+    /// (see BENCHMARKS.md)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    envoy_concurrency: Option<u16>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SplitArgs {
+    /// Number of requests
+    #[arg(default_value_t = 100)]
+    n: usize,
+    /// Entry point: the gateway (as in the cluster) or the aggregator directly
+    #[arg(long, value_enum, default_value_t = split::Via::Gateway)]
+    via: split::Via,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Query type: report (the canary), basicReport or advancedReport
+    #[arg(long, default_value = "report")]
+    r#type: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Common {
+    pub fn ports(&self) -> Ports {
+        Ports {
+            aggregator: self.aggregator_port,
+            basic: self.basic_port,
+            advanced: self.advanced_port,
+            gateway: self.gateway_port,
+            admin: self.admin_port,
+        }
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("kyc-mesh-{}", self.admin_port)))
+    }
+}
+
+/// Run one command; the exit code is the result.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let c = cli.common.clone();
+    match cli.cmd.unwrap_or(Cmd::Up(UpArgs {
+        envoy_log_level: "warning".into(),
+        ready_timeout: 30,
+        ..UpArgs::default()
+    })) {
+        Cmd::Check => commands::check(&c),
+        Cmd::Render { format } => commands::render(&c, format),
+        Cmd::Split(a) => {
+            let port = match a.via {
+                split::Via::Gateway => c.gateway_port,
+                // The aggregator is the topology's entry point (the browser's URL).
+                split::Via::Aggregator => Topology::new(&c.ports()).entry().port,
+            };
+            split::run(port, a.n, a.concurrency, &a.r#type).await
+        }
+        Cmd::Use { name } => commands::use_scenario(&c, &name).await,
+        Cmd::Up(a) => {
+            let bin_dir = match &c.bin_dir {
+                Some(d) => d.clone(),
+                None => std::env::current_exe()?
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .context("cannot find the directory of kyc-mesh")?,
+            };
+            let envoy = crate::supervise::find_envoy(c.envoy.as_deref())?;
+            up::up(UpOptions {
+                networking: c.networking.clone(),
+                scenario: c.scenario.clone(),
+                ports: c.ports(),
+                bin_dir,
+                envoy,
+                state_dir: c.state_dir(),
+                external_services: a.external_services,
+                service_env: commands::parse_service_env(&a.service_env)?,
+                envoy_log_level: a.envoy_log_level,
+                envoy_concurrency: a.envoy_concurrency,
+                ready_timeout: Duration::from_secs(a.ready_timeout),
+            })
+            .await
+        }
+    }
+}

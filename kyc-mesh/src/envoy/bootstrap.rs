@@ -1,0 +1,121 @@
+//! `envoy.config.bootstrap.v3.Bootstrap`: static (what `render` prints) or pointing at
+//! watched xDS files (what `up` starts Envoy with).
+
+use serde::Serialize;
+
+use super::cluster::Cluster;
+use super::listener::Listener;
+use super::{Address, Any, Message, TypedExtension};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bootstrap {
+    pub node: Node,
+    pub admin: Admin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overload_manager: Option<OverloadManager>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_resources: Option<StaticResources>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamic_resources: Option<DynamicResources>,
+}
+
+/// Which proxy this is, as Envoy reports it (`server_info`, access logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub id: &'static str,
+    pub cluster: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Admin {
+    pub address: Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StaticResources {
+    pub listeners: Vec<Listener>,
+    pub clusters: Vec<Cluster>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DynamicResources {
+    pub lds_config: ConfigSource,
+    pub cds_config: ConfigSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OverloadManager {
+    pub resource_monitors: Vec<TypedExtension<Any<DownstreamConnectionsConfig>>>,
+}
+
+impl OverloadManager {
+    /// Envoy warns at start-up without a global downstream connection limit.
+    pub fn max_connections(max_active_downstream_connections: u64) -> Self {
+        OverloadManager {
+            resource_monitors: vec![TypedExtension {
+                name: "envoy.resource_monitors.global_downstream_max_connections",
+                typed_config: Any::new(DownstreamConnectionsConfig {
+                    max_active_downstream_connections,
+                }),
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DownstreamConnectionsConfig {
+    pub max_active_downstream_connections: u64,
+}
+
+impl Message for DownstreamConnectionsConfig {
+    const TYPE_URL: &'static str = "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig";
+}
+
+/// An xDS subscription to a watched file: Envoy reloads it when the file is renamed
+/// into its directory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigSource {
+    pub resource_api_version: &'static str,
+    pub path_config_source: PathConfigSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathConfigSource {
+    pub path: String,
+    pub watched_directory: WatchedDirectory,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchedDirectory {
+    pub path: String,
+}
+
+impl ConfigSource {
+    pub fn watched_file(dir: &std::path::Path, file: &str) -> Self {
+        ConfigSource {
+            resource_api_version: "V3",
+            path_config_source: PathConfigSource {
+                path: dir.join(file).display().to_string(),
+                watched_directory: WatchedDirectory {
+                    path: dir.display().to_string(),
+                },
+            },
+        }
+    }
+}
+
+/// The body of an xDS file: a version and the resources with their `@type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiscoveryResponse<T> {
+    pub version_info: String,
+    pub resources: Vec<Any<T>>,
+}
+
+impl<T: Message> DiscoveryResponse<T> {
+    pub fn new(version: u64, resources: impl IntoIterator<Item = T>) -> Self {
+        DiscoveryResponse {
+            version_info: version.to_string(),
+            resources: resources.into_iter().map(Any::new).collect(),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! `envoy.config.route.v3.RouteConfiguration` and what hangs below it: virtual hosts,
+//! routes (first match wins), weighted clusters, retry policy, per-route fault config.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Any, ClusterName, Duration, Empty, FractionalPercent, Message, RouteConfigName};
+use super::{TypedExtension, Weight};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteConfiguration {
+    pub name: RouteConfigName,
+    pub virtual_hosts: Vec<VirtualHost>,
+    /// Routes may name a cluster CDS has not delivered yet (`apply` adds clusters first,
+    /// but Envoy must not reject a route table over ordering).
+    pub validate_clusters: bool,
+}
+
+impl Message for RouteConfiguration {
+    const TYPE_URL: &'static str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualHost {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: RouteMatch,
+    pub route: RouteAction,
+    #[serde(flatten)]
+    pub headers: HeaderMutations,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub typed_per_filter_config: BTreeMap<&'static str, Any<HttpFault>>,
+}
+
+/// `match`: a path specifier plus header and query conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteMatch {
+    #[serde(flatten)]
+    pub path: PathMatch,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatcher>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub query_parameters: Vec<QueryParameterMatcher>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathMatch {
+    Prefix(String),
+    Path(String),
+    SafeRegex(RegexMatcher),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegexMatcher {
+    pub regex: String,
+}
+
+/// `envoy.type.matcher.v3.StringMatcher`: exactly one of its fields. Serialised by hand
+/// as a one-entry map: serde's enum form would become a YAML tag in `render`'s output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringMatcher {
+    Exact(String),
+    Prefix(String),
+    SafeRegex(RegexMatcher),
+}
+
+impl Serialize for StringMatcher {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            StringMatcher::Exact(v) => m.serialize_entry("exact", v)?,
+            StringMatcher::Prefix(v) => m.serialize_entry("prefix", v)?,
+            StringMatcher::SafeRegex(v) => m.serialize_entry("safe_regex", v)?,
+        }
+        m.end()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderMatcher {
+    pub name: String,
+    pub string_match: StringMatcher,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub invert_match: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueryParameterMatcher {
+    pub name: String,
+    pub string_match: StringMatcher,
+}
+
+/// `route`: where the request goes and how (timeout, retries, rewrite, mirror).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct RouteAction {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub target: Option<RouteTarget>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_rewrite: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_rewrite_literal: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_mirror_policies: Vec<MirrorPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteTarget {
+    Cluster(ClusterName),
+    WeightedClusters(WeightedClusters),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeightedClusters {
+    pub clusters: Vec<WeightedCluster>,
+}
+
+/// One destination of a split: Istio's `route[i].destination` + `weight`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeightedCluster {
+    pub name: ClusterName,
+    pub weight: Weight,
+    #[serde(flatten)]
+    pub headers: HeaderMutations,
+}
+
+/// Header additions and removals, on a route or on one weighted cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct HeaderMutations {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_add: Vec<HeaderValueOption>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<HeaderValueOption>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderValueOption {
+    pub header: HeaderValue,
+    pub append_action: AppendAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderValue {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppendAction {
+    /// Istio's `set`.
+    OverwriteIfExistsOrAdd,
+    /// Istio's `add`.
+    AppendIfExistsOrAdd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetryPolicy {
+    pub retry_on: String,
+    pub num_retries: u32,
+    pub retry_host_predicate: Vec<TypedExtension<Empty>>,
+    pub host_selection_retry_max_attempts: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retriable_status_codes: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// Retry on another host than the one that failed, as istiod configures it.
+    pub fn previous_hosts_predicate() -> Vec<TypedExtension<Empty>> {
+        vec![TypedExtension {
+            name: "envoy.retry_host_predicates.previous_hosts",
+            typed_config: Empty(
+                "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+            ),
+        }]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MirrorPolicy {
+    pub cluster: ClusterName,
+    pub runtime_fraction: RuntimeFraction,
+    pub trace_sampled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuntimeFraction {
+    pub default_value: FractionalPercent,
+}
+
+/// The fault filter's per-route configuration (Istio's `fault`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct HttpFault {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<FaultDelay>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abort: Option<FaultAbort>,
+}
+
+impl Message for HttpFault {
+    const TYPE_URL: &'static str =
+        "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultDelay {
+    pub fixed_delay: Duration,
+    pub percentage: FractionalPercent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultAbort {
+    pub http_status: u16,
+    pub percentage: FractionalPercent,
+}

@@ -1,0 +1,348 @@
+//! Reading networking/: YAML documents → typed objects, with every problem reported as
+//! file, object and field path (like `kubectl apply` would, and before anything starts).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{
+    Deployment, DestinationRule, Gateway, Loaded, Object, Origin, Service, VirtualService,
+};
+
+/// One load error: file, object and (where known) field path.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}: {object}: {message}")]
+pub struct LoadError {
+    pub file: String,
+    pub object: String,
+    pub message: String,
+}
+
+impl LoadError {
+    fn new(file: impl ToString, object: impl ToString, message: impl ToString) -> Self {
+        LoadError {
+            file: file.to_string(),
+            object: object.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Kinds that only mean something with istiod / sidecars.
+const NEEDS_ISTIOD: &[&str] = &[
+    "PeerAuthentication",
+    "AuthorizationPolicy",
+    "RequestAuthentication",
+    "Sidecar",
+    "EnvoyFilter",
+    "ServiceEntry",
+    "WorkloadEntry",
+    "WorkloadGroup",
+    "Telemetry",
+    "ProxyConfig",
+    "WasmPlugin",
+];
+
+pub const MINIKUBE_HINT: &str =
+    "it needs istiod and sidecars; use the minikube + Istio path (see README, 'Deploy on minikube + Istio')";
+
+/// Deserialise one object, naming the field path of the first problem.
+fn typed<T: serde::de::DeserializeOwned>(
+    value: serde_norway::Value,
+    file: &str,
+    object: &str,
+) -> Result<T, LoadError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let message = if inner.starts_with("unknown field") {
+            format!(
+                "field `{path}` is not translated by the local mesh ({inner}); remove it or use the minikube + Istio path"
+            )
+        } else {
+            format!("field `{path}`: {inner}")
+        };
+        LoadError::new(file, object, message)
+    })
+}
+
+/// A string field of an untyped document ("" when absent).
+fn text_at<'a>(value: &'a serde_norway::Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+}
+
+/// Turn one document into a typed object, by apiVersion and kind.
+fn object_of(
+    value: serde_norway::Value,
+    api: &str,
+    kind: &str,
+    file: &str,
+    label: &str,
+) -> Result<Object, LoadError> {
+    let istio_networking = api.starts_with("networking.istio.io/");
+    match kind {
+        "Service" if api == "v1" => typed::<Service>(value, file, label).map(Object::Service),
+        "Deployment" if api == "apps/v1" => {
+            typed::<Deployment>(value, file, label).map(Object::Deployment)
+        }
+        "ServiceAccount" | "ConfigMap" | "Namespace" if api == "v1" => Ok(Object::TopologyOnly),
+        "Gateway" if istio_networking => typed::<Gateway>(value, file, label).map(Object::Gateway),
+        "VirtualService" if istio_networking => {
+            typed::<VirtualService>(value, file, label).map(Object::VirtualService)
+        }
+        "DestinationRule" if istio_networking => {
+            typed::<DestinationRule>(value, file, label).map(Object::DestinationRule)
+        }
+        k if NEEDS_ISTIOD.contains(&k) => Err(LoadError::new(
+            file,
+            label,
+            format!("kind {k} cannot be honoured by the local mesh: {MINIKUBE_HINT}"),
+        )),
+        _ => Err(LoadError::new(
+            file,
+            label,
+            format!(
+                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
+            ),
+        )),
+    }
+}
+
+/// Parse every document of one YAML text. `file` is only used in messages.
+pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadError>> {
+    let file_s = file.display().to_string();
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (index, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let value = match serde_norway::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(LoadError::new(
+                    &file_s,
+                    format!("document {}", index + 1),
+                    format!("invalid YAML: {e}"),
+                ));
+                break;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        let kind = text_at(&value, &["kind"]).to_string();
+        let name = text_at(&value, &["metadata", "name"]).to_string();
+        let api = text_at(&value, &["apiVersion"]).to_string();
+        let label = if kind.is_empty() {
+            format!("document {}", index + 1)
+        } else {
+            format!("{kind} {name:?}")
+        };
+        if kind.is_empty() || name.is_empty() {
+            errors.push(LoadError::new(
+                &file_s,
+                label,
+                "every object needs `kind` and `metadata.name`",
+            ));
+            continue;
+        }
+        match object_of(value, &api, &kind, &file_s, &label) {
+            Ok(object) => out.push(Loaded {
+                origin: Origin {
+                    file: file.to_path_buf(),
+                    kind,
+                    name,
+                },
+                object,
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The YAML files of a networking directory (top level only: scenarios/ is not applied,
+/// exactly like `kubectl apply -f networking/`), sorted by name.
+pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml") | Some("yml")
+        );
+        if is_yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Read and parse one file, collecting its problems into `errors`.
+fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
+    let parsed = std::fs::read_to_string(path)
+        .map_err(|e| {
+            vec![LoadError::new(
+                path.display(),
+                "file",
+                format!("cannot read: {e}"),
+            )]
+        })
+        .and_then(|text| parse_documents(&text, path));
+    parsed.unwrap_or_else(|mut e| {
+        errors.append(&mut e);
+        Vec::new()
+    })
+}
+
+/// Load networking/*.yaml plus an optional scenario file whose objects replace those of
+/// the same kind and name (and are added otherwise).
+pub fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<LoadError>> {
+    let files = yaml_files(dir).map_err(|e| {
+        vec![LoadError::new(
+            dir.display(),
+            "directory",
+            format!(
+                "cannot read the networking directory ({e}); run from the repository root or pass --networking DIR"
+            ),
+        )]
+    })?;
+    let mut errors = Vec::new();
+    let mut objects: Vec<Loaded> = Vec::new();
+    for f in &files {
+        objects.append(&mut read_file(f, &mut errors));
+    }
+    if let Some(s) = scenario {
+        for o in read_file(s, &mut errors) {
+            match objects
+                .iter_mut()
+                .find(|x| x.origin.kind == o.origin.kind && x.origin.name == o.origin.name)
+            {
+                Some(slot) => *slot = o,
+                None => objects.push(o),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_is_named_with_file_object_and_path() {
+        let yaml = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: credit-check
+spec:
+  hosts: ["*"]
+  gateways: [kyc-gateway]
+  http:
+  - route:
+    - destination:
+        host: kyc-credit-check-basic
+    corsPolicy:
+      allowOrigins: [{exact: "*"}]
+"#;
+        let err = parse_documents(yaml, Path::new("networking/x.yaml")).unwrap_err();
+        let msg = err[0].to_string();
+        assert!(msg.contains("networking/x.yaml"), "{msg}");
+        assert!(msg.contains("VirtualService \"credit-check\""), "{msg}");
+        assert!(msg.contains("spec.http[0]"), "{msg}");
+        assert!(msg.contains("corsPolicy"), "{msg}");
+    }
+
+    #[test]
+    fn istiod_kinds_are_refused_with_minikube_hint() {
+        let yaml = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\nspec:\n  mtls:\n    mode: STRICT\n";
+        let err = parse_documents(yaml, Path::new("p.yaml")).unwrap_err();
+        let msg = err[0].to_string();
+        assert!(msg.contains("PeerAuthentication"), "{msg}");
+        assert!(msg.contains("minikube"), "{msg}");
+    }
+
+    #[test]
+    fn topology_kinds_accept_any_fields() {
+        let yaml = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: kyc-credit-check-basic
+  labels: {app: kyc-credit-check-basic}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: kyc-credit-check-basic}}
+  template:
+    metadata:
+      labels: {app: kyc-credit-check-basic, version: v1}
+    spec:
+      containers: [{name: x, image: y, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: kyc-credit-check-basic}
+"#;
+        let v = parse_documents(yaml, Path::new("d.yaml")).unwrap();
+        assert_eq!(v.len(), 2);
+        match &v[0].object {
+            Object::Deployment(d) => {
+                assert_eq!(d.spec.template.metadata.labels["version"], "v1")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scenario_objects_replace_same_kind_and_name_and_subdirs_are_not_applied() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cm =
+            |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n");
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            format!("{}---\n{}", cm("one"), cm("two")),
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "not yaml").expect("write");
+        std::fs::create_dir(dir.path().join("scenarios")).expect("mkdir");
+        let scenario = dir.path().join("scenarios/s.yml");
+        std::fs::write(&scenario, format!("{}---\n{}", cm("two"), cm("three"))).expect("write");
+        let base = load(dir.path(), None).expect("load");
+        assert_eq!(base.len(), 2, "scenarios/ is not applied by default");
+        let with = load(dir.path(), Some(&scenario)).expect("load");
+        let names: Vec<(String, String)> = with
+            .iter()
+            .map(|o| {
+                (
+                    o.origin.name.clone(),
+                    o.origin
+                        .file
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("one".to_string(), "a.yaml".to_string()),
+                ("two".to_string(), "s.yml".to_string()),
+                ("three".to_string(), "s.yml".to_string())
+            ]
+        );
+    }
+}

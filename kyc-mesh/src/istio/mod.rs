@@ -1,0 +1,85 @@
+//! The typed model of the Kubernetes and Istio objects the local mesh understands, one
+//! file per kind, and the loader that reads them from networking/.
+//!
+//! Istio routing kinds (Gateway, VirtualService, DestinationRule) are parsed with
+//! `deny_unknown_fields`: every field present in the YAML must be one the translator
+//! turns into Envoy configuration, otherwise loading fails with the file, the object and
+//! the field path. Kubernetes kinds (Service, Deployment, ServiceAccount, ConfigMap,
+//! Namespace) are read for topology only: their other fields have no local meaning.
+
+mod destination_rule;
+mod gateway;
+mod kube;
+mod load;
+mod virtual_service;
+
+pub use destination_rule::*;
+pub use gateway::*;
+pub use kube::*;
+pub use load::{load, parse_documents, yaml_files, LoadError, MINIKUBE_HINT};
+pub use virtual_service::*;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The namespace of an object that names none (`kubectl apply` without `-n`).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Object metadata of an Istio kind. Labels/annotations are accepted on every kind.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Metadata of a topology-only kind: extra fields are harmless there.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct LooseMetadata {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The namespace an object lives in.
+pub fn namespace_of(ns: &Option<String>) -> &str {
+    ns.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+}
+
+/// Where an object came from, for error messages.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub kind: String,
+    pub name: String,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} {:?}", self.file.display(), self.kind, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Object {
+    Service(Service),
+    Deployment(Deployment),
+    /// ServiceAccount, ConfigMap, Namespace: valid, no local effect.
+    TopologyOnly,
+    Gateway(Gateway),
+    VirtualService(VirtualService),
+    DestinationRule(DestinationRule),
+}
+
+/// One object of networking/ with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub origin: Origin,
+    pub object: Object,
+}

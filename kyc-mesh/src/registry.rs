@@ -1,0 +1,91 @@
+//! The loaded objects sorted by kind, and host resolution the way istiod's service
+//! registry does it: `name`, `name.ns`, `name.ns.svc[.cluster.local]` → one Service.
+//! Both `analyze` and `translate` ask it, so they agree on what a host means.
+
+use std::collections::BTreeMap;
+
+use crate::istio::{
+    namespace_of, DestinationRule, Gateway, Loaded, Object, Service, VirtualService,
+};
+
+/// An object of one kind together with where it came from.
+pub type Entry<'a, T> = (&'a Loaded, &'a T);
+
+/// A Service host resolved to its fully qualified name.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved<'a> {
+    pub service: &'a Service,
+    pub name: &'a str,
+    pub namespace: &'a str,
+}
+
+impl Resolved<'_> {
+    /// `name.namespace.svc.cluster.local`, the host part of istiod's cluster names.
+    pub fn fqdn(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry<'a> {
+    pub services: Vec<Entry<'a, Service>>,
+    pub gateways: Vec<Entry<'a, Gateway>>,
+    pub virtual_services: Vec<Entry<'a, VirtualService>>,
+    pub rules: Vec<Entry<'a, DestinationRule>>,
+}
+
+impl<'a> Registry<'a> {
+    pub fn new(objects: &'a [Loaded]) -> Self {
+        let mut r = Registry::default();
+        for o in objects {
+            match &o.object {
+                Object::Service(s) => r.services.push((o, s)),
+                Object::Gateway(g) => r.gateways.push((o, g)),
+                Object::VirtualService(v) => r.virtual_services.push((o, v)),
+                Object::DestinationRule(d) => r.rules.push((o, d)),
+                Object::Deployment(_) | Object::TopologyOnly => {}
+            }
+        }
+        r
+    }
+
+    /// The Service a host names, seen from namespace `from_ns`.
+    pub fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {
+        let trimmed = host
+            .trim_end_matches(".svc.cluster.local")
+            .trim_end_matches(".svc");
+        let mut parts = trimmed.split('.');
+        let name = parts.next()?;
+        let ns = parts.next().unwrap_or(from_ns);
+        if parts.next().is_some() {
+            return None;
+        }
+        self.services.iter().find_map(|(_, s)| {
+            let s_ns = namespace_of(&s.metadata.namespace);
+            (s.metadata.name == name && s_ns == ns).then_some(Resolved {
+                service: s,
+                name: &s.metadata.name,
+                namespace: s_ns,
+            })
+        })
+    }
+
+    /// The DestinationRule of a Service host (the first one: a second is a finding).
+    pub fn rule_for(&self, fqdn: &str) -> Option<Entry<'a, DestinationRule>> {
+        self.rules.iter().copied().find(|(_, r)| {
+            self.resolve(&r.spec.host, namespace_of(&r.metadata.namespace))
+                .is_some_and(|res| res.fqdn() == fqdn)
+        })
+    }
+
+    /// The names a VirtualService may use for a Gateway: `name` and `namespace/name`.
+    pub fn gateway_names(&self) -> BTreeMap<String, &'a Gateway> {
+        let mut names = BTreeMap::new();
+        for (_, g) in &self.gateways {
+            let ns = namespace_of(&g.metadata.namespace);
+            names.insert(g.metadata.name.clone(), *g);
+            names.insert(format!("{ns}/{}", g.metadata.name), *g);
+        }
+        names
+    }
+}

@@ -1,0 +1,57 @@
+//! The active scenario, shared by `up` (which watches it) and `use` (which writes it):
+//! one file in the state directory holding the scenario's path (empty = none).
+
+use std::path::{Path, PathBuf};
+
+/// The file `kyc-mesh use` writes and `up` watches.
+pub fn state_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("scenario")
+}
+
+pub fn read_state(state_dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(state_file(state_dir)).ok()?;
+    let t = text.trim();
+    (!t.is_empty()).then(|| PathBuf::from(t))
+}
+
+/// Replace the state file atomically, so `up` never reads half a path.
+pub fn write_state(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let tmp = state_dir.join(".scenario.tmp");
+    let text = scenario
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    std::fs::write(&tmp, format!("{text}\n"))?;
+    std::fs::rename(&tmp, state_file(state_dir))
+}
+
+/// A scenario argument: a file, a name from `<networking>/scenarios` (e.g. `canary-90-10`),
+/// or `none`. Returns the absolute path (None for `none`).
+pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, String> {
+    if scenario == "none" {
+        return Ok(None);
+    }
+    let p = Path::new(scenario);
+    let found = if p.exists() {
+        p.to_path_buf()
+    } else {
+        let candidates =
+            ["yaml", "yml"].map(|e| networking.join("scenarios").join(format!("{scenario}.{e}")));
+        candidates.into_iter().find(|p| p.exists()).ok_or_else(|| {
+            format!(
+                "scenario {scenario:?} not found (give a file or a name from {}/scenarios)",
+                networking.display()
+            )
+        })?
+    };
+    std::path::absolute(&found)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", found.display()))
+}
+
+/// How the banner and `use` name the scenario.
+pub fn shown(scenario: Option<&Path>) -> String {
+    scenario
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none (networking/ only)".into())
+}

@@ -1,0 +1,198 @@
+//! Child processes: each runs in its own process group (so a signal reaches everything
+//! it started), its output is prefixed with its name, its exit is reported on a channel,
+//! and stopping it is SIGTERM, then SIGKILL after 10 s.
+
+mod envoy_bin;
+
+pub use envoy_bin::{find_envoy, EnvoyNotFound, ENVOY_INSTALL_HINT};
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::apply::admin::poll;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("starting {name}: {source}")]
+    Spawn {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name} exited before it was ready ({status})")]
+    ExitedEarly { name: String, status: String },
+    #[error("{name} not ready at {url} within {timeout:?}")]
+    NotReady {
+        name: String,
+        url: String,
+        timeout: Duration,
+    },
+}
+
+/// An exit report: (index of the process in start order, exit status text).
+pub type Exit = (usize, String);
+
+pub struct Proc {
+    pub name: String,
+    /// Asks the owning task to stop the child (SIGTERM, then SIGKILL after 10s).
+    stop: Option<oneshot::Sender<()>>,
+    /// Becomes Some(status text) when the process has exited.
+    done: watch::Receiver<Option<String>>,
+}
+
+impl Proc {
+    pub fn exited(&self) -> Option<String> {
+        self.done.borrow().clone()
+    }
+}
+
+type Stream = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+
+/// Copy a child's output, line by line, prefixed with its name.
+fn forward(name: &str, stream: Stream, is_err: bool) {
+    let tag = name.to_string();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if is_err {
+                eprintln!("[{tag}] {line}");
+            } else {
+                println!("[{tag}] {line}");
+            }
+        }
+    });
+}
+
+/// Start a child in its own process group; its output is prefixed with its name and its
+/// exit is reported on `exits` (index, status).
+pub fn spawn(
+    index: usize,
+    name: &str,
+    mut cmd: Command,
+    exits: &mpsc::UnboundedSender<Exit>,
+) -> Result<Proc, SuperviseError> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to send SIGTERM to the
+    // child if kyc-mesh dies without cleaning up (e.g. SIGKILL), so nothing is orphaned.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child: Child = cmd.spawn().map_err(|source| SuperviseError::Spawn {
+        name: name.to_string(),
+        source,
+    })?;
+    if let Some(s) = child.stdout.take() {
+        forward(name, Box::new(s), false);
+    }
+    if let Some(s) = child.stderr.take() {
+        forward(name, Box::new(s), true);
+    }
+    let pid = child.id();
+    let (done_tx, done) = watch::channel(None);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let exits = exits.clone();
+    let task_name = name.to_string();
+    tokio::spawn(async move {
+        // This task alone owns (and reaps) the child, so the pid it signals can never
+        // belong to another process: it is held (as a zombie at worst) until we wait.
+        let status = tokio::select! {
+            s = child.wait() => s,
+            _ = stop_rx => {
+                match child.try_wait() {
+                    Ok(Some(s)) => Ok(s),
+                    _ => {
+                        signal_group(pid, libc::SIGTERM);
+                        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                            Ok(s) => s,
+                            Err(_) => {
+                                eprintln!("kyc-mesh: {task_name} did not stop within 10s, killing it");
+                                signal_group(pid, libc::SIGKILL);
+                                child.wait().await
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let status = match status {
+            Ok(s) => s.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let _ = done_tx.send(Some(status.clone()));
+        let _ = exits.send((index, status));
+    });
+    Ok(Proc {
+        name: name.to_string(),
+        stop: Some(stop_tx),
+        done,
+    })
+}
+
+/// kill(2) the process group of a child we have not reaped yet.
+fn signal_group(pid: Option<u32>, sig: i32) {
+    if let Some(pid) = pid {
+        // SAFETY: plain kill(2) on the process group we created for this child.
+        unsafe {
+            libc::kill(-(pid as i32), sig);
+        }
+    }
+}
+
+async fn wait_exit(p: &mut Proc, timeout: Duration) -> bool {
+    tokio::time::timeout(timeout, p.done.wait_for(|d| d.is_some()))
+        .await
+        .is_ok()
+}
+
+pub async fn stop_all(procs: &mut [Proc]) {
+    // Gateway first (it is last in the list), then the services.
+    for p in procs.iter_mut().rev() {
+        if let Some(stop) = p.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+    for p in procs.iter_mut() {
+        if !wait_exit(p, Duration::from_secs(20)).await {
+            eprintln!("kyc-mesh: {} may still be running", p.name);
+        }
+    }
+}
+
+/// Wait until `url` answers 200, failing early when the process exits.
+pub async fn wait_ready(
+    client: &reqwest::Client,
+    p: &Proc,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), SuperviseError> {
+    let ready = poll(timeout, Duration::from_millis(50), || async {
+        if let Some(status) = p.exited() {
+            return Some(Err(SuperviseError::ExitedEarly {
+                name: p.name.clone(),
+                status,
+            }));
+        }
+        let ok = matches!(client.get(url).send().await, Ok(r) if r.status().as_u16() == 200);
+        ok.then_some(Ok(()))
+    })
+    .await;
+    ready.unwrap_or_else(|| {
+        Err(SuperviseError::NotReady {
+            name: p.name.clone(),
+            url: url.to_string(),
+            timeout,
+        })
+    })
+}

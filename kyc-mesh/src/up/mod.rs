@@ -1,0 +1,257 @@
+//! `kyc-mesh up`: validate networking/, start the services of the topology and Envoy,
+//! reload on edits (see [`reload`]), stop everything cleanly.
+
+mod reload;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::apply::admin::{poll, LDS_STAT};
+use crate::apply::{Admin, XdsDir};
+use crate::pipeline;
+use crate::scenario;
+use crate::supervise::{self, Exit, Proc};
+use crate::topology::{Ports, Topology};
+
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub networking: PathBuf,
+    pub scenario: Option<PathBuf>,
+    pub ports: Ports,
+    pub bin_dir: PathBuf,
+    pub envoy: PathBuf,
+    pub state_dir: PathBuf,
+    /// Services already run elsewhere on the given ports: start only Envoy.
+    pub external_services: bool,
+    /// Extra environment per service: (binary, KEY, VALUE).
+    pub service_env: Vec<(String, String, String)>,
+    pub envoy_log_level: String,
+    /// `envoy --concurrency`; `None` leaves Envoy's default (one worker per core).
+    pub envoy_concurrency: Option<u16>,
+    pub ready_timeout: Duration,
+}
+
+/// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
+pub async fn up(o: UpOptions) -> Result<i32> {
+    // Validate everything before starting anything.
+    let mut scenario = o
+        .scenario
+        .clone()
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
+    let accepted = match pipeline::build(&o.networking, scenario.as_deref(), &o.ports) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            bail!("networking/ cannot be translated; nothing started");
+        }
+    };
+    for f in &accepted.notes {
+        eprintln!("{f}");
+    }
+    let topology = Topology::new(&o.ports);
+    check_ports_free(&o, &topology)?;
+    scenario::write_state(&o.state_dir, scenario.as_deref())?;
+    let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(xds_dir.clone());
+
+    let mut procs: Vec<Proc> = Vec::new();
+    let (exits_tx, mut exits) = mpsc::unbounded_channel();
+    // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let run = async {
+        if !o.external_services {
+            start_services(&o, &topology, &mut procs, &exits_tx).await?;
+        }
+        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin)?;
+        let admin = Admin::new(o.ports.admin);
+        let envoy_index = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
+        let running = reload::Running {
+            procs: &procs,
+            exits: &mut exits,
+            envoy_index,
+            xds: &mut xds,
+            admin: &admin,
+        };
+        reload::run(&o, &topology, running, &mut scenario).await
+    };
+    let result = tokio::select! {
+        r = run => r,
+        _ = sigint.recv() => { println!("\nkyc-mesh: Ctrl-C, stopping"); Ok(0) }
+        _ = sigterm.recv() => { println!("kyc-mesh: SIGTERM, stopping"); Ok(0) }
+    };
+    supervise::stop_all(&mut procs).await;
+    if let Ok(0) = result {
+        println!("kyc-mesh: stopped; every child process has exited");
+    }
+    result
+}
+
+/// Start every workload of the topology and wait until each one is ready.
+async fn start_services(
+    o: &UpOptions,
+    topology: &Topology,
+    procs: &mut Vec<Proc>,
+    exits: &mpsc::UnboundedSender<Exit>,
+) -> Result<()> {
+    for w in &topology.workloads {
+        let path = o.bin_dir.join(w.binary);
+        if !path.is_file() {
+            bail!(
+                "{} not found; build it with `cargo build --release --workspace --bins` or pass --bin-dir / KYC_BIN_DIR",
+                path.display()
+            );
+        }
+        let mut cmd = Command::new(&path);
+        cmd.env("KYC_PORT", w.port.to_string())
+            .env("KYC_HOST", "127.0.0.1")
+            .env(
+                "KYC_GATEWAY_URL",
+                format!("http://127.0.0.1:{}", o.ports.gateway),
+            );
+        if std::env::var_os("KYC_LOG_FORMAT").is_none() {
+            cmd.env("KYC_LOG_FORMAT", "pretty");
+        }
+        for (_, k, v) in o.service_env.iter().filter(|(b, _, _)| b == w.binary) {
+            cmd.env(k, v);
+        }
+        procs.push(supervise::spawn(procs.len(), w.binary, cmd, exits)?);
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .no_proxy()
+        .build()?;
+    for (p, w) in procs.iter().zip(&topology.workloads) {
+        let url = format!("http://127.0.0.1:{}/readyz", w.port);
+        supervise::wait_ready(&client, p, &url, o.ready_timeout).await?;
+    }
+    Ok(())
+}
+
+/// Start Envoy on the bootstrap of `xds` and wait until its gateway listener is open.
+/// Returns Envoy's index in `procs`.
+async fn start_envoy(
+    o: &UpOptions,
+    xds: &XdsDir,
+    admin: &Admin,
+    procs: &mut Vec<Proc>,
+    exits: &mpsc::UnboundedSender<Exit>,
+) -> Result<usize> {
+    let mut cmd = Command::new(&o.envoy);
+    cmd.arg("-c")
+        .arg(xds.bootstrap_path())
+        .arg("--disable-hot-restart")
+        .arg("--log-level")
+        .arg(&o.envoy_log_level);
+    if let Some(workers) = o.envoy_concurrency {
+        cmd.arg("--concurrency").arg(workers.to_string());
+    }
+    procs.push(supervise::spawn(procs.len(), "envoy", cmd, exits)?);
+    let envoy = &procs[procs.len() - 1];
+    let rejected = format!("{LDS_STAT}.update_rejected");
+    let active = "listener_manager.total_listeners_active";
+    let filter = format!(
+        "^({}|{})$",
+        rejected.replace('.', "\\."),
+        active.replace('.', "\\.")
+    );
+    let listener = poll(o.ready_timeout, Duration::from_millis(50), || async {
+        if let Some(status) = envoy.exited() {
+            return Some(Err(anyhow::anyhow!(
+                "envoy exited during start-up ({status})"
+            )));
+        }
+        if !admin.ready().await {
+            return None;
+        }
+        // The listener must be up: a port that could not be bound is fatal.
+        let stats = admin.stats(&filter).await.ok()?;
+        let value = |name: &str| stats.get(name).copied().unwrap_or(0);
+        if value(&rejected) > 0 || value(active) == 0 {
+            return Some(Err(anyhow::anyhow!(
+                "Envoy could not open the gateway listener on 127.0.0.1:{} (port in use?)",
+                o.ports.gateway
+            )));
+        }
+        Some(Ok(()))
+    })
+    .await;
+    match listener {
+        Some(r) => r.map(|()| procs.len() - 1),
+        None => bail!(
+            "envoy not ready on admin port {} within {:?}",
+            o.ports.admin,
+            o.ready_timeout
+        ),
+    }
+}
+
+/// Refuse to start when a port we are about to listen on is taken (a previous run, another
+/// program), instead of a confusing failure later.
+fn check_ports_free(o: &UpOptions, topology: &Topology) -> Result<()> {
+    let p = &o.ports;
+    let mut wanted = vec![("Envoy gateway", p.gateway), ("Envoy admin", p.admin)];
+    if !o.external_services {
+        wanted.extend(topology.workloads.iter().map(|w| (w.binary, w.port)));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (what, port) in wanted {
+        if !seen.insert(port) {
+            bail!("port {port} is given twice (for {what}); choose distinct ports");
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!("port {port} for {what} on 127.0.0.1 is already in use (another kyc-mesh up?); stop it or pick another port (see --help)");
+        }
+    }
+    Ok(())
+}
+
+struct RemoveOnDrop(PathBuf);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the user sees once the mesh is up (tests wait for its first line).
+fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
+    let p = &o.ports;
+    println!();
+    println!(
+        "  KYC local mesh is up (Envoy gateway from {})",
+        o.networking.display()
+    );
+    if let Some(s) = scenario {
+        println!("  scenario:            {}", s.display());
+    }
+    let entry = topology.entry().port;
+    println!("  browser:             http://localhost:{entry}/kyc/v1/customer");
+    println!(
+        "  through the gateway: http://localhost:{}/kyc/v1/customer",
+        p.gateway
+    );
+    for (i, w) in topology.workloads.iter().enumerate() {
+        let label = if i == 0 {
+            "  Swagger UI:          "
+        } else {
+            "                       "
+        };
+        println!(
+            "{label}http://localhost:{}/swagger-ui/  ({})",
+            w.port, w.role
+        );
+    }
+    println!("  Envoy admin:         http://localhost:{}/", p.admin);
+    println!(
+        "  watch the split:     kyc-mesh split 100 --gateway-port {}",
+        p.gateway
+    );
+    println!("  edit networking/*.yaml to change routing live; Ctrl-C stops everything");
+    println!();
+}

@@ -1,0 +1,152 @@
+//! The running mesh: watch networking/, the scenario and the state file; on a change,
+//! translate again and apply the result (or keep the last good configuration live);
+//! report any child's exit, and stop when Envoy dies.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::apply::{Admin, XdsDir};
+use crate::pipeline;
+use crate::scenario;
+use crate::supervise::{Exit, Proc};
+use crate::topology::Topology;
+
+use super::{banner, UpOptions};
+
+/// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
+/// files: the xDS directory inside it is ours and must not trigger reloads).
+fn watch(paths: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> Result<notify::RecommendedWatcher> {
+    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+                let _ = tx.send(());
+            }
+        }
+    })?;
+    for (i, p) in paths.iter().enumerate() {
+        let mode = if i == 0 {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        w.watch(p, mode)
+            .with_context(|| format!("watching {}", p.display()))?;
+    }
+    Ok(w)
+}
+
+/// Also watches the directory of a scenario file that lives outside networking/.
+struct ScenarioWatch {
+    watched: Vec<PathBuf>,
+    watcher: notify::RecommendedWatcher,
+    parent: Option<PathBuf>,
+}
+
+impl ScenarioWatch {
+    fn follow(&mut self, scenario: Option<&Path>) {
+        let parent = scenario.and_then(|s| s.parent().map(Path::to_path_buf));
+        if parent == self.parent {
+            return;
+        }
+        if let Some(old) = self.parent.take() {
+            if !self.watched.contains(&old) {
+                let _ = self.watcher.unwatch(&old);
+            }
+        }
+        if let Some(p) = &parent {
+            if !self.watched.iter().any(|w| p.starts_with(w))
+                && self.watcher.watch(p, RecursiveMode::NonRecursive).is_ok()
+            {
+                self.parent = Some(p.clone());
+            }
+        }
+    }
+}
+
+/// The started mesh: its processes (Envoy at `envoy_index`), their exits, and the Envoy
+/// configuration it holds.
+pub(super) struct Running<'a> {
+    pub procs: &'a [Proc],
+    pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
+    pub envoy_index: usize,
+    pub xds: &'a mut XdsDir,
+    pub admin: &'a Admin,
+}
+
+pub(super) async fn run(
+    o: &UpOptions,
+    topology: &Topology,
+    mesh: Running<'_>,
+    scenario: &mut Option<PathBuf>,
+) -> Result<i32> {
+    let Running {
+        procs,
+        exits,
+        envoy_index,
+        xds,
+        admin,
+    } = mesh;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let watched = vec![o.networking.clone(), o.state_dir.clone()];
+    let watcher = watch(&watched, tx.clone())?;
+    let mut follow = ScenarioWatch {
+        watched,
+        watcher,
+        parent: None,
+    };
+    follow.follow(scenario.as_deref());
+    // Watching now: catch an edit made between the first translation and this point,
+    // then tell the user (and tests) the mesh is up.
+    let _ = tx.send(());
+    banner(o, topology, scenario.as_deref());
+
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            Some((i, status)) = exits.recv() => {
+                if i == envoy_index {
+                    eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
+                    return Ok(1);
+                }
+                eprintln!(
+                    "kyc-mesh: service {} exited ({status}); the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod)",
+                    procs[i].name
+                );
+            }
+            Some(()) = rx.recv() => {
+                // Coalesce the burst of events one save produces.
+                let quiet = Duration::from_millis(150);
+                while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
+                let new_scenario = scenario::read_state(&o.state_dir);
+                match pipeline::build(&o.networking, new_scenario.as_deref(), &o.ports) {
+                    Err(errors) => {
+                        let text = errors.join("\n");
+                        if last_error.as_deref() != Some(text.as_str()) {
+                            eprintln!("kyc-mesh: invalid configuration, keeping the last good one live:\n{text}");
+                            last_error = Some(text);
+                        }
+                    }
+                    Ok(accepted) => {
+                        last_error = None;
+                        match xds.apply(admin, &accepted.ingress).await {
+                            Ok(changed) => {
+                                if new_scenario != *scenario {
+                                    println!("kyc-mesh: scenario now {}", scenario::shown(new_scenario.as_deref()));
+                                    *scenario = new_scenario;
+                                    follow.follow(scenario.as_deref());
+                                } else if changed {
+                                    println!("kyc-mesh: configuration reloaded into Envoy");
+                                }
+                            }
+                            Err(e) => eprintln!("kyc-mesh: reload failed, last good configuration stays live: {e:#}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! kyc-mesh's end-to-end tests, one test binary (so every shared helper is used somewhere):
+//!
+//! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
+//!   scenario of networking/scenarios;
+//! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
+//!   `check`, start-up errors, shutdown and Envoy options;
+//! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
+//! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
+//!
+//! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
+//! `KYC_MESH_E2E_SKIP=1`), stand-in backends, `kyc-mesh up` as a child process, HTTP
+//! tallies and polling (never sleeps as synchronisation).
+
+#[macro_use]
+mod helpers;
+
+mod envoy;
+mod lifecycle;
+mod run_local_script;
+mod services;
