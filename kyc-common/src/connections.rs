@@ -1,9 +1,12 @@
 //! The accept loop: a bounded number of connections, each served by hyper's HTTP/1 with a time limit
 //! and a size limit on the request head.
 //!
-//! * At most `KYC_MAX_CONNECTIONS` connections are held. The loop takes a permit before it accepts, so
-//!   further clients wait in the kernel's accept queue (bounded by the listen backlog) and cost this
-//!   process no memory; a permit comes back when a connection closes.
+//! * At most `KYC_MAX_CONNECTIONS` connections are kept alive. Past that, a few more ([`overflow`]:
+//!   1/16 of the limit, at least 16) are served one request each (`Connection: close`, and a tenth of
+//!   the head time limit), so that while long-lived connections hold every permit a new client (a
+//!   kubelet probe among them) still gets its turn. Past both, the loop stops accepting: further
+//!   clients wait in the kernel's accept queue (bounded by the listen backlog) and cost this process no
+//!   memory. A permit comes back when its connection closes.
 //! * A request head (request line and headers) must arrive within `KYC_HEADER_READ_TIMEOUT_MS`,
 //!   counted from the connection's start or the end of the previous answer: slow-header clients
 //!   (slowloris) and idle connections are closed, so they cannot hold the permits for ever.
@@ -34,12 +37,24 @@ const MIN_READ_BUFFER: usize = 8192;
 /// How long to wait before accepting again after an error such as EMFILE (too many open files).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(500);
 
-/// The HTTP/1 settings every connection is served with.
-fn http1_builder(limits: &ServerLimits) -> http1::Builder {
+/// Connections served one request each once `KYC_MAX_CONNECTIONS` are held.
+pub fn overflow(max_connections: usize) -> usize {
+    (max_connections / 16).max(16)
+}
+
+/// The HTTP/1 settings connections are served with: kept alive, or (`one_shot`, past the limit) one
+/// request with a tenth of the time to send its head.
+fn http1_builder(limits: &ServerLimits, one_shot: bool) -> http1::Builder {
     let mut builder = http1::Builder::new();
+    let header_read_timeout = if one_shot {
+        limits.header_read_timeout / 10
+    } else {
+        limits.header_read_timeout
+    };
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(!one_shot)
+        .header_read_timeout(header_read_timeout)
         .max_header_size(limits.max_header_bytes)
         .max_buf_size(limits.max_header_bytes.max(MIN_READ_BUFFER));
     builder
@@ -66,17 +81,28 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send,
 {
-    let builder = http1_builder(limits);
+    let kept_alive = http1_builder(limits, false);
+    let one_shot = http1_builder(limits, true);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let overflow = Arc::new(Semaphore::new(overflow(limits.max_connections)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break, // the semaphore is never closed
+        // A kept-alive permit if there is one, else whichever of the two frees first.
+        let (permit, builder) = match permits.clone().try_acquire_owned() {
+            Ok(permit) => (permit, &kept_alive),
+            Err(_) => tokio::select! {
+                biased;
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => (permit, &kept_alive),
+                    Err(_) => break, // the semaphores are never closed
+                },
+                permit = overflow.clone().acquire_owned() => match permit {
+                    Ok(permit) => (permit, &one_shot),
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
             },
-            () = &mut shutdown => break,
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -124,6 +150,9 @@ mod tests {
             header_read_timeout: Duration::from_millis(1),
             max_header_bytes: 1024,
         };
-        let _builder = http1_builder(&limits);
+        let _kept_alive = http1_builder(&limits, false);
+        let _one_shot = http1_builder(&limits, true);
+        assert_eq!(overflow(1), 16);
+        assert_eq!(overflow(1024), 64);
     }
 }

@@ -14,8 +14,8 @@ use super::{ConfigurationError, Layers, Millis};
 /// `KYC_MAX_HEADER_BYTES`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// `KYC_MAX_CONNECTIONS`: connections held at once; further clients wait in the kernel's accept
-    /// queue until one closes.
+    /// `KYC_MAX_CONNECTIONS`: connections kept alive at once; past it a few more are served one request
+    /// each (see `crate::connections`), then further clients wait in the kernel's accept queue.
     pub max_connections: usize,
     /// `KYC_MAX_CONCURRENT_REQUESTS`: business requests worked on at once; more are answered 503 at
     /// once (probes, docs and `/version` are not counted and keep answering).

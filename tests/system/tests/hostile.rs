@@ -119,45 +119,53 @@ async fn a_normal_client_is_served_while_slow_header_connections_hang_on() {
 }
 
 #[tokio::test]
-async fn no_more_connections_than_the_limit_are_served() {
+async fn past_the_connection_limit_new_clients_get_one_request_then_wait() {
+    // KYC_MAX_CONNECTIONS=2: two kept alive, then 16 served one request each, then none.
     let service = spawn_basic(&[
         ("KYC_MAX_CONNECTIONS", "2"),
         ("KYC_HEADER_READ_TIMEOUT_MS", "60000"),
     ])
     .await;
+    let overflow = kyc_common::connections::overflow(2);
+    let request = format!("{}\r\n", head_start("/healthz"));
     // Two kept-alive connections, each answered once: both hold a permit.
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = connect(service.addr).await;
-        write(
-            &mut stream,
-            format!("{}\r\n", head_start("/healthz")).as_bytes(),
-        )
-        .await;
+        write(&mut stream, request.as_bytes()).await;
         assert_eq!(read_status(&mut stream).await, Some(200));
         held.push(stream);
     }
-    // A third connects (the kernel completes the handshake) but is not served while the two are held.
-    let mut third = connect(service.addr).await;
-    write(
-        &mut third,
-        format!("{}\r\n", head_start("/healthz")).as_bytes(),
-    )
-    .await;
+    // A new client is still served (think of a kubelet probe), for one request only.
+    let mut one_shot = connect(service.addr).await;
+    write(&mut one_shot, request.as_bytes()).await;
+    assert_eq!(read_status(&mut one_shot).await, Some(200));
+    closed_by_server(&mut one_shot).await;
+
+    // Slow-header clients take every one-request slot (each has 6 s, a tenth of the time limit)...
+    let mut slow = Vec::new();
+    for _ in 0..overflow {
+        let mut stream = connect(service.addr).await;
+        write(&mut stream, head_start("/healthz").as_bytes()).await;
+        slow.push(stream);
+    }
+    // ...so the next client connects (the kernel completes the handshake) but is not served...
+    let mut waiting = connect(service.addr).await;
+    write(&mut waiting, request.as_bytes()).await;
     let mut byte = [0u8; 1];
     let early = tokio::time::timeout(
         Duration::from_millis(300),
-        tokio::io::AsyncReadExt::read(&mut third, &mut byte),
+        tokio::io::AsyncReadExt::read(&mut waiting, &mut byte),
     )
     .await;
     assert!(
         early.is_err(),
-        "the third connection was answered while the limit of 2 was held"
+        "a connection past both limits was answered at once"
     );
-    // One closes: the third is accepted and answered.
+    // ...until a connection closes.
     drop(held.pop());
-    assert_eq!(read_status(&mut third).await, Some(200));
-    // The other held connection still works.
+    assert_eq!(read_status(&mut waiting).await, Some(200));
+    // The other kept-alive connection still works.
     let mut first = held.pop().expect("one left");
     write(
         &mut first,
@@ -165,4 +173,5 @@ async fn no_more_connections_than_the_limit_are_served() {
     )
     .await;
     assert_eq!(read_status(&mut first).await, Some(200));
+    drop(slow);
 }
