@@ -12,6 +12,9 @@ use reqwest::Url;
 /// minikube's IP changes.
 pub const DEFAULT_GATEWAY_URL: &str = "http://istio-ingressgateway.istio-system.svc.cluster.local";
 pub const DEFAULT_OUTBOUND_TIMEOUT_MS: &str = "3000";
+/// Calls to the gateway in flight at once (and connections to it): half of `KYC_MAX_CONCURRENT_REQUESTS`'
+/// default, so a burst is shed here at once rather than piled onto the gateway.
+pub const DEFAULT_OUTBOUND_MAX_CONCURRENCY: &str = "128";
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -20,6 +23,9 @@ pub struct Settings {
     pub gateway_url: Url,
     /// `KYC_OUTBOUND_TIMEOUT_MS`: the whole call to the gateway, connect to last byte.
     pub outbound_timeout: Duration,
+    /// `KYC_OUTBOUND_MAX_CONCURRENCY`: calls to the gateway in flight at once (so also the most
+    /// connections to it); one more is answered 503 at once.
+    pub outbound_max_concurrency: usize,
 }
 
 /// An http:// or https:// URL with a host.
@@ -52,10 +58,19 @@ impl ServiceSettings for Settings {
                 "must be greater than 0",
             ));
         }
+        let outbound_max_concurrency: usize =
+            layers.get_or("outbound_max_concurrency", DEFAULT_OUTBOUND_MAX_CONCURRENCY)?;
+        if !(1..=4096).contains(&outbound_max_concurrency) {
+            return Err(ConfigurationError::new(
+                "outbound_max_concurrency",
+                format!("{outbound_max_concurrency}: must be between 1 and 4096"),
+            ));
+        }
         Ok(Settings {
             common,
             gateway_url,
             outbound_timeout,
+            outbound_max_concurrency,
         })
     }
 
@@ -86,6 +101,7 @@ mod tests {
         let s = load(&[]).expect("defaults");
         assert_eq!(s.gateway_url, url(DEFAULT_GATEWAY_URL));
         assert_eq!(s.outbound_timeout, Duration::from_secs(3));
+        assert_eq!(s.outbound_max_concurrency, 128);
         assert_eq!(s.common.port, 8080);
     }
 
@@ -106,6 +122,16 @@ mod tests {
                 .expect_err("0")
                 .key,
             "KYC_OUTBOUND_TIMEOUT_MS"
+        );
+        for bad in ["0", "5000", "many", "-1"] {
+            let err = load(&[("KYC_OUTBOUND_MAX_CONCURRENCY", bad)]).expect_err(bad);
+            assert_eq!(err.key, "KYC_OUTBOUND_MAX_CONCURRENCY", "{bad}");
+        }
+        assert_eq!(
+            load(&[("KYC_OUTBOUND_MAX_CONCURRENCY", "8")])
+                .expect("ok")
+                .outbound_max_concurrency,
+            8
         );
         assert_eq!(
             load(&[("KYC_OUTBOUND_TIMEOUT_MS", "soon")])

@@ -38,6 +38,7 @@ pub fn state(settings: &Settings) -> Result<AppState, String> {
         gateway: Arc::new(CreditCheckGateway::new(
             settings.gateway_url.clone(),
             settings.outbound_timeout,
+            settings.outbound_max_concurrency,
         )?),
         clock: today_utc,
     })

@@ -8,12 +8,13 @@
 //! * [`telemetry`]: JSON or human log lines.
 //! * [`http`]: identity (`servedBy`), extractors, error bodies, request logs, chaos knobs, probes,
 //!   Swagger UI: what makes a router a KYC service.
-//! * [`server`]: bind, serve, drain and stop; [`run`]: a service's `main` and its exit codes.
+//! * [`server`]: bind, serve, drain and stop; [`connections`]: the accept loop and its limits; [`run`]: a service's `main` and its exit codes.
 //! * [`propagation`]: the tracing headers a service in an Istio mesh must forward.
 //!
 //! The scorers' rules are in the `kyc-scoring` crate.
 
 pub mod configuration;
+pub mod connections;
 pub mod domain;
 pub mod error;
 pub mod http;

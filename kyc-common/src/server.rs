@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use axum::extract::FromRef;
 
-use crate::configuration::CommonSettings;
+use crate::configuration::{CommonSettings, ServerLimits};
 use crate::http::ServiceContext;
 
 /// A bound listener and the application it will serve.
@@ -26,6 +26,7 @@ pub struct Server {
     app: Router,
     ctx: Arc<ServiceContext>,
     drain: Duration,
+    limits: ServerLimits,
 }
 
 impl Server {
@@ -50,6 +51,7 @@ impl Server {
             app,
             ctx,
             drain: settings.drain,
+            limits: settings.limits.clone(),
         })
     }
 
@@ -68,6 +70,7 @@ impl Server {
             app,
             ctx,
             drain,
+            limits,
         } = self;
         let drained = async move {
             shutdown.await;
@@ -79,9 +82,7 @@ impl Server {
             tokio::time::sleep(drain).await;
             tracing::info!("drain over: closing the listener and finishing requests in flight");
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(drained)
-            .await?;
+        crate::connections::serve(listener, app, &limits, drained).await?;
         tracing::info!("stopped");
         Ok(())
     }

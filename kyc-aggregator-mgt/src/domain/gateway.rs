@@ -1,5 +1,6 @@
 //! The call to the credit-check service through the mesh's gateway (failures: [`GatewayError`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -9,6 +10,7 @@ use kyc_common::error::ErrorBody;
 use kyc_common::http::SERVED_BY_HEADER;
 use kyc_common::propagation::outbound_headers;
 use reqwest::Url;
+use tokio::sync::Semaphore;
 
 use super::{GatewayError, RequestedReport};
 
@@ -21,10 +23,14 @@ pub struct ScoredReport {
     pub scored_by: HeaderValue,
 }
 
-/// One shared HTTP client (and its connection pool) for every call to the gateway.
+/// One shared HTTP client (and its connection pool) for every call to the gateway, with at most
+/// `KYC_OUTBOUND_MAX_CONCURRENCY` calls in flight: an HTTP/1 connection carries one call at a time, so
+/// that is also the most connections the pool opens.
 #[derive(Clone, Debug)]
 pub struct CreditCheckGateway {
     http: reqwest::Client,
+    permits: Arc<Semaphore>,
+    limit: usize,
     base: Url,
     /// The three credit-check URLs (basic, advanced, report), built once.
     urls: [Url; 3],
@@ -42,10 +48,11 @@ fn endpoint(base: &Url, report: RequestedReport) -> Result<Url, String> {
 }
 
 impl CreditCheckGateway {
-    pub fn new(base: Url, timeout: Duration) -> Result<Self, String> {
+    pub fn new(base: Url, timeout: Duration, max_concurrency: usize) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(max_concurrency)
             .tcp_nodelay(true)
             .user_agent(concat!("kyc-aggregator-mgt/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -57,6 +64,8 @@ impl CreditCheckGateway {
         ];
         Ok(CreditCheckGateway {
             http,
+            permits: Arc::new(Semaphore::new(max_concurrency)),
+            limit: max_concurrency,
             base,
             urls,
             timeout,
@@ -75,13 +84,17 @@ impl CreditCheckGateway {
         }
     }
 
-    /// POSTs the applicant to the report's route, forwarding the inbound tracing headers.
+    /// POSTs the applicant to the report's route, forwarding the inbound tracing headers; or, when
+    /// every permitted call is in flight, [`GatewayError::Exhausted`] at once.
     pub async fn score(
         &self,
         report: RequestedReport,
         applicant: &ApplicantRequest,
         inbound: &HeaderMap,
     ) -> Result<ScoredReport, GatewayError> {
+        let Ok(_permit) = self.permits.try_acquire() else {
+            return Err(GatewayError::Exhausted { limit: self.limit });
+        };
         let url = self.url(report);
         let headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
         let response = self

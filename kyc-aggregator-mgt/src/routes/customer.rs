@@ -82,8 +82,8 @@ async fn forward(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
-        GatewayError,
-        Chaos))]
+        Chaos,
+        GatewayError))]
 async fn get_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<CustomerQuery>,
@@ -105,8 +105,8 @@ async fn get_customer(
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
         ApiJson<ApplicantRequest>,
-        GatewayError,
-        Chaos))]
+        Chaos,
+        GatewayError))]
 async fn post_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReportQuery>,

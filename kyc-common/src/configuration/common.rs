@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{ConfigurationError, Label, Layers, LogFormat, LogLevel, Millis, Share};
+use super::{ConfigurationError, Label, Layers, LogFormat, LogLevel, Millis, ServerLimits, Share};
 
 /// Settings every service has, typed.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ pub struct CommonSettings {
     pub chaos_error_rate: Share,
     /// `KYC_CHAOS_DELAY_MS`: latency added to business requests.
     pub chaos_delay: Duration,
+    /// Connections, request-head size and time, requests in flight: see [`ServerLimits`].
+    pub limits: ServerLimits,
 }
 
 impl CommonSettings {
@@ -41,6 +43,7 @@ impl CommonSettings {
             instance: layers.optional("instance")?,
             chaos_error_rate: layers.get_or("chaos_error_rate", "0")?,
             chaos_delay: layers.get_or::<Millis>("chaos_delay_ms", "0")?.0,
+            limits: ServerLimits::read(layers)?,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! a value that does not fit stops the service before it binds with a message naming its variable.
 
 mod common;
+mod limits;
 mod values;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::str::FromStr;
 use config::{Config, Environment, File};
 
 pub use common::CommonSettings;
+pub use limits::ServerLimits;
 pub use values::{Label, LogFormat, LogLevel, Millis, Share};
 
 pub const ENV_PREFIX: &str = "KYC";

@@ -15,10 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::context::ServiceContext;
-use super::{chaos, errors, probes, request_log, BODY_LIMIT_BYTES, OPENAPI_PATH, SERVED_BY_HEADER};
+use super::{
+    chaos, errors, probes, request_log, shed, BODY_LIMIT_BYTES, OPENAPI_PATH, SERVED_BY_HEADER,
+};
 use crate::propagation::REQUEST_ID;
 
-/// The chaos knobs on the business routes only, then probes, `/` → Swagger UI, the OpenAPI document
+/// Load shedding and the chaos knobs on the business routes only, then probes, `/` → Swagger UI, the OpenAPI document
 /// (`doc` plus every route's operation), JSON errors (404/405 included), the body limit, request ids,
 /// `x-kyc-served-by` and request logs.
 pub fn assemble<S>(doc: OpenApi, business: OpenApiRouter<S>, state: S) -> Router
@@ -29,7 +31,8 @@ where
     let ctx = Arc::<ServiceContext>::from_ref(&state);
     let api = OpenApiRouter::with_openapi(doc)
         .merge(business)
-        .layer(middleware::from_fn_with_state(ctx.clone(), chaos::chaos));
+        .layer(middleware::from_fn_with_state(ctx.clone(), chaos::chaos))
+        .layer(middleware::from_fn_with_state(ctx.clone(), shed::shed));
     let (router, openapi) = api.merge(probes::routes()).split_for_parts();
     let served_by = HeaderValue::from_str(&ctx.served_by)
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::shed::Shed;
 use crate::configuration::{CommonSettings, Share};
 use crate::domain::ServedBy;
 use crate::error::ErrorNamespace;
@@ -25,6 +26,8 @@ pub struct ServiceContext {
     /// The codes and `type` of this service's error bodies.
     pub errors: ErrorNamespace,
     pub chaos: Chaos,
+    /// Business requests in flight, at most `KYC_MAX_CONCURRENT_REQUESTS`.
+    pub shed: Shed,
     draining: AtomicBool,
 }
 
@@ -56,6 +59,7 @@ impl ServiceContext {
                 error_rate: settings.chaos_error_rate,
                 delay: settings.chaos_delay,
             },
+            shed: Shed::new(settings.limits.max_concurrent_requests),
             draining: AtomicBool::new(false),
         })
     }

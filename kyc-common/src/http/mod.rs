@@ -6,6 +6,7 @@
 //!   JSON 404/405.
 //! * [`request_log`]: one log line per request (and the 5xx error it answered).
 //! * [`chaos`]: the podinfo-style fault knobs on business routes.
+//! * [`shed`]: load shedding on business routes (`KYC_MAX_CONCURRENT_REQUESTS`, then a fast 503).
 //! * [`probes`]: `/healthz`, `/readyz`, `/version`.
 //! * [`docs`]: the OpenAPI document's header, and documented aliases of routes; [`responses`]: how the
 //!   error answers of extractors, middleware and errors are documented.
@@ -20,6 +21,7 @@ pub mod extract;
 pub mod probes;
 pub mod request_log;
 pub mod responses;
+pub mod shed;
 
 pub use app::assemble;
 pub use context::ServiceContext;

@@ -41,9 +41,13 @@ impl<T> IntoResponses for ApiJson<T> {
     }
 }
 
-/// The chaos knob's answer on a business route.
+/// The 503 of every business route: load shedding, or the chaos knob.
 impl IntoResponses for Chaos {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        error_responses(&[(503, "Injected failure (KYC_CHAOS_ERROR_RATE)")])
+        error_responses(&[(
+            503,
+            "Over capacity: KYC_MAX_CONCURRENT_REQUESTS requests already in flight (answered at once, \
+             not queued; retry later), or an injected failure (KYC_CHAOS_ERROR_RATE)",
+        )])
     }
 }

@@ -2,7 +2,11 @@
 //! (zero-to-production's `spawn_app`), stand-in gateways, and the real binaries as child processes.
 //!
 //! The tests are in `tests/`: `chain.rs` (aggregator → stand-in gateway → scorers), `processes.rs` (the
-//! real binaries), `browser.rs` (headless Chromium), `manifests.rs` (networking/ against the services).
+//! real binaries), `browser.rs` (headless Chromium), `manifests.rs` (networking/ against the services),
+//! `hostile.rs` (slow, large and many connections; raw TCP clients in [`raw`]), `overload.rs` (load
+//! shedding, the aggregator's outbound limit, the chaos delay).
+
+pub mod raw;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
