@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::context::ServiceContext;
-use super::{chaos, errors, probes, request_log, BODY_LIMIT_BYTES, OPENAPI_PATH, SERVED_BY_HEADER};
+use super::{
+    chaos, errors, metrics, probes, request_log, BODY_LIMIT_BYTES, OPENAPI_PATH, SERVED_BY_HEADER,
+};
 use crate::propagation::REQUEST_ID;
 
 /// The chaos knobs on the business routes only, then probes, `/` → Swagger UI, the OpenAPI document
@@ -30,7 +32,10 @@ where
     let api = OpenApiRouter::with_openapi(doc)
         .merge(business)
         .layer(middleware::from_fn_with_state(ctx.clone(), chaos::chaos));
-    let (router, openapi) = api.merge(probes::routes()).split_for_parts();
+    let (router, openapi) = api
+        .merge(probes::routes())
+        .merge(metrics::routes())
+        .split_for_parts();
     let served_by = HeaderValue::from_str(&ctx.served_by)
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));
     let x_request_id = HeaderName::from_static(REQUEST_ID);
@@ -51,8 +56,9 @@ where
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(middleware::from_fn_with_state(
-            ctx,
+            ctx.clone(),
             request_log::log_request,
         ))
+        .layer(middleware::from_fn_with_state(ctx, metrics::track))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::metrics::Metrics;
 use crate::configuration::{CommonSettings, Share};
 use crate::domain::ServedBy;
 use crate::error::ErrorNamespace;
@@ -25,6 +26,8 @@ pub struct ServiceContext {
     /// The codes and `type` of this service's error bodies.
     pub errors: ErrorNamespace,
     pub chaos: Chaos,
+    /// The service's Prometheus metrics (`/metrics`).
+    pub metrics: Metrics,
     draining: AtomicBool,
 }
 
@@ -47,7 +50,9 @@ impl ServiceContext {
             version: settings.service_version.to_string(),
             instance,
         };
+        let metrics = Metrics::new(&identity, build_version);
         Arc::new(ServiceContext {
+            metrics,
             served_by: identity.header_value(),
             identity,
             build_version,

@@ -6,6 +6,7 @@
 //!   JSON 404/405.
 //! * [`request_log`]: one log line per request (and the 5xx error it answered).
 //! * [`chaos`]: the podinfo-style fault knobs on business routes.
+//! * [`metrics`]: `/metrics` and the per-request histogram (Prometheus).
 //! * [`probes`]: `/healthz`, `/readyz`, `/version`.
 //! * [`docs`]: the OpenAPI document's header, and documented aliases of routes; [`responses`]: how the
 //!   error answers of extractors, middleware and errors are documented.
@@ -17,6 +18,7 @@ pub mod context;
 pub mod docs;
 pub mod errors;
 pub mod extract;
+pub mod metrics;
 pub mod probes;
 pub mod request_log;
 pub mod responses;
