@@ -110,6 +110,7 @@ impl XdsDir {
             admin: AdminConfig {
                 address: Address::loopback(admin_port),
             },
+            stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
             overload_manager: Some(OverloadManager::max_connections(10_000)),
             static_resources: None,
             dynamic_resources: Some(DynamicResources {

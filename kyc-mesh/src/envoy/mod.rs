@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod listener;
 pub mod names;
 pub mod route;
+pub mod stats;
 pub mod values;
 
 pub use names::{ClusterName, ListenerName, RouteConfigName, StatPrefix};
