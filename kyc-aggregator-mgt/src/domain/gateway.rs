@@ -9,6 +9,7 @@ use kyc_common::error::ErrorBody;
 use kyc_common::http::SERVED_BY_HEADER;
 use kyc_common::propagation::outbound_headers;
 use reqwest::Url;
+use tracing::Instrument;
 
 use super::{GatewayError, RequestedReport};
 
@@ -75,15 +76,27 @@ impl CreditCheckGateway {
         }
     }
 
-    /// POSTs the applicant to the report's route, forwarding the inbound tracing headers.
+    /// POSTs the applicant to the report's route, forwarding the inbound tracing headers; with traces
+    /// on, as a client span whose context the call carries.
     pub async fn score(
         &self,
         report: RequestedReport,
         applicant: &ApplicantRequest,
         inbound: &HeaderMap,
     ) -> Result<ScoredReport, GatewayError> {
-        let url = self.url(report);
-        let headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
+        let mut headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
+        let span = kyc_common::otel::client_span("POST", report.path(), &mut headers);
+        self.exchange(self.url(report), headers, applicant)
+            .instrument(span)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        url: &Url,
+        headers: HeaderMap,
+        applicant: &ApplicantRequest,
+    ) -> Result<ScoredReport, GatewayError> {
         let response = self
             .http
             .post(url.clone())
@@ -93,6 +106,7 @@ impl CreditCheckGateway {
             .await
             .map_err(|e| self.transport_error(url, &e))?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", i64::from(status.as_u16()));
         let scored_by = response.headers().get(SERVED_BY_HEADER).cloned();
         let body = response
             .bytes()

@@ -16,7 +16,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::context::ServiceContext;
 use super::{
-    chaos, errors, metrics, probes, request_log, BODY_LIMIT_BYTES, OPENAPI_PATH, SERVED_BY_HEADER,
+    chaos, errors, metrics, probes, request_log, trace, BODY_LIMIT_BYTES, OPENAPI_PATH,
+    SERVED_BY_HEADER,
 };
 use crate::propagation::REQUEST_ID;
 
@@ -60,5 +61,6 @@ where
             request_log::log_request,
         ))
         .layer(middleware::from_fn_with_state(ctx, metrics::track))
+        .layer(middleware::from_fn(trace::trace))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }

@@ -112,8 +112,13 @@ impl Metrics {
     }
 }
 
+/// Whether requests to `route` are business traffic (probes and `/metrics` are not).
+pub fn counted(route: &str) -> bool {
+    !NOT_COUNTED.contains(&route)
+}
+
 /// `GET`, `POST`... as themselves; any other method as `_OTHER` (OpenTelemetry's convention).
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -131,7 +136,7 @@ fn method_label(method: &Method) -> &'static str {
 /// The middleware: one observation of [`REQUEST_DURATION`] per business request.
 pub async fn track(State(ctx): State<Arc<ServiceContext>>, req: Request, next: Next) -> Response {
     let route = match req.extensions().get::<MatchedPath>() {
-        Some(path) if NOT_COUNTED.contains(&path.as_str()) => return next.run(req).await,
+        Some(path) if !counted(path.as_str()) => return next.run(req).await,
         Some(path) => path.as_str().to_owned(),
         None => UNMATCHED_ROUTE.to_owned(),
     };

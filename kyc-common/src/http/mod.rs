@@ -8,6 +8,7 @@
 //! * [`chaos`]: the podinfo-style fault knobs on business routes.
 //! * [`metrics`]: `/metrics` and the per-request histogram (Prometheus).
 //! * [`probes`]: `/healthz`, `/readyz`, `/version`.
+//! * [`trace`]: the server span of a request, when traces are on.
 //! * [`docs`]: the OpenAPI document's header, and documented aliases of routes; [`responses`]: how the
 //!   error answers of extractors, middleware and errors are documented.
 //! * [`app`]: all of the above around a service's documented business routes, plus Swagger UI.
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod probes;
 pub mod request_log;
 pub mod responses;
+pub mod trace;
 
 pub use app::assemble;
 pub use context::ServiceContext;

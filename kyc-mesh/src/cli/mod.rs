@@ -193,6 +193,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 ready_timeout: Duration::from_secs(a.ready_timeout),
                 prometheus: a.observe.prometheus(),
                 prometheus_port: a.observe.prometheus_port,
+                telemetry: a.observe.telemetry()?,
             })
             .await
         }

@@ -1,9 +1,11 @@
-//! `up`'s observability flags: the local Prometheus.
+//! `up`'s observability flags: the local Prometheus, Envoy's access log (and its tracer, from the
+//! standard `OTEL_*` variables).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::envoy::telemetry::{Collector, Telemetry};
 use crate::prometheus;
 
 #[derive(Args, Debug, Default)]
@@ -17,6 +19,9 @@ pub struct ObserveArgs {
     /// Do not start Prometheus, even when one is installed
     #[arg(long)]
     no_prometheus: bool,
+    /// Envoy writes one access-log line per request on its stdout (path without query string, no body)
+    #[arg(long)]
+    access_log: bool,
 }
 
 impl ObserveArgs {
@@ -26,6 +31,17 @@ impl ObserveArgs {
             prometheus_port: prometheus::DEFAULT_PORT,
             ..ObserveArgs::default()
         }
+    }
+
+    /// Envoy's tracer (to `OTEL_EXPORTER_OTLP_ENDPOINT`, as the services) and access log.
+    pub fn telemetry(&self) -> anyhow::Result<Telemetry> {
+        let collector = Collector::from_vars(|k| std::env::var(k).ok())
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        Ok(Telemetry {
+            collector,
+            access_log: self.access_log,
+        })
     }
 
     /// The Prometheus to start, if any (prints how to install one when none is found, and runs on

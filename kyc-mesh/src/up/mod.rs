@@ -37,6 +37,8 @@ pub struct UpOptions {
     /// The local Prometheus (observability): its binary when one is started, and its port.
     pub prometheus: Option<PathBuf>,
     pub prometheus_port: u16,
+    /// Envoy's tracer and access log.
+    pub telemetry: crate::envoy::telemetry::Telemetry,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
@@ -73,7 +75,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         if !o.external_services {
             start_services(&o, &topology, &mut procs, &exits_tx).await?;
         }
-        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin)?;
+        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin, &o.telemetry)?;
         let admin = Admin::new(o.ports.admin);
         let envoy_index = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
         if let Some(binary) = &o.prometheus {

@@ -2,7 +2,9 @@
 //! (zero-to-production's `spawn_app`), stand-in gateways, and the real binaries as child processes.
 //!
 //! The tests are in `tests/`: `chain.rs` (aggregator → stand-in gateway → scorers), `processes.rs` (the
-//! real binaries), `browser.rs` (headless Chromium), `manifests.rs` (networking/ against the services).
+//! real binaries), `traces.rs` (spans at a local OTLP receiver, [`otlp`]), `browser.rs` (headless Chromium), `manifests.rs` (networking/ against the services).
+
+pub mod otlp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
