@@ -95,3 +95,11 @@ def test_pod_templates_expose_metrics_to_istio_metrics_merging(service):
     port = annotations["prometheus.io/port"]
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert int(port) in [p["containerPort"] for p in container["ports"]]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_traces_are_wired_commented_to_the_jaeger_addon(service):
+    text = (NETWORKING / f"{service}-k8-istio.yml").read_text()
+    commented = [line for line in text.splitlines() if "OTEL_EXPORTER_OTLP_ENDPOINT" in line]
+    assert commented and all(line.strip().startswith("#") for line in commented), "off by default"
+    assert "jaeger-collector.istio-system.svc.cluster.local:4318" in text

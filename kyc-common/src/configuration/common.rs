@@ -26,6 +26,8 @@ pub struct CommonSettings {
     pub chaos_error_rate: Share,
     /// `KYC_CHAOS_DELAY_MS`: latency added to business requests.
     pub chaos_delay: Duration,
+    /// `KYC_METRICS`: `true` (default) records `/metrics`; `false` only for measuring their cost.
+    pub metrics: bool,
 }
 
 impl CommonSettings {
@@ -41,6 +43,7 @@ impl CommonSettings {
             instance: layers.optional("instance")?,
             chaos_error_rate: layers.get_or("chaos_error_rate", "0")?,
             chaos_delay: layers.get_or::<Millis>("chaos_delay_ms", "0")?.0,
+            metrics: layers.get_or("metrics", "true")?,
         })
     }
 }
@@ -97,6 +100,7 @@ mod tests {
             ("KYC_HOST", "not an address"),
             ("KYC_SERVICE_VERSION", "v 2"),
             ("KYC_INSTANCE", "pod/1"),
+            ("KYC_METRICS", "maybe"),
         ] {
             let err = load_common(&[(var, value)]).expect_err(var);
             assert_eq!(err.key, var, "{value}: {err}");

@@ -50,7 +50,7 @@ impl ServiceContext {
             version: settings.service_version.to_string(),
             instance,
         };
-        let metrics = Metrics::new(&identity, build_version);
+        let metrics = Metrics::new(&identity, build_version, settings.metrics);
         Arc::new(ServiceContext {
             metrics,
             served_by: identity.header_value(),

@@ -51,6 +51,8 @@ pub struct Metrics {
     handle: PrometheusHandle,
     started: Instant,
     last_upkeep_ms: AtomicU64,
+    /// `KYC_METRICS=false`: nothing is recorded (to measure what recording costs).
+    enabled: bool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -60,8 +62,9 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// A recorder with the HTTP histogram described and `kyc_build_info` set.
-    pub fn new(identity: &ServedBy, build: &str) -> Self {
+    /// A recorder with the HTTP histogram described and `kyc_build_info` set; with `enabled` false,
+    /// only `kyc_build_info` is ever recorded.
+    pub fn new(identity: &ServedBy, build: &str, enabled: bool) -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets(DURATION_BUCKETS)
             .unwrap_or_else(|_| PrometheusBuilder::new())
@@ -72,6 +75,7 @@ impl Metrics {
             handle,
             started: Instant::now(),
             last_upkeep_ms: AtomicU64::new(0),
+            enabled: true,
         };
         let labels = [
             ("service", identity.service.clone()),
@@ -88,11 +92,14 @@ impl Metrics {
             describe_gauge!(BUILD_INFO, "1, labelled with what is running");
             gauge!(BUILD_INFO, &labels).set(1.0);
         });
-        metrics
+        Metrics { enabled, ..metrics }
     }
 
     /// Runs `record` with this service's recorder as the `metrics` macros' recorder.
     pub fn record(&self, record: impl FnOnce()) {
+        if !self.enabled {
+            return;
+        }
         metrics::with_local_recorder(&self.recorder, record);
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.last_upkeep_ms.load(Ordering::Relaxed);
@@ -191,7 +198,7 @@ mod tests {
 
     #[test]
     fn build_info_and_histogram_render_in_the_text_format() {
-        let m = Metrics::new(&identity(), "0.1.0");
+        let m = Metrics::new(&identity(), "0.1.0", true);
         m.record(|| {
             histogram!(REQUEST_DURATION, "http_route" => "/x").record(0.002);
         });
@@ -206,6 +213,15 @@ mod tests {
         assert!(text.contains(
             r#"http_server_request_duration_seconds_bucket{http_route="/x",le="0.0025"} 1"#
         ));
+    }
+
+    #[test]
+    fn disabled_metrics_record_nothing_but_build_info() {
+        let m = Metrics::new(&identity(), "0.1.0", false);
+        m.record(|| histogram!(REQUEST_DURATION).record(1.0));
+        let text = m.render();
+        assert!(text.contains("kyc_build_info"));
+        assert!(!text.contains(REQUEST_DURATION), "{text}");
     }
 
     #[test]
