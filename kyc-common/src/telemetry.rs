@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{filter_fn, FilterExt, Targets};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -23,7 +23,8 @@ pub fn init(format: LogFormat, level: LogLevel, crate_target: &str) {
             .with_target("kyc_scoring", level)
             .with_target(crate_target.to_owned(), level)
     };
-    let filter = targets(LevelFilter::from(level));
+    // Log lines are events: spans (traces) never reach the formatter, which would format their fields.
+    let filter = targets(LevelFilter::from(level)).and(filter_fn(|m| m.is_event()));
     // Colours only for a terminal: piped output (kyc-mesh, log files, kubectl logs) stays plain text.
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)

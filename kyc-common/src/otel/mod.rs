@@ -78,7 +78,16 @@ where
         .build();
     let tracer = provider.tracer(service.to_owned());
     let _ = PROVIDER.set(provider);
-    Some(tracing_opentelemetry::layer().with_tracer(tracer))
+    // Only what a span needs: no busy/idle timing, source location, thread or target attributes.
+    Some(
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_level(false),
+    )
 }
 
 /// A client span for an outbound `POST path` (a child of the current span), with its context written

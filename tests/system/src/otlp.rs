@@ -1,6 +1,6 @@
-//! A local OTLP/HTTP receiver: `POST /v1/traces` with an `ExportTraceServiceRequest` in protobuf,
-//! decoded with the OpenTelemetry proto definitions (`opentelemetry-proto`). Keeps every span with the
-//! `service.name` of its resource.
+//! Local OTLP receivers: HTTP (`POST /v1/traces` with an `ExportTraceServiceRequest` in protobuf) and
+//! gRPC (the `TraceService` of the proto definitions), decoded with the OpenTelemetry proto
+//! definitions (`opentelemetry-proto`). Each keeps every span with the `service.name` of its resource.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +11,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -90,6 +93,14 @@ async fn traces(State(spans): State<Arc<Mutex<Vec<Received>>>>, body: Bytes) -> 
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return (StatusCode::BAD_REQUEST, Vec::new());
     };
+    keep(&spans, request);
+    (
+        StatusCode::OK,
+        ExportTraceServiceResponse::default().encode_to_vec(),
+    )
+}
+
+fn keep(spans: &Mutex<Vec<Received>>, request: ExportTraceServiceRequest) {
     let mut received = Vec::new();
     for rs in request.resource_spans {
         let service = rs
@@ -111,10 +122,37 @@ async fn traces(State(spans): State<Arc<Mutex<Vec<Received>>>>, body: Bytes) -> 
     if let Ok(mut all) = spans.lock() {
         all.extend(received);
     }
-    (
-        StatusCode::OK,
-        ExportTraceServiceResponse::default().encode_to_vec(),
-    )
+}
+
+struct Grpc(Arc<Mutex<Vec<Received>>>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        keep(&self.0, request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// Starts an OTLP/gRPC receiver on a free loopback port.
+pub async fn grpc_receiver() -> Receiver {
+    let mut r = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    r.addr = Some(listener.local_addr().expect("addr"));
+    let service = TraceServiceServer::new(Grpc(r.spans.clone()));
+    tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    r
 }
 
 /// Starts a receiver on a free loopback port.

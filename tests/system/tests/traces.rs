@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use kyc_common::testing::{clean_applicant, eventually};
-use kyc_system_tests::otlp::{receiver, Received};
+use kyc_system_tests::otlp::{grpc_receiver, receiver, Received};
 use kyc_system_tests::*;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -145,4 +145,27 @@ async fn a_collector_that_never_answers_fails_no_request_and_warns_once() {
         1,
         "one warning, however many exports fail"
     );
+}
+
+#[tokio::test]
+async fn grpc_is_the_other_protocol_and_otel_service_name_renames() {
+    let otlp = grpc_receiver().await;
+    let mut env = otel_env(&otlp.url());
+    env.retain(|(k, _)| *k != "OTEL_EXPORTER_OTLP_PROTOCOL");
+    env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()));
+    env.push(("OTEL_SERVICE_NAME", "scorer-under-test".to_owned()));
+    let basic = start("kyc-credit-check-basic", &env).await;
+    let r = client()
+        .get(basic.url("/credit-check/basic?demo=alice"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let span = eventually("a span over gRPC", WAIT, || async {
+        otlp.spans()
+            .into_iter()
+            .find(|s| s.span.name == "GET /credit-check/basic")
+    })
+    .await;
+    assert_eq!(span.service, "scorer-under-test");
 }
