@@ -110,7 +110,8 @@ mesh_up() {
     local args
     mapfile -t args < <(mesh_args)
     info "kyc-mesh up: aggregator $P_AGG, basic $P_BASIC, advanced $P_ADV, gateway $P_GW, admin $P_ADMIN (log $MESH_LOG)"
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up "$@" >"$MESH_LOG" 2>&1 &
+    # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
+    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
     until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \

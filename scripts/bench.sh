@@ -5,6 +5,8 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../bench/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/observe.sh
+source "$BENCH_ROOT/bench/observe.sh"
 
 usage() {
     cat <<USAGE
@@ -47,6 +49,12 @@ Options:
   --quick              a short check of the script: --duration 3 --warmup 1 --soak-requests 0
                        --ready-runs 3 --paced 3
   --no-build           do not run cargo build --release (the binaries must exist)
+  --observability S    the cost of metrics and of tracing: S measured seconds of chain load per
+                       variant (off / metrics / tracing to a local OTLP receiver), --observability-rounds
+                       rounds interleaved, a fresh mesh each (default 10; 0 = skip); writes
+                       target/bench/observability.json
+  --observability-rounds N  (default 3)
+  --observability-only run only that A/B
   -h, --help           this help
 
 Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
@@ -67,6 +75,10 @@ LOG_LEVEL=""
 OUT="$BENCH_ROOT/target/bench/results.json"
 BUILD=1
 EXTRA_ENV=()
+OBS_S=10
+OBS_ROUNDS=3
+OBS_ONLY=0
+OBS_OUT="$BENCH_ROOT/target/bench/observability.json"
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 
@@ -90,11 +102,14 @@ while (($#)); do
     --out) need_value "$@"; OUT="$2"; shift ;;
     --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3 ;;
     --no-build) BUILD=0 ;;
+    --observability) need_value "$@"; OBS_S="$2"; shift ;;
+    --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
+    --observability-only) OBS_ONLY=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S; do
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -120,6 +135,21 @@ if awk -v l="$load" -v n="$(nproc)" 'BEGIN {exit !(l > 0.35 * n)}'; then
 fi
 
 MACHINE="$(machine_json)"
+
+# --- the cost of observability (metrics, tracing), A/B ----------------------------------------------
+observability() {
+    ((OBS_S > 0 && OBS_ROUNDS > 0)) || return 0
+    info "observability A/B: off / metrics / tracing, ${OBS_S}s each, $OBS_ROUNDS rounds"
+    mkdir -p "$(dirname "$OBS_OUT")"
+    obs_ab "$WORK" "$OBS_S" "$WARMUP" "$CONNS" "$THREADS" "$OBS_ROUNDS" |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$OBS_OUT"
+    obs_table "$OBS_OUT" >&2
+    echo "observability results: $OBS_OUT" >&2
+}
+if ((OBS_ONLY)); then
+    observability
+    exit 0
+fi
 
 # --- binary sizes and exec -> /readyz ------------------------------------------------------------
 SIZES="{}"
@@ -251,6 +281,7 @@ if ((SOAK_REQUESTS > 0)); then
 fi
 
 mesh_down
+observability
 
 # --- results ------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"

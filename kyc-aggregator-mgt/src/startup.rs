@@ -10,7 +10,7 @@ use kyc_common::http::{assemble, ServiceContext};
 use kyc_common::server::Server;
 
 use crate::configuration::Settings;
-use crate::domain::CreditCheckGateway;
+use crate::domain::{gateway_metrics, CreditCheckGateway};
 use crate::routes::{self, customer::AppState};
 use crate::SERVICE_NAME;
 
@@ -28,13 +28,15 @@ Errors are `{errorCode, errorMessage, type}`.",
 };
 
 pub fn state(settings: &Settings) -> Result<AppState, String> {
+    let ctx = ServiceContext::new(
+        SERVICE_NAME,
+        env!("CARGO_PKG_VERSION"),
+        AGGREGATOR_ERRORS,
+        &settings.common,
+    );
+    gateway_metrics::describe(&ctx.metrics);
     Ok(AppState {
-        ctx: ServiceContext::new(
-            SERVICE_NAME,
-            env!("CARGO_PKG_VERSION"),
-            AGGREGATOR_ERRORS,
-            &settings.common,
-        ),
+        ctx,
         gateway: Arc::new(CreditCheckGateway::new(
             settings.gateway_url.clone(),
             settings.outbound_timeout,

@@ -9,6 +9,7 @@
 //! * [`http`]: identity (`servedBy`), extractors, error bodies, request logs, chaos knobs, probes,
 //!   Swagger UI: what makes a router a KYC service.
 //! * [`server`]: bind, serve, drain and stop; [`connections`]: the accept loop and its limits; [`run`]: a service's `main` and its exit codes.
+//! * [`otel`]: OpenTelemetry traces (off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set).
 //! * [`propagation`]: the tracing headers a service in an Istio mesh must forward.
 //!
 //! The scorers' rules are in the `kyc-scoring` crate.
@@ -18,6 +19,7 @@ pub mod connections;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod otel;
 pub mod propagation;
 pub mod run;
 pub mod server;

@@ -43,7 +43,9 @@ where
         startup_ms = started.elapsed().as_secs_f64() * 1000.0,
         "listening"
     );
-    match server.run_until_stopped(shutdown_signal()).await {
+    let served = server.run_until_stopped(shutdown_signal()).await;
+    crate::otel::shutdown();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "server failed");

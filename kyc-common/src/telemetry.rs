@@ -6,35 +6,46 @@
 use std::io::IsTerminal;
 
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::{filter_fn, FilterExt, Targets};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::configuration::{LogFormat, LogLevel};
 
 /// Installs the global subscriber. `crate_target` is the service crate (`kyc_aggregator_mgt`).
-/// Does nothing if one is already installed (tests).
+/// Does nothing if one is already installed (tests). With `OTEL_EXPORTER_OTLP_ENDPOINT` set, this
+/// project's spans are also exported ([`crate::otel`]), whatever the log level.
 pub fn init(format: LogFormat, level: LogLevel, crate_target: &str) {
-    let level = LevelFilter::from(level);
-    let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
-        .with_target("kyc_common", level)
-        .with_target("kyc_scoring", level)
-        .with_target(crate_target.to_owned(), level);
+    let targets = |level: LevelFilter| {
+        Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("kyc_common", level)
+            .with_target("kyc_scoring", level)
+            .with_target(crate_target.to_owned(), level)
+    };
+    // Log lines are events: spans (traces) never reach the formatter, which would format their fields.
+    let filter = targets(LevelFilter::from(level)).and(filter_fn(|m| m.is_event()));
     // Colours only for a terminal: piped output (kyc-mesh, log files, kubectl logs) stays plain text.
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(std::io::stdout().is_terminal());
-    let registry = tracing_subscriber::registry().with(filter);
+    let service = crate_target.replace('_', "-");
+    let spans = Targets::new()
+        .with_default(LevelFilter::OFF)
+        .with_target("kyc_common", LevelFilter::INFO)
+        .with_target(crate_target.to_owned(), LevelFilter::INFO);
+    let registry = tracing_subscriber::registry()
+        .with(crate::otel::layer(&service).map(|layer| layer.with_filter(spans)));
     let _already_set = if format == LogFormat::Pretty {
-        registry.with(fmt.compact()).try_init()
+        registry.with(fmt.compact().with_filter(filter)).try_init()
     } else {
         registry
             .with(
                 fmt.json()
                     .flatten_event(true)
                     .with_current_span(false)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_filter(filter),
             )
             .try_init()
     };

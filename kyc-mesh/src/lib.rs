@@ -16,6 +16,7 @@ pub mod cli;
 pub mod envoy;
 pub mod istio;
 pub mod pipeline;
+pub mod prometheus;
 pub mod registry;
 pub mod scenario;
 pub mod split;

@@ -5,9 +5,11 @@
 //! * [`watchlist`]: the watchlist; [`basic_rules`]: the basic rules both scorers apply.
 //! * [`scorer`]: the [`Scorer`] trait (the one thing that differs between the two services) and the
 //!   services' state.
+//! * [`metrics`](mod@metrics): reports by type and outcome, reasons by code.
 //! * [`routes`]: the scoring routes, on the scorer's own path and on the canary path.
 
 pub mod basic_rules;
+pub mod metrics;
 pub mod names;
 pub mod reference;
 pub mod routes;

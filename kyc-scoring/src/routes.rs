@@ -62,11 +62,9 @@ fn score(
     today: Date,
 ) -> Result<Json<CreditCheckReport>, ApiError> {
     let applicant = request.parse(today)?;
-    Ok(Json(state.scorer.score(
-        &applicant,
-        today,
-        &state.ctx.identity,
-    )))
+    let report = state.scorer.score(&applicant, today, &state.ctx.identity);
+    crate::metrics::record_report(&state.ctx.metrics, &report);
+    Ok(Json(report))
 }
 
 /// GET and POST on `own_path` (operation ids `own_demo`, `own_posted`) and on [`REPORT_PATH`]

@@ -29,8 +29,10 @@ impl ScorerState {
         settings: &CommonSettings,
         scorer: impl Scorer,
     ) -> Self {
+        let ctx = ServiceContext::new(service, build_version, CREDIT_CHECK_ERRORS, settings);
+        crate::metrics::describe(&ctx.metrics);
         ScorerState {
-            ctx: ServiceContext::new(service, build_version, CREDIT_CHECK_ERRORS, settings),
+            ctx,
             scorer: Arc::new(scorer),
             clock: today_utc,
         }

@@ -11,6 +11,7 @@ use kyc_common::http::SERVED_BY_HEADER;
 use kyc_common::propagation::outbound_headers;
 use reqwest::Url;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::{GatewayError, RequestedReport};
 
@@ -84,8 +85,9 @@ impl CreditCheckGateway {
         }
     }
 
-    /// POSTs the applicant to the report's route, forwarding the inbound tracing headers; or, when
-    /// every permitted call is in flight, [`GatewayError::Exhausted`] at once.
+    /// POSTs the applicant to the report's route, forwarding the inbound tracing headers; with traces
+    /// on, as a client span whose context the call carries. When every permitted call is in flight,
+    /// [`GatewayError::Exhausted`] at once.
     pub async fn score(
         &self,
         report: RequestedReport,
@@ -95,8 +97,19 @@ impl CreditCheckGateway {
         let Ok(_permit) = self.permits.try_acquire() else {
             return Err(GatewayError::Exhausted { limit: self.limit });
         };
-        let url = self.url(report);
-        let headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
+        let mut headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
+        let span = kyc_common::otel::client_span("POST", report.path(), &mut headers);
+        self.exchange(self.url(report), headers, applicant)
+            .instrument(span)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        url: &Url,
+        headers: HeaderMap,
+        applicant: &ApplicantRequest,
+    ) -> Result<ScoredReport, GatewayError> {
         let response = self
             .http
             .post(url.clone())
@@ -106,6 +119,7 @@ impl CreditCheckGateway {
             .await
             .map_err(|e| self.transport_error(url, &e))?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", i64::from(status.as_u16()));
         let scored_by = response.headers().get(SERVED_BY_HEADER).cloned();
         let body = response
             .bytes()

@@ -3,6 +3,7 @@
 
 pub mod gateway;
 pub mod gateway_error;
+pub mod gateway_metrics;
 pub mod report_type;
 
 pub use gateway::CreditCheckGateway;

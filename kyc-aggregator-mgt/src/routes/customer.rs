@@ -2,6 +2,7 @@
 //! `/ingress/kyc/v1/customer` by [`super::router`].
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{FromRef, State};
 use axum::http::header::CONTENT_TYPE;
@@ -17,7 +18,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::{CreditCheckGateway, GatewayError, RequestedReport};
+use crate::domain::{gateway_metrics, CreditCheckGateway, GatewayError, RequestedReport};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -61,7 +62,10 @@ async fn forward(
     today: Date,
 ) -> Result<Response, ApiError> {
     let applicant = applicant.parse(today)?.to_request();
-    let scored = state.gateway.score(report, &applicant, headers).await?;
+    let started = Instant::now();
+    let scored = state.gateway.score(report, &applicant, headers).await;
+    gateway_metrics::record_call(&state.ctx.metrics, report, &scored, started.elapsed());
+    let scored = scored?;
     Ok((
         [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),

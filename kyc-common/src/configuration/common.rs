@@ -28,6 +28,8 @@ pub struct CommonSettings {
     pub chaos_delay: Duration,
     /// Connections, request-head size and time, requests in flight: see [`ServerLimits`].
     pub limits: ServerLimits,
+    /// `KYC_METRICS`: `true` (default) records `/metrics`; `false` only for measuring their cost.
+    pub metrics: bool,
 }
 
 impl CommonSettings {
@@ -44,6 +46,7 @@ impl CommonSettings {
             chaos_error_rate: layers.get_or("chaos_error_rate", "0")?,
             chaos_delay: layers.get_or::<Millis>("chaos_delay_ms", "0")?.0,
             limits: ServerLimits::read(layers)?,
+            metrics: layers.get_or("metrics", "true")?,
         })
     }
 }
@@ -100,6 +103,7 @@ mod tests {
             ("KYC_HOST", "not an address"),
             ("KYC_SERVICE_VERSION", "v 2"),
             ("KYC_INSTANCE", "pod/1"),
+            ("KYC_METRICS", "maybe"),
         ] {
             let err = load_common(&[(var, value)]).expect_err(var);
             assert_eq!(err.key, var, "{value}: {err}");

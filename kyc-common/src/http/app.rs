@@ -16,7 +16,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::context::ServiceContext;
 use super::{
-    chaos, errors, probes, request_log, shed, BODY_LIMIT_BYTES, OPENAPI_PATH, SERVED_BY_HEADER,
+    chaos, errors, metrics, probes, request_log, shed, trace, BODY_LIMIT_BYTES, OPENAPI_PATH,
+    SERVED_BY_HEADER,
 };
 use crate::propagation::REQUEST_ID;
 
@@ -33,7 +34,10 @@ where
         .merge(business)
         .layer(middleware::from_fn_with_state(ctx.clone(), chaos::chaos))
         .layer(middleware::from_fn_with_state(ctx.clone(), shed::shed));
-    let (router, openapi) = api.merge(probes::routes()).split_for_parts();
+    let (router, openapi) = api
+        .merge(probes::routes())
+        .merge(metrics::routes())
+        .split_for_parts();
     let served_by = HeaderValue::from_str(&ctx.served_by)
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));
     let x_request_id = HeaderName::from_static(REQUEST_ID);
@@ -54,8 +58,10 @@ where
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(middleware::from_fn_with_state(
-            ctx,
+            ctx.clone(),
             request_log::log_request,
         ))
+        .layer(middleware::from_fn_with_state(ctx, metrics::track))
+        .layer(middleware::from_fn(trace::trace))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }

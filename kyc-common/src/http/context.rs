@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::metrics::Metrics;
 use super::shed::Shed;
 use crate::configuration::{CommonSettings, Share};
 use crate::domain::ServedBy;
@@ -28,6 +29,8 @@ pub struct ServiceContext {
     pub chaos: Chaos,
     /// Business requests in flight, at most `KYC_MAX_CONCURRENT_REQUESTS`.
     pub shed: Shed,
+    /// The service's Prometheus metrics (`/metrics`).
+    pub metrics: Metrics,
     draining: AtomicBool,
 }
 
@@ -50,7 +53,9 @@ impl ServiceContext {
             version: settings.service_version.to_string(),
             instance,
         };
+        let metrics = Metrics::new(&identity, build_version, settings.metrics);
         Arc::new(ServiceContext {
+            metrics,
             served_by: identity.header_value(),
             identity,
             build_version,

@@ -7,7 +7,9 @@
 //! * [`request_log`]: one log line per request (and the 5xx error it answered).
 //! * [`chaos`]: the podinfo-style fault knobs on business routes.
 //! * [`shed`]: load shedding on business routes (`KYC_MAX_CONCURRENT_REQUESTS`, then a fast 503).
+//! * [`metrics`]: `/metrics` and the per-request histogram (Prometheus).
 //! * [`probes`]: `/healthz`, `/readyz`, `/version`.
+//! * [`trace`]: the server span of a request, when traces are on.
 //! * [`docs`]: the OpenAPI document's header, and documented aliases of routes; [`responses`]: how the
 //!   error answers of extractors, middleware and errors are documented.
 //! * [`app`]: all of the above around a service's documented business routes, plus Swagger UI.
@@ -18,10 +20,12 @@ pub mod context;
 pub mod docs;
 pub mod errors;
 pub mod extract;
+pub mod metrics;
 pub mod probes;
 pub mod request_log;
 pub mod responses;
 pub mod shed;
+pub mod trace;
 
 pub use app::assemble;
 pub use context::ServiceContext;

@@ -19,6 +19,7 @@ use crate::envoy::bootstrap::{
 use crate::envoy::cluster::Cluster;
 use crate::envoy::listener::{HttpListener, Rds, RouteSpecifier};
 use crate::envoy::route::RouteConfiguration;
+use crate::envoy::telemetry::Telemetry;
 use crate::envoy::{Address, ClusterName};
 use crate::translate::ProxyConfig;
 
@@ -82,16 +83,23 @@ pub struct XdsDir {
 }
 
 impl XdsDir {
-    /// Write the first configuration and the bootstrap (before Envoy starts).
-    pub fn create(dir: &Path, proxy: &ProxyConfig, admin_port: u16) -> Result<Self, ApplyError> {
+    /// Write the first configuration and the bootstrap (before Envoy starts), with `telemetry`'s
+    /// tracer and access log on the listener and its collector cluster in the bootstrap.
+    pub fn create(
+        dir: &Path,
+        proxy: &ProxyConfig,
+        admin_port: u16,
+        telemetry: &Telemetry,
+    ) -> Result<Self, ApplyError> {
         for f in [LDS, CDS, RDS] {
             let d = sub(dir, f);
             std::fs::create_dir_all(&d).map_err(|source| ApplyError::Write { path: d, source })?;
         }
-        let listener = proxy.listener.build(RouteSpecifier::Rds(Rds {
+        let mut listener = proxy.listener.build(RouteSpecifier::Rds(Rds {
             config_source: source(dir, RDS),
             route_config_name: proxy.listener.route_config_name(),
         }));
+        telemetry.decorate(&mut listener);
         let me = XdsDir {
             dir: dir.to_path_buf(),
             version: 1,
@@ -110,6 +118,7 @@ impl XdsDir {
             admin: AdminConfig {
                 address: Address::loopback(admin_port),
             },
+            stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
             overload_manager: Some(OverloadManager::max_connections(10_000)),
             static_resources: None,
             dynamic_resources: Some(DynamicResources {
@@ -117,6 +126,11 @@ impl XdsDir {
                 cds_config: source(dir, CDS),
             }),
         };
+        let mut bootstrap = serde_json::to_value(&bootstrap).unwrap_or_default();
+        let collector = telemetry.static_clusters();
+        if !collector.is_empty() {
+            bootstrap["static_resources"] = serde_json::json!({ "clusters": collector });
+        }
         write_atomic(dir, "bootstrap.json", &bootstrap)?;
         Ok(me)
     }

@@ -2,6 +2,7 @@
 //! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
 
 mod commands;
+mod observe;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -106,6 +107,8 @@ pub struct UpArgs {
     /// (see BENCHMARKS.md)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     envoy_concurrency: Option<u16>,
+    #[command(flatten)]
+    observe: observe::ObserveArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -153,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.cmd.unwrap_or(Cmd::Up(UpArgs {
         envoy_log_level: "warning".into(),
         ready_timeout: 30,
+        observe: observe::ObserveArgs::defaults(),
         ..UpArgs::default()
     })) {
         Cmd::Check => commands::check(&c),
@@ -187,6 +191,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 envoy_log_level: a.envoy_log_level,
                 envoy_concurrency: a.envoy_concurrency,
                 ready_timeout: Duration::from_secs(a.ready_timeout),
+                prometheus: a.observe.prometheus(),
+                prometheus_port: a.observe.prometheus_port,
+                telemetry: a.observe.telemetry()?,
             })
             .await
         }

@@ -11,6 +11,7 @@ use super::{Address, Any, Message, TypedExtension};
 pub struct Bootstrap {
     pub node: Node,
     pub admin: Admin,
+    pub stats_config: super::stats::StatsConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overload_manager: Option<OverloadManager>,
     #[serde(skip_serializing_if = "Option::is_none")]

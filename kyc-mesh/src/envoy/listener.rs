@@ -62,6 +62,8 @@ impl HttpListener {
                     ),
                 },
             ],
+            tracing: None,
+            access_log: Vec::new(),
             routes,
         };
         Listener {
@@ -102,6 +104,11 @@ pub struct HttpConnectionManager {
     pub use_remote_address: bool,
     pub normalize_path: bool,
     pub http_filters: Vec<TypedExtension<Empty>>,
+    /// Envoy's tracer (`up` with an OTLP endpoint: see `envoy::telemetry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access_log: Vec<serde_json::Value>,
     #[serde(flatten)]
     pub routes: RouteSpecifier,
 }

@@ -10,6 +10,8 @@ pub mod cluster;
 pub mod listener;
 pub mod names;
 pub mod route;
+pub mod stats;
+pub mod telemetry;
 pub mod values;
 
 pub use names::{ClusterName, ListenerName, RouteConfigName, StatPrefix};

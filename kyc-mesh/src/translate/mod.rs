@@ -52,6 +52,7 @@ impl ProxyConfig {
             admin: Admin {
                 address: Address::loopback(admin_port),
             },
+            stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
             overload_manager: None,
             static_resources: Some(StaticResources {
                 listeners: vec![self

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::apply::admin::{poll, LDS_STAT};
 use crate::apply::{Admin, XdsDir};
 use crate::pipeline;
+use crate::prometheus;
 use crate::scenario;
 use crate::supervise::{self, Exit, Proc};
 use crate::topology::{Ports, Topology};
@@ -33,6 +34,11 @@ pub struct UpOptions {
     /// `envoy --concurrency`; `None` leaves Envoy's default (one worker per core).
     pub envoy_concurrency: Option<u16>,
     pub ready_timeout: Duration,
+    /// The local Prometheus (observability): its binary when one is started, and its port.
+    pub prometheus: Option<PathBuf>,
+    pub prometheus_port: u16,
+    /// Envoy's tracer and access log.
+    pub telemetry: crate::envoy::telemetry::Telemetry,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
@@ -69,9 +75,15 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         if !o.external_services {
             start_services(&o, &topology, &mut procs, &exits_tx).await?;
         }
-        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin)?;
+        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin, &o.telemetry)?;
         let admin = Admin::new(o.ports.admin);
         let envoy_index = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
+        if let Some(binary) = &o.prometheus {
+            let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports)?;
+            let dir = &o.state_dir;
+            let (port, ready) = (o.prometheus_port, o.ready_timeout);
+            prometheus::start(binary, port, dir, &config, &mut procs, &exits_tx, ready).await?;
+        }
         let running = reload::Running {
             procs: &procs,
             exits: &mut exits,
@@ -248,6 +260,10 @@ fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
         );
     }
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
+    if o.prometheus.is_some() {
+        let port = o.prometheus_port;
+        println!("  Prometheus:          http://localhost:{port}/  (scrapes every 2 s)");
+    }
     println!(
         "  watch the split:     kyc-mesh split 100 --gateway-port {}",
         p.gateway

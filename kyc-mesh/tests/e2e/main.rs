@@ -5,6 +5,7 @@
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
 //!   `check`, start-up errors, shutdown and Envoy options;
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
+//! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
 //! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
@@ -16,5 +17,6 @@ mod helpers;
 
 mod envoy;
 mod lifecycle;
+mod prometheus;
 mod run_local_script;
 mod services;

@@ -2,10 +2,12 @@
 //! (zero-to-production's `spawn_app`), stand-in gateways, and the real binaries as child processes.
 //!
 //! The tests are in `tests/`: `chain.rs` (aggregator → stand-in gateway → scorers), `processes.rs` (the
-//! real binaries), `browser.rs` (headless Chromium), `manifests.rs` (networking/ against the services),
-//! `hostile.rs` (slow, large and many connections; raw TCP clients in [`raw`]), `overload.rs` (load
-//! shedding, the aggregator's outbound limit, the chaos delay).
+//! real binaries), `traces.rs` (spans at a local OTLP receiver, [`otlp`]), `browser.rs` (headless
+//! Chromium), `manifests.rs` (networking/ against the services), `hostile.rs` (slow, large and many
+//! connections; raw TCP clients in [`raw`]), `overload.rs` (load shedding, the aggregator's outbound
+//! limit, the chaos delay).
 
+pub mod otlp;
 pub mod raw;
 
 use std::collections::HashMap;

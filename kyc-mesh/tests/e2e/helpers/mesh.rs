@@ -15,6 +15,8 @@ pub struct Mesh {
     pub gateway: u16,
     pub admin: u16,
     pub aggregator: u16,
+    /// The basic scorer's port.
+    pub basic: u16,
     pub state_dir: tempfile::TempDir,
     pub networking: PathBuf,
     pub out: Arc<Mutex<String>>,
@@ -61,6 +63,10 @@ impl Mesh {
         for e in &spec.service_env {
             cmd.args(["--service-env", e]);
         }
+        // Many meshes run at once: only a test that asks for Prometheus (a port of its own) gets one.
+        if !spec.up_args.iter().any(|a| a == "--prometheus-port") {
+            cmd.arg("--no-prometheus");
+        }
         cmd.args(&spec.up_args);
         cmd.env("KYC_LOG_FORMAT", "json")
             .stdin(Stdio::null())
@@ -93,6 +99,7 @@ impl Mesh {
             gateway,
             admin,
             aggregator: agg,
+            basic,
             state_dir,
             networking: spec.networking.to_path_buf(),
             out,

@@ -1,0 +1,192 @@
+//! Envoy's own telemetry on the local mesh: spans to the services' OTLP collector (Envoy's OpenTelemetry
+//! tracer, when `OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT` is set for `kyc-mesh up`), and an
+//! access log on stdout (`up --access-log`) whose format carries the path without its query string and
+//! never a body.
+
+use reqwest::Url;
+use serde_json::{json, Value};
+
+use super::listener::{HttpConnectionManager, Listener};
+
+/// The static cluster Envoy's tracer sends spans through.
+pub const COLLECTOR_CLUSTER: &str = "opentelemetry_collector";
+/// What the gateway's spans are attributed to.
+pub const SERVICE_NAME: &str = "istio-ingressgateway";
+/// One line per request: no query string (`%PATH(NQ:ORIG_OR_PATH)%`: the original path, no query), no body, no header but the ids.
+pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%\" \
+%RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms upstream=%UPSTREAM_CLUSTER% served_by=%RESP(X-KYC-SERVED-BY)% request_id=%REQ(X-REQUEST-ID)%\n";
+
+/// Where spans go: the collector's address, and its protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collector {
+    pub host: String,
+    pub port: u16,
+    /// Empty for gRPC; the OTLP/HTTP path (`/v1/traces`) otherwise.
+    pub http_path: Option<String>,
+    pub uri: String,
+}
+
+impl Collector {
+    /// From the standard variables (`var` reads one); `None` when traces are off, `Err` for a bad URL.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Result<Collector, String>> {
+        let grpc = var("OTEL_EXPORTER_OTLP_PROTOCOL").is_some_and(|p| p.trim() == "grpc");
+        let (raw, full) =
+            match var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+                Some(url) => (url, true),
+                None => (
+                    var("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty())?,
+                    false,
+                ),
+            };
+        let parsed =
+            Url::parse(raw.trim()).map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT {raw:?}: {e}"));
+        Some(parsed.and_then(|url| {
+            let host = url
+                .host_str()
+                .ok_or(format!("{raw:?} names no host"))?
+                .to_owned();
+            let port = url
+                .port_or_known_default()
+                .ok_or(format!("{raw:?} names no port"))?;
+            let http_path = (!grpc).then(|| {
+                if full {
+                    url.path().to_owned()
+                } else {
+                    format!("{}/v1/traces", url.path().trim_end_matches('/'))
+                }
+            });
+            let uri = format!("http://{host}:{port}{}", http_path.as_deref().unwrap_or(""));
+            Ok(Collector {
+                host,
+                port,
+                http_path,
+                uri,
+            })
+        }))
+    }
+
+    /// The HTTP connection manager's `tracing`: Envoy's OpenTelemetry tracer, every request sampled.
+    fn tracing(&self) -> Value {
+        let transport = match &self.http_path {
+            Some(_) => json!({"http_service": {"http_uri": {
+                "uri": self.uri, "cluster": COLLECTOR_CLUSTER, "timeout": "1s"}}}),
+            None => json!({"grpc_service": {
+                "envoy_grpc": {"cluster_name": COLLECTOR_CLUSTER}, "timeout": "1s"}}),
+        };
+        let mut config = json!({
+            "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+            "service_name": SERVICE_NAME,
+        });
+        if let (Some(c), Some(t)) = (config.as_object_mut(), transport.as_object()) {
+            c.extend(t.clone());
+        }
+        json!({"provider": {"name": "envoy.tracers.opentelemetry", "typed_config": config}})
+    }
+
+    /// The static cluster of the collector (HTTP/2 for gRPC).
+    pub fn cluster(&self) -> Value {
+        let mut cluster = json!({
+            "name": COLLECTOR_CLUSTER,
+            "type": "STRICT_DNS",
+            "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": COLLECTOR_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": {"socket_address": {"address": self.host, "port_value": self.port}}}}]}]},
+        });
+        if self.http_path.is_none() {
+            cluster["typed_extension_protocol_options"] = json!({
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}}}});
+        }
+        cluster
+    }
+}
+
+/// What `up` adds to the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Telemetry {
+    pub collector: Option<Collector>,
+    pub access_log: bool,
+}
+
+impl Telemetry {
+    fn decorate_hcm(&self, hcm: &mut HttpConnectionManager) {
+        hcm.tracing = self.collector.as_ref().map(Collector::tracing);
+        hcm.access_log = if self.access_log {
+            vec![
+                json!({"name": "envoy.access_loggers.stdout", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}),
+            ]
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// Tracing and access log on every HTTP connection manager of `listener`.
+    pub fn decorate(&self, listener: &mut Listener) {
+        for chain in &mut listener.filter_chains {
+            for filter in &mut chain.filters {
+                self.decorate_hcm(&mut filter.typed_config.value);
+            }
+        }
+    }
+
+    /// The bootstrap's static clusters (the collector's, when traces are on).
+    pub fn static_clusters(&self) -> Vec<Value> {
+        self.collector.iter().map(Collector::cluster).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_collector_comes_from_the_standard_variables() {
+        assert_eq!(Collector::from_vars(vars(&[])), None);
+        let c = Collector::from_vars(vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://127.0.0.1:4318",
+        )]))
+        .expect("set")
+        .expect("valid");
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 4318));
+        assert_eq!(c.uri, "http://127.0.0.1:4318/v1/traces");
+        let g = Collector::from_vars(vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]))
+        .expect("set")
+        .expect("valid");
+        assert_eq!(g.http_path, None);
+        assert!(g.cluster()["typed_extension_protocol_options"].is_object());
+        let t = Collector::from_vars(vars(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://c:9999/custom",
+        )]))
+        .expect("set")
+        .expect("valid");
+        assert_eq!(t.uri, "http://c:9999/custom");
+        assert!(
+            Collector::from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")]))
+                .is_some_and(|r| r.is_err())
+        );
+    }
+
+    #[test]
+    fn the_access_log_format_has_no_query_string_or_body() {
+        assert!(ACCESS_LOG_FORMAT.contains("%PATH(NQ:ORIG_OR_PATH)%"));
+        assert!(!ACCESS_LOG_FORMAT.contains("%REQ(:PATH)%"));
+        assert!(!ACCESS_LOG_FORMAT.to_lowercase().contains("body"));
+    }
+}

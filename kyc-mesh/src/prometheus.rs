@@ -1,0 +1,160 @@
+//! A real Prometheus next to the local mesh: found (`KYC_PROMETHEUS_BIN`, or `prometheus` on PATH),
+//! configured from the topology (each service's `/metrics` and Envoy's `/stats/prometheus`, every 2 s,
+//! labelled with the workload's `app` and `version` from networking/), its data in the state directory.
+//!
+//! Envoy's cluster series name their subset cluster (`outbound|8080|v1|kyc-credit-check-basic…`); the
+//! scrape copies its subset and host into `destination_version` and `destination_service_name`, Istio's
+//! label names, so the local queries read like the cluster's (README, "Observe the canary").
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::supervise::{self, Exit, Proc};
+use crate::topology::{Ports, Topology};
+
+pub const DEFAULT_PORT: u16 = 9090;
+pub const BIN_ENV: &str = "KYC_PROMETHEUS_BIN";
+/// How to get one, in one line.
+pub const INSTALL_HINT: &str =
+    "kyc-mesh: no Prometheus (KYC_PROMETHEUS_BIN or `prometheus` on PATH); running without it \
+(install: `sudo apt-get install prometheus` or `brew install prometheus`, then restart `up`)";
+const SCRAPE_INTERVAL: &str = "2s";
+
+/// The Prometheus `up` starts: none when `disabled`; otherwise [`find`], or none and the one-line hint.
+pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
+    if disabled {
+        return None;
+    }
+    let found = find(explicit);
+    if found.is_none() {
+        eprintln!("{INSTALL_HINT}");
+    }
+    found
+}
+
+/// The configuration for the topology networking/ describes (`app`/`version` from its Deployments).
+pub fn config_for(networking: &Path, scenario: Option<&Path>, ports: &Ports) -> Result<String> {
+    let objects = crate::istio::load(networking, scenario).unwrap_or_default();
+    config(&Topology::local(ports, &objects), ports.admin)
+}
+
+/// `explicit` (the flag or `KYC_PROMETHEUS_BIN`) if it is a file, else `prometheus` on PATH.
+pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return path.is_file().then(|| path.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("prometheus"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The scrape configuration: one job for the services (one target each, with its pod labels `app` and
+/// `version`), one for Envoy's admin `/stats/prometheus`.
+pub fn config(topology: &Topology, admin_port: u16) -> Result<String> {
+    let services: Vec<_> = topology
+        .workloads
+        .iter()
+        .map(|w| {
+            let label = |k: &str| w.labels.get(k).cloned().unwrap_or_default();
+            json!({
+                "targets": [format!("127.0.0.1:{}", w.port)],
+                "labels": {"app": label("app"), "version": label("version"), "namespace": w.namespace},
+            })
+        })
+        .collect();
+    let subset = |target: &str, group: &str| {
+        json!({
+            "source_labels": ["envoy_cluster_name"],
+            "regex": r"outbound\|[0-9]+\|([^|]+)\|([^.|]+).*",
+            "target_label": target,
+            "replacement": group,
+        })
+    };
+    let doc = json!({
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        "scrape_configs": [
+            {
+                "job_name": "kyc-services",
+                "metrics_path": "/metrics",
+                "static_configs": services,
+            },
+            {
+                "job_name": "envoy",
+                "metrics_path": "/stats/prometheus",
+                "static_configs": [{
+                    "targets": [format!("127.0.0.1:{admin_port}")],
+                    "labels": {"app": "istio-ingressgateway"},
+                }],
+                "metric_relabel_configs": [
+                    subset("destination_version", "$1"),
+                    subset("destination_service_name", "$2"),
+                ],
+            },
+        ],
+    });
+    serde_norway::to_string(&doc).context("cannot write the Prometheus configuration")
+}
+
+/// Writes the configuration into `state_dir`, starts Prometheus on 127.0.0.1:`port` with its data in
+/// `state_dir/prometheus-data`, waits until it is ready. The process joins `procs` (stopped with the mesh).
+pub async fn start(
+    binary: &Path,
+    port: u16,
+    state_dir: &Path,
+    config_text: &str,
+    procs: &mut Vec<Proc>,
+    exits: &mpsc::UnboundedSender<Exit>,
+    ready_timeout: Duration,
+) -> Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let config_path = state_dir.join("prometheus.yml");
+    std::fs::write(&config_path, config_text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let mut cmd = Command::new(binary);
+    cmd.arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            state_dir.join("prometheus-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn");
+    procs.push(supervise::spawn(procs.len(), "prometheus", cmd, exits)?);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .no_proxy()
+        .build()?;
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    supervise::wait_ready(&client, &procs[procs.len() - 1], &url, ready_timeout).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_and_envoy_are_scraped_with_their_labels() {
+        let text = config(&Topology::new(&Ports::default()), 9901).expect("config");
+        let doc: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
+        let services = &doc["scrape_configs"][0]["static_configs"];
+        assert_eq!(services[0]["targets"][0], "127.0.0.1:8080");
+        assert_eq!(services[2]["labels"]["app"], "kyc-credit-check-advanced");
+        assert_eq!(services[2]["labels"]["version"], "v2");
+        assert_eq!(
+            doc["scrape_configs"][1]["metrics_path"],
+            "/stats/prometheus"
+        );
+        assert_eq!(doc["global"]["scrape_interval"], "2s");
+    }
+
+    #[test]
+    fn an_explicit_binary_that_does_not_exist_is_not_found() {
+        assert_eq!(find(Some(Path::new("/nonexistent/prometheus"))), None);
+    }
+}

@@ -1,0 +1,44 @@
+//! The scorers' domain metrics, recorded into the service's own recorder (`/metrics`):
+//!
+//! * `kyc_reports_total{report_type, outcome}`: reports answered, `BASIC`/`ADVANCED`, `pass`/`fail`;
+//! * `kyc_report_reasons_total{report_type, code}`: the reasons given, by their stable code.
+//!
+//! Labels come from fixed sets (report type, outcome, the rules' reason codes), never from the applicant.
+
+use kyc_common::domain::{CreditCheckReport, ReportType};
+use kyc_common::http::metrics::Metrics;
+use metrics::{counter, describe_counter};
+
+pub const REPORTS: &str = "kyc_reports_total";
+pub const REASONS: &str = "kyc_report_reasons_total";
+
+/// HELP lines for the two counters.
+pub fn describe(metrics: &Metrics) {
+    metrics.record(|| {
+        describe_counter!(
+            REPORTS,
+            "Credit-check reports answered, by type and outcome"
+        );
+        describe_counter!(REASONS, "Reasons given in reports, by stable code");
+    });
+}
+
+/// Counts one answered report and its reasons.
+pub fn record_report(metrics: &Metrics, report: &CreditCheckReport) {
+    let report_type = match report.report_type {
+        ReportType::Basic => "BASIC",
+        ReportType::Advanced => "ADVANCED",
+    };
+    let outcome = if report.background_check_pass {
+        "pass"
+    } else {
+        "fail"
+    };
+    metrics.record(|| {
+        counter!(REPORTS, "report_type" => report_type, "outcome" => outcome).increment(1);
+        for reason in &report.reasons {
+            counter!(REASONS, "report_type" => report_type, "code" => reason.code.clone())
+                .increment(1);
+        }
+    });
+}
