@@ -2,6 +2,8 @@
 //! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
 
 mod commands;
+mod rollout;
+mod up_args;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,6 +87,21 @@ pub enum Cmd {
         #[arg(value_name = "SCENARIO")]
         name: String,
     },
+    /// Act on the services of a running `up` (same --state-dir), like `kubectl rollout`
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCmd {
+    /// Replace SERVICE's instance without failing a request: start a new one, wait until
+    /// ready, move the gateway's traffic to it, drain and stop the old one
+    Restart {
+        #[arg(value_name = "SERVICE")]
+        service: String,
+    },
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -106,6 +123,10 @@ pub struct UpArgs {
     /// (see BENCHMARKS.md)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     envoy_concurrency: Option<u16>,
+    #[command(flatten)]
+    supervision: up_args::SupervisionArgs,
+    #[command(flatten)]
+    gateway: up_args::GatewayArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -166,6 +187,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             split::run(port, a.n, a.concurrency, &a.r#type).await
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
+        Cmd::Rollout {
+            action: RolloutCmd::Restart { service },
+        } => rollout::restart(&c, &service).await,
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),
@@ -187,6 +211,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 envoy_log_level: a.envoy_log_level,
                 envoy_concurrency: a.envoy_concurrency,
                 ready_timeout: Duration::from_secs(a.ready_timeout),
+                restart: a.supervision.policy(),
+                backoff: a.supervision.backoff(),
+                gateway_limits: a.gateway.limits(),
             })
             .await
         }

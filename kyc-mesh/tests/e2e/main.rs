@@ -5,6 +5,8 @@
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
 //!   `check`, start-up errors, shutdown and Envoy options;
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
+//! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
+//! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
 //! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
@@ -15,6 +17,8 @@
 mod helpers;
 
 mod envoy;
+mod gateway;
 mod lifecycle;
 mod run_local_script;
 mod services;
+mod supervision;
