@@ -26,17 +26,23 @@ ports and drives it with wrk ${WRK_VERSION} (installed with apt-get if missing) 
   reweight  chain under load while the canary weights are edited 50/50 -> 90/10 -> 0/100 ->
             100/0 -> 50/50 in a COPY of networking/ (the repository's YAML is never touched);
             failed requests (target: none), per-scorer counts, edit -> applied time
+  restart   SIGKILL the advanced scorer; time until \`up\` has restarted it and the chain
+            answers ?type=advancedReport with 200 again (supervision, 1 s back-off)
+  rollout   chain under load through the gateway while \`kyc-mesh rollout restart\` replaces
+            basic, advanced and the aggregator one after another; failed requests (target:
+            none), time per rollout
 
 Options:
-  --only NAME[,NAME]   run only these experiments (retries,kill,sigterm,reweight)
+  --only NAME[,NAME]   run only these experiments (retries,kill,sigterm,reweight,restart,rollout)
   --duration S         seconds of load per measured run (default 10)
   --connections N      wrk connections (default 16)
   --kill-runs N        repetitions of each kill measurement, one fresh mesh each (default 3)
   --out FILE           JSON results (default target/bench/resilience.json)
   --check              exit 1 when a zero-loss target is missed: an in-flight request lost at
-                       SIGTERM, a failed request during the live reweight, or (retries) more
-                       than 1 % failed requests with the retry policy on, or the killed scorer
-                       not answered with the error JSON (counts only, never timings: CI-safe)
+                       SIGTERM, a failed request during the live reweight or a rollout restart,
+                       or (retries) more than 1 % failed requests with the retry policy on, the
+                       killed scorer not answered with the error JSON, or not restarted within
+                       30 s (counts only, never timings: CI-safe)
   --no-build           do not run cargo build --release (the binaries must exist)
   -h, --help           this help
 
@@ -44,7 +50,7 @@ Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
 USAGE
 }
 
-ONLY="retries,kill,sigterm,reweight"
+ONLY="retries,kill,sigterm,reweight,restart,rollout"
 DURATION=10
 KILL_RUNS=3
 CHECK=0
@@ -74,7 +80,7 @@ done
 [[ "$KILL_RUNS" =~ ^[1-9][0-9]*$ ]] || die "--kill-runs must be a whole number > 0"
 IFS=',' read -ra EXPERIMENTS <<<"$ONLY"
 for e in "${EXPERIMENTS[@]}"; do
-    [[ "$e" =~ ^(retries|kill|sigterm|reweight)$ ]] || die "unknown experiment '$e' (retries, kill, sigterm, reweight)"
+    [[ "$e" =~ ^(retries|kill|sigterm|reweight|restart|rollout)$ ]] || die "unknown experiment '$e' (retries, kill, sigterm, reweight, restart, rollout)"
 done
 wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -251,6 +257,58 @@ if wanted reweight; then
     jq -r '"  failed requests during \(.edits | length) live edits: \(.failed_requests) of \(.load.requests)"' <<<"$v" >&2
 fi
 
+# ms_since T0_NS : milliseconds since a `date +%s%N` reading.
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# --- a killed scorer restarted by up --------------------------------------------------------------------
+if wanted restart; then
+    info "restart: SIGKILL the advanced scorer; up restarts it"
+    mesh_up "$WORK"
+    adv_pid="$(child_pid kyc-credit-check-advanced)"
+    t0="$(date +%s%N)"
+    kill -KILL "$adv_pid"
+    served=false
+    deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+        code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+            --data-binary "@$BENCH_BODY" "http://127.0.0.1:$P_AGG$ADV_PATH" || true)"
+        if [[ "$code" == 200 && "$(child_pid kyc-credit-check-advanced || true)" != "$adv_pid" ]]; then
+            served=true
+            break
+        fi
+        sleep 0.05 # polling interval of the measurement
+    done
+    ms="$(ms_since "$t0")"
+    said="$(grep -m1 'service kyc-credit-check-advanced restarted' "$MESH_LOG" || true)"
+    mesh_down
+    v="$(jq -n --argjson ok "$served" --argjson ms "$ms" --arg said "$said" \
+        '{served_again: $ok, kill_to_served_again_ms: $ms, mesh_message: $said}')"
+    add_result restart "$v"
+    jq -r '"  served again: \(.served_again), \(.kill_to_served_again_ms) ms after SIGKILL"' <<<"$v" >&2
+fi
+
+# --- rollout restart of every service under load ---------------------------------------------------
+if wanted rollout; then
+    info "rollout: kyc-mesh rollout restart each service under chain load through the gateway"
+    mesh_up "$WORK"
+    start_bg_wrk rollout-load "http://127.0.0.1:$P_GW$CHAIN_PATH" $((DURATION + 12))
+    sleep 1 # load before the first rollout (experiment timing)
+    rollouts="[]"
+    for svc in kyc-credit-check-basic kyc-credit-check-advanced kyc-aggregator-mgt; do
+        t0="$(date +%s%N)"
+        kyc_mesh rollout restart "$svc" >&2 || die "rollout restart $svc failed (log: $MESH_LOG)"
+        ms="$(ms_since "$t0")"
+        rollouts="$(jq --arg s "$svc" --argjson ms "$ms" '. + [{service: $s, rollout_ms: $ms}]' <<<"$rollouts")"
+        info "  $svc: ${ms} ms"
+    done
+    wait_bg_wrk
+    bg="$(cat "$WORK/bg.json")"
+    mesh_down
+    v="$(jq -n --argjson r "$rollouts" --argjson bg "$bg" '{rollouts: $r, load: $bg, failed_requests: $bg.errors.total}')"
+    add_result rollout "$v"
+    jq -r '"  failed requests during \(.rollouts | length) rollout restarts: \(.failed_requests) of \(.load.requests)"' <<<"$v" >&2
+fi
+
 mkdir -p "$(dirname "$OUT")"
 printf '%s\n' "$RESULTS" >"$OUT"
 echo "results: $OUT"
@@ -259,6 +317,8 @@ if ((CHECK)); then
     failures="$(jq -r '
         [ (if .sigterm and .sigterm.lost_in_flight > 0 then "SIGTERM: \(.sigterm.lost_in_flight) in-flight requests lost" else empty end),
           (if .reweight and .reweight.failed_requests > 0 then "reweight: \(.reweight.failed_requests) failed requests" else empty end),
+          (if .rollout and .rollout.failed_requests > 0 then "rollout: \(.rollout.failed_requests) failed requests" else empty end),
+          (if .restart and (.restart.served_again | not) then "restart: the killed scorer was not served again within 30 s" else empty end),
           (if .retries and .retries.retries_on.failed_percent > 1 then "retries: \(.retries.retries_on.failed_percent) % failed with retries on" else empty end),
           (if .kill and (.kill.runs | map(.probe.errorCode == null) | any) then "kill: no error JSON from the aggregator" else empty end)
         ] | .[]' "$OUT")"

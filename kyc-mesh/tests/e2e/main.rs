@@ -7,6 +7,7 @@
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
+//! - [`hostile_yaml`]: hostile YAML saved into a running mesh's networking/;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
 //! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
@@ -18,6 +19,7 @@ mod helpers;
 
 mod envoy;
 mod gateway;
+mod hostile_yaml;
 mod lifecycle;
 mod run_local_script;
 mod services;
