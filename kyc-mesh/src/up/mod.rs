@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::apply::admin::{poll, LDS_STAT};
 use crate::apply::{Admin, XdsDir};
-use crate::control::server::ControlServer;
+use crate::control::server::{Call, ControlServer, ServerError};
 use crate::envoy::limits::GatewayLimits;
 use crate::pipeline;
 use crate::scenario;
@@ -74,7 +74,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx);
-    let (_control, mut control) = ControlServer::bind(&o.state_dir).await?;
+    let (_control, mut control) = control_server(&o.state_dir).await?;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -106,6 +106,18 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         println!("kyc-mesh: stopped; every child process has exited");
     }
     result
+}
+
+/// The control socket for `rollout restart` and the like; a mesh without one still runs.
+async fn control_server(state_dir: &Path) -> Result<(Option<ControlServer>, mpsc::Receiver<Call>)> {
+    match ControlServer::bind(state_dir).await {
+        Ok((server, calls)) => Ok((Some(server), calls)),
+        Err(e @ ServerError::InUse(_)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("kyc-mesh: {e}; `rollout restart` cannot reach this mesh");
+            Ok((None, mpsc::channel(1).1))
+        }
+    }
 }
 
 /// Start Envoy on the bootstrap of `xds` and wait until its gateway listener is open.
