@@ -20,3 +20,6 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 
 /// The longest request or response line accepted (bounded memory per connection).
 pub const MAX_LINE: u64 = 64 * 1024;
+
+#[cfg(test)]
+mod tests;
