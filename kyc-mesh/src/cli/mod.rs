@@ -3,6 +3,8 @@
 
 mod commands;
 mod observe;
+mod rollout;
+mod up_args;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +88,21 @@ pub enum Cmd {
         #[arg(value_name = "SCENARIO")]
         name: String,
     },
+    /// Act on the services of a running `up` (same --state-dir), like `kubectl rollout`
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCmd {
+    /// Replace SERVICE's instance without failing a request: start a new one, wait until
+    /// ready, move the gateway's traffic to it, drain and stop the old one
+    Restart {
+        #[arg(value_name = "SERVICE")]
+        service: String,
+    },
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -109,6 +126,10 @@ pub struct UpArgs {
     envoy_concurrency: Option<u16>,
     #[command(flatten)]
     observe: observe::ObserveArgs,
+    #[command(flatten)]
+    supervision: up_args::SupervisionArgs,
+    #[command(flatten)]
+    gateway: up_args::GatewayArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -170,6 +191,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             split::run(port, a.n, a.concurrency, &a.r#type).await
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
+        Cmd::Rollout {
+            action: RolloutCmd::Restart { service },
+        } => rollout::restart(&c, &service).await,
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),
@@ -194,6 +218,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 prometheus: a.observe.prometheus(),
                 prometheus_port: a.observe.prometheus_port,
                 telemetry: a.observe.telemetry()?,
+                restart: a.supervision.policy(),
+                backoff: a.supervision.backoff(),
+                gateway_limits: a.gateway.limits(),
             })
             .await
         }

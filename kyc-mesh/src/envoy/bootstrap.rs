@@ -30,6 +30,18 @@ pub struct Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Admin {
     pub address: Address,
+    /// The admin port stays reachable (kyc-mesh confirms every reload on it) when the
+    /// gateway is at its connection limit.
+    pub ignore_global_conn_limit: bool,
+}
+
+impl Admin {
+    pub fn loopback(port: u16) -> Self {
+        Admin {
+            address: Address::loopback(port),
+            ignore_global_conn_limit: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::health::HealthCheck;
 use super::{Address, Any, ClusterName, Duration, Message};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -14,6 +15,9 @@ pub struct Cluster {
     pub lb_policy: LbPolicy,
     pub load_assignment: LoadAssignment,
     pub circuit_breakers: CircuitBreakers,
+    /// Readiness probes of every endpoint (see [`HealthCheck::readiness`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<HealthCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub typed_extension_protocol_options: Option<ProtocolOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::bootstrap::ConfigSource;
+use super::limits::{GatewayLimits, HcmLimits};
 use super::route::RouteConfiguration;
 use super::TypedExtension;
 use super::{Address, Any, Empty, ListenerName, Message, RouteConfigName, StatPrefix};
@@ -17,6 +18,7 @@ pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
 pub struct HttpListener {
     pub istio_port: u16,
     pub local_port: u16,
+    pub limits: GatewayLimits,
 }
 
 impl HttpListener {
@@ -48,6 +50,7 @@ impl HttpListener {
             stat_prefix: self.stat_prefix(),
             use_remote_address: true,
             normalize_path: true,
+            limits: self.limits.hcm(),
             http_filters: vec![
                 TypedExtension {
                     name: FAULT_FILTER,
@@ -103,6 +106,8 @@ pub struct HttpConnectionManager {
     pub stat_prefix: StatPrefix,
     pub use_remote_address: bool,
     pub normalize_path: bool,
+    #[serde(flatten)]
+    pub limits: HcmLimits,
     pub http_filters: Vec<TypedExtension<Empty>>,
     /// Envoy's tracer (`up` with an OTLP endpoint: see `envoy::telemetry`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,8 @@
 
 pub mod bootstrap;
 pub mod cluster;
+pub mod health;
+pub mod limits;
 pub mod listener;
 pub mod names;
 pub mod route;

@@ -167,7 +167,9 @@ pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadE
 }
 
 /// The YAML files of a networking directory (top level only: scenarios/ is not applied,
-/// exactly like `kubectl apply -f networking/`), sorted by name.
+/// exactly like `kubectl apply -f networking/`), sorted by name. Every `*.yaml`/`*.yml`
+/// entry is listed, also one that is not a readable file (a directory, a dangling
+/// symlink): reading it reports that, naming it, instead of skipping it silently.
 pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -176,7 +178,7 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             path.extension().and_then(|e| e.to_str()),
             Some("yaml") | Some("yml")
         );
-        if is_yaml && path.is_file() {
+        if is_yaml {
             files.push(path);
         }
     }
@@ -184,17 +186,66 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The largest YAML file read (networking/'s files are a few KiB): bounded memory and
+/// parse time whatever is saved there.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The text of one YAML file, or why it cannot be used.
+fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let dangling = e.kind() == std::io::ErrorKind::NotFound
+            && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if dangling {
+            "is a symlink to a file that does not exist".to_string()
+        } else {
+            format!("cannot read: {e}")
+        }
+    })?;
+    if meta.is_dir() {
+        return Err("is a directory, not a YAML file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; the local mesh reads YAML files of at most {MAX_FILE_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "grew beyond {MAX_FILE_BYTES} bytes while being read"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "is not UTF-8 text (binary data at byte {}?)",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// Read and parse one file, collecting its problems into `errors`.
 fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
-    let parsed = std::fs::read_to_string(path)
-        .map_err(|e| {
-            vec![LoadError::new(
-                path.display(),
-                "file",
-                format!("cannot read: {e}"),
-            )]
-        })
-        .and_then(|text| parse_documents(&text, path));
+    let parsed = read_text(path)
+        .map_err(|message| vec![LoadError::new(path.display(), "file", message)])
+        .and_then(|text| parse_documents(&text, path))
+        .and_then(|objects| {
+            if objects.is_empty() {
+                // Like `kubectl apply -f` ("no objects passed to apply"); also what an editor
+                // that truncates before writing leaves for a moment.
+                Err(vec![LoadError::new(
+                    path.display(),
+                    "file",
+                    "contains no objects (a save in progress? remove the file if it is meant to be empty)",
+                )])
+            } else {
+                Ok(objects)
+            }
+        });
     parsed.unwrap_or_else(|mut e| {
         errors.append(&mut e);
         Vec::new()

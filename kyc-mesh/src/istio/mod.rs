@@ -9,6 +9,8 @@
 
 mod destination_rule;
 mod gateway;
+#[cfg(test)]
+mod hostile_tests;
 mod kube;
 mod load;
 mod virtual_service;
@@ -16,7 +18,7 @@ mod virtual_service;
 pub use destination_rule::*;
 pub use gateway::*;
 pub use kube::*;
-pub use load::{load, parse_documents, yaml_files, LoadError, MINIKUBE_HINT};
+pub use load::{load, parse_documents, yaml_files, LoadError, MAX_FILE_BYTES, MINIKUBE_HINT};
 pub use virtual_service::*;
 
 use std::collections::BTreeMap;

@@ -2,9 +2,13 @@
 //! it started), its output is prefixed with its name, its exit is reported on a channel,
 //! and stopping it is SIGTERM, then SIGKILL after 10 s.
 
+mod backoff;
 mod envoy_bin;
 
+pub use backoff::{Backoff, RestartPolicy};
 pub use envoy_bin::{find_envoy, EnvoyNotFound, ENVOY_INSTALL_HINT};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -33,11 +37,17 @@ pub enum SuperviseError {
     },
 }
 
-/// An exit report: (index of the process in start order, exit status text).
+/// An exit report: (the process's [`Proc::id`], exit status text).
 pub type Exit = (usize, String);
+
+/// Ids of started processes, unique for the life of kyc-mesh (a restarted service gets a new one).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
 pub struct Proc {
     pub name: String,
+    /// Names this process in [`Exit`] reports.
+    pub id: usize,
+    pub pid: Option<u32>,
     /// Asks the owning task to stop the child (SIGTERM, then SIGKILL after 10s).
     stop: Option<oneshot::Sender<()>>,
     /// Becomes Some(status text) when the process has exited.
@@ -47,6 +57,15 @@ pub struct Proc {
 impl Proc {
     pub fn exited(&self) -> Option<String> {
         self.done.borrow().clone()
+    }
+
+    /// SIGTERM (SIGKILL after 10 s) and wait until it has exited; false if it did not
+    /// within `timeout`.
+    pub async fn stop(&mut self, timeout: Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        wait_exit(self, timeout).await
     }
 }
 
@@ -68,9 +87,8 @@ fn forward(name: &str, stream: Stream, is_err: bool) {
 }
 
 /// Start a child in its own process group; its output is prefixed with its name and its
-/// exit is reported on `exits` (index, status).
+/// exit is reported on `exits` ([`Proc::id`], status).
 pub fn spawn(
-    index: usize,
     name: &str,
     mut cmd: Command,
     exits: &mpsc::UnboundedSender<Exit>,
@@ -100,6 +118,7 @@ pub fn spawn(
         forward(name, Box::new(s), true);
     }
     let pid = child.id();
+    let index = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (done_tx, done) = watch::channel(None);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let exits = exits.clone();
@@ -135,6 +154,8 @@ pub fn spawn(
     });
     Ok(Proc {
         name: name.to_string(),
+        id: index,
+        pid,
         stop: Some(stop_tx),
         done,
     })

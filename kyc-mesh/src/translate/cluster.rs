@@ -7,6 +7,7 @@ use crate::envoy::cluster::{
     ExplicitHttpConfig, HttpProtocolOptions, LbPolicy, LoadAssignment, OutlierDetection,
     PercentValue, ProtocolOptions, Thresholds,
 };
+use crate::envoy::health::HealthCheck;
 use crate::envoy::{Any, ClusterName, Duration};
 use crate::istio::{Destination, Loaded, TrafficPolicy};
 
@@ -190,6 +191,8 @@ pub(super) fn build_cluster(
                 track_remaining: true,
             }],
         },
+        // Like a pod's readiness probe: a draining or restarting instance gets no new requests.
+        health_checks: vec![HealthCheck::readiness()],
         typed_extension_protocol_options,
         outlier_detection,
         common_lb_config,

@@ -18,9 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::analyze::{self, Code, Findings, Severity};
 use crate::envoy::bootstrap::{Admin, Bootstrap, Node, StaticResources};
 use crate::envoy::cluster::Cluster;
+use crate::envoy::limits::GatewayLimits;
 use crate::envoy::listener::{HttpListener, RouteSpecifier};
 use crate::envoy::route::{Route, RouteConfiguration, VirtualHost};
-use crate::envoy::{Address, ClusterName, Duration};
+use crate::envoy::{ClusterName, Duration};
 use crate::istio::Loaded;
 use crate::registry::Registry;
 use crate::topology::{Ports, Topology};
@@ -49,9 +50,7 @@ impl ProxyConfig {
     pub fn static_bootstrap(&self, admin_port: u16) -> Bootstrap {
         Bootstrap {
             node: self.node,
-            admin: Admin {
-                address: Address::loopback(admin_port),
-            },
+            admin: Admin::loopback(admin_port),
             stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
             overload_manager: None,
             static_resources: Some(StaticResources {
@@ -106,6 +105,7 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
     let listener = HttpListener {
         istio_port: INGRESS_ISTIO_PORT,
         local_port: ports.gateway,
+        limits: GatewayLimits::default(),
     };
     let ingress = ProxyConfig {
         node: Node {

@@ -1,7 +1,9 @@
 //! `kyc-mesh up`: validate networking/, start the services of the topology and Envoy,
 //! reload on edits (see [`reload`]), stop everything cleanly.
 
+mod fleet;
 mod reload;
+mod rollout;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,11 +14,15 @@ use tokio::sync::mpsc;
 
 use crate::apply::admin::{poll, LDS_STAT};
 use crate::apply::{Admin, XdsDir};
+use crate::control::server::{Call, ControlServer, ServerError};
+use crate::envoy::limits::GatewayLimits;
 use crate::pipeline;
 use crate::prometheus;
 use crate::scenario;
-use crate::supervise::{self, Exit, Proc};
+use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
 use crate::topology::{Ports, Topology};
+
+pub use fleet::LOCAL_DRAIN_MS;
 
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -39,6 +45,10 @@ pub struct UpOptions {
     pub prometheus_port: u16,
     /// Envoy's tracer and access log.
     pub telemetry: crate::envoy::telemetry::Telemetry,
+    /// What happens to a service that exits, and the delays between its restarts.
+    pub restart: RestartPolicy,
+    pub backoff: Backoff,
+    pub gateway_limits: GatewayLimits,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
@@ -48,7 +58,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         .scenario
         .clone()
         .map(|p| std::path::absolute(&p).unwrap_or(p));
-    let accepted = match pipeline::build(&o.networking, scenario.as_deref(), &o.ports) {
+    let mut accepted = match pipeline::build(&o.networking, scenario.as_deref(), &o.ports) {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {
@@ -60,6 +70,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     for f in &accepted.notes {
         eprintln!("{f}");
     }
+    accepted.ingress.listener.limits = o.gateway_limits;
     let topology = Topology::new(&o.ports);
     check_ports_free(&o, &topology)?;
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
@@ -68,28 +79,35 @@ pub async fn up(o: UpOptions) -> Result<i32> {
 
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
+    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx);
+    let (_control, mut control) = control_server(&o.state_dir).await?;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let run = async {
-        if !o.external_services {
-            start_services(&o, &topology, &mut procs, &exits_tx).await?;
-        }
+        fleet.start_all().await?;
         let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin, &o.telemetry)?;
         let admin = Admin::new(o.ports.admin);
-        let envoy_index = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
+        let envoy_id = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
+        let mut prometheus_id = None;
         if let Some(binary) = &o.prometheus {
             let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports)?;
             let dir = &o.state_dir;
             let (port, ready) = (o.prometheus_port, o.ready_timeout);
-            prometheus::start(binary, port, dir, &config, &mut procs, &exits_tx, ready).await?;
+            prometheus_id = Some(
+                prometheus::start(binary, port, dir, &config, &mut procs, &exits_tx, ready).await?,
+            );
         }
         let running = reload::Running {
-            procs: &procs,
+            fleet: &mut fleet,
             exits: &mut exits,
-            envoy_index,
+            restarts: &mut restarts,
+            control: &mut control,
+            envoy_id,
+            prometheus_id,
             xds: &mut xds,
             admin: &admin,
+            config: accepted.ingress.clone(),
         };
         reload::run(&o, &topology, running, &mut scenario).await
     };
@@ -99,55 +117,27 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         _ = sigterm.recv() => { println!("kyc-mesh: SIGTERM, stopping"); Ok(0) }
     };
     supervise::stop_all(&mut procs).await;
+    fleet.stop_all().await;
     if let Ok(0) = result {
         println!("kyc-mesh: stopped; every child process has exited");
     }
     result
 }
 
-/// Start every workload of the topology and wait until each one is ready.
-async fn start_services(
-    o: &UpOptions,
-    topology: &Topology,
-    procs: &mut Vec<Proc>,
-    exits: &mpsc::UnboundedSender<Exit>,
-) -> Result<()> {
-    for w in &topology.workloads {
-        let path = o.bin_dir.join(w.binary);
-        if !path.is_file() {
-            bail!(
-                "{} not found; build it with `cargo build --release --workspace --bins` or pass --bin-dir / KYC_BIN_DIR",
-                path.display()
-            );
+/// The control socket for `rollout restart` and the like; a mesh without one still runs.
+async fn control_server(state_dir: &Path) -> Result<(Option<ControlServer>, mpsc::Receiver<Call>)> {
+    match ControlServer::bind(state_dir).await {
+        Ok((server, calls)) => Ok((Some(server), calls)),
+        Err(e @ ServerError::InUse(_)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("kyc-mesh: {e}; `rollout restart` cannot reach this mesh");
+            Ok((None, mpsc::channel(1).1))
         }
-        let mut cmd = Command::new(&path);
-        cmd.env("KYC_PORT", w.port.to_string())
-            .env("KYC_HOST", "127.0.0.1")
-            .env(
-                "KYC_GATEWAY_URL",
-                format!("http://127.0.0.1:{}", o.ports.gateway),
-            );
-        if std::env::var_os("KYC_LOG_FORMAT").is_none() {
-            cmd.env("KYC_LOG_FORMAT", "pretty");
-        }
-        for (_, k, v) in o.service_env.iter().filter(|(b, _, _)| b == w.binary) {
-            cmd.env(k, v);
-        }
-        procs.push(supervise::spawn(procs.len(), w.binary, cmd, exits)?);
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .no_proxy()
-        .build()?;
-    for (p, w) in procs.iter().zip(&topology.workloads) {
-        let url = format!("http://127.0.0.1:{}/readyz", w.port);
-        supervise::wait_ready(&client, p, &url, o.ready_timeout).await?;
-    }
-    Ok(())
 }
 
 /// Start Envoy on the bootstrap of `xds` and wait until its gateway listener is open.
-/// Returns Envoy's index in `procs`.
+/// Returns Envoy's [`Proc::id`].
 async fn start_envoy(
     o: &UpOptions,
     xds: &XdsDir,
@@ -164,7 +154,7 @@ async fn start_envoy(
     if let Some(workers) = o.envoy_concurrency {
         cmd.arg("--concurrency").arg(workers.to_string());
     }
-    procs.push(supervise::spawn(procs.len(), "envoy", cmd, exits)?);
+    procs.push(supervise::spawn("envoy", cmd, exits)?);
     let envoy = &procs[procs.len() - 1];
     let rejected = format!("{LDS_STAT}.update_rejected");
     let active = "listener_manager.total_listeners_active";
@@ -195,7 +185,7 @@ async fn start_envoy(
     })
     .await;
     match listener {
-        Some(r) => r.map(|()| procs.len() - 1),
+        Some(r) => r.map(|()| envoy.id),
         None => bail!(
             "envoy not ready on admin port {} within {:?}",
             o.ports.admin,

@@ -9,12 +9,18 @@ use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use crate::apply::endpoints::serve_from;
 use crate::apply::{Admin, XdsDir};
+use crate::control::protocol::Request;
+use crate::control::server::Call;
 use crate::pipeline;
 use crate::scenario;
-use crate::supervise::{Exit, Proc};
+use crate::supervise::Exit;
 use crate::topology::Topology;
+use crate::translate::ProxyConfig;
 
+use super::fleet::Fleet;
+use super::rollout::Target;
 use super::{banner, UpOptions};
 
 /// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
@@ -67,14 +73,20 @@ impl ScenarioWatch {
     }
 }
 
-/// The started mesh: its processes (Envoy at `envoy_index`), their exits, and the Envoy
-/// configuration it holds.
+/// The started mesh: its service instances, every process's exits (Envoy's id is
+/// `envoy_id`), restarts coming due, control requests, and the Envoy configuration it
+/// holds (`config`: the last good translation, endpoints on topology ports).
 pub(super) struct Running<'a> {
-    pub procs: &'a [Proc],
+    pub fleet: &'a mut Fleet,
     pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
-    pub envoy_index: usize,
+    pub restarts: &'a mut mpsc::UnboundedReceiver<usize>,
+    pub control: &'a mut mpsc::Receiver<Call>,
+    pub envoy_id: usize,
+    /// The local Prometheus, when one runs: its exit is reported, the mesh runs on without it.
+    pub prometheus_id: Option<usize>,
     pub xds: &'a mut XdsDir,
     pub admin: &'a Admin,
+    pub config: ProxyConfig,
 }
 
 pub(super) async fn run(
@@ -84,11 +96,15 @@ pub(super) async fn run(
     scenario: &mut Option<PathBuf>,
 ) -> Result<i32> {
     let Running {
-        procs,
+        fleet,
         exits,
-        envoy_index,
+        restarts,
+        control,
+        envoy_id,
+        prometheus_id,
         xds,
         admin,
+        mut config,
     } = mesh;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let watched = vec![o.networking.clone(), o.state_dir.clone()];
@@ -107,15 +123,26 @@ pub(super) async fn run(
     let mut last_error: Option<String> = None;
     loop {
         tokio::select! {
-            Some((i, status)) = exits.recv() => {
-                if i == envoy_index {
+            Some((id, status)) = exits.recv() => {
+                if id == envoy_id {
                     eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
                     return Ok(1);
                 }
-                eprintln!(
-                    "kyc-mesh: service {} exited ({status}); the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod)",
-                    procs[i].name
-                );
+                if Some(id) == prometheus_id {
+                    eprintln!("kyc-mesh: prometheus exited ({status}); the mesh runs on without it");
+                    continue;
+                }
+                fleet.on_exit(id, &status);
+            }
+            Some(slot) = restarts.recv() => fleet.restart(slot),
+            Some(Call { request, reply }) = control.recv() => {
+                let response = match request {
+                    Request::RolloutRestart { service } => {
+                        let target = Target { xds: &mut *xds, admin, config: &config };
+                        fleet.rollout_restart(&service, target).await
+                    }
+                };
+                let _ = reply.send(response);
             }
             Some(()) = rx.recv() => {
                 // Coalesce the burst of events one save produces.
@@ -132,8 +159,9 @@ pub(super) async fn run(
                     }
                     Ok(accepted) => {
                         last_error = None;
-                        match xds.apply(admin, &accepted.ingress).await {
+                        match xds.apply(admin, &serve_from(&accepted.ingress, &fleet.serving())).await {
                             Ok(changed) => {
+                                config = accepted.ingress;
                                 if new_scenario != *scenario {
                                     println!("kyc-mesh: scenario now {}", scenario::shown(new_scenario.as_deref()));
                                     *scenario = new_scenario;

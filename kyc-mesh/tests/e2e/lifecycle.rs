@@ -2,19 +2,15 @@
 //! load, invalid edits, `check`, start-up errors, shutdown and Envoy options.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::backend::backends;
 use crate::helpers::http::{client, count, get, tally};
+use crate::helpers::load::{Load, LoadLog};
 use crate::helpers::mesh::{alive, children, mesh_with, Mesh, MeshSpec};
 use crate::helpers::{
     free_port, kyc_mesh, networking_copy, poll_async, repo_networking, scenario, ADVANCED, BASIC,
 };
-
-/// (status, served by) of every request the load generator sent.
-type LoadLog = Arc<Mutex<Vec<(u16, Option<String>)>>>;
 
 #[test]
 fn rendered_configs_are_accepted_by_envoy() {
@@ -79,32 +75,8 @@ async fn live_reload_under_load_has_zero_failed_requests() {
     // No retries, so a request failed by a reload would surface, not be masked.
     edit(&routing, "attempts: 3", "attempts: 0", 3);
     let mesh = mesh_with(&envoy, &b, dir.path(), None).await;
-    let url = mesh.url("/credit-check/report");
-    let log: LoadLog = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (log, stop, url) = (log.clone(), stop.clone(), url.clone());
-        load.push(tokio::spawn(async move {
-            let c = client();
-            while !stop.load(Ordering::SeqCst) {
-                let a = match c.get(&url).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let h = r
-                            .headers()
-                            .get("x-kyc-served-by")
-                            .and_then(|v| v.to_str().ok())
-                            .map(|s| s.split('/').next().unwrap_or("").to_string());
-                        let _ = r.bytes().await;
-                        (status, h)
-                    }
-                    Err(_) => (0, None),
-                };
-                log.lock().expect("lock").push(a);
-            }
-        }));
-    }
+    let load = Load::start(&vec![mesh.url("/credit-check/report"); 4]);
+    let log = load.log.clone();
     let last_n_all = |log: &LoadLog, from: usize, who: &str| {
         let l = log.lock().expect("lock");
         (l.len() >= from + 40
@@ -142,18 +114,12 @@ async fn live_reload_under_load_has_zero_failed_requests() {
         || async { last_n_all(&log, mark, ADVANCED) },
     )
     .await;
-    stop.store(true, Ordering::SeqCst);
-    for t in load {
-        t.await.expect("join");
-    }
-    let l = log.lock().expect("lock");
-    let failed: Vec<_> = l.iter().filter(|(s, _)| *s != 200).collect();
-    assert!(l.len() > 100, "load ran ({} requests)", l.len());
+    let (sent, failed) = load.stop().await;
+    assert!(sent > 100, "load ran ({sent} requests)");
     assert!(
         failed.is_empty(),
-        "{} of {} requests failed during reloads: {:?}",
+        "{} of {sent} requests failed during reloads: {:?}",
         failed.len(),
-        l.len(),
         &failed[..failed.len().min(10)]
     );
     assert!(

@@ -6,6 +6,9 @@
 //!   `check`, start-up errors, shutdown and Envoy options;
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
 //! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
+//! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
+//! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
+//! - [`hostile_yaml`]: hostile YAML saved into a running mesh's networking/;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
 //! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
@@ -16,7 +19,10 @@
 mod helpers;
 
 mod envoy;
+mod gateway;
+mod hostile_yaml;
 mod lifecycle;
 mod prometheus;
 mod run_local_script;
 mod services;
+mod supervision;

@@ -9,7 +9,7 @@ use crate::helpers::http::{client, count, get, tally};
 use crate::helpers::mesh::{alive, children, run_split, Mesh, MeshSpec};
 use crate::helpers::{kyc_mesh, poll_async, repo_networking, scenario, ADVANCED, AGG, BASIC};
 
-fn require_binaries() {
+pub(crate) fn require_binaries() {
     let dir = kyc_mesh().parent().map(PathBuf::from).expect("bin dir");
     for b in [AGG, BASIC, ADVANCED] {
         assert!(
@@ -21,6 +21,16 @@ fn require_binaries() {
 }
 
 async fn start(envoy: PathBuf, networking: PathBuf, service_env: Vec<String>) -> Mesh {
+    start_with(envoy, networking, service_env, vec![]).await
+}
+
+/// The real services behind Envoy, with more `up` options.
+pub(crate) async fn start_with(
+    envoy: PathBuf,
+    networking: PathBuf,
+    service_env: Vec<String>,
+    up_args: Vec<String>,
+) -> Mesh {
     require_binaries();
     tokio::task::spawn_blocking(move || {
         Mesh::start(MeshSpec {
@@ -29,14 +39,14 @@ async fn start(envoy: PathBuf, networking: PathBuf, service_env: Vec<String>) ->
             scenario: None,
             external: None,
             service_env,
-            up_args: vec![],
+            up_args,
         })
     })
     .await
     .expect("start")
 }
 
-fn cmdline(pid: u32) -> String {
+pub(crate) fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
         .unwrap_or_default()
@@ -133,7 +143,8 @@ async fn real_services_retries_mask_chaos_error_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_services_dead_scorer_is_reported_and_shutdown_leaves_no_process() {
     let envoy = require_envoy!();
-    let mut mesh = start(envoy, repo_networking(), vec![]).await;
+    let restart_never = vec!["--restart".to_string(), "never".to_string()];
+    let mut mesh = start_with(envoy, repo_networking(), vec![], restart_never).await;
     let kids = children(mesh.pid());
     assert_eq!(kids.len(), 4, "three services and Envoy: {kids:?}");
     let basic = *kids
@@ -145,6 +156,7 @@ async fn real_services_dead_scorer_is_reported_and_shutdown_leaves_no_process() 
         libc::kill(basic as i32, libc::SIGKILL);
     }
     mesh.wait_output(&format!("service {BASIC} exited"));
+    mesh.wait_output("--restart never: not restarted");
     let c = client();
     let m = tally(&c, &mesh.url("/credit-check/advanced"), 10, &[]).await;
     assert_eq!(count(&m, ADVANCED), 10, "the rest keeps running: {m:?}");

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod http;
+pub mod load;
 pub mod mesh;
 
 use std::net::TcpListener;

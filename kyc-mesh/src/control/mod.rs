@@ -1,0 +1,25 @@
+//! The control channel between a command (`kyc-mesh rollout restart`, later `canary`,
+//! `chaos`, a dashboard) and the running `kyc-mesh up`: a Unix socket in the state
+//! directory (`<state dir>/control.sock`, the directory `use` already shares), one JSON
+//! request line in, one JSON response line out ([`protocol`]).
+//!
+//! `up` owns the server ([`server::ControlServer`]): each request reaches its main loop as a
+//! [`server::Call`] and is answered there, in order with reloads and restarts. A command
+//! uses [`client::call`].
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+/// The socket of the `up` that uses `state_dir`.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.sock")
+}
+
+/// The longest request or response line accepted (bounded memory per connection).
+pub const MAX_LINE: u64 = 64 * 1024;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! The `up` side: listen on the socket, read one request per connection, hand it to the
+//! main loop and write its answer back.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{Envelope, Refusal, Request, Response, VERSION};
+use super::{socket_path, MAX_LINE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("another kyc-mesh up already answers on {0} (the same --state-dir); stop it or choose another state directory")]
+    InUse(PathBuf),
+    #[error("control socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One request for the main loop; answer it through `reply`.
+pub struct Call {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// The listening socket; removed from the state directory when dropped.
+pub struct ControlServer {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// How long a client may take to send its request line.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl ControlServer {
+    /// Listen on `<state_dir>/control.sock`; calls arrive on the returned receiver.
+    pub async fn bind(state_dir: &Path) -> Result<(Self, mpsc::Receiver<Call>), ServerError> {
+        let path = socket_path(state_dir);
+        let io = |source| ServerError::Io {
+            path: path.clone(),
+            source,
+        };
+        if path.exists() {
+            if UnixStream::connect(&path).await.is_ok() {
+                return Err(ServerError::InUse(path));
+            }
+            // A socket left by an `up` that was killed: nobody answers on it.
+            std::fs::remove_file(&path).map_err(io)?;
+        }
+        let listener = UnixListener::bind(&path).map_err(io)?;
+        let (tx, rx) = mpsc::channel(16);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_one(stream, tx.clone()));
+            }
+        });
+        Ok((ControlServer { path, task }, rx))
+    }
+}
+
+async fn serve_one(stream: UnixStream, calls: mpsc::Sender<Call>) {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read.take(MAX_LINE));
+    let read = tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await;
+    let response = match read {
+        Ok(Ok(_)) => match parse(&line) {
+            Ok(request) => {
+                let (reply, answer) = oneshot::channel();
+                if calls.send(Call { request, reply }).await.is_err() {
+                    return;
+                }
+                match answer.await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                }
+            }
+            Err(r) => r,
+        },
+        _ => bad_request("no request line within 5 s (or longer than 64 KiB)".into()),
+    };
+    if let Ok(mut text) = serde_json::to_string(&response) {
+        text.push('\n');
+        let _ = write.write_all(text.as_bytes()).await;
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    Response::Refused {
+        reason: Refusal::BadRequest,
+        message,
+    }
+}
+
+fn parse(line: &str) -> Result<Request, Response> {
+    let e: Envelope = serde_json::from_str(line.trim_end())
+        .map_err(|e| bad_request(format!("unreadable request: {e}")))?;
+    if e.v != VERSION {
+        return Err(bad_request(format!(
+            "protocol version {} (this kyc-mesh up speaks {VERSION})",
+            e.v
+        )));
+    }
+    Ok(e.request)
+}

@@ -1,0 +1,258 @@
+//! The service instances of the running mesh, kubelet-like: start each workload of the
+//! topology, restart one that exits (capped exponential back-off, unless `--restart
+//! never`), and know which instances serve which workload (a rollout adds one, see
+//! [`super::rollout`]).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::apply::endpoints::Serving;
+use crate::envoy::health::READINESS_REACTION_MS;
+use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
+use crate::topology::{Topology, Workload};
+
+use super::UpOptions;
+
+/// How long a service keeps serving after SIGTERM under the local mesh, unless
+/// `KYC_DRAIN_MS` is set: longer than Envoy takes to stop sending it requests (its
+/// readiness probes), as the cluster's 5 s outlast endpoint propagation.
+pub const LOCAL_DRAIN_MS: u64 = READINESS_REACTION_MS + 1000;
+
+/// One running process of a workload.
+pub(super) struct Instance {
+    pub proc: Proc,
+    pub port: u16,
+    started: Instant,
+}
+
+/// A workload and its instance.
+pub(super) struct Slot {
+    pub workload: Workload,
+    /// Where its instance listens (the topology port until a rollout moves it).
+    pub port: u16,
+    /// None while it waits for a restart.
+    pub instance: Option<Instance>,
+    backoff: Backoff,
+    restarts: u32,
+}
+
+/// How to start a service instance.
+struct Launch {
+    bin_dir: PathBuf,
+    gateway_port: u16,
+    service_env: Vec<(String, String, String)>,
+}
+
+pub(super) struct Fleet {
+    pub slots: Vec<Slot>,
+    policy: RestartPolicy,
+    launch: Launch,
+    pub ready_timeout: Duration,
+    exits: mpsc::UnboundedSender<Exit>,
+    restart_due: mpsc::UnboundedSender<usize>,
+}
+
+impl Fleet {
+    /// The workloads `up` runs (none with `--external-services`); restarts come due on the
+    /// returned receiver (a slot index, for [`Fleet::restart`]).
+    pub fn new(
+        o: &UpOptions,
+        topology: &Topology,
+        exits: &mpsc::UnboundedSender<Exit>,
+    ) -> (Self, mpsc::UnboundedReceiver<usize>) {
+        let workloads = if o.external_services {
+            Vec::new()
+        } else {
+            topology.workloads.clone()
+        };
+        let slots = workloads
+            .into_iter()
+            .map(|workload| Slot {
+                port: workload.port,
+                workload,
+                instance: None,
+                backoff: o.backoff,
+                restarts: 0,
+            })
+            .collect();
+        let (restart_due, due) = mpsc::unbounded_channel();
+        let fleet = Fleet {
+            slots,
+            policy: o.restart,
+            launch: Launch {
+                bin_dir: o.bin_dir.clone(),
+                gateway_port: o.ports.gateway,
+                service_env: o.service_env.clone(),
+            },
+            ready_timeout: o.ready_timeout,
+            exits: exits.clone(),
+            restart_due,
+        };
+        (fleet, due)
+    }
+
+    /// Start every workload and wait until each one is ready.
+    pub async fn start_all(&mut self) -> Result<()> {
+        for i in 0..self.slots.len() {
+            let port = self.slots[i].port;
+            let instance = self.spawn(&self.slots[i].workload, port)?;
+            self.slots[i].instance = Some(instance);
+        }
+        for slot in &self.slots {
+            if let Some(i) = &slot.instance {
+                let url = readyz(i.port);
+                supervise::wait_ready(&client()?, &i.proc, &url, self.ready_timeout).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Start one instance of `w` listening on `port`.
+    pub fn spawn(&self, w: &Workload, port: u16) -> Result<Instance> {
+        let l = &self.launch;
+        let path = l.bin_dir.join(w.binary);
+        if !path.is_file() {
+            bail!(
+                "{} not found; build it with `cargo build --release --workspace --bins` or pass --bin-dir / KYC_BIN_DIR",
+                path.display()
+            );
+        }
+        let mut cmd = Command::new(&path);
+        cmd.env("KYC_PORT", port.to_string())
+            .env("KYC_HOST", "127.0.0.1")
+            .env(
+                "KYC_GATEWAY_URL",
+                format!("http://127.0.0.1:{}", l.gateway_port),
+            );
+        for (key, value) in [
+            ("KYC_LOG_FORMAT", "pretty".to_string()),
+            ("KYC_DRAIN_MS", LOCAL_DRAIN_MS.to_string()),
+        ] {
+            if std::env::var_os(key).is_none() {
+                cmd.env(key, value);
+            }
+        }
+        for (_, k, v) in l.service_env.iter().filter(|(b, _, _)| b == w.binary) {
+            cmd.env(k, v);
+        }
+        let proc = supervise::spawn(w.binary, cmd, &self.exits)?;
+        Ok(Instance {
+            proc,
+            port,
+            started: Instant::now(),
+        })
+    }
+
+    /// A process exited: if it was a slot's instance, report it and schedule its restart.
+    pub fn on_exit(&mut self, id: usize, status: &str) {
+        let Some(index) = self
+            .slots
+            .iter()
+            .position(|s| s.instance.as_ref().is_some_and(|i| i.proc.id == id))
+        else {
+            return; // an instance a rollout replaced
+        };
+        let slot = &mut self.slots[index];
+        let ran_for = slot
+            .instance
+            .take()
+            .map_or(Duration::ZERO, |i| i.started.elapsed());
+        let name = slot.workload.binary;
+        if self.policy == RestartPolicy::Never {
+            eprintln!("kyc-mesh: service {name} exited ({status}); the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod); --restart never: not restarted");
+            return;
+        }
+        self.schedule(index, ran_for, &format!("exited ({status})"));
+    }
+
+    /// Restart slot `index` after its back-off.
+    fn schedule(&mut self, index: usize, ran_for: Duration, what: &str) {
+        let slot = &mut self.slots[index];
+        let delay = slot.backoff.next(ran_for);
+        slot.restarts += 1;
+        eprintln!(
+            "kyc-mesh: service {} {what}; restarting in {delay:?} (restart {}, back-off {:?} doubling to {:?}); until it is ready the gateway answers 503 for routes that need it",
+            slot.workload.binary, slot.restarts, slot.backoff.initial, slot.backoff.max
+        );
+        let due = self.restart_due.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = due.send(index);
+        });
+    }
+
+    /// Restart the instance of slot `index` (a restart came due).
+    pub fn restart(&mut self, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        if slot.instance.is_some() {
+            return; // a rollout already replaced it
+        }
+        let name = slot.workload.binary;
+        match self.spawn(&slot.workload, slot.port) {
+            Ok(instance) => {
+                let (port, pid, n) = (instance.port, instance.proc.pid, slot.restarts);
+                self.slots[index].instance = Some(instance);
+                let timeout = self.ready_timeout;
+                tokio::spawn(async move {
+                    let ready = match client() {
+                        Ok(c) => wait_http_ok(&c, &readyz(port), timeout).await,
+                        Err(_) => false,
+                    };
+                    if ready {
+                        println!("kyc-mesh: service {name} restarted (restart {n}, pid {}) and ready on 127.0.0.1:{port}; the gateway sends it requests again", pid.unwrap_or(0));
+                    }
+                });
+            }
+            Err(e) => self.schedule(
+                index,
+                Duration::ZERO,
+                &format!("could not be started ({e:#})"),
+            ),
+        }
+    }
+
+    /// Which instances serve each workload now (a topology port → instance ports).
+    pub fn serving(&self) -> Serving {
+        self.slots
+            .iter()
+            .filter(|s| s.port != s.workload.port)
+            .map(|s| (s.workload.port, vec![s.port]))
+            .collect()
+    }
+
+    /// Stop every instance (SIGTERM; they drain, then exit).
+    pub async fn stop_all(&mut self) {
+        let mut procs: Vec<Proc> = self
+            .slots
+            .iter_mut()
+            .filter_map(|s| s.instance.take().map(|i| i.proc))
+            .collect();
+        supervise::stop_all(&mut procs).await;
+    }
+}
+
+pub(super) fn client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .no_proxy()
+        .build()?)
+}
+
+pub(super) fn readyz(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/readyz")
+}
+
+/// Poll `url` until it answers 200 or `timeout` passes.
+pub(super) async fn wait_http_ok(client: &reqwest::Client, url: &str, timeout: Duration) -> bool {
+    crate::apply::admin::poll(timeout, Duration::from_millis(50), || async {
+        matches!(client.get(url).send().await, Ok(r) if r.status().as_u16() == 200).then_some(())
+    })
+    .await
+    .is_some()
+}

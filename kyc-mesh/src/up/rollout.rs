@@ -1,0 +1,131 @@
+//! `kyc-mesh rollout restart SERVICE`, as `kubectl rollout restart` does it with
+//! maxSurge 1 / maxUnavailable 0: start a new instance on a fresh port, wait until it is
+//! ready, add it to the service's endpoints, remove the old one (both through the same
+//! confirmed reload as an edit of networking/), wait until Envoy routes to the new
+//! endpoints only, then let the old instance drain and stop.
+
+use std::time::Duration;
+
+use crate::apply::admin::poll;
+use crate::apply::endpoints::serve_from;
+use crate::apply::{Admin, XdsDir};
+use crate::control::protocol::{Refusal, Response};
+use crate::supervise;
+use crate::translate::ProxyConfig;
+
+use super::fleet::{client, readyz, Fleet};
+
+/// What a rollout changes in the running mesh.
+pub(super) struct Target<'a> {
+    pub xds: &'a mut XdsDir,
+    pub admin: &'a Admin,
+    /// The last good translation (endpoints on topology ports).
+    pub config: &'a ProxyConfig,
+}
+
+/// Envoy's gauge of clusters still waiting for their first health check round.
+const WARMING: &str = "cluster_manager.warming_clusters";
+
+fn refused(reason: Refusal, message: String) -> Response {
+    Response::Refused { reason, message }
+}
+
+/// A free loopback port for the new instance.
+fn fresh_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+impl Fleet {
+    pub(super) async fn rollout_restart(&mut self, service: &str, t: Target<'_>) -> Response {
+        let Some(index) = self.slots.iter().position(|s| s.workload.binary == service) else {
+            let known: Vec<&str> = self.slots.iter().map(|s| s.workload.binary).collect();
+            return if known.is_empty() {
+                refused(Refusal::Unavailable, "this kyc-mesh up runs with --external-services: it has no instances to restart".into())
+            } else {
+                refused(
+                    Refusal::UnknownService,
+                    format!("unknown service {service:?} (one of {})", known.join(", ")),
+                )
+            };
+        };
+        let Some(old_port) = self.slots[index].instance.as_ref().map(|i| i.port) else {
+            return refused(
+                Refusal::Unavailable,
+                format!(
+                    "{service} is not running (waiting for a restart); try again when it is ready"
+                ),
+            );
+        };
+        let port = match fresh_port() {
+            Ok(p) => p,
+            Err(e) => {
+                return Response::Failed {
+                    message: format!("no free port for the new instance: {e}"),
+                }
+            }
+        };
+        println!(
+            "kyc-mesh: rollout restart {service}: starting a new instance on 127.0.0.1:{port}"
+        );
+        let mut new = match self.spawn(&self.slots[index].workload, port) {
+            Ok(i) => i,
+            Err(e) => {
+                return Response::Failed {
+                    message: format!("{e:#}; the old instance keeps serving"),
+                }
+            }
+        };
+        let ready = match client() {
+            Ok(c) => supervise::wait_ready(&c, &new.proc, &readyz(port), self.ready_timeout)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = ready {
+            new.proc.stop(Duration::from_secs(20)).await;
+            return Response::Failed {
+                message: format!(
+                    "the new instance did not become ready ({e}); the old instance keeps serving"
+                ),
+            };
+        }
+        let home = self.slots[index].workload.port;
+        let mut serving = self.serving();
+        // Surge: both instances serve, then only the new one.
+        for ports in [vec![old_port, port], vec![port]] {
+            serving.insert(home, ports);
+            if let Err(e) = t.xds.apply(t.admin, &serve_from(t.config, &serving)).await {
+                new.proc.stop(Duration::from_secs(20)).await;
+                return Response::Failed {
+                    message: format!("moving traffic failed ({e}); the old instance keeps serving"),
+                };
+            }
+        }
+        let warm = poll(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || async { (t.admin.stat(WARMING).await.ok() == Some(0)).then_some(()) },
+        )
+        .await;
+        if warm.is_none() {
+            eprintln!("kyc-mesh: rollout restart {service}: Envoy still warms clusters after 10 s; stopping the old instance anyway (it drains first)");
+        }
+        let slot = &mut self.slots[index];
+        slot.port = port;
+        let pid = new.proc.pid.unwrap_or(0);
+        let old = slot.instance.replace(new);
+        println!("kyc-mesh: rollout restart {service}: the gateway sends new requests to pid {pid} on 127.0.0.1:{port}; draining the old instance");
+        let stopped = match old {
+            Some(mut o) => o.proc.stop(Duration::from_secs(30)).await,
+            None => true,
+        };
+        let message = format!(
+            "{service} restarted: new instance pid {pid} on 127.0.0.1:{port} serves; the old one (127.0.0.1:{old_port}) {}",
+            if stopped { "drained and stopped" } else { "did not stop within 30 s" }
+        );
+        println!("kyc-mesh: rollout restart {message}");
+        Response::Done { message }
+    }
+}
