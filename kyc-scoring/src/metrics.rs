@@ -7,7 +7,7 @@
 
 use kyc_common::domain::{CreditCheckReport, ReportType};
 use kyc_common::http::metrics::Metrics;
-use metrics::{counter, describe_counter};
+use metrics::describe_counter;
 
 pub const REPORTS: &str = "kyc_reports_total";
 pub const REASONS: &str = "kyc_report_reasons_total";
@@ -34,11 +34,16 @@ pub fn record_report(metrics: &Metrics, report: &CreditCheckReport) {
     } else {
         "fail"
     };
-    metrics.record(|| {
-        counter!(REPORTS, "report_type" => report_type, "outcome" => outcome).increment(1);
-        for reason in &report.reasons {
-            counter!(REASONS, "report_type" => report_type, "code" => reason.code.clone())
-                .increment(1);
-        }
-    });
+    metrics.increment(
+        REPORTS,
+        &[("report_type", report_type), ("outcome", outcome)],
+        None,
+    );
+    for reason in &report.reasons {
+        metrics.increment(
+            REASONS,
+            &[("report_type", report_type)],
+            Some(("code", &reason.code)),
+        );
+    }
 }

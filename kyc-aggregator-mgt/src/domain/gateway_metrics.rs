@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use kyc_common::http::metrics::Metrics;
-use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+use metrics::{describe_counter, describe_histogram, Unit};
 
 use super::{GatewayError, RequestedReport};
 
@@ -61,11 +61,9 @@ pub fn record_call<T>(
 ) {
     let requested = requested_type(report);
     let result = result_label(result);
-    metrics.record(|| {
-        counter!(CALLS, "requested_type" => requested, "result" => result).increment(1);
-        histogram!(CALL_DURATION, "requested_type" => requested, "result" => result)
-            .record(took.as_secs_f64());
-    });
+    let labels = [("requested_type", requested), ("result", result)];
+    metrics.increment(CALLS, &labels, None);
+    metrics.observe(CALL_DURATION, &labels, took.as_secs_f64());
 }
 
 #[cfg(test)]

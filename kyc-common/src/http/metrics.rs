@@ -8,12 +8,19 @@
 //!   [`UNMATCHED_ROUTE`] and every unknown method `_OTHER`, so the label set is bounded whatever a
 //!   client sends. Probes and `/metrics` are not business traffic: not counted.
 //! * `kyc_build_info{service, version, instance, build}` = 1.
-//! * Domain metrics are recorded by the services with [`Metrics::record`].
+//! * Domain metrics are recorded by the services with [`Metrics::increment`] and
+//!   [`Metrics::observe`].
+//!
+//! Per-request recording resolves each label set's handle once (the first observation registers it in
+//! the recorder, as the `metrics` macros would) and reuses it afterwards: no key is built, hashed and
+//! looked up in the recorder's registry per request, which is what made `/metrics` cost ~7 µs of CPU
+//! per chain request (BENCHMARKS.md, "The cost of observability").
 //!
 //! No label is ever taken from a request body or an applicant field.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::extract::{FromRef, MatchedPath, Request, State};
@@ -21,7 +28,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics::{
+    describe_gauge, describe_histogram, gauge, Counter, Histogram, Key, Label, Level, Metadata,
+    Recorder, Unit,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,6 +55,62 @@ const DURATION_BUCKETS: &[f64] = &[
 /// Histogram samples are buffered until a scrape; without scrapes they are folded in this often.
 const UPKEEP_EVERY_MS: u64 = 5_000;
 
+/// What the `metrics` macros would pass; the Prometheus recorder ignores it.
+const METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// At most this many labels of a domain metric come from fixed sets (`&'static str`).
+const FIXED_LABELS: usize = 2;
+/// A domain metric's handle: the addresses and lengths of its name, its fixed labels' names and values
+/// (unused slots 0) and the name of its one label whose value is not `'static` (0 if none), compared
+/// as integers. The map key of [`Handles`] is that label's value, or the metric's name when there is
+/// none (the key part tells the two apart). Equal strings at two addresses only make two entries for
+/// one series: the recorder returns the same handle for both.
+type DomainKey = [(usize, usize); 2 + 2 * FIXED_LABELS];
+
+/// Handles resolved once per label set, looked up by the one label value that is not `'static` (the
+/// route, a reason code; for a domain metric without one, its name), then by the fixed part in a
+/// short list.
+/// Bounded because every label value is (routes are templates, codes and types come from fixed sets).
+struct Handles<S, H> {
+    map: RwLock<HandleMap<S, H>>,
+}
+
+type HandleMap<S, H> = HashMap<Box<str>, Vec<(S, H)>>;
+
+impl<S: Copy + Eq, H> Handles<S, H> {
+    fn new() -> Self {
+        Handles {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Applies `record` to the handle of (`dynamic`, `fixed`), registering it with `register` the
+    /// first time.
+    fn with(&self, dynamic: &str, fixed: S, register: impl FnOnce() -> H, record: impl FnOnce(&H)) {
+        {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, handle)) = map
+                .get(dynamic)
+                .and_then(|list| list.iter().find(|(s, _)| *s == fixed))
+            {
+                record(handle);
+                return;
+            }
+        }
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let list = map.entry(dynamic.into()).or_default();
+        let at = match list.iter().position(|(s, _)| *s == fixed) {
+            Some(at) => at,
+            None => {
+                list.push((fixed, register()));
+                list.len() - 1
+            }
+        };
+        record(&list[at].1);
+    }
+}
+
 /// One service's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -53,6 +119,10 @@ pub struct Metrics {
     last_upkeep_ms: AtomicU64,
     /// `KYC_METRICS=false`: nothing is recorded (to measure what recording costs).
     enabled: bool,
+    /// [`REQUEST_DURATION`] by route, then (method, status).
+    requests: Handles<(&'static str, u16), Histogram>,
+    counters: Handles<DomainKey, Counter>,
+    histograms: Handles<DomainKey, Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,6 +146,9 @@ impl Metrics {
             started: Instant::now(),
             last_upkeep_ms: AtomicU64::new(0),
             enabled: true,
+            requests: Handles::new(),
+            counters: Handles::new(),
+            histograms: Handles::new(),
         };
         let labels = [
             ("service", identity.service.clone()),
@@ -95,12 +168,89 @@ impl Metrics {
         Metrics { enabled, ..metrics }
     }
 
-    /// Runs `record` with this service's recorder as the `metrics` macros' recorder.
+    /// Whether anything but `kyc_build_info` is recorded (`KYC_METRICS`).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Runs `record` with this service's recorder as the `metrics` macros' recorder (descriptions at
+    /// start-up; per-request recording goes through the cached handles of [`Metrics::increment`],
+    /// [`Metrics::observe`] and [`Metrics::observe_request`]).
     pub fn record(&self, record: impl FnOnce()) {
         if !self.enabled {
             return;
         }
         metrics::with_local_recorder(&self.recorder, record);
+        self.upkeep();
+    }
+
+    /// Adds 1 to the counter `name{fixed..., dynamic}` (labels in that order; `dynamic`, if any, is
+    /// the one label whose value is not `'static`). At most two fixed labels.
+    pub fn increment(
+        &self,
+        name: &'static str,
+        fixed: &[(&'static str, &'static str)],
+        dynamic: Option<(&'static str, &str)>,
+    ) {
+        if !self.enabled {
+            return;
+        }
+        let key = domain_key(name, fixed, dynamic.map(|(label, _)| label));
+        self.counters.with(
+            dynamic.map_or(name, |(_, value)| value),
+            key,
+            || {
+                self.recorder
+                    .register_counter(&metric_key(name, fixed, dynamic), &METADATA)
+            },
+            |counter| counter.increment(1),
+        );
+        self.upkeep();
+    }
+
+    /// Observes `value` in the histogram `name{fixed...}` (at most two labels, all from fixed sets).
+    pub fn observe(&self, name: &'static str, fixed: &[(&'static str, &'static str)], value: f64) {
+        if !self.enabled {
+            return;
+        }
+        self.histograms.with(
+            name,
+            domain_key(name, fixed, None),
+            || {
+                self.recorder
+                    .register_histogram(&metric_key(name, fixed, None), &METADATA)
+            },
+            |histogram| histogram.record(value),
+        );
+        self.upkeep();
+    }
+
+    /// Observes one business request in [`REQUEST_DURATION`].
+    pub fn observe_request(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        if !self.enabled {
+            return;
+        }
+        self.requests.with(
+            route,
+            (method, status),
+            || {
+                let key = Key::from_parts(
+                    REQUEST_DURATION,
+                    vec![
+                        Label::new("http_request_method", method),
+                        Label::new("http_route", route.to_owned()),
+                        Label::new("http_response_status_code", status.to_string()),
+                    ],
+                );
+                self.recorder.register_histogram(&key, &METADATA)
+            },
+            |histogram| histogram.record(seconds),
+        );
+        self.upkeep();
+    }
+
+    /// Folds buffered histogram samples every [`UPKEEP_EVERY_MS`] when nothing scrapes.
+    fn upkeep(&self) {
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.last_upkeep_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= UPKEEP_EVERY_MS
@@ -117,6 +267,38 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+}
+
+fn domain_key(
+    name: &'static str,
+    fixed: &[(&'static str, &'static str)],
+    dynamic: Option<&'static str>,
+) -> DomainKey {
+    assert!(fixed.len() <= FIXED_LABELS, "{name}: too many fixed labels");
+    let at = |text: &'static str| (text.as_ptr() as usize, text.len());
+    let mut key = [(0, 0); 2 + 2 * FIXED_LABELS];
+    key[0] = at(name);
+    if let Some(label) = dynamic {
+        key[1 + 2 * FIXED_LABELS] = at(label);
+    }
+    for (slot, &(label, value)) in fixed.iter().enumerate() {
+        key[1 + 2 * slot] = at(label);
+        key[2 + 2 * slot] = at(value);
+    }
+    key
+}
+
+fn metric_key(
+    name: &'static str,
+    fixed: &[(&'static str, &'static str)],
+    dynamic: Option<(&'static str, &str)>,
+) -> Key {
+    let labels = fixed
+        .iter()
+        .map(|&(label, value)| Label::new(label, value))
+        .chain(dynamic.map(|(label, value)| Label::new(label, value.to_owned())))
+        .collect::<Vec<_>>();
+    Key::from_parts(name, labels)
 }
 
 /// Whether requests to `route` are business traffic (probes and `/metrics` are not).
@@ -142,23 +324,21 @@ pub fn method_label(method: &Method) -> &'static str {
 
 /// The middleware: one observation of [`REQUEST_DURATION`] per business request.
 pub async fn track(State(ctx): State<Arc<ServiceContext>>, req: Request, next: Next) -> Response {
+    if !ctx.metrics.enabled() {
+        return next.run(req).await;
+    }
     let route = match req.extensions().get::<MatchedPath>() {
         Some(path) if !counted(path.as_str()) => return next.run(req).await,
-        Some(path) => path.as_str().to_owned(),
-        None => UNMATCHED_ROUTE.to_owned(),
+        Some(path) => Some(path.clone()),
+        None => None,
     };
     let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let seconds = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16().to_string();
-    ctx.metrics.record(|| {
-        histogram!(REQUEST_DURATION,
-            "http_request_method" => method,
-            "http_route" => route,
-            "http_response_status_code" => status)
-        .record(seconds);
-    });
+    let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    ctx.metrics
+        .observe_request(method, route, response.status().as_u16(), seconds);
     response
 }
 
@@ -187,6 +367,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metrics::{counter, histogram};
 
     fn identity() -> ServedBy {
         ServedBy {
@@ -224,10 +405,147 @@ mod tests {
         assert!(!text.contains(REQUEST_DURATION), "{text}");
     }
 
+    /// The cached handles render exactly what the `metrics` macros would (names, label order, values).
+    #[test]
+    fn cached_handles_render_as_the_macros_do() {
+        let cached = Metrics::new(&identity(), "0.1.0", true);
+        let macros = Metrics::new(&identity(), "0.1.0", true);
+        for (route, status) in [
+            ("/a/{id}", 200),
+            ("/a/{id}", 200),
+            ("/a/{id}", 404),
+            ("unmatched", 404),
+        ] {
+            cached.observe_request("POST", route, status, 0.002);
+            macros.record(|| {
+                histogram!(REQUEST_DURATION,
+                    "http_request_method" => "POST",
+                    "http_route" => route,
+                    "http_response_status_code" => status.to_string())
+                .record(0.002);
+            });
+        }
+        cached.observe_request("GET", "/a/{id}", 200, 0.002);
+        macros.record(|| {
+            histogram!(REQUEST_DURATION,
+                "http_request_method" => "GET",
+                "http_route" => "/a/{id}",
+                "http_response_status_code" => "200")
+            .record(0.002);
+        });
+        for code in ["R1", "R2", "R1"] {
+            cached.increment("c_total", &[("t", "BASIC")], Some(("code", code)));
+            macros.record(|| counter!("c_total", "t" => "BASIC", "code" => code).increment(1));
+        }
+        cached.increment("d_total", &[("t", "BASIC"), ("o", "pass")], None);
+        cached.increment("d_total", &[("t", "BASIC"), ("o", "fail")], None);
+        cached.observe("h_seconds", &[("t", "x"), ("r", "ok")], 0.01);
+        macros.record(|| {
+            counter!("d_total", "t" => "BASIC", "o" => "pass").increment(1);
+            counter!("d_total", "t" => "BASIC", "o" => "fail").increment(1);
+            histogram!("h_seconds", "t" => "x", "r" => "ok").record(0.01);
+        });
+        let sorted = |text: String| {
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let text = cached.render();
+        assert!(text.contains(
+            r#"http_server_request_duration_seconds_count{http_request_method="POST",http_route="/a/{id}",http_response_status_code="200"} 2"#
+        ), "{text}");
+        assert!(text.contains(r#"c_total{t="BASIC",code="R1"} 2"#), "{text}");
+        assert_eq!(sorted(text), sorted(macros.render()));
+    }
+
+    #[test]
+    fn disabled_metrics_cache_nothing() {
+        let m = Metrics::new(&identity(), "0.1.0", false);
+        m.observe_request("GET", "/x", 200, 1.0);
+        m.increment("c_total", &[("t", "BASIC")], None);
+        m.observe("h_seconds", &[], 1.0);
+        let text = m.render();
+        assert!(!text.contains(REQUEST_DURATION), "{text}");
+        assert!(
+            !text.contains("c_total") && !text.contains("h_seconds"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn unknown_methods_share_one_label() {
         let odd = Method::from_bytes(b"BREW").expect("a method");
         assert_eq!(method_label(&odd), "_OTHER");
         assert_eq!(method_label(&Method::POST), "POST");
+    }
+
+    /// What one recording costs, cached handles vs the `metrics` macros through the local recorder
+    /// (single thread): `cargo test --release -p kyc-common --lib -- --ignored --nocapture per_op`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn per_op_cost_cached_vs_macros() {
+        let cached = Metrics::new(&identity(), "0.1.0", true);
+        let macros = Metrics::new(&identity(), "0.1.0", true);
+        let n = 1_000_000u32;
+        let ns = |f: &mut dyn FnMut(u32)| {
+            let t = Instant::now();
+            (0..n).for_each(&mut *f);
+            t.elapsed().as_nanos() as f64 / f64::from(n)
+        };
+        let code = "WATCHLIST_HIT".to_owned();
+        let gateway = [("requested_type", "report"), ("result", "ok")];
+        for _ in 0..3 {
+            let request = (
+                ns(&mut |i| {
+                    let (route, status) = ("/kyc/v1/customer".to_owned(), 200u16.to_string());
+                    macros.record(|| {
+                        histogram!(REQUEST_DURATION, "http_request_method" => "POST",
+                            "http_route" => route, "http_response_status_code" => status)
+                        .record(f64::from(i % 7) * 1e-4);
+                    });
+                }),
+                ns(&mut |i| {
+                    cached.observe_request("POST", "/kyc/v1/customer", 200, f64::from(i % 7) * 1e-4)
+                }),
+            );
+            let calls = (
+                ns(&mut |_| {
+                    macros.record(|| {
+                        counter!("calls_total", "requested_type" => "report", "result" => "ok")
+                            .increment(1);
+                    })
+                }),
+                ns(&mut |_| cached.increment("calls_total", &gateway, None)),
+            );
+            let duration = (
+                ns(&mut |i| {
+                    macros.record(|| {
+                        histogram!("call_seconds", "requested_type" => "report", "result" => "ok")
+                            .record(f64::from(i % 7) * 1e-4);
+                    })
+                }),
+                ns(&mut |i| cached.observe("call_seconds", &gateway, f64::from(i % 7) * 1e-4)),
+            );
+            let reasons = (
+                ns(&mut |_| {
+                    macros.record(|| {
+                        counter!("reasons_total", "report_type" => "BASIC", "code" => code.clone())
+                            .increment(1);
+                    })
+                }),
+                ns(&mut |_| {
+                    cached.increment(
+                        "reasons_total",
+                        &[("report_type", "BASIC")],
+                        Some(("code", &code)),
+                    )
+                }),
+            );
+            eprintln!(
+                "ns per op, macros -> cached: request histogram {:.0} -> {:.0}, counter {:.0} -> {:.0}, \
+                 histogram {:.0} -> {:.0}, counter with a dynamic label {:.0} -> {:.0}",
+                request.0, request.1, calls.0, calls.1, duration.0, duration.1, reasons.0, reasons.1
+            );
+        }
     }
 }
