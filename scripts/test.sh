@@ -65,6 +65,11 @@ apt_install() {
 }
 
 step "tools"
+# A full disk makes the linker die with a bus error halfway through a build: say so up front.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [[ -n $free_kb && $free_kb -lt 8000000 ]]; then
+    echo "warning: only $((free_kb / 1024)) MiB free on this disk; a full build and test run needs about 8 GiB" >&2
+fi
 command -v cargo >/dev/null || {
     echo "error: cargo not found; install Rust from https://rustup.rs" >&2
     exit 1
