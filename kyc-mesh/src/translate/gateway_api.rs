@@ -28,6 +28,9 @@ use crate::istio::{
 use super::route::{RouteSource, Semantics};
 use super::Ctx;
 
+/// The Gateway API's largest backend weight (its CRD's maximum): Envoy's total stays in u32.
+const MAX_WEIGHT: u32 = 1_000_000;
+
 /// Gateway API precedence of one match; smaller sorts first.
 type Rank = (
     Reverse<u8>,
@@ -122,14 +125,16 @@ impl Ctx<'_> {
                     let routes = self.translate_route(o, &source, &one, &BTreeSet::new());
                     let r = rank(m, &route_key, ri, mi);
                     for h in &hosts {
-                        let slot = match by_host.iter().position(|(host, _)| host == h) {
-                            Some(i) => &mut by_host[i].1,
+                        let i = match by_host.iter().position(|(host, _)| host == h) {
+                            Some(i) => i,
                             None => {
                                 by_host.push((h.clone(), Vec::new()));
-                                &mut by_host.last_mut().expect("just pushed").1
+                                by_host.len() - 1
                             }
                         };
-                        slot.extend(routes.iter().map(|route| (r.clone(), route.clone())));
+                        by_host[i]
+                            .1
+                            .extend(routes.iter().map(|route| (r.clone(), route.clone())));
                     }
                 }
             }
@@ -276,6 +281,12 @@ fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, String> {
         }
         if b.namespace.as_deref().is_some_and(|n| n != ns) {
             return Err(format!("{at}.namespace: a backend in another namespace needs a ReferenceGrant, which is not translated"));
+        }
+        if b.weight() > MAX_WEIGHT {
+            return Err(format!(
+                "{at}.weight {}: at most {MAX_WEIGHT} (Gateway API)",
+                b.weight()
+            ));
         }
         let Some(port) = b.port else {
             return Err(format!("{at}.port: required for a Service backend"));

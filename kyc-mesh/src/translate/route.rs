@@ -85,7 +85,11 @@ impl Ctx<'_> {
             );
             return Vec::new();
         }
-        let total: u32 = route.route.iter().map(|d| d.weight.unwrap_or(0)).sum();
+        // Saturating: weights come from the YAML, and a sum must not overflow.
+        let total: u32 = route
+            .route
+            .iter()
+            .fold(0, |sum, d| sum.saturating_add(d.weight.unwrap_or(0)));
         if source.semantics == Semantics::GatewayApi && total == 0 {
             self.findings.push(
                 Severity::Error,

@@ -356,6 +356,7 @@ spec:
     filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /y}}}]
     backendRefs: [{name: kyc-credit-check-basic, port: 8080}]
   - backendRefs: []
+  - backendRefs: [{name: kyc-credit-check-basic, port: 8080, weight: 4000000000}, {name: kyc-credit-check-advanced, port: 8080, weight: 4000000000}]
 "#,
         )
     ));
@@ -371,6 +372,7 @@ spec:
         "spec.rules[4].matches[0].path.value \"relative\"",
         "spec.rules[5].filters[0].urlRewrite.path: ReplacePrefixMatch needs every match",
         "spec.rules[6].backendRefs: a rule needs at least one backendRef",
+        "spec.rules[7].backendRefs[0].weight 4000000000: at most 1000000",
     ];
     for want in expect {
         assert!(e.iter().any(|m| m.contains(want)), "{want}: {e:#?}");
