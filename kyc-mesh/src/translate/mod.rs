@@ -4,6 +4,10 @@
 //! port, one route configuration (first match wins) and one cluster per (host, subset,
 //! port) with the DestinationRule's traffic policy.
 //!
+//! Gateway API HTTPRoutes are first converted into the same route model
+//! ([`gateway_api`]), as istiod converts them into VirtualServices, and share every step
+//! after that.
+//!
 //! Follow a weight: `istio::RouteDestination::weight` (u32 from the YAML) →
 //! [`route`]'s `translate_route` → `envoy::route::WeightedCluster { name: ClusterName,
 //! weight: Weight }` in [`ProxyConfig::routes`] → serialised by `apply` or `render`.
