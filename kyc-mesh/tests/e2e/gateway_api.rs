@@ -4,9 +4,10 @@
 //! reference is refused with IST0101 keeping the live config, and `use none` goes back.
 //! Once with stand-in backends, once with the real service binaries.
 
+use crate::helpers::backend::backends;
 use crate::helpers::http::{client, count, get, tally};
-use crate::helpers::mesh::{Mesh, MeshSpec};
-use crate::helpers::{repo_networking, scenario, ADVANCED, BASIC};
+use crate::helpers::mesh::{mesh_with, Mesh, MeshSpec};
+use crate::helpers::{networking_copy, repo_networking, scenario, ADVANCED, BASIC};
 use crate::services::require_binaries;
 
 /// `gateway-api.yaml` with the first `from` replaced by `to`, written to `dir/name`.
@@ -96,6 +97,83 @@ async fn use_gateway_api_splits_moves_and_switches_back() {
     assert_used(&mesh.use_scenario("none"), "none");
     let m = tally(&c, &report, 200, &[]).await;
     assert_even(&m, 200);
+}
+
+/// HTTPRoute features the scenario does not use, on their own (no VirtualService for
+/// /credit-check/* behind them).
+const FEATURES: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: features}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /credit-check/report}}]
+    backendRefs: [{name: kyc-credit-check-basic, port: 8080}]
+  - matches:
+    - path: {type: PathPrefix, value: /credit-check/report}
+      headers: [{name: x-kyc-tester, value: advanced}]
+    backendRefs: [{name: kyc-credit-check-advanced, port: 8080}]
+  - matches: [{path: {type: Exact, value: /exact}, method: GET}]
+    filters:
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {set: [{name: x-route, value: exact}]}
+    - type: URLRewrite
+      urlRewrite: {hostname: scorer.example}
+    backendRefs: [{name: kyc-credit-check-advanced, port: 8080}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httproute_matches_precedence_and_filters_on_envoy() {
+    let envoy = require_envoy!();
+    let b = backends().await;
+    let dir = networking_copy();
+    std::fs::remove_file(dir.path().join("kyc-credit-check-istio-routing.yaml")).expect("rm");
+    let mesh = mesh_with(&envoy, &b, dir.path(), None).await;
+    let c = client();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("features.yaml");
+    std::fs::write(&file, FEATURES).expect("write");
+    assert_used(&mesh.use_scenario(&file.display().to_string()), "features");
+
+    // The rule with a header match wins over the plain prefix listed before it.
+    let m = tally(&c, &mesh.url("/credit-check/report"), 10, &[]).await;
+    assert_eq!(count(&m, BASIC), 10, "{m:?}");
+    let tester = [("x-kyc-tester", "advanced")];
+    let m = tally(&c, &mesh.url("/credit-check/report"), 10, &tester).await;
+    assert_eq!(count(&m, ADVANCED), 10, "{m:?}");
+    // PathPrefix matches whole segments.
+    let m = tally(&c, &mesh.url("/credit-check/report/x"), 5, &[]).await;
+    assert_eq!(count(&m, BASIC), 5, "{m:?}");
+    let a = get(&c, &mesh.url("/credit-check/reportx"), &[]).await;
+    assert_eq!(
+        a.status, 404,
+        "a segment prefix does not match /credit-check/reportx"
+    );
+    // Exact + method, a response header set, the Host rewritten.
+    let a = get(&c, &mesh.url("/exact"), &[]).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.served_by.as_deref(), Some(ADVANCED), "{a:?}");
+    assert_eq!(
+        a.headers.get("x-route").map(|v| v.as_bytes()),
+        Some(&b"exact"[..])
+    );
+    let hosts = b.advanced.state.hosts.lock().expect("lock").clone();
+    assert_eq!(
+        hosts.last().map(String::as_str),
+        Some("scorer.example"),
+        "{hosts:?}"
+    );
+    assert_eq!(get(&c, &mesh.url("/exact/more"), &[]).await.status, 404);
+    let post = c.post(mesh.url("/exact")).send().await.expect("POST");
+    assert_eq!(post.status().as_u16(), 404, "method GET only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
