@@ -182,7 +182,9 @@ fn gateways(registry: &Registry, findings: &mut Findings) {
             ports.insert(l.port);
         }
     }
-    if let (true, Some((origin, _))) = (ports.len() > 1, registry.gateways.first()) {
+    let first = (registry.gateways.first().map(|(o, _)| *o))
+        .or_else(|| registry.api_gateways.first().map(|(o, _)| *o));
+    if let (true, Some(origin)) = (ports.len() > 1, first) {
         findings.push(
             Severity::Error,
             origin,

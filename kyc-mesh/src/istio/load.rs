@@ -86,7 +86,9 @@ fn object_of(
     label: &str,
 ) -> Result<Object, LoadError> {
     let istio_networking = api.starts_with("networking.istio.io/");
-    let gateway_api = api.split('/').next() == Some(gateway_api::GROUP);
+    let is_gateway_api = api
+        .strip_prefix(gateway_api::GROUP)
+        .is_some_and(|v| v.starts_with('/'));
     match kind {
         "Service" if api == "v1" => typed::<Service>(value, file, label).map(Object::Service),
         "Deployment" if api == "apps/v1" => {
@@ -100,10 +102,10 @@ fn object_of(
         "DestinationRule" if istio_networking => {
             typed::<DestinationRule>(value, file, label).map(Object::DestinationRule)
         }
-        "Gateway" if gateway_api => {
+        "Gateway" if is_gateway_api => {
             typed::<gateway_api::Gateway>(value, file, label).map(Object::ApiGateway)
         }
-        "HTTPRoute" if gateway_api => {
+        "HTTPRoute" if is_gateway_api => {
             typed::<gateway_api::HttpRoute>(value, file, label).map(Object::HttpRoute)
         }
         k if NEEDS_ISTIOD.contains(&k) => Err(LoadError::new(

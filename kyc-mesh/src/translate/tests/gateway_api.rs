@@ -393,3 +393,27 @@ fn only_a_gateway_api_gateway_is_enough_for_the_ingress() {
     assert!(out.error_texts().is_empty(), "{:#?}", out.error_texts());
     assert_eq!(single(&out.routes()[0]), svc("kyc-credit-check-basic"));
 }
+
+#[test]
+fn a_second_gateway_port_is_an_error_whichever_kind_declares_it() {
+    let api_8080 = GATEWAY.replace("port: 80,", "port: 8080,");
+    // Istio's Gateway (80, in the base objects) and a Gateway API listener on 8080.
+    let out = cfg_of(&api_8080);
+    let e = out.error_texts();
+    assert!(
+        e.iter().any(|m| m.contains("gateway ports {80, 8080}")),
+        "{e:#?}"
+    );
+    // Only Gateway API Gateways, on two ports.
+    let services = crate::topology::BINARIES.map(service).join("---\n");
+    let text = format!(
+        "{services}---\n{GATEWAY}---\n{}",
+        api_8080.replace("name: gw}", "name: gw2}")
+    );
+    let objects = parse_documents(&text, Path::new("t.yaml")).expect("parses");
+    let e = translate_objects(&objects).error_texts();
+    assert!(
+        e.iter().any(|m| m.contains("gateway ports {80, 8080}")),
+        "{e:#?}"
+    );
+}
