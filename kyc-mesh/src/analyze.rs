@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::istio::{namespace_of, Loaded, Object};
+use crate::istio::{gateway_api, namespace_of, Loaded, Object};
 use crate::registry::Registry;
 use crate::topology::{Topology, BINARIES};
 
@@ -20,7 +20,8 @@ pub enum Severity {
 /// Istio analyzer message codes (istio.io/latest/docs/reference/config/analysis/).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
-    /// IST0101: a Gateway, host, port or subset a resource refers to does not exist.
+    /// IST0101: a Gateway, host, port or subset a resource refers to does not exist (also
+    /// an HTTPRoute's parentRef Gateway or backendRef Service).
     ReferencedResourceNotFound,
     /// IST0173: a DestinationRule subset selects no pods.
     DestinationRuleSubsetNotSelectPods,
@@ -100,6 +101,7 @@ pub fn objects(objects: &[Loaded], registry: &Registry, topology: &Topology) -> 
     let mut findings = Findings::default();
     deployments(objects, &mut findings);
     gateways(registry, &mut findings);
+    http_routes(registry, &mut findings);
     destination_rules(registry, topology, &mut findings);
     findings
 }
@@ -153,20 +155,120 @@ fn gateways(registry: &Registry, findings: &mut Findings) {
             ports.insert(s.port.number);
         }
     }
-    if let (true, Some((origin, _))) = (ports.len() > 1, registry.gateways.first()) {
+    for (o, g) in &registry.api_gateways {
+        if g.spec.gateway_class_name != gateway_api::ISTIO_CLASS {
+            findings.push(
+                Severity::Error,
+                o,
+                format!(
+                    "spec.gatewayClassName {:?}: the local mesh serves Istio's class {:?} only",
+                    g.spec.gateway_class_name,
+                    gateway_api::ISTIO_CLASS
+                ),
+            );
+            continue;
+        }
+        for (i, l) in g.spec.listeners.iter().enumerate() {
+            if l.protocol != "HTTP" {
+                findings.push(
+                    Severity::Error,
+                    o,
+                    format!(
+                        "spec.listeners[{i}].protocol {:?}: only HTTP is translated (HTTPS/TLS/TCP need the minikube + Istio path)",
+                        l.protocol
+                    ),
+                );
+            }
+            ports.insert(l.port);
+        }
+    }
+    let first = (registry.gateways.first().map(|(o, _)| *o))
+        .or_else(|| registry.api_gateways.first().map(|(o, _)| *o));
+    if let (true, Some(origin)) = (ports.len() > 1, first) {
         findings.push(
             Severity::Error,
             origin,
             format!("gateway ports {ports:?}: the local mesh maps exactly one gateway port (Istio's 80) to --gateway-port"),
         );
     }
-    if registry.gateways.is_empty() {
+    if registry.gateways.is_empty() && registry.api_gateways.is_empty() {
         findings.0.push(Finding {
             severity: Severity::Error,
             origin: "networking/".into(),
             message: "no Gateway found: nothing to translate into the ingress gateway".into(),
             code: None,
         });
+    }
+}
+
+/// HTTPRoutes: parentRefs name existing Gateways, backendRefs existing Services and ports
+/// (IST0101, as `istioctl analyze` reports a VirtualService's missing references).
+fn http_routes(registry: &Registry, findings: &mut Findings) {
+    for (o, r) in &registry.http_routes {
+        let ns = namespace_of(&r.metadata.namespace);
+        if r.spec.parent_refs.is_empty() {
+            findings.push(
+                Severity::Info,
+                o,
+                "no spec.parentRefs: not attached to a Gateway, not applied at the local ingress gateway".into(),
+            );
+        }
+        for (i, p) in r.spec.parent_refs.iter().enumerate() {
+            if !p.is_gateway() {
+                findings.push(
+                    Severity::Error,
+                    o,
+                    format!(
+                        "spec.parentRefs[{i}]: group {:?} kind {:?}: only Gateway parents are translated (a Service parent is mesh routing, which needs sidecars)",
+                        p.group.as_deref().unwrap_or(gateway_api::GROUP),
+                        p.kind.as_deref().unwrap_or("Gateway")
+                    ),
+                );
+                continue;
+            }
+            let gw_ns = p.namespace.as_deref().unwrap_or(ns);
+            if registry.api_gateway(&p.name, gw_ns).is_none() {
+                findings.push_coded(
+                    Severity::Error,
+                    o,
+                    format!(
+                        "spec.parentRefs[{i}]: Gateway \"{gw_ns}/{}\" not found",
+                        p.name
+                    ),
+                    Some(Code::ReferencedResourceNotFound),
+                );
+            }
+        }
+        for (ri, rule) in r.spec.rules.iter().enumerate() {
+            for (bi, b) in rule.backend_refs.iter().enumerate() {
+                let b_ns = b.namespace.as_deref().unwrap_or(ns);
+                if !b.is_service() || b_ns != ns {
+                    continue; // refused by translation, with the field named
+                }
+                let at = format!("spec.rules[{ri}].backendRefs[{bi}]");
+                let Some(res) = registry.resolve(&b.name, b_ns) else {
+                    findings.push_coded(
+                        Severity::Error,
+                        o,
+                        format!("{at}: Service \"{b_ns}/{}\" not found", b.name),
+                        Some(Code::ReferencedResourceNotFound),
+                    );
+                    continue;
+                };
+                let ports: Vec<u16> = res.service.spec.ports.iter().map(|p| p.port).collect();
+                if let Some(port) = b.port.filter(|p| !ports.contains(p)) {
+                    findings.push_coded(
+                        Severity::Error,
+                        o,
+                        format!(
+                            "{at}.port {port} is not a port of Service {} (ports: {ports:?})",
+                            res.name
+                        ),
+                        Some(Code::ReferencedResourceNotFound),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    namespace_of, DestinationRule, Gateway, Loaded, Object, Service, VirtualService,
+    gateway_api, namespace_of, DestinationRule, Gateway, Loaded, Object, Service, VirtualService,
 };
 
 /// An object of one kind together with where it came from.
@@ -32,6 +32,9 @@ pub struct Registry<'a> {
     pub gateways: Vec<Entry<'a, Gateway>>,
     pub virtual_services: Vec<Entry<'a, VirtualService>>,
     pub rules: Vec<Entry<'a, DestinationRule>>,
+    /// Gateway API Gateways (`gateway.networking.k8s.io`), apart from Istio's.
+    pub api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
+    pub http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
 }
 
 impl<'a> Registry<'a> {
@@ -43,6 +46,8 @@ impl<'a> Registry<'a> {
                 Object::Gateway(g) => r.gateways.push((o, g)),
                 Object::VirtualService(v) => r.virtual_services.push((o, v)),
                 Object::DestinationRule(d) => r.rules.push((o, d)),
+                Object::ApiGateway(g) => r.api_gateways.push((o, g)),
+                Object::HttpRoute(h) => r.http_routes.push((o, h)),
                 Object::Deployment(_) | Object::TopologyOnly => {}
             }
         }
@@ -87,5 +92,13 @@ impl<'a> Registry<'a> {
             names.insert(format!("{ns}/{}", g.metadata.name), *g);
         }
         names
+    }
+
+    /// The Gateway API Gateway a `parentRef` names: `name` in `namespace`.
+    pub fn api_gateway(&self, name: &str, namespace: &str) -> Option<&'a gateway_api::Gateway> {
+        self.api_gateways.iter().find_map(|(_, g)| {
+            (g.metadata.name == name && namespace_of(&g.metadata.namespace) == namespace)
+                .then_some(*g)
+        })
     }
 }

@@ -57,6 +57,9 @@ pub struct RouteMatch {
 #[serde(rename_all = "snake_case")]
 pub enum PathMatch {
     Prefix(String),
+    /// Whole path segments only (`/a` matches `/a` and `/a/b`, not `/ab`): what istiod
+    /// generates for a Gateway API `PathPrefix`.
+    PathSeparatedPrefix(String),
     Path(String),
     SafeRegex(RegexMatcher),
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    Deployment, DestinationRule, Gateway, Loaded, Object, Origin, Service, VirtualService,
+    gateway_api, Deployment, DestinationRule, Gateway, Loaded, Object, Origin, Service,
+    VirtualService,
 };
 
 /// One load error: file, object and (where known) field path.
@@ -55,7 +56,9 @@ fn typed<T: serde::de::DeserializeOwned>(
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let message = if inner.starts_with("unknown field") {
+        // An unknown field, or an enum value (a Gateway API filter or match `type`) the
+        // local mesh has no translation for.
+        let message = if inner.starts_with("unknown field") || inner.starts_with("unknown variant") {
             format!(
                 "field `{path}` is not translated by the local mesh ({inner}); remove it or use the minikube + Istio path"
             )
@@ -83,6 +86,9 @@ fn object_of(
     label: &str,
 ) -> Result<Object, LoadError> {
     let istio_networking = api.starts_with("networking.istio.io/");
+    let is_gateway_api = api
+        .strip_prefix(gateway_api::GROUP)
+        .is_some_and(|v| v.starts_with('/'));
     match kind {
         "Service" if api == "v1" => typed::<Service>(value, file, label).map(Object::Service),
         "Deployment" if api == "apps/v1" => {
@@ -96,6 +102,12 @@ fn object_of(
         "DestinationRule" if istio_networking => {
             typed::<DestinationRule>(value, file, label).map(Object::DestinationRule)
         }
+        "Gateway" if is_gateway_api => {
+            typed::<gateway_api::Gateway>(value, file, label).map(Object::ApiGateway)
+        }
+        "HTTPRoute" if is_gateway_api => {
+            typed::<gateway_api::HttpRoute>(value, file, label).map(Object::HttpRoute)
+        }
         k if NEEDS_ISTIOD.contains(&k) => Err(LoadError::new(
             file,
             label,
@@ -105,7 +117,7 @@ fn object_of(
             file,
             label,
             format!(
-                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
+                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
             ),
         )),
     }
@@ -253,7 +265,8 @@ fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
 }
 
 /// Load networking/*.yaml plus an optional scenario file whose objects replace those of
-/// the same kind and name (and are added otherwise).
+/// the same kind and name (and are added otherwise). "Kind" includes the API group, as
+/// in Kubernetes: a Gateway API `Gateway` never replaces an Istio `Gateway`.
 pub fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let files = yaml_files(dir).map_err(|e| {
         vec![LoadError::new(
@@ -271,10 +284,11 @@ pub fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<Load
     }
     if let Some(s) = scenario {
         for o in read_file(s, &mut errors) {
-            match objects
-                .iter_mut()
-                .find(|x| x.origin.kind == o.origin.kind && x.origin.name == o.origin.name)
-            {
+            match objects.iter_mut().find(|x| {
+                x.origin.kind == o.origin.kind
+                    && x.origin.name == o.origin.name
+                    && std::mem::discriminant(&x.object) == std::mem::discriminant(&o.object)
+            }) {
                 Some(slot) => *slot = o,
                 None => objects.push(o),
             }

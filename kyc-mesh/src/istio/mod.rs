@@ -6,9 +6,11 @@
 //! turns into Envoy configuration, otherwise loading fails with the file, the object and
 //! the field path. Kubernetes kinds (Service, Deployment, ServiceAccount, ConfigMap,
 //! Namespace) are read for topology only: their other fields have no local meaning.
+//! The Gateway API's `Gateway` and `HTTPRoute` ([`gateway_api`]) are read the same strict way.
 
 mod destination_rule;
 mod gateway;
+pub mod gateway_api;
 #[cfg(test)]
 mod hostile_tests;
 mod kube;
@@ -77,6 +79,10 @@ pub enum Object {
     Gateway(Gateway),
     VirtualService(VirtualService),
     DestinationRule(DestinationRule),
+    /// `gateway.networking.k8s.io` Gateway: a different kind from Istio's Gateway of the
+    /// same name (both may exist side by side, as in the cluster).
+    ApiGateway(gateway_api::Gateway),
+    HttpRoute(gateway_api::HttpRoute),
 }
 
 /// One object of networking/ with where it came from.

@@ -4,11 +4,16 @@
 //! port, one route configuration (first match wins) and one cluster per (host, subset,
 //! port) with the DestinationRule's traffic policy.
 //!
+//! Gateway API HTTPRoutes are first converted into the same route model
+//! ([`gateway_api`]), as istiod converts them into VirtualServices, and share every step
+//! after that.
+//!
 //! Follow a weight: `istio::RouteDestination::weight` (u32 from the YAML) →
 //! [`route`]'s `translate_route` → `envoy::route::WeightedCluster { name: ClusterName,
 //! weight: Weight }` in [`ProxyConfig::routes`] → serialised by `apply` or `render`.
 
 mod cluster;
+mod gateway_api;
 mod route;
 
 pub use route::ISTIO_DEFAULT_RETRY_ON;
@@ -127,11 +132,18 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
 }
 
 impl Ctx<'_> {
-    /// VirtualServices bound to a Gateway, grouped by host: one Envoy virtual host each,
-    /// in the order hosts first appear.
+    /// HTTPRoutes and VirtualServices bound to a Gateway, grouped by host: one Envoy
+    /// virtual host each, in the order hosts first appear.
+    ///
+    /// Both kinds are served on the one gateway port. On a host both bind, the HTTPRoutes'
+    /// routes are matched first: in the cluster a Gateway API Gateway is its own gateway
+    /// Deployment, which the callers moved to it (the scenario's ConfigMap) reach, so its
+    /// routes are the ones that answer them; the VirtualServices still answer what no
+    /// HTTPRoute matches.
     fn virtual_hosts(&mut self) -> Vec<VirtualHost> {
         let gateway_names: BTreeSet<String> = self.registry.gateway_names().into_keys().collect();
-        let mut by_host: Vec<(String, Vec<Route>)> = Vec::new();
+        let mut by_host: Vec<(String, Vec<Route>)> = self.gateway_api_hosts();
+        let api_hosts: BTreeSet<String> = by_host.iter().map(|(h, _)| h.clone()).collect();
         for (o, vs) in self.registry.virtual_services.clone() {
             let bound: Vec<&String> = vs.spec.gateways.iter().filter(|g| *g != "mesh").collect();
             if bound.is_empty() {
@@ -153,9 +165,17 @@ impl Ctx<'_> {
             }
             let mut routes = Vec::new();
             for (i, r) in vs.spec.http.iter().enumerate() {
-                routes.extend(self.translate_route(o, vs, i, r, &gateway_names));
+                let source = route::RouteSource::virtual_service(vs, i, r);
+                routes.extend(self.translate_route(o, &source, r, &gateway_names));
             }
             for h in &vs.spec.hosts {
+                if api_hosts.contains(h) {
+                    self.findings.push(
+                        Severity::Info,
+                        o,
+                        format!("host {h:?} is also bound by HTTPRoutes on the local gateway port: their routes are matched first, this VirtualService's after them (in the cluster they are two gateway Deployments)"),
+                    );
+                }
                 match by_host.iter_mut().find(|(host, _)| host == h) {
                     Some((_, existing)) => existing.extend(routes.iter().cloned()),
                     None => by_host.push((h.clone(), routes.clone())),

@@ -24,19 +24,58 @@ use super::{dur, Ctx};
 pub const ISTIO_DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
+/// How a route's fields read: istiod marks the VirtualServices it generates from Gateway
+/// API routes ("route semantics: gateway") and builds two things differently for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Semantics {
+    /// A VirtualService: weights are percentages adding up to 100, `prefix` is a string prefix.
+    Istio,
+    /// From an HTTPRoute: weights are relative (any total), `PathPrefix` matches whole path
+    /// segments (Envoy `path_separated_prefix`).
+    GatewayApi,
+}
+
+/// Where a route comes from: what its Envoy route is named after and where a problem
+/// is reported (the object's own field path).
+pub(super) struct RouteSource<'s> {
+    /// The namespace short hosts resolve in.
+    pub namespace: &'s str,
+    /// The Envoy route name (`<object>.<route>`).
+    pub name: String,
+    /// The field path of the route (`spec.http[0]`, `spec.rules[2]`).
+    pub field: String,
+    pub semantics: Semantics,
+}
+
+impl RouteSource<'_> {
+    /// A VirtualService's `spec.http[index]`.
+    pub(super) fn virtual_service<'v>(
+        vs: &'v VirtualService,
+        index: usize,
+        route: &HttpRoute,
+    ) -> RouteSource<'v> {
+        let label = route.name.clone().unwrap_or_else(|| index.to_string());
+        RouteSource {
+            namespace: namespace_of(&vs.metadata.namespace),
+            name: format!("{}.{label}", vs.metadata.name),
+            field: format!("spec.http[{index}]"),
+            semantics: Semantics::Istio,
+        }
+    }
+}
+
 impl Ctx<'_> {
-    /// The Envoy routes of `spec.http[index]`; problems become findings on `origin`.
+    /// The Envoy routes of one route of the model (a VirtualService's `spec.http[i]`, or
+    /// an HTTPRoute rule converted to one); problems become findings on `origin`.
     pub(super) fn translate_route(
         &mut self,
         origin: &Loaded,
-        vs: &VirtualService,
-        index: usize,
+        source: &RouteSource,
         route: &HttpRoute,
         gateway_names: &BTreeSet<String>,
     ) -> Vec<Route> {
-        let ns = namespace_of(&vs.metadata.namespace).to_string();
-        let label = route.name.clone().unwrap_or_else(|| index.to_string());
-        let where_ = format!("spec.http[{index}]");
+        let ns = source.namespace.to_string();
+        let where_ = &source.field;
         let mut errors = Vec::new();
         if route.route.is_empty() {
             self.findings.push(
@@ -46,15 +85,25 @@ impl Ctx<'_> {
             );
             return Vec::new();
         }
-        if route.route.len() > 1 {
-            let total: u32 = route.route.iter().map(|d| d.weight.unwrap_or(0)).sum();
-            if total != 100 {
-                self.findings.push(
-                    Severity::Error,
-                    origin,
-                    format!("{where_}.route: weights add up to {total}, they must add up to 100"),
-                );
-            }
+        // Saturating: weights come from the YAML, and a sum must not overflow.
+        let total: u32 = route
+            .route
+            .iter()
+            .fold(0, |sum, d| sum.saturating_add(d.weight.unwrap_or(0)));
+        if source.semantics == Semantics::GatewayApi && total == 0 {
+            self.findings.push(
+                Severity::Error,
+                origin,
+                format!("{where_}.backendRefs: every weight is 0, so every request would get 500; give one backend a weight"),
+            );
+            return Vec::new();
+        }
+        if route.route.len() > 1 && source.semantics == Semantics::Istio && total != 100 {
+            self.findings.push(
+                Severity::Error,
+                origin,
+                format!("{where_}.route: weights add up to {total}, they must add up to 100"),
+            );
         }
         // A destination with weight 0 gets no traffic: Envoy is not told about it.
         let weighted: Vec<_> = route
@@ -147,8 +196,8 @@ impl Ctx<'_> {
         matches
             .into_iter()
             .map(|m| Route {
-                name: format!("{}.{label}", vs.metadata.name),
-                matcher: route_match(m),
+                name: source.name.clone(),
+                matcher: route_match(m, source.semantics),
                 route: action.clone(),
                 headers: headers.clone(),
                 typed_per_filter_config: per_filter.clone(),
@@ -209,7 +258,7 @@ fn fraction(p: Option<&Percent>) -> Result<FractionalPercent, String> {
     FractionalPercent::from_percent(p.map(|p| p.value)).map_err(|e| e.to_string())
 }
 
-fn route_match(m: Option<&HttpMatch>) -> RouteMatch {
+fn route_match(m: Option<&HttpMatch>, semantics: Semantics) -> RouteMatch {
     let any = PathMatch::Prefix("/".into());
     let Some(m) = m else {
         return RouteMatch {
@@ -222,6 +271,11 @@ fn route_match(m: Option<&HttpMatch>) -> RouteMatch {
     let path = match &m.uri {
         None => any,
         Some(StringMatch::Exact(p)) => PathMatch::Path(p.clone()),
+        // istiod: a gateway-semantics prefix other than "/" matches path segments, and
+        // "/foo/" means the same as "/foo".
+        Some(StringMatch::Prefix(p)) if semantics == Semantics::GatewayApi && p != "/" => {
+            PathMatch::PathSeparatedPrefix(p.trim_end_matches('/').to_string())
+        }
         Some(StringMatch::Prefix(p)) => PathMatch::Prefix(p.clone()),
         Some(StringMatch::Regex(r)) => PathMatch::SafeRegex(RegexMatcher { regex: r.clone() }),
     };

@@ -8,6 +8,7 @@
 //! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
+//! - [`gateway_api`]: the Gateway API scenario (Gateway + HTTPRoutes) on the running mesh;
 //! - [`hostile_yaml`]: hostile YAML saved into a running mesh's networking/;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
@@ -20,6 +21,7 @@ mod helpers;
 
 mod envoy;
 mod gateway;
+mod gateway_api;
 mod hostile_yaml;
 mod lifecycle;
 mod prometheus;

@@ -114,3 +114,17 @@ fn destination_rule_for_an_unknown_host_is_ist0174() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn weights_whose_sum_overflows_are_an_error_not_a_panic() {
+    let cfg = cfg_of(&vs(r#"
+  - route:
+    - {destination: {host: kyc-credit-check-basic, subset: v1}, weight: 4000000000}
+    - {destination: {host: kyc-credit-check-advanced, subset: v2}, weight: 4000000000}
+"#));
+    let e = cfg.error_texts();
+    assert!(
+        e.iter().any(|m| m.contains("weights add up to 4294967295")),
+        "{e:#?}"
+    );
+}

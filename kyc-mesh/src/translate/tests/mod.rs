@@ -2,6 +2,7 @@
 
 mod clusters;
 mod findings;
+mod gateway_api;
 mod routes;
 
 use std::path::Path;
