@@ -1,6 +1,7 @@
 //! The command line: clap types and dispatch. Each command is a few lines that call
 //! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
 
+mod chaos;
 mod commands;
 mod observe;
 mod rollout;
@@ -93,6 +94,9 @@ pub enum Cmd {
         #[command(subcommand)]
         action: RolloutCmd,
     },
+    /// Runtime chaos on a service of a running `up`: fail a share of its requests and/or slow
+    /// them down, at once, without a restart (`--off` to stop)
+    Chaos(chaos::ChaosArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +198,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Cmd::Rollout {
             action: RolloutCmd::Restart { service },
         } => rollout::restart(&c, &service).await,
+        Cmd::Chaos(a) => chaos::run(&c, &a).await,
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),

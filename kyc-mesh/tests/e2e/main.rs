@@ -1,5 +1,6 @@
 //! kyc-mesh's end-to-end tests, one test binary (so every shared helper is used somewhere):
 //!
+//! - [`control`]: the control socket's set-weights, chaos, state and events (real services);
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
 //!   scenario of networking/scenarios;
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
@@ -18,6 +19,7 @@
 #[macro_use]
 mod helpers;
 
+mod control;
 mod envoy;
 mod gateway;
 mod hostile_yaml;
