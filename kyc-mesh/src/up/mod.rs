@@ -1,6 +1,7 @@
 //! `kyc-mesh up`: validate networking/, start the services of the topology and Envoy,
 //! reload on edits (see [`reload`]), stop everything cleanly.
 
+mod canary;
 mod chaos;
 mod control;
 mod fleet;
@@ -90,7 +91,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let (bus, _) = broadcast::channel::<Event>(BUS_CAPACITY);
     let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx, &bus);
-    let (_control, mut control) = control_server(&o.state_dir, &bus).await?;
+    let (_server, calls, mut control) = control_server(&o.state_dir, &bus).await?;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -116,6 +117,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
             accepted.clone(),
             &mut scenario,
             bus.clone(),
+            calls.clone(),
         );
         let running = reload::Running {
             live,
@@ -141,16 +143,23 @@ pub async fn up(o: UpOptions) -> Result<i32> {
 }
 
 /// The control socket for `rollout restart` and the like; a mesh without one still runs.
-async fn control_server(
-    state_dir: &Path,
-    bus: &broadcast::Sender<Event>,
-) -> Result<(Option<ControlServer>, mpsc::Receiver<Call>)> {
+type Control = (
+    Option<ControlServer>,
+    mpsc::Sender<Call>,
+    mpsc::Receiver<Call>,
+);
+
+async fn control_server(state_dir: &Path, bus: &broadcast::Sender<Event>) -> Result<Control> {
     match ControlServer::bind(state_dir, bus.clone()).await {
-        Ok((server, calls)) => Ok((Some(server), calls)),
+        Ok((server, calls)) => {
+            let tx = server.calls();
+            Ok((Some(server), tx, calls))
+        }
         Err(e @ ServerError::InUse(_)) => Err(e.into()),
         Err(e) => {
             eprintln!("kyc-mesh: {e}; `rollout restart`, `chaos`, `canary` cannot reach this mesh");
-            Ok((None, mpsc::channel(1).1))
+            let (tx, rx) = mpsc::channel(16);
+            Ok((None, tx, rx))
         }
     }
 }
