@@ -189,6 +189,11 @@ async fn a_failing_canary_rolls_back_despite_retries_and_no_traffic_is_no_data()
     );
     let m = tally(&http_client(), &mesh.url("/kyc/v1/customer"), 30, &[]).await;
     assert_eq!(count(&m, BASIC), 30, "only BASIC after the rollback: {m:?}");
+    // The outcome survives a scenario switch (the scenario sets 50/50 on the same route).
+    let out = cli(&mesh, &["use", "canary-50-50"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let m = tally(&http_client(), &mesh.url("/kyc/v1/customer"), 30, &[]).await;
+    assert_eq!(count(&m, BASIC), 30, "the rollback survives `use`: {m:?}");
     // No traffic and no --load: no data, a failed check, then the rollback.
     let out = cli(&mesh, &["chaos", ADVANCED, "--off"]).await;
     assert!(out.status.success(), "{out:?}");
