@@ -24,5 +24,5 @@ pub mod propagation;
 pub mod run;
 pub mod server;
 pub mod telemetry;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -12,6 +12,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod canary;
 pub mod cli;
 pub mod control;
 pub mod envoy;
@@ -25,3 +26,4 @@ pub mod supervise;
 pub mod topology;
 pub mod translate;
 pub mod up;
+pub mod weights;

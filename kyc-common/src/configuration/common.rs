@@ -26,6 +26,9 @@ pub struct CommonSettings {
     pub chaos_error_rate: Share,
     /// `KYC_CHAOS_DELAY_MS`: latency added to business requests.
     pub chaos_delay: Duration,
+    /// `KYC_CHAOS_API`: `true` mounts `PUT/DELETE /admin/chaos` (runtime chaos, set by the local mesh
+    /// only); `false` (default) keeps the env knobs fixed for the life of the process.
+    pub chaos_api: bool,
     /// Connections, request-head size and time, requests in flight: see [`ServerLimits`].
     pub limits: ServerLimits,
     /// `KYC_METRICS`: `true` (default) records `/metrics`; `false` only for measuring their cost.
@@ -45,6 +48,7 @@ impl CommonSettings {
             instance: layers.optional("instance")?,
             chaos_error_rate: layers.get_or("chaos_error_rate", "0")?,
             chaos_delay: layers.get_or::<Millis>("chaos_delay_ms", "0")?.0,
+            chaos_api: layers.get_or("chaos_api", "false")?,
             limits: ServerLimits::read(layers)?,
             metrics: layers.get_or("metrics", "true")?,
         })
@@ -74,6 +78,7 @@ mod tests {
         assert_eq!(s.service_version.as_str(), "v1");
         assert_eq!(s.chaos_error_rate.get(), 0.0);
         assert!(s.instance.is_none());
+        assert!(!s.chaos_api, "runtime chaos is off unless asked for");
     }
 
     #[test]
@@ -104,6 +109,7 @@ mod tests {
             ("KYC_SERVICE_VERSION", "v 2"),
             ("KYC_INSTANCE", "pod/1"),
             ("KYC_METRICS", "maybe"),
+            ("KYC_CHAOS_API", "yes please"),
         ] {
             let err = load_common(&[(var, value)]).expect_err(var);
             assert_eq!(err.key, var, "{value}: {err}");

@@ -72,6 +72,11 @@ impl Share {
     pub fn get(self) -> f64 {
         self.0
     }
+
+    /// `value` when it is a number between 0 and 1.
+    pub fn new(value: f64) -> Option<Self> {
+        (0.0..=1.0).contains(&value).then_some(Share(value))
+    }
 }
 
 impl FromStr for Share {

@@ -16,8 +16,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::context::ServiceContext;
 use super::{
-    chaos, errors, metrics, probes, request_log, shed, trace, BODY_LIMIT_BYTES, OPENAPI_PATH,
-    SERVED_BY_HEADER,
+    chaos, chaos_admin, errors, metrics, probes, request_log, shed, trace, BODY_LIMIT_BYTES,
+    OPENAPI_PATH, SERVED_BY_HEADER,
 };
 use crate::propagation::REQUEST_ID;
 
@@ -41,6 +41,12 @@ where
     let served_by = HeaderValue::from_str(&ctx.served_by)
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-identity"));
     let x_request_id = HeaderName::from_static(REQUEST_ID);
+    // Runtime chaos only when asked for, and outside the OpenAPI document.
+    let router = if ctx.chaos_api {
+        router.merge(chaos_admin::routes())
+    } else {
+        router
+    };
     router
         .merge(SwaggerUi::new("/swagger-ui").url(OPENAPI_PATH, openapi))
         .route("/", get(|| async { Redirect::to("/swagger-ui/") }))

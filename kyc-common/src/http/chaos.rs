@@ -1,5 +1,6 @@
 //! The chaos knobs, as middleware for business routes: `KYC_CHAOS_DELAY_MS` latency, then a 503 for a
-//! `KYC_CHAOS_ERROR_RATE` share of requests.
+//! `KYC_CHAOS_ERROR_RATE` share of requests. Both can be replaced at run time through
+//! [`super::chaos_admin`] when `KYC_CHAOS_API=true`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::context::{Chaos, ServiceContext};
 use crate::error::{ApiError, ErrorKind};
 
 pub async fn chaos(State(ctx): State<Arc<ServiceContext>>, req: Request, next: Next) -> Response {
-    let Chaos { error_rate, delay } = ctx.chaos;
+    let Chaos { error_rate, delay } = ctx.chaos.get();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -19,7 +20,7 @@ pub async fn chaos(State(ctx): State<Arc<ServiceContext>>, req: Request, next: N
     if error_rate > 0.0 && rand::random::<f64>() < error_rate {
         return ApiError::new(
             ErrorKind::Unavailable,
-            "injected failure (KYC_CHAOS_ERROR_RATE is set on this instance)",
+            "injected failure (KYC_CHAOS_ERROR_RATE or /admin/chaos is set on this instance)",
         )
         .into_response();
     }

@@ -1,6 +1,6 @@
 //! What every handler and middleware of a service needs to know about the service itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,39 @@ pub struct Chaos {
     pub delay: Duration,
 }
 
+/// The chaos knobs in force, changeable at run time (`PUT /admin/chaos`, only with `KYC_CHAOS_API=true`).
+/// Two atomics: read on every business request without a lock; a reader may see the new error rate
+/// with the old delay for one request, which is harmless for fault injection.
+#[derive(Debug, Default)]
+pub struct ChaosKnobs {
+    error_rate_bits: AtomicU64,
+    delay_ms: AtomicU64,
+}
+
+impl ChaosKnobs {
+    pub fn new(chaos: Chaos) -> Self {
+        let knobs = ChaosKnobs::default();
+        knobs.set(chaos);
+        knobs
+    }
+
+    pub fn get(&self) -> Chaos {
+        let rate = f64::from_bits(self.error_rate_bits.load(Ordering::Relaxed));
+        Chaos {
+            error_rate: Share::new(rate).unwrap_or_default(),
+            delay: Duration::from_millis(self.delay_ms.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Replaces the setting at once (the next request sees it).
+    pub fn set(&self, chaos: Chaos) {
+        self.error_rate_bits
+            .store(chaos.error_rate.get().to_bits(), Ordering::Relaxed);
+        let ms = u64::try_from(chaos.delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+}
+
 /// Identity, error namespace, chaos knobs and the drain flag of a running service.
 #[derive(Debug)]
 pub struct ServiceContext {
@@ -26,7 +59,9 @@ pub struct ServiceContext {
     pub build_version: &'static str,
     /// The codes and `type` of this service's error bodies.
     pub errors: ErrorNamespace,
-    pub chaos: Chaos,
+    pub chaos: ChaosKnobs,
+    /// Whether `/admin/chaos` is mounted (`KYC_CHAOS_API=true`).
+    pub chaos_api: bool,
     /// Business requests in flight, at most `KYC_MAX_CONCURRENT_REQUESTS`.
     pub shed: Shed,
     /// The service's Prometheus metrics (`/metrics`).
@@ -60,10 +95,11 @@ impl ServiceContext {
             identity,
             build_version,
             errors,
-            chaos: Chaos {
+            chaos: ChaosKnobs::new(Chaos {
                 error_rate: settings.chaos_error_rate,
                 delay: settings.chaos_delay,
-            },
+            }),
+            chaos_api: settings.chaos_api,
             shed: Shed::new(settings.limits.max_concurrent_requests),
             draining: AtomicBool::new(false),
         })

@@ -5,7 +5,8 @@
 //! * [`errors`]: the error body written once per service from an [`crate::error::ApiError`], and the
 //!   JSON 404/405.
 //! * [`request_log`]: one log line per request (and the 5xx error it answered).
-//! * [`chaos`]: the podinfo-style fault knobs on business routes.
+//! * [`chaos`]: the podinfo-style fault knobs on business routes; [`chaos_admin`]: changing them at run
+//!   time (`/admin/chaos`, only with `KYC_CHAOS_API=true`).
 //! * [`shed`]: load shedding on business routes (`KYC_MAX_CONCURRENT_REQUESTS`, then a fast 503).
 //! * [`metrics`]: `/metrics` and the per-request histogram (Prometheus).
 //! * [`probes`]: `/healthz`, `/readyz`, `/version`.
@@ -16,6 +17,7 @@
 
 pub mod app;
 pub mod chaos;
+pub mod chaos_admin;
 pub mod context;
 pub mod docs;
 pub mod errors;

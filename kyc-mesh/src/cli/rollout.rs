@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::control::client::{call, ClientError};
-use crate::control::protocol::{Refusal, Request, Response};
+use crate::control::protocol::{Request, Response};
 use crate::topology::BINARIES;
 
 use super::Common;
@@ -27,15 +27,14 @@ pub(super) async fn restart(c: &Common, service: &str) -> Result<i32> {
         service: service.to_string(),
     };
     match call(&c.state_dir(), request, ANSWER_TIMEOUT).await {
-        Ok(Response::Done { message }) => {
+        Ok(Response::Done { message, .. }) => {
             println!("kyc-mesh: {message}");
             Ok(0)
         }
-        Ok(Response::Refused { reason, message }) => {
+        // Every refusal (unknown service, unavailable, bad request) is a usage problem.
+        Ok(Response::Refused { message, .. }) => {
             eprintln!("kyc-mesh: rollout restart refused: {message}");
-            Ok(match reason {
-                Refusal::UnknownService | Refusal::Unavailable | Refusal::BadRequest => 2,
-            })
+            Ok(2)
         }
         Ok(Response::Failed { message }) => {
             eprintln!("kyc-mesh: rollout restart failed: {message}");

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::event::Event;
 use super::protocol::{Envelope, Refusal, Request, Response, VERSION};
 use super::{socket_path, MAX_LINE};
 
@@ -33,6 +35,7 @@ pub struct Call {
 pub struct ControlServer {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    calls: mpsc::Sender<Call>,
 }
 
 impl Drop for ControlServer {
@@ -44,10 +47,16 @@ impl Drop for ControlServer {
 
 /// How long a client may take to send its request line.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one event line may take to reach a subscriber before it is dropped.
+const EVENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ControlServer {
-    /// Listen on `<state_dir>/control.sock`; calls arrive on the returned receiver.
-    pub async fn bind(state_dir: &Path) -> Result<(Self, mpsc::Receiver<Call>), ServerError> {
+    /// Listen on `<state_dir>/control.sock`; calls arrive on the returned receiver, and
+    /// `subscribe` connections receive what is published on `events`.
+    pub async fn bind(
+        state_dir: &Path,
+        events: broadcast::Sender<Event>,
+    ) -> Result<(Self, mpsc::Receiver<Call>), ServerError> {
         let path = socket_path(state_dir);
         let io = |source| ServerError::Io {
             path: path.clone(),
@@ -62,22 +71,42 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(&path).map_err(io)?;
         let (tx, rx) = mpsc::channel(16);
+        let calls = tx.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_one(stream, tx.clone()));
+                tokio::spawn(serve_one(stream, tx.clone(), events.clone()));
             }
         });
-        Ok((ControlServer { path, task }, rx))
+        Ok((ControlServer { path, task, calls }, rx))
     }
 }
 
-async fn serve_one(stream: UnixStream, calls: mpsc::Sender<Call>) {
+impl ControlServer {
+    /// Where `up`'s own tasks (the canary) send requests, answered like a client's.
+    pub fn calls(&self) -> mpsc::Sender<Call> {
+        self.calls.clone()
+    }
+}
+
+async fn serve_one(
+    stream: UnixStream,
+    calls: mpsc::Sender<Call>,
+    events: broadcast::Sender<Event>,
+) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_LINE));
     let read = tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await;
     let response = match read {
         Ok(Ok(_)) => match parse(&line) {
+            Ok(Request::Subscribe) => {
+                // Subscribed before the answer is written: no event after it is missed.
+                let receiver = events.subscribe();
+                if write_line(&mut write, &Response::done("subscribed")).await {
+                    stream_events(&mut write, receiver).await;
+                }
+                return;
+            }
             Ok(request) => {
                 let (reply, answer) = oneshot::channel();
                 if calls.send(Call { request, reply }).await.is_err() {
@@ -92,9 +121,36 @@ async fn serve_one(stream: UnixStream, calls: mpsc::Sender<Call>) {
         },
         _ => bad_request("no request line within 5 s (or longer than 64 KiB)".into()),
     };
-    if let Ok(mut text) = serde_json::to_string(&response) {
-        text.push('\n');
-        let _ = write.write_all(text.as_bytes()).await;
+    write_line(&mut write, &response).await;
+}
+
+/// Write one JSON line; false when the peer is gone or too slow.
+async fn write_line<T: serde::Serialize>(write: &mut OwnedWriteHalf, value: &T) -> bool {
+    let Ok(mut text) = serde_json::to_string(value) else {
+        return false;
+    };
+    text.push('\n');
+    matches!(
+        tokio::time::timeout(EVENT_WRITE_TIMEOUT, write.write_all(text.as_bytes())).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Forward every event until the subscriber leaves, falls more than the bus's capacity
+/// behind, or does not take a line within [`EVENT_WRITE_TIMEOUT`]: it is dropped, the mesh
+/// never waits for it.
+async fn stream_events(write: &mut OwnedWriteHalf, mut events: broadcast::Receiver<Event>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                if !write_line(write, &event).await {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => {
+                return
+            }
+        }
     }
 }
 

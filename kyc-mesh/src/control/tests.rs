@@ -6,35 +6,37 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::client::{call, ClientError};
+use tokio::sync::broadcast;
+
+use super::client::{call, subscribe, ClientError};
+use super::event::Event;
 use super::protocol::{Refusal, Request, Response};
 use super::server::{ControlServer, ServerError};
 use super::socket_path;
+
+fn bus() -> broadcast::Sender<Event> {
+    broadcast::channel(4).0
+}
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_request_reaches_the_loop_and_the_answer_the_client() {
     let dir = tempfile::tempdir().expect("tmp");
-    let (_server, mut calls) = ControlServer::bind(dir.path()).await.expect("bind");
+    let (_server, mut calls) = ControlServer::bind(dir.path(), bus()).await.expect("bind");
     tokio::spawn(async move {
         while let Some(c) = calls.recv().await {
-            let Request::RolloutRestart { service } = c.request;
-            let _ = c.reply.send(Response::Done {
-                message: format!("restarted {service}"),
-            });
+            let Request::RolloutRestart { service } = c.request else {
+                continue;
+            };
+            let _ = c.reply.send(Response::done(format!("restarted {service}")));
         }
     });
     let request = Request::RolloutRestart {
         service: "kyc-credit-check-basic".into(),
     };
     let answer = call(dir.path(), request, WAIT).await.expect("answer");
-    assert_eq!(
-        answer,
-        Response::Done {
-            message: "restarted kyc-credit-check-basic".into()
-        }
-    );
+    assert_eq!(answer, Response::done("restarted kyc-credit-check-basic"));
     // A line that is not a request: refused as such, the loop never sees it.
     let mut raw = UnixStream::connect(socket_path(dir.path()))
         .await
@@ -63,9 +65,9 @@ async fn a_request_reaches_the_loop_and_the_answer_the_client() {
 #[tokio::test]
 async fn a_second_server_is_refused_and_a_stale_socket_replaced() {
     let dir = tempfile::tempdir().expect("tmp");
-    let first = ControlServer::bind(dir.path()).await.expect("bind");
+    let first = ControlServer::bind(dir.path(), bus()).await.expect("bind");
     assert!(matches!(
-        ControlServer::bind(dir.path()).await,
+        ControlServer::bind(dir.path(), bus()).await,
         Err(ServerError::InUse(_))
     ));
     drop(first);
@@ -73,7 +75,9 @@ async fn a_second_server_is_refused_and_a_stale_socket_replaced() {
     // A socket file nobody answers on (an `up` that was killed): replaced.
     let stale = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).expect("bind");
     drop(stale);
-    let (_server, _calls) = ControlServer::bind(dir.path()).await.expect("rebind");
+    let (_server, _calls) = ControlServer::bind(dir.path(), bus())
+        .await
+        .expect("rebind");
     let empty = tempfile::tempdir().expect("tmp");
     let request = Request::RolloutRestart {
         service: "x".into(),
@@ -82,4 +86,36 @@ async fn a_second_server_is_refused_and_a_stale_socket_replaced() {
         call(empty.path(), request, WAIT).await,
         Err(ClientError::NoMesh { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_every_event_and_a_slow_one_is_dropped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let events = bus();
+    let (_server, _calls) = ControlServer::bind(dir.path(), events.clone())
+        .await
+        .expect("bind");
+    let mut sub = subscribe(dir.path()).await.expect("subscribe");
+    let e = Event::EditRejected {
+        error: "bad yaml".into(),
+    };
+    events.send(e.clone()).expect("a subscriber");
+    assert_eq!(sub.next().await.expect("read"), Some(e));
+    // A subscriber that reads nothing while more than the bus holds is published: dropped
+    // (its connection ends), and publishing never waited for it.
+    let mut slow = subscribe(dir.path()).await.expect("subscribe");
+    for i in 0..64 {
+        let _ = events.send(Event::EditRejected {
+            error: format!("e{i}"),
+        });
+    }
+    let mut seen = 0;
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_)) = slow.next().await {
+            seen += 1;
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the lagging subscriber's connection ends");
+    assert!(seen < 64, "it did not get every event ({seen})");
 }

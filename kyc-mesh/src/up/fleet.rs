@@ -3,14 +3,17 @@
 //! never`), and know which instances serve which workload (a rollout adds one, see
 //! [`super::rollout`]).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use tokio::process::Command;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::apply::endpoints::Serving;
+use crate::control::event::Event;
+use crate::control::state::ChaosSetting;
 use crate::envoy::health::READINESS_REACTION_MS;
 use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
 use crate::topology::{Topology, Workload};
@@ -54,6 +57,9 @@ pub(super) struct Fleet {
     pub ready_timeout: Duration,
     exits: mpsc::UnboundedSender<Exit>,
     restart_due: mpsc::UnboundedSender<usize>,
+    /// Runtime chaos by service: given again to every new instance before it serves.
+    pub chaos: BTreeMap<String, ChaosSetting>,
+    pub bus: broadcast::Sender<Event>,
 }
 
 impl Fleet {
@@ -63,6 +69,7 @@ impl Fleet {
         o: &UpOptions,
         topology: &Topology,
         exits: &mpsc::UnboundedSender<Exit>,
+        bus: &broadcast::Sender<Event>,
     ) -> (Self, mpsc::UnboundedReceiver<usize>) {
         let workloads = if o.external_services {
             Vec::new()
@@ -91,6 +98,8 @@ impl Fleet {
             ready_timeout: o.ready_timeout,
             exits: exits.clone(),
             restart_due,
+            chaos: BTreeMap::new(),
+            bus: bus.clone(),
         };
         (fleet, due)
     }
@@ -128,9 +137,11 @@ impl Fleet {
                 "KYC_GATEWAY_URL",
                 format!("http://127.0.0.1:{}", l.gateway_port),
             );
+        // Runtime chaos (`kyc-mesh chaos`) reaches the services through `/admin/chaos`.
         for (key, value) in [
             ("KYC_LOG_FORMAT", "pretty".to_string()),
             ("KYC_DRAIN_MS", LOCAL_DRAIN_MS.to_string()),
+            ("KYC_CHAOS_API", "true".to_string()),
         ] {
             if std::env::var_os(key).is_none() {
                 cmd.env(key, value);
@@ -162,6 +173,10 @@ impl Fleet {
             .take()
             .map_or(Duration::ZERO, |i| i.started.elapsed());
         let name = slot.workload.binary;
+        let _ = self.bus.send(Event::ServiceExited {
+            service: name.to_string(),
+            status: status.to_string(),
+        });
         if self.policy == RestartPolicy::Never {
             eprintln!("kyc-mesh: service {name} exited ({status}); the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod); --restart never: not restarted");
             return;
@@ -199,14 +214,27 @@ impl Fleet {
                 let (port, pid, n) = (instance.port, instance.proc.pid, slot.restarts);
                 self.slots[index].instance = Some(instance);
                 let timeout = self.ready_timeout;
+                let (bus, chaos) = (self.bus.clone(), self.chaos.get(name).copied());
                 tokio::spawn(async move {
                     let ready = match client() {
                         Ok(c) => wait_http_ok(&c, &readyz(port), timeout).await,
                         Err(_) => false,
                     };
-                    if ready {
-                        println!("kyc-mesh: service {name} restarted (restart {n}, pid {}) and ready on 127.0.0.1:{port}; the gateway sends it requests again", pid.unwrap_or(0));
+                    if !ready {
+                        return;
                     }
+                    if chaos.is_some() {
+                        if let Err(e) = super::chaos::push(port, chaos).await {
+                            eprintln!("kyc-mesh: service {name}: runtime chaos not restored: {e}");
+                        }
+                    }
+                    let pid = pid.unwrap_or(0);
+                    println!("kyc-mesh: service {name} restarted (restart {n}, pid {pid}) and ready on 127.0.0.1:{port}; the gateway sends it requests again");
+                    let _ = bus.send(Event::ServiceRestarted {
+                        service: name.to_string(),
+                        pid,
+                        port,
+                    });
                 });
             }
             Err(e) => self.schedule(

@@ -1,7 +1,11 @@
 //! `kyc-mesh up`: validate networking/, start the services of the topology and Envoy,
 //! reload on edits (see [`reload`]), stop everything cleanly.
 
+mod canary;
+mod chaos;
+mod control;
 mod fleet;
+mod live;
 mod reload;
 mod rollout;
 
@@ -10,10 +14,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use tokio::process::Command;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::apply::admin::{poll, LDS_STAT};
 use crate::apply::{Admin, XdsDir};
+use crate::control::event::{Event, BUS_CAPACITY};
 use crate::control::server::{Call, ControlServer, ServerError};
 use crate::envoy::limits::GatewayLimits;
 use crate::pipeline;
@@ -74,13 +79,19 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     let topology = Topology::new(&o.ports);
     check_ports_free(&o, &topology)?;
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
+    // A new mesh starts from the files: runtime weight overrides of an earlier run are gone.
+    match std::fs::remove_file(crate::weights::path(&o.state_dir)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(xds_dir.clone());
 
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
-    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx);
-    let (_control, mut control) = control_server(&o.state_dir).await?;
+    let (bus, _) = broadcast::channel::<Event>(BUS_CAPACITY);
+    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx, &bus);
+    let (_server, calls, mut control) = control_server(&o.state_dir, &bus).await?;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -98,18 +109,25 @@ pub async fn up(o: UpOptions) -> Result<i32> {
                 prometheus::start(binary, port, dir, &config, &mut procs, &exits_tx, ready).await?,
             );
         }
+        let live = live::Live::new(
+            &o,
+            &mut fleet,
+            &mut xds,
+            &admin,
+            accepted.clone(),
+            &mut scenario,
+            bus.clone(),
+            calls.clone(),
+        );
         let running = reload::Running {
-            fleet: &mut fleet,
+            live,
             exits: &mut exits,
             restarts: &mut restarts,
             control: &mut control,
             envoy_id,
             prometheus_id,
-            xds: &mut xds,
-            admin: &admin,
-            config: accepted.ingress.clone(),
         };
-        reload::run(&o, &topology, running, &mut scenario).await
+        reload::run(&o, &topology, running).await
     };
     let result = tokio::select! {
         r = run => r,
@@ -125,13 +143,23 @@ pub async fn up(o: UpOptions) -> Result<i32> {
 }
 
 /// The control socket for `rollout restart` and the like; a mesh without one still runs.
-async fn control_server(state_dir: &Path) -> Result<(Option<ControlServer>, mpsc::Receiver<Call>)> {
-    match ControlServer::bind(state_dir).await {
-        Ok((server, calls)) => Ok((Some(server), calls)),
+type Control = (
+    Option<ControlServer>,
+    mpsc::Sender<Call>,
+    mpsc::Receiver<Call>,
+);
+
+async fn control_server(state_dir: &Path, bus: &broadcast::Sender<Event>) -> Result<Control> {
+    match ControlServer::bind(state_dir, bus.clone()).await {
+        Ok((server, calls)) => {
+            let tx = server.calls();
+            Ok((Some(server), tx, calls))
+        }
         Err(e @ ServerError::InUse(_)) => Err(e.into()),
         Err(e) => {
-            eprintln!("kyc-mesh: {e}; `rollout restart` cannot reach this mesh");
-            Ok((None, mpsc::channel(1).1))
+            eprintln!("kyc-mesh: {e}; `rollout restart`, `chaos`, `canary` cannot reach this mesh");
+            let (tx, rx) = mpsc::channel(16);
+            Ok((None, tx, rx))
         }
     }
 }

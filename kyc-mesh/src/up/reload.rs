@@ -9,18 +9,11 @@ use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::apply::endpoints::serve_from;
-use crate::apply::{Admin, XdsDir};
-use crate::control::protocol::Request;
 use crate::control::server::Call;
-use crate::pipeline;
-use crate::scenario;
 use crate::supervise::Exit;
 use crate::topology::Topology;
-use crate::translate::ProxyConfig;
 
-use super::fleet::Fleet;
-use super::rollout::Target;
+use super::live::Live;
 use super::{banner, UpOptions};
 
 /// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
@@ -74,37 +67,25 @@ impl ScenarioWatch {
 }
 
 /// The started mesh: its service instances, every process's exits (Envoy's id is
-/// `envoy_id`), restarts coming due, control requests, and the Envoy configuration it
-/// holds (`config`: the last good translation, endpoints on topology ports).
+/// `envoy_id`), restarts coming due, control requests, and its live configuration.
 pub(super) struct Running<'a> {
-    pub fleet: &'a mut Fleet,
+    pub live: Live<'a>,
     pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
     pub restarts: &'a mut mpsc::UnboundedReceiver<usize>,
     pub control: &'a mut mpsc::Receiver<Call>,
     pub envoy_id: usize,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on without it.
     pub prometheus_id: Option<usize>,
-    pub xds: &'a mut XdsDir,
-    pub admin: &'a Admin,
-    pub config: ProxyConfig,
 }
 
-pub(super) async fn run(
-    o: &UpOptions,
-    topology: &Topology,
-    mesh: Running<'_>,
-    scenario: &mut Option<PathBuf>,
-) -> Result<i32> {
+pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -> Result<i32> {
     let Running {
-        fleet,
+        mut live,
         exits,
         restarts,
         control,
         envoy_id,
         prometheus_id,
-        xds,
-        admin,
-        mut config,
     } = mesh;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let watched = vec![o.networking.clone(), o.state_dir.clone()];
@@ -114,13 +95,12 @@ pub(super) async fn run(
         watcher,
         parent: None,
     };
-    follow.follow(scenario.as_deref());
+    follow.follow(live.scenario.as_deref());
     // Watching now: catch an edit made between the first translation and this point,
     // then tell the user (and tests) the mesh is up.
     let _ = tx.send(());
-    banner(o, topology, scenario.as_deref());
+    banner(o, topology, live.scenario.as_deref());
 
-    let mut last_error: Option<String> = None;
     loop {
         tokio::select! {
             Some((id, status)) = exits.recv() => {
@@ -132,47 +112,26 @@ pub(super) async fn run(
                     eprintln!("kyc-mesh: prometheus exited ({status}); the mesh runs on without it");
                     continue;
                 }
-                fleet.on_exit(id, &status);
+                live.fleet.on_exit(id, &status);
             }
-            Some(slot) = restarts.recv() => fleet.restart(slot),
+            Some(slot) = restarts.recv() => live.fleet.restart(slot),
             Some(Call { request, reply }) = control.recv() => {
-                let response = match request {
-                    Request::RolloutRestart { service } => {
-                        let target = Target { xds: &mut *xds, admin, config: &config };
-                        fleet.rollout_restart(&service, target).await
-                    }
-                };
+                let response = super::control::handle(&mut live, request).await;
                 let _ = reply.send(response);
             }
             Some(()) = rx.recv() => {
-                // Coalesce the burst of events one save produces.
+                // Coalesce the burst of events one save produces; at most for a second, so
+                // a file written continuously in a watched directory cannot starve the loop
+                // (control requests, the canary's weight changes).
                 let quiet = Duration::from_millis(150);
-                while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
-                let new_scenario = scenario::read_state(&o.state_dir);
-                match pipeline::build(&o.networking, new_scenario.as_deref(), &o.ports) {
-                    Err(errors) => {
-                        let text = errors.join("\n");
-                        if last_error.as_deref() != Some(text.as_str()) {
-                            eprintln!("kyc-mesh: invalid configuration, keeping the last good one live:\n{text}");
-                            last_error = Some(text);
-                        }
+                let until = tokio::time::Instant::now() + Duration::from_secs(1);
+                while tokio::time::Instant::now() < until {
+                    if !matches!(tokio::time::timeout(quiet, rx.recv()).await, Ok(Some(()))) {
+                        break;
                     }
-                    Ok(accepted) => {
-                        last_error = None;
-                        match xds.apply(admin, &serve_from(&accepted.ingress, &fleet.serving())).await {
-                            Ok(changed) => {
-                                config = accepted.ingress;
-                                if new_scenario != *scenario {
-                                    println!("kyc-mesh: scenario now {}", scenario::shown(new_scenario.as_deref()));
-                                    *scenario = new_scenario;
-                                    follow.follow(scenario.as_deref());
-                                } else if changed {
-                                    println!("kyc-mesh: configuration reloaded into Envoy");
-                                }
-                            }
-                            Err(e) => eprintln!("kyc-mesh: reload failed, last good configuration stays live: {e:#}"),
-                        }
-                    }
+                }
+                if live.reload().await {
+                    follow.follow(live.scenario.as_deref());
                 }
             }
         }

@@ -83,6 +83,11 @@ impl Fleet {
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        // Runtime chaos follows the service to its new instance before it serves.
+        let ready = match (ready, self.chaos.get(service).copied()) {
+            (Ok(()), Some(chaos)) => super::chaos::push(port, Some(chaos)).await,
+            (ready, _) => ready,
+        };
         if let Err(e) = ready {
             new.proc.stop(Duration::from_secs(20)).await;
             return Response::Failed {
@@ -126,6 +131,13 @@ impl Fleet {
             if stopped { "drained and stopped" } else { "did not stop within 30 s" }
         );
         println!("kyc-mesh: rollout restart {message}");
-        Response::Done { message }
+        let _ = self
+            .bus
+            .send(crate::control::event::Event::ServiceRestarted {
+                service: service.to_string(),
+                pid,
+                port,
+            });
+        Response::done(message)
     }
 }

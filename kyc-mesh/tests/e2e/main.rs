@@ -1,5 +1,8 @@
 //! kyc-mesh's end-to-end tests, one test binary (so every shared helper is used somewhere):
 //!
+//! - [`canary`]: `kyc-mesh canary` promoting, rolling back, pausing, aborting (real services);
+//! - [`canary_cluster`]: `canary --cluster` against a stand-in Prometheus and kubectl;
+//! - [`control`]: the control socket's set-weights, chaos, state and events (real services);
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
 //!   scenario of networking/scenarios;
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
@@ -19,6 +22,9 @@
 #[macro_use]
 mod helpers;
 
+mod canary;
+mod canary_cluster;
+mod control;
 mod envoy;
 mod gateway;
 mod gateway_api;

@@ -47,7 +47,13 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// The Prometheus text exposition format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Routes that are not business traffic: not counted.
-const NOT_COUNTED: &[&str] = &["/healthz", "/readyz", "/version", METRICS_PATH];
+const NOT_COUNTED: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/version",
+    METRICS_PATH,
+    super::chaos_admin::CHAOS_ADMIN_PATH,
+];
 /// Seconds; every histogram of a service uses them (0.5 ms .. 10 s).
 const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

@@ -1,0 +1,87 @@
+//! `kyc-mesh chaos SERVICE --error-rate F --delay DUR` / `--off`: runtime chaos on every
+//! instance of a service of the running `up`, effective at once (through the control socket).
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::control::client::{call, ClientError};
+use crate::control::protocol::{Request, Response};
+use crate::topology::BINARIES;
+
+use super::Common;
+
+#[derive(clap::Args, Debug)]
+pub struct ChaosArgs {
+    /// The service whose instances fail or slow down (e.g. kyc-credit-check-advanced)
+    #[arg(value_name = "SERVICE")]
+    service: String,
+    /// Share (0..1) of business requests answered 503
+    #[arg(long, value_name = "F", value_parser = share, required_unless_present_any = ["delay", "off"])]
+    error_rate: Option<f64>,
+    /// Latency added to business requests (e.g. 200ms, 1s; at most 60s)
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    delay: Option<Duration>,
+    /// Turn runtime chaos off (the service behaves normally again)
+    #[arg(long, conflicts_with_all = ["error_rate", "delay"])]
+    off: bool,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number between 0 and 1")),
+    }
+}
+
+/// An Istio-style duration (`200ms`, `1.5s`, `1m`).
+pub(super) fn duration(s: &str) -> Result<Duration, String> {
+    crate::envoy::values::Duration::parse_istio(s)
+        .map(|d| d.0)
+        .map_err(|e| e.to_string())
+}
+
+/// Exit codes: 0 done, 1 failed (an instance did not take it), 2 usage, refused or no mesh.
+pub(super) async fn run(c: &Common, a: &ChaosArgs) -> Result<i32> {
+    if !BINARIES.contains(&a.service.as_str()) {
+        eprintln!(
+            "kyc-mesh: unknown service {:?} (one of {})",
+            a.service,
+            BINARIES.join(", ")
+        );
+        return Ok(2);
+    }
+    let delay_ms = a
+        .delay
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let request = Request::Chaos {
+        service: a.service.clone(),
+        error_rate: a.error_rate,
+        delay_ms,
+        off: a.off,
+    };
+    answer(c, request, "chaos").await
+}
+
+/// Send one request; print its answer; the exit code of a one-shot command.
+pub(super) async fn answer(c: &Common, request: Request, what: &str) -> Result<i32> {
+    match call(&c.state_dir(), request, Duration::from_secs(60)).await {
+        Ok(Response::Done { message, .. }) => {
+            println!("kyc-mesh: {message}");
+            Ok(0)
+        }
+        Ok(Response::Refused { message, .. }) => {
+            eprintln!("kyc-mesh: {what} refused: {message}");
+            Ok(2)
+        }
+        Ok(Response::Failed { message }) => {
+            eprintln!("kyc-mesh: {what} failed: {message}");
+            Ok(1)
+        }
+        Err(e @ ClientError::NoMesh { .. }) => {
+            eprintln!("kyc-mesh: {e}");
+            Ok(2)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,145 @@
+//! Weight overrides against the repository's networking/: validation names the field, an
+//! override applies on top of the files, a stale one is skipped with a note, the file round-trips.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+use crate::istio;
+
+const VS: &str = "kyc-credit-check";
+const ROUTE: &str = "credit-check-report";
+const BASIC: &str = "kyc-credit-check-basic";
+const ADVANCED: &str = "kyc-credit-check-advanced";
+
+fn objects() -> Vec<Loaded> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
+    istio::load(&dir, None).expect("networking/ loads")
+}
+
+fn numbers(pairs: &[(&str, serde_json::Value)]) -> BTreeMap<String, serde_json::Number> {
+    pairs
+        .iter()
+        .map(|(h, v)| (h.to_string(), serde_json::from_value(v.clone()).expect("n")))
+        .collect()
+}
+
+fn report_weights(objects: &[Loaded], o: &Overrides) -> Vec<u32> {
+    weighted_routes(objects, o)
+        .into_iter()
+        .find(|r| r.route == ROUTE)
+        .expect("route")
+        .destinations
+        .iter()
+        .map(|d| d.weight)
+        .collect()
+}
+
+#[test]
+fn a_valid_request_gives_whole_weights() {
+    let w = validate(
+        &objects(),
+        VS,
+        ROUTE,
+        &numbers(&[(BASIC, 70.into()), (ADVANCED, 30.into())]),
+    )
+    .expect("valid");
+    assert_eq!(w.get(BASIC), Some(&70));
+}
+
+#[test]
+fn every_bad_request_names_its_field() {
+    let objects = objects();
+    for (vs, route, w, field) in [
+        ("nope", ROUTE, vec![(BASIC, 100.into())], "virtualService"),
+        (VS, "nope", vec![(BASIC, 100.into())], "route"),
+        (VS, "credit-check-basic", vec![(BASIC, 100.into())], "route"),
+        (
+            VS,
+            ROUTE,
+            vec![(BASIC, 60.into()), (ADVANCED, 60.into())],
+            "weights:",
+        ),
+        (
+            VS,
+            ROUTE,
+            vec![(BASIC, 100.into())],
+            "weights.kyc-credit-check-advanced",
+        ),
+        (
+            VS,
+            ROUTE,
+            vec![(BASIC, 90.into()), (ADVANCED, 5.into()), ("x", 5.into())],
+            "weights.x",
+        ),
+        (
+            VS,
+            ROUTE,
+            vec![(BASIC, serde_json::json!(-10)), (ADVANCED, 110.into())],
+            "weights.",
+        ),
+        (
+            VS,
+            ROUTE,
+            vec![
+                (BASIC, serde_json::json!(50.5)),
+                (ADVANCED, serde_json::json!(49.5)),
+            ],
+            "weights.",
+        ),
+    ] {
+        let e = validate(&objects, vs, route, &numbers(&w)).expect_err(field);
+        assert!(e.starts_with(field), "{field}: {e}");
+    }
+}
+
+#[test]
+fn an_override_applies_on_top_and_a_stale_one_is_skipped() {
+    let mut o = Overrides::default();
+    o.set(
+        VS,
+        ROUTE,
+        Some([(BASIC.into(), 0), (ADVANCED.into(), 100)].into()),
+    );
+    let mut objs = objects();
+    assert_eq!(report_weights(&objs, &Overrides::default()), [50, 50]);
+    assert!(apply(&mut objs, &o).is_empty());
+    assert_eq!(report_weights(&objs, &o), [0, 100]);
+    assert!(weighted_routes(&objs, &o)[0].overridden);
+    // An override for a route that is gone, and one naming a host the route lacks.
+    let mut stale = Overrides::default();
+    stale.set(VS, "gone", Some([(BASIC.into(), 100)].into()));
+    stale.set(
+        VS,
+        ROUTE,
+        Some([(BASIC.into(), 50), ("other".into(), 50)].into()),
+    );
+    let mut objs = objects();
+    let notes = apply(&mut objs, &stale);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(
+        report_weights(&objs, &stale),
+        [50, 50],
+        "files' weights kept"
+    );
+    // Cleared.
+    o.set(VS, ROUTE, None);
+    assert!(o.routes.is_empty());
+}
+
+#[test]
+fn the_state_file_round_trips_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    assert_eq!(Overrides::read(dir.path()), Ok(Overrides::default()));
+    let mut o = Overrides::default();
+    o.set(
+        VS,
+        ROUTE,
+        Some([(BASIC.into(), 10), (ADVANCED.into(), 90)].into()),
+    );
+    o.write(dir.path()).expect("write");
+    assert_eq!(Overrides::read(dir.path()), Ok(o));
+    std::fs::write(path(dir.path()), "{").expect("write");
+    let e = Overrides::read(dir.path()).expect_err("bad");
+    assert!(e.contains(FILE), "{e}");
+}
