@@ -4,8 +4,12 @@
 //!
 //! Envoy's cluster series name their subset cluster (`outbound|8080|v1|kyc-credit-check-basic…`); the
 //! scrape copies its subset and host into `destination_version` and `destination_service_name`, Istio's
-//! label names, so the local queries read like the cluster's (README, "Observe the canary").
+//! label names, so the local queries read like the cluster's (README, "Observe the canary"). A
+//! Service-level cluster (`outbound|8080||kyc-credit-check-basic…`, as HTTPRoute backends make) has no
+//! subset: its `destination_version` is the one version of the pods its Service selects, as Istio
+//! labels a destination by the workload that answered.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,7 +44,38 @@ pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
 /// The configuration for the topology networking/ describes (`app`/`version` from its Deployments).
 pub fn config_for(networking: &Path, scenario: Option<&Path>, ports: &Ports) -> Result<String> {
     let objects = crate::istio::load(networking, scenario).unwrap_or_default();
-    config(&Topology::local(ports, &objects), ports.admin)
+    let topology = Topology::local(ports, &objects);
+    let versions = service_versions(&objects, &topology);
+    config(&topology, ports.admin, &versions)
+}
+
+/// Service name → the version of the pods it selects, for the Services whose pods all carry one
+/// and the same `version` label (a Service over both versions has none).
+pub fn service_versions(
+    objects: &[crate::istio::Loaded],
+    topology: &Topology,
+) -> BTreeMap<String, String> {
+    let mut versions = BTreeMap::new();
+    for o in objects {
+        let crate::istio::Object::Service(service) = &o.object else {
+            continue;
+        };
+        if service.spec.selector.is_empty() {
+            continue;
+        }
+        let mut selected = topology
+            .workloads
+            .iter()
+            .filter(|w| w.selected_by(&service.spec.selector))
+            .map(|w| w.labels.get("version"));
+        let Some(Some(first)) = selected.next() else {
+            continue;
+        };
+        if selected.all(|v| v == Some(first)) {
+            versions.insert(service.metadata.name.clone(), first.clone());
+        }
+    }
+    versions
 }
 
 /// `explicit` (the flag or `KYC_PROMETHEUS_BIN`) if it is a file, else `prometheus` on PATH.
@@ -55,8 +90,13 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 /// The scrape configuration: one job for the services (one target each, with its pod labels `app` and
-/// `version`), one for Envoy's admin `/stats/prometheus`.
-pub fn config(topology: &Topology, admin_port: u16) -> Result<String> {
+/// `version`), one for Envoy's admin `/stats/prometheus`, whose cluster series get Istio's
+/// destination labels from the subset, or from `service_versions` for a Service-level cluster.
+pub fn config(
+    topology: &Topology,
+    admin_port: u16,
+    service_versions: &BTreeMap<String, String>,
+) -> Result<String> {
     let services: Vec<_> = topology
         .workloads
         .iter()
@@ -76,6 +116,23 @@ pub fn config(topology: &Topology, admin_port: u16) -> Result<String> {
             "replacement": group,
         })
     };
+    let mut relabel = vec![
+        subset("destination_version", "$1"),
+        subset("destination_service_name", "$2"),
+    ];
+    for (service, version) in service_versions {
+        // Service names are DNS labels ([a-z0-9-]): nothing to escape in the regex.
+        let whole = |target: &str, value: &str| {
+            json!({
+                "source_labels": ["envoy_cluster_name"],
+                "regex": format!(r"outbound\|[0-9]+\|\|{service}\..*"),
+                "target_label": target,
+                "replacement": value,
+            })
+        };
+        relabel.push(whole("destination_version", version));
+        relabel.push(whole("destination_service_name", service));
+    }
     let doc = json!({
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "scrape_configs": [
@@ -91,10 +148,7 @@ pub fn config(topology: &Topology, admin_port: u16) -> Result<String> {
                     "targets": [format!("127.0.0.1:{admin_port}")],
                     "labels": {"app": "istio-ingressgateway"},
                 }],
-                "metric_relabel_configs": [
-                    subset("destination_version", "$1"),
-                    subset("destination_service_name", "$2"),
-                ],
+                "metric_relabel_configs": relabel,
             },
         ],
     });
@@ -141,7 +195,8 @@ mod tests {
 
     #[test]
     fn every_workload_and_envoy_are_scraped_with_their_labels() {
-        let text = config(&Topology::new(&Ports::default()), 9901).expect("config");
+        let text =
+            config(&Topology::new(&Ports::default()), 9901, &BTreeMap::new()).expect("config");
         let doc: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
         let services = &doc["scrape_configs"][0]["static_configs"];
         assert_eq!(services[0]["targets"][0], "127.0.0.1:8080");
@@ -152,6 +207,43 @@ mod tests {
             "/stats/prometheus"
         );
         assert_eq!(doc["global"]["scrape_interval"], "2s");
+    }
+
+    #[test]
+    fn a_service_level_cluster_is_labelled_with_the_version_its_service_selects() {
+        let ports = Ports::default();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
+        let scenario = root.join("scenarios/gateway-api.yaml");
+        let objects = crate::istio::load(&root, Some(&scenario)).expect("networking/ loads");
+        let topology = Topology::local(&ports, &objects);
+        let versions = service_versions(&objects, &topology);
+        assert_eq!(
+            versions.get("kyc-credit-check-basic").map(String::as_str),
+            Some("v1")
+        );
+        assert_eq!(
+            versions
+                .get("kyc-credit-check-advanced")
+                .map(String::as_str),
+            Some("v2")
+        );
+        let text = config(&topology, 9901, &versions).expect("config");
+        let doc: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
+        let rules = doc["scrape_configs"][1]["metric_relabel_configs"]
+            .as_array()
+            .expect("rules");
+        let cluster = "outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local";
+        let version = rules
+            .iter()
+            .filter(|r| r["target_label"] == "destination_version")
+            .filter(|r| {
+                // Prometheus anchors relabel regexes (RE2; these use nothing RE2 and `regex` differ on).
+                let re = format!("^(?:{})$", r["regex"].as_str().expect("regex"));
+                regex::Regex::new(&re).expect("valid").is_match(cluster)
+            })
+            .map(|r| r["replacement"].as_str().expect("replacement"))
+            .collect::<Vec<_>>();
+        assert_eq!(version, ["v2"]);
     }
 
     #[test]
