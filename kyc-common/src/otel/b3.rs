@@ -67,16 +67,20 @@ pub fn inject(cx: &SpanContext, headers: &mut HeaderMap) {
     for name in HEADERS {
         headers.remove(name);
     }
-    let sampled = if cx.is_sampled() { "1" } else { "0" };
-    for (name, value) in [
-        ("x-b3-traceid", cx.trace_id().to_string()),
-        ("x-b3-spanid", cx.span_id().to_string()),
-        ("x-b3-sampled", sampled.to_owned()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+    let mut trace = [0u8; 32];
+    super::w3c::hex_into(&cx.trace_id().to_bytes(), &mut trace);
+    let mut span = [0u8; 16];
+    super::w3c::hex_into(&cx.span_id().to_bytes(), &mut span);
+    for (name, value) in [("x-b3-traceid", &trace[..]), ("x-b3-spanid", &span[..])] {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
+    let sampled = if cx.is_sampled() { "1" } else { "0" };
+    headers.insert(
+        HeaderName::from_static("x-b3-sampled"),
+        HeaderValue::from_static(sampled),
+    );
 }
 
 #[cfg(test)]
