@@ -144,6 +144,14 @@ pub fn record_status(status: StatusCode) {
     }
 }
 
+/// A span's first two attributes, with room for the status (the SDK keeps this `Vec`: recording the
+/// status does not reallocate it).
+fn attributes(first: KeyValue, second: KeyValue) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(3);
+    attributes.extend([first, second]);
+    attributes
+}
+
 /// The server span `METHOD route` of an inbound request, continuing the caller's `traceparent` or B3.
 pub fn server_span(method: &'static str, route: &str, headers: &HeaderMap) -> Traced {
     match tracer() {
@@ -162,10 +170,10 @@ fn server_span_with(
     let span = tracer
         .span_builder(format!("{method} {route}"))
         .with_kind(SpanKind::Server)
-        .with_attributes([
+        .with_attributes(attributes(
             KeyValue::new(METHOD, method),
             KeyValue::new(ROUTE, route.to_owned()),
-        ])
+        ))
         .start_with_context(tracer, &parent);
     Traced(Some(parent.with_span(span)))
 }
@@ -180,7 +188,10 @@ pub fn client_span(method: &'static str, path: &'static str, headers: &mut Heade
     let span = tracer
         .span_builder(format!("{method} {path}"))
         .with_kind(SpanKind::Client)
-        .with_attributes([KeyValue::new(METHOD, method), KeyValue::new(URL_PATH, path)])
+        .with_attributes(attributes(
+            KeyValue::new(METHOD, method),
+            KeyValue::new(URL_PATH, path),
+        ))
         .start_with_context(tracer, &parent);
     let cx = parent.with_span(span);
     propagate::inject(&cx, headers);
