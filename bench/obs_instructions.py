@@ -136,6 +136,15 @@ def send(port, n):
 PERF_EVENTS = "raw_syscalls:sys_enter,context-switches,task-clock"
 
 
+def cpu_split(pids):
+    """User and system CPU ticks of `pids`, summed (/proc/PID/stat fields 14 and 15)."""
+    user = system = 0
+    for pid in pids:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user, system
+
+
 def perf_counts(pids, n, port, export_wait):
     """Syscalls, context switches and CPU ms of `pids` (summed) over n requests, per request."""
     perf = subprocess.Popen(
@@ -144,8 +153,10 @@ def perf_counts(pids, n, port, export_wait):
         text=True,
     )
     time.sleep(0.5)
+    before = cpu_split(pids)
     send(port, n)
     time.sleep(export_wait)
+    after = cpu_split(pids)
     perf.send_signal(signal.SIGINT)
     _, err = perf.communicate(timeout=30)
     out = {}
@@ -153,7 +164,10 @@ def perf_counts(pids, n, port, export_wait):
         fields = line.split(",")
         if len(fields) > 2 and fields[0].replace(".", "").isdigit():
             out[fields[2]] = float(fields[0]) / n
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
     return {
+        "user_us": (after[0] - before[0]) * tick_us / n,
+        "system_us": (after[1] - before[1]) * tick_us / n,
         "syscalls": out.get("raw_syscalls:sys_enter"),
         "context_switches": out.get("context-switches"),
         "cpu_us": out["task-clock"] * 1000 if "task-clock" in out else None,
@@ -226,7 +240,8 @@ def main():
             if a.perf:
                 print(
                     f"{variant:8} syscalls {row['syscalls']:6.1f}  context switches "
-                    f"{row['context_switches']:5.2f}  CPU {row['cpu_us']:6.1f} µs per request",
+                    f"{row['context_switches']:5.2f}  CPU {row['cpu_us']:6.1f} µs (user "
+                    f"{row['user_us']:.1f}, system {row['system_us']:.1f}) per request",
                     file=sys.stderr,
                 )
                 continue
