@@ -198,9 +198,15 @@ pub fn client_span(method: &'static str, path: &'static str, headers: &mut Heade
     Traced(Some(cx))
 }
 
-/// Exports what is still queued (bounded by the exporter's timeout) at exit.
-pub fn shutdown() {
+/// Exports what is still queued (within 2 s) at exit. The processor's shutdown blocks until its
+/// thread has exported, which the gRPC exporter does on this runtime: it runs on a blocking thread,
+/// not on a runtime worker, so a runtime with one worker cannot stall it.
+pub async fn shutdown() {
     if let Some((provider, _)) = TRACES.get() {
-        let _ = provider.shutdown_with_timeout(std::time::Duration::from_secs(2));
+        let provider = provider.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            provider.shutdown_with_timeout(std::time::Duration::from_secs(2))
+        })
+        .await;
     }
 }
