@@ -44,7 +44,7 @@ where
         "listening"
     );
     let served = server.run_until_stopped(shutdown_signal()).await;
-    crate::otel::shutdown();
+    crate::otel::shutdown().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -13,8 +13,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::configuration::{LogFormat, LogLevel};
 
 /// Installs the global subscriber. `crate_target` is the service crate (`kyc_aggregator_mgt`).
-/// Does nothing if one is already installed (tests). With `OTEL_EXPORTER_OTLP_ENDPOINT` set, this
-/// project's spans are also exported ([`crate::otel`]), whatever the log level.
+/// Does nothing if one is already installed (tests). With `OTEL_EXPORTER_OTLP_ENDPOINT` set, requests'
+/// spans are exported too ([`crate::otel`], independent of this subscriber and of the log level).
 pub fn init(format: LogFormat, level: LogLevel, crate_target: &str) {
     let targets = |level: LevelFilter| {
         Targets::new()
@@ -23,19 +23,14 @@ pub fn init(format: LogFormat, level: LogLevel, crate_target: &str) {
             .with_target("kyc_scoring", level)
             .with_target(crate_target.to_owned(), level)
     };
-    // Log lines are events: spans (traces) never reach the formatter, which would format their fields.
+    // Log lines are events only: a span's fields are never formatted.
     let filter = targets(LevelFilter::from(level)).and(filter_fn(|m| m.is_event()));
     // Colours only for a terminal: piped output (kyc-mesh, log files, kubectl logs) stays plain text.
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(std::io::stdout().is_terminal());
-    let service = crate_target.replace('_', "-");
-    let spans = Targets::new()
-        .with_default(LevelFilter::OFF)
-        .with_target("kyc_common", LevelFilter::INFO)
-        .with_target(crate_target.to_owned(), LevelFilter::INFO);
-    let registry = tracing_subscriber::registry()
-        .with(crate::otel::layer(&service).map(|layer| layer.with_filter(spans)));
+    crate::otel::init(&crate_target.replace('_', "-"));
+    let registry = tracing_subscriber::registry();
     let _already_set = if format == LogFormat::Pretty {
         registry.with(fmt.compact().with_filter(filter)).try_init()
     } else {

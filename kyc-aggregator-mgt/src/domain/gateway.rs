@@ -11,7 +11,6 @@ use kyc_common::http::SERVED_BY_HEADER;
 use kyc_common::propagation::outbound_headers;
 use reqwest::Url;
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 use super::{GatewayError, RequestedReport};
 
@@ -98,10 +97,12 @@ impl CreditCheckGateway {
             return Err(GatewayError::Exhausted { limit: self.limit });
         };
         let mut headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
-        let span = kyc_common::otel::client_span("POST", report.path(), &mut headers);
-        self.exchange(self.url(report), headers, applicant)
-            .instrument(span)
-            .await
+        let traced = kyc_common::otel::client_span("POST", report.path(), &mut headers);
+        let result = traced
+            .run(self.exchange(self.url(report), headers, applicant))
+            .await;
+        traced.end(None);
+        result
     }
 
     async fn exchange(
@@ -119,7 +120,7 @@ impl CreditCheckGateway {
             .await
             .map_err(|e| self.transport_error(url, &e))?;
         let status = response.status();
-        tracing::Span::current().record("http.response.status_code", i64::from(status.as_u16()));
+        kyc_common::otel::record_status(status);
         let scored_by = response.headers().get(SERVED_BY_HEADER).cloned();
         let body = response
             .bytes()

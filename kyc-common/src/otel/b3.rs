@@ -4,14 +4,18 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-/// The multi-header names this module writes, and removes before writing.
-pub const HEADERS: [&str; 6] = [
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-    "b3",
+const TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
+const SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
+const SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+
+/// The B3 headers, all removed before writing (typed names: no parsing per request).
+pub const HEADERS: [HeaderName; 6] = [
+    TRACE_ID,
+    SPAN_ID,
+    HeaderName::from_static("x-b3-parentspanid"),
+    SAMPLED,
+    HeaderName::from_static("x-b3-flags"),
+    HeaderName::from_static("b3"),
 ];
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -64,19 +68,20 @@ pub fn extract(headers: &HeaderMap) -> Option<SpanContext> {
 
 /// Replaces any B3 headers with the multi-header form of `cx`.
 pub fn inject(cx: &SpanContext, headers: &mut HeaderMap) {
-    for name in HEADERS {
+    for name in &HEADERS {
         headers.remove(name);
     }
-    let sampled = if cx.is_sampled() { "1" } else { "0" };
-    for (name, value) in [
-        ("x-b3-traceid", cx.trace_id().to_string()),
-        ("x-b3-spanid", cx.span_id().to_string()),
-        ("x-b3-sampled", sampled.to_owned()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
+    let mut trace = [0u8; 32];
+    super::w3c::hex_into(&cx.trace_id().to_bytes(), &mut trace);
+    let mut span = [0u8; 16];
+    super::w3c::hex_into(&cx.span_id().to_bytes(), &mut span);
+    for (name, value) in [(TRACE_ID, &trace[..]), (SPAN_ID, &span[..])] {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            headers.insert(name, value);
         }
     }
+    let sampled = if cx.is_sampled() { "1" } else { "0" };
+    headers.insert(SAMPLED, HeaderValue::from_static(sampled));
 }
 
 #[cfg(test)]

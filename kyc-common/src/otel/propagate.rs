@@ -2,63 +2,35 @@
 //! the headers a client span sends on (both `traceparent` and B3, replacing what was received, so the
 //! next proxy sees this service's span as its parent whichever format it reads).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use axum::http::HeaderMap;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use super::b3;
-
-struct Reader<'a>(&'a HeaderMap);
-
-impl Extractor for Reader<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
-    }
-}
-
-struct Writer<'a>(&'a mut HeaderMap);
-
-impl Injector for Writer<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
+use super::{b3, w3c};
 
 /// The caller's context: `traceparent` when valid, else B3, else none (a new trace).
 pub fn extract(headers: &HeaderMap) -> Context {
-    let w3c = TraceContextPropagator::new().extract(&Reader(headers));
-    if w3c.span().span_context().is_valid() {
-        return w3c;
-    }
-    match b3::extract(headers) {
+    match w3c::extract(headers).or_else(|| b3::extract(headers)) {
         Some(cx) => Context::new().with_remote_span_context(cx),
         None => Context::new(),
     }
 }
 
-/// Writes `cx` (the client span's context) as `traceparent`/`tracestate` and B3 headers.
+/// Writes `cx` (the client span's context) as `traceparent`/`tracestate` and B3 headers; nothing
+/// when it holds no valid span.
 pub fn inject(cx: &Context, headers: &mut HeaderMap) {
-    headers.remove("tracestate");
-    TraceContextPropagator::new().inject_context(cx, &mut Writer(headers));
     let span = cx.span();
     let span_context = span.span_context();
     if span_context.is_valid() {
+        w3c::inject(span_context, headers);
         b3::inject(span_context, headers);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -91,5 +63,12 @@ mod tests {
             "00-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01"
         );
         assert_eq!(out["x-b3-traceid"], "463ac35c9f6413ad48485a3953bb6124");
+    }
+
+    #[test]
+    fn nothing_is_injected_without_a_span() {
+        let mut headers = HeaderMap::new();
+        inject(&Context::new(), &mut headers);
+        assert!(headers.is_empty());
     }
 }
