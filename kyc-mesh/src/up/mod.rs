@@ -53,10 +53,13 @@ pub struct UpOptions {
     pub restart: RestartPolicy,
     pub backoff: Backoff,
     pub gateway_limits: GatewayLimits,
+    /// The dashboard's port on 127.0.0.1 (0: any free one); `None`: no dashboard. Once
+    /// started, the port it listens on (the banner shows it).
+    pub dashboard_port: Option<u16>,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
-pub async fn up(o: UpOptions) -> Result<i32> {
+pub async fn up(mut o: UpOptions) -> Result<i32> {
     // Validate everything before starting anything.
     let mut scenario = o
         .scenario
@@ -90,7 +93,17 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let (bus, _) = broadcast::channel::<Event>(BUS_CAPACITY);
     let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx, &bus);
-    let (_control, mut control) = control_server(&o.state_dir, &bus).await?;
+    let (_control, control) = control_server(&o.state_dir, &bus).await?;
+    // The dashboard sends the same calls as the control socket, into the same loop.
+    let dashboard_config = o.dashboard_port.map(|port| crate::dashboard::Config {
+        port,
+        ports: o.ports,
+        networking: o.networking.clone(),
+        state_dir: o.state_dir.clone(),
+    });
+    let (mut control, _dashboard) = crate::dashboard::start(dashboard_config, control, &bus).await;
+    o.dashboard_port = _dashboard.as_ref().map(|d| d.port);
+    let o = o;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -269,6 +282,9 @@ fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
         );
     }
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
+    if let Some(port) = o.dashboard_port {
+        println!("  dashboard:           http://localhost:{port}/");
+    }
     if o.prometheus.is_some() {
         let port = o.prometheus_port;
         println!("  Prometheus:          http://localhost:{port}/  (scrapes every 2 s)");

@@ -1,6 +1,7 @@
 //! kyc-mesh's end-to-end tests, one test binary (so every shared helper is used somewhere):
 //!
 //! - [`control`]: the control socket's set-weights, chaos, state and events (real services);
+//! - [`dashboard`]: the live dashboard in a real headless Chromium, its API and its security;
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
 //!   scenario of networking/scenarios;
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
@@ -20,6 +21,7 @@
 mod helpers;
 
 mod control;
+mod dashboard;
 mod envoy;
 mod gateway;
 mod hostile_yaml;
