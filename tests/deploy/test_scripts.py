@@ -516,3 +516,52 @@ def test_teardown_cluster(run):
     proc = run("teardown.sh", "--cluster", env={"MINIKUBE_PROFILE": "kyc"})
     assert proc.returncode == 0, proc.stderr
     assert run.calls() == [["minikube", "delete", "-p", "kyc"]]
+
+
+# ---- canary.sh --auto (kyc-mesh canary --cluster behind a Prometheus port-forward) -----------------
+
+
+def test_canary_auto_runs_kyc_mesh_in_cluster_mode(run, stubs):
+    (stubs / "kyc-mesh").symlink_to(STUB)
+    proc = run("canary.sh", "--auto", "--no-port-forward", "--prometheus-port", "9999", "--interval", "30s",
+               env={"KYC_MESH": str(stubs / "kyc-mesh"), "KYC_NAMESPACE": "kyc"})
+    assert proc.returncode == 0, proc.stderr
+    [call] = run.calls()
+    assert call == ["kyc-mesh", "--networking", str(ROOT / "networking"), "canary", "--cluster",
+                    "--prometheus-url", "http://127.0.0.1:9999", "--namespace", "kyc", "--interval", "30s"]
+
+
+def test_canary_auto_port_forwards_the_prometheus_addon(run, stubs):
+    import http.server
+    import threading
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        # Ready once the port-forward has started (as a real one would make it reachable).
+        def do_GET(self):  # noqa: N802 (http.server's spelling)
+            forwarded = "port-forward" in run.log.read_text()
+            self.send_response(200 if self.path == "/-/ready" and forwarded else 503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    (stubs / "kyc-mesh").symlink_to(STUB)
+    try:
+        proc = run("canary.sh", "--auto", "--prometheus-port", str(port), env={"KYC_MESH": str(stubs / "kyc-mesh")})
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    assert ["kubectl", "-n", "istio-system", "port-forward", "svc/prometheus", f"{port}:9090"] in calls
+    # The port-forward runs in the background: its line may come after kyc-mesh's.
+    [mesh] = [c for c in calls if c[0] == "kyc-mesh"]
+    assert mesh[:7] == ["kyc-mesh", "--networking", str(ROOT / "networking"), "canary", "--cluster", "--prometheus-url",
+                        f"http://127.0.0.1:{port}"]
+
+
+def test_canary_auto_without_kyc_mesh_says_how_to_build_it(run, tmp_path):
+    proc = run("canary.sh", "--auto", "--no-port-forward", env={"KYC_MESH": str(tmp_path / "nope")})
+    assert proc.returncode != 0 and "kyc-mesh not found" in proc.stderr

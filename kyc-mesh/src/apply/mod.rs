@@ -128,6 +128,9 @@ impl XdsDir {
             }),
         };
         let mut bootstrap = serde_json::to_value(&bootstrap).unwrap_or_default();
+        // Histograms reach the admin stats at each flush (Envoy's default: every 5 s); the
+        // canary reads p99 per interval from them, so flush every second.
+        bootstrap["stats_flush_interval"] = serde_json::json!("1s");
         let collector = telemetry.static_clusters();
         if !collector.is_empty() {
             bootstrap["static_resources"] = serde_json::json!({ "clusters": collector });

@@ -1,3 +1,50 @@
-//! The automated canary (issue 10): Flagger's analysis loop over one weighted route.
+//! The automated canary (issue 10): Flagger's analysis loop over one weighted route, generic
+//! over where figures come from ([`Metrics`]) and how weights move ([`Actuator`]).
+//!
+//! - [`model`]: the wire types (spec, checks, status); [`analysis`]: one check, p99 from buckets;
+//! - [`run`]: the loop (step, check, pause, promote, roll back);
+//! - local mesh: [`envoy_metrics`] (admin stats deltas of the two subset clusters) and the
+//!   actuator in `up` (`set-weights` through the same pipeline as an edit); [`load`]: the load
+//!   generator;
+//! - cluster: [`prometheus`] (Flagger's Istio PromQL) and [`kubectl`] (a JSON patch of the
+//!   VirtualService);
+//! - [`yaml`]: the YAML to commit and `--write`'s in-place edit of networking/.
 
+pub mod analysis;
+pub mod envoy_metrics;
+pub mod kubectl;
+pub mod load;
 pub mod model;
+pub mod prometheus;
+pub mod run;
+pub mod yaml;
+
+use std::future::Future;
+use std::time::Duration;
+
+use analysis::Sample;
+
+/// Per-version figures over one interval.
+pub trait Metrics {
+    /// The interval starts now (e.g. snapshot the counters).
+    fn mark(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    /// The (stable, canary) figures since [`Metrics::mark`]; `interval` is how long that was.
+    fn read(
+        &mut self,
+        interval: Duration,
+    ) -> impl Future<Output = Result<(Sample, Sample), String>> + Send;
+}
+
+/// Moves the route's traffic between the two versions.
+pub trait Actuator {
+    /// Give the canary `weight` percent (the stable version the rest).
+    fn set_weight(&mut self, weight: u32) -> impl Future<Output = Result<(), String>> + Send;
+    /// 100 % stable.
+    fn rollback(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+        self.set_weight(0)
+    }
+    /// 100 % canary.
+    fn promote(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+        self.set_weight(100)
+    }
+}

@@ -1,6 +1,10 @@
 //! The command line: clap types and dispatch. Each command is a few lines that call
 //! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
 
+mod canary;
+mod canary_cluster;
+mod canary_print;
+mod canary_watch;
 mod chaos;
 mod commands;
 mod observe;
@@ -97,6 +101,9 @@ pub enum Cmd {
     /// Runtime chaos on a service of a running `up`: fail a share of its requests and/or slow
     /// them down, at once, without a restart (`--off` to stop)
     Chaos(chaos::ChaosArgs),
+    /// Automated canary (Flagger's analysis): step the canary's weight while its success rate
+    /// and p99 hold, roll back at --threshold failed checks; `promote`, `abort`, `status`
+    Canary(canary::CanaryArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -201,6 +208,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             action: RolloutCmd::Restart { service },
         } => rollout::restart(&c, &service).await,
         Cmd::Chaos(a) => chaos::run(&c, &a).await,
+        Cmd::Canary(a) => canary::run(&c, &a).await,
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),

@@ -35,6 +35,7 @@ pub struct Call {
 pub struct ControlServer {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    calls: mpsc::Sender<Call>,
 }
 
 impl Drop for ControlServer {
@@ -70,12 +71,20 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(&path).map_err(io)?;
         let (tx, rx) = mpsc::channel(16);
+        let calls = tx.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(serve_one(stream, tx.clone(), events.clone()));
             }
         });
-        Ok((ControlServer { path, task }, rx))
+        Ok((ControlServer { path, task, calls }, rx))
+    }
+}
+
+impl ControlServer {
+    /// Where `up`'s own tasks (the canary) send requests, answered like a client's.
+    pub fn calls(&self) -> mpsc::Sender<Call> {
+        self.calls.clone()
     }
 }
 

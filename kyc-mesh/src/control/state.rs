@@ -51,8 +51,11 @@ pub struct LoadStatus {
     pub sent: u64,
     /// Answered 2xx.
     pub ok: u64,
-    /// Answered 503 with an injected failure, or anything else not 2xx.
+    /// Not answered 2xx (or not answered at all), `injected` included.
     pub failed: u64,
+    /// Failures whose answer names an injected failure (runtime or env chaos): expected
+    /// while chaos is on; every other failure is the mesh's.
+    pub injected: u64,
 }
 
 /// The answer of `state`.

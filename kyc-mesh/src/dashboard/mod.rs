@@ -60,17 +60,15 @@ impl Drop for Dashboard {
     }
 }
 
-/// Start the dashboard in front of `up`'s control channel: returns the receiver `up`'s loop
-/// reads from now on (the control socket's calls and the dashboard's, merged), and the
-/// dashboard, or `None` (with a warning) when its port cannot be bound: the mesh runs on.
+/// Start the dashboard; `calls` is the sender of `up`'s control channel (what the control
+/// socket sends into). `None` without a config, or (with a warning) when its port cannot be
+/// bound: the mesh runs on without it.
 pub async fn start(
     config: Option<Config>,
-    socket_calls: mpsc::Receiver<Call>,
+    calls: mpsc::Sender<Call>,
     bus: &broadcast::Sender<Event>,
-) -> (mpsc::Receiver<Call>, Option<Dashboard>) {
-    let Some(config) = config else {
-        return (socket_calls, None);
-    };
+) -> Option<Dashboard> {
+    let config = config?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -78,12 +76,11 @@ pub async fn start(
                 "kyc-mesh: the dashboard cannot listen on 127.0.0.1:{} ({e}); running without it (see --dashboard-port, --no-dashboard)",
                 config.port
             );
-            return (socket_calls, None);
+            return None;
         }
     };
     let port = listener.local_addr().map_or(config.port, |a| a.port());
-    let (calls, merged) = mpsc::channel(16);
-    let mut tasks = vec![tokio::spawn(forward(socket_calls, calls.clone()))];
+    let mut tasks = Vec::new();
 
     let wake = Arc::new(Notify::new());
     let demand = Arc::new(collector::Demand::new(wake.clone()));
@@ -136,14 +133,5 @@ pub async fn start(
             eprintln!("kyc-mesh: the dashboard stopped: {e}");
         }
     }));
-    (merged, Some(Dashboard { port, tasks }))
-}
-
-/// The control socket's calls into the merged channel.
-async fn forward(mut from: mpsc::Receiver<Call>, to: mpsc::Sender<Call>) {
-    while let Some(call) = from.recv().await {
-        if to.send(call).await.is_err() {
-            return;
-        }
-    }
+    Some(Dashboard { port, tasks })
 }

@@ -2,6 +2,8 @@
 
 use crate::control::protocol::{Refusal, Request, Response};
 
+use crate::canary::run::Command;
+
 use super::live::Live;
 use super::rollout::Target;
 
@@ -32,13 +34,13 @@ pub(super) async fn handle(live: &mut Live<'_>, request: Request) -> Response {
         Request::State => live.answer("mesh state".into()),
         // Answered by the server itself (it keeps the connection for the events).
         Request::Subscribe => Response::done("subscribed"),
-        Request::CanaryStart(_)
-        | Request::CanaryAbort
-        | Request::CanaryPromote
-        | Request::CanaryStatus
-        | Request::Load { .. } => Response::refused(
-            Refusal::Unavailable,
-            "this kyc-mesh up does not run canaries yet",
-        ),
+        Request::CanaryStart(spec) => live.canary_start(spec),
+        Request::CanaryPromote => live.canary_command(Command::Promote),
+        Request::CanaryAbort => live.canary_command(Command::Abort),
+        Request::CanaryStatus => match &live.canary {
+            Some(c) => live.answer(format!("canary {:?}", c.status().phase)),
+            None => Response::refused(Refusal::Conflict, "no canary has run in this mesh"),
+        },
+        Request::Load { rps } => live.load(rps),
     }
 }

@@ -7,12 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::apply::endpoints::serve_from;
 use crate::apply::{Admin, XdsDir};
+use crate::canary::load::LoadGen;
 use crate::control::event::Event;
 use crate::control::protocol::{Refusal, Response};
+use crate::control::server::Call;
 use crate::control::state::{MeshState, WeightedRoute};
 use crate::pipeline::{self, Accepted};
 use crate::scenario;
@@ -34,6 +36,11 @@ pub(super) struct Live<'a> {
     /// The weighted routes of `config`.
     pub routes: Vec<WeightedRoute>,
     pub bus: broadcast::Sender<Event>,
+    /// Requests from `up`'s own tasks (the canary's `set-weights`), answered in the loop.
+    pub calls: mpsc::Sender<Call>,
+    /// The canary running or last run (see [`super::canary`]).
+    pub canary: Option<super::canary::RunningCanary>,
+    pub load: Option<LoadGen>,
     last_error: Option<String>,
     last_skipped: Vec<String>,
 }
@@ -48,6 +55,7 @@ impl<'a> Live<'a> {
         accepted: Accepted,
         scenario: &'a mut Option<PathBuf>,
         bus: broadcast::Sender<Event>,
+        calls: mpsc::Sender<Call>,
     ) -> Self {
         Live {
             o,
@@ -59,6 +67,9 @@ impl<'a> Live<'a> {
             overrides: Overrides::default(),
             routes: accepted.routes,
             bus,
+            calls,
+            canary: None,
+            load: None,
             last_error: None,
             last_skipped: Vec::new(),
         }
@@ -228,8 +239,8 @@ impl<'a> Live<'a> {
         MeshState {
             routes: self.routes.clone(),
             chaos: self.fleet.chaos.clone(),
-            canary: None,
-            load: Default::default(),
+            canary: self.canary.as_ref().map(|c| c.status()),
+            load: self.load.as_ref().map(LoadGen::status).unwrap_or_default(),
         }
     }
 }

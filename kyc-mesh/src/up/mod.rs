@@ -1,6 +1,7 @@
 //! `kyc-mesh up`: validate networking/, start the services of the topology and Envoy,
 //! reload on edits (see [`reload`]), stop everything cleanly.
 
+mod canary;
 mod chaos;
 mod control;
 mod fleet;
@@ -93,7 +94,7 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let (bus, _) = broadcast::channel::<Event>(BUS_CAPACITY);
     let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx, &bus);
-    let (_control, control) = control_server(&o.state_dir, &bus).await?;
+    let (_server, calls, mut control) = control_server(&o.state_dir, &bus).await?;
     // The dashboard sends the same calls as the control socket, into the same loop.
     let dashboard_config = o.dashboard_port.map(|port| crate::dashboard::Config {
         port,
@@ -101,8 +102,8 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         networking: o.networking.clone(),
         state_dir: o.state_dir.clone(),
     });
-    let (mut control, _dashboard) = crate::dashboard::start(dashboard_config, control, &bus).await;
-    o.dashboard_port = _dashboard.as_ref().map(|d| d.port);
+    let dashboard = crate::dashboard::start(dashboard_config, calls.clone(), &bus).await;
+    o.dashboard_port = dashboard.as_ref().map(|d| d.port);
     let o = o;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -129,6 +130,7 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
             accepted.clone(),
             &mut scenario,
             bus.clone(),
+            calls.clone(),
         );
         let running = reload::Running {
             live,
@@ -154,16 +156,23 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
 }
 
 /// The control socket for `rollout restart` and the like; a mesh without one still runs.
-async fn control_server(
-    state_dir: &Path,
-    bus: &broadcast::Sender<Event>,
-) -> Result<(Option<ControlServer>, mpsc::Receiver<Call>)> {
+type Control = (
+    Option<ControlServer>,
+    mpsc::Sender<Call>,
+    mpsc::Receiver<Call>,
+);
+
+async fn control_server(state_dir: &Path, bus: &broadcast::Sender<Event>) -> Result<Control> {
     match ControlServer::bind(state_dir, bus.clone()).await {
-        Ok((server, calls)) => Ok((Some(server), calls)),
+        Ok((server, calls)) => {
+            let tx = server.calls();
+            Ok((Some(server), tx, calls))
+        }
         Err(e @ ServerError::InUse(_)) => Err(e.into()),
         Err(e) => {
             eprintln!("kyc-mesh: {e}; `rollout restart`, `chaos`, `canary` cannot reach this mesh");
-            Ok((None, mpsc::channel(1).1))
+            let (tx, rx) = mpsc::channel(16);
+            Ok((None, tx, rx))
         }
     }
 }

@@ -120,9 +120,16 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
                 let _ = reply.send(response);
             }
             Some(()) = rx.recv() => {
-                // Coalesce the burst of events one save produces.
+                // Coalesce the burst of events one save produces; at most for a second, so
+                // a file written continuously in a watched directory cannot starve the loop
+                // (control requests, the canary's weight changes).
                 let quiet = Duration::from_millis(150);
-                while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
+                let until = tokio::time::Instant::now() + Duration::from_secs(1);
+                while tokio::time::Instant::now() < until {
+                    if !matches!(tokio::time::timeout(quiet, rx.recv()).await, Ok(Some(()))) {
+                        break;
+                    }
+                }
                 if live.reload().await {
                     follow.follow(live.scenario.as_deref());
                 }

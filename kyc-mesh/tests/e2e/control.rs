@@ -191,6 +191,28 @@ async fn set_weights_is_validated_applied_survives_use_and_clears() {
     );
     let m = tally(&c, &url, 40, &[]).await;
     assert!(count(&m, BASIC) > 20, "{m:?}");
+    // The load generator: refused above its cap, started, counted, stopped.
+    assert!(matches!(
+        ask(&mesh, Request::Load { rps: 5000 }).await,
+        Response::Refused { reason: Refusal::BadRequest, message } if message.starts_with("rps")
+    ));
+    assert!(matches!(
+        ask(&mesh, Request::Load { rps: 20 }).await,
+        Response::Done { .. }
+    ));
+    expect_event(
+        &mut sub,
+        "load",
+        |e| matches!(e, Event::Load { load } if load.ok > 0),
+    )
+    .await;
+    assert!(matches!(
+        ask(&mesh, Request::Load { rps: 0 }).await,
+        Response::Done { .. }
+    ));
+    let load = state(&mesh).await.load;
+    assert_eq!(load.rps, 0);
+    assert!(load.ok > 0 && load.failed == 0, "{load:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,21 +279,58 @@ async fn chaos_applies_at_once_follows_a_rollout_and_turns_off() {
 }
 
 #[tokio::test]
-async fn without_a_mesh_chaos_exits_2_saying_so() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .arg("--state-dir")
-            .arg(dir.path())
-            .args(["chaos", ADVANCED, "--error-rate", "0.3"])
-            .output()
-            .expect("kyc-mesh")
-    })
-    .await
-    .expect("join");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no kyc-mesh up is running"),
-        "{out:?}"
-    );
+async fn without_a_mesh_chaos_and_canary_exit_2_saying_so() {
+    for args in [
+        &["chaos", ADVANCED, "--error-rate", "0.3"][..],
+        &["canary", "--interval", "1s"][..],
+        &["canary", "status"][..],
+        &["canary", "promote"][..],
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(kyc_mesh())
+                .arg("--state-dir")
+                .arg(dir.path())
+                .args(&args)
+                .output()
+                .expect("kyc-mesh")
+        })
+        .await
+        .expect("join");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no kyc-mesh up is running"),
+            "{out:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn canary_usage_errors_exit_2_naming_the_flag() {
+    for (args, needle) in [
+        (&["canary", "--step-weight", "0"][..], "--step-weight"),
+        (&["canary", "--interval", "ten"][..], "--interval"),
+        (&["canary", "--interval", "50ms"][..], "interval"),
+        (
+            &["canary", "--min-success-rate", "120"][..],
+            "minSuccessRate",
+        ),
+        (&["canary", "--cluster"][..], "--prometheus-url"),
+    ] {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(kyc_mesh())
+                .args(&args)
+                .output()
+                .expect("kyc-mesh")
+        })
+        .await
+        .expect("join");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{needle}: {out:?}"
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! kyc-mesh's end-to-end tests, one test binary (so every shared helper is used somewhere):
 //!
+//! - [`canary`]: `kyc-mesh canary` promoting, rolling back, pausing, aborting (real services);
+//! - [`canary_cluster`]: `canary --cluster` against a stand-in Prometheus and kubectl;
 //! - [`control`]: the control socket's set-weights, chaos, state and events (real services);
 //! - [`dashboard`]: the live dashboard in a real headless Chromium, its API and its security;
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
@@ -20,6 +22,8 @@
 #[macro_use]
 mod helpers;
 
+mod canary;
+mod canary_cluster;
 mod control;
 mod dashboard;
 mod envoy;

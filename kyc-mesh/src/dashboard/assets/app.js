@@ -334,7 +334,8 @@ function renderScenario(v) {
   }
   if (document.activeElement !== f.traffic) f.traffic.checked = v.load.rps > 0;
   f.counters.textContent = v.load.rps > 0 || v.load.sent > 0
-    ? `${v.load.rps > 0 ? v.load.rps + " req/s" : "stopped"} · sent ${v.load.sent} · ok ${v.load.ok} · failed ${v.load.failed}` : "the load generator is stopped";
+    ? `${v.load.rps > 0 ? v.load.rps + " req/s" : "stopped"} · sent ${v.load.sent} · ok ${v.load.ok} · failed ${v.load.failed}` +
+      (v.load.injected ? ` (${v.load.injected} injected by chaos)` : "") : "the load generator is stopped";
 }
 
 // ---- events and the whole page ------------------------------------------------------

@@ -1,0 +1,69 @@
+//! The cluster's actuator: `kubectl patch virtualservice … --type=json` replacing the two
+//! weights of the route, guarded by a `test` operation on the route's name so that a cluster
+//! whose VirtualService differs from networking/ is refused instead of patched blindly.
+
+use std::path::PathBuf;
+
+use super::Actuator;
+
+pub struct Kubectl {
+    pub program: PathBuf,
+    pub context: Option<String>,
+    pub namespace: String,
+    pub virtual_service: String,
+    pub route: String,
+    /// The route's index in `spec.http`, and the stable and canary destinations' indexes.
+    pub route_index: usize,
+    pub stable_index: usize,
+    pub canary_index: usize,
+}
+
+impl Kubectl {
+    /// The JSON patch giving the canary `weight` percent.
+    pub fn patch(&self, weight: u32) -> String {
+        let base = format!("/spec/http/{}", self.route_index);
+        serde_json::json!([
+            {"op": "test", "path": format!("{base}/name"), "value": self.route},
+            {"op": "replace", "path": format!("{base}/route/{}/weight", self.stable_index), "value": 100 - weight},
+            {"op": "replace", "path": format!("{base}/route/{}/weight", self.canary_index), "value": weight},
+        ])
+        .to_string()
+    }
+
+    pub fn args(&self, weight: u32) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(c) = &self.context {
+            args.extend(["--context".to_string(), c.clone()]);
+        }
+        args.extend([
+            "--namespace".to_string(),
+            self.namespace.clone(),
+            "patch".into(),
+            "virtualservice".into(),
+            self.virtual_service.clone(),
+            "--type=json".into(),
+            "-p".into(),
+            self.patch(weight),
+        ]);
+        args
+    }
+}
+
+impl Actuator for Kubectl {
+    async fn set_weight(&mut self, weight: u32) -> Result<(), String> {
+        let out = tokio::process::Command::new(&self.program)
+            .args(self.args(weight))
+            .output()
+            .await
+            .map_err(|e| format!("{}: {e}", self.program.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "kubectl patch failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The built-in load generator (`load` request, `canary --load RPS`), like Flagger's load
+//! tester: POSTs a fictional demo applicant to `/kyc/v1/customer` through the gateway at a
+//! steady pace, so the canary route gets traffic during the analysis. Failures are counted, and
+//! those whose answer names an injected failure (chaos) separately.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::control::event::Event;
+use crate::control::state::LoadStatus;
+
+/// A fictional applicant (the README's example); no real person's data.
+const APPLICANT: &str = r#"{"firstName":"Alice","lastName":"Martin","dateOfBirth":"1990-04-12","gender":"female","maritalStatus":"single","citizenship":"FR","currentResidenceCountry":"FRA","passportNumber":"FR1234567","passportExpiryDate":"2035-09-30","passportCountryOfIssue":"FR"}"#;
+/// Requests in flight at most; a tick finding them all busy is skipped (and not counted).
+const MAX_IN_FLIGHT: usize = 64;
+/// The highest rate accepted.
+pub const MAX_RPS: u32 = 1000;
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    ok: AtomicU64,
+    failed: AtomicU64,
+    injected: AtomicU64,
+}
+
+/// A generator; stopped when dropped. A stopped one keeps its counters (rps 0).
+pub struct LoadGen {
+    rps: u32,
+    counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LoadGen {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn snapshot(rps: u32, c: &Counters) -> LoadStatus {
+    LoadStatus {
+        rps,
+        sent: c.sent.load(Ordering::Relaxed),
+        ok: c.ok.load(Ordering::Relaxed),
+        failed: c.failed.load(Ordering::Relaxed),
+        injected: c.injected.load(Ordering::Relaxed),
+    }
+}
+
+impl LoadGen {
+    /// Start sending `rps` requests a second to the gateway on `gateway_port`; its counters
+    /// are published on `bus` once a second.
+    pub fn start(
+        gateway_port: u16,
+        rps: u32,
+        bus: broadcast::Sender<Event>,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let counters = Arc::new(Counters::default());
+        let url = format!("http://127.0.0.1:{gateway_port}/kyc/v1/customer");
+        let c = counters.clone();
+        let task = tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rps)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut report = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = report.tick() => {
+                        let _ = bus.send(Event::Load { load: snapshot(rps, &c) });
+                        continue;
+                    }
+                }
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let (client, url, c) = (client.clone(), url.clone(), c.clone());
+                tokio::spawn(async move {
+                    c.sent.fetch_add(1, Ordering::Relaxed);
+                    let answer = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(APPLICANT)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(r) if r.status().is_success() => {
+                            c.ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => {
+                            c.failed.fetch_add(1, Ordering::Relaxed);
+                            let body = r.text().await.unwrap_or_default();
+                            if body.contains("injected failure") {
+                                c.injected.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(_) => {
+                            c.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        Ok(LoadGen {
+            rps,
+            counters,
+            task,
+        })
+    }
+
+    pub fn status(&self) -> LoadStatus {
+        snapshot(self.rps, &self.counters)
+    }
+
+    /// Stop sending; the counters stay readable.
+    pub fn stop(&mut self) {
+        self.task.abort();
+        self.rps = 0;
+    }
+}

@@ -1,0 +1,193 @@
+//! The outcome as YAML: the snippet to commit, and `--write`'s targeted edit of the `weight:`
+//! lines of one route in networking/ (comments and everything else kept byte for byte),
+//! re-read by the loader before the file is replaced atomically.
+
+use std::path::{Path, PathBuf};
+
+use crate::control::state::WeightedRoute;
+use crate::istio::{self, Object};
+
+/// The route's destinations with their weights, as the VirtualService spells them.
+pub fn snippet(route: &WeightedRoute) -> String {
+    let mut out = format!(
+        "# VirtualService {}, http route {}:\n      route:\n",
+        route.virtual_service, route.route
+    );
+    for d in &route.destinations {
+        out.push_str(&format!(
+            "        - destination:\n            host: {}\n",
+            d.host
+        ));
+        if let Some(s) = &d.subset {
+            out.push_str(&format!("            subset: {s}\n"));
+        }
+        out.push_str(&format!("          weight: {}\n", d.weight));
+    }
+    out
+}
+
+/// Set the weights of `route` of VirtualService `vs` in the file of networking/ that holds
+/// it; `weights` in destination order. Returns the file. Refused (nothing written) unless the
+/// edit can be made exactly: one document with that VirtualService, one `weight:` line per
+/// destination in the route's block, and the edited file loads with exactly those weights.
+pub fn write(networking: &Path, vs: &str, route: &str, weights: &[u32]) -> Result<PathBuf, String> {
+    let objects = istio::load(networking, None).map_err(|errs| {
+        let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+        format!("networking/ does not load: {first}")
+    })?;
+    let files: Vec<PathBuf> = objects
+        .iter()
+        .filter(|l| matches!(&l.object, Object::VirtualService(v) if v.metadata.name == vs))
+        .map(|l| l.origin.file.clone())
+        .collect();
+    let [file] = files.as_slice() else {
+        return Err(format!(
+            "VirtualService {vs} is in {} files of {}; cannot tell which to edit",
+            files.len(),
+            networking.display()
+        ));
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let edited = edit(&text, route, weights)?;
+    let reread = istio::parse_documents(&edited, file).map_err(|errs| {
+        let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+        format!("the edited file would not load ({first}); not written")
+    })?;
+    let got: Option<Vec<u32>> = reread.iter().find_map(|l| match &l.object {
+        Object::VirtualService(v) if v.metadata.name == vs => v
+            .spec
+            .http
+            .iter()
+            .find(|r| r.name.as_deref() == Some(route))
+            .map(|r| r.route.iter().map(|d| d.weight.unwrap_or(0)).collect()),
+        _ => None,
+    });
+    if got.as_deref() != Some(weights) {
+        return Err(format!(
+            "the edit would give {got:?}, not {weights:?}; {} not written",
+            file.display()
+        ));
+    }
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("vs.yaml");
+    let tmp = dir.join(format!(".{name}.canary-tmp"));
+    std::fs::write(&tmp, &edited).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(file.clone())
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// Replace the numbers of the `weight:` lines in the block of http route `route`.
+pub fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let is_name = |l: &str| {
+        let t = l.trim_start().trim_start_matches("- ").trim();
+        t == format!("name: {route}") || t == format!("name: \"{route}\"")
+    };
+    let starts: Vec<usize> = (0..lines.len()).filter(|i| is_name(lines[*i])).collect();
+    let [start] = starts.as_slice() else {
+        return Err(format!(
+            "found {} `name: {route}` lines; cannot edit exactly",
+            starts.len()
+        ));
+    };
+    // The route's block: until a line indented at most as much as its `- name:` item.
+    let item_indent = indent(lines[*start]);
+    let end = (start + 1..lines.len())
+        .find(|i| {
+            let l = lines[*i];
+            !l.trim().is_empty()
+                && !l.trim_start().starts_with('#')
+                && (indent(l) <= item_indent || l.starts_with("---"))
+        })
+        .unwrap_or(lines.len());
+    let weight_lines: Vec<usize> = (start + 1..end)
+        .filter(|i| lines[*i].trim_start().starts_with("weight:"))
+        .collect();
+    if weight_lines.len() != weights.len() {
+        return Err(format!(
+            "route {route} has {} `weight:` lines for {} destinations; cannot edit exactly",
+            weight_lines.len(),
+            weights.len()
+        ));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut next = weight_lines.iter().zip(weights).peekable();
+    for (i, l) in lines.iter().enumerate() {
+        match next.peek() {
+            Some((at, w)) if **at == i => {
+                let pad = &l[..indent(l)];
+                let rest = l.trim_start().trim_start_matches("weight:").trim_start();
+                // Keep a trailing comment and the line ending.
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                out.push_str(&format!("{pad}weight: {w}{}", &rest[digits..]));
+                next.next();
+            }
+            _ => out.push_str(l),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VS: &str = "kyc-credit-check";
+
+    fn repo_copy() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
+        for e in std::fs::read_dir(&src).expect("networking/").flatten() {
+            if e.path().is_file() {
+                std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn only_the_weights_of_that_route_change_and_comments_stay() {
+        let dir = repo_copy();
+        let file = dir.path().join("kyc-credit-check-istio-routing.yaml");
+        let before = std::fs::read_to_string(&file).expect("read");
+        let written = write(dir.path(), VS, "credit-check-report", &[0, 100]).expect("edit");
+        assert_eq!(written, file);
+        let after = std::fs::read_to_string(&file).expect("read");
+        let changed: Vec<(&str, &str)> = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("          weight: 50", "          weight: 0"),
+                ("          weight: 50", "          weight: 100")
+            ]
+        );
+        assert_eq!(before.lines().count(), after.lines().count());
+        assert!(after.contains("# The canary."), "comments kept");
+    }
+
+    #[test]
+    fn an_edit_that_cannot_be_exact_is_refused() {
+        let dir = repo_copy();
+        let e = write(dir.path(), VS, "credit-check-report", &[100]).expect_err("count");
+        assert!(e.contains("weight:"), "{e}");
+        let e = write(dir.path(), VS, "nope", &[50, 50]).expect_err("route");
+        assert!(e.contains("nope"), "{e}");
+        let e = write(dir.path(), "nope", "x", &[50, 50]).expect_err("vs");
+        assert!(e.contains("0 files"), "{e}");
+        assert_eq!(
+            edit("- name: r\n  weight: 5 # keep\n", "r", &[7]).expect("edit"),
+            "- name: r\n  weight: 7 # keep\n"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! `kyc-mesh canary --cluster --prometheus-url URL`: the same loop in this process, reading
+//! Istio's metrics from Prometheus and moving the weights with `kubectl patch`. The route's
+//! position in the VirtualService comes from networking/ (the YAML applied to the cluster);
+//! the patch tests the route's name first, so a differing cluster is refused, not patched.
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::canary::kubectl::Kubectl;
+use crate::canary::model::{CanarySpec, Phase};
+use crate::canary::prometheus::PrometheusMetrics;
+use crate::canary::run::{run as analyse, Command, Update};
+use crate::istio::{self, Object};
+
+use super::canary::CanaryRunArgs;
+use super::canary_print::{line, summary, write_report, Report};
+use super::Common;
+
+pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<i32> {
+    if a.load.is_some() || a.pause_at.is_some() || a.write {
+        eprintln!("kyc-mesh: --load, --pause-at and --write are for the local mesh; on a cluster use Flagger's load tester or scripts/canary.sh");
+        return Ok(2);
+    }
+    let Some(url) = &a.prometheus_url else {
+        eprintln!("kyc-mesh: --cluster needs --prometheus-url URL");
+        return Ok(2);
+    };
+    let objects = match istio::load(&c.networking, c.scenario.as_deref()) {
+        Ok(o) => o,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("Error {e}");
+            }
+            return Ok(2);
+        }
+    };
+    let found = objects.iter().find_map(|l| match &l.object {
+        Object::VirtualService(v) if v.metadata.name == spec.virtual_service => v
+            .spec
+            .http
+            .iter()
+            .position(|r| r.name.as_deref() == Some(spec.route.as_str()))
+            .map(|i| (i, v.spec.http[i].route.clone())),
+        _ => None,
+    });
+    let Some((index, destinations)) = found else {
+        eprintln!(
+            "kyc-mesh: route: no http route {:?} in VirtualService {:?} of {}",
+            spec.route,
+            spec.virtual_service,
+            c.networking.display()
+        );
+        return Ok(2);
+    };
+    let [stable, canary] = destinations.as_slice() else {
+        eprintln!(
+            "kyc-mesh: route: {} destinations; the canary needs exactly two",
+            destinations.len()
+        );
+        return Ok(2);
+    };
+    let (stable, canary) = (
+        stable.destination.host.clone(),
+        canary.destination.host.clone(),
+    );
+    let mut metrics = match PrometheusMetrics::new(url, &a.namespace, &stable, &canary) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("kyc-mesh: {e}");
+            return Ok(2);
+        }
+    };
+    let mut actuator = Kubectl {
+        program: a.kubectl.clone(),
+        context: a.context.clone(),
+        namespace: a.namespace.clone(),
+        virtual_service: spec.virtual_service.clone(),
+        route: spec.route.clone(),
+        route_index: index,
+        stable_index: 0,
+        canary_index: 1,
+    };
+    println!(
+        "kyc-mesh: canary on the cluster: {}/{} in namespace {}, stable {stable}, canary {canary}, figures from {url}",
+        spec.virtual_service, spec.route, a.namespace
+    );
+    let (tx, mut rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            println!("kyc-mesh: Ctrl-C: aborting the canary (rolling back)");
+            let _ = tx.send(Command::Abort).await;
+        }
+    });
+    let mut checks = Vec::new();
+    let threshold = spec.threshold;
+    let outcome = analyse(
+        &spec,
+        &stable,
+        &canary,
+        &mut metrics,
+        &mut actuator,
+        &mut rx,
+        |u| {
+            if let Update::Check(check) = u {
+                println!("{}", line(&check, threshold));
+                checks.push(check);
+            }
+        },
+    )
+    .await;
+    for l in summary(&outcome, checks.len(), None) {
+        println!("{l}");
+    }
+    if let Some(path) = &a.report {
+        let report = Report {
+            spec: &spec,
+            checks: &checks,
+            outcome: &outcome,
+            load: None,
+        };
+        if let Err(e) = write_report(path, &report) {
+            eprintln!("kyc-mesh: report {}: {e}", path.display());
+        }
+    }
+    Ok(if outcome.phase == Phase::Promoted {
+        0
+    } else {
+        1
+    })
+}

@@ -1,0 +1,129 @@
+//! How the canary is shown: one line per check, the final summary, the `--report` JSON, and a
+//! spinner while waiting (only on a terminal).
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::canary::model::{CanarySpec, CanaryStatus, Check, Phase, Verdict, VersionFigures};
+use crate::control::state::LoadStatus;
+
+pub fn phase(p: Phase) -> &'static str {
+    match p {
+        Phase::Progressing => "progressing",
+        Phase::Paused => "paused",
+        Phase::Promoted => "PROMOTED",
+        Phase::RolledBack => "ROLLED BACK",
+    }
+}
+
+fn short(host: &str) -> &str {
+    host.rsplit('-').next().unwrap_or(host)
+}
+
+fn figures(f: &VersionFigures) -> String {
+    let rate = f
+        .success_rate
+        .map_or("   -  ".into(), |r| format!("{r:5.1}%"));
+    let p99 = f.p99_ms.map_or("-".into(), |p| format!("{p:.1} ms"));
+    format!(
+        "{} {:>4} req {rate} ok p99 {p99}",
+        short(&f.host),
+        f.requests
+    )
+}
+
+/// One check: `#3 canary 30% | basic … | advanced … | FAIL why | failed checks 1/2`.
+pub fn line(c: &Check, threshold: u32) -> String {
+    let verdict = match c.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+        Verdict::NoData => "NO DATA",
+    };
+    format!(
+        "#{:<2} canary {:>3}% | {} | {} | {verdict}: {} | failed checks {}/{threshold}",
+        c.n,
+        c.weight,
+        figures(&c.stable),
+        figures(&c.canary),
+        c.reason,
+        c.failed_checks
+    )
+}
+
+/// `--report FILE`: the parameters, every check (the printed lines' figures), the outcome.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report<'a> {
+    pub spec: &'a CanarySpec,
+    pub checks: &'a [Check],
+    pub outcome: &'a CanaryStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadStatus>,
+}
+
+pub fn write_report(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, text)
+}
+
+/// A one-line spinner on a terminal, cleared before each printed line.
+pub struct Spinner {
+    on: bool,
+    frame: usize,
+}
+
+impl Spinner {
+    pub fn new() -> Self {
+        Spinner {
+            on: std::io::stdout().is_terminal(),
+            frame: 0,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.on
+    }
+
+    pub fn tick(&mut self, what: &str) {
+        if !self.on {
+            return;
+        }
+        const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+        self.frame = (self.frame + 1) % FRAMES.len();
+        print!("\r\x1b[2K{} {what}", FRAMES[self.frame]);
+        let _ = std::io::stdout().flush();
+    }
+
+    pub fn println(&self, text: &str) {
+        if self.on {
+            print!("\r\x1b[2K");
+        }
+        println!("{text}");
+    }
+}
+
+pub fn summary(s: &CanaryStatus, checks: usize, load: Option<&LoadStatus>) -> Vec<String> {
+    let who = match s.phase {
+        Phase::Promoted => &s.canary,
+        _ => &s.stable,
+    };
+    let mut out = vec![
+        format!(
+            "kyc-mesh canary: {} — {who} takes 100% of {}/{} ({checks} checks, {} failed)",
+            phase(s.phase),
+            s.spec.virtual_service,
+            s.spec.route,
+            s.failed_checks
+        ),
+        format!("  {}", s.message),
+    ];
+    if let Some(l) = load.filter(|l| l.sent > 0) {
+        out.push(format!(
+            "  load generator: {} sent, {} ok, {} failed ({} of them injected failures)",
+            l.sent, l.ok, l.failed, l.injected
+        ));
+    }
+    out
+}

@@ -1,0 +1,172 @@
+//! The local `kyc-mesh canary`: subscribe to the running `up`, start the canary there, print
+//! each check and the outcome, abort on Ctrl-C, then the summary, the YAML to commit,
+//! `--report` and `--write`.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::canary::model::{CanarySpec, CanaryStatus, Check, Phase};
+use crate::canary::yaml;
+use crate::control::client::{call, subscribe, ClientError, Subscription};
+use crate::control::event::Event;
+use crate::control::protocol::{Request, Response};
+use crate::control::state::MeshState;
+use crate::istio::{self, Object};
+
+use super::canary::CanaryRunArgs;
+use super::canary_print::{line, summary, write_report, Report, Spinner};
+use super::Common;
+
+const ANSWER: Duration = Duration::from_secs(30);
+
+pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<i32> {
+    let dir = c.state_dir();
+    // Subscribed before starting: no check is missed.
+    let mut events = match subscribe(&dir).await {
+        Ok(s) => s,
+        Err(e @ ClientError::NoMesh { .. }) => {
+            eprintln!("kyc-mesh: {e}");
+            return Ok(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match call(&dir, Request::CanaryStart(spec.clone()), ANSWER).await? {
+        Response::Done { message, .. } => println!("kyc-mesh: {message}"),
+        Response::Refused { message, .. } => {
+            eprintln!("kyc-mesh: canary refused: {message}");
+            return Ok(2);
+        }
+        Response::Failed { message } => {
+            eprintln!("kyc-mesh: canary failed to start: {message}");
+            return Ok(1);
+        }
+    }
+    let Some((outcome, checks)) = follow(c, &spec, &mut events).await? else {
+        eprintln!("kyc-mesh: the mesh stopped before the canary ended");
+        return Ok(1);
+    };
+    finish(c, a, &spec, &outcome, &checks).await
+}
+
+/// Print every check until the canary ends; Ctrl-C aborts it (and waits for the rollback).
+async fn follow(
+    c: &Common,
+    spec: &CanarySpec,
+    events: &mut Subscription,
+) -> Result<Option<(CanaryStatus, Vec<Check>)>> {
+    let mut spinner = Spinner::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(150));
+    let mut checks = Vec::new();
+    let mut weight = 0;
+    let mut aborting = false;
+    loop {
+        tokio::select! {
+            e = events.next() => match e? {
+                None => return Ok(None),
+                Some(Event::CanaryCheck { check }) => {
+                    spinner.println(&line(&check, spec.threshold));
+                    checks.push(*check);
+                }
+                Some(Event::CanaryPhase { status }) => {
+                    weight = status.weight;
+                    if status.phase.is_final() {
+                        return Ok(Some((*status, checks)));
+                    }
+                    if status.phase == Phase::Paused {
+                        spinner.println(&format!("kyc-mesh: {}", status.message));
+                    }
+                }
+                Some(_) => {}
+            },
+            _ = tokio::signal::ctrl_c(), if !aborting => {
+                aborting = true;
+                spinner.println("kyc-mesh: Ctrl-C: aborting the canary (rolling back)");
+                // The answer says the abort was handed over; the rollback comes as an event.
+                let _ = call(&c.state_dir(), Request::CanaryAbort, ANSWER).await;
+            }
+            _ = tick.tick(), if spinner.enabled() => {
+                spinner.tick(&format!("canary at {weight}%: measuring (every {} ms)", spec.interval_ms));
+            }
+        }
+    }
+}
+
+async fn state(c: &Common) -> Option<MeshState> {
+    match call(&c.state_dir(), Request::State, ANSWER).await {
+        Ok(Response::Done { state, .. }) => state.map(|s| *s),
+        _ => None,
+    }
+}
+
+async fn finish(
+    c: &Common,
+    a: &CanaryRunArgs,
+    spec: &CanarySpec,
+    outcome: &CanaryStatus,
+    checks: &[Check],
+) -> Result<i32> {
+    let mesh = state(c).await;
+    let load = mesh.as_ref().map(|m| m.load);
+    for l in summary(outcome, checks.len(), load.as_ref()) {
+        println!("{l}");
+    }
+    if let Some(path) = &a.report {
+        let report = Report {
+            spec,
+            checks,
+            outcome,
+            load,
+        };
+        match write_report(path, &report) {
+            Ok(()) => println!("  report: {}", path.display()),
+            Err(e) => eprintln!("kyc-mesh: report {}: {e}", path.display()),
+        }
+    }
+    let route = mesh.as_ref().and_then(|m| {
+        m.routes
+            .iter()
+            .find(|r| r.virtual_service == spec.virtual_service && r.route == spec.route)
+            .cloned()
+    });
+    if let Some(route) = route {
+        let file = vs_file(c, &spec.virtual_service);
+        if a.write {
+            let weights: Vec<u32> = route.destinations.iter().map(|d| d.weight).collect();
+            match yaml::write(&c.networking, &spec.virtual_service, &spec.route, &weights) {
+                Ok(f) => {
+                    println!("  written to {} (the runtime override is cleared: the file now says the same)", f.display());
+                    let clear = Request::SetWeights {
+                        virtual_service: spec.virtual_service.clone(),
+                        route: spec.route.clone(),
+                        weights: None,
+                    };
+                    let _ = call(&c.state_dir(), clear, ANSWER).await;
+                }
+                Err(e) => eprintln!("kyc-mesh: --write refused: {e}"),
+            }
+        } else {
+            println!("  the live weights are a runtime override; to keep them, commit this in {file} (or rerun with --write):");
+            print!("{}", yaml::snippet(&route));
+        }
+    }
+    Ok(match outcome.phase {
+        Phase::Promoted => 0,
+        _ => 1,
+    })
+}
+
+/// The file of networking/ that holds VirtualService `vs`, for the user.
+fn vs_file(c: &Common, vs: &str) -> String {
+    istio::load(&c.networking, None)
+        .ok()
+        .and_then(|objects| {
+            objects.into_iter().find_map(|l| match &l.object {
+                Object::VirtualService(v) if v.metadata.name == vs => {
+                    Some(l.origin.file.display().to_string())
+                }
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| c.networking.display().to_string())
+}
