@@ -119,17 +119,25 @@ async fn index(State(app): State<App>) -> HttpResponse {
         .into_response()
 }
 
-/// The latest view; when the collector was idle (nobody watching), wait for a fresh one.
+/// The latest view. When the collector was idle (nobody watching), wake it and wait (up to 3 s)
+/// for a fresh view whose figures cover two readings, so a first load never shows zeros.
 async fn state(State(mut app): State<App>) -> HttpResponse {
     let idle = app.demand.streams.load(Ordering::Relaxed) == 0;
     app.demand.read();
-    let stale = {
-        let v = app.view.borrow_and_update();
-        super::events::now_ms().saturating_sub(v.updated_ms) > 2_500
+    let usable = |v: &View| {
+        let fresh = super::events::now_ms().saturating_sub(v.updated_ms) <= 2_500;
+        fresh && (v.window_seconds > 0.0 || !v.envoy_up)
     };
-    if idle && stale {
+    if idle && !usable(&app.view.borrow_and_update()) {
         app.demand.wake.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(3), app.view.changed()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), async {
+            while app.view.changed().await.is_ok() {
+                if usable(&app.view.borrow_and_update()) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     let view = app.view.borrow().clone();
     match serde_json::to_vec(&*view) {

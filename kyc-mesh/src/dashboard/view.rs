@@ -88,6 +88,9 @@ pub struct View {
     pub mesh_up: bool,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// Every request the gateway's listener received (the client's and the aggregator's
+    /// calls to the scorers), with its downstream time.
+    pub gateway_total: Figures,
     pub routes: Vec<RouteView>,
     pub versions: Vec<VersionView>,
     pub chaos: BTreeMap<String, ChaosSetting>,
@@ -164,10 +167,12 @@ pub fn build(i: Inputs<'_>) -> View {
         },
     ];
     let mut edges = vec![
+        // The client's requests are those the gateway routes to the entry workload (its
+        // listener also counts the entry's calls back through it: see `gateway_total`).
         Edge {
             from: CLIENT.into(),
             to: GATEWAY.into(),
-            figures: i.window.gateway(),
+            figures: host_figures(i.window, entry.binary),
         },
         Edge {
             from: GATEWAY.into(),
@@ -217,6 +222,7 @@ pub fn build(i: Inputs<'_>) -> View {
         mesh_up: i.mesh.is_some(),
         nodes,
         edges,
+        gateway_total: i.window.gateway(),
         routes,
         versions,
         chaos: i.mesh.map(|m| m.chaos.clone()).unwrap_or_default(),

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::browser::{read_events, rendered_dom, token, unlabelled_controls};
 use crate::helpers::http::{client, count, tally};
-use crate::helpers::load::Load;
 use crate::helpers::mesh::{alive, children, Mesh, MeshSpec};
 use crate::helpers::{free_port, poll_async, repo_networking, ADVANCED, AGG, BASIC};
 use crate::services::{cmdline, start_with};
@@ -100,7 +99,9 @@ async fn the_page_shows_live_figures_and_its_api_moves_the_split_without_a_failu
         mesh.output()
     );
     let dash = Dash::open(port).await;
-    let load = Load::start(&vec![mesh.url("/kyc/v1/customer?type=report"); 2]);
+    // Traffic from the page's "send traffic" control: the mesh's own load generator, paced.
+    let (status, answer) = dash.write("PUT", "/api/load", Some(r#"{"rps":40}"#)).await;
+    assert_eq!(status, 200, "{answer}");
 
     // The event stream, read directly: both versions get traffic and the numbers move.
     let first = poll_async("both versions in the event stream", WAIT, || async {
@@ -166,9 +167,11 @@ async fn the_page_shows_live_figures_and_its_api_moves_the_split_without_a_failu
         .collect();
     assert_eq!(weights, [90, 10]);
     assert_eq!(view["routes"][0]["overridden"], true);
-    let (sent, failed) = load.stop().await;
-    assert!(sent > 50, "the load ran ({sent})");
-    assert!(failed.is_empty(), "no failed request: {failed:?}");
+    let (status, answer) = dash.write("PUT", "/api/load", Some(r#"{"rps":0}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+    let load = &answer["state"]["load"];
+    assert!(load["sent"].as_u64() > Some(50), "the load ran: {load}");
+    assert_eq!(load["failed"], 0, "no failed request while the weights moved: {load}");
 
     // The events list shows the change.
     let view = poll_async("the weight event", WAIT, || async {

@@ -38,6 +38,8 @@ function health(f) {
 }
 const COLOURS = { ok: "#1f9d55", warn: "#d98a00", bad: "#d64545", idle: "#a8b1bc" };
 const short = (host) => host.replace(/^kyc-/, "");
+/** The shortest name that still tells the versions apart: basic, advanced. */
+const tiny = (host) => short(host).replace(/^credit-check-/, "");
 
 function toast(text, bad) {
   const t = $("toast");
@@ -67,9 +69,9 @@ async function send(method, path, body) {
 }
 
 // ---- the graph -----------------------------------------------------------------------
-const COLUMN_X = [60, 270, 480, 690, 1025];
+const COLUMN_X = [72, 275, 478, 681, 1010];
 const NODE_H = 56;
-const nodeWidth = (n) => (n.column === 0 ? 100 : n.column === 4 ? 170 : 150);
+const nodeWidth = (n) => (n.column === 0 ? 124 : n.column === 4 ? 200 : 150);
 
 function layout(nodes) {
   const pos = {};
@@ -149,7 +151,7 @@ function routePanel(r) {
     const id = `w-${key}-${i}`.replace(/[^a-zA-Z0-9-]/g, "-");
     const input = h("input", { type: "range", min: 0, max: 100, step: 1, id, value: d.weight });
     const out = h("output", { for: id }, d.weight + " %");
-    return { host: d.host, input, out, row: h("div", { class: "slider" }, h("label", { for: id, text: `${short(d.host)}${d.subset ? " " + d.subset : ""}` }), input, out) };
+    return { host: d.host, input, out, row: h("div", { class: "slider" }, h("label", { for: id, text: `${tiny(d.host)}${d.subset ? " " + d.subset : ""}`, title: d.host }), input, out) };
   });
   const setOut = () => sliders.forEach((sl) => { sl.out.textContent = sl.input.value + " %"; });
   sliders.forEach((sl) => sl.input.addEventListener("input", () => {
@@ -194,9 +196,9 @@ function renderRoutes(v) {
     p.reset.disabled = !r.overridden;
     const observed = r.destinations.every((d) => d.observedPercent === null) ? null : r.destinations;
     p.bars.replaceChildren(
-      h("span", { class: "muted" }, "weights"), bar(r.destinations.map((d) => [short(d.host), d.weight])),
+      h("span", { class: "muted" }, "weights"), bar(r.destinations.map((d) => [tiny(d.host), d.weight])),
       h("span", { class: "muted" }, "observed"),
-      observed ? bar(observed.map((d) => [short(d.host), d.observedPercent || 0])) : h("span", { class: "muted" }, "no requests in the window"));
+      observed ? bar(observed.map((d) => [tiny(d.host), d.observedPercent || 0])) : h("span", { class: "muted" }, "no requests in the window"));
     if (!p.dirty && !p.sliders.some((sl) => sl.input === document.activeElement)) {
       r.destinations.forEach((d, i) => { if (p.sliders[i]) p.sliders[i].input.value = d.weight; });
       p.setOut();
@@ -209,7 +211,7 @@ function renderRoutes(v) {
 // ---- versions -----------------------------------------------------------------------
 function renderVersions(v) {
   $("versions").tBodies[0].replaceChildren(...v.versions.map((x) => h("tr", { "data-host": x.host },
-    h("td", {}, short(x.host)), h("td", {}, x.version),
+    h("td", { title: x.host }, tiny(x.host), " ", h("span", { class: "tag" }, x.version)),
     h("td", {}, h("span", { class: x.ready ? "verdict-pass" : "verdict-fail" }, x.ready ? "ready" : "down")),
     h("td", { class: "num", "data-rps": x.figures.rps.toFixed(2) }, fmt.rps(x.figures)),
     h("td", { class: "num" }, fmt.ok(x.figures)), h("td", { class: "num" }, fmt.p99(x.figures)))));
@@ -262,7 +264,7 @@ function renderCanary(v) {
     c.status.replaceChildren(h("p", { class: "muted" }, "no canary has run; start one to move the weight step by step while the checks pass"));
   } else {
     c.status.replaceChildren(
-      h("div", {}, h("span", { class: "phase" }, st.phase), " ", h("span", { class: "muted" }, `${short(st.stable)} → ${short(st.canary)}`)),
+      h("div", {}, h("span", { class: "phase" }, st.phase), " ", h("span", { class: "muted" }, `${tiny(st.stable)} → ${tiny(st.canary)}`)),
       h("div", {}, `canary weight ${st.weight} % · failed checks ${st.failedChecks} / ${st.spec.threshold}`),
       h("p", { class: "muted" }, st.message));
   }
@@ -292,7 +294,7 @@ function renderChaos(v) {
       apply.addEventListener("click", () => send("PUT", "/api/chaos/" + encodeURIComponent(x.host),
         { errorRate: Number(rate.value) / 100, delayMs: Number(delay.value) }));
       off.addEventListener("click", () => send("DELETE", "/api/chaos/" + encodeURIComponent(x.host)));
-      p = { tag, rate, delay, section: h("div", { class: "scorer" }, h("h3", {}, short(x.host), " ", tag),
+      p = { tag, rate, delay, section: h("div", { class: "scorer" }, h("h3", {}, "chaos on ", tiny(x.host), " ", tag),
         h("div", { class: "form" }, h("label", { for: rate.id, text: "errors (% of requests)" }), rate,
           h("label", { for: delay.id, text: "delay (ms)" }), delay), h("div", { class: "row" }, apply, off)) };
       chaosPanels.set(x.host, p);
