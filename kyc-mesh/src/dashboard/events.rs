@@ -193,3 +193,7 @@ pub async fn follow(bus: broadcast::Sender<Event>, log: Arc<Mutex<Log>>, changed
         }
     }
 }
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod tests;

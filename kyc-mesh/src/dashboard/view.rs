@@ -260,3 +260,7 @@ fn route_view(window: &Window, r: &crate::control::state::WeightedRoute) -> Rout
             .collect(),
     }
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

@@ -171,7 +171,10 @@ async fn the_page_shows_live_figures_and_its_api_moves_the_split_without_a_failu
     assert_eq!(status, 200, "{answer}");
     let load = &answer["state"]["load"];
     assert!(load["sent"].as_u64() > Some(50), "the load ran: {load}");
-    assert_eq!(load["failed"], 0, "no failed request while the weights moved: {load}");
+    assert_eq!(
+        load["failed"], 0,
+        "no failed request while the weights moved: {load}"
+    );
 
     // The events list shows the change.
     let view = poll_async("the weight event", WAIT, || async {
