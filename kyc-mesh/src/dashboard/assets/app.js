@@ -41,6 +41,13 @@ const short = (host) => host.replace(/^kyc-/, "");
 /** The shortest name that still tells the versions apart: basic, advanced. */
 const tiny = (host) => short(host).replace(/^credit-check-/, "");
 
+/** Put `nodes` in `box` unless they already are there, in order: moving a node would take the
+ *  focus from a slider being dragged or a field being typed in. */
+function keep(box, nodes) {
+  const same = box.children.length === nodes.length && nodes.every((n, i) => box.children[i] === n);
+  if (!same) box.replaceChildren(...nodes);
+}
+
 function toast(text, bad) {
   const t = $("toast");
   t.textContent = text;
@@ -189,7 +196,7 @@ function renderRoutes(v) {
     box.replaceChildren(h("p", { class: "muted" }, v.meshUp ? "no weighted route in the mesh's configuration" : "kyc-mesh up does not answer"));
     return;
   }
-  box.replaceChildren(...v.routes.map((r) => {
+  keep(box, v.routes.map((r) => {
     const p = routePanel(r);
     p.tag.textContent = r.overridden ? "runtime override" : "from networking/";
     p.tag.className = r.overridden ? "tag on" : "tag";
@@ -304,7 +311,7 @@ function renderChaos(v) {
     p.tag.className = c ? "tag on" : "tag";
     return p.section;
   });
-  box.replaceChildren(...panels);
+  keep(box, panels);
 }
 
 // ---- scenario and load --------------------------------------------------------------
