@@ -243,6 +243,14 @@ fn check_ports_free(o: &UpOptions, topology: &Topology) -> Result<()> {
     if !o.external_services {
         wanted.extend(topology.workloads.iter().map(|w| (w.binary, w.port)));
     }
+    // The dashboard's port only has to differ from these: when something else holds it, the mesh
+    // runs without the dashboard (see `dashboard::start`).
+    if let Some((what, port)) = o
+        .dashboard_port
+        .and_then(|d| wanted.iter().find(|(_, p)| *p == d && d != 0))
+    {
+        bail!("port {port} is given twice (for {what} and the dashboard); choose distinct ports");
+    }
     let mut seen = std::collections::BTreeSet::new();
     for (what, port) in wanted {
         if !seen.insert(port) {

@@ -455,3 +455,25 @@ async fn a_canary_and_chaos_from_the_page_and_the_page_survives_its_services_kil
     assert!(unlabelled_controls(&dom).is_empty());
     drop(mesh);
 }
+
+#[test]
+fn a_dashboard_port_given_to_another_listener_is_refused_before_anything_starts() {
+    let state = tempfile::tempdir().expect("tmp");
+    let port = free_port().to_string();
+    let out = std::process::Command::new(crate::helpers::kyc_mesh())
+        .arg("--networking")
+        .arg(repo_networking())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--envoy", "/bin/true", "--gateway-port", &port])
+        .args(["up", "--external-services", "--no-prometheus"])
+        .args(["--dashboard-port", &port])
+        .output()
+        .expect("up");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("port {port} is given twice")) && err.contains("dashboard"),
+        "{err}"
+    );
+}
