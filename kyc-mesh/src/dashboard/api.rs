@@ -248,17 +248,25 @@ async fn load(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiEr
 async fn scenario(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let b: ScenarioBody = input::parse(&body)?;
     let name = b.name(&scenario_names(&app.networking))?;
+    let shown = if name == "none" {
+        "none (networking/ only)".to_string()
+    } else {
+        name.clone()
+    };
     let path = crate::scenario::resolve(&app.networking, &name)
         .map_err(|e| ApiError::bad("scenario", format!("scenario: {e}")))?;
     if crate::scenario::read_state(&app.state_dir) == path {
         app.demand.wake.notify_one();
-        let body = serde_json::json!({ "message": format!("scenario {name} is already in use") });
+        let body = serde_json::json!({ "message": format!("scenario {shown} is already in use") });
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
     if let Err(errors) = crate::pipeline::build(&app.networking, path.as_deref(), &app.ports) {
         return Err(ApiError::bad(
             "scenario",
-            format!("scenario: {name} does not translate: {}", errors.join("; ")),
+            format!(
+                "scenario: {shown} does not translate: {}",
+                errors.join("; ")
+            ),
         ));
     }
     // Listening before writing: the switch's event cannot be missed.
@@ -284,18 +292,18 @@ async fn scenario(State(app): State<App>, body: Bytes) -> Result<HttpResponse, A
     app.demand.wake.notify_one();
     Ok(match outcome {
         Ok(Ok(())) => {
-            let body = serde_json::json!({ "message": format!("the mesh now uses scenario {name}") });
+            let body = serde_json::json!({ "message": format!("the mesh now uses scenario {shown}") });
             (StatusCode::OK, Json(body)).into_response()
         }
         Ok(Err(error)) => ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            error: format!("the mesh refused scenario {name}; the last good configuration stays live: {error}"),
+            error: format!("the mesh refused scenario {shown}; the last good configuration stays live: {error}"),
             field: Some("scenario".into()),
         }
         .into_response(),
         Err(_) => ApiError {
             status: StatusCode::ACCEPTED,
-            error: format!("scenario set to {name}; the mesh has not applied it within {SCENARIO_TIMEOUT:?} (see the `up` output)"),
+            error: format!("scenario set to {shown}; the mesh has not applied it within {SCENARIO_TIMEOUT:?} (see the `up` output)"),
             field: None,
         }
         .into_response(),
