@@ -7,6 +7,8 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/observe.sh
 source "$BENCH_ROOT/bench/observe.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/dashboard.sh
+source "$BENCH_ROOT/bench/dashboard.sh"
 
 usage() {
     cat <<USAGE
@@ -55,6 +57,12 @@ Options:
                        target/bench/observability.json
   --observability-rounds N  (default 3)
   --observability-only run only that A/B
+  --dashboard S        the cost of the live dashboard: S measured seconds of chain load with the
+                       dashboard closed (--no-dashboard) and open (one page's event stream connected),
+                       --dashboard-rounds rounds interleaved, a fresh mesh each (default 10; 0 = skip);
+                       writes target/bench/dashboard.json (target: < 1 % CPU per request)
+  --dashboard-rounds N (default 3)
+  --dashboard-only     run only that A/B
   -h, --help           this help
 
 Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
@@ -79,6 +87,10 @@ OBS_S=10
 OBS_ROUNDS=3
 OBS_ONLY=0
 OBS_OUT="$BENCH_ROOT/target/bench/observability.json"
+DASH_S=10
+DASH_ROUNDS=3
+DASH_ONLY=0
+DASH_OUT="$BENCH_ROOT/target/bench/dashboard.json"
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 
@@ -105,11 +117,14 @@ while (($#)); do
     --observability) need_value "$@"; OBS_S="$2"; shift ;;
     --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
     --observability-only) OBS_ONLY=1 ;;
+    --dashboard) need_value "$@"; DASH_S="$2"; shift ;;
+    --dashboard-rounds) need_value "$@"; DASH_ROUNDS="$2"; shift ;;
+    --dashboard-only) DASH_ONLY=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS; do
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -146,8 +161,20 @@ observability() {
     obs_table "$OBS_OUT" >&2
     echo "observability results: $OBS_OUT" >&2
 }
-if ((OBS_ONLY)); then
-    observability
+
+# --- the cost of the live dashboard, A/B ----------------------------------------------------------
+dashboard() {
+    ((DASH_S > 0 && DASH_ROUNDS > 0)) || return 0
+    info "dashboard A/B: closed / open, ${DASH_S}s each, $DASH_ROUNDS rounds"
+    mkdir -p "$(dirname "$DASH_OUT")"
+    dash_ab "$WORK" "$DASH_S" "$WARMUP" "$CONNS" "$THREADS" "$DASH_ROUNDS" |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$DASH_OUT"
+    dash_table "$DASH_OUT" >&2
+    echo "dashboard results: $DASH_OUT" >&2
+}
+if ((OBS_ONLY || DASH_ONLY)); then
+    ((OBS_ONLY)) && observability
+    ((DASH_ONLY)) && dashboard
     exit 0
 fi
 
@@ -282,6 +309,7 @@ fi
 
 mesh_down
 observability
+dashboard
 
 # --- results ------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"

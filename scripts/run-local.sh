@@ -22,7 +22,8 @@ Runs the KYC services behind a real Envoy configured from networking/*.yaml:
 
 Then open http://localhost:8080/kyc/v1/customer (aggregator; the scorer is chosen by the
 mesh, about half BASIC and half ADVANCED) or http://localhost:8000/kyc/v1/customer (through
-the gateway). Ctrl-C stops everything.
+the gateway), and http://localhost:9000/ for the live dashboard (the split, per-version
+health, weight sliders, chaos, the canary). Ctrl-C stops everything.
 
 Options:
   --no-build      skip the cargo build (use the binaries already in target/release)

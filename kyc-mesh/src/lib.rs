@@ -15,6 +15,7 @@ pub mod apply;
 pub mod canary;
 pub mod cli;
 pub mod control;
+pub mod dashboard;
 pub mod envoy;
 pub mod istio;
 pub mod pipeline;

@@ -141,6 +141,8 @@ pub struct UpArgs {
     supervision: up_args::SupervisionArgs,
     #[command(flatten)]
     gateway: up_args::GatewayArgs,
+    #[command(flatten)]
+    dashboard: up_args::DashboardArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,6 +236,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 restart: a.supervision.policy(),
                 backoff: a.supervision.backoff(),
                 gateway_limits: a.gateway.limits(),
+                dashboard_port: a.dashboard.port(),
             })
             .await
         }

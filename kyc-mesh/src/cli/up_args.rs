@@ -89,3 +89,29 @@ impl GatewayArgs {
         }
     }
 }
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DashboardArgs {
+    /// Port of the live dashboard (on 127.0.0.1 only; 0 = any free port)
+    #[arg(long, value_name = "PORT", default_value_t = crate::dashboard::DEFAULT_PORT)]
+    dashboard_port: u16,
+    /// Do not serve the dashboard
+    #[arg(long)]
+    no_dashboard: bool,
+}
+
+impl Default for DashboardArgs {
+    fn default() -> Self {
+        DashboardArgs {
+            dashboard_port: crate::dashboard::DEFAULT_PORT,
+            no_dashboard: false,
+        }
+    }
+}
+
+impl DashboardArgs {
+    /// The port `up` serves the dashboard on, `None` without one.
+    pub fn port(&self) -> Option<u16> {
+        (!self.no_dashboard).then_some(self.dashboard_port)
+    }
+}

@@ -54,10 +54,13 @@ pub struct UpOptions {
     pub restart: RestartPolicy,
     pub backoff: Backoff,
     pub gateway_limits: GatewayLimits,
+    /// The dashboard's port on 127.0.0.1 (0: any free one); `None`: no dashboard. Once
+    /// started, the port it listens on (the banner shows it).
+    pub dashboard_port: Option<u16>,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
-pub async fn up(o: UpOptions) -> Result<i32> {
+pub async fn up(mut o: UpOptions) -> Result<i32> {
     // Validate everything before starting anything.
     let mut scenario = o
         .scenario
@@ -92,6 +95,16 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     let (bus, _) = broadcast::channel::<Event>(BUS_CAPACITY);
     let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx, &bus);
     let (_server, calls, mut control) = control_server(&o.state_dir, &bus).await?;
+    // The dashboard sends the same calls as the control socket, into the same loop.
+    let dashboard_config = o.dashboard_port.map(|port| crate::dashboard::Config {
+        port,
+        ports: o.ports,
+        networking: o.networking.clone(),
+        state_dir: o.state_dir.clone(),
+    });
+    let dashboard = crate::dashboard::start(dashboard_config, calls.clone(), &bus).await;
+    o.dashboard_port = dashboard.as_ref().map(|d| d.port);
+    let o = o;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -230,6 +243,14 @@ fn check_ports_free(o: &UpOptions, topology: &Topology) -> Result<()> {
     if !o.external_services {
         wanted.extend(topology.workloads.iter().map(|w| (w.binary, w.port)));
     }
+    // The dashboard's port only has to differ from these: when something else holds it, the mesh
+    // runs without the dashboard (see `dashboard::start`).
+    if let Some((what, port)) = o
+        .dashboard_port
+        .and_then(|d| wanted.iter().find(|(_, p)| *p == d && d != 0))
+    {
+        bail!("port {port} is given twice (for {what} and the dashboard); choose distinct ports");
+    }
     let mut seen = std::collections::BTreeSet::new();
     for (what, port) in wanted {
         if !seen.insert(port) {
@@ -278,6 +299,9 @@ fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
         );
     }
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
+    if let Some(port) = o.dashboard_port {
+        println!("  dashboard:           http://localhost:{port}/");
+    }
     if o.prometheus.is_some() {
         let port = o.prometheus_port;
         println!("  Prometheus:          http://localhost:{port}/  (scrapes every 2 s)");

@@ -3,6 +3,7 @@
 //! - [`canary`]: `kyc-mesh canary` promoting, rolling back, pausing, aborting (real services);
 //! - [`canary_cluster`]: `canary --cluster` against a stand-in Prometheus and kubectl;
 //! - [`control`]: the control socket's set-weights, chaos, state and events (real services);
+//! - [`dashboard`]: the live dashboard in a real headless Chromium, its API and its security;
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
 //!   scenario of networking/scenarios;
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
@@ -25,6 +26,7 @@ mod helpers;
 mod canary;
 mod canary_cluster;
 mod control;
+mod dashboard;
 mod envoy;
 mod gateway;
 mod gateway_api;

@@ -67,6 +67,10 @@ impl Mesh {
         if !spec.up_args.iter().any(|a| a == "--prometheus-port") {
             cmd.arg("--no-prometheus");
         }
+        // Likewise the dashboard: only a test that gives it a port gets one.
+        if !spec.up_args.iter().any(|a| a == "--dashboard-port") {
+            cmd.arg("--no-dashboard");
+        }
         cmd.args(&spec.up_args);
         cmd.env("KYC_LOG_FORMAT", "json")
             .stdin(Stdio::null())

@@ -2,6 +2,7 @@
 //! HTTP backends on 127.0.0.1:0, and polling helpers (never sleeps as synchronisation).
 
 pub mod backend;
+pub mod browser;
 pub mod http;
 pub mod load;
 pub mod mesh;

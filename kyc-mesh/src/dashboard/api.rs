@@ -1,0 +1,311 @@
+//! The dashboard's HTTP routes: the page and its assets, `GET /api/state`, `GET /api/events`
+//! (server-sent events, one [`View`] a second) and the writes. Every write becomes the control
+//! request the CLI sends, answered by `up`'s loop: validation and refusals are the CLI's.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::control::event::Event;
+use crate::control::protocol::Request;
+use crate::control::server::Call;
+use crate::topology::Ports;
+
+use super::collector::{ask, scenario_names, Demand};
+use super::input::{self, answer, ApiError, ChaosBody, LoadBody, ScenarioBody, WeightsBody};
+use super::security::{self, Guard};
+use super::view::View;
+
+/// How long a write waits for `up`'s loop (a weight change waits for Envoy to apply it).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `POST /api/scenario` waits for the switch to be applied.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+pub struct App {
+    pub calls: mpsc::Sender<Call>,
+    pub bus: broadcast::Sender<Event>,
+    pub view: watch::Receiver<Arc<View>>,
+    pub demand: Arc<Demand>,
+    /// The page with its token.
+    pub page: Arc<str>,
+    pub networking: PathBuf,
+    pub state_dir: PathBuf,
+    pub ports: Ports,
+}
+
+const CSS: &str = include_str!("assets/style.css");
+const JS: &str = include_str!("assets/app.js");
+const HTML: &str = include_str!("assets/index.html");
+
+/// The page, its token in `<meta name="kyc-token">`.
+pub fn page(token: &str) -> String {
+    HTML.replace("{{TOKEN}}", token)
+}
+
+pub fn router(app: App, guard: Guard) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route(
+            "/app.js",
+            get(|| asset(JS, "text/javascript; charset=utf-8")),
+        )
+        .route("/style.css", get(|| asset(CSS, "text/css; charset=utf-8")))
+        .route("/api/state", get(state))
+        .route("/api/events", get(events))
+        .route("/api/weights", put(weights))
+        .route("/api/scenario", post(scenario))
+        .route("/api/chaos/{service}", put(chaos_on).delete(chaos_off))
+        .route("/api/canary", post(canary_start))
+        .route("/api/canary/promote", post(canary_promote))
+        .route("/api/canary/abort", post(canary_abort))
+        .route("/api/load", put(load))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                error: "no such page or endpoint (see the README's Dashboard section)".into(),
+                field: None,
+            }
+        })
+        .layer(axum::middleware::from_fn_with_state(guard, security::guard))
+        .layer(axum::middleware::map_response(headers))
+        .with_state(app)
+}
+
+/// No framing by other sites, no type sniffing, only the page's own assets and API.
+async fn headers(mut r: HttpResponse) -> HttpResponse {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn index(State(app): State<App>) -> HttpResponse {
+    app.demand.read();
+    app.demand.wake.notify_one();
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        app.page.to_string(),
+    )
+        .into_response()
+}
+
+/// The latest view. When the collector was idle (nobody watching), wake it and wait (up to 3 s)
+/// for a fresh view whose figures cover two readings, so a first load never shows zeros.
+async fn state(State(mut app): State<App>) -> HttpResponse {
+    let idle = app.demand.streams.load(Ordering::Relaxed) == 0;
+    app.demand.read();
+    let usable = |v: &View| {
+        let fresh = super::events::now_ms().saturating_sub(v.updated_ms) <= 2_500;
+        fresh && (v.window_seconds > 0.0 || !v.envoy_up)
+    };
+    if idle && !usable(&app.view.borrow_and_update()) {
+        app.demand.wake.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(3), async {
+            while app.view.changed().await.is_ok() {
+                if usable(&app.view.borrow_and_update()) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let view = app.view.borrow().clone();
+    match serde_json::to_vec(&*view) {
+        Ok(body) => (
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::CONTENT_TYPE, "application/json"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Counts an open event stream while it lives.
+struct Watching(Arc<Demand>);
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Server-sent events: the current view at once, then each new one (about once a second).
+async fn events(State(app): State<App>) -> impl IntoResponse {
+    app.demand.streams.fetch_add(1, Ordering::Relaxed);
+    app.demand.wake.notify_one();
+    let watching = Watching(app.demand.clone());
+    let mut rx = app.view.clone();
+    rx.mark_changed();
+    let stream = futures_util::stream::unfold((rx, watching), |(mut rx, w)| async move {
+        rx.changed().await.ok()?;
+        let view = rx.borrow_and_update().clone();
+        let event = SseEvent::default()
+            .event("state")
+            .json_data(&*view)
+            .unwrap_or_else(|_| SseEvent::default().comment("unserialisable view"));
+        Some((Ok::<_, Infallible>(event), (rx, w)))
+    });
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Sse::new(stream).keep_alive(KeepAlive::default()),
+    )
+}
+
+async fn call(app: &App, request: Request) -> HttpResponse {
+    let response = ask(&app.calls, request, WRITE_TIMEOUT).await;
+    app.demand.wake.notify_one();
+    answer(response)
+}
+
+async fn weights(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let b: WeightsBody = input::parse(&body)?;
+    let weights = b.weights()?;
+    let request = Request::SetWeights {
+        virtual_service: b.virtual_service,
+        route: b.route,
+        weights,
+    };
+    Ok(call(&app, request).await)
+}
+
+async fn chaos_on(
+    State(app): State<App>,
+    Path(service): Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let b: ChaosBody = input::parse(&body)?;
+    let request = Request::Chaos {
+        service,
+        error_rate: b.error_rate,
+        delay_ms: b.delay_ms,
+        off: false,
+    };
+    Ok(call(&app, request).await)
+}
+
+async fn chaos_off(State(app): State<App>, Path(service): Path<String>) -> HttpResponse {
+    let request = Request::Chaos {
+        service,
+        error_rate: None,
+        delay_ms: None,
+        off: true,
+    };
+    call(&app, request).await
+}
+
+async fn canary_start(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let spec = input::canary_spec(&body)?;
+    Ok(call(&app, Request::CanaryStart(spec)).await)
+}
+
+async fn canary_promote(State(app): State<App>) -> HttpResponse {
+    call(&app, Request::CanaryPromote).await
+}
+
+async fn canary_abort(State(app): State<App>) -> HttpResponse {
+    call(&app, Request::CanaryAbort).await
+}
+
+async fn load(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let b: LoadBody = input::parse(&body)?;
+    Ok(call(&app, Request::Load { rps: b.rps }).await)
+}
+
+/// `kyc-mesh use NAME`, validated the same way (the scenario must translate), then written to
+/// the state file `up` watches; answered once `up` switched (or refused the result).
+async fn scenario(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let b: ScenarioBody = input::parse(&body)?;
+    let name = b.name(&scenario_names(&app.networking))?;
+    let shown = if name == "none" {
+        "none (networking/ only)".to_string()
+    } else {
+        name.clone()
+    };
+    let path = crate::scenario::resolve(&app.networking, &name)
+        .map_err(|e| ApiError::bad("scenario", format!("scenario: {e}")))?;
+    if crate::scenario::read_state(&app.state_dir) == path {
+        app.demand.wake.notify_one();
+        let body = serde_json::json!({ "message": format!("scenario {shown} is already in use") });
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    if let Err(errors) = crate::pipeline::build(&app.networking, path.as_deref(), &app.ports) {
+        return Err(ApiError::bad(
+            "scenario",
+            format!(
+                "scenario: {shown} does not translate: {}",
+                errors.join("; ")
+            ),
+        ));
+    }
+    // Listening before writing: the switch's event cannot be missed.
+    let mut events = app.bus.subscribe();
+    crate::scenario::write_state(&app.state_dir, path.as_deref()).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        error: format!("cannot write the scenario state file: {e}"),
+        field: None,
+    })?;
+    let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::ScenarioSwitched { .. }) => return Ok(()),
+                Ok(Event::EditRejected { error }) => return Err(error),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => {
+                    return Err("kyc-mesh up stopped".into())
+                }
+            }
+        }
+    })
+    .await;
+    app.demand.wake.notify_one();
+    Ok(match outcome {
+        Ok(Ok(())) => {
+            let body = serde_json::json!({ "message": format!("the mesh now uses scenario {shown}") });
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Ok(Err(error)) => ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: format!("the mesh refused scenario {shown}; the last good configuration stays live: {error}"),
+            field: Some("scenario".into()),
+        }
+        .into_response(),
+        Err(_) => ApiError {
+            status: StatusCode::ACCEPTED,
+            error: format!("scenario set to {shown}; the mesh has not applied it within {SCENARIO_TIMEOUT:?} (see the `up` output)"),
+            field: None,
+        }
+        .into_response(),
+    })
+}

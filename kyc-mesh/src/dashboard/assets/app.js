@@ -1,0 +1,391 @@
+// The KYC mesh dashboard: renders GET /api/state, then every server-sent `state` event of
+// /api/events; each control calls the JSON API with the page's token (X-KYC-Token).
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="kyc-token"]').content;
+const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+let last = null;
+
+// ---- small helpers -------------------------------------------------------------------
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") el.textContent = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const k of kids.flat()) if (k !== null && k !== undefined) el.append(k);
+  return el;
+}
+function s(tag, attrs, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+const fmt = {
+  rps: (f) => (f.rps >= 10 ? f.rps.toFixed(0) : f.rps.toFixed(1)),
+  ok: (f) => (f.successRate === null ? "–" : f.successRate.toFixed(f.successRate >= 99.95 ? 0 : 1) + " %"),
+  p99: (f) => (f.p99Ms === null ? "–" : f.p99Ms >= 1000 ? (f.p99Ms / 1000).toFixed(1) + " s" : f.p99Ms + " ms"),
+};
+function health(f) {
+  if (!f || f.requests === 0) return "idle";
+  if (f.successRate >= 99 && (f.p99Ms === null || f.p99Ms <= 500)) return "ok";
+  if (f.successRate >= 95 || (f.p99Ms !== null && f.p99Ms <= 1000)) return "warn";
+  return "bad";
+}
+const COLOURS = { ok: "#1f9d55", warn: "#d98a00", bad: "#d64545", idle: "#a8b1bc" };
+const short = (host) => host.replace(/^kyc-/, "");
+/** The shortest name that still tells the versions apart: basic, advanced. */
+const tiny = (host) => short(host).replace(/^credit-check-/, "");
+
+/** Put `nodes` in `box` unless they already are there, in order: moving a node would take the
+ *  focus from a slider being dragged or a field being typed in. */
+function keep(box, nodes) {
+  const same = box.children.length === nodes.length && nodes.every((n, i) => box.children[i] === n);
+  if (!same) box.replaceChildren(...nodes);
+}
+
+function toast(text, bad) {
+  const t = $("toast");
+  t.textContent = text;
+  t.className = bad ? "toast bad" : "toast";
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, bad ? 9000 : 4000);
+}
+
+/** Call the API; shows the answer (or the refusal) and returns whether it succeeded. */
+async function send(method, path, body) {
+  try {
+    const r = await fetch(path, {
+      method,
+      headers: { "Content-Type": "application/json", "X-KYC-Token": TOKEN },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer = await r.json().catch(() => ({}));
+    if (r.ok) toast(answer.message || "done", false);
+    else toast((answer.field ? answer.field + " — " : "") + (answer.error || r.statusText), true);
+    return r.ok;
+  } catch (e) {
+    toast("the dashboard is not reachable: " + e, true);
+    return false;
+  }
+}
+
+// ---- the graph -----------------------------------------------------------------------
+const COLUMN_X = [72, 275, 478, 681, 1010];
+const NODE_H = 56;
+const nodeWidth = (n) => (n.column === 0 ? 124 : n.column === 4 ? 200 : 150);
+
+function layout(nodes) {
+  const pos = {};
+  for (let c = 0; c < COLUMN_X.length; c++) {
+    const col = nodes.filter((n) => n.column === c);
+    col.forEach((n, i) => {
+      const y = col.length === 1 ? 150 : 70 + (i * 160) / (col.length - 1);
+      pos[n.id] = { x: COLUMN_X[c], y, w: nodeWidth(n) };
+    });
+  }
+  return pos;
+}
+
+function renderGraph(v) {
+  const svg = $("graph");
+  svg.replaceChildren();
+  const defs = s("defs");
+  for (const [k, c] of Object.entries(COLOURS)) {
+    const m = s("marker", { id: "arrow-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 11, markerHeight: 11, markerUnits: "userSpaceOnUse", orient: "auto" });
+    m.append(s("path", { d: "M0,0 L10,5 L0,10 z", fill: c }));
+    defs.append(m);
+  }
+  svg.append(defs);
+  const pos = layout(v.nodes);
+  const maxRps = Math.max(1, ...v.edges.map((e) => e.figures.rps));
+  for (const e of v.edges) {
+    const a = pos[e.from], b = pos[e.to];
+    if (!a || !b) continue;
+    const x1 = a.x + a.w / 2, y1 = a.y, x2 = b.x - b.w / 2 - 2, y2 = b.y;
+    const state = health(e.figures);
+    const g = s("g", { class: "edge", "data-from": e.from, "data-to": e.to, "data-state": state });
+    const mid = (x1 + x2) / 2;
+    const width = 1.5 + 4.5 * (e.figures.rps / maxRps);
+    g.append(s("path", {
+      d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`,
+      stroke: COLOURS[state], "stroke-width": width.toFixed(1), "marker-end": `url(#arrow-${state})`,
+    }));
+    const f = e.figures;
+    // Above a straight edge; by a curved one's end, away from the curve.
+    const ly = y1 === y2 ? y1 - NODE_H / 2 - 26 : y2 < y1 ? y2 - 24 : y2 + 22;
+    const lines = f.requests === 0 ? ["no traffic"] : [`${fmt.rps(f)} req/s`, `${fmt.ok(f)} · p99 ${fmt.p99(f)}`];
+    lines.forEach((t, i) => g.append(s("text", { x: mid, y: ly + i * 14, "text-anchor": "middle" }, t)));
+    svg.append(g);
+  }
+  for (const n of v.nodes) {
+    const p = pos[n.id];
+    const down = n.ready === false;
+    const g = s("g", { class: down ? "node down" : "node", transform: `translate(${p.x - p.w / 2},${p.y - NODE_H / 2})`, "data-node": n.id });
+    g.append(s("rect", { width: p.w, height: NODE_H, rx: 8 }));
+    g.append(s("text", { class: "name", x: 10, y: 22 }, n.column === 0 ? n.label : short(n.label)));
+    g.append(s("text", { class: "detail", x: 10, y: 41 }, n.detail));
+    if (n.ready !== undefined) {
+      g.append(s("text", { class: "state", x: p.w - 9, y: 41, "text-anchor": "end", fill: down ? COLOURS.bad : COLOURS.ok }, down ? "DOWN" : "up"));
+    }
+    svg.append(g);
+  }
+}
+
+// ---- traffic split ------------------------------------------------------------------
+const routePanels = new Map();
+
+function bar(parts) {
+  const el = h("div", { class: "bar" });
+  for (const [label, pct] of parts) {
+    const span = h("span", { title: `${label} ${pct.toFixed(1)} %` }, `${label} ${pct.toFixed(0)} %`);
+    span.style.width = Math.max(0, pct) + "%";
+    el.append(span);
+  }
+  return el;
+}
+
+function routePanel(r) {
+  const key = `${r.virtualService}/${r.route}`;
+  let p = routePanels.get(key);
+  if (p) return p;
+  const sliders = r.destinations.map((d, i) => {
+    const id = `w-${key}-${i}`.replace(/[^a-zA-Z0-9-]/g, "-");
+    const input = h("input", { type: "range", min: 0, max: 100, step: 1, id, value: d.weight });
+    const out = h("output", { for: id }, d.weight + " %");
+    return { host: d.host, input, out, row: h("div", { class: "slider" }, h("label", { for: id, text: `${tiny(d.host)}${d.subset ? " " + d.subset : ""}`, title: d.host }), input, out) };
+  });
+  const setOut = () => sliders.forEach((sl) => { sl.out.textContent = sl.input.value + " %"; });
+  sliders.forEach((sl) => sl.input.addEventListener("input", () => {
+    p.dirty = true;
+    if (sliders.length === 2) {
+      const other = sliders.find((o) => o !== sl);
+      other.input.value = 100 - Number(sl.input.value);
+    }
+    setOut();
+    apply.disabled = false;
+  }));
+  const apply = h("button", { class: "primary", disabled: true, text: "Apply weights", "aria-label": `apply the weights of ${key}` });
+  const reset = h("button", { text: "Back to the files", "aria-label": `clear the weight override of ${key}` });
+  const bars = h("div", { class: "bars" });
+  const section = h("div", { class: "route", "data-route": key },
+    h("h3", {}, key, " ", h("span", { class: "tag" })), bars, ...sliders.map((x) => x.row), h("div", { class: "row" }, apply, reset));
+  p = { section, sliders, bars, apply, reset, tag: section.querySelector(".tag"), dirty: false, setOut };
+  apply.addEventListener("click", async () => {
+    const weights = {};
+    sliders.forEach((sl) => { weights[sl.host] = Number(sl.input.value); });
+    apply.disabled = true;
+    if (await send("PUT", "/api/weights", { virtualService: r.virtualService, route: r.route, weights })) p.dirty = false;
+    else apply.disabled = false;
+  });
+  reset.addEventListener("click", async () => {
+    if (await send("PUT", "/api/weights", { virtualService: r.virtualService, route: r.route, weights: null })) p.dirty = false;
+  });
+  routePanels.set(key, p);
+  return p;
+}
+
+function renderRoutes(v) {
+  const box = $("routes");
+  if (!v.routes.length) {
+    box.replaceChildren(h("p", { class: "muted" }, v.meshUp ? "no weighted route in the mesh's configuration" : "kyc-mesh up does not answer"));
+    return;
+  }
+  keep(box, v.routes.map((r) => {
+    const p = routePanel(r);
+    p.tag.textContent = r.overridden ? "runtime override" : "from networking/";
+    p.tag.className = r.overridden ? "tag on" : "tag";
+    p.reset.disabled = !r.overridden;
+    const observed = r.destinations.every((d) => d.observedPercent === null) ? null : r.destinations;
+    p.bars.replaceChildren(
+      h("span", { class: "muted" }, "weights"), bar(r.destinations.map((d) => [tiny(d.host), d.weight])),
+      h("span", { class: "muted" }, "observed"),
+      observed ? bar(observed.map((d) => [tiny(d.host), d.observedPercent || 0])) : h("span", { class: "muted" }, "no requests in the window"));
+    if (!p.dirty && !p.sliders.some((sl) => sl.input === document.activeElement)) {
+      r.destinations.forEach((d, i) => { if (p.sliders[i]) p.sliders[i].input.value = d.weight; });
+      p.setOut();
+      p.apply.disabled = true;
+    }
+    return p.section;
+  }));
+}
+
+// ---- versions -----------------------------------------------------------------------
+function renderVersions(v) {
+  $("versions").tBodies[0].replaceChildren(...v.versions.map((x) => h("tr", { "data-host": x.host },
+    h("td", { title: x.host }, tiny(x.host), " ", h("span", { class: "tag" }, x.version)),
+    h("td", {}, h("span", { class: x.ready ? "verdict-pass" : "verdict-fail" }, x.ready ? "ready" : "down")),
+    h("td", { class: "num", "data-rps": x.figures.rps.toFixed(2) }, fmt.rps(x.figures)),
+    h("td", { class: "num" }, fmt.ok(x.figures)), h("td", { class: "num" }, fmt.p99(x.figures)))));
+}
+
+// ---- canary -------------------------------------------------------------------------
+let canaryForm = null;
+function numberField(id, label, value, attrs) {
+  return [h("label", { for: id, text: label }), h("input", Object.assign({ type: "number", id, value }, attrs || {}))];
+}
+function canaryControls() {
+  if (canaryForm) return canaryForm;
+  const fields = h("div", { class: "form" },
+    ...numberField("c-step", "step weight (%)", 10, { min: 1, max: 100 }),
+    ...numberField("c-interval", "interval (s)", 10, { min: 1, max: 600 }),
+    ...numberField("c-threshold", "failed checks before rollback", 2, { min: 1, max: 20 }),
+    ...numberField("c-success", "min success rate (%)", 99, { min: 0, max: 100, step: 0.1 }),
+    ...numberField("c-p99", "max p99 (ms)", 500, { min: 1 }),
+    ...numberField("c-rps", "traffic during the run (req/s)", 20, { min: 0, max: 1000 }));
+  const start = h("button", { class: "primary", text: "Start canary" });
+  const promote = h("button", { text: "Promote" });
+  const abort = h("button", { class: "danger", text: "Abort (roll back)" });
+  const val = (id) => Number($(id).value);
+  start.addEventListener("click", () => {
+    const spec = { stepWeight: val("c-step"), intervalMs: Math.round(val("c-interval") * 1000), threshold: val("c-threshold"),
+      minSuccessRate: val("c-success"), maxP99Ms: val("c-p99") };
+    if (val("c-rps") > 0) spec.loadRps = val("c-rps");
+    send("POST", "/api/canary", spec);
+  });
+  promote.addEventListener("click", () => send("POST", "/api/canary/promote"));
+  abort.addEventListener("click", () => send("POST", "/api/canary/abort"));
+  canaryForm = { fields, start, promote, abort, status: h("div"), checks: h("div") };
+  canaryForm.box = h("div", {}, canaryForm.status, canaryForm.checks, h("details", {}, h("summary", {}, "parameters"), fields), h("div", { class: "row" }, start, promote, abort));
+  return canaryForm;
+}
+
+function figuresCells(f) {
+  return [h("td", { class: "num" }, String(f.requests)), h("td", { class: "num" }, f.successRate === null ? "–" : f.successRate.toFixed(1) + " %"),
+    h("td", { class: "num" }, f.p99Ms === null ? "–" : f.p99Ms + " ms")];
+}
+
+function renderCanary(v) {
+  const c = canaryControls();
+  const st = v.canary;
+  const running = st && !["promoted", "rolled-back"].includes(st.phase);
+  c.start.disabled = !!running;
+  c.promote.disabled = !running;
+  c.abort.disabled = !running;
+  if (!st) {
+    c.status.replaceChildren(h("p", { class: "muted" }, "no canary has run; start one to move the weight step by step while the checks pass"));
+  } else {
+    c.status.replaceChildren(
+      h("div", {}, h("span", { class: "phase" }, st.phase), " ", h("span", { class: "muted" }, `${tiny(st.stable)} → ${tiny(st.canary)}`)),
+      h("div", {}, `canary weight ${st.weight} % · failed checks ${st.failedChecks} / ${st.spec.threshold}`),
+      h("p", { class: "muted" }, st.message));
+  }
+  const checks = v.checks.slice(-6).reverse();
+  c.checks.replaceChildren(checks.length ? h("table", {},
+    h("thead", {}, h("tr", {}, ...["#", "weight", "version", "req", "success", "p99", "verdict"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, ...checks.flatMap((k) => [
+      h("tr", { title: k.reason }, h("td", { rowspan: 2 }, String(k.n)), h("td", { rowspan: 2 }, k.weight + " %"), h("td", {}, "stable"), ...figuresCells(k.stable),
+        h("td", { rowspan: 2, class: "verdict-" + k.verdict }, k.verdict)),
+      h("tr", { title: k.reason }, h("td", {}, "canary"), ...figuresCells(k.canary))]))) : "");
+  if (!c.box.isConnected) $("canary").replaceChildren(c.box);
+}
+
+// ---- chaos --------------------------------------------------------------------------
+const chaosPanels = new Map();
+function renderChaos(v) {
+  const box = $("chaos");
+  const panels = v.versions.map((x) => {
+    let p = chaosPanels.get(x.host);
+    if (!p) {
+      const id = "chaos-" + x.host;
+      const rate = h("input", { type: "number", id: id + "-rate", min: 0, max: 100, step: 5, value: 0 });
+      const delay = h("input", { type: "number", id: id + "-delay", min: 0, max: 60000, step: 50, value: 0 });
+      const apply = h("button", { class: "primary", text: "Apply", "aria-label": `apply chaos to ${x.host}` });
+      const off = h("button", { text: "Off", "aria-label": `chaos off on ${x.host}` });
+      const tag = h("span", { class: "tag" });
+      apply.addEventListener("click", () => send("PUT", "/api/chaos/" + encodeURIComponent(x.host),
+        { errorRate: Number(rate.value) / 100, delayMs: Number(delay.value) }));
+      off.addEventListener("click", () => send("DELETE", "/api/chaos/" + encodeURIComponent(x.host)));
+      p = { tag, rate, delay, section: h("div", { class: "scorer" }, h("h3", {}, "chaos on ", tiny(x.host), " ", tag),
+        h("div", { class: "form" }, h("label", { for: rate.id, text: "errors (% of requests)" }), rate,
+          h("label", { for: delay.id, text: "delay (ms)" }), delay), h("div", { class: "row" }, apply, off)) };
+      chaosPanels.set(x.host, p);
+    }
+    const c = v.chaos[x.host];
+    p.tag.textContent = c ? `on: ${Math.round(c.errorRate * 100)} % errors, ${c.delayMs} ms` : "off";
+    p.tag.className = c ? "tag on" : "tag";
+    return p.section;
+  });
+  keep(box, panels);
+}
+
+// ---- scenario and load --------------------------------------------------------------
+let scenarioForm = null;
+function renderScenario(v) {
+  if (!scenarioForm) {
+    const select = h("select", { id: "scenario-pick" });
+    const use = h("button", { class: "primary", text: "Use scenario" });
+    use.addEventListener("click", () => send("POST", "/api/scenario", { scenario: select.value === "" ? null : select.value }));
+    const traffic = h("input", { type: "checkbox", id: "load-on" });
+    const rps = h("input", { type: "number", id: "load-rps", min: 1, max: 1000, value: 20 });
+    const sendLoad = () => send("PUT", "/api/load", { rps: traffic.checked ? Number(rps.value) : 0 });
+    traffic.addEventListener("change", sendLoad);
+    rps.addEventListener("change", () => { if (traffic.checked) sendLoad(); });
+    const counters = h("p", { class: "muted" });
+    scenarioForm = { select, traffic, rps, counters, current: h("p", {}) };
+    $("scenario").replaceChildren(scenarioForm.current,
+      h("div", { class: "form" }, h("label", { for: "scenario-pick", text: "scenario" }), select), h("div", { class: "row" }, use),
+      h("h3", {}, "Send traffic"),
+      h("div", { class: "form" }, h("label", { for: "load-on", text: "load generator on" }), traffic,
+        h("label", { for: "load-rps", text: "requests per second" }), rps), counters);
+  }
+  const f = scenarioForm;
+  f.current.textContent = "in use: " + (v.scenario || "none (networking/ only)");
+  const names = ["", ...v.scenarios];
+  if (f.select.options.length !== names.length && document.activeElement !== f.select) {
+    f.select.replaceChildren(...names.map((n) => h("option", { value: n }, n || "none (networking/ only)")));
+    f.select.value = v.scenario && v.scenarios.includes(v.scenario) ? v.scenario : "";
+  }
+  if (document.activeElement !== f.traffic) f.traffic.checked = v.load.rps > 0;
+  f.counters.textContent = v.load.rps > 0 || v.load.sent > 0
+    ? `${v.load.rps > 0 ? v.load.rps + " req/s" : "stopped"} · sent ${v.load.sent} · ok ${v.load.ok} · failed ${v.load.failed}` +
+      (v.load.injected ? ` (${v.load.injected} injected by chaos)` : "") : "the load generator is stopped";
+}
+
+// ---- events and the whole page ------------------------------------------------------
+function renderEvents(v) {
+  $("events").replaceChildren(...(v.events.length ? v.events : [{ atMs: 0, text: "no event yet", bad: false, kind: "" }]).map((e) =>
+    h("li", { class: e.bad ? "bad" : null, "data-kind": e.kind },
+      e.atMs ? h("time", { datetime: new Date(e.atMs).toISOString() }, new Date(e.atMs).toLocaleTimeString()) : null, e.text)));
+}
+
+function status(text, ok) {
+  const el = $("status");
+  el.textContent = text;
+  el.className = "pill " + (ok === true ? "pill-ok" : ok === false ? "pill-bad" : "pill-wait");
+}
+
+function render(v) {
+  last = v;
+  const parts = [renderGraph, renderRoutes, renderVersions, renderCanary, renderChaos, renderScenario, renderEvents];
+  for (const part of parts) {
+    try { part(v); } catch (e) { console.error(part.name, e); }
+  }
+  $("window").textContent = v.windowSeconds > 0 ? `· last ${Math.round(v.windowSeconds)} s` : "· collecting…";
+  $("updated").textContent = v.updatedMs ? "updated " + new Date(v.updatedMs).toLocaleTimeString() : "";
+  if (!v.envoyUp) status("Envoy down", false);
+  else if (!v.meshUp) status("kyc-mesh up busy or stopped", false);
+  else status("live", true);
+}
+
+/** The first render from GET /api/state, then live updates from the event stream, opened a
+ *  second later (the collector's period: nothing is missed). */
+async function start() {
+  try {
+    const r = await fetch("/api/state", { cache: "no-store" });
+    render(await r.json());
+  } catch (e) {
+    status("dashboard unreachable", false);
+  }
+  setTimeout(() => {
+    const events = new EventSource("/api/events");
+    events.addEventListener("state", (m) => { try { render(JSON.parse(m.data)); } catch (e) { console.error(e); } });
+    events.onerror = () => status("reconnecting…", false);
+  }, 1000);
+}
+start();

@@ -1,0 +1,240 @@
+//! The ONE task that reads the mesh for every open page: at most once a second it reads
+//! Envoy's stats (one `/stats/prometheus` request), each service's `/readyz` and `up`'s
+//! `state` (through the same control channel as the CLI), and publishes a [`View`] on a
+//! `watch` channel that every page's event stream and `GET /api/state` share. Nobody
+//! watching (no event stream, no read for [`IDLE_AFTER`]) → it reads nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use crate::apply::Admin;
+use crate::control::protocol::{Request, Response};
+use crate::control::server::Call;
+use crate::control::state::MeshState;
+use crate::scenario;
+use crate::topology::Topology;
+
+use super::events::{now_ms, Log};
+use super::figures::{self, Window};
+use super::view::{self, Inputs, View};
+
+/// The shortest time between two readings of Envoy.
+pub const PERIOD: Duration = Duration::from_secs(1);
+/// The window the figures cover.
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// With no event stream open, reading stops this long after the last `GET /api/state`.
+pub const IDLE_AFTER: Duration = Duration::from_secs(15);
+
+/// What the web handlers share with the collector.
+pub struct Demand {
+    /// Open event streams.
+    pub streams: AtomicUsize,
+    /// The last `GET /api/state`.
+    pub last_read: Mutex<Instant>,
+    /// Wakes the collector early (a read while idle, an event).
+    pub wake: Arc<Notify>,
+}
+
+impl Demand {
+    pub fn new(wake: Arc<Notify>) -> Self {
+        Demand {
+            streams: AtomicUsize::new(0),
+            last_read: Mutex::new(Instant::now()),
+            wake,
+        }
+    }
+
+    fn wanted(&self) -> bool {
+        self.streams.load(Ordering::Relaxed) > 0
+            || self
+                .last_read
+                .lock()
+                .map(|t| t.elapsed() < IDLE_AFTER)
+                .unwrap_or(true)
+    }
+
+    /// A read: keep collecting, and collect now if the view is stale.
+    pub fn read(&self) {
+        if let Ok(mut t) = self.last_read.lock() {
+            *t = Instant::now();
+        }
+    }
+}
+
+pub struct Collector {
+    pub admin: Admin,
+    pub topology: Topology,
+    pub networking: PathBuf,
+    pub state_dir: PathBuf,
+    pub calls: mpsc::Sender<Call>,
+    pub log: Arc<Mutex<Log>>,
+    pub demand: Arc<Demand>,
+    pub view: watch::Sender<Arc<View>>,
+}
+
+/// See `misses` in [`Collector::run`].
+const MESH_MISSES: u32 = 3;
+
+/// How long the collector waits for a service's `/readyz`.
+const ASK_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long it waits for `up`'s `state` (a loaded machine may be slow to schedule the loop).
+const STATE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Collector {
+    pub async fn run(self) {
+        let client = reqwest::Client::builder()
+            .timeout(ASK_TIMEOUT)
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        let mut window = Window::new(WINDOW);
+        let mut last_poll: Option<Instant> = None;
+        let mut mesh: Option<MeshState> = None;
+        // Consecutive `state` requests `up`'s loop did not answer in time (it may be busy with
+        // a reload or a rollout): the last state is shown until [`MESH_MISSES`] in a row.
+        let mut misses = 0;
+        let mut ready = BTreeMap::new();
+        let mut envoy_up = false;
+        loop {
+            let woken = tokio::select! {
+                _ = tokio::time::sleep(PERIOD) => false,
+                _ = self.demand.wake.notified() => true,
+            };
+            if !self.demand.wanted() {
+                // Nobody looks: read nothing; the next figures start a fresh window.
+                window.clear();
+                last_poll = None;
+                continue;
+            }
+            let due = last_poll.is_none_or(|t| t.elapsed() >= PERIOD);
+            if due {
+                last_poll = Some(Instant::now());
+                envoy_up = match self
+                    .admin
+                    .get(&format!(
+                        "/stats/prometheus?usedonly&filter={}",
+                        figures::FILTER
+                    ))
+                    .await
+                {
+                    Ok((200, text)) => {
+                        window.push(Instant::now(), figures::parse(&text));
+                        true
+                    }
+                    _ => {
+                        window.clear();
+                        false
+                    }
+                };
+                ready = readiness(&client, &self.topology).await;
+            }
+            // `state` is cheap (answered from memory in `up`'s loop): asked on every wake so an
+            // event shows with the state it produced.
+            if due || woken {
+                match ask_state(&self.calls).await {
+                    Some(state) => {
+                        mesh = Some(state);
+                        misses = 0;
+                    }
+                    None => misses += 1,
+                }
+            }
+            let (events, checks) = match self.log.lock() {
+                Ok(l) => (
+                    l.events.iter().cloned().collect(),
+                    l.checks.iter().cloned().collect(),
+                ),
+                Err(_) => (Vec::new(), Vec::new()),
+            };
+            let view = view::build(Inputs {
+                topology: &self.topology,
+                window: &window,
+                envoy_up,
+                mesh: mesh.as_ref().filter(|_| misses < MESH_MISSES),
+                ready: &ready,
+                scenario: current_scenario(&self.networking, &self.state_dir),
+                scenarios: scenario_names(&self.networking),
+                checks,
+                events,
+                now_ms: now_ms(),
+            });
+            self.view.send_replace(Arc::new(view));
+        }
+    }
+}
+
+/// `/readyz` of every workload, one after the other (a stopped service refuses at once).
+async fn readiness(client: &reqwest::Client, topology: &Topology) -> BTreeMap<String, bool> {
+    let asks = topology.workloads.iter().map(|w| async move {
+        let url = format!("http://127.0.0.1:{}/readyz", w.port);
+        let ok = matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());
+        (w.binary.to_string(), ok)
+    });
+    let mut out = BTreeMap::new();
+    for ask in asks {
+        let (name, ok) = ask.await;
+        out.insert(name, ok);
+    }
+    out
+}
+
+/// `up`'s `state`, through the control channel; `None` when its loop does not answer in time.
+pub async fn ask_state(calls: &mpsc::Sender<Call>) -> Option<MeshState> {
+    match ask(calls, Request::State, STATE_TIMEOUT).await? {
+        Response::Done { state, .. } => state.map(|s| *s),
+        _ => None,
+    }
+}
+
+/// Send one request to `up`'s loop and wait up to `timeout` for its answer.
+pub async fn ask(
+    calls: &mpsc::Sender<Call>,
+    request: Request,
+    timeout: Duration,
+) -> Option<Response> {
+    let (reply, answer) = oneshot::channel();
+    tokio::time::timeout(timeout, async {
+        calls.send(Call { request, reply }).await.ok()?;
+        answer.await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The scenarios `POST /api/scenario` accepts: the files of `<networking>/scenarios`.
+pub fn scenario_names(networking: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(networking.join("scenarios")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name
+                .strip_suffix(".yaml")
+                .or_else(|| name.strip_suffix(".yml"))?;
+            Some(stem.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The scenario in use: its name when it is a file of `<networking>/scenarios`.
+fn current_scenario(networking: &Path, state_dir: &Path) -> Option<String> {
+    let path = scenario::read_state(state_dir)?;
+    let dir = std::path::absolute(networking.join("scenarios")).ok();
+    match (path.parent(), path.file_stem()) {
+        (Some(parent), Some(stem)) if Some(parent) == dir.as_deref() => {
+            Some(stem.to_string_lossy().into_owned())
+        }
+        _ => Some(path.display().to_string()),
+    }
+}

@@ -1,0 +1,199 @@
+//! The dashboard's event log: every event of `up`'s bus (the `subscribe` stream) with the time
+//! it arrived and one line for people, the newest [`KEPT`] kept; and the canary's checks of the
+//! current run. The load generator's once-a-second counters are not logged (they are shown as
+//! state).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, Notify};
+
+use crate::canary::model::Check;
+use crate::control::event::Event;
+
+/// How many events the page shows.
+pub const KEPT: usize = 50;
+/// How many canary checks are kept (a run longer than this shows its latest ones).
+const CHECKS_KEPT: usize = 30;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    pub at_ms: u64,
+    /// The event's tag (`config-applied`, `edit-rejected`, …).
+    pub kind: String,
+    pub text: String,
+    /// A refusal, a failure or an exit: shown in red.
+    pub bad: bool,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The line a person reads for `event` (`None`: not logged).
+pub fn describe(event: &Event) -> Option<(String, bool)> {
+    let weights = |w: &std::collections::BTreeMap<String, u32>| {
+        w.iter()
+            .map(|(h, w)| format!("{h} {w}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(match event {
+        Event::ConfigApplied { routes } => {
+            let shown: Vec<String> = routes
+                .iter()
+                .map(|r| {
+                    let w: Vec<String> = r
+                        .destinations
+                        .iter()
+                        .map(|d| format!("{} {}", d.host, d.weight))
+                        .collect();
+                    format!("{}/{}: {}", r.virtual_service, r.route, w.join(", "))
+                })
+                .collect();
+            (
+                format!("configuration applied ({})", shown.join("; ")),
+                false,
+            )
+        }
+        Event::EditRejected { error } => (format!("edit rejected: {error}"), true),
+        Event::ScenarioSwitched { scenario } => (
+            format!(
+                "scenario switched to {}",
+                scenario.as_deref().unwrap_or("none (networking/ only)")
+            ),
+            false,
+        ),
+        Event::ServiceExited { service, status } => (format!("{service} exited ({status})"), true),
+        Event::ServiceRestarted { service, pid, port } => (
+            format!("{service} ready again (pid {pid}, port {port})"),
+            false,
+        ),
+        Event::ChaosChanged { service, setting } => match setting {
+            Some(s) => (
+                format!(
+                    "chaos on {service}: error rate {:.0} %, delay {} ms",
+                    s.error_rate * 100.0,
+                    s.delay_ms
+                ),
+                false,
+            ),
+            None => (format!("chaos off on {service}"), false),
+        },
+        Event::WeightsOverridden {
+            virtual_service,
+            route,
+            weights: w,
+        } => match w {
+            Some(w) => (
+                format!("weights of {virtual_service}/{route}: {}", weights(w)),
+                false,
+            ),
+            None => (
+                format!("weights of {virtual_service}/{route}: back to the files'"),
+                false,
+            ),
+        },
+        Event::CanaryCheck { check } => (
+            format!(
+                "canary check {} at weight {}: {:?} ({}); failed checks {}",
+                check.n, check.weight, check.verdict, check.reason, check.failed_checks
+            ),
+            check.verdict != crate::canary::model::Verdict::Pass,
+        ),
+        Event::CanaryPhase { status } => (
+            format!(
+                "canary {:?} at weight {}: {}",
+                status.phase, status.weight, status.message
+            ),
+            status.phase == crate::canary::model::Phase::RolledBack,
+        ),
+        Event::Load { .. } => return None,
+    })
+}
+
+/// The log the collector reads; filled by [`follow`].
+#[derive(Debug, Default)]
+pub struct Log {
+    pub events: VecDeque<EventView>,
+    pub checks: VecDeque<Check>,
+}
+
+impl Log {
+    pub fn record(&mut self, event: &Event, at_ms: u64) {
+        match event {
+            Event::CanaryPhase { status } if status.last.is_none() && !status.phase.is_final() => {
+                // A new run starts: its checks replace the last run's.
+                self.checks.clear();
+            }
+            Event::CanaryCheck { check } => {
+                self.checks.push_back((**check).clone());
+                if self.checks.len() > CHECKS_KEPT {
+                    self.checks.pop_front();
+                }
+            }
+            _ => {}
+        }
+        let Some((text, bad)) = describe(event) else {
+            return;
+        };
+        let kind = serde_json::to_value(event)
+            .ok()
+            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        self.events.push_front(EventView {
+            at_ms,
+            kind,
+            text,
+            bad,
+        });
+        self.events.truncate(KEPT);
+    }
+
+    fn note(&mut self, text: String) {
+        self.events.push_front(EventView {
+            at_ms: now_ms(),
+            kind: "dashboard".into(),
+            text,
+            bad: true,
+        });
+        self.events.truncate(KEPT);
+    }
+}
+
+/// Record every event of `bus` into `log` and wake the collector (`changed`) so the page sees
+/// it at once. Runs until the bus closes.
+pub async fn follow(bus: broadcast::Sender<Event>, log: Arc<Mutex<Log>>, changed: Arc<Notify>) {
+    let mut rx = bus.subscribe();
+    drop(bus);
+    loop {
+        let recorded = match rx.recv().await {
+            Ok(event) => {
+                let logged = describe(&event).is_some();
+                if let Ok(mut l) = log.lock() {
+                    l.record(&event, now_ms());
+                }
+                logged
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                if let Ok(mut l) = log.lock() {
+                    l.note(format!("{n} events were missed (too many at once)"));
+                }
+                true
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if recorded {
+            changed.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod tests;

@@ -1,0 +1,81 @@
+use super::*;
+
+#[test]
+fn bodies_name_the_bad_field() {
+    let e = parse::<WeightsBody>(br#"{"virtualService":"vs","weights":{}}"#).expect_err("route");
+    assert_eq!(e.field.as_deref(), Some("route"), "{e:?}");
+    let e = parse::<WeightsBody>(br#"{"virtualService":"vs","route":"r"}"#).expect_err("weights");
+    assert_eq!(e.field.as_deref(), Some("weights"), "{e:?}");
+    let e = parse::<WeightsBody>(br#"{"virtualService":1,"route":"r","weights":null}"#)
+        .expect_err("type");
+    assert_eq!(e.field.as_deref(), Some("virtualService"), "{e:?}");
+    let e = parse::<WeightsBody>(b"{not json").expect_err("json");
+    assert_eq!(e.field.as_deref(), Some("body"));
+    assert!(e.error.contains("not JSON"), "{e:?}");
+    let e = parse::<WeightsBody>(br#"{"virtualService":"vs","route":"r","weights":null} x"#)
+        .expect_err("trailing");
+    assert_eq!(e.field.as_deref(), Some("body"));
+    let e = parse::<ChaosBody>(br#"{"errorRat":0.5}"#).expect_err("unknown");
+    assert_eq!(e.field.as_deref(), Some("errorRat"));
+    let e = parse::<LoadBody>(br#"{"rps":-1}"#).expect_err("negative");
+    assert_eq!(e.field.as_deref(), Some("rps"));
+    let w = parse::<WeightsBody>(br#"{"virtualService":"vs","route":"r","weights":{"a":"x"}}"#)
+        .expect("shape");
+    assert_eq!(
+        w.weights().expect_err("str").field.as_deref(),
+        Some("weights.a")
+    );
+    let w = parse::<WeightsBody>(br#"{"virtualService":"vs","route":"r","weights":null}"#)
+        .expect("null");
+    assert_eq!(w.weights().expect("clear"), None);
+}
+
+#[test]
+fn scenarios_are_names_only() {
+    let known = vec!["canary-90-10".to_string()];
+    let name = |json: &[u8]| parse::<ScenarioBody>(json).expect("shape").name(&known);
+    assert_eq!(name(br#"{"scenario":null}"#).expect("none"), "none");
+    assert_eq!(
+        name(br#"{"scenario":"canary-90-10"}"#).expect("known"),
+        "canary-90-10"
+    );
+    for bad in [&br#"{"scenario":"/etc/passwd"}"#[..], br#"{"scenario":3}"#] {
+        assert_eq!(
+            name(bad).expect_err("refused").field.as_deref(),
+            Some("scenario")
+        );
+    }
+}
+
+#[test]
+fn canary_parameters_default_and_are_validated() {
+    let spec = canary_spec(b"").expect("defaults");
+    assert_eq!(spec, crate::canary::model::CanarySpec::default());
+    let spec = canary_spec(br#"{"stepWeight":20,"loadRps":30}"#).expect("given");
+    assert_eq!((spec.step_weight, spec.load_rps), (20, Some(30)));
+    let e = canary_spec(br#"{"stepWeight":0}"#).expect_err("range");
+    assert_eq!(e.field.as_deref(), Some("stepWeight"));
+    let e = canary_spec(br#"{"stepWeigth":5}"#).expect_err("unknown");
+    assert_eq!(e.field.as_deref(), Some("stepWeigth"));
+}
+
+#[test]
+fn answers_of_up_map_to_http() {
+    use axum::http::StatusCode;
+    let status = |r| answer(r).status();
+    assert_eq!(status(Some(Response::done("ok"))), StatusCode::OK);
+    assert_eq!(
+        status(Some(Response::refused(Refusal::BadRequest, "weights: 90"))),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(Some(Response::refused(Refusal::Conflict, "running"))),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(status(None), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        field_of("weights.kyc-credit-check-basic: missing").as_deref(),
+        Some("weights.kyc-credit-check-basic")
+    );
+    assert_eq!(field_of("no field here: x"), None);
+}

@@ -1,0 +1,137 @@
+//! The live dashboard `up` serves on 127.0.0.1 (issue 11): the topology with figures per
+//! edge, the weighted routes' weights next to the observed split, the versions, the canary,
+//! chaos, the load generator, the events, and controls for all of them.
+//!
+//! - [`collector`]: the one task that reads Envoy's stats, `/readyz` and `up`'s state (at most
+//!   once a second, only while someone looks) into a [`view::View`] on a `watch` channel;
+//! - [`figures`]: Envoy's cumulative counters → requests/s, success rate and p99 over a window;
+//! - [`events`]: the log of `up`'s event bus;
+//! - [`api`]: the page, `GET /api/state`, `GET /api/events` (SSE) and the writes, each a control
+//!   request answered by `up`'s loop exactly like the CLI's ([`input`] reads the bodies);
+//! - [`security`]: Host, Origin and the per-start token (403 otherwise).
+//!
+//! Assets (`assets/`: one HTML, one CSS, one JS; the graph is SVG drawn by the script) are
+//! compiled in: no CDN, no network, no JavaScript build.
+
+mod api;
+mod collector;
+mod events;
+mod figures;
+mod input;
+mod security;
+mod view;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+use crate::apply::Admin;
+use crate::control::event::Event;
+use crate::control::server::Call;
+use crate::topology::{Ports, Topology};
+
+pub use security::TOKEN_HEADER;
+
+/// The default port (`--dashboard-port`).
+pub const DEFAULT_PORT: u16 = 9000;
+
+/// What the dashboard needs of `up`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// 0: any free port.
+    pub port: u16,
+    pub ports: Ports,
+    pub networking: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+/// The running dashboard; stops (server and collector) when dropped.
+pub struct Dashboard {
+    pub port: u16,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Start the dashboard; `calls` is the sender of `up`'s control channel (what the control
+/// socket sends into). `None` without a config, or (with a warning) when its port cannot be
+/// bound: the mesh runs on without it.
+pub async fn start(
+    config: Option<Config>,
+    calls: mpsc::Sender<Call>,
+    bus: &broadcast::Sender<Event>,
+) -> Option<Dashboard> {
+    let config = config?;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "kyc-mesh: the dashboard cannot listen on 127.0.0.1:{} ({e}); running without it (see --dashboard-port, --no-dashboard)",
+                config.port
+            );
+            return None;
+        }
+    };
+    let port = listener.local_addr().map_or(config.port, |a| a.port());
+    let mut tasks = Vec::new();
+
+    let wake = Arc::new(Notify::new());
+    let demand = Arc::new(collector::Demand::new(wake.clone()));
+    let log = Arc::new(Mutex::new(events::Log::default()));
+    tasks.push(tokio::spawn(events::follow(
+        bus.clone(),
+        log.clone(),
+        wake.clone(),
+    )));
+    let topology = Topology::new(&config.ports);
+    let empty = view::build(view::Inputs {
+        topology: &topology,
+        window: &figures::Window::new(collector::WINDOW),
+        envoy_up: false,
+        mesh: None,
+        ready: &Default::default(),
+        scenario: None,
+        scenarios: Vec::new(),
+        checks: Vec::new(),
+        events: Vec::new(),
+        now_ms: 0,
+    });
+    let (view_tx, view_rx) = watch::channel(Arc::new(empty));
+    let collector = collector::Collector {
+        admin: Admin::new(config.ports.admin),
+        topology,
+        networking: config.networking.clone(),
+        state_dir: config.state_dir.clone(),
+        calls: calls.clone(),
+        log,
+        demand: demand.clone(),
+        view: view_tx,
+    };
+    tasks.push(tokio::spawn(collector.run()));
+
+    let token = security::new_token();
+    let app = api::App {
+        calls,
+        bus: bus.clone(),
+        view: view_rx,
+        demand,
+        page: api::page(&token).into(),
+        networking: config.networking,
+        state_dir: config.state_dir,
+        ports: config.ports,
+    };
+    let router = api::router(app, security::Guard { port, token });
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            eprintln!("kyc-mesh: the dashboard stopped: {e}");
+        }
+    }));
+    Some(Dashboard { port, tasks })
+}

@@ -1,0 +1,266 @@
+//! What `GET /api/state` answers and every server-sent event carries: the mesh's graph with
+//! figures per edge, the weighted routes (weights in force next to the observed split), the
+//! versions, the canary, chaos, the load generator and the recent events. Built by the
+//! collector from one Envoy reading window, one `state` answer and the event log.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::canary::model::{CanaryStatus, Check};
+use crate::control::state::{ChaosSetting, LoadStatus, MeshState};
+use crate::topology::Topology;
+
+use super::events::EventView;
+use super::figures::{cluster_host, Figures, Window};
+
+/// The graph's node of the client (the browser, `split`, the load generator).
+pub const CLIENT: &str = "client";
+/// The gateway as the client's entry (ingress).
+pub const GATEWAY: &str = "gateway";
+/// The same Envoy again, drawn where the aggregator calls the scorers through it.
+pub const GATEWAY_MESH: &str = "gateway-mesh";
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub id: String,
+    pub label: String,
+    pub detail: String,
+    /// Left to right: 0 client, 1 gateway, 2 aggregator, 3 gateway, 4 scorers.
+    pub column: u8,
+    /// `/readyz` answered 200 (`None`: not a service, e.g. the client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    pub figures: Figures,
+}
+
+/// One destination of a weighted route: its weight in force and what it got.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationView {
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subset: Option<String>,
+    pub weight: u32,
+    /// Percent of the route's destinations' requests in the window; `None` without requests.
+    pub observed_percent: Option<f64>,
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteView {
+    pub virtual_service: String,
+    pub route: String,
+    pub overridden: bool,
+    pub destinations: Vec<DestinationView>,
+}
+
+/// One version (one workload: a host and its `version` label) and its figures.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionView {
+    pub host: String,
+    pub version: String,
+    pub port: u16,
+    pub ready: bool,
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct View {
+    /// Unix milliseconds of this view.
+    pub updated_ms: u64,
+    /// Seconds the figures cover (0 until two readings).
+    pub window_seconds: f64,
+    /// Envoy's admin endpoint answered the last reading.
+    pub envoy_up: bool,
+    /// `up`'s loop answered the last `state` request.
+    pub mesh_up: bool,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    /// Every request the gateway's listener received (the client's and the aggregator's
+    /// calls to the scorers), with its downstream time.
+    pub gateway_total: Figures,
+    pub routes: Vec<RouteView>,
+    pub versions: Vec<VersionView>,
+    pub chaos: BTreeMap<String, ChaosSetting>,
+    pub canary: Option<CanaryStatus>,
+    /// The canary's checks of the current (or last) run, oldest first.
+    pub checks: Vec<Check>,
+    pub load: LoadStatus,
+    /// The scenario in use (a name of networking/scenarios, or a path); `None`: networking/ only.
+    pub scenario: Option<String>,
+    /// The names `POST /api/scenario` accepts.
+    pub scenarios: Vec<String>,
+    /// Newest first.
+    pub events: Vec<EventView>,
+}
+
+/// What the collector knows at one moment.
+pub struct Inputs<'a> {
+    pub topology: &'a Topology,
+    pub window: &'a Window,
+    pub envoy_up: bool,
+    pub mesh: Option<&'a MeshState>,
+    /// Readiness by binary.
+    pub ready: &'a BTreeMap<String, bool>,
+    pub scenario: Option<String>,
+    pub scenarios: Vec<String>,
+    pub checks: Vec<Check>,
+    pub events: Vec<EventView>,
+    pub now_ms: u64,
+}
+
+/// The figures of every cluster of `host` (locally one workload serves a host, whatever the
+/// subset the route names).
+fn host_figures(window: &Window, host: &str) -> Figures {
+    window.sum(|cluster| cluster_host(cluster).is_some_and(|(h, _)| h == host))
+}
+
+pub fn build(i: Inputs<'_>) -> View {
+    let entry = i.topology.entry();
+    let ready = |binary: &str| i.ready.get(binary).copied().unwrap_or(false);
+    let scorers: Vec<_> = i
+        .topology
+        .workloads
+        .iter()
+        .filter(|w| w.binary != entry.binary)
+        .collect();
+    let mut nodes = vec![
+        Node {
+            id: CLIENT.into(),
+            label: "client".into(),
+            detail: "browser, split, load".into(),
+            column: 0,
+            ready: None,
+        },
+        Node {
+            id: GATEWAY.into(),
+            label: "gateway".into(),
+            detail: "Envoy (ingress)".into(),
+            column: 1,
+            ready: Some(i.envoy_up),
+        },
+        Node {
+            id: entry.binary.into(),
+            label: entry.binary.into(),
+            detail: format!(":{}", entry.port),
+            column: 2,
+            ready: Some(ready(entry.binary)),
+        },
+        Node {
+            id: GATEWAY_MESH.into(),
+            label: "gateway".into(),
+            detail: "Envoy (mesh)".into(),
+            column: 3,
+            ready: Some(i.envoy_up),
+        },
+    ];
+    let mut edges = vec![
+        // The client's requests are those the gateway routes to the entry workload (its
+        // listener also counts the entry's calls back through it: see `gateway_total`).
+        Edge {
+            from: CLIENT.into(),
+            to: GATEWAY.into(),
+            figures: host_figures(i.window, entry.binary),
+        },
+        Edge {
+            from: GATEWAY.into(),
+            to: entry.binary.into(),
+            figures: host_figures(i.window, entry.binary),
+        },
+        Edge {
+            from: entry.binary.into(),
+            to: GATEWAY_MESH.into(),
+            figures: i.window.sum(|cluster| {
+                cluster_host(cluster).is_some_and(|(h, _)| scorers.iter().any(|w| w.binary == h))
+            }),
+        },
+    ];
+    let mut versions = Vec::new();
+    for w in &scorers {
+        let version = w.labels.get("version").cloned().unwrap_or_default();
+        let figures = host_figures(i.window, w.binary);
+        nodes.push(Node {
+            id: w.binary.into(),
+            label: w.binary.into(),
+            detail: format!("{version} · :{}", w.port),
+            column: 4,
+            ready: Some(ready(w.binary)),
+        });
+        edges.push(Edge {
+            from: GATEWAY_MESH.into(),
+            to: w.binary.into(),
+            figures,
+        });
+        versions.push(VersionView {
+            host: w.binary.into(),
+            version,
+            port: w.port,
+            ready: ready(w.binary),
+            figures,
+        });
+    }
+    let routes = i
+        .mesh
+        .map(|m| m.routes.iter().map(|r| route_view(i.window, r)).collect())
+        .unwrap_or_default();
+    View {
+        updated_ms: i.now_ms,
+        window_seconds: i.window.seconds(),
+        envoy_up: i.envoy_up,
+        mesh_up: i.mesh.is_some(),
+        nodes,
+        edges,
+        gateway_total: i.window.gateway(),
+        routes,
+        versions,
+        chaos: i.mesh.map(|m| m.chaos.clone()).unwrap_or_default(),
+        canary: i.mesh.and_then(|m| m.canary.clone()),
+        checks: i.checks,
+        load: i.mesh.map(|m| m.load).unwrap_or_default(),
+        scenario: i.scenario,
+        scenarios: i.scenarios,
+        events: i.events,
+    }
+}
+
+fn route_view(window: &Window, r: &crate::control::state::WeightedRoute) -> RouteView {
+    let figures: Vec<Figures> = r
+        .destinations
+        .iter()
+        .map(|d| host_figures(window, &d.host))
+        .collect();
+    let total: u64 = figures.iter().map(|f| f.requests).sum();
+    RouteView {
+        virtual_service: r.virtual_service.clone(),
+        route: r.route.clone(),
+        overridden: r.overridden,
+        destinations: r
+            .destinations
+            .iter()
+            .zip(figures)
+            .map(|(d, f)| DestinationView {
+                host: d.host.clone(),
+                subset: d.subset.clone(),
+                weight: d.weight,
+                observed_percent: (total > 0).then(|| 100.0 * f.requests as f64 / total as f64),
+                figures: f,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

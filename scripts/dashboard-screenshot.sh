@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Regenerate docs/dashboard.png: the live dashboard of a local mesh under load, mid-canary,
+# as headless Chromium renders it. Everything runs on free loopback ports.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+    cat <<USAGE
+Usage: scripts/dashboard-screenshot.sh [--debug] [--no-build] [--out FILE] [-h|--help]
+
+Starts \`kyc-mesh up\` (real services, real Envoy from scripts/run-local.sh --print-envoy) on free
+loopback ports with its dashboard, drives it through the dashboard's own API (the page's token):
+the built-in load generator at 40 req/s and a canary paused at 50 %, waits until the figures cover
+a full 10 s window and two checks passed, then takes a 1280x900 screenshot with
+\`chromium --headless --screenshot\` and stops the mesh.
+
+Options:
+  --debug      use target/debug instead of target/release
+  --no-build   do not run cargo build first
+  --out FILE   where to write the PNG (default: docs/dashboard.png)
+Environment: CHROMIUM (default: chromium), KYC_ENVOY_BIN (else found by run-local.sh).
+USAGE
+}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+info() { printf '==> %s\n' "$*" >&2; }
+
+profile=release
+build=1
+out="$ROOT/docs/dashboard.png"
+while (($#)); do
+    case "$1" in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    --debug) profile=debug ;;
+    --no-build) build=0 ;;
+    --out)
+        [[ $# -ge 2 ]] || die "--out needs a file"
+        out="$2"
+        shift
+        ;;
+    *)
+        usage >&2
+        die "unknown option: $1"
+        ;;
+    esac
+    shift
+done
+
+chromium="${CHROMIUM:-chromium}"
+command -v "$chromium" >/dev/null 2>&1 || die "$chromium not found (install Debian's chromium or set CHROMIUM)"
+command -v curl >/dev/null 2>&1 || die "curl is required"
+envoy="$("$ROOT/scripts/run-local.sh" --print-envoy)"
+if ((build)); then
+    flag=()
+    [[ "$profile" == release ]] && flag=(--release)
+    info "cargo build ${flag[*]} --workspace --bins"
+    (cd "$ROOT" && cargo build ${flag[@]+"${flag[@]}"} --workspace --bins)
+fi
+mesh="$ROOT/target/$profile/kyc-mesh"
+[[ -x "$mesh" ]] || die "$mesh not found; run without --no-build"
+
+# free_port: a loopback port nobody listens on now, not handed out before by this script.
+used=()
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        [[ " ${used[*]-} " == *" $p "* ]] && continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            used+=("$p")
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+}
+
+tmp="$(mktemp -d)"
+pid=""
+cleanup() {
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 150); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+dash="$(free_port)"
+gateway="$(free_port)"
+info "starting kyc-mesh up (dashboard on 127.0.0.1:$dash)"
+"$mesh" --networking "$ROOT/networking" --state-dir "$tmp/state" --envoy "$envoy" \
+    --gateway-port "$gateway" --admin-port "$(free_port)" --aggregator-port "$(free_port)" \
+    --basic-port "$(free_port)" --advanced-port "$(free_port)" \
+    up --no-prometheus --dashboard-port "$dash" >"$tmp/up.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+    grep -qs "KYC local mesh is up" "$tmp/up.log" && break
+    kill -0 "$pid" 2>/dev/null || die "kyc-mesh up exited: $(tail -n 20 "$tmp/up.log")"
+    sleep 0.1
+done
+grep -q "KYC local mesh is up" "$tmp/up.log" || die "kyc-mesh up not ready within 60 s: $(tail -n 20 "$tmp/up.log")"
+
+base="http://127.0.0.1:$dash"
+token="$(curl -fsS "$base/" | sed -n 's/.*name="kyc-token" content="\([0-9a-f]*\)".*/\1/p')"
+[[ -n "$token" ]] || die "no token in the dashboard page"
+api() {
+    curl -fsS -X "$1" -H "X-KYC-Token: $token" -H 'Content-Type: application/json' \
+        --data "$3" "$base$2" >/dev/null || die "$1 $2 failed"
+}
+info "load 40 req/s, then a canary paused at 50 % (through the dashboard's API)"
+api PUT /api/load '{"rps":40}'
+api POST /api/canary '{"stepWeight":25,"intervalMs":4000,"minRequests":10,"pauseAt":50}'
+
+# The view must cover a full window and show two checks (polled, with a deadline).
+ready=""
+for _ in $(seq 1 90); do
+    state="$(curl -fsS "$base/api/state")"
+    if grep -q '"phase":"paused"' <<<"$state" && grep -q '"windowSeconds":\(9\.[5-9]\|1[0-9]\)' <<<"$state"; then
+        ready=1
+        break
+    fi
+    sleep 1
+done
+[[ -n "$ready" ]] || die "the canary did not reach its pause with a full window within 90 s"
+
+mkdir -p "$(dirname "$out")"
+info "screenshot → $out"
+"$chromium" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
+    --disable-background-networking --hide-scrollbars --user-data-dir="$tmp/chromium" \
+    --virtual-time-budget=500 --window-size=1280,900 --screenshot="$out" "$base/" 2>"$tmp/chromium.log" ||
+    die "chromium failed: $(tail -n 5 "$tmp/chromium.log")"
+[[ -s "$out" ]] || die "no screenshot written"
+info "done: $out"
