@@ -1,36 +1,76 @@
 //! The whole pipeline from files to a configuration Envoy may receive:
 //! `istio::load` → `translate` (with `analyze`) → refuse any error finding.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::analyze::{Finding, Severity};
-use crate::istio;
-use crate::topology::Ports;
+use crate::injection;
+use crate::istio::{self, Loaded};
+use crate::topology::{Ports, Sidecars, Topology};
 use crate::translate::{self, ProxyConfig, ProxyId, Translation};
 
 /// A translation without errors: what `up`, `render` and `use` act on.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub ingress: ProxyConfig,
+    /// One per injected workload (none for the edge-only mesh).
+    pub sidecars: BTreeMap<&'static str, ProxyConfig>,
     /// Warnings and infos (errors were refused).
     pub notes: Vec<Finding>,
 }
 
-/// Load and translate; Err carries every problem, one line each.
+impl Accepted {
+    /// Every proxy's configuration, the gateway first.
+    pub fn proxies(&self) -> impl Iterator<Item = (ProxyId, &ProxyConfig)> {
+        std::iter::once((ProxyId::IngressGateway, &self.ingress)).chain(
+            self.sidecars
+                .iter()
+                .map(|(name, p)| (ProxyId::Sidecar(name), p)),
+        )
+    }
+}
+
+fn load(networking: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<String>> {
+    istio::load(networking, scenario).map_err(|errs| {
+        errs.iter()
+            .map(|e| format!("Error {e}"))
+            .collect::<Vec<_>>()
+    })
+}
+
+/// The workloads networking/ (with the scenario) injects a sidecar into.
+pub fn injected(
+    networking: &Path,
+    scenario: Option<&Path>,
+    ports: &Ports,
+) -> Result<BTreeSet<&'static str>, Vec<String>> {
+    let objects = load(networking, scenario)?;
+    let topology = Topology::local(ports, &objects);
+    Ok(injection::injected_workloads(&objects, &topology))
+}
+
+/// Load and translate for the edge-only mesh; Err carries every problem, one line each.
 pub fn build(
     networking: &Path,
     scenario: Option<&Path>,
     ports: &Ports,
 ) -> Result<Accepted, Vec<String>> {
-    let objects = istio::load(networking, scenario).map_err(|errs| {
-        errs.iter()
-            .map(|e| format!("Error {e}"))
-            .collect::<Vec<_>>()
-    })?;
+    build_mesh(networking, scenario, ports, &Sidecars::new())
+}
+
+/// Load and translate for the gateway and the given sidecars.
+pub fn build_mesh(
+    networking: &Path,
+    scenario: Option<&Path>,
+    ports: &Ports,
+    sidecars: &Sidecars,
+) -> Result<Accepted, Vec<String>> {
+    let objects = load(networking, scenario)?;
     let Translation {
         mut proxies,
         findings,
-    } = translate::translate(&objects, ports);
+    } = translate::translate_mesh(&objects, ports, sidecars);
     let errors: Vec<String> = findings.errors().map(|f| f.to_string()).collect();
     if !errors.is_empty() {
         return Err(errors);
@@ -43,5 +83,16 @@ pub fn build(
         .into_iter()
         .filter(|f| f.severity != Severity::Error)
         .collect();
-    Ok(Accepted { ingress, notes })
+    let sidecars = proxies
+        .into_iter()
+        .filter_map(|(id, p)| match id {
+            ProxyId::Sidecar(name) => Some((name, p)),
+            ProxyId::IngressGateway => None,
+        })
+        .collect();
+    Ok(Accepted {
+        ingress,
+        sidecars,
+        notes,
+    })
 }

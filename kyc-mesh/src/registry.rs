@@ -43,7 +43,7 @@ impl<'a> Registry<'a> {
                 Object::Gateway(g) => r.gateways.push((o, g)),
                 Object::VirtualService(v) => r.virtual_services.push((o, v)),
                 Object::DestinationRule(d) => r.rules.push((o, d)),
-                Object::Deployment(_) | Object::TopologyOnly => {}
+                Object::Deployment(_) | Object::Namespace(_) | Object::TopologyOnly => {}
             }
         }
         r

@@ -105,7 +105,11 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         }
     };
     let admin = Admin::new(c.admin_port);
-    let rds = accepted.ingress.listener.rds_stat();
+    let rds = accepted
+        .ingress
+        .main_listener()
+        .map(|l| l.listener.rds_stat())
+        .unwrap_or_default();
     let subscriptions = [rds.as_str(), CDS_STAT];
     let before = admin.snapshot(&subscriptions).await.ok();
     scenario::write_state(&c.state_dir(), path.as_deref())?;

@@ -124,6 +124,10 @@ pub struct UpArgs {
     /// (see BENCHMARKS.md)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     envoy_concurrency: Option<u16>,
+    /// Edge only: no sidecars, whatever networking/ injects (the services listen on their
+    /// contract ports behind the ingress gateway alone)
+    #[arg(long)]
+    no_sidecars: bool,
     #[command(flatten)]
     observe: observe::ObserveArgs,
     #[command(flatten)]
@@ -221,6 +225,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 restart: a.supervision.policy(),
                 backoff: a.supervision.backoff(),
                 gateway_limits: a.gateway.limits(),
+                sidecars: !a.no_sidecars,
             })
             .await
         }

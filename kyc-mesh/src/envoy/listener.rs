@@ -8,14 +8,18 @@ use super::bootstrap::ConfigSource;
 use super::limits::{GatewayLimits, HcmLimits};
 use super::route::RouteConfiguration;
 use super::TypedExtension;
-use super::{Address, Any, Empty, ListenerName, Message, RouteConfigName, StatPrefix};
+use super::{
+    Address, Any, Empty, ListenerKind, ListenerName, Message, RouteConfigName, StatPrefix,
+};
 
 /// The HTTP fault filter's name: per-route fault config is keyed by it.
 pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
 
-/// What a proxy's HTTP listener is: the Istio port it stands for and the local port it binds.
+/// What a proxy's HTTP listener is: its kind, the Istio port it stands for and the local
+/// port it binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpListener {
+    pub kind: ListenerKind,
     pub istio_port: u16,
     pub local_port: u16,
     pub limits: GatewayLimits,
@@ -24,6 +28,7 @@ pub struct HttpListener {
 impl HttpListener {
     pub fn name(&self) -> ListenerName {
         ListenerName {
+            kind: self.kind,
             istio_port: self.istio_port,
         }
     }
@@ -34,6 +39,7 @@ impl HttpListener {
 
     pub fn route_config_name(&self) -> RouteConfigName {
         RouteConfigName {
+            kind: self.kind,
             istio_port: self.istio_port,
         }
     }
@@ -48,7 +54,8 @@ impl HttpListener {
     pub fn build(&self, routes: RouteSpecifier) -> Listener {
         let hcm = HttpConnectionManager {
             stat_prefix: self.stat_prefix(),
-            use_remote_address: true,
+            // The gateway is the edge (it sets x-forwarded-for); sidecars are not, as in Istio.
+            use_remote_address: self.kind == ListenerKind::Gateway,
             normalize_path: true,
             limits: self.limits.hcm(),
             http_filters: vec![

@@ -16,7 +16,7 @@ pub mod stats;
 pub mod telemetry;
 pub mod values;
 
-pub use names::{ClusterName, ListenerName, RouteConfigName, StatPrefix};
+pub use names::{ClusterName, Direction, ListenerKind, ListenerName, RouteConfigName, StatPrefix};
 pub use values::{Duration, FractionalPercent, Weight};
 
 use serde::{Serialize, Serializer};

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    Deployment, DestinationRule, Gateway, Loaded, Object, Origin, Service, VirtualService,
+    Deployment, DestinationRule, Gateway, Loaded, Namespace, Object, Origin, Service,
+    VirtualService,
 };
 
 /// One load error: file, object and (where known) field path.
@@ -88,7 +89,8 @@ fn object_of(
         "Deployment" if api == "apps/v1" => {
             typed::<Deployment>(value, file, label).map(Object::Deployment)
         }
-        "ServiceAccount" | "ConfigMap" | "Namespace" if api == "v1" => Ok(Object::TopologyOnly),
+        "Namespace" if api == "v1" => typed::<Namespace>(value, file, label).map(Object::Namespace),
+        "ServiceAccount" | "ConfigMap" if api == "v1" => Ok(Object::TopologyOnly),
         "Gateway" if istio_networking => typed::<Gateway>(value, file, label).map(Object::Gateway),
         "VirtualService" if istio_networking => {
             typed::<VirtualService>(value, file, label).map(Object::VirtualService)

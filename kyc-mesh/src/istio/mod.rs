@@ -72,7 +72,9 @@ impl fmt::Display for Origin {
 pub enum Object {
     Service(Service),
     Deployment(Deployment),
-    /// ServiceAccount, ConfigMap, Namespace: valid, no local effect.
+    /// Its labels decide sidecar injection.
+    Namespace(Namespace),
+    /// ServiceAccount, ConfigMap: valid, no local effect.
     TopologyOnly,
     Gateway(Gateway),
     VirtualService(VirtualService),

@@ -178,7 +178,6 @@ pub(super) fn build_cluster(
     };
     Ok(Cluster {
         load_assignment: LoadAssignment::loopback(name.clone(), ports),
-        name,
         discovery_type: DiscoveryType::Static,
         connect_timeout,
         lb_policy,
@@ -192,10 +191,13 @@ pub(super) fn build_cluster(
             }],
         },
         // Like a pod's readiness probe: a draining or restarting instance gets no new requests.
-        health_checks: vec![HealthCheck::readiness()],
+        health_checks: vec![HealthCheck::readiness(
+            (!name.fqdn.is_empty()).then(|| name.fqdn.clone()),
+        )],
         typed_extension_protocol_options,
         outlier_detection,
         common_lb_config,
+        name,
     })
 }
 

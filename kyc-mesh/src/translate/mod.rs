@@ -10,6 +10,7 @@
 
 mod cluster;
 mod route;
+mod sidecar;
 
 pub use route::ISTIO_DEFAULT_RETRY_ON;
 
@@ -21,27 +22,44 @@ use crate::envoy::cluster::Cluster;
 use crate::envoy::limits::GatewayLimits;
 use crate::envoy::listener::{HttpListener, RouteSpecifier};
 use crate::envoy::route::{Route, RouteConfiguration, VirtualHost};
-use crate::envoy::{ClusterName, Duration};
+use crate::envoy::{ClusterName, Duration, ListenerKind};
 use crate::istio::Loaded;
 use crate::registry::Registry;
-use crate::topology::{Ports, Topology};
+use crate::topology::{Ports, Sidecars, Topology};
 
 /// The Istio port the ingress gateway's listener stands for (the gateway Service's 80).
 pub const INGRESS_ISTIO_PORT: u16 = 80;
 
-/// Which Envoy a configuration is for. Today the ingress gateway only; per-workload
-/// sidecars get their own variant.
+/// Which Envoy a configuration is for: the ingress gateway, or the sidecar of one
+/// workload (by Deployment name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ProxyId {
     IngressGateway,
+    Sidecar(&'static str),
 }
 
-/// Everything one Envoy needs: its identity, its listener, its routes and clusters.
+impl std::fmt::Display for ProxyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyId::IngressGateway => write!(f, "istio-ingressgateway"),
+            ProxyId::Sidecar(w) => write!(f, "{w}/istio-proxy"),
+        }
+    }
+}
+
+/// One HTTP listener of a proxy and its route table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyListener {
+    pub listener: HttpListener,
+    pub routes: RouteConfiguration,
+}
+
+/// Everything one Envoy needs: its identity, its listeners with their routes (the
+/// gateway has one; a sidecar its inbound, then its outbound), its clusters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyConfig {
     pub node: Node,
-    pub listener: HttpListener,
-    pub routes: RouteConfiguration,
+    pub listeners: Vec<ProxyListener>,
     pub clusters: BTreeMap<ClusterName, Cluster>,
 }
 
@@ -49,18 +67,28 @@ impl ProxyConfig {
     /// A self-contained static bootstrap (what `render` prints).
     pub fn static_bootstrap(&self, admin_port: u16) -> Bootstrap {
         Bootstrap {
-            node: self.node,
+            node: self.node.clone(),
             admin: Admin::loopback(admin_port),
             stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
             overload_manager: None,
             static_resources: Some(StaticResources {
-                listeners: vec![self
-                    .listener
-                    .build(RouteSpecifier::RouteConfig(self.routes.clone()))],
+                listeners: self
+                    .listeners
+                    .iter()
+                    .map(|l| {
+                        l.listener
+                            .build(RouteSpecifier::RouteConfig(l.routes.clone()))
+                    })
+                    .collect(),
                 clusters: self.clusters.values().cloned().collect(),
             }),
             dynamic_resources: None,
         }
+    }
+
+    /// The first listener (the gateway's only one, a sidecar's inbound).
+    pub fn main_listener(&self) -> Option<&ProxyListener> {
+        self.listeners.first()
     }
 }
 
@@ -83,6 +111,8 @@ struct Ctx<'a> {
     topology: Topology,
     findings: Findings,
     clusters: BTreeMap<ClusterName, Cluster>,
+    /// The injected workloads: a cluster whose pods all have one speaks mTLS to them.
+    sidecars: Sidecars,
 }
 
 /// An Istio duration field as an Envoy duration; the error names the field.
@@ -90,8 +120,15 @@ fn dur(text: &str, what: &str) -> Result<Duration, String> {
     Duration::parse_istio(text).map_err(|e| format!("{what}: {e}"))
 }
 
-/// Translate loaded objects into Envoy configuration plus findings.
+/// Translate loaded objects into the ingress gateway's configuration plus findings (the
+/// edge-only mesh: no sidecars).
 pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
+    translate_mesh(objects, ports, &Sidecars::new())
+}
+
+/// Translate for the gateway and one sidecar per workload in `sidecars` (the injected
+/// ones, with their local ports).
+pub fn translate_mesh(objects: &[Loaded], ports: &Ports, sidecars: &Sidecars) -> Translation {
     let registry = Registry::new(objects);
     let topology = Topology::local(ports, objects);
     let findings = analyze::objects(objects, &registry, &topology);
@@ -100,28 +137,39 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
         topology,
         findings,
         clusters: BTreeMap::new(),
+        sidecars: Sidecars::new(),
     };
+    ctx.sidecars = sidecars.clone();
     let virtual_hosts = ctx.virtual_hosts();
     let listener = HttpListener {
+        kind: ListenerKind::Gateway,
         istio_port: INGRESS_ISTIO_PORT,
         local_port: ports.gateway,
         limits: GatewayLimits::default(),
     };
     let ingress = ProxyConfig {
         node: Node {
-            id: "kyc-mesh",
-            cluster: "istio-ingressgateway",
+            id: "kyc-mesh".into(),
+            cluster: "istio-ingressgateway".into(),
         },
-        routes: RouteConfiguration {
-            name: listener.route_config_name(),
-            virtual_hosts,
-            validate_clusters: false,
-        },
-        listener,
-        clusters: ctx.clusters,
+        listeners: vec![ProxyListener {
+            routes: RouteConfiguration {
+                name: listener.route_config_name(),
+                virtual_hosts,
+                validate_clusters: false,
+            },
+            listener,
+        }],
+        clusters: std::mem::take(&mut ctx.clusters),
     };
+    let mut proxies = BTreeMap::from([(ProxyId::IngressGateway, ingress)]);
+    for (name, sp) in sidecars {
+        if let Some(proxy) = ctx.sidecar(name, *sp, ports) {
+            proxies.insert(ProxyId::Sidecar(name), proxy);
+        }
+    }
     Translation {
-        proxies: BTreeMap::from([(ProxyId::IngressGateway, ingress)]),
+        proxies,
         findings: ctx.findings,
     }
 }

@@ -250,7 +250,7 @@ fn route_match(m: Option<&HttpMatch>) -> RouteMatch {
 
 /// Istio's retries: none when `attempts: 0`, Istio's defaults when absent; status codes
 /// in `retryOn` become `retriable_status_codes`.
-fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, String> {
+pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, String> {
     let (attempts, per_try, retry_on) = match r {
         None => (2, None, None),
         Some(r) => (

@@ -2,6 +2,8 @@
 //! reload on edits (see [`reload`]), stop everything cleanly.
 
 mod fleet;
+pub mod layout;
+mod proxies;
 mod reload;
 mod rollout;
 
@@ -13,6 +15,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::apply::admin::{poll, LDS_STAT};
+use crate::apply::endpoints::serve_from_mesh;
 use crate::apply::{Admin, XdsDir};
 use crate::control::server::{Call, ControlServer, ServerError};
 use crate::envoy::limits::GatewayLimits;
@@ -21,6 +24,7 @@ use crate::prometheus;
 use crate::scenario;
 use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
 use crate::topology::{Ports, Topology};
+use crate::translate::ProxyId;
 
 pub use fleet::LOCAL_DRAIN_MS;
 
@@ -49,6 +53,8 @@ pub struct UpOptions {
     pub restart: RestartPolicy,
     pub backoff: Backoff,
     pub gateway_limits: GatewayLimits,
+    /// Give each workload networking/ injects a sidecar (`--no-sidecars`: edge only).
+    pub sidecars: bool,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
@@ -58,7 +64,20 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         .scenario
         .clone()
         .map(|p| std::path::absolute(&p).unwrap_or(p));
-    let mut accepted = match pipeline::build(&o.networking, scenario.as_deref(), &o.ports) {
+    let topology = Topology::new(&o.ports);
+    let injected = if o.sidecars && !o.external_services {
+        pipeline::injected(&o.networking, scenario.as_deref(), &o.ports).unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let layout = layout::Layout::allocate(&topology, &injected)?;
+    let built = pipeline::build_mesh(
+        &o.networking,
+        scenario.as_deref(),
+        &o.ports,
+        &layout.sidecars,
+    );
+    let mut accepted = match built {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {
@@ -70,8 +89,9 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     for f in &accepted.notes {
         eprintln!("{f}");
     }
-    accepted.ingress.listener.limits = o.gateway_limits;
-    let topology = Topology::new(&o.ports);
+    if let Some(l) = accepted.ingress.listeners.first_mut() {
+        l.listener.limits = o.gateway_limits;
+    }
     check_ports_free(&o, &topology)?;
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
     let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
@@ -79,16 +99,68 @@ pub async fn up(o: UpOptions) -> Result<i32> {
 
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
-    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx);
+    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &layout, &exits_tx);
     let (_control, mut control) = control_server(&o.state_dir).await?;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let run = async {
         fleet.start_all().await?;
-        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin, &o.telemetry)?;
+        let serving = fleet.serving();
+        let mut all = Vec::new();
+        // Sidecars first (as `holdApplicationUntilProxyStarts`: ready before traffic), the gateway last.
+        for (name, config) in &accepted.sidecars {
+            let Some(sp) = layout.sidecars.get(name) else {
+                continue;
+            };
+            let id = ProxyId::Sidecar(name);
+            let dir = xds_dir.join(name);
+            let placed = serve_from_mesh(config, &serving, &layout.behind_sidecars);
+            let xds = XdsDir::create(&dir, &placed, sp.admin, &o.telemetry)?;
+            let admin = Admin::new(sp.admin);
+            let what = format!(
+                "the sidecar of {name} (inbound 127.0.0.1:{})",
+                topology.get(name).map_or(0, |w| w.port)
+            );
+            let proc_id = start_envoy(
+                &o,
+                &id.to_string(),
+                &what,
+                &xds,
+                &admin,
+                &mut procs,
+                &exits_tx,
+            )
+            .await?;
+            all.push(proxies::Proxy {
+                id,
+                xds,
+                admin,
+                proc_id,
+                config: config.clone(),
+            });
+        }
+        let placed = serve_from_mesh(&accepted.ingress, &serving, &layout.behind_sidecars);
+        let xds = XdsDir::create(
+            &xds_dir.join("gateway"),
+            &placed,
+            o.ports.admin,
+            &o.telemetry,
+        )?;
         let admin = Admin::new(o.ports.admin);
-        let envoy_id = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
+        let what = format!("the gateway listener on 127.0.0.1:{}", o.ports.gateway);
+        let proc_id = start_envoy(&o, "envoy", &what, &xds, &admin, &mut procs, &exits_tx).await?;
+        all.push(proxies::Proxy {
+            id: ProxyId::IngressGateway,
+            xds,
+            admin,
+            proc_id,
+            config: accepted.ingress.clone(),
+        });
+        let mut mesh = proxies::Proxies {
+            all,
+            behind_sidecars: layout.behind_sidecars.clone(),
+        };
         let mut prometheus_id = None;
         if let Some(binary) = &o.prometheus {
             let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports)?;
@@ -103,11 +175,9 @@ pub async fn up(o: UpOptions) -> Result<i32> {
             exits: &mut exits,
             restarts: &mut restarts,
             control: &mut control,
-            envoy_id,
             prometheus_id,
-            xds: &mut xds,
-            admin: &admin,
-            config: accepted.ingress.clone(),
+            mesh: &mut mesh,
+            layout: &layout,
         };
         reload::run(&o, &topology, running, &mut scenario).await
     };
@@ -136,10 +206,12 @@ async fn control_server(state_dir: &Path) -> Result<(Option<ControlServer>, mpsc
     }
 }
 
-/// Start Envoy on the bootstrap of `xds` and wait until its gateway listener is open.
-/// Returns Envoy's [`Proc::id`].
+/// Start one Envoy (`name` prefixes its log lines) on the bootstrap of `xds` and wait
+/// until its listeners are open (`what` names them in the error). Returns its [`Proc::id`].
 async fn start_envoy(
     o: &UpOptions,
+    name: &str,
+    what: &str,
     xds: &XdsDir,
     admin: &Admin,
     procs: &mut Vec<Proc>,
@@ -151,10 +223,13 @@ async fn start_envoy(
         .arg("--disable-hot-restart")
         .arg("--log-level")
         .arg(&o.envoy_log_level);
-    if let Some(workers) = o.envoy_concurrency {
+    // A sidecar gets one worker unless told otherwise: on a laptop every sidecar shares
+    // the same few cores with the services (Istio's default is 2 per sidecar).
+    let sidecar_default = (name != "envoy").then_some(1);
+    if let Some(workers) = o.envoy_concurrency.or(sidecar_default) {
         cmd.arg("--concurrency").arg(workers.to_string());
     }
-    procs.push(supervise::spawn("envoy", cmd, exits)?);
+    procs.push(supervise::spawn(name, cmd, exits)?);
     let envoy = &procs[procs.len() - 1];
     let rejected = format!("{LDS_STAT}.update_rejected");
     let active = "listener_manager.total_listeners_active";
@@ -166,7 +241,7 @@ async fn start_envoy(
     let listener = poll(o.ready_timeout, Duration::from_millis(50), || async {
         if let Some(status) = envoy.exited() {
             return Some(Err(anyhow::anyhow!(
-                "envoy exited during start-up ({status})"
+                "{name} exited during start-up ({status})"
             )));
         }
         if !admin.ready().await {
@@ -177,8 +252,7 @@ async fn start_envoy(
         let value = |name: &str| stats.get(name).copied().unwrap_or(0);
         if value(&rejected) > 0 || value(active) == 0 {
             return Some(Err(anyhow::anyhow!(
-                "Envoy could not open the gateway listener on 127.0.0.1:{} (port in use?)",
-                o.ports.gateway
+                "Envoy could not open {what} (port in use?)"
             )));
         }
         Some(Ok(()))
@@ -187,8 +261,8 @@ async fn start_envoy(
     match listener {
         Some(r) => r.map(|()| envoy.id),
         None => bail!(
-            "envoy not ready on admin port {} within {:?}",
-            o.ports.admin,
+            "{name} not ready on admin port {} within {:?}",
+            admin.port,
             o.ready_timeout
         ),
     }
@@ -222,7 +296,7 @@ impl Drop for RemoveOnDrop {
 }
 
 /// What the user sees once the mesh is up (tests wait for its first line).
-fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
+fn banner(o: &UpOptions, topology: &Topology, layout: &layout::Layout, scenario: Option<&Path>) {
     let p = &o.ports;
     println!();
     println!(
@@ -250,6 +324,17 @@ fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
         );
     }
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
+    if layout.sidecars.is_empty() {
+        println!("  sidecars:            none (edge only)");
+    }
+    for (name, sp) in &layout.sidecars {
+        let inbound = topology.get(name).map_or(0, |w| w.port);
+        let app = layout.app.get(name).copied().unwrap_or(0);
+        println!(
+            "  sidecar {name}: inbound :{inbound} → app :{app}, outbound :{}, admin http://localhost:{}/",
+            sp.outbound, sp.admin
+        );
+    }
     if o.prometheus.is_some() {
         let port = o.prometheus_port;
         println!("  Prometheus:          http://localhost:{port}/  (scrapes every 2 s)");

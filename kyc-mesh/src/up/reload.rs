@@ -9,19 +9,33 @@ use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::apply::endpoints::serve_from;
-use crate::apply::{Admin, XdsDir};
 use crate::control::protocol::Request;
 use crate::control::server::Call;
 use crate::pipeline;
 use crate::scenario;
 use crate::supervise::Exit;
 use crate::topology::Topology;
-use crate::translate::ProxyConfig;
+use crate::translate::ProxyId;
 
 use super::fleet::Fleet;
-use super::rollout::Target;
+use super::layout::Layout;
+use super::proxies::Proxies;
 use super::{banner, UpOptions};
+
+/// Injection is decided when a pod is created: a changed label applies at the next `up`
+/// (in the cluster: at the next `kubectl rollout restart`), as Istio does.
+fn warn_injection_change(o: &UpOptions, scenario: Option<&Path>, layout: &Layout) {
+    if !o.sidecars || o.external_services {
+        return;
+    }
+    let Ok(now) = pipeline::injected(&o.networking, scenario, &o.ports) else {
+        return;
+    };
+    let running: std::collections::BTreeSet<&str> = layout.sidecars.keys().copied().collect();
+    if now != running {
+        eprintln!("kyc-mesh: sidecar injection changed in networking/ (now: {now:?}, running: {running:?}); like a pod's, it applies when the mesh is started again");
+    }
+}
 
 /// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
 /// files: the xDS directory inside it is ours and must not trigger reloads).
@@ -73,20 +87,17 @@ impl ScenarioWatch {
     }
 }
 
-/// The started mesh: its service instances, every process's exits (Envoy's id is
-/// `envoy_id`), restarts coming due, control requests, and the Envoy configuration it
-/// holds (`config`: the last good translation, endpoints on topology ports).
+/// The started mesh: its service instances, every process's exits, restarts coming due,
+/// control requests, and its Envoys with the configuration each holds.
 pub(super) struct Running<'a> {
     pub fleet: &'a mut Fleet,
     pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
     pub restarts: &'a mut mpsc::UnboundedReceiver<usize>,
     pub control: &'a mut mpsc::Receiver<Call>,
-    pub envoy_id: usize,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on without it.
     pub prometheus_id: Option<usize>,
-    pub xds: &'a mut XdsDir,
-    pub admin: &'a Admin,
-    pub config: ProxyConfig,
+    pub mesh: &'a mut Proxies,
+    pub layout: &'a Layout,
 }
 
 pub(super) async fn run(
@@ -100,11 +111,9 @@ pub(super) async fn run(
         exits,
         restarts,
         control,
-        envoy_id,
         prometheus_id,
-        xds,
-        admin,
-        mut config,
+        mesh,
+        layout,
     } = mesh;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let watched = vec![o.networking.clone(), o.state_dir.clone()];
@@ -118,15 +127,22 @@ pub(super) async fn run(
     // Watching now: catch an edit made between the first translation and this point,
     // then tell the user (and tests) the mesh is up.
     let _ = tx.send(());
-    banner(o, topology, scenario.as_deref());
+    banner(o, topology, layout, scenario.as_deref());
 
     let mut last_error: Option<String> = None;
     loop {
         tokio::select! {
             Some((id, status)) = exits.recv() => {
-                if id == envoy_id {
-                    eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
-                    return Ok(1);
+                match mesh.by_proc(id) {
+                    Some(ProxyId::IngressGateway) => {
+                        eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
+                        return Ok(1);
+                    }
+                    Some(ProxyId::Sidecar(name)) => {
+                        eprintln!("kyc-mesh: the sidecar Envoy of {name} exited ({status}); stopping everything");
+                        return Ok(1);
+                    }
+                    None => {}
                 }
                 if Some(id) == prometheus_id {
                     eprintln!("kyc-mesh: prometheus exited ({status}); the mesh runs on without it");
@@ -138,8 +154,7 @@ pub(super) async fn run(
             Some(Call { request, reply }) = control.recv() => {
                 let response = match request {
                     Request::RolloutRestart { service } => {
-                        let target = Target { xds: &mut *xds, admin, config: &config };
-                        fleet.rollout_restart(&service, target).await
+                        fleet.rollout_restart(&service, &mut *mesh).await
                     }
                 };
                 let _ = reply.send(response);
@@ -149,7 +164,7 @@ pub(super) async fn run(
                 let quiet = Duration::from_millis(150);
                 while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
                 let new_scenario = scenario::read_state(&o.state_dir);
-                match pipeline::build(&o.networking, new_scenario.as_deref(), &o.ports) {
+                match pipeline::build_mesh(&o.networking, new_scenario.as_deref(), &o.ports, &layout.sidecars) {
                     Err(errors) => {
                         let text = errors.join("\n");
                         if last_error.as_deref() != Some(text.as_str()) {
@@ -159,9 +174,9 @@ pub(super) async fn run(
                     }
                     Ok(accepted) => {
                         last_error = None;
-                        match xds.apply(admin, &serve_from(&accepted.ingress, &fleet.serving())).await {
+                        warn_injection_change(o, new_scenario.as_deref(), layout);
+                        match mesh.apply(&accepted, &fleet.serving()).await {
                             Ok(changed) => {
-                                config = accepted.ingress;
                                 if new_scenario != *scenario {
                                     println!("kyc-mesh: scenario now {}", scenario::shown(new_scenario.as_deref()));
                                     *scenario = new_scenario;

@@ -84,7 +84,7 @@ impl Out {
 
     /// The routes of the first virtual host.
     fn routes(&self) -> &[Route] {
-        &self.proxy.routes.virtual_hosts[0].routes
+        &self.proxy.listeners[0].routes.virtual_hosts[0].routes
     }
 
     fn cluster(&self, name: &str) -> &Cluster {

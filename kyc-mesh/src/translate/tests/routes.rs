@@ -39,8 +39,11 @@ fn weighted_split_becomes_weighted_clusters_with_subset_clusters() {
     };
     assert_eq!(port(cfg.cluster(BASIC)), 8081);
     assert_eq!(port(cfg.cluster(ADVANCED)), 8082);
-    assert_eq!(cfg.proxy.routes.virtual_hosts[0].domains, ["*"]);
-    assert_eq!(cfg.proxy.listener.local_port, 8000);
+    assert_eq!(
+        cfg.proxy.listeners[0].routes.virtual_hosts[0].domains,
+        ["*"]
+    );
+    assert_eq!(cfg.proxy.listeners[0].listener.local_port, 8000);
 }
 
 #[test]
@@ -185,10 +188,11 @@ fn fault_delay_and_abort_are_per_route_filter_config() {
     );
     assert!(r[1].typed_per_filter_config.is_empty());
     // the listener carries the fault filter before the router
-    let l = cfg
-        .proxy
+    let l = cfg.proxy.listeners[0]
         .listener
-        .build(RouteSpecifier::RouteConfig(cfg.proxy.routes.clone()));
+        .build(RouteSpecifier::RouteConfig(
+            cfg.proxy.listeners[0].routes.clone(),
+        ));
     let filters = &l.filter_chains[0].filters[0]
         .typed_config
         .value
