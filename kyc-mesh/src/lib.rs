@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cli;
 pub mod control;
 pub mod envoy;
+pub mod identity;
 pub mod injection;
 pub mod istio;
 pub mod pipeline;

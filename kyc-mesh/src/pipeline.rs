@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::analyze::{Finding, Severity};
 use crate::injection;
 use crate::istio::{self, Loaded};
-use crate::topology::{Ports, Sidecars, Topology};
+use crate::topology::{Ports, SidecarPlan, Topology};
 use crate::translate::{self, ProxyConfig, ProxyId, Translation};
 
 /// A translation without errors: what `up`, `render` and `use` act on.
@@ -56,7 +56,7 @@ pub fn build(
     scenario: Option<&Path>,
     ports: &Ports,
 ) -> Result<Accepted, Vec<String>> {
-    build_mesh(networking, scenario, ports, &Sidecars::new())
+    build_mesh(networking, scenario, ports, &SidecarPlan::default())
 }
 
 /// Load and translate for the gateway and the given sidecars.
@@ -64,13 +64,13 @@ pub fn build_mesh(
     networking: &Path,
     scenario: Option<&Path>,
     ports: &Ports,
-    sidecars: &Sidecars,
+    plan: &SidecarPlan,
 ) -> Result<Accepted, Vec<String>> {
     let objects = load(networking, scenario)?;
     let Translation {
         mut proxies,
         findings,
-    } = translate::translate_mesh(&objects, ports, sidecars);
+    } = translate::translate_mesh(&objects, ports, plan);
     let errors: Vec<String> = findings.errors().map(|f| f.to_string()).collect();
     if !errors.is_empty() {
         return Err(errors);

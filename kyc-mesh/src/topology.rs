@@ -41,6 +41,15 @@ pub struct SidecarPorts {
 /// edge-only mesh (`up --no-sidecars`, `render`).
 pub type Sidecars = BTreeMap<&'static str, SidecarPorts>;
 
+/// What translation needs to program sidecars: which workloads have one (and their
+/// ports), and where each proxy's certificates and SDS files are (`<certs>/<proxy>/`,
+/// written by `identity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SidecarPlan {
+    pub sidecars: Sidecars,
+    pub certs: std::path::PathBuf,
+}
+
 /// The container port every workload serves on in the cluster (the Deployments'
 /// `containerPort`, the Services' `targetPort: http`): a sidecar's inbound stands for it.
 pub const CONTAINER_PORT: u16 = 8080;

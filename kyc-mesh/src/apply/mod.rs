@@ -21,6 +21,7 @@ use crate::envoy::cluster::Cluster;
 use crate::envoy::listener::{HttpListener, Listener, Rds, RouteSpecifier};
 use crate::envoy::route::RouteConfiguration;
 use crate::envoy::telemetry::Telemetry;
+use crate::envoy::tls::SdsSources;
 use crate::envoy::ClusterName;
 use crate::translate::ProxyConfig;
 
@@ -84,6 +85,8 @@ pub struct XdsDir {
     pub dir: PathBuf,
     version: u64,
     telemetry: Telemetry,
+    /// The proxy's SDS secrets (a sidecar inbound's mTLS).
+    sds: Option<SdsSources>,
     listeners: Vec<HttpListener>,
     clusters: BTreeMap<ClusterName, Cluster>,
     routes: Vec<RouteConfiguration>,
@@ -107,6 +110,7 @@ impl XdsDir {
             dir: dir.to_path_buf(),
             version: 1,
             telemetry: telemetry.clone(),
+            sds: proxy.identity.as_ref().map(|i| i.sds.clone()),
             listeners: proxy.listeners.iter().map(|l| l.listener).collect(),
             clusters: proxy.clusters.clone(),
             routes: proxy.listeners.iter().map(|l| l.routes.clone()).collect(),
@@ -152,10 +156,11 @@ impl XdsDir {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let mut built = l.build(RouteSpecifier::Rds(Rds {
+                let rds = RouteSpecifier::Rds(Rds {
                     config_source: ConfigSource::watched_file(&rds_sub(&self.dir, i), RDS),
                     route_config_name: l.route_config_name(),
-                }));
+                });
+                let mut built = l.build(rds, self.sds.as_ref());
                 self.telemetry.decorate(&mut built);
                 built
             })

@@ -14,6 +14,7 @@ pub mod names;
 pub mod route;
 pub mod stats;
 pub mod telemetry;
+pub mod tls;
 pub mod values;
 
 pub use names::{ClusterName, Direction, ListenerKind, ListenerName, RouteConfigName, StatPrefix};

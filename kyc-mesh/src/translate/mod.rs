@@ -22,10 +22,12 @@ use crate::envoy::cluster::Cluster;
 use crate::envoy::limits::GatewayLimits;
 use crate::envoy::listener::{HttpListener, RouteSpecifier};
 use crate::envoy::route::{Route, RouteConfiguration, VirtualHost};
+use crate::envoy::tls::SdsSources;
 use crate::envoy::{ClusterName, Duration, ListenerKind};
+use crate::identity::SpiffeId;
 use crate::istio::Loaded;
 use crate::registry::Registry;
-use crate::topology::{Ports, Sidecars, Topology};
+use crate::topology::{Ports, SidecarPlan, Topology};
 
 /// The Istio port the ingress gateway's listener stands for (the gateway Service's 80).
 pub const INGRESS_ISTIO_PORT: u16 = 80;
@@ -36,6 +38,16 @@ pub const INGRESS_ISTIO_PORT: u16 = 80;
 pub enum ProxyId {
     IngressGateway,
     Sidecar(&'static str),
+}
+
+impl ProxyId {
+    /// Its directory under the state directory (certificates, xDS files).
+    pub fn dir_name(&self) -> &'static str {
+        match self {
+            ProxyId::IngressGateway => "istio-ingressgateway",
+            ProxyId::Sidecar(w) => w,
+        }
+    }
 }
 
 impl std::fmt::Display for ProxyId {
@@ -54,13 +66,35 @@ pub struct ProxyListener {
     pub routes: RouteConfiguration,
 }
 
-/// Everything one Envoy needs: its identity, its listeners with their routes (the
-/// gateway has one; a sidecar its inbound, then its outbound), its clusters.
+/// Everything one Envoy needs: its node, its listeners with their routes (the gateway
+/// has one; a sidecar its inbound, then its outbound), its clusters, and in a mesh with
+/// sidecars its workload identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyConfig {
     pub node: Node,
     pub listeners: Vec<ProxyListener>,
     pub clusters: BTreeMap<ClusterName, Cluster>,
+    pub identity: Option<ProxyIdentity>,
+}
+
+/// A proxy's SPIFFE identity and where its certificate files and SDS secrets are (`up`
+/// issues them there with `identity::MeshCa` before the proxy starts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyIdentity {
+    pub spiffe: SpiffeId,
+    pub dir: std::path::PathBuf,
+    pub sds: SdsSources,
+}
+
+impl ProxyIdentity {
+    fn new(spiffe: SpiffeId, certs: &std::path::Path, id: ProxyId) -> Self {
+        let dir = certs.join(id.dir_name());
+        ProxyIdentity {
+            spiffe,
+            sds: SdsSources::in_dir(&dir),
+            dir,
+        }
+    }
 }
 
 impl ProxyConfig {
@@ -76,8 +110,10 @@ impl ProxyConfig {
                     .listeners
                     .iter()
                     .map(|l| {
-                        l.listener
-                            .build(RouteSpecifier::RouteConfig(l.routes.clone()))
+                        l.listener.build(
+                            RouteSpecifier::RouteConfig(l.routes.clone()),
+                            self.identity.as_ref().map(|i| &i.sds),
+                        )
                     })
                     .collect(),
                 clusters: self.clusters.values().cloned().collect(),
@@ -112,7 +148,9 @@ struct Ctx<'a> {
     findings: Findings,
     clusters: BTreeMap<ClusterName, Cluster>,
     /// The injected workloads: a cluster whose pods all have one speaks mTLS to them.
-    sidecars: Sidecars,
+    plan: SidecarPlan,
+    /// The SDS secrets of the proxy whose clusters are being built (None: plaintext).
+    sds: Option<SdsSources>,
 }
 
 /// An Istio duration field as an Envoy duration; the error names the field.
@@ -123,12 +161,11 @@ fn dur(text: &str, what: &str) -> Result<Duration, String> {
 /// Translate loaded objects into the ingress gateway's configuration plus findings (the
 /// edge-only mesh: no sidecars).
 pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
-    translate_mesh(objects, ports, &Sidecars::new())
+    translate_mesh(objects, ports, &SidecarPlan::default())
 }
 
-/// Translate for the gateway and one sidecar per workload in `sidecars` (the injected
-/// ones, with their local ports).
-pub fn translate_mesh(objects: &[Loaded], ports: &Ports, sidecars: &Sidecars) -> Translation {
+/// Translate for the gateway and one sidecar per workload the plan injects.
+pub fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> Translation {
     let registry = Registry::new(objects);
     let topology = Topology::local(ports, objects);
     let findings = analyze::objects(objects, &registry, &topology);
@@ -137,15 +174,24 @@ pub fn translate_mesh(objects: &[Loaded], ports: &Ports, sidecars: &Sidecars) ->
         topology,
         findings,
         clusters: BTreeMap::new(),
-        sidecars: Sidecars::new(),
+        plan: plan.clone(),
+        sds: None,
     };
-    ctx.sidecars = sidecars.clone();
+    let gateway_identity = (!plan.sidecars.is_empty()).then(|| {
+        ProxyIdentity::new(
+            SpiffeId::ingress_gateway(),
+            &plan.certs,
+            ProxyId::IngressGateway,
+        )
+    });
+    ctx.sds = gateway_identity.as_ref().map(|i| i.sds.clone());
     let virtual_hosts = ctx.virtual_hosts();
     let listener = HttpListener {
         kind: ListenerKind::Gateway,
         istio_port: INGRESS_ISTIO_PORT,
         local_port: ports.gateway,
         limits: GatewayLimits::default(),
+        mtls: None,
     };
     let ingress = ProxyConfig {
         node: Node {
@@ -161,9 +207,10 @@ pub fn translate_mesh(objects: &[Loaded], ports: &Ports, sidecars: &Sidecars) ->
             listener,
         }],
         clusters: std::mem::take(&mut ctx.clusters),
+        identity: gateway_identity,
     };
     let mut proxies = BTreeMap::from([(ProxyId::IngressGateway, ingress)]);
-    for (name, sp) in sidecars {
+    for (name, sp) in &plan.sidecars {
         if let Some(proxy) = ctx.sidecar(name, *sp, ports) {
             proxies.insert(ProxyId::Sidecar(name), proxy);
         }

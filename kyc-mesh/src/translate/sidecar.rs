@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::envoy::bootstrap::Node;
 use crate::envoy::limits::GatewayLimits;
-use crate::envoy::listener::HttpListener;
+use crate::envoy::listener::{HttpListener, InboundMtls};
 use crate::envoy::route::{
     PathMatch, Route, RouteAction, RouteConfiguration, RouteMatch, RouteTarget, VirtualHost,
 };
@@ -25,7 +25,8 @@ use crate::topology::{Ports, SidecarPorts, CONTAINER_PORT};
 
 use super::cluster::build_cluster;
 use super::route::retry_policy;
-use super::{Ctx, ProxyConfig, ProxyListener};
+use super::{Ctx, ProxyConfig, ProxyId, ProxyIdentity, ProxyListener};
+use crate::identity::SpiffeId;
 
 /// The ingress gateway's Service, as sidecars name it.
 pub const INGRESS_FQDN: &str = "istio-ingressgateway.istio-system.svc.cluster.local";
@@ -60,6 +61,13 @@ impl Ctx<'_> {
         ports: &Ports,
     ) -> Option<ProxyConfig> {
         let w = self.topology.get(name)?.clone();
+        let id = ProxyId::Sidecar(name);
+        let identity = ProxyIdentity::new(
+            SpiffeId::new(&w.namespace, &w.service_account),
+            &self.plan.certs.clone(),
+            id,
+        );
+        self.sds = Some(identity.sds.clone());
         let inbound = ClusterName::inbound(CONTAINER_PORT);
         // No retries inbound (istiod's inbound routes have none): the caller's sidecar retries.
         let mut inbound_route = default_route("default", inbound.clone());
@@ -75,12 +83,14 @@ impl Ctx<'_> {
             istio_port: CONTAINER_PORT,
             local_port: w.port,
             limits: GatewayLimits::default(),
+            mtls: Some(InboundMtls::Permissive),
         };
         let outbound_listener = HttpListener {
             kind: ListenerKind::SidecarOutbound,
             istio_port: CONTAINER_PORT,
             local_port: sp.outbound,
             limits: GatewayLimits::default(),
+            mtls: None,
         };
         let mut outbound_hosts = self.mesh_virtual_hosts(&w.namespace);
         let gateway = ClusterName::outbound(80, None, INGRESS_FQDN);
@@ -125,6 +135,7 @@ impl Ctx<'_> {
                 },
             ],
             clusters: std::mem::take(&mut self.clusters),
+            identity: Some(identity),
         })
     }
 

@@ -96,6 +96,7 @@ impl Fleet {
                 bin_dir: o.bin_dir.clone(),
                 gateway_port: o.ports.gateway,
                 outbound: layout
+                    .plan
                     .sidecars
                     .iter()
                     .map(|(name, sp)| (*name, sp.outbound))

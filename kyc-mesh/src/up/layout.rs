@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::topology::{SidecarPorts, Sidecars, Topology};
+use crate::topology::{SidecarPlan, SidecarPorts, Topology};
 
 /// The allocated ports of the injected workloads (empty for the edge-only mesh).
 #[derive(Debug, Clone, Default)]
 pub struct Layout {
-    pub sidecars: Sidecars,
+    /// The sidecars and where their certificates go.
+    pub plan: SidecarPlan,
     /// Workload → the port its app instance starts on.
     pub app: BTreeMap<&'static str, u16>,
     /// Topology ports that are sidecar inbounds (see `apply::endpoints::serve_from_mesh`).
@@ -23,6 +24,7 @@ impl Layout {
     pub fn allocate(
         topology: &Topology,
         injected: &BTreeSet<&'static str>,
+        certs: std::path::PathBuf,
     ) -> std::io::Result<Layout> {
         let mut held = Vec::new();
         let mut next = || -> std::io::Result<u16> {
@@ -32,6 +34,7 @@ impl Layout {
             Ok(port)
         };
         let mut layout = Layout::default();
+        layout.plan.certs = certs;
         for w in topology
             .workloads
             .iter()
@@ -42,7 +45,7 @@ impl Layout {
                 outbound: next()?,
                 admin: next()?,
             };
-            layout.sidecars.insert(w.name, sp);
+            layout.plan.sidecars.insert(w.name, sp);
             layout.behind_sidecars.insert(w.port);
         }
         Ok(layout)

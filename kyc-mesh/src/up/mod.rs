@@ -70,13 +70,9 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     } else {
         Default::default()
     };
-    let layout = layout::Layout::allocate(&topology, &injected)?;
-    let built = pipeline::build_mesh(
-        &o.networking,
-        scenario.as_deref(),
-        &o.ports,
-        &layout.sidecars,
-    );
+    let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
+    let layout = layout::Layout::allocate(&topology, &injected, xds_dir.join("certs"))?;
+    let built = pipeline::build_mesh(&o.networking, scenario.as_deref(), &o.ports, &layout.plan);
     let mut accepted = match built {
         Ok(c) => c,
         Err(errors) => {
@@ -94,7 +90,6 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     }
     check_ports_free(&o, &topology)?;
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
-    let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(xds_dir.clone());
 
     let mut procs: Vec<Proc> = Vec::new();
@@ -105,12 +100,13 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let run = async {
+        issue_identities(&o.state_dir, &accepted)?;
         fleet.start_all().await?;
         let serving = fleet.serving();
         let mut all = Vec::new();
         // Sidecars first (as `holdApplicationUntilProxyStarts`: ready before traffic), the gateway last.
         for (name, config) in &accepted.sidecars {
-            let Some(sp) = layout.sidecars.get(name) else {
+            let Some(sp) = layout.plan.sidecars.get(name) else {
                 continue;
             };
             let id = ProxyId::Sidecar(name);
@@ -268,6 +264,29 @@ async fn start_envoy(
     }
 }
 
+/// The mesh CA (created on the first start, reused after) signs each proxy's
+/// certificate into its directory, before any proxy starts.
+fn issue_identities(state_dir: &Path, accepted: &pipeline::Accepted) -> Result<()> {
+    let with_identity: Vec<_> = accepted
+        .proxies()
+        .filter_map(|(_, p)| p.identity.as_ref())
+        .collect();
+    if with_identity.is_empty() {
+        return Ok(());
+    }
+    let ca = crate::identity::MeshCa::load_or_create(state_dir)?;
+    println!(
+        "kyc-mesh: mesh CA {} ({}); issuing {} workload certificates",
+        ca.root_cert_path().display(),
+        if ca.created { "created" } else { "reused" },
+        with_identity.len()
+    );
+    for id in with_identity {
+        ca.issue(&id.dir, &id.spiffe)?;
+    }
+    Ok(())
+}
+
 /// Refuse to start when a port we are about to listen on is taken (a previous run, another
 /// program), instead of a confusing failure later.
 fn check_ports_free(o: &UpOptions, topology: &Topology) -> Result<()> {
@@ -324,10 +343,10 @@ fn banner(o: &UpOptions, topology: &Topology, layout: &layout::Layout, scenario:
         );
     }
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
-    if layout.sidecars.is_empty() {
+    if layout.plan.sidecars.is_empty() {
         println!("  sidecars:            none (edge only)");
     }
-    for (name, sp) in &layout.sidecars {
+    for (name, sp) in &layout.plan.sidecars {
         let inbound = topology.get(name).map_or(0, |w| w.port);
         let app = layout.app.get(name).copied().unwrap_or(0);
         println!(

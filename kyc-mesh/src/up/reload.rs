@@ -31,7 +31,7 @@ fn warn_injection_change(o: &UpOptions, scenario: Option<&Path>, layout: &Layout
     let Ok(now) = pipeline::injected(&o.networking, scenario, &o.ports) else {
         return;
     };
-    let running: std::collections::BTreeSet<&str> = layout.sidecars.keys().copied().collect();
+    let running: std::collections::BTreeSet<&str> = layout.plan.sidecars.keys().copied().collect();
     if now != running {
         eprintln!("kyc-mesh: sidecar injection changed in networking/ (now: {now:?}, running: {running:?}); like a pod's, it applies when the mesh is started again");
     }
@@ -164,7 +164,7 @@ pub(super) async fn run(
                 let quiet = Duration::from_millis(150);
                 while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
                 let new_scenario = scenario::read_state(&o.state_dir);
-                match pipeline::build_mesh(&o.networking, new_scenario.as_deref(), &o.ports, &layout.sidecars) {
+                match pipeline::build_mesh(&o.networking, new_scenario.as_deref(), &o.ports, &layout.plan) {
                     Err(errors) => {
                         let text = errors.join("\n");
                         if last_error.as_deref() != Some(text.as_str()) {

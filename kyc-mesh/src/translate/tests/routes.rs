@@ -188,11 +188,10 @@ fn fault_delay_and_abort_are_per_route_filter_config() {
     );
     assert!(r[1].typed_per_filter_config.is_empty());
     // the listener carries the fault filter before the router
-    let l = cfg.proxy.listeners[0]
-        .listener
-        .build(RouteSpecifier::RouteConfig(
-            cfg.proxy.listeners[0].routes.clone(),
-        ));
+    let l = cfg.proxy.listeners[0].listener.build(
+        RouteSpecifier::RouteConfig(cfg.proxy.listeners[0].routes.clone()),
+        None,
+    );
     let filters = &l.filter_chains[0].filters[0]
         .typed_config
         .value
