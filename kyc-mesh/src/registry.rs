@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    namespace_of, DestinationRule, Gateway, Loaded, Object, Service, VirtualService,
+    namespace_of, AuthorizationPolicy, DestinationRule, Gateway, Loaded, Object,
+    PeerAuthentication, Service, VirtualService,
 };
 
 /// An object of one kind together with where it came from.
@@ -32,6 +33,8 @@ pub struct Registry<'a> {
     pub gateways: Vec<Entry<'a, Gateway>>,
     pub virtual_services: Vec<Entry<'a, VirtualService>>,
     pub rules: Vec<Entry<'a, DestinationRule>>,
+    pub peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
+    pub authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
 }
 
 impl<'a> Registry<'a> {
@@ -43,6 +46,8 @@ impl<'a> Registry<'a> {
                 Object::Gateway(g) => r.gateways.push((o, g)),
                 Object::VirtualService(v) => r.virtual_services.push((o, v)),
                 Object::DestinationRule(d) => r.rules.push((o, d)),
+                Object::PeerAuthentication(p) => r.peer_authentications.push((o, p)),
+                Object::AuthorizationPolicy(p) => r.authorization_policies.push((o, p)),
                 Object::Deployment(_) | Object::Namespace(_) | Object::TopologyOnly => {}
             }
         }

@@ -123,7 +123,16 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
     };
     // Routes or clusters move when the running mesh has applied the switch.
     let (deadline, tick) = (Duration::from_secs(5), Duration::from_millis(25));
-    match admin.wait_moved(&subscriptions, &before, deadline, tick).await {
+    let state = c.state_dir();
+    let applied = crate::apply::admin::poll(deadline, tick, || async {
+        (scenario::read_applied(&state) == Some(path.clone())).then_some(Outcome::Applied)
+    });
+    let moved = admin.wait_moved(&subscriptions, &before, deadline, tick);
+    let outcome = tokio::select! {
+        Some(o) = applied => o,
+        o = moved => o,
+    };
+    match outcome {
         Outcome::Applied => println!("kyc-mesh: the running mesh now uses scenario {shown}"),
         Outcome::Rejected(_) => {
             println!("kyc-mesh: Envoy rejected scenario {shown}; see the `up` output");

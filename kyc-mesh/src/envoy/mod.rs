@@ -11,6 +11,7 @@ pub mod health;
 pub mod limits;
 pub mod listener;
 pub mod names;
+pub mod rbac;
 pub mod route;
 pub mod stats;
 pub mod telemetry;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    Deployment, DestinationRule, Gateway, Loaded, Namespace, Object, Origin, Service,
-    VirtualService,
+    AuthorizationPolicy, Deployment, DestinationRule, Gateway, Loaded, Namespace, Object, Origin,
+    PeerAuthentication, Service, VirtualService,
 };
 
 /// One load error: file, object and (where known) field path.
@@ -31,8 +31,6 @@ impl LoadError {
 
 /// Kinds that only mean something with istiod / sidecars.
 const NEEDS_ISTIOD: &[&str] = &[
-    "PeerAuthentication",
-    "AuthorizationPolicy",
     "RequestAuthentication",
     "Sidecar",
     "EnvoyFilter",
@@ -84,6 +82,7 @@ fn object_of(
     label: &str,
 ) -> Result<Object, LoadError> {
     let istio_networking = api.starts_with("networking.istio.io/");
+    let istio_security = api.starts_with("security.istio.io/");
     match kind {
         "Service" if api == "v1" => typed::<Service>(value, file, label).map(Object::Service),
         "Deployment" if api == "apps/v1" => {
@@ -98,6 +97,12 @@ fn object_of(
         "DestinationRule" if istio_networking => {
             typed::<DestinationRule>(value, file, label).map(Object::DestinationRule)
         }
+        "PeerAuthentication" if istio_security => {
+            typed::<PeerAuthentication>(value, file, label).map(Object::PeerAuthentication)
+        }
+        "AuthorizationPolicy" if istio_security => {
+            typed::<AuthorizationPolicy>(value, file, label).map(Object::AuthorizationPolicy)
+        }
         k if NEEDS_ISTIOD.contains(&k) => Err(LoadError::new(
             file,
             label,
@@ -107,7 +112,7 @@ fn object_of(
             file,
             label,
             format!(
-                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
+                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, security.istio.io PeerAuthentication/AuthorizationPolicy); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
             ),
         )),
     }
@@ -320,10 +325,10 @@ spec:
 
     #[test]
     fn istiod_kinds_are_refused_with_minikube_hint() {
-        let yaml = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\nspec:\n  mtls:\n    mode: STRICT\n";
+        let yaml = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: default\nspec: {}\n";
         let err = parse_documents(yaml, Path::new("p.yaml")).unwrap_err();
         let msg = err[0].to_string();
-        assert!(msg.contains("PeerAuthentication"), "{msg}");
+        assert!(msg.contains("RequestAuthentication"), "{msg}");
         assert!(msg.contains("minikube"), "{msg}");
     }
 

@@ -13,12 +13,14 @@ mod gateway;
 mod hostile_tests;
 mod kube;
 mod load;
+mod security;
 mod virtual_service;
 
 pub use destination_rule::*;
 pub use gateway::*;
 pub use kube::*;
 pub use load::{load, parse_documents, yaml_files, LoadError, MAX_FILE_BYTES, MINIKUBE_HINT};
+pub use security::*;
 pub use virtual_service::*;
 
 use std::collections::BTreeMap;
@@ -79,6 +81,8 @@ pub enum Object {
     Gateway(Gateway),
     VirtualService(VirtualService),
     DestinationRule(DestinationRule),
+    PeerAuthentication(PeerAuthentication),
+    AuthorizationPolicy(AuthorizationPolicy),
 }
 
 /// One object of networking/ with where it came from.

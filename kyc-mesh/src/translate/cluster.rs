@@ -194,8 +194,13 @@ pub(super) fn build_cluster(
     if let Some(mode @ (ClientTlsMode::Simple | ClientTlsMode::Mutual)) =
         policy.tls.as_ref().map(|t| t.mode)
     {
+        let mode = if mode == ClientTlsMode::Simple {
+            "SIMPLE"
+        } else {
+            "MUTUAL"
+        };
         return Err(format!(
-            "trafficPolicy.tls.mode {mode:?} (TLS to a server outside the mesh) is not translated by the local mesh; use ISTIO_MUTUAL or DISABLE"
+            "trafficPolicy.tls.mode {mode} (TLS to a server outside the mesh) is not translated by the local mesh; use ISTIO_MUTUAL or DISABLE"
         ));
     }
     let limit = |v: Option<u32>| v.map(u64::from).unwrap_or(UNLIMITED);

@@ -10,6 +10,7 @@
 
 mod cluster;
 mod route;
+mod security;
 mod sidecar;
 
 pub use route::ISTIO_DEFAULT_RETRY_ON;

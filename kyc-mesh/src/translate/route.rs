@@ -8,9 +8,9 @@ use crate::analyze::Severity;
 use crate::envoy::listener::FAULT_FILTER;
 use crate::envoy::route::{
     AppendAction, FaultAbort, FaultDelay, HeaderMatcher, HeaderMutations, HeaderValue,
-    HeaderValueOption, HttpFault, MirrorPolicy, PathMatch, QueryParameterMatcher, RegexMatcher,
-    RetryPolicy, Route, RouteAction, RouteMatch, RouteTarget, RuntimeFraction, StringMatcher,
-    WeightedCluster, WeightedClusters,
+    HeaderValueOption, HttpFault, MirrorPolicy, PathMatch, PerFilterConfig, QueryParameterMatcher,
+    RegexMatcher, RetryPolicy, Route, RouteAction, RouteMatch, RouteTarget, RuntimeFraction,
+    StringMatcher, WeightedCluster, WeightedClusters,
 };
 use crate::envoy::{Any, Duration, FractionalPercent, Weight};
 use crate::istio::{
@@ -123,7 +123,7 @@ impl Ctx<'_> {
         if let Some(f) = &route.fault {
             match fault_config(f) {
                 Ok(cfg) => {
-                    per_filter.insert(FAULT_FILTER, Any::new(cfg));
+                    per_filter.insert(FAULT_FILTER, PerFilterConfig::Fault(Any::new(cfg)));
                 }
                 Err(e) => errors.push(e),
             }

@@ -15,11 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::envoy::bootstrap::Node;
 use crate::envoy::limits::GatewayLimits;
-use crate::envoy::listener::{HttpListener, InboundMtls};
+use crate::envoy::listener::{HttpListener, RBAC_ALLOW_FILTER, RBAC_DENY_FILTER};
+use crate::envoy::rbac::RbacPerRoute;
 use crate::envoy::route::{
-    PathMatch, Route, RouteAction, RouteConfiguration, RouteMatch, RouteTarget, VirtualHost,
+    PathMatch, PerFilterConfig, RegexMatcher, Route, RouteAction, RouteConfiguration, RouteMatch,
+    RouteTarget, VirtualHost,
 };
-use crate::envoy::{ClusterName, Duration, ListenerKind};
+use crate::envoy::{Any, ClusterName, Duration, ListenerKind};
 use crate::istio::{namespace_of, Destination, PortSelector, TrafficPolicy};
 use crate::topology::{Ports, SidecarPorts, CONTAINER_PORT};
 
@@ -72,6 +74,18 @@ impl Ctx<'_> {
         // No retries inbound (istiod's inbound routes have none): the caller's sidecar retries.
         let mut inbound_route = default_route("default", inbound.clone());
         inbound_route.route.retry_policy = None;
+        inbound_route.typed_per_filter_config = self.inbound_rbac(&w);
+        // Probes reach the app whatever the policies say, as Istio rewrites the kubelet's
+        // probes to its agent: the readiness checks of the gateway and of other sidecars.
+        let mut probes = inbound_route.clone();
+        probes.name = "probes".into();
+        probes.matcher.path = PathMatch::SafeRegex(RegexMatcher {
+            regex: "/(readyz|healthz)".into(),
+        });
+        let off = || PerFilterConfig::Rbac(Any::new(RbacPerRoute::default()));
+        probes.typed_per_filter_config =
+            BTreeMap::from([(RBAC_DENY_FILTER, off()), (RBAC_ALLOW_FILTER, off())]);
+        let mtls = self.inbound_mtls(&w);
         match build_cluster(inbound.clone(), &[w.port], &TrafficPolicy::default()) {
             Ok(c) => {
                 self.clusters.insert(inbound, c);
@@ -83,7 +97,7 @@ impl Ctx<'_> {
             istio_port: CONTAINER_PORT,
             local_port: w.port,
             limits: GatewayLimits::default(),
-            mtls: Some(InboundMtls::Permissive),
+            mtls: Some(mtls),
         };
         let outbound_listener = HttpListener {
             kind: ListenerKind::SidecarOutbound,
@@ -119,7 +133,7 @@ impl Ctx<'_> {
                         virtual_hosts: vec![VirtualHost {
                             name: format!("inbound|http|{CONTAINER_PORT}"),
                             domains: vec!["*".into()],
-                            routes: vec![inbound_route],
+                            routes: vec![probes, inbound_route],
                         }],
                         validate_clusters: false,
                     },

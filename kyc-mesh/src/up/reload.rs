@@ -128,6 +128,9 @@ pub(super) async fn run(
     // then tell the user (and tests) the mesh is up.
     let _ = tx.send(());
     banner(o, topology, layout, scenario.as_deref());
+    if let Err(e) = scenario::write_applied(&o.state_dir, scenario.as_deref()) {
+        eprintln!("kyc-mesh: {}: {e}", o.state_dir.display());
+    }
 
     let mut last_error: Option<String> = None;
     loop {
@@ -179,6 +182,9 @@ pub(super) async fn run(
                             Ok(changed) => {
                                 if new_scenario != *scenario {
                                     println!("kyc-mesh: scenario now {}", scenario::shown(new_scenario.as_deref()));
+                                    if let Err(e) = scenario::write_applied(&o.state_dir, new_scenario.as_deref()) {
+                                        eprintln!("kyc-mesh: {}: {e}", o.state_dir.display());
+                                    }
                                     *scenario = new_scenario;
                                     follow.follow(scenario.as_deref());
                                 } else if changed {

@@ -3,6 +3,7 @@
 mod clusters;
 mod findings;
 mod routes;
+mod sidecars;
 
 use std::path::Path;
 

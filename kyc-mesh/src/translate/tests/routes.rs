@@ -4,7 +4,7 @@ use super::*;
 use crate::envoy::listener::FAULT_FILTER;
 use crate::envoy::route::{
     AppendAction, HeaderMatcher, HeaderMutations, HeaderValue, HeaderValueOption, HttpFault,
-    RegexMatcher, StringMatcher,
+    PerFilterConfig, RegexMatcher, StringMatcher,
 };
 use crate::envoy::{Message, Weight};
 
@@ -172,7 +172,9 @@ fn fault_delay_and_abort_are_per_route_filter_config() {
   - route: [{destination: {host: kyc-credit-check-basic}}]
 "#));
     let r = cfg.routes();
-    let f = &r[0].typed_per_filter_config[FAULT_FILTER];
+    let PerFilterConfig::Fault(f) = &r[0].typed_per_filter_config[FAULT_FILTER] else {
+        panic!("fault config expected");
+    };
     assert_eq!(
         f.type_url,
         "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
