@@ -23,6 +23,7 @@ pub mod prometheus;
 pub mod registry;
 pub mod scenario;
 pub mod split;
+pub mod status;
 pub mod supervise;
 pub mod topology;
 pub mod translate;

@@ -2,6 +2,7 @@
 //! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
 
 mod commands;
+mod mesh;
 mod observe;
 mod rollout;
 mod up_args;
@@ -93,6 +94,29 @@ pub enum Cmd {
         #[command(subcommand)]
         action: RolloutCmd,
     },
+    /// Show the running mesh: workloads, instances and ports, sidecars, identities, the CA, the scenario
+    Status,
+    /// Send one request as a workload, through its sidecar and with its identity (like
+    /// `kubectl exec deploy/WORKLOAD -c istio-proxy -- curl URL`); prints status and body
+    Curl(CurlArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CurlArgs {
+    /// The workload to send as (a Deployment of networking/ with a sidecar)
+    #[arg(long, value_name = "WORKLOAD")]
+    from: String,
+    /// e.g. http://kyc-credit-check-basic:8080/credit-check/basic
+    url: String,
+    /// HTTP method
+    #[arg(short = 'X', long = "request", default_value = "GET")]
+    method: String,
+    /// Extra header, 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Request body
+    #[arg(short = 'd', long = "data")]
+    body: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,6 +219,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
             split::run(port, a.n, a.concurrency, &a.r#type).await
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
+        Cmd::Status => mesh::show(&c),
+        Cmd::Curl(a) => {
+            let args = mesh::CurlArgs {
+                from: &a.from,
+                url: &a.url,
+                method: &a.method,
+                headers: &a.headers,
+                body: a.body.as_deref(),
+            };
+            mesh::curl(&c, args).await
+        }
         Cmd::Rollout {
             action: RolloutCmd::Restart { service },
         } => rollout::restart(&c, &service).await,

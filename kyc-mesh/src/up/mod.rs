@@ -5,6 +5,7 @@ mod fleet;
 pub mod layout;
 mod proxies;
 mod reload;
+mod report;
 mod rollout;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,7 @@ pub async fn up(o: UpOptions) -> Result<i32> {
     check_ports_free(&o, &topology)?;
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
     let _cleanup = RemoveOnDrop(xds_dir.clone());
+    let _status = RemoveOnDrop(crate::status::file(&o.state_dir));
 
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
@@ -310,7 +312,11 @@ fn check_ports_free(o: &UpOptions, topology: &Topology) -> Result<()> {
 struct RemoveOnDrop(PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = if self.0.is_dir() {
+            std::fs::remove_dir_all(&self.0)
+        } else {
+            std::fs::remove_file(&self.0)
+        };
     }
 }
 

@@ -134,6 +134,14 @@ pub(super) async fn run(
 
     let mut last_error: Option<String> = None;
     loop {
+        super::report::write(&super::report::View {
+            o,
+            topology,
+            layout,
+            fleet,
+            mesh,
+            scenario: scenario.as_deref(),
+        });
         tokio::select! {
             Some((id, status)) = exits.recv() => {
                 match mesh.by_proc(id) {
