@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::analyze::{Finding, Severity};
 use crate::injection;
 use crate::istio::{self, Loaded};
-use crate::topology::{Ports, SidecarPlan, Topology};
+use crate::topology::{Ports, SidecarPlan, SidecarPorts, Topology};
 use crate::translate::{self, ProxyConfig, ProxyId, Translation};
 
 /// A translation without errors: what `up`, `render` and `use` act on.
@@ -48,6 +48,46 @@ pub fn injected(
     let objects = load(networking, scenario)?;
     let topology = Topology::local(ports, &objects);
     Ok(injection::injected_workloads(&objects, &topology))
+}
+
+/// A plan with every workload networking/ injects (no ports, no certificates): what
+/// `check` and `use` translate against, so what only sidecars use (PeerAuthentication,
+/// AuthorizationPolicy, mesh routes) is validated too.
+pub fn validation_plan(objects: &[Loaded], ports: &Ports) -> SidecarPlan {
+    let topology = Topology::local(ports, objects);
+    let sidecars = injection::injected_workloads(objects, &topology)
+        .into_iter()
+        .map(|w| {
+            (
+                w,
+                SidecarPorts {
+                    outbound: 0,
+                    admin: 0,
+                },
+            )
+        })
+        .collect();
+    SidecarPlan {
+        sidecars,
+        certs: Default::default(),
+    }
+}
+
+/// Every error a running mesh with its sidecars would refuse (`use` checks a scenario with it).
+pub fn validate(
+    networking: &Path,
+    scenario: Option<&Path>,
+    ports: &Ports,
+) -> Result<(), Vec<String>> {
+    let objects = load(networking, scenario)?;
+    let plan = validation_plan(&objects, ports);
+    let t = translate::translate_mesh(&objects, ports, &plan);
+    let errors: Vec<String> = t.findings.errors().map(|f| f.to_string()).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Load and translate for the edge-only mesh; Err carries every problem, one line each.

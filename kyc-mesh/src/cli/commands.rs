@@ -43,7 +43,10 @@ pub(super) fn check(c: &Common) -> Result<i32> {
             return Ok(1);
         }
     };
-    let mut findings = translate::translate(&objects, &c.ports()).findings.0;
+    let plan = pipeline::validation_plan(&objects, &c.ports());
+    let mut findings = translate::translate_mesh(&objects, &c.ports(), &plan)
+        .findings
+        .0;
     findings.sort_by_key(|f| f.severity);
     let counted = findings
         .iter()
@@ -94,7 +97,9 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         Ok(p) => p,
         Err(e) => bail!("{e}"),
     };
-    let accepted = match pipeline::build(&c.networking, path.as_deref(), &c.ports()) {
+    let built = pipeline::validate(&c.networking, path.as_deref(), &c.ports())
+        .and_then(|()| pipeline::build(&c.networking, path.as_deref(), &c.ports()));
+    let accepted = match built {
         Ok(a) => a,
         Err(errors) => {
             for e in errors {

@@ -186,6 +186,7 @@ pub fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> 
         )
     });
     ctx.sds = gateway_identity.as_ref().map(|i| i.sds.clone());
+    ctx.check_security();
     let virtual_hosts = ctx.virtual_hosts();
     let listener = HttpListener {
         kind: ListenerKind::Gateway,

@@ -202,7 +202,6 @@ impl Ctx<'_> {
             perms.push(self.condition(o, i, j, c)?);
         }
         let sources = rule.from.iter().map(|f| source(&f.source)).collect();
-        self.check_principals(o, rule);
         Some(Policy {
             permissions: vec![all_of(perms, Permission::And, Permission::Any)],
             principals: vec![any_of(sources, Principal::Or).unwrap_or(Principal::Any)],
@@ -283,8 +282,10 @@ impl Ctx<'_> {
         Some(all_of(all, Permission::And, Permission::Any))
     }
 
-    /// `check`: an exact principal no proxy of the mesh has (IST0101).
-    fn check_principals(&mut self, o: &Loaded, rule: &Rule) {
+    /// `check` on the security kinds, once per translation (with or without sidecars):
+    /// a selector that matches no pod (IST0127), an exact principal no proxy of the mesh
+    /// has, a namespace no workload lives in (IST0101).
+    pub(super) fn check_security(&mut self) {
         let mut known: Vec<String> = self
             .topology
             .workloads
@@ -296,21 +297,75 @@ impl Ctx<'_> {
             })
             .collect();
         known.push(SpiffeId::ingress_gateway().principal().to_string());
-        for p in rule
-            .from
+        let mut namespaces: Vec<String> = self
+            .topology
+            .workloads
             .iter()
-            .flat_map(|f| f.source.principals.iter().chain(&f.source.not_principals))
-        {
-            if !p.contains('*') && !known.contains(p) {
-                self.findings.push_coded(
-                    Severity::Warning,
-                    o,
-                    format!(
-                        "principal {p:?} is no identity of the mesh (known: {})",
-                        known.join(", ")
-                    ),
-                    Some(Code::ReferencedResourceNotFound),
-                );
+            .map(|w| w.namespace.clone())
+            .collect();
+        namespaces.push(ROOT_NAMESPACE.to_string());
+        let selectors: Vec<(&Loaded, Option<WorkloadSelector>)> = self
+            .registry
+            .peer_authentications
+            .iter()
+            .map(|(o, p)| (*o, p.spec.selector.clone()))
+            .chain(
+                self.registry
+                    .authorization_policies
+                    .iter()
+                    .map(|(o, p)| (*o, p.spec.selector.clone())),
+            )
+            .collect();
+        for (o, sel) in selectors {
+            if let Some(sel) = sel {
+                if !self
+                    .topology
+                    .workloads
+                    .iter()
+                    .any(|w| w.selected_by(&sel.match_labels))
+                {
+                    self.findings.push_coded(
+                        Severity::Warning,
+                        o,
+                        format!(
+                            "spec.selector {:?} matches no pod of the mesh",
+                            sel.match_labels
+                        ),
+                        Some(Code::NoMatchingWorkloadsFound),
+                    );
+                }
+            }
+        }
+        for (o, ap) in self.registry.authorization_policies.clone() {
+            for src in ap
+                .spec
+                .rules
+                .iter()
+                .flat_map(|r| r.from.iter().map(|f| &f.source))
+            {
+                for p in src.principals.iter().chain(&src.not_principals) {
+                    if !p.contains('*') && !known.contains(p) {
+                        self.findings.push_coded(
+                            Severity::Warning,
+                            o,
+                            format!(
+                                "principal {p:?} is no identity of the mesh (known: {})",
+                                known.join(", ")
+                            ),
+                            Some(Code::ReferencedResourceNotFound),
+                        );
+                    }
+                }
+                for ns in src.namespaces.iter().chain(&src.not_namespaces) {
+                    if !ns.contains('*') && !namespaces.contains(ns) {
+                        self.findings.push_coded(
+                            Severity::Warning,
+                            o,
+                            format!("namespace {ns:?} has no workload of the mesh"),
+                            Some(Code::ReferencedResourceNotFound),
+                        );
+                    }
+                }
             }
         }
     }

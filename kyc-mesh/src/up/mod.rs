@@ -159,6 +159,12 @@ pub async fn up(o: UpOptions) -> Result<i32> {
             all,
             behind_sidecars: layout.behind_sidecars.clone(),
         };
+        // With sidecars, the first readiness round of one proxy may have run before another
+        // proxy listened: wait for the next one (bounded: a broken endpoint must not block up).
+        let settle = o.ready_timeout.min(Duration::from_secs(10));
+        if !layout.plan.sidecars.is_empty() && !mesh.wait_healthy(settle).await {
+            eprintln!("kyc-mesh: some endpoints are still not ready after {settle:?}; see each Envoy's /clusters");
+        }
         let mut prometheus_id = None;
         if let Some(binary) = &o.prometheus {
             let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports)?;

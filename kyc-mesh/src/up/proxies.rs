@@ -80,6 +80,31 @@ impl Proxies {
         }
     }
 
+    /// Wait until every endpoint of every proxy passed its readiness check (the first round
+    /// runs while the other proxies still start: an early request would get 503). False
+    /// after `deadline`.
+    pub async fn wait_healthy(&self, deadline: std::time::Duration) -> bool {
+        let tick = std::time::Duration::from_millis(50);
+        crate::apply::admin::poll(deadline, tick, || async {
+            for p in &self.all {
+                let stats = p.admin.stats("membership_(healthy|total)$").await.ok()?;
+                let unhealthy = stats.iter().any(|(name, total)| {
+                    let Some(cluster) = name.strip_suffix(".membership_total") else {
+                        return false;
+                    };
+                    let healthy = stats.get(&format!("{cluster}.membership_healthy"));
+                    healthy.is_some_and(|h| h < total)
+                });
+                if unhealthy {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await
+        .is_some()
+    }
+
     /// Re-apply the held configurations with new instances (a rollout).
     pub async fn reserve(&mut self, serving: &Serving) -> Result<(), ApplyError> {
         for p in &mut self.all {

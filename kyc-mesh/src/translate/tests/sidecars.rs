@@ -269,3 +269,31 @@ fn authorization_policy_fields_empty_policy_and_refusals() {
         t.findings
     );
 }
+
+#[test]
+fn check_reports_selectors_namespaces_and_principals_that_match_nothing() {
+    let yaml = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  selector: {matchLabels: {app: ghost}}\n  rules: [{from: [{source: {namespaces: [nowhere], principals: [cluster.local/ns/default/sa/kyc-aggregator-mgt]}}]}]\n---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: q}\nspec:\n  selector: {matchLabels: {app: ghost}}\n  mtls: {mode: STRICT}\n";
+    // Also without sidecars: `check` on the edge-only translation sees them.
+    let out = cfg_of(yaml);
+    let coded: Vec<String> = out
+        .findings
+        .0
+        .iter()
+        .filter_map(|f| f.code.map(|c| format!("{} {}", c.id(), f.message)))
+        .collect();
+    assert_eq!(
+        coded.iter().filter(|c| c.starts_with("IST0127")).count(),
+        2,
+        "both selectors: {coded:?}"
+    );
+    assert!(
+        coded
+            .iter()
+            .any(|c| c.starts_with("IST0101") && c.contains("nowhere")),
+        "{coded:?}"
+    );
+    assert!(
+        !coded.iter().any(|c| c.contains("kyc-aggregator-mgt")),
+        "a known principal is no finding: {coded:?}"
+    );
+}
