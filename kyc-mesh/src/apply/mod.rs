@@ -85,6 +85,8 @@ pub struct XdsDir {
     pub dir: PathBuf,
     version: u64,
     telemetry: Telemetry,
+    /// Whom this proxy's spans are attributed to (its node cluster).
+    service_name: String,
     /// The proxy's SDS secrets (a sidecar inbound's mTLS).
     sds: Option<SdsSources>,
     listeners: Vec<HttpListener>,
@@ -110,6 +112,7 @@ impl XdsDir {
             dir: dir.to_path_buf(),
             version: 1,
             telemetry: telemetry.clone(),
+            service_name: proxy.node.cluster.clone(),
             sds: proxy.identity.as_ref().map(|i| i.sds.clone()),
             listeners: proxy.listeners.iter().map(|l| l.listener).collect(),
             clusters: proxy.clusters.clone(),
@@ -161,7 +164,7 @@ impl XdsDir {
                     route_config_name: l.route_config_name(),
                 });
                 let mut built = l.build(rds, self.sds.as_ref());
-                self.telemetry.decorate(&mut built);
+                self.telemetry.decorate(&mut built, &self.service_name);
                 built
             })
             .collect()
