@@ -86,11 +86,10 @@ impl Ctx<'_> {
         probes.typed_per_filter_config =
             BTreeMap::from([(RBAC_DENY_FILTER, off()), (RBAC_ALLOW_FILTER, off())]);
         let mtls = self.inbound_mtls(&w);
-        match build_cluster(inbound.clone(), &[w.port], &TrafficPolicy::default()) {
-            Ok(c) => {
-                self.clusters.insert(inbound, c);
-            }
-            Err(e) => unreachable_default(&e),
+        // The default policy has nothing build_cluster could refuse (it only refuses
+        // DestinationRule values).
+        if let Ok(c) = build_cluster(inbound.clone(), &[w.port], &TrafficPolicy::default()) {
+            self.clusters.insert(inbound, c);
         }
         let inbound_listener = HttpListener {
             kind: ListenerKind::SidecarInbound,
@@ -171,7 +170,7 @@ impl Ctx<'_> {
             let name = svc.metadata.name.clone();
             let fqdn = format!("{name}.{ns}.svc.cluster.local");
             for port in svc.spec.ports.iter().map(|p| p.port) {
-                let routes = self.mesh_routes(&fqdn, &ns, &mesh);
+                let routes = self.mesh_routes(&fqdn, &mesh);
                 let routes = match routes {
                     Some(r) => r,
                     None => {
@@ -214,7 +213,7 @@ impl Ctx<'_> {
 
     /// The routes of the VirtualServices bound to `mesh` (or without `gateways`) whose
     /// hosts resolve to `fqdn`, in file order; `None` when there is none.
-    fn mesh_routes(&mut self, fqdn: &str, ns: &str, mesh: &BTreeSet<String>) -> Option<Vec<Route>> {
+    fn mesh_routes(&mut self, fqdn: &str, mesh: &BTreeSet<String>) -> Option<Vec<Route>> {
         let mut routes = Vec::new();
         let mut found = false;
         for (o, vs) in self.registry.virtual_services.clone() {
@@ -229,16 +228,10 @@ impl Ctx<'_> {
                 continue;
             }
             found = true;
-            let _ = ns;
             for (i, r) in vs.spec.http.iter().enumerate() {
                 routes.extend(self.translate_route(o, vs, i, r, mesh));
             }
         }
         found.then_some(routes)
     }
-}
-
-/// The default traffic policy always builds; a failure here is a bug, reported not panicked.
-fn unreachable_default(e: &str) {
-    eprintln!("kyc-mesh: internal: default inbound cluster did not build: {e}");
 }
