@@ -65,7 +65,7 @@ sidecar_ab() {
              sidecars: {rps: $sc_rps, p50: lat("sidecars"; "p50"), p90: lat("sidecars"; "p90"), p99: lat("sidecars"; "p99"),
                         gateway_vcpu: ($runs | of("sidecars") | map(.vcpu.envoy) | median),
                         sidecars_vcpu: $sc_vcpu,
-                        rss_mb_per_sidecar: ($runs | of("sidecars") | map(.rss_mb | to_entries | map(select(.key | startswith("sidecar:"))) | map(.value) | add / length) | median)},
+                        rss_mb_per_sidecar: ($runs | of("sidecars") | map(.rss_mb | to_entries | map(select(.key | startswith("sidecar:"))) | map(.value) | add / length * 10 | round / 10) | median)},
              added_ms: {p90: ((lat("sidecars"; "p90") - lat("edge"; "p90")) * 1000 | round / 1000),
                         p99: ((lat("sidecars"; "p99") - lat("edge"; "p99")) * 1000 | round / 1000)},
              vcpu_per_sidecar_per_1000_rps: (if $sc_rps > 0 then ($sc_vcpu / ($passes * $sc_rps / 1000) * 1000 | round / 1000) else null end),
