@@ -297,3 +297,57 @@ fn check_reports_selectors_namespaces_and_principals_that_match_nothing() {
         "a known principal is no finding: {coded:?}"
     );
 }
+
+#[test]
+fn destination_rule_policies_and_mesh_routes_apply_in_the_callers_sidecar() {
+    // networking/'s own DestinationRules: connection pool and outlier detection for advanced.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
+    let objects = crate::istio::load(&dir, None).expect("networking/ loads");
+    let t = translate_mesh(&objects, &Ports::default(), &plan());
+    let agg = sidecar(&t, "kyc-aggregator-mgt");
+    let advanced = agg
+        .clusters
+        .values()
+        .find(|c| {
+            c.name.to_string()
+                == "outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local"
+        })
+        .expect("the aggregator's outbound cluster to advanced");
+    assert!(
+        advanced.outlier_detection.is_some(),
+        "outlier detection in the caller"
+    );
+    assert!(
+        advanced.circuit_breakers.thresholds[0].max_connections < u64::from(u32::MAX),
+        "the connection pool's limit in the caller"
+    );
+    assert_eq!(
+        advanced.load_assignment.endpoints[0].lb_endpoints[0]
+            .endpoint
+            .address
+            .socket_address
+            .port_value,
+        8082,
+        "the advanced sidecar's inbound"
+    );
+    // A VirtualService bound to `mesh`: retries and a timeout in the aggregator's sidecar.
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: m}\nspec:\n  hosts: [kyc-credit-check-basic]\n  gateways: [mesh]\n  http:\n  - timeout: 1s\n    retries: {attempts: 4, perTryTimeout: 200ms}\n    route: [{destination: {host: kyc-credit-check-basic, subset: v1}}]\n";
+    let t = mesh(vs);
+    assert!(t.findings.errors().next().is_none(), "{:?}", t.findings);
+    let out = &sidecar(&t, "kyc-aggregator-mgt").listeners[1].routes;
+    let vh = out
+        .virtual_hosts
+        .iter()
+        .find(|v| v.name == "kyc-credit-check-basic.default.svc.cluster.local:8080")
+        .expect("virtual host");
+    let r = &vh.routes[0];
+    assert_eq!(single(r), BASIC);
+    assert_eq!(r.route.timeout.map(|d| d.to_string()), Some("1s".into()));
+    assert_eq!(
+        r.route.retry_policy.as_ref().map(|p| p.num_retries),
+        Some(4)
+    );
+    // The gateway is not bound to `mesh`: it has no route from this VirtualService.
+    let gw = t.proxy(ProxyId::IngressGateway).expect("gateway");
+    assert!(gw.listeners[0].routes.virtual_hosts.is_empty());
+}
