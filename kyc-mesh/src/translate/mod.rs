@@ -187,6 +187,20 @@ pub fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> 
     });
     ctx.sds = gateway_identity.as_ref().map(|i| i.sds.clone());
     ctx.check_security();
+    if plan.sidecars.is_empty() {
+        // As in a namespace without injection: the policies have no proxy to enforce them.
+        let policies: Vec<&Loaded> = ctx
+            .registry
+            .peer_authentications
+            .iter()
+            .map(|(o, _)| *o)
+            .chain(ctx.registry.authorization_policies.iter().map(|(o, _)| *o))
+            .collect();
+        for o in policies {
+            let note = "no sidecars in this mesh (edge only): nothing enforces this policy";
+            ctx.findings.push(Severity::Info, o, note.into());
+        }
+    }
     let virtual_hosts = ctx.virtual_hosts();
     let listener = HttpListener {
         kind: ListenerKind::Gateway,

@@ -149,6 +149,8 @@ async fn invalid_edit_keeps_the_last_good_config() {
         );
     std::fs::write(&routing, bad).expect("write");
     mesh.wait_output("keeping the last good one live");
+    // The message's lines reach the test's reader one by one: wait for its last one.
+    mesh.wait_output("spec.http[0].corsPolicy");
     let out = mesh.output();
     assert!(out.contains("kyc-credit-check-istio-routing.yaml"), "{out}");
     assert!(out.contains("VirtualService \"kyc-credit-check\""), "{out}");
