@@ -99,7 +99,8 @@ mesh_args() {
 }
 
 # mesh_up WORKDIR [kyc-mesh up options...] : start `kyc-mesh up` on free ports in the background,
-# wait until a full-chain request answers 200.
+# wait until a full-chain request answers 200. Edge only (--no-sidecars, the figures published
+# before sidecars existed) unless MESH_SIDECARS=1.
 mesh_up() {
     local work="$1"
     shift
@@ -111,7 +112,9 @@ mesh_up() {
     mapfile -t args < <(mesh_args)
     info "kyc-mesh up: aggregator $P_AGG, basic $P_BASIC, advanced $P_ADV, gateway $P_GW, admin $P_ADMIN (log $MESH_LOG)"
     # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus "$@" >"$MESH_LOG" 2>&1 &
+    local sidecars=(--no-sidecars)
+    [[ "${MESH_SIDECARS:-0}" == 1 ]] && sidecars=()
+    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
     until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
@@ -137,12 +140,15 @@ mesh_down() {
     MESH_PID=""
 }
 
-# child_pid NAME : PID of the kyc-mesh child running NAME (a service binary, or envoy).
+# child_pid NAME : PID of the kyc-mesh child running NAME (a service binary, envoy = the gateway's
+# Envoy, sidecar:WORKLOAD = that workload's sidecar Envoy).
 child_pid() {
     local pid exe rest
     while read -r pid exe rest; do
         if [[ "$1" == envoy ]]; then
-            [[ "$exe $rest" == *envoy* ]] && { echo "$pid"; return 0; }
+            [[ "$exe $rest" == *envoy*/gateway/bootstrap.json* ]] && { echo "$pid"; return 0; }
+        elif [[ "$1" == sidecar:* ]]; then
+            [[ "$exe $rest" == *envoy*"/${1#sidecar:}/bootstrap.json"* ]] && { echo "$pid"; return 0; }
         elif [[ "${exe##*/}" == "$1" ]]; then
             echo "$pid"
             return 0
