@@ -126,6 +126,15 @@ mesh_up() {
         ((SECONDS < deadline)) || die "the mesh did not answer within 60 s (log: $MESH_LOG)"
         sleep 0.2
     done
+    # A first 200 can come before `up` is done starting (with sidecars it still waits for every
+    # proxy's first readiness round, up to 10 s, and handles a child's exit only after): an
+    # experiment started then would measure that wait (a killed scorer "served again" after
+    # ~11.5 s). Wait for the banner too.
+    until grep -q 'KYC local mesh is up' "$MESH_LOG"; do
+        kill -0 "$MESH_PID" 2>/dev/null || die "kyc-mesh up exited during start-up (log: $MESH_LOG)"
+        ((SECONDS < deadline)) || die "the mesh printed no banner within 60 s (log: $MESH_LOG)"
+        sleep 0.2
+    done
 }
 
 # mesh_down : SIGTERM kyc-mesh (it stops every child) and wait for it.

@@ -179,9 +179,18 @@ pub async fn up(o: UpOptions) -> Result<i32> {
         };
         // With sidecars, the first readiness round of one proxy may have run before another
         // proxy listened: wait for the next one (bounded: a broken endpoint must not block up).
+        // A child that exits meanwhile ends the wait: its exit goes back to the channel for the
+        // loop (a service is restarted at once, not after the 10 s; an Envoy stops the mesh).
         let settle = o.ready_timeout.min(Duration::from_secs(10));
-        if !layout.plan.sidecars.is_empty() && !mesh.wait_healthy(settle).await {
-            eprintln!("kyc-mesh: some endpoints are still not ready after {settle:?}; see each Envoy's /clusters");
+        if !layout.plan.sidecars.is_empty() {
+            tokio::select! {
+                healthy = mesh.wait_healthy(settle) => if !healthy {
+                    eprintln!("kyc-mesh: some endpoints are still not ready after {settle:?}; see each Envoy's /clusters");
+                },
+                Some(exit) = exits.recv() => {
+                    let _ = exits_tx.send(exit);
+                }
+            }
         }
         let mut prometheus_id = None;
         if let Some(binary) = &o.prometheus {
