@@ -99,7 +99,8 @@ mesh_args() {
 }
 
 # mesh_up WORKDIR [kyc-mesh up options...] : start `kyc-mesh up` on free ports in the background,
-# wait until a full-chain request answers 200.
+# wait until a full-chain request answers 200. Edge only (--no-sidecars, the figures published
+# before sidecars existed) unless MESH_SIDECARS=1.
 mesh_up() {
     local work="$1"
     shift
@@ -111,7 +112,9 @@ mesh_up() {
     mapfile -t args < <(mesh_args)
     info "kyc-mesh up: aggregator $P_AGG, basic $P_BASIC, advanced $P_ADV, gateway $P_GW, admin $P_ADMIN (log $MESH_LOG)"
     # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus "$@" >"$MESH_LOG" 2>&1 &
+    local sidecars=(--no-sidecars)
+    [[ "${MESH_SIDECARS:-0}" == 1 ]] && sidecars=()
+    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
     until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
@@ -121,6 +124,15 @@ mesh_up() {
             die "kyc-mesh up exited during start-up (log above)"
         }
         ((SECONDS < deadline)) || die "the mesh did not answer within 60 s (log: $MESH_LOG)"
+        sleep 0.2
+    done
+    # A first 200 can come before `up` is done starting (with sidecars it still waits for every
+    # proxy's first readiness round, up to 10 s, and handles a child's exit only after): an
+    # experiment started then would measure that wait (a killed scorer "served again" after
+    # ~11.5 s). Wait for the banner too.
+    until grep -q 'KYC local mesh is up' "$MESH_LOG"; do
+        kill -0 "$MESH_PID" 2>/dev/null || die "kyc-mesh up exited during start-up (log: $MESH_LOG)"
+        ((SECONDS < deadline)) || die "the mesh printed no banner within 60 s (log: $MESH_LOG)"
         sleep 0.2
     done
 }
@@ -137,12 +149,15 @@ mesh_down() {
     MESH_PID=""
 }
 
-# child_pid NAME : PID of the kyc-mesh child running NAME (a service binary, or envoy).
+# child_pid NAME : PID of the kyc-mesh child running NAME (a service binary, envoy = the gateway's
+# Envoy, sidecar:WORKLOAD = that workload's sidecar Envoy).
 child_pid() {
     local pid exe rest
     while read -r pid exe rest; do
         if [[ "$1" == envoy ]]; then
-            [[ "$exe $rest" == *envoy* ]] && { echo "$pid"; return 0; }
+            [[ "$exe $rest" == *envoy*/gateway/bootstrap.json* ]] && { echo "$pid"; return 0; }
+        elif [[ "$1" == sidecar:* ]]; then
+            [[ "$exe $rest" == *envoy*"/${1#sidecar:}/bootstrap.json"* ]] && { echo "$pid"; return 0; }
         elif [[ "${exe##*/}" == "$1" ]]; then
             echo "$pid"
             return 0

@@ -9,6 +9,8 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/lib.sh"
 source "$BENCH_ROOT/bench/observe.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/dashboard.sh
 source "$BENCH_ROOT/bench/dashboard.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/sidecars.sh
+source "$BENCH_ROOT/bench/sidecars.sh"
 
 usage() {
     cat <<USAGE
@@ -63,6 +65,15 @@ Options:
                        writes target/bench/dashboard.json (target: < 1 % CPU per request)
   --dashboard-rounds N (default 3)
   --dashboard-only     run only that A/B
+  --sidecars S         the cost of the sidecars with mTLS, as Istio's performance page measures it:
+                       S seconds of the chain paced at ~1000 req/s over 16 connections, edge only
+                       vs every workload with its sidecar, --sidecars-rounds rounds interleaved, a
+                       fresh mesh each (default 10; 0 = skip); p90/p99 added, vCPU and RSS per
+                       sidecar per 1000 req/s, beside Istio's published figures; writes
+                       target/bench/sidecars.json. The other measurements run edge only
+                       (\`up --no-sidecars\`), comparable with the figures published before sidecars
+  --sidecars-rounds N  (default 3)
+  --sidecars-only      run only that A/B
   -h, --help           this help
 
 Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
@@ -91,6 +102,10 @@ DASH_S=10
 DASH_ROUNDS=3
 DASH_ONLY=0
 DASH_OUT="$BENCH_ROOT/target/bench/dashboard.json"
+SC_S=10
+SC_ROUNDS=3
+SC_ONLY=0
+SC_OUT="$BENCH_ROOT/target/bench/sidecars.json"
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 
@@ -112,7 +127,7 @@ while (($#)); do
     --log-level) need_value "$@"; LOG_LEVEL="$2"; shift ;;
     --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
-    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3 ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1 ;;
     --no-build) BUILD=0 ;;
     --observability) need_value "$@"; OBS_S="$2"; shift ;;
     --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
@@ -120,11 +135,14 @@ while (($#)); do
     --dashboard) need_value "$@"; DASH_S="$2"; shift ;;
     --dashboard-rounds) need_value "$@"; DASH_ROUNDS="$2"; shift ;;
     --dashboard-only) DASH_ONLY=1 ;;
+    --sidecars) need_value "$@"; SC_S="$2"; shift ;;
+    --sidecars-rounds) need_value "$@"; SC_ROUNDS="$2"; shift ;;
+    --sidecars-only) SC_ONLY=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS; do
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -175,6 +193,20 @@ dashboard() {
 if ((OBS_ONLY || DASH_ONLY)); then
     ((OBS_ONLY)) && observability
     ((DASH_ONLY)) && dashboard
+    exit 0
+fi
+
+# --- the cost of the sidecars with mTLS, A/B ------------------------------------------------------
+sidecar_cost() {
+    ((SC_S > 0 && SC_ROUNDS > 0)) || return 0
+    mkdir -p "$(dirname "$SC_OUT")"
+    sidecar_ab "$WORK" "$SC_S" "$WARMUP" "$SC_ROUNDS" |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$SC_OUT"
+    sidecar_table "$SC_OUT" >&2
+    echo "sidecar results: $SC_OUT" >&2
+}
+if ((SC_ONLY)); then
+    sidecar_cost
     exit 0
 fi
 
@@ -310,6 +342,7 @@ fi
 mesh_down
 observability
 dashboard
+sidecar_cost
 
 # --- results ------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"

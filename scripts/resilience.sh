@@ -48,6 +48,8 @@ Options:
                        or (retries) more than 1 % failed requests with the retry policy on, the
                        killed scorer not answered with the error JSON, or not restarted within
                        30 s (counts only, never timings: CI-safe)
+  --no-sidecars        run each mesh edge only (\`kyc-mesh up --no-sidecars\`); by default every
+                       workload has its sidecar, as \`scripts/run-local.sh\` runs it
   --no-build           do not run cargo build --release (the binaries must exist)
   -h, --help           this help
 
@@ -62,6 +64,8 @@ CHECK=0
 CONNS=16
 OUT="$BENCH_ROOT/target/bench/resilience.json"
 BUILD=1
+# With sidecars, as scripts/run-local.sh runs the mesh (bench/lib.sh's mesh_up reads it).
+export MESH_SIDECARS=1
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 while (($#)); do
     case "$1" in
@@ -75,6 +79,7 @@ while (($#)); do
     --kill-runs) need_value "$@"; KILL_RUNS="$2"; shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
     --no-build) BUILD=0 ;;
+    --no-sidecars) MESH_SIDECARS=0 ;;
     --check) CHECK=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac

@@ -20,6 +20,8 @@ Runs the KYC services behind a real Envoy configured from networking/*.yaml:
   2. cargo build --release --workspace --bins
   3. exec target/release/kyc-mesh up [OPTIONS...]
 
+Every workload runs with its sidecar Envoy (mTLS between SPIFFE identities; networking/
+labels the namespace istio-injection=enabled); --no-sidecars runs the gateway alone.
 Then open http://localhost:8080/kyc/v1/customer (aggregator; the scorer is chosen by the
 mesh, about half BASIC and half ADVANCED) or http://localhost:8000/kyc/v1/customer (through
 the gateway), and http://localhost:9000/ for the live dashboard (the split, per-version
@@ -31,7 +33,7 @@ Options:
   -h, --help      this help
 Any other option goes to \`kyc-mesh up\`, e.g. --scenario networking/scenarios/canary-90-10.yaml,
 --gateway-port 8000, --aggregator-port 8080, --basic-port 8081, --advanced-port 8082,
---admin-port 9901, --service-env kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.5.
+--admin-port 9901, --no-sidecars, --service-env kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.5.
 See \`target/release/kyc-mesh --help\`.
 
 Environment: KYC_ENVOY_BIN (Envoy binary to use), KYC_ENVOY_HOME (where Envoy is installed).

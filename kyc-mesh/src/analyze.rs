@@ -27,6 +27,8 @@ pub enum Code {
     DestinationRuleSubsetNotSelectPods,
     /// IST0174: a DestinationRule host matches no Service.
     UnknownDestinationRuleHost,
+    /// IST0127: a policy's workload selector matches no pod.
+    NoMatchingWorkloadsFound,
 }
 
 impl Code {
@@ -35,6 +37,7 @@ impl Code {
             Code::ReferencedResourceNotFound => "IST0101",
             Code::DestinationRuleSubsetNotSelectPods => "IST0173",
             Code::UnknownDestinationRuleHost => "IST0174",
+            Code::NoMatchingWorkloadsFound => "IST0127",
         }
     }
 }

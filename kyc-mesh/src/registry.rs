@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    gateway_api, namespace_of, DestinationRule, Gateway, Loaded, Object, Service, VirtualService,
+    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, Loaded, Object,
+    PeerAuthentication, Service, VirtualService,
 };
 
 /// An object of one kind together with where it came from.
@@ -35,6 +36,8 @@ pub struct Registry<'a> {
     /// Gateway API Gateways (`gateway.networking.k8s.io`), apart from Istio's.
     pub api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
     pub http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
+    pub peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
+    pub authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
 }
 
 impl<'a> Registry<'a> {
@@ -48,7 +51,9 @@ impl<'a> Registry<'a> {
                 Object::DestinationRule(d) => r.rules.push((o, d)),
                 Object::ApiGateway(g) => r.api_gateways.push((o, g)),
                 Object::HttpRoute(h) => r.http_routes.push((o, h)),
-                Object::Deployment(_) | Object::TopologyOnly => {}
+                Object::PeerAuthentication(p) => r.peer_authentications.push((o, p)),
+                Object::AuthorizationPolicy(p) => r.authorization_policies.push((o, p)),
+                Object::Deployment(_) | Object::Namespace(_) | Object::TopologyOnly => {}
             }
         }
         r

@@ -25,6 +25,28 @@ pub fn write_state(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result
     std::fs::rename(&tmp, state_file(state_dir))
 }
 
+/// The scenario `up` has applied to every proxy (written by `up`, read by `use`): a
+/// switch that changes only sidecars (a policy) moves none of the gateway's counters.
+fn applied_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("applied-scenario")
+}
+
+pub fn write_applied(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
+    let tmp = state_dir.join(".applied-scenario.tmp");
+    let text = scenario
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    std::fs::write(&tmp, format!("{text}\n"))?;
+    std::fs::rename(&tmp, applied_file(state_dir))
+}
+
+/// `Some(scenario)` once `up` has applied it (`Some(None)`: networking/ alone).
+pub fn read_applied(state_dir: &Path) -> Option<Option<PathBuf>> {
+    let text = std::fs::read_to_string(applied_file(state_dir)).ok()?;
+    let t = text.trim();
+    Some((!t.is_empty()).then(|| PathBuf::from(t)))
+}
+
 /// A scenario argument: a file, a name from `<networking>/scenarios` (e.g. `canary-90-10`),
 /// or `none`. Returns the absolute path (None for `none`).
 pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, String> {

@@ -29,6 +29,31 @@ impl Default for Ports {
     }
 }
 
+/// The local ports of one workload's sidecar (allocated by `up`, shown by `status`): the
+/// outbound listener its app's own calls go to, and the sidecar Envoy's admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SidecarPorts {
+    pub outbound: u16,
+    pub admin: u16,
+}
+
+/// The injected workloads (by Deployment name) and their sidecars' ports. Empty: the
+/// edge-only mesh (`up --no-sidecars`, `render`).
+pub type Sidecars = BTreeMap<&'static str, SidecarPorts>;
+
+/// What translation needs to program sidecars: which workloads have one (and their
+/// ports), and where each proxy's certificates and SDS files are (`<certs>/<proxy>/`,
+/// written by `identity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SidecarPlan {
+    pub sidecars: Sidecars,
+    pub certs: std::path::PathBuf,
+}
+
+/// The container port every workload serves on in the cluster (the Deployments'
+/// `containerPort`, the Services' `targetPort: http`): a sidecar's inbound stands for it.
+pub const CONTAINER_PORT: u16 = 8080;
+
 /// One row of the contract: a Deployment of networking/ and the binary that stands in
 /// for its pod.
 struct Row {

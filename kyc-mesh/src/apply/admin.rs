@@ -56,9 +56,9 @@ where
     }
 }
 
-/// Escape a stat name for Envoy's `/stats?filter=` regex.
+/// Escape a stat name for Envoy's `/stats?filter=` regex (istiod's names carry `.` and `|`).
 fn escape(name: &str) -> String {
-    name.replace('.', "\\.")
+    name.replace('.', "\\.").replace('|', "\\|")
 }
 
 #[derive(Debug, Clone)]

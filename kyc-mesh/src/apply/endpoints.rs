@@ -3,7 +3,7 @@
 //! before a configuration is applied each topology port is replaced by the ports of the
 //! instances that serve it (like EDS follows a Deployment's pods).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::envoy::cluster::{Endpoint, LbEndpoint};
 use crate::envoy::Address;
@@ -15,15 +15,32 @@ pub type Serving = BTreeMap<u16, Vec<u16>>;
 
 /// `proxy` with every endpoint on a topology port replaced by the instances serving it.
 pub fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
+    serve_from_mesh(proxy, serving, &BTreeSet::new())
+}
+
+/// Like [`serve_from`] in a mesh with sidecars: a topology port in `behind_sidecars` is an
+/// injected workload's sidecar inbound, which stays where it is for every outbound
+/// cluster (the gateway's, another sidecar's); only the sidecar's own inbound cluster
+/// follows the app instances behind it.
+pub fn serve_from_mesh(
+    proxy: &ProxyConfig,
+    serving: &Serving,
+    behind_sidecars: &BTreeSet<u16>,
+) -> ProxyConfig {
     let mut out = proxy.clone();
     for cluster in out.clusters.values_mut() {
+        let inbound = cluster.name.is_inbound();
         for locality in &mut cluster.load_assignment.endpoints {
             locality.lb_endpoints = locality
                 .lb_endpoints
                 .iter()
                 .flat_map(|e| {
                     let port = e.endpoint.address.socket_address.port_value;
-                    serving.get(&port).cloned().unwrap_or_else(|| vec![port])
+                    let follows = inbound || !behind_sidecars.contains(&port);
+                    match serving.get(&port) {
+                        Some(ports) if follows => ports.clone(),
+                        _ => vec![port],
+                    }
                 })
                 .map(|port| LbEndpoint {
                     endpoint: Endpoint {

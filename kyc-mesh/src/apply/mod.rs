@@ -18,13 +18,14 @@ use crate::envoy::bootstrap::{
     OverloadManager,
 };
 use crate::envoy::cluster::Cluster;
-use crate::envoy::listener::{HttpListener, Rds, RouteSpecifier};
+use crate::envoy::listener::{HttpListener, Listener, Rds, RouteSpecifier};
 use crate::envoy::route::RouteConfiguration;
 use crate::envoy::telemetry::Telemetry;
+use crate::envoy::tls::SdsSources;
 use crate::envoy::ClusterName;
 use crate::translate::ProxyConfig;
 
-use admin::CDS_STAT;
+use admin::{CDS_STAT, LDS_STAT};
 
 pub const LDS: &str = "lds.json";
 pub const CDS: &str = "cds.json";
@@ -53,9 +54,14 @@ pub enum ApplyError {
 
 /// Each resource type lives in its own watched sub-directory (`lds/lds.json`, ...): a
 /// rename there reloads only that subscription, so the admin counters of one type move
-/// only when that type was written.
+/// only when that type was written. Each listener's route table gets its own directory
+/// (`rds-0/rds.json`, `rds-1/…`): a file-based RDS subscription takes exactly one resource.
 fn sub(dir: &Path, file: &str) -> PathBuf {
     dir.join(file.trim_end_matches(".json"))
+}
+
+fn rds_sub(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("rds-{index}"))
 }
 
 fn source(dir: &Path, file: &str) -> ConfigSource {
@@ -78,49 +84,60 @@ pub fn write_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(
 pub struct XdsDir {
     pub dir: PathBuf,
     version: u64,
-    listener: HttpListener,
+    telemetry: Telemetry,
+    /// Whom this proxy's spans are attributed to (its node cluster).
+    service_name: String,
+    /// The proxy's SDS secrets (a sidecar inbound's mTLS).
+    sds: Option<SdsSources>,
+    listeners: Vec<HttpListener>,
     clusters: BTreeMap<ClusterName, Cluster>,
-    routes: RouteConfiguration,
+    routes: Vec<RouteConfiguration>,
 }
 
 impl XdsDir {
     /// Write the first configuration and the bootstrap (before Envoy starts), with `telemetry`'s
-    /// tracer and access log on the listener and its collector cluster in the bootstrap.
+    /// tracer and access log on the listeners and its collector cluster in the bootstrap.
     pub fn create(
         dir: &Path,
         proxy: &ProxyConfig,
         admin_port: u16,
         telemetry: &Telemetry,
     ) -> Result<Self, ApplyError> {
-        for f in [LDS, CDS, RDS] {
-            let d = sub(dir, f);
+        let mut dirs: Vec<PathBuf> = [LDS, CDS].iter().map(|f| sub(dir, f)).collect();
+        dirs.extend((0..proxy.listeners.len()).map(|i| rds_sub(dir, i)));
+        for d in dirs {
             std::fs::create_dir_all(&d).map_err(|source| ApplyError::Write { path: d, source })?;
         }
-        let mut listener = proxy.listener.build(RouteSpecifier::Rds(Rds {
-            config_source: source(dir, RDS),
-            route_config_name: proxy.listener.route_config_name(),
-        }));
-        telemetry.decorate(&mut listener);
         let me = XdsDir {
             dir: dir.to_path_buf(),
             version: 1,
-            listener: proxy.listener,
+            telemetry: telemetry.clone(),
+            service_name: proxy.node.cluster.clone(),
+            sds: proxy.identity.as_ref().map(|i| i.sds.clone()),
+            listeners: proxy.listeners.iter().map(|l| l.listener).collect(),
             clusters: proxy.clusters.clone(),
-            routes: proxy.routes.clone(),
+            routes: proxy.listeners.iter().map(|l| l.routes.clone()).collect(),
         };
-        me.write(RDS, DiscoveryResponse::new(1, [proxy.routes.clone()]))?;
+        for (i, l) in proxy.listeners.iter().enumerate() {
+            write_atomic(
+                &rds_sub(dir, i),
+                RDS,
+                &DiscoveryResponse::new(1, [l.routes.clone()]),
+            )?;
+        }
         me.write(
             CDS,
             DiscoveryResponse::new(1, proxy.clusters.values().cloned()),
         )?;
-        me.write(LDS, DiscoveryResponse::new(1, [listener]))?;
+        me.write(LDS, DiscoveryResponse::new(1, me.built_listeners()))?;
+        let max_connections = proxy
+            .main_listener()
+            .map_or(10_000, |l| l.listener.limits.max_connections);
         let bootstrap = Bootstrap {
-            node: proxy.node,
+            node: proxy.node.clone(),
             admin: AdminConfig::loopback(admin_port),
             stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
-            overload_manager: Some(OverloadManager::max_connections(
-                proxy.listener.limits.max_connections,
-            )),
+            overload_manager: Some(OverloadManager::max_connections(max_connections)),
             static_resources: None,
             dynamic_resources: Some(DynamicResources {
                 lds_config: source(dir, LDS),
@@ -139,30 +156,51 @@ impl XdsDir {
         Ok(me)
     }
 
+    /// The Envoy listeners, each taking its routes from its own RDS file.
+    fn built_listeners(&self) -> Vec<Listener> {
+        self.listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let rds = RouteSpecifier::Rds(Rds {
+                    config_source: ConfigSource::watched_file(&rds_sub(&self.dir, i), RDS),
+                    route_config_name: l.route_config_name(),
+                });
+                let mut built = l.build(rds, self.sds.as_ref());
+                self.telemetry.decorate(&mut built, &self.service_name);
+                built
+            })
+            .collect()
+    }
+
     pub fn bootstrap_path(&self) -> PathBuf {
         self.dir.join("bootstrap.json")
     }
 
-    /// The admin stat prefix of this Envoy's RDS subscription.
+    /// The admin stat prefix of this Envoy's first RDS subscription (the gateway's).
     pub fn rds_stat(&self) -> String {
-        self.listener.rds_stat()
+        self.listeners
+            .first()
+            .map(HttpListener::rds_stat)
+            .unwrap_or_default()
     }
 
     fn write<T: Serialize>(&self, file: &str, body: T) -> Result<(), ApplyError> {
         write_atomic(&sub(&self.dir, file), file, &body)
     }
 
-    /// Write one resource file and wait until Envoy applied it.
+    /// Write one resource file (`dir/file`) and wait until Envoy applied it.
     async fn push<T: Serialize>(
         &mut self,
         admin: &Admin,
+        dir: PathBuf,
         file: &str,
         stat: &str,
         body: impl FnOnce(u64) -> T,
     ) -> Result<(), ApplyError> {
         self.version += 1;
         let before = admin.snapshot(&[stat]).await?;
-        self.write(file, body(self.version))?;
+        write_atomic(&dir, file, &body(self.version))?;
         let tick = Duration::from_millis(20);
         match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
             Outcome::Applied => Ok(()),
@@ -172,30 +210,51 @@ impl XdsDir {
     }
 
     /// Swap in a new configuration without a failed request: clusters first (old ∪ new,
-    /// so every route target exists), then routes, then drop clusters nobody routes to.
-    /// Returns false when nothing changed.
+    /// so every route target exists), then listeners (when their filter chains changed),
+    /// then routes, then drop clusters nobody routes to. Returns false when nothing changed.
+    /// The listeners themselves (kind and ports) are fixed for the life of the Envoy.
     pub async fn apply(&mut self, admin: &Admin, proxy: &ProxyConfig) -> Result<bool, ApplyError> {
-        if proxy.clusters == self.clusters && proxy.routes == self.routes {
+        let routes: Vec<RouteConfiguration> =
+            proxy.listeners.iter().map(|l| l.routes.clone()).collect();
+        let listeners: Vec<HttpListener> = proxy.listeners.iter().map(|l| l.listener).collect();
+        if proxy.clusters == self.clusters && routes == self.routes && listeners == self.listeners {
             return Ok(false);
         }
         let mut union = self.clusters.clone();
         union.extend(proxy.clusters.clone());
         if union != self.clusters {
             let all = union.values().cloned().collect::<Vec<_>>();
-            self.push(admin, CDS, CDS_STAT, |v| DiscoveryResponse::new(v, all))
+            let d = sub(&self.dir, CDS);
+            self.push(admin, d, CDS, CDS_STAT, |v| DiscoveryResponse::new(v, all))
                 .await?;
             self.clusters = union;
         }
-        if proxy.routes != self.routes {
-            let routes = proxy.routes.clone();
-            let stat = self.rds_stat();
-            self.push(admin, RDS, &stat, |v| DiscoveryResponse::new(v, [routes]))
+        if listeners != self.listeners && listeners.len() == self.listeners.len() {
+            self.listeners = listeners;
+            let built = self.built_listeners();
+            let d = sub(&self.dir, LDS);
+            self.push(admin, d, LDS, LDS_STAT, |v| {
+                DiscoveryResponse::new(v, built)
+            })
+            .await?;
+        }
+        for (i, new) in routes.iter().enumerate() {
+            if self.routes.get(i) == Some(new) {
+                continue;
+            }
+            let Some(stat) = self.listeners.get(i).map(HttpListener::rds_stat) else {
+                continue;
+            };
+            let body = new.clone();
+            let d = rds_sub(&self.dir, i);
+            self.push(admin, d, RDS, &stat, |v| DiscoveryResponse::new(v, [body]))
                 .await?;
-            self.routes = proxy.routes.clone();
+            self.routes[i] = new.clone();
         }
         if self.clusters != proxy.clusters {
             let kept = proxy.clusters.values().cloned().collect::<Vec<_>>();
-            self.push(admin, CDS, CDS_STAT, |v| DiscoveryResponse::new(v, kept))
+            let d = sub(&self.dir, CDS);
+            self.push(admin, d, CDS, CDS_STAT, |v| DiscoveryResponse::new(v, kept))
                 .await?;
             self.clusters = proxy.clusters.clone();
         }

@@ -43,7 +43,10 @@ pub(super) fn check(c: &Common) -> Result<i32> {
             return Ok(1);
         }
     };
-    let mut findings = translate::translate(&objects, &c.ports()).findings.0;
+    let plan = pipeline::validation_plan(&objects, &c.ports());
+    let mut findings = translate::translate_mesh(&objects, &c.ports(), &plan)
+        .findings
+        .0;
     findings.sort_by_key(|f| f.severity);
     let counted = findings
         .iter()
@@ -94,7 +97,9 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         Ok(p) => p,
         Err(e) => bail!("{e}"),
     };
-    let accepted = match pipeline::build(&c.networking, path.as_deref(), &c.ports()) {
+    let built = pipeline::validate(&c.networking, path.as_deref(), &c.ports())
+        .and_then(|()| pipeline::build(&c.networking, path.as_deref(), &c.ports()));
+    let accepted = match built {
         Ok(a) => a,
         Err(errors) => {
             for e in errors {
@@ -105,7 +110,11 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         }
     };
     let admin = Admin::new(c.admin_port);
-    let rds = accepted.ingress.listener.rds_stat();
+    let rds = accepted
+        .ingress
+        .main_listener()
+        .map(|l| l.listener.rds_stat())
+        .unwrap_or_default();
     let subscriptions = [rds.as_str(), CDS_STAT];
     let before = admin.snapshot(&subscriptions).await.ok();
     scenario::write_state(&c.state_dir(), path.as_deref())?;
@@ -117,9 +126,28 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         );
         return Ok(0);
     };
-    // Routes or clusters move when the running mesh has applied the switch.
-    let (deadline, tick) = (Duration::from_secs(5), Duration::from_millis(25));
-    match admin.wait_moved(&subscriptions, &before, deadline, tick).await {
+    // `up` writes the applied scenario once every proxy took it. The gateway's routes or
+    // clusters moving is not enough (its clusters move before its routes, and the sidecars
+    // apply first): it only tells a rejection early.
+    let (deadline, tick) = (Duration::from_secs(20), Duration::from_millis(25));
+    let state = c.state_dir();
+    let applied = crate::apply::admin::poll(deadline, tick, || async {
+        (scenario::read_applied(&state) == Some(path.clone())).then_some(Outcome::Applied)
+    });
+    let rejected = async {
+        match admin
+            .wait_moved(&subscriptions, &before, deadline, tick)
+            .await
+        {
+            o @ Outcome::Rejected(_) => o,
+            _ => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        o = applied => o.unwrap_or(Outcome::TimedOut),
+        o = rejected => o,
+    };
+    match outcome {
         Outcome::Applied => println!("kyc-mesh: the running mesh now uses scenario {shown}"),
         Outcome::Rejected(_) => {
             println!("kyc-mesh: Envoy rejected scenario {shown}; see the `up` output");

@@ -7,6 +7,7 @@ mod canary_print;
 mod canary_watch;
 mod chaos;
 mod commands;
+mod mesh;
 mod observe;
 mod rollout;
 mod up_args;
@@ -104,6 +105,29 @@ pub enum Cmd {
     /// Automated canary (Flagger's analysis): step the canary's weight while its success rate
     /// and p99 hold, roll back at --threshold failed checks; `promote`, `abort`, `status`
     Canary(canary::CanaryArgs),
+    /// Show the running mesh: workloads, instances and ports, sidecars, identities, the CA, the scenario
+    Status,
+    /// Send one request as a workload, through its sidecar and with its identity (like
+    /// `kubectl exec deploy/WORKLOAD -c istio-proxy -- curl URL`); prints status and body
+    Curl(CurlArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CurlArgs {
+    /// The workload to send as (a Deployment of networking/ with a sidecar)
+    #[arg(long, value_name = "WORKLOAD")]
+    from: String,
+    /// e.g. http://kyc-credit-check-basic:8080/credit-check/basic
+    url: String,
+    /// HTTP method
+    #[arg(short = 'X', long = "request", default_value = "GET")]
+    method: String,
+    /// Extra header, 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Request body
+    #[arg(short = 'd', long = "data")]
+    body: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +159,10 @@ pub struct UpArgs {
     /// (see BENCHMARKS.md)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     envoy_concurrency: Option<u16>,
+    /// Edge only: no sidecars, whatever networking/ injects (the services listen on their
+    /// contract ports behind the ingress gateway alone)
+    #[arg(long)]
+    no_sidecars: bool,
     #[command(flatten)]
     observe: observe::ObserveArgs,
     #[command(flatten)]
@@ -204,6 +232,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
             split::run(port, a.n, a.concurrency, &a.r#type).await
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
+        Cmd::Status => mesh::show(&c),
+        Cmd::Curl(a) => {
+            let args = mesh::CurlArgs {
+                from: &a.from,
+                url: &a.url,
+                method: &a.method,
+                headers: &a.headers,
+                body: a.body.as_deref(),
+            };
+            mesh::curl(&c, args).await
+        }
         Cmd::Rollout {
             action: RolloutCmd::Restart { service },
         } => rollout::restart(&c, &service).await,
@@ -237,6 +276,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 backoff: a.supervision.backoff(),
                 gateway_limits: a.gateway.limits(),
                 dashboard_port: a.dashboard.port(),
+                sidecars: !a.no_sidecars,
             })
             .await
         }

@@ -20,11 +20,12 @@ pub struct Bootstrap {
     pub dynamic_resources: Option<DynamicResources>,
 }
 
-/// Which proxy this is, as Envoy reports it (`server_info`, access logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which proxy this is, as Envoy reports it (`server_info`, access logs): istiod's
+/// `sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local` for a sidecar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {
-    pub id: &'static str,
-    pub cluster: &'static str,
+    pub id: String,
+    pub cluster: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::health::HealthCheck;
+use super::tls::{TransportSocket, UpstreamTlsContext};
 use super::{Address, Any, ClusterName, Duration, Message};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,6 +25,9 @@ pub struct Cluster {
     pub outlier_detection: Option<OutlierDetection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_lb_config: Option<CommonLbConfig>,
+    /// mTLS to the endpoints' sidecars (Istio's auto mTLS / `ISTIO_MUTUAL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport_socket: Option<TransportSocket<UpstreamTlsContext>>,
 }
 
 impl Message for Cluster {

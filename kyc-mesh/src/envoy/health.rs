@@ -44,11 +44,15 @@ pub struct HealthCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpHealthCheck {
     pub path: &'static str,
+    /// The probe's `Host`. Envoy's default is the cluster's name, which istiod's `|`
+    /// makes an invalid host for the HTTP connection manager of a sidecar in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl HealthCheck {
     /// [`READINESS_FAILURES`] failed probes take the endpoint out, one 200 brings it back.
-    pub fn readiness() -> Self {
+    pub fn readiness(host: Option<String>) -> Self {
         let ms = |v| Duration(std::time::Duration::from_millis(v));
         HealthCheck {
             timeout: ms(READINESS_TIMEOUT_MS),
@@ -58,6 +62,7 @@ impl HealthCheck {
             healthy_threshold: 1,
             http_health_check: HttpHealthCheck {
                 path: READINESS_PATH,
+                host,
             },
         }
     }

@@ -7,23 +7,48 @@ use serde::Serialize;
 use super::bootstrap::ConfigSource;
 use super::limits::{GatewayLimits, HcmLimits};
 use super::route::RouteConfiguration;
+use super::tls::{DownstreamTlsContext, SdsSources, TransportSocket};
 use super::TypedExtension;
-use super::{Address, Any, Empty, ListenerName, Message, RouteConfigName, StatPrefix};
+use super::{
+    Address, Any, Empty, ListenerKind, ListenerName, Message, RouteConfigName, StatPrefix,
+};
 
 /// The HTTP fault filter's name: per-route fault config is keyed by it.
 pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
+/// A sidecar inbound's RBAC filters, DENY before ALLOW as istiod orders them; each is
+/// configured per route (`RBACPerRoute` in the inbound route table), so a policy edit is
+/// an RDS update and no listener drains.
+pub const RBAC_DENY_FILTER: &str = "envoy.filters.http.rbac.deny";
+pub const RBAC_ALLOW_FILTER: &str = "envoy.filters.http.rbac.allow";
+const RBAC_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 
-/// What a proxy's HTTP listener is: the Istio port it stands for and the local port it binds.
+/// What a sidecar's inbound accepts (PeerAuthentication's mode, resolved for its port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundMtls {
+    /// mTLS only: a plaintext connection fails its TLS handshake.
+    Strict,
+    /// Both: `tls_inspector` sends TLS to a chain that terminates mTLS, the rest to plaintext.
+    Permissive,
+    /// Plaintext only.
+    Disable,
+}
+
+/// What a proxy's HTTP listener is: its kind, the Istio port it stands for and the local
+/// port it binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpListener {
+    pub kind: ListenerKind,
     pub istio_port: u16,
     pub local_port: u16,
     pub limits: GatewayLimits,
+    /// A sidecar inbound's mTLS mode (None elsewhere, or without identities: plaintext).
+    pub mtls: Option<InboundMtls>,
 }
 
 impl HttpListener {
     pub fn name(&self) -> ListenerName {
         ListenerName {
+            kind: self.kind,
             istio_port: self.istio_port,
         }
     }
@@ -34,6 +59,7 @@ impl HttpListener {
 
     pub fn route_config_name(&self) -> RouteConfigName {
         RouteConfigName {
+            kind: self.kind,
             istio_port: self.istio_port,
         }
     }
@@ -44,42 +70,86 @@ impl HttpListener {
             .http(&format!("rds.{}", self.route_config_name()))
     }
 
-    /// The Envoy listener, with its routes inline or from RDS.
-    pub fn build(&self, routes: RouteSpecifier) -> Listener {
-        let hcm = HttpConnectionManager {
+    /// The Envoy listener, with its routes inline or from RDS; a sidecar inbound with
+    /// `tls` (its proxy's SDS secrets) terminates mTLS as its [`InboundMtls`] says.
+    pub fn build(&self, routes: RouteSpecifier, tls: Option<&SdsSources>) -> Listener {
+        let inbound = self.kind == ListenerKind::SidecarInbound;
+        let mut http_filters = Vec::new();
+        if inbound {
+            // No rules here: enforcement comes from each route's RBACPerRoute.
+            http_filters.push(TypedExtension {
+                name: RBAC_DENY_FILTER,
+                typed_config: Empty(RBAC_TYPE),
+            });
+            http_filters.push(TypedExtension {
+                name: RBAC_ALLOW_FILTER,
+                typed_config: Empty(RBAC_TYPE),
+            });
+        }
+        http_filters.push(TypedExtension {
+            name: FAULT_FILTER,
+            typed_config: Empty(
+                "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+            ),
+        });
+        http_filters.push(TypedExtension {
+            name: "envoy.filters.http.router",
+            typed_config: Empty(
+                "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+            ),
+        });
+        let mtls = match (self.mtls, tls) {
+            (Some(mode), Some(sds)) if inbound => Some((mode, sds)),
+            _ => None,
+        };
+        let hcm = |with_peer: bool| HttpConnectionManager {
             stat_prefix: self.stat_prefix(),
-            use_remote_address: true,
+            // The gateway is the edge (it sets x-forwarded-for); sidecars are not, as in Istio.
+            use_remote_address: self.kind == ListenerKind::Gateway,
             normalize_path: true,
             limits: self.limits.hcm(),
-            http_filters: vec![
-                TypedExtension {
-                    name: FAULT_FILTER,
-                    typed_config: Empty(
-                        "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-                    ),
-                },
-                TypedExtension {
-                    name: "envoy.filters.http.router",
-                    typed_config: Empty(
-                        "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                    ),
-                },
-            ],
+            http_filters: http_filters.clone(),
+            // As istiod's inbound: the app sees the caller's identity in
+            // x-forwarded-client-cert (any such header from the caller is replaced).
+            forward_client_cert_details: inbound.then_some(if with_peer {
+                "APPEND_FORWARD"
+            } else {
+                "SANITIZE"
+            }),
+            set_current_client_cert_details: with_peer.then_some(ClientCertDetails { uri: true }),
             tracing: None,
             access_log: Vec::new(),
-            routes,
+            routes: routes.clone(),
+        };
+        let chain =
+            |transport_protocol: Option<&'static str>, socket: Option<&SdsSources>| FilterChain {
+                filter_chain_match: transport_protocol.map(|p| FilterChainMatch {
+                    transport_protocol: p,
+                }),
+                transport_socket: socket.map(SdsSources::downstream),
+                filters: vec![TypedExtension {
+                    name: "envoy.filters.network.http_connection_manager",
+                    typed_config: Any::new(hcm(socket.is_some())),
+                }],
+            };
+        let (listener_filters, filter_chains) = match mtls {
+            None | Some((InboundMtls::Disable, _)) => (Vec::new(), vec![chain(None, None)]),
+            Some((InboundMtls::Strict, sds)) => (Vec::new(), vec![chain(None, Some(sds))]),
+            Some((InboundMtls::Permissive, sds)) => (
+                vec![TypedExtension {
+                    name: "envoy.filters.listener.tls_inspector",
+                    typed_config: Empty("type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"),
+                }],
+                vec![chain(Some("tls"), Some(sds)), chain(Some("raw_buffer"), None)],
+            ),
         };
         Listener {
             name: self.name(),
             address: Address::loopback(self.local_port),
             // A second mesh on the same port must fail to bind, not share it silently.
             enable_reuse_port: false,
-            filter_chains: vec![FilterChain {
-                filters: vec![TypedExtension {
-                    name: "envoy.filters.network.http_connection_manager",
-                    typed_config: Any::new(hcm),
-                }],
-            }],
+            listener_filters,
+            filter_chains,
         }
     }
 }
@@ -89,6 +159,8 @@ pub struct Listener {
     pub name: ListenerName,
     pub address: Address,
     pub enable_reuse_port: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listener_filters: Vec<TypedExtension<Empty>>,
     pub filter_chains: Vec<FilterChain>,
 }
 
@@ -98,7 +170,22 @@ impl Message for Listener {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FilterChain {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_chain_match: Option<FilterChainMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport_socket: Option<TransportSocket<DownstreamTlsContext>>,
     pub filters: Vec<TypedExtension<Any<HttpConnectionManager>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterChainMatch {
+    /// `tls` or `raw_buffer`, as `tls_inspector` detects it.
+    pub transport_protocol: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClientCertDetails {
+    pub uri: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,6 +196,10 @@ pub struct HttpConnectionManager {
     #[serde(flatten)]
     pub limits: HcmLimits,
     pub http_filters: Vec<TypedExtension<Empty>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_client_cert_details: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_current_client_cert_details: Option<ClientCertDetails>,
     /// Envoy's tracer (`up` with an OTLP endpoint: see `envoy::telemetry`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracing: Option<serde_json::Value>,

@@ -11,12 +11,14 @@ pub mod health;
 pub mod limits;
 pub mod listener;
 pub mod names;
+pub mod rbac;
 pub mod route;
 pub mod stats;
 pub mod telemetry;
+pub mod tls;
 pub mod values;
 
-pub use names::{ClusterName, ListenerName, RouteConfigName, StatPrefix};
+pub use names::{ClusterName, Direction, ListenerKind, ListenerName, RouteConfigName, StatPrefix};
 pub use values::{Duration, FractionalPercent, Weight};
 
 use serde::{Serialize, Serializer};

@@ -19,11 +19,30 @@ macro_rules! serialize_as_display {
 
 serialize_as_display!(ClusterName, ListenerName, StatPrefix, RouteConfigName);
 
-/// An outbound cluster, named as istiod names it: `outbound|<port>|<subset>|<fqdn>`
+/// Which way a cluster or listener faces, as istiod's names say it (`model.TrafficDirection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    Outbound,
+    /// A sidecar's own workload, behind it (`inbound|8080||`).
+    Inbound,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        }
+    }
+}
+
+/// A cluster, named as istiod names it: `<direction>|<port>|<subset>|<fqdn>`
 /// (pilot/pkg/model `BuildSubsetKey`), e.g.
-/// `outbound|8080|v1|kyc-credit-check-basic.default.svc.cluster.local`.
+/// `outbound|8080|v1|kyc-credit-check-basic.default.svc.cluster.local`, or a sidecar's
+/// inbound cluster `inbound|8080||` (subset and host empty, as istiod writes them).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClusterName {
+    pub direction: Direction,
     pub port: u16,
     /// Empty when the destination names no subset.
     pub subset: String,
@@ -33,10 +52,25 @@ pub struct ClusterName {
 impl ClusterName {
     pub fn outbound(port: u16, subset: Option<&str>, fqdn: &str) -> Self {
         ClusterName {
+            direction: Direction::Outbound,
             port,
             subset: subset.unwrap_or_default().to_string(),
             fqdn: fqdn.to_string(),
         }
+    }
+
+    /// A sidecar's cluster for its own workload's container port.
+    pub fn inbound(port: u16) -> Self {
+        ClusterName {
+            direction: Direction::Inbound,
+            port,
+            subset: String::new(),
+            fqdn: String::new(),
+        }
+    }
+
+    pub fn is_inbound(&self) -> bool {
+        self.direction == Direction::Inbound
     }
 }
 
@@ -55,31 +89,54 @@ impl PartialOrd for ClusterName {
 
 impl fmt::Display for ClusterName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "outbound|{}|{}|{}", self.port, self.subset, self.fqdn)
+        let d = self.direction.as_str();
+        write!(f, "{d}|{}|{}|{}", self.port, self.subset, self.fqdn)
     }
 }
 
-/// A gateway listener, named by the port it stands for in Istio (`0.0.0.0_80`), whatever
-/// local port it binds.
+/// What a listener is for: istiod names each kind differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ListenerKind {
+    /// The ingress gateway's port (`0.0.0.0_80`, routes `http.80`).
+    Gateway,
+    /// A sidecar's inbound (`virtualInbound`, stat prefix `inbound_0.0.0.0_8080`, routes
+    /// `inbound|8080||`): what iptables sends every call into the pod to.
+    SidecarInbound,
+    /// A sidecar's outbound (`0.0.0.0_8080`, routes `8080`): what iptables sends the
+    /// app's own calls to.
+    SidecarOutbound,
+}
+
+/// A listener, named by the port it stands for in Istio (`0.0.0.0_80`), whatever local
+/// port it binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerName {
+    pub kind: ListenerKind,
     pub istio_port: u16,
 }
 
 impl fmt::Display for ListenerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0.0.0.0_{}", self.istio_port)
+        match self.kind {
+            ListenerKind::SidecarInbound => write!(f, "virtualInbound"),
+            _ => write!(f, "0.0.0.0_{}", self.istio_port),
+        }
     }
 }
 
-/// The HTTP connection manager's `stat_prefix`: `outbound_<listener name>`, as istiod
-/// writes it for gateways. Every `http.*` stat of the listener starts with it.
+/// The HTTP connection manager's `stat_prefix`: `outbound_0.0.0.0_<port>` (gateway and
+/// sidecar outbound) or `inbound_0.0.0.0_<port>`, as istiod writes it. Every `http.*`
+/// stat of the listener starts with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatPrefix(pub ListenerName);
 
 impl fmt::Display for StatPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "outbound_{}", self.0)
+        let way = match self.0.kind {
+            ListenerKind::SidecarInbound => "inbound",
+            _ => "outbound",
+        };
+        write!(f, "{way}_0.0.0.0_{}", self.0.istio_port)
     }
 }
 
@@ -91,15 +148,22 @@ impl StatPrefix {
     }
 }
 
-/// A route configuration, named by port as istiod does for gateways (`http.80`).
+/// A route configuration, named by port as istiod does: `http.80` (gateway), `8080`
+/// (sidecar outbound), `inbound|8080||` (sidecar inbound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteConfigName {
+    pub kind: ListenerKind,
     pub istio_port: u16,
 }
 
 impl fmt::Display for RouteConfigName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http.{}", self.istio_port)
+        let p = self.istio_port;
+        match self.kind {
+            ListenerKind::Gateway => write!(f, "http.{p}"),
+            ListenerKind::SidecarOutbound => write!(f, "{p}"),
+            ListenerKind::SidecarInbound => write!(f, "inbound|{p}||"),
+        }
     }
 }
 
@@ -122,12 +186,32 @@ mod tests {
             ClusterName::outbound(8080, None, "a.b").to_string(),
             "outbound|8080||a.b"
         );
-        let l = ListenerName { istio_port: 80 };
+        assert_eq!(ClusterName::inbound(8080).to_string(), "inbound|8080||");
+        let gw = ListenerKind::Gateway;
+        let l = ListenerName {
+            kind: gw,
+            istio_port: 80,
+        };
         assert_eq!(l.to_string(), "0.0.0.0_80");
         assert_eq!(
             StatPrefix(l).http("fault"),
             "http.outbound_0.0.0.0_80.fault"
         );
-        assert_eq!(RouteConfigName { istio_port: 80 }.to_string(), "http.80");
+        let route = |kind| RouteConfigName {
+            kind,
+            istio_port: 8080,
+        };
+        assert_eq!(route(gw).to_string(), "http.8080");
+        assert_eq!(route(ListenerKind::SidecarOutbound).to_string(), "8080");
+        assert_eq!(
+            route(ListenerKind::SidecarInbound).to_string(),
+            "inbound|8080||"
+        );
+        let inbound = ListenerName {
+            kind: ListenerKind::SidecarInbound,
+            istio_port: 8080,
+        };
+        assert_eq!(inbound.to_string(), "virtualInbound");
+        assert_eq!(StatPrefix(inbound).to_string(), "inbound_0.0.0.0_8080");
     }
 }

@@ -37,7 +37,15 @@ pub struct Route {
     #[serde(flatten)]
     pub headers: HeaderMutations,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub typed_per_filter_config: BTreeMap<&'static str, Any<HttpFault>>,
+    pub typed_per_filter_config: BTreeMap<&'static str, PerFilterConfig>,
+}
+
+/// A filter's configuration for one route, keyed by the filter's name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PerFilterConfig {
+    Fault(Any<HttpFault>),
+    Rbac(Any<super::rbac::RbacPerRoute>),
 }
 
 /// `match`: a path specifier plus header and query conditions.
@@ -75,6 +83,7 @@ pub struct RegexMatcher {
 pub enum StringMatcher {
     Exact(String),
     Prefix(String),
+    Suffix(String),
     SafeRegex(RegexMatcher),
 }
 
@@ -85,6 +94,7 @@ impl Serialize for StringMatcher {
         match self {
             StringMatcher::Exact(v) => m.serialize_entry("exact", v)?,
             StringMatcher::Prefix(v) => m.serialize_entry("prefix", v)?,
+            StringMatcher::Suffix(v) => m.serialize_entry("suffix", v)?,
             StringMatcher::SafeRegex(v) => m.serialize_entry("safe_regex", v)?,
         }
         m.end()

@@ -10,7 +10,8 @@ use super::listener::{HttpConnectionManager, Listener};
 
 /// The static cluster Envoy's tracer sends spans through.
 pub const COLLECTOR_CLUSTER: &str = "opentelemetry_collector";
-/// What the gateway's spans are attributed to.
+/// What the gateway's spans are attributed to (a sidecar's: its node cluster, `<workload>.<ns>`,
+/// as Istio names a sidecar's spans).
 pub const SERVICE_NAME: &str = "istio-ingressgateway";
 /// One line per request: no query string (`%PATH(NQ:ORIG_OR_PATH)%`: the original path, no query), no body, no header but the ids.
 pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%\" \
@@ -66,7 +67,7 @@ impl Collector {
     }
 
     /// The HTTP connection manager's `tracing`: Envoy's OpenTelemetry tracer, every request sampled.
-    fn tracing(&self) -> Value {
+    fn tracing(&self, service_name: &str) -> Value {
         let transport = match &self.http_path {
             Some(_) => json!({"http_service": {"http_uri": {
                 "uri": self.uri, "cluster": COLLECTOR_CLUSTER, "timeout": "1s"}}}),
@@ -75,7 +76,7 @@ impl Collector {
         };
         let mut config = json!({
             "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
-            "service_name": SERVICE_NAME,
+            "service_name": service_name,
         });
         if let (Some(c), Some(t)) = (config.as_object_mut(), transport.as_object()) {
             c.extend(t.clone());
@@ -110,8 +111,8 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    fn decorate_hcm(&self, hcm: &mut HttpConnectionManager) {
-        hcm.tracing = self.collector.as_ref().map(Collector::tracing);
+    fn decorate_hcm(&self, hcm: &mut HttpConnectionManager, service_name: &str) {
+        hcm.tracing = self.collector.as_ref().map(|c| c.tracing(service_name));
         hcm.access_log = if self.access_log {
             vec![
                 json!({"name": "envoy.access_loggers.stdout", "typed_config": {
@@ -123,11 +124,12 @@ impl Telemetry {
         };
     }
 
-    /// Tracing and access log on every HTTP connection manager of `listener`.
-    pub fn decorate(&self, listener: &mut Listener) {
+    /// Tracing and access log on every HTTP connection manager of `listener`; spans are
+    /// attributed to `service_name` (the proxy's node cluster).
+    pub fn decorate(&self, listener: &mut Listener, service_name: &str) {
         for chain in &mut listener.filter_chains {
             for filter in &mut chain.filters {
-                self.decorate_hcm(&mut filter.typed_config.value);
+                self.decorate_hcm(&mut filter.typed_config.value, service_name);
             }
         }
     }

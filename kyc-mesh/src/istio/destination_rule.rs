@@ -40,6 +40,25 @@ pub struct TrafficPolicy {
     pub connection_pool: Option<ConnectionPool>,
     pub outlier_detection: Option<OutlierDetection>,
     pub load_balancer: Option<LoadBalancer>,
+    /// How the calling sidecar speaks to the destination (`ISTIO_MUTUAL`, `DISABLE`).
+    pub tls: Option<ClientTls>,
+}
+
+/// `trafficPolicy.tls`: only the modes between mesh workloads are translated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientTls {
+    pub mode: ClientTlsMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClientTlsMode {
+    Disable,
+    IstioMutual,
+    /// TLS to a server outside the mesh: refused by translation (no certificates for it).
+    Simple,
+    Mutual,
 }
 
 impl TrafficPolicy {
@@ -53,6 +72,9 @@ impl TrafficPolicy {
         }
         if over.load_balancer.is_some() {
             self.load_balancer = over.load_balancer.clone();
+        }
+        if over.tls.is_some() {
+            self.tls = over.tls.clone();
         }
         self
     }

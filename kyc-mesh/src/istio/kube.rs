@@ -58,4 +58,12 @@ pub struct PodSpec {
 #[serde(default)]
 pub struct PodMeta {
     pub labels: BTreeMap<String, String>,
+    /// `sidecar.istio.io/inject` may be an annotation (the older form) or a label.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A Namespace: its labels decide sidecar injection (`istio-injection=enabled`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Namespace {
+    pub metadata: LooseMetadata,
 }

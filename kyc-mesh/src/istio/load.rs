@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    gateway_api, Deployment, DestinationRule, Gateway, Loaded, Object, Origin, Service,
-    VirtualService,
+    gateway_api, AuthorizationPolicy, Deployment, DestinationRule, Gateway, Loaded, Namespace,
+    Object, Origin, PeerAuthentication, Service, VirtualService,
 };
 
 /// One load error: file, object and (where known) field path.
@@ -31,8 +31,6 @@ impl LoadError {
 
 /// Kinds that only mean something with istiod / sidecars.
 const NEEDS_ISTIOD: &[&str] = &[
-    "PeerAuthentication",
-    "AuthorizationPolicy",
     "RequestAuthentication",
     "Sidecar",
     "EnvoyFilter",
@@ -89,12 +87,14 @@ fn object_of(
     let is_gateway_api = api
         .strip_prefix(gateway_api::GROUP)
         .is_some_and(|v| v.starts_with('/'));
+    let istio_security = api.starts_with("security.istio.io/");
     match kind {
         "Service" if api == "v1" => typed::<Service>(value, file, label).map(Object::Service),
         "Deployment" if api == "apps/v1" => {
             typed::<Deployment>(value, file, label).map(Object::Deployment)
         }
-        "ServiceAccount" | "ConfigMap" | "Namespace" if api == "v1" => Ok(Object::TopologyOnly),
+        "Namespace" if api == "v1" => typed::<Namespace>(value, file, label).map(Object::Namespace),
+        "ServiceAccount" | "ConfigMap" if api == "v1" => Ok(Object::TopologyOnly),
         "Gateway" if istio_networking => typed::<Gateway>(value, file, label).map(Object::Gateway),
         "VirtualService" if istio_networking => {
             typed::<VirtualService>(value, file, label).map(Object::VirtualService)
@@ -108,6 +108,12 @@ fn object_of(
         "HTTPRoute" if is_gateway_api => {
             typed::<gateway_api::HttpRoute>(value, file, label).map(Object::HttpRoute)
         }
+        "PeerAuthentication" if istio_security => {
+            typed::<PeerAuthentication>(value, file, label).map(Object::PeerAuthentication)
+        }
+        "AuthorizationPolicy" if istio_security => {
+            typed::<AuthorizationPolicy>(value, file, label).map(Object::AuthorizationPolicy)
+        }
         k if NEEDS_ISTIOD.contains(&k) => Err(LoadError::new(
             file,
             label,
@@ -117,7 +123,7 @@ fn object_of(
             file,
             label,
             format!(
-                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
+                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, security.istio.io PeerAuthentication/AuthorizationPolicy, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
             ),
         )),
     }
@@ -332,10 +338,10 @@ spec:
 
     #[test]
     fn istiod_kinds_are_refused_with_minikube_hint() {
-        let yaml = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\nspec:\n  mtls:\n    mode: STRICT\n";
+        let yaml = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: default\nspec: {}\n";
         let err = parse_documents(yaml, Path::new("p.yaml")).unwrap_err();
         let msg = err[0].to_string();
-        assert!(msg.contains("PeerAuthentication"), "{msg}");
+        assert!(msg.contains("RequestAuthentication"), "{msg}");
         assert!(msg.contains("minikube"), "{msg}");
     }
 

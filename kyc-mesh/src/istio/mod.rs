@@ -15,12 +15,14 @@ pub mod gateway_api;
 mod hostile_tests;
 mod kube;
 mod load;
+mod security;
 mod virtual_service;
 
 pub use destination_rule::*;
 pub use gateway::*;
 pub use kube::*;
 pub use load::{load, parse_documents, yaml_files, LoadError, MAX_FILE_BYTES, MINIKUBE_HINT};
+pub use security::*;
 pub use virtual_service::*;
 
 use std::collections::BTreeMap;
@@ -74,7 +76,9 @@ impl fmt::Display for Origin {
 pub enum Object {
     Service(Service),
     Deployment(Deployment),
-    /// ServiceAccount, ConfigMap, Namespace: valid, no local effect.
+    /// Its labels decide sidecar injection.
+    Namespace(Namespace),
+    /// ServiceAccount, ConfigMap: valid, no local effect.
     TopologyOnly,
     Gateway(Gateway),
     VirtualService(VirtualService),
@@ -83,6 +87,8 @@ pub enum Object {
     /// same name (both may exist side by side, as in the cluster).
     ApiGateway(gateway_api::Gateway),
     HttpRoute(gateway_api::HttpRoute),
+    PeerAuthentication(PeerAuthentication),
+    AuthorizationPolicy(AuthorizationPolicy),
 }
 
 /// One object of networking/ with where it came from.

@@ -8,8 +8,10 @@ use crate::envoy::cluster::{
     PercentValue, ProtocolOptions, Thresholds,
 };
 use crate::envoy::health::HealthCheck;
+use crate::envoy::tls::{TransportSocket, UpstreamTlsContext};
 use crate::envoy::{Any, ClusterName, Duration};
-use crate::istio::{Destination, Loaded, TrafficPolicy};
+use crate::identity::SpiffeId;
+use crate::istio::{ClientTlsMode, Destination, Loaded, TrafficPolicy};
 
 use super::{dur, Ctx};
 
@@ -112,7 +114,8 @@ impl Ctx<'_> {
             );
         }
         match build_cluster(name.clone(), &endpoints, &policy) {
-            Ok(c) => {
+            Ok(mut c) => {
+                c.transport_socket = self.mtls_to(&name, &selector, &policy);
                 self.clusters.insert(name.clone(), c);
                 Some(name)
             }
@@ -123,6 +126,45 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+}
+
+impl Ctx<'_> {
+    /// The client side of mTLS to the pods `selector` picks, when the proxy being built
+    /// has an identity: `ISTIO_MUTUAL` always, `DISABLE` never, and without a `tls`
+    /// setting when every such pod has a sidecar (Istio's auto mTLS). The peer must
+    /// present one of those pods' SPIFFE IDs.
+    fn mtls_to(
+        &self,
+        name: &ClusterName,
+        selector: &std::collections::BTreeMap<String, String>,
+        policy: &TrafficPolicy,
+    ) -> Option<TransportSocket<UpstreamTlsContext>> {
+        let sds = self.sds.as_ref()?;
+        let pods: Vec<_> = self
+            .topology
+            .workloads
+            .iter()
+            .filter(|w| w.selected_by(selector))
+            .collect();
+        let all_injected =
+            !pods.is_empty() && pods.iter().all(|w| self.plan.sidecars.contains_key(w.name));
+        let on = match policy.tls.as_ref().map(|t| t.mode) {
+            Some(ClientTlsMode::IstioMutual) => true,
+            Some(_) => false,
+            None => all_injected,
+        };
+        let mut peers: Vec<String> = pods
+            .iter()
+            .map(|w| {
+                SpiffeId::new(&w.namespace, &w.service_account)
+                    .uri()
+                    .to_string()
+            })
+            .collect();
+        peers.dedup();
+        let sni = format!("outbound_.{}_.{}_.{}", name.port, name.subset, name.fqdn);
+        on.then(|| sds.upstream(sni, &peers))
     }
 }
 
@@ -149,6 +191,18 @@ pub(super) fn build_cluster(
             ))
         }
     };
+    if let Some(mode @ (ClientTlsMode::Simple | ClientTlsMode::Mutual)) =
+        policy.tls.as_ref().map(|t| t.mode)
+    {
+        let mode = if mode == ClientTlsMode::Simple {
+            "SIMPLE"
+        } else {
+            "MUTUAL"
+        };
+        return Err(format!(
+            "trafficPolicy.tls.mode {mode} (TLS to a server outside the mesh) is not translated by the local mesh; use ISTIO_MUTUAL or DISABLE"
+        ));
+    }
     let limit = |v: Option<u32>| v.map(u64::from).unwrap_or(UNLIMITED);
     let common = CommonHttpProtocolOptions {
         max_requests_per_connection: http.max_requests_per_connection,
@@ -178,7 +232,6 @@ pub(super) fn build_cluster(
     };
     Ok(Cluster {
         load_assignment: LoadAssignment::loopback(name.clone(), ports),
-        name,
         discovery_type: DiscoveryType::Static,
         connect_timeout,
         lb_policy,
@@ -192,10 +245,14 @@ pub(super) fn build_cluster(
             }],
         },
         // Like a pod's readiness probe: a draining or restarting instance gets no new requests.
-        health_checks: vec![HealthCheck::readiness()],
+        health_checks: vec![HealthCheck::readiness(
+            (!name.fqdn.is_empty()).then(|| name.fqdn.clone()),
+        )],
         typed_extension_protocol_options,
         outlier_detection,
         common_lb_config,
+        transport_socket: None,
+        name,
     })
 }
 

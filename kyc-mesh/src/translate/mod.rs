@@ -15,6 +15,8 @@
 mod cluster;
 mod gateway_api;
 mod route;
+mod security;
+mod sidecar;
 
 pub use route::ISTIO_DEFAULT_RETRY_ON;
 
@@ -26,46 +28,109 @@ use crate::envoy::cluster::Cluster;
 use crate::envoy::limits::GatewayLimits;
 use crate::envoy::listener::{HttpListener, RouteSpecifier};
 use crate::envoy::route::{Route, RouteConfiguration, VirtualHost};
-use crate::envoy::{ClusterName, Duration};
+use crate::envoy::tls::SdsSources;
+use crate::envoy::{ClusterName, Duration, ListenerKind};
+use crate::identity::SpiffeId;
 use crate::istio::Loaded;
 use crate::registry::Registry;
-use crate::topology::{Ports, Topology};
+use crate::topology::{Ports, SidecarPlan, Topology};
 
 /// The Istio port the ingress gateway's listener stands for (the gateway Service's 80).
 pub const INGRESS_ISTIO_PORT: u16 = 80;
 
-/// Which Envoy a configuration is for. Today the ingress gateway only; per-workload
-/// sidecars get their own variant.
+/// Which Envoy a configuration is for: the ingress gateway, or the sidecar of one
+/// workload (by Deployment name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ProxyId {
     IngressGateway,
+    Sidecar(&'static str),
 }
 
-/// Everything one Envoy needs: its identity, its listener, its routes and clusters.
+impl ProxyId {
+    /// Its directory under the state directory (certificates, xDS files).
+    pub fn dir_name(&self) -> &'static str {
+        match self {
+            ProxyId::IngressGateway => "istio-ingressgateway",
+            ProxyId::Sidecar(w) => w,
+        }
+    }
+}
+
+impl std::fmt::Display for ProxyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyId::IngressGateway => write!(f, "istio-ingressgateway"),
+            ProxyId::Sidecar(w) => write!(f, "{w}/istio-proxy"),
+        }
+    }
+}
+
+/// One HTTP listener of a proxy and its route table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyListener {
+    pub listener: HttpListener,
+    pub routes: RouteConfiguration,
+}
+
+/// Everything one Envoy needs: its node, its listeners with their routes (the gateway
+/// has one; a sidecar its inbound, then its outbound), its clusters, and in a mesh with
+/// sidecars its workload identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyConfig {
     pub node: Node,
-    pub listener: HttpListener,
-    pub routes: RouteConfiguration,
+    pub listeners: Vec<ProxyListener>,
     pub clusters: BTreeMap<ClusterName, Cluster>,
+    pub identity: Option<ProxyIdentity>,
+}
+
+/// A proxy's SPIFFE identity and where its certificate files and SDS secrets are (`up`
+/// issues them there with `identity::MeshCa` before the proxy starts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyIdentity {
+    pub spiffe: SpiffeId,
+    pub dir: std::path::PathBuf,
+    pub sds: SdsSources,
+}
+
+impl ProxyIdentity {
+    fn new(spiffe: SpiffeId, certs: &std::path::Path, id: ProxyId) -> Self {
+        let dir = certs.join(id.dir_name());
+        ProxyIdentity {
+            spiffe,
+            sds: SdsSources::in_dir(&dir),
+            dir,
+        }
+    }
 }
 
 impl ProxyConfig {
     /// A self-contained static bootstrap (what `render` prints).
     pub fn static_bootstrap(&self, admin_port: u16) -> Bootstrap {
         Bootstrap {
-            node: self.node,
+            node: self.node.clone(),
             admin: Admin::loopback(admin_port),
             stats_config: crate::envoy::stats::StatsConfig::istio_cluster_names(),
             overload_manager: None,
             static_resources: Some(StaticResources {
-                listeners: vec![self
-                    .listener
-                    .build(RouteSpecifier::RouteConfig(self.routes.clone()))],
+                listeners: self
+                    .listeners
+                    .iter()
+                    .map(|l| {
+                        l.listener.build(
+                            RouteSpecifier::RouteConfig(l.routes.clone()),
+                            self.identity.as_ref().map(|i| &i.sds),
+                        )
+                    })
+                    .collect(),
                 clusters: self.clusters.values().cloned().collect(),
             }),
             dynamic_resources: None,
         }
+    }
+
+    /// The first listener (the gateway's only one, a sidecar's inbound).
+    pub fn main_listener(&self) -> Option<&ProxyListener> {
+        self.listeners.first()
     }
 }
 
@@ -88,6 +153,10 @@ struct Ctx<'a> {
     topology: Topology,
     findings: Findings,
     clusters: BTreeMap<ClusterName, Cluster>,
+    /// The injected workloads: a cluster whose pods all have one speaks mTLS to them.
+    plan: SidecarPlan,
+    /// The SDS secrets of the proxy whose clusters are being built (None: plaintext).
+    sds: Option<SdsSources>,
 }
 
 /// An Istio duration field as an Envoy duration; the error names the field.
@@ -95,8 +164,14 @@ fn dur(text: &str, what: &str) -> Result<Duration, String> {
     Duration::parse_istio(text).map_err(|e| format!("{what}: {e}"))
 }
 
-/// Translate loaded objects into Envoy configuration plus findings.
+/// Translate loaded objects into the ingress gateway's configuration plus findings (the
+/// edge-only mesh: no sidecars).
 pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
+    translate_mesh(objects, ports, &SidecarPlan::default())
+}
+
+/// Translate for the gateway and one sidecar per workload the plan injects.
+pub fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> Translation {
     let registry = Registry::new(objects);
     let topology = Topology::local(ports, objects);
     let findings = analyze::objects(objects, &registry, &topology);
@@ -105,28 +180,64 @@ pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
         topology,
         findings,
         clusters: BTreeMap::new(),
+        plan: plan.clone(),
+        sds: None,
     };
+    let gateway_identity = (!plan.sidecars.is_empty()).then(|| {
+        ProxyIdentity::new(
+            SpiffeId::ingress_gateway(),
+            &plan.certs,
+            ProxyId::IngressGateway,
+        )
+    });
+    ctx.sds = gateway_identity.as_ref().map(|i| i.sds.clone());
+    ctx.check_security();
+    if plan.sidecars.is_empty() {
+        // As in a namespace without injection: the policies have no proxy to enforce them.
+        let policies: Vec<&Loaded> = ctx
+            .registry
+            .peer_authentications
+            .iter()
+            .map(|(o, _)| *o)
+            .chain(ctx.registry.authorization_policies.iter().map(|(o, _)| *o))
+            .collect();
+        for o in policies {
+            let note = "no sidecars in this mesh (edge only): nothing enforces this policy";
+            ctx.findings.push(Severity::Info, o, note.into());
+        }
+    }
     let virtual_hosts = ctx.virtual_hosts();
     let listener = HttpListener {
+        kind: ListenerKind::Gateway,
         istio_port: INGRESS_ISTIO_PORT,
         local_port: ports.gateway,
         limits: GatewayLimits::default(),
+        mtls: None,
     };
     let ingress = ProxyConfig {
         node: Node {
-            id: "kyc-mesh",
-            cluster: "istio-ingressgateway",
+            id: "kyc-mesh".into(),
+            cluster: "istio-ingressgateway".into(),
         },
-        routes: RouteConfiguration {
-            name: listener.route_config_name(),
-            virtual_hosts,
-            validate_clusters: false,
-        },
-        listener,
-        clusters: ctx.clusters,
+        listeners: vec![ProxyListener {
+            routes: RouteConfiguration {
+                name: listener.route_config_name(),
+                virtual_hosts,
+                validate_clusters: false,
+            },
+            listener,
+        }],
+        clusters: std::mem::take(&mut ctx.clusters),
+        identity: gateway_identity,
     };
+    let mut proxies = BTreeMap::from([(ProxyId::IngressGateway, ingress)]);
+    for (name, sp) in &plan.sidecars {
+        if let Some(proxy) = ctx.sidecar(name, *sp, ports) {
+            proxies.insert(ProxyId::Sidecar(name), proxy);
+        }
+    }
     Translation {
-        proxies: BTreeMap::from([(ProxyId::IngressGateway, ingress)]),
+        proxies,
         findings: ctx.findings,
     }
 }

@@ -8,9 +8,9 @@ use crate::analyze::Severity;
 use crate::envoy::listener::FAULT_FILTER;
 use crate::envoy::route::{
     AppendAction, FaultAbort, FaultDelay, HeaderMatcher, HeaderMutations, HeaderValue,
-    HeaderValueOption, HttpFault, MirrorPolicy, PathMatch, QueryParameterMatcher, RegexMatcher,
-    RetryPolicy, Route, RouteAction, RouteMatch, RouteTarget, RuntimeFraction, StringMatcher,
-    WeightedCluster, WeightedClusters,
+    HeaderValueOption, HttpFault, MirrorPolicy, PathMatch, PerFilterConfig, QueryParameterMatcher,
+    RegexMatcher, RetryPolicy, Route, RouteAction, RouteMatch, RouteTarget, RuntimeFraction,
+    StringMatcher, WeightedCluster, WeightedClusters,
 };
 use crate::envoy::{Any, Duration, FractionalPercent, Weight};
 use crate::istio::{
@@ -172,7 +172,7 @@ impl Ctx<'_> {
         if let Some(f) = &route.fault {
             match fault_config(f) {
                 Ok(cfg) => {
-                    per_filter.insert(FAULT_FILTER, Any::new(cfg));
+                    per_filter.insert(FAULT_FILTER, PerFilterConfig::Fault(Any::new(cfg)));
                 }
                 Err(e) => errors.push(e),
             }
@@ -304,7 +304,7 @@ fn route_match(m: Option<&HttpMatch>, semantics: Semantics) -> RouteMatch {
 
 /// Istio's retries: none when `attempts: 0`, Istio's defaults when absent; status codes
 /// in `retryOn` become `retriable_status_codes`.
-fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, String> {
+pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, String> {
     let (attempts, per_try, retry_on) = match r {
         None => (2, None, None),
         Some(r) => (

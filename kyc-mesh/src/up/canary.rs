@@ -77,10 +77,13 @@ async fn ask(calls: &mpsc::Sender<Call>, request: Request) -> Option<Response> {
 fn cluster_of(live: &Live<'_>, d: &RouteDestinationState) -> ClusterName {
     let subset = d.subset.clone().unwrap_or_default();
     let prefix = format!("{}.", d.host);
-    live.config
-        .clusters
-        .keys()
-        .find(|c| c.subset == subset && (c.fqdn == d.host || c.fqdn.starts_with(&prefix)))
+    let gateway = live.mesh.gateway().map(|g| &g.config.clusters);
+    gateway
+        .and_then(|clusters| {
+            clusters
+                .keys()
+                .find(|c| c.subset == subset && (c.fqdn == d.host || c.fqdn.starts_with(&prefix)))
+        })
         .cloned()
         .unwrap_or_else(|| {
             let fqdn = format!("{}.default.svc.cluster.local", d.host);
@@ -123,8 +126,13 @@ impl Live<'_> {
                 format!("route: {vs}/{route} has {} destinations; the canary needs exactly two (stable first)", r.destinations.len()),
             );
         };
+        // The canary reads the gateway's subset clusters (with sidecars too: the
+        // sidecars' inbound clusters do not know the subsets).
+        let Some(gateway) = self.mesh.gateway() else {
+            return Response::failed("the mesh runs no ingress gateway");
+        };
         let metrics = EnvoyMetrics::new(
-            self.admin.clone(),
+            gateway.admin.clone(),
             &cluster_of(self, stable),
             &cluster_of(self, canary),
         );

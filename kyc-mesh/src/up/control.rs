@@ -5,17 +5,11 @@ use crate::control::protocol::{Refusal, Request, Response};
 use crate::canary::run::Command;
 
 use super::live::Live;
-use super::rollout::Target;
 
 pub(super) async fn handle(live: &mut Live<'_>, request: Request) -> Response {
     match request {
         Request::RolloutRestart { service } => {
-            let target = Target {
-                xds: &mut *live.xds,
-                admin: live.admin,
-                config: &live.config,
-            };
-            live.fleet.rollout_restart(&service, target).await
+            live.fleet.rollout_restart(&service, &mut *live.mesh).await
         }
         Request::SetWeights {
             virtual_service,

@@ -47,6 +47,8 @@ pub(super) struct Slot {
 struct Launch {
     bin_dir: PathBuf,
     gateway_port: u16,
+    /// An injected workload's calls go to its sidecar's outbound listener instead.
+    outbound: BTreeMap<&'static str, u16>,
     service_env: Vec<(String, String, String)>,
 }
 
@@ -65,9 +67,11 @@ pub(super) struct Fleet {
 impl Fleet {
     /// The workloads `up` runs (none with `--external-services`); restarts come due on the
     /// returned receiver (a slot index, for [`Fleet::restart`]).
+    /// An injected workload's app listens on its `layout.app` port (behind its sidecar).
     pub fn new(
         o: &UpOptions,
         topology: &Topology,
+        layout: &super::layout::Layout,
         exits: &mpsc::UnboundedSender<Exit>,
         bus: &broadcast::Sender<Event>,
     ) -> (Self, mpsc::UnboundedReceiver<usize>) {
@@ -79,7 +83,11 @@ impl Fleet {
         let slots = workloads
             .into_iter()
             .map(|workload| Slot {
-                port: workload.port,
+                port: layout
+                    .app
+                    .get(workload.name)
+                    .copied()
+                    .unwrap_or(workload.port),
                 workload,
                 instance: None,
                 backoff: o.backoff,
@@ -93,6 +101,12 @@ impl Fleet {
             launch: Launch {
                 bin_dir: o.bin_dir.clone(),
                 gateway_port: o.ports.gateway,
+                outbound: layout
+                    .plan
+                    .sidecars
+                    .iter()
+                    .map(|(name, sp)| (*name, sp.outbound))
+                    .collect(),
                 service_env: o.service_env.clone(),
             },
             ready_timeout: o.ready_timeout,
@@ -131,12 +145,10 @@ impl Fleet {
             );
         }
         let mut cmd = Command::new(&path);
+        let calls_go_to = l.outbound.get(w.name).copied().unwrap_or(l.gateway_port);
         cmd.env("KYC_PORT", port.to_string())
             .env("KYC_HOST", "127.0.0.1")
-            .env(
-                "KYC_GATEWAY_URL",
-                format!("http://127.0.0.1:{}", l.gateway_port),
-            );
+            .env("KYC_GATEWAY_URL", format!("http://127.0.0.1:{calls_go_to}"));
         // Runtime chaos (`kyc-mesh chaos`) reaches the services through `/admin/chaos`.
         for (key, value) in [
             ("KYC_LOG_FORMAT", "pretty".to_string()),

@@ -9,8 +9,6 @@ use std::path::PathBuf;
 
 use tokio::sync::{broadcast, mpsc};
 
-use crate::apply::endpoints::serve_from;
-use crate::apply::{Admin, XdsDir};
 use crate::canary::load::LoadGen;
 use crate::control::event::Event;
 use crate::control::protocol::{Refusal, Response};
@@ -18,22 +16,23 @@ use crate::control::server::Call;
 use crate::control::state::{MeshState, WeightedRoute};
 use crate::pipeline::{self, Accepted};
 use crate::scenario;
-use crate::translate::ProxyConfig;
 use crate::weights::{self, Overrides};
 
 use super::fleet::Fleet;
+use super::layout::Layout;
+use super::proxies::Proxies;
 use super::UpOptions;
 
 pub(super) struct Live<'a> {
     pub o: &'a UpOptions,
     pub fleet: &'a mut Fleet,
-    pub xds: &'a mut XdsDir,
-    pub admin: &'a Admin,
-    /// The last good translation (endpoints on topology ports).
-    pub config: ProxyConfig,
+    /// The Envoys (gateway and sidecars), each with the last good translation it holds.
+    pub mesh: &'a mut Proxies,
+    /// Where the sidecars and their apps listen (fixed for the mesh's life).
+    pub layout: &'a Layout,
     pub scenario: &'a mut Option<PathBuf>,
     pub overrides: Overrides,
-    /// The weighted routes of `config`.
+    /// The weighted routes of the configuration in force.
     pub routes: Vec<WeightedRoute>,
     pub bus: broadcast::Sender<Event>,
     /// Requests from `up`'s own tasks (the canary's `set-weights`), answered in the loop.
@@ -50,8 +49,8 @@ impl<'a> Live<'a> {
     pub fn new(
         o: &'a UpOptions,
         fleet: &'a mut Fleet,
-        xds: &'a mut XdsDir,
-        admin: &'a Admin,
+        mesh: &'a mut Proxies,
+        layout: &'a Layout,
         accepted: Accepted,
         scenario: &'a mut Option<PathBuf>,
         bus: broadcast::Sender<Event>,
@@ -60,9 +59,8 @@ impl<'a> Live<'a> {
         Live {
             o,
             fleet,
-            xds,
-            admin,
-            config: accepted.ingress,
+            mesh,
+            layout,
             scenario,
             overrides: Overrides::default(),
             routes: accepted.routes,
@@ -85,10 +83,11 @@ impl<'a> Live<'a> {
     pub async fn reload(&mut self) -> bool {
         let new_scenario = scenario::read_state(&self.o.state_dir);
         let o = self.o;
-        let built = pipeline::build_with(
+        let built = pipeline::build_mesh(
             &o.networking,
             new_scenario.as_deref(),
             &o.ports,
+            &self.layout.plan,
             &self.overrides,
         );
         let accepted = match built {
@@ -114,14 +113,10 @@ impl<'a> Live<'a> {
             }
             self.last_skipped = accepted.skipped.clone();
         }
+        super::reload::warn_injection_change(o, new_scenario.as_deref(), self.layout);
         let serving = self.fleet.serving();
-        match self
-            .xds
-            .apply(self.admin, &serve_from(&accepted.ingress, &serving))
-            .await
-        {
+        match self.mesh.apply(&accepted, &serving).await {
             Ok(changed) => {
-                self.config = accepted.ingress;
                 self.routes = accepted.routes;
                 if changed {
                     self.publish(Event::ConfigApplied {
@@ -131,6 +126,9 @@ impl<'a> Live<'a> {
                 if new_scenario != *self.scenario {
                     let shown = scenario::shown(new_scenario.as_deref());
                     println!("kyc-mesh: scenario now {shown}");
+                    if let Err(e) = scenario::write_applied(&o.state_dir, new_scenario.as_deref()) {
+                        eprintln!("kyc-mesh: {}: {e}", o.state_dir.display());
+                    }
                     self.publish(Event::ScenarioSwitched {
                         scenario: new_scenario.as_ref().map(|p| p.display().to_string()),
                     });
@@ -177,27 +175,22 @@ impl<'a> Live<'a> {
         };
         let mut next = self.overrides.clone();
         next.set(vs, route, weights.clone());
-        let accepted =
-            match pipeline::build_with(&o.networking, self.scenario.as_deref(), &o.ports, &next) {
-                Ok(a) => a,
-                Err(errors) => {
-                    return Response::failed(format!(
-                        "networking/ has errors; weights not changed: {}",
-                        errors.join("; ")
-                    ))
-                }
-            };
+        let (scenario, plan) = (self.scenario.as_deref(), &self.layout.plan);
+        let accepted = match pipeline::build_mesh(&o.networking, scenario, &o.ports, plan, &next) {
+            Ok(a) => a,
+            Err(errors) => {
+                return Response::failed(format!(
+                    "networking/ has errors; weights not changed: {}",
+                    errors.join("; ")
+                ))
+            }
+        };
         let serving = self.fleet.serving();
-        if let Err(e) = self
-            .xds
-            .apply(self.admin, &serve_from(&accepted.ingress, &serving))
-            .await
-        {
+        if let Err(e) = self.mesh.apply(&accepted, &serving).await {
             return Response::failed(format!(
                 "Envoy did not take the new weights ({e:#}); the last good configuration stays live"
             ));
         }
-        self.config = accepted.ingress;
         self.routes = accepted.routes;
         self.overrides = next;
         if let Err(e) = self.overrides.write(&o.state_dir) {

@@ -5,8 +5,11 @@ mod canary;
 mod chaos;
 mod control;
 mod fleet;
+pub mod layout;
 mod live;
+mod proxies;
 mod reload;
+mod report;
 mod rollout;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use tokio::process::Command;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::apply::admin::{poll, LDS_STAT};
+use crate::apply::endpoints::serve_from_mesh;
 use crate::apply::{Admin, XdsDir};
 use crate::control::event::{Event, BUS_CAPACITY};
 use crate::control::server::{Call, ControlServer, ServerError};
@@ -26,6 +30,7 @@ use crate::prometheus;
 use crate::scenario;
 use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
 use crate::topology::{Ports, Topology};
+use crate::translate::ProxyId;
 
 pub use fleet::LOCAL_DRAIN_MS;
 
@@ -57,6 +62,8 @@ pub struct UpOptions {
     /// The dashboard's port on 127.0.0.1 (0: any free one); `None`: no dashboard. Once
     /// started, the port it listens on (the banner shows it).
     pub dashboard_port: Option<u16>,
+    /// Give each workload networking/ injects a sidecar (`--no-sidecars`: edge only).
+    pub sidecars: bool,
 }
 
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
@@ -66,7 +73,23 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         .scenario
         .clone()
         .map(|p| std::path::absolute(&p).unwrap_or(p));
-    let mut accepted = match pipeline::build(&o.networking, scenario.as_deref(), &o.ports) {
+    let topology = Topology::new(&o.ports);
+    let injected = if o.sidecars && !o.external_services {
+        pipeline::injected(&o.networking, scenario.as_deref(), &o.ports).unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
+    let layout = layout::Layout::allocate(&topology, &injected, xds_dir.join("certs"))?;
+    let no_overrides = crate::weights::Overrides::default();
+    let built = pipeline::build_mesh(
+        &o.networking,
+        scenario.as_deref(),
+        &o.ports,
+        &layout.plan,
+        &no_overrides,
+    );
+    let mut accepted = match built {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {
@@ -78,8 +101,9 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
     for f in &accepted.notes {
         eprintln!("{f}");
     }
-    accepted.ingress.listener.limits = o.gateway_limits;
-    let topology = Topology::new(&o.ports);
+    if let Some(l) = accepted.ingress.listeners.first_mut() {
+        l.listener.limits = o.gateway_limits;
+    }
     check_ports_free(&o, &topology)?;
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
     // A new mesh starts from the files: runtime weight overrides of an earlier run are gone.
@@ -87,13 +111,13 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(xds_dir.clone());
+    let _status = RemoveOnDrop(crate::status::file(&o.state_dir));
 
     let mut procs: Vec<Proc> = Vec::new();
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let (bus, _) = broadcast::channel::<Event>(BUS_CAPACITY);
-    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &exits_tx, &bus);
+    let (mut fleet, mut restarts) = fleet::Fleet::new(&o, &topology, &layout, &exits_tx, &bus);
     let (_server, calls, mut control) = control_server(&o.state_dir, &bus).await?;
     // The dashboard sends the same calls as the control socket, into the same loop.
     let dashboard_config = o.dashboard_port.map(|port| crate::dashboard::Config {
@@ -109,10 +133,78 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let run = async {
+        issue_identities(&o.state_dir, &accepted)?;
         fleet.start_all().await?;
-        let mut xds = XdsDir::create(&xds_dir, &accepted.ingress, o.ports.admin, &o.telemetry)?;
+        let serving = fleet.serving();
+        let mut all = Vec::new();
+        // Sidecars first (as `holdApplicationUntilProxyStarts`: ready before traffic), the gateway last.
+        for (name, config) in &accepted.sidecars {
+            let Some(sp) = layout.plan.sidecars.get(name) else {
+                continue;
+            };
+            let id = ProxyId::Sidecar(name);
+            let dir = xds_dir.join(name);
+            let placed = serve_from_mesh(config, &serving, &layout.behind_sidecars);
+            let xds = XdsDir::create(&dir, &placed, sp.admin, &o.telemetry)?;
+            let admin = Admin::new(sp.admin);
+            let what = format!(
+                "the sidecar of {name} (inbound 127.0.0.1:{})",
+                topology.get(name).map_or(0, |w| w.port)
+            );
+            let proc_id = start_envoy(
+                &o,
+                &id.to_string(),
+                &what,
+                &xds,
+                &admin,
+                &mut procs,
+                &exits_tx,
+            )
+            .await?;
+            all.push(proxies::Proxy {
+                id,
+                xds,
+                admin,
+                proc_id,
+                config: config.clone(),
+            });
+        }
+        let placed = serve_from_mesh(&accepted.ingress, &serving, &layout.behind_sidecars);
+        let xds = XdsDir::create(
+            &xds_dir.join("gateway"),
+            &placed,
+            o.ports.admin,
+            &o.telemetry,
+        )?;
         let admin = Admin::new(o.ports.admin);
-        let envoy_id = start_envoy(&o, &xds, &admin, &mut procs, &exits_tx).await?;
+        let what = format!("the gateway listener on 127.0.0.1:{}", o.ports.gateway);
+        let proc_id = start_envoy(&o, "envoy", &what, &xds, &admin, &mut procs, &exits_tx).await?;
+        all.push(proxies::Proxy {
+            id: ProxyId::IngressGateway,
+            xds,
+            admin,
+            proc_id,
+            config: accepted.ingress.clone(),
+        });
+        let mut mesh = proxies::Proxies {
+            all,
+            behind_sidecars: layout.behind_sidecars.clone(),
+        };
+        // With sidecars, the first readiness round of one proxy may have run before another
+        // proxy listened: wait for the next one (bounded: a broken endpoint must not block up).
+        // A child that exits meanwhile ends the wait: its exit goes back to the channel for the
+        // loop (a service is restarted at once, not after the 10 s; an Envoy stops the mesh).
+        let settle = o.ready_timeout.min(Duration::from_secs(10));
+        if !layout.plan.sidecars.is_empty() {
+            tokio::select! {
+                healthy = mesh.wait_healthy(settle) => if !healthy {
+                    eprintln!("kyc-mesh: some endpoints are still not ready after {settle:?}; see each Envoy's /clusters");
+                },
+                Some(exit) = exits.recv() => {
+                    let _ = exits_tx.send(exit);
+                }
+            }
+        }
         let mut prometheus_id = None;
         if let Some(binary) = &o.prometheus {
             let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports)?;
@@ -125,8 +217,8 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         let live = live::Live::new(
             &o,
             &mut fleet,
-            &mut xds,
-            &admin,
+            &mut mesh,
+            &layout,
             accepted.clone(),
             &mut scenario,
             bus.clone(),
@@ -137,7 +229,6 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
             exits: &mut exits,
             restarts: &mut restarts,
             control: &mut control,
-            envoy_id,
             prometheus_id,
         };
         reload::run(&o, &topology, running).await
@@ -177,10 +268,12 @@ async fn control_server(state_dir: &Path, bus: &broadcast::Sender<Event>) -> Res
     }
 }
 
-/// Start Envoy on the bootstrap of `xds` and wait until its gateway listener is open.
-/// Returns Envoy's [`Proc::id`].
+/// Start one Envoy (`name` prefixes its log lines) on the bootstrap of `xds` and wait
+/// until its listeners are open (`what` names them in the error). Returns its [`Proc::id`].
 async fn start_envoy(
     o: &UpOptions,
+    name: &str,
+    what: &str,
     xds: &XdsDir,
     admin: &Admin,
     procs: &mut Vec<Proc>,
@@ -192,10 +285,13 @@ async fn start_envoy(
         .arg("--disable-hot-restart")
         .arg("--log-level")
         .arg(&o.envoy_log_level);
-    if let Some(workers) = o.envoy_concurrency {
+    // A sidecar gets one worker unless told otherwise: on a laptop every sidecar shares
+    // the same few cores with the services (Istio's default is 2 per sidecar).
+    let sidecar_default = (name != "envoy").then_some(1);
+    if let Some(workers) = o.envoy_concurrency.or(sidecar_default) {
         cmd.arg("--concurrency").arg(workers.to_string());
     }
-    procs.push(supervise::spawn("envoy", cmd, exits)?);
+    procs.push(supervise::spawn(name, cmd, exits)?);
     let envoy = &procs[procs.len() - 1];
     let rejected = format!("{LDS_STAT}.update_rejected");
     let active = "listener_manager.total_listeners_active";
@@ -207,7 +303,7 @@ async fn start_envoy(
     let listener = poll(o.ready_timeout, Duration::from_millis(50), || async {
         if let Some(status) = envoy.exited() {
             return Some(Err(anyhow::anyhow!(
-                "envoy exited during start-up ({status})"
+                "{name} exited during start-up ({status})"
             )));
         }
         if !admin.ready().await {
@@ -218,8 +314,7 @@ async fn start_envoy(
         let value = |name: &str| stats.get(name).copied().unwrap_or(0);
         if value(&rejected) > 0 || value(active) == 0 {
             return Some(Err(anyhow::anyhow!(
-                "Envoy could not open the gateway listener on 127.0.0.1:{} (port in use?)",
-                o.ports.gateway
+                "Envoy could not open {what} (port in use?)"
             )));
         }
         Some(Ok(()))
@@ -228,11 +323,34 @@ async fn start_envoy(
     match listener {
         Some(r) => r.map(|()| envoy.id),
         None => bail!(
-            "envoy not ready on admin port {} within {:?}",
-            o.ports.admin,
+            "{name} not ready on admin port {} within {:?}",
+            admin.port,
             o.ready_timeout
         ),
     }
+}
+
+/// The mesh CA (created on the first start, reused after) signs each proxy's
+/// certificate into its directory, before any proxy starts.
+fn issue_identities(state_dir: &Path, accepted: &pipeline::Accepted) -> Result<()> {
+    let with_identity: Vec<_> = accepted
+        .proxies()
+        .filter_map(|(_, p)| p.identity.as_ref())
+        .collect();
+    if with_identity.is_empty() {
+        return Ok(());
+    }
+    let ca = crate::identity::MeshCa::load_or_create(state_dir)?;
+    println!(
+        "kyc-mesh: mesh CA {} ({}); issuing {} workload certificates",
+        ca.root_cert_path().display(),
+        if ca.created { "created" } else { "reused" },
+        with_identity.len()
+    );
+    for id in with_identity {
+        ca.issue(&id.dir, &id.spiffe)?;
+    }
+    Ok(())
 }
 
 /// Refuse to start when a port we are about to listen on is taken (a previous run, another
@@ -266,12 +384,16 @@ fn check_ports_free(o: &UpOptions, topology: &Topology) -> Result<()> {
 struct RemoveOnDrop(PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = if self.0.is_dir() {
+            std::fs::remove_dir_all(&self.0)
+        } else {
+            std::fs::remove_file(&self.0)
+        };
     }
 }
 
 /// What the user sees once the mesh is up (tests wait for its first line).
-fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
+fn banner(o: &UpOptions, topology: &Topology, layout: &layout::Layout, scenario: Option<&Path>) {
     let p = &o.ports;
     println!();
     println!(
@@ -301,6 +423,17 @@ fn banner(o: &UpOptions, topology: &Topology, scenario: Option<&Path>) {
     println!("  Envoy admin:         http://localhost:{}/", p.admin);
     if let Some(port) = o.dashboard_port {
         println!("  dashboard:           http://localhost:{port}/");
+    }
+    if layout.plan.sidecars.is_empty() {
+        println!("  sidecars:            none (edge only)");
+    }
+    for (name, sp) in &layout.plan.sidecars {
+        let inbound = topology.get(name).map_or(0, |w| w.port);
+        let app = layout.app.get(name).copied().unwrap_or(0);
+        println!(
+            "  sidecar {name}: inbound :{inbound} → app :{app}, outbound :{}, admin http://localhost:{}/",
+            sp.outbound, sp.admin
+        );
     }
     if o.prometheus.is_some() {
         let port = o.prometheus_port;

@@ -10,11 +10,29 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::control::server::Call;
+use crate::pipeline;
 use crate::supervise::Exit;
 use crate::topology::Topology;
+use crate::translate::ProxyId;
 
+use super::layout::Layout;
 use super::live::Live;
 use super::{banner, UpOptions};
+
+/// Injection is decided when a pod is created: a changed label applies at the next `up`
+/// (in the cluster: at the next `kubectl rollout restart`), as Istio does.
+pub(super) fn warn_injection_change(o: &UpOptions, scenario: Option<&Path>, layout: &Layout) {
+    if !o.sidecars || o.external_services {
+        return;
+    }
+    let Ok(now) = pipeline::injected(&o.networking, scenario, &o.ports) else {
+        return;
+    };
+    let running: std::collections::BTreeSet<&str> = layout.plan.sidecars.keys().copied().collect();
+    if now != running {
+        eprintln!("kyc-mesh: sidecar injection changed in networking/ (now: {now:?}, running: {running:?}); like a pod's, it applies when the mesh is started again");
+    }
+}
 
 /// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
 /// files: the xDS directory inside it is ours and must not trigger reloads).
@@ -66,14 +84,13 @@ impl ScenarioWatch {
     }
 }
 
-/// The started mesh: its service instances, every process's exits (Envoy's id is
-/// `envoy_id`), restarts coming due, control requests, and its live configuration.
+/// The started mesh: its live configuration (service instances, Envoys, weights, canary),
+/// every process's exits (an Envoy's stops the mesh), restarts coming due, control requests.
 pub(super) struct Running<'a> {
     pub live: Live<'a>,
     pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
     pub restarts: &'a mut mpsc::UnboundedReceiver<usize>,
     pub control: &'a mut mpsc::Receiver<Call>,
-    pub envoy_id: usize,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on without it.
     pub prometheus_id: Option<usize>,
 }
@@ -84,7 +101,6 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
         exits,
         restarts,
         control,
-        envoy_id,
         prometheus_id,
     } = mesh;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -99,14 +115,32 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
     // Watching now: catch an edit made between the first translation and this point,
     // then tell the user (and tests) the mesh is up.
     let _ = tx.send(());
-    banner(o, topology, live.scenario.as_deref());
+    banner(o, topology, live.layout, live.scenario.as_deref());
+    if let Err(e) = crate::scenario::write_applied(&o.state_dir, live.scenario.as_deref()) {
+        eprintln!("kyc-mesh: {}: {e}", o.state_dir.display());
+    }
 
     loop {
+        super::report::write(&super::report::View {
+            o,
+            topology,
+            layout: live.layout,
+            fleet: live.fleet,
+            mesh: live.mesh,
+            scenario: live.scenario.as_deref(),
+        });
         tokio::select! {
             Some((id, status)) = exits.recv() => {
-                if id == envoy_id {
-                    eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
-                    return Ok(1);
+                match live.mesh.by_proc(id) {
+                    Some(ProxyId::IngressGateway) => {
+                        eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
+                        return Ok(1);
+                    }
+                    Some(ProxyId::Sidecar(name)) => {
+                        eprintln!("kyc-mesh: the sidecar Envoy of {name} exited ({status}); stopping everything");
+                        return Ok(1);
+                    }
+                    None => {}
                 }
                 if Some(id) == prometheus_id {
                     eprintln!("kyc-mesh: prometheus exited ({status}); the mesh runs on without it");

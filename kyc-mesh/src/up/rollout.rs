@@ -7,21 +7,11 @@
 use std::time::Duration;
 
 use crate::apply::admin::poll;
-use crate::apply::endpoints::serve_from;
-use crate::apply::{Admin, XdsDir};
 use crate::control::protocol::{Refusal, Response};
 use crate::supervise;
-use crate::translate::ProxyConfig;
 
 use super::fleet::{client, readyz, Fleet};
-
-/// What a rollout changes in the running mesh.
-pub(super) struct Target<'a> {
-    pub xds: &'a mut XdsDir,
-    pub admin: &'a Admin,
-    /// The last good translation (endpoints on topology ports).
-    pub config: &'a ProxyConfig,
-}
+use super::proxies::Proxies;
 
 /// Envoy's gauge of clusters still waiting for their first health check round.
 const WARMING: &str = "cluster_manager.warming_clusters";
@@ -38,7 +28,9 @@ fn fresh_port() -> std::io::Result<u16> {
 }
 
 impl Fleet {
-    pub(super) async fn rollout_restart(&mut self, service: &str, t: Target<'_>) -> Response {
+    /// With a sidecar, only its inbound cluster moves (the gateway's endpoint for the
+    /// workload is the sidecar, which stays); without, the gateway's clusters do.
+    pub(super) async fn rollout_restart(&mut self, service: &str, mesh: &mut Proxies) -> Response {
         let Some(index) = self.slots.iter().position(|s| s.workload.binary == service) else {
             let known: Vec<&str> = self.slots.iter().map(|s| s.workload.binary).collect();
             return if known.is_empty() {
@@ -101,19 +93,25 @@ impl Fleet {
         // Surge: both instances serve, then only the new one.
         for ports in [vec![old_port, port], vec![port]] {
             serving.insert(home, ports);
-            if let Err(e) = t.xds.apply(t.admin, &serve_from(t.config, &serving)).await {
+            if let Err(e) = mesh.reserve(&serving).await {
                 new.proc.stop(Duration::from_secs(20)).await;
                 return Response::Failed {
                     message: format!("moving traffic failed ({e}); the old instance keeps serving"),
                 };
             }
         }
-        let warm = poll(
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || async { (t.admin.stat(WARMING).await.ok() == Some(0)).then_some(()) },
-        )
-        .await;
+        let name = self.slots[index].workload.name;
+        let warm = match mesh.admin_for(name) {
+            Some(admin) => {
+                poll(
+                    Duration::from_secs(10),
+                    Duration::from_millis(20),
+                    || async { (admin.stat(WARMING).await.ok() == Some(0)).then_some(()) },
+                )
+                .await
+            }
+            None => Some(()),
+        };
         if warm.is_none() {
             eprintln!("kyc-mesh: rollout restart {service}: Envoy still warms clusters after 10 s; stopping the old instance anyway (it drains first)");
         }

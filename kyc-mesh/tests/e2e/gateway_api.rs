@@ -202,4 +202,30 @@ async fn real_services_split_through_the_gateway_api_scenario() {
     let a = get(&c, &mesh.url("/kyc/v1/customer?type=advancedReport"), &[]).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.served_by.as_deref(), Some(ADVANCED), "{a:?}");
+
+    // With sidecars (up's default) the gateway calls an HTTPRoute's backend Services with
+    // auto mTLS, as a VirtualService's: the handshakes are on its per-Service clusters ...
+    let basic = "cluster.outbound|8080||kyc-credit-check-basic.default.svc.cluster.local";
+    assert!(mesh.stat(&format!("{basic}.ssl.handshake")).await > 0);
+    // ... so the Gateway API routes keep working with mtls-strict's STRICT inbounds and its
+    // gateway-only AuthorizationPolicies added.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let both = tmp.path().join("gateway-api-strict.yaml");
+    let text = |f: &str| std::fs::read_to_string(scenario(f)).expect("scenario");
+    let combined = format!(
+        "{}
+---
+{}",
+        text("gateway-api.yaml"),
+        text("mtls-strict.yaml")
+    );
+    std::fs::write(&both, combined).expect("write");
+    let out = mesh.use_scenario(&both.display().to_string());
+    assert_used(&out, "gateway-api + mtls-strict");
+    // STRICT is in force: a plaintext call into basic's sidecar is refused.
+    let plain = format!("http://127.0.0.1:{}/credit-check/basic", mesh.basic);
+    assert!(c.get(&plain).send().await.is_err(), "plaintext accepted");
+    let m = tally(&c, &mesh.url("/kyc/v1/customer"), 60, &[]).await;
+    assert_eq!(count(&m, BASIC) + count(&m, ADVANCED), 60, "{m:?}");
+    assert!(count(&m, BASIC) > 0 && count(&m, ADVANCED) > 0, "{m:?}");
 }

@@ -249,6 +249,7 @@ fn check_passes_on_networking_and_refuses_istiod_kinds() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // mtls-strict is translated for the sidecars now; a kind that needs istiod is not.
     let out = Command::new(kyc_mesh())
         .arg("--networking")
         .arg(repo_networking())
@@ -257,10 +258,26 @@ fn check_passes_on_networking_and_refuses_istiod_kinds() {
         .arg("check")
         .output()
         .expect("check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let jwt = dir.path().join("jwt.yaml");
+    std::fs::write(&jwt, crate::helpers::NEEDS_ISTIOD_YAML).expect("write");
+    let out = Command::new(kyc_mesh())
+        .arg("--networking")
+        .arg(repo_networking())
+        .arg("--scenario")
+        .arg(&jwt)
+        .arg("check")
+        .output()
+        .expect("check");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text.contains("PeerAuthentication") && text.contains("minikube"),
+        text.contains("RequestAuthentication") && text.contains("minikube"),
         "{text}"
     );
 }

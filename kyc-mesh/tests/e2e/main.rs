@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
 //!   `check`, start-up errors, shutdown and Envoy options;
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
+//! - [`sidecars`]: sidecars, mTLS, policies, `curl --from`, `status`, mesh routing;
 //! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
@@ -35,4 +36,5 @@ mod lifecycle;
 mod prometheus;
 mod run_local_script;
 mod services;
+mod sidecars;
 mod supervision;

@@ -146,7 +146,12 @@ async fn real_services_dead_scorer_is_reported_and_shutdown_leaves_no_process() 
     let restart_never = vec!["--restart".to_string(), "never".to_string()];
     let mut mesh = start_with(envoy, repo_networking(), vec![], restart_never).await;
     let kids = children(mesh.pid());
-    assert_eq!(kids.len(), 4, "three services and Envoy: {kids:?}");
+    // networking/ injects every workload: three services, their three sidecars, the gateway.
+    assert_eq!(
+        kids.len(),
+        7,
+        "three services, three sidecars and the gateway: {kids:?}"
+    );
     let basic = *kids
         .iter()
         .find(|p| cmdline(**p).contains(BASIC))

@@ -73,7 +73,10 @@ fn unknown_gateway_and_mesh_only_virtual_services() {
         .iter()
         .any(|f| f.severity == Severity::Info && f.origin.contains("VirtualService \"b\"")));
     // a named host gets its own virtual host that also matches any local port
-    assert_eq!(cfg.proxy.routes.virtual_hosts[0].domains, ["x", "x:*"]);
+    assert_eq!(
+        cfg.proxy.listeners[0].routes.virtual_hosts[0].domains,
+        ["x", "x:*"]
+    );
 }
 
 #[test]

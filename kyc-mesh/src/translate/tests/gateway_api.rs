@@ -246,8 +246,7 @@ spec:
         route("  parentRefs: [{name: gw, sectionName: http, port: 80}]\n  hostnames: [kyc.bank.test, other.example]\n  rules: [{backendRefs: [{name: kyc-credit-check-basic, port: 8080}]}]\n")
     );
     let out = ok(&text);
-    let hosts: Vec<&Vec<String>> = out
-        .proxy
+    let hosts: Vec<&Vec<String>> = out.proxy.listeners[0]
         .routes
         .virtual_hosts
         .iter()

@@ -4,6 +4,7 @@ mod clusters;
 mod findings;
 mod gateway_api;
 mod routes;
+mod sidecars;
 
 use std::path::Path;
 
@@ -85,7 +86,7 @@ impl Out {
 
     /// The routes of the first virtual host.
     fn routes(&self) -> &[Route] {
-        &self.proxy.routes.virtual_hosts[0].routes
+        &self.proxy.listeners[0].routes.virtual_hosts[0].routes
     }
 
     fn cluster(&self, name: &str) -> &Cluster {

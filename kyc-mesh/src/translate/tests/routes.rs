@@ -4,7 +4,7 @@ use super::*;
 use crate::envoy::listener::FAULT_FILTER;
 use crate::envoy::route::{
     AppendAction, HeaderMatcher, HeaderMutations, HeaderValue, HeaderValueOption, HttpFault,
-    RegexMatcher, StringMatcher,
+    PerFilterConfig, RegexMatcher, StringMatcher,
 };
 use crate::envoy::{Message, Weight};
 
@@ -39,8 +39,11 @@ fn weighted_split_becomes_weighted_clusters_with_subset_clusters() {
     };
     assert_eq!(port(cfg.cluster(BASIC)), 8081);
     assert_eq!(port(cfg.cluster(ADVANCED)), 8082);
-    assert_eq!(cfg.proxy.routes.virtual_hosts[0].domains, ["*"]);
-    assert_eq!(cfg.proxy.listener.local_port, 8000);
+    assert_eq!(
+        cfg.proxy.listeners[0].routes.virtual_hosts[0].domains,
+        ["*"]
+    );
+    assert_eq!(cfg.proxy.listeners[0].listener.local_port, 8000);
 }
 
 #[test]
@@ -169,7 +172,9 @@ fn fault_delay_and_abort_are_per_route_filter_config() {
   - route: [{destination: {host: kyc-credit-check-basic}}]
 "#));
     let r = cfg.routes();
-    let f = &r[0].typed_per_filter_config[FAULT_FILTER];
+    let PerFilterConfig::Fault(f) = &r[0].typed_per_filter_config[FAULT_FILTER] else {
+        panic!("fault config expected");
+    };
     assert_eq!(
         f.type_url,
         "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
@@ -185,10 +190,10 @@ fn fault_delay_and_abort_are_per_route_filter_config() {
     );
     assert!(r[1].typed_per_filter_config.is_empty());
     // the listener carries the fault filter before the router
-    let l = cfg
-        .proxy
-        .listener
-        .build(RouteSpecifier::RouteConfig(cfg.proxy.routes.clone()));
+    let l = cfg.proxy.listeners[0].listener.build(
+        RouteSpecifier::RouteConfig(cfg.proxy.listeners[0].routes.clone()),
+        None,
+    );
     let filters = &l.filter_chains[0].filters[0]
         .typed_config
         .value

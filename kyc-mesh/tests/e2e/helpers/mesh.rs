@@ -279,6 +279,7 @@ pub fn ingress_listener(mesh: &Mesh) -> kyc_mesh::envoy::listener::HttpListener 
     kyc_mesh::pipeline::build(&mesh.networking, None, &ports)
         .expect("networking/ translates")
         .ingress
+        .listeners[0]
         .listener
 }
 

@@ -85,6 +85,9 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A kind the local mesh refuses (it needs istiod's JWT handling): for refusal tests.
+pub const NEEDS_ISTIOD_YAML: &str = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt}\nspec:\n  jwtRules: [{issuer: https://example.com}]\n";
+
 pub fn kyc_mesh() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kyc-mesh"))
 }

@@ -1,0 +1,125 @@
+//! `envoy.extensions.filters.http.rbac.v3`: AuthorizationPolicy as Envoy enforces it. A
+//! request is allowed by a policy when one of its permissions and one of its principals
+//! match; the DENY filter runs before the ALLOW filter, and an ALLOW configuration that no
+//! policy matches answers `403 RBAC: access denied`.
+//!
+//! Permissions and principals are one-of messages: serialised by hand as one-entry maps
+//! (serde's enum form would become a YAML tag in `render`'s output).
+
+use std::collections::BTreeMap;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use super::route::{HeaderMatcher, StringMatcher};
+use super::Message;
+
+/// `RBACPerRoute`: `rbac: None` turns the filter off for the route (the probes).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct RbacPerRoute {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<Rbac>,
+}
+
+impl Message for RbacPerRoute {
+    const TYPE_URL: &'static str =
+        "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rbac {
+    pub rules: Rules,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rules {
+    pub action: RbacAction,
+    /// Named as istiod names them: `ns[<ns>]-policy[<name>]-rule[<i>]`.
+    pub policies: BTreeMap<String, Policy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RbacAction {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub permissions: Vec<Permission>,
+    pub principals: Vec<Principal>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Permission {
+    Any,
+    And(Vec<Permission>),
+    Or(Vec<Permission>),
+    Not(Box<Permission>),
+    Header(HeaderMatcher),
+    UrlPath(StringMatcher),
+    DestinationPort(u16),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    Any,
+    And(Vec<Principal>),
+    Or(Vec<Principal>),
+    Not(Box<Principal>),
+    /// The peer certificate's URI SAN (its SPIFFE ID).
+    Authenticated(StringMatcher),
+}
+
+#[derive(Serialize)]
+struct Set<'a, T> {
+    rules: &'a [T],
+}
+
+#[derive(Serialize)]
+struct Ids<'a, T> {
+    ids: &'a [T],
+}
+
+#[derive(Serialize)]
+struct PathMatcher<'a> {
+    path: &'a StringMatcher,
+}
+
+#[derive(Serialize)]
+struct Authenticated<'a> {
+    principal_name: &'a StringMatcher,
+}
+
+impl Serialize for Permission {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Permission::Any => m.serialize_entry("any", &true)?,
+            Permission::And(rules) => m.serialize_entry("and_rules", &Set { rules })?,
+            Permission::Or(rules) => m.serialize_entry("or_rules", &Set { rules })?,
+            Permission::Not(p) => m.serialize_entry("not_rule", p)?,
+            Permission::Header(h) => m.serialize_entry("header", h)?,
+            Permission::UrlPath(path) => m.serialize_entry("url_path", &PathMatcher { path })?,
+            Permission::DestinationPort(p) => m.serialize_entry("destination_port", p)?,
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Principal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Principal::Any => m.serialize_entry("any", &true)?,
+            Principal::And(ids) => m.serialize_entry("and_ids", &Ids { ids })?,
+            Principal::Or(ids) => m.serialize_entry("or_ids", &Ids { ids })?,
+            Principal::Not(p) => m.serialize_entry("not_id", p)?,
+            Principal::Authenticated(principal_name) => {
+                m.serialize_entry("authenticated", &Authenticated { principal_name })?
+            }
+        }
+        m.end()
+    }
+}

@@ -1,0 +1,71 @@
+//! What a running `up` is made of, for `kyc-mesh status` and `kyc-mesh curl --from`:
+//! `up` rewrites `<state dir>/run/mesh.json` whenever an instance, a port or the scenario
+//! changes (a sub-directory: `up` watches the state directory's own files only) and
+//! removes it when it stops.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshStatus {
+    /// `up`'s pid: a file left by a killed `up` names a process that is gone.
+    pub pid: u32,
+    pub gateway_port: u16,
+    pub gateway_admin: u16,
+    pub gateway_identity: Option<String>,
+    /// The mesh CA's root certificate (none for the edge-only mesh).
+    pub ca: Option<PathBuf>,
+    pub scenario: Option<PathBuf>,
+    pub workloads: Vec<WorkloadStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadStatus {
+    pub name: String,
+    /// The contract port: the sidecar's inbound, or the app itself without a sidecar.
+    pub port: u16,
+    /// The running app instance (none while it waits for a restart).
+    pub instance: Option<InstanceStatus>,
+    pub sidecar: Option<SidecarStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub pid: u32,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SidecarStatus {
+    pub outbound: u16,
+    pub admin: u16,
+    pub spiffe: String,
+    /// The inbound's PeerAuthentication mode (STRICT, PERMISSIVE, DISABLE).
+    pub mtls: String,
+}
+
+pub fn file(state_dir: &Path) -> PathBuf {
+    state_dir.join("run").join("mesh.json")
+}
+
+/// Replace the status file atomically.
+pub fn write(state_dir: &Path, status: &MeshStatus) -> std::io::Result<()> {
+    let path = file(state_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// The running mesh of `state_dir`, if its `up` is alive.
+pub fn read(state_dir: &Path) -> Option<MeshStatus> {
+    let text = std::fs::read_to_string(file(state_dir)).ok()?;
+    let status: MeshStatus = serde_json::from_str(&text).ok()?;
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(status.pid as i32, 0) } == 0;
+    alive.then_some(status)
+}

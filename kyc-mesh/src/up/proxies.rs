@@ -1,0 +1,122 @@
+//! The running Envoys of the mesh (the ingress gateway and one sidecar per injected
+//! workload): each with its xDS directory, its admin and the configuration it holds. A
+//! new translation or a moved instance is applied to each through the same confirmed
+//! pipeline (`apply::XdsDir`), sidecars first: an inbound cluster or a policy is in place
+//! before the gateway's routes change.
+
+use std::collections::BTreeSet;
+
+use crate::apply::endpoints::{serve_from_mesh, Serving};
+use crate::apply::{Admin, ApplyError, XdsDir};
+use crate::pipeline::Accepted;
+use crate::translate::{ProxyConfig, ProxyId};
+
+/// One running Envoy.
+pub(super) struct Proxy {
+    pub id: ProxyId,
+    pub xds: XdsDir,
+    pub admin: Admin,
+    /// Its process (`supervise::Proc::id`): its exit stops the mesh.
+    pub proc_id: usize,
+    /// The last good translation for it (endpoints on topology ports).
+    pub config: ProxyConfig,
+}
+
+pub(super) struct Proxies {
+    /// Sidecars first, the gateway last.
+    pub all: Vec<Proxy>,
+    pub behind_sidecars: BTreeSet<u16>,
+}
+
+impl Proxies {
+    /// The proxy whose process has id `proc_id`.
+    pub fn by_proc(&self, proc_id: usize) -> Option<ProxyId> {
+        self.all.iter().find(|p| p.proc_id == proc_id).map(|p| p.id)
+    }
+
+    pub fn get(&self, id: ProxyId) -> Option<&Proxy> {
+        self.all.iter().find(|p| p.id == id)
+    }
+
+    /// The ingress gateway: the mesh's edge, whose subset clusters the canary reads and
+    /// whose routes `set-weights` changes (`up` always starts it, last).
+    pub fn gateway(&self) -> Option<&Proxy> {
+        self.get(ProxyId::IngressGateway)
+    }
+
+    /// The admin that confirms a change of workload `name`'s endpoints: its sidecar's if
+    /// it has one, else the gateway's.
+    pub fn admin_for(&self, name: &'static str) -> Option<&Admin> {
+        self.get(ProxyId::Sidecar(name))
+            .or_else(|| self.get(ProxyId::IngressGateway))
+            .map(|p| &p.admin)
+    }
+
+    /// Apply a new translation with the instances serving now. Every proxy is tried; the
+    /// first error is returned (the proxies that applied keep the new configuration).
+    pub async fn apply(
+        &mut self,
+        accepted: &Accepted,
+        serving: &Serving,
+    ) -> Result<bool, ApplyError> {
+        let mut changed = false;
+        let mut first_error = None;
+        for p in &mut self.all {
+            let config = match p.id {
+                ProxyId::IngressGateway => Some(&accepted.ingress),
+                ProxyId::Sidecar(name) => accepted.sidecars.get(name),
+            };
+            let Some(config) = config else {
+                continue; // injection changed since `up` started: see `reload`
+            };
+            let placed = serve_from_mesh(config, serving, &self.behind_sidecars);
+            match p.xds.apply(&p.admin, &placed).await {
+                Ok(c) => {
+                    changed |= c;
+                    p.config = config.clone();
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(changed),
+        }
+    }
+
+    /// Wait until every endpoint of every proxy passed its readiness check (the first round
+    /// runs while the other proxies still start: an early request would get 503). False
+    /// after `deadline`.
+    pub async fn wait_healthy(&self, deadline: std::time::Duration) -> bool {
+        let tick = std::time::Duration::from_millis(50);
+        crate::apply::admin::poll(deadline, tick, || async {
+            for p in &self.all {
+                let stats = p.admin.stats("membership_(healthy|total)$").await.ok()?;
+                let unhealthy = stats.iter().any(|(name, total)| {
+                    let Some(cluster) = name.strip_suffix(".membership_total") else {
+                        return false;
+                    };
+                    let healthy = stats.get(&format!("{cluster}.membership_healthy"));
+                    healthy.is_some_and(|h| h < total)
+                });
+                if unhealthy {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await
+        .is_some()
+    }
+
+    /// Re-apply the held configurations with new instances (a rollout).
+    pub async fn reserve(&mut self, serving: &Serving) -> Result<(), ApplyError> {
+        for p in &mut self.all {
+            let placed = serve_from_mesh(&p.config, serving, &self.behind_sidecars);
+            p.xds.apply(&p.admin, &placed).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! The status file of the running mesh (`crate::status`), rebuilt from the fleet and the
+//! proxies whenever `up` handles an event.
+
+use std::path::Path;
+
+use crate::envoy::listener::InboundMtls;
+use crate::identity::MeshCa;
+use crate::status::{self, InstanceStatus, MeshStatus, SidecarStatus, WorkloadStatus};
+use crate::topology::Topology;
+use crate::translate::ProxyId;
+
+use super::fleet::Fleet;
+use super::layout::Layout;
+use super::proxies::Proxies;
+use super::UpOptions;
+
+pub(super) struct View<'a> {
+    pub o: &'a UpOptions,
+    pub topology: &'a Topology,
+    pub layout: &'a Layout,
+    pub fleet: &'a Fleet,
+    pub mesh: &'a Proxies,
+    pub scenario: Option<&'a Path>,
+}
+
+fn mode(m: Option<InboundMtls>) -> String {
+    match m {
+        Some(InboundMtls::Strict) => "STRICT",
+        Some(InboundMtls::Permissive) => "PERMISSIVE",
+        Some(InboundMtls::Disable) | None => "DISABLE",
+    }
+    .into()
+}
+
+/// Write the status file; a failure is reported, never fatal.
+pub(super) fn write(v: &View<'_>) {
+    let with_sidecars = !v.layout.plan.sidecars.is_empty();
+    let identity = |id: ProxyId| {
+        v.mesh
+            .get(id)
+            .and_then(|p| p.config.identity.as_ref())
+            .map(|i| i.spiffe.uri().to_string())
+    };
+    let workloads = v
+        .topology
+        .workloads
+        .iter()
+        .map(|w| {
+            let slot = v.fleet.slots.iter().find(|s| s.workload.name == w.name);
+            let instance = slot
+                .and_then(|s| s.instance.as_ref())
+                .map(|i| InstanceStatus {
+                    pid: i.proc.pid.unwrap_or(0),
+                    port: i.port,
+                });
+            let id = ProxyId::Sidecar(w.name);
+            let sidecar = v.layout.plan.sidecars.get(w.name).map(|sp| SidecarStatus {
+                outbound: sp.outbound,
+                admin: sp.admin,
+                spiffe: identity(id).unwrap_or_default(),
+                mtls: mode(
+                    v.mesh
+                        .get(id)
+                        .and_then(|p| p.config.listeners.first())
+                        .and_then(|l| l.listener.mtls),
+                ),
+            });
+            WorkloadStatus {
+                name: w.name.to_string(),
+                port: w.port,
+                instance,
+                sidecar,
+            }
+        })
+        .collect();
+    let s = MeshStatus {
+        pid: std::process::id(),
+        gateway_port: v.o.ports.gateway,
+        gateway_admin: v.o.ports.admin,
+        gateway_identity: identity(ProxyId::IngressGateway),
+        ca: with_sidecars.then(|| v.o.state_dir.join("ca").join(MeshCa::CERT)),
+        scenario: v.scenario.map(Path::to_path_buf),
+        workloads,
+    };
+    if let Err(e) = status::write(&v.o.state_dir, &s) {
+        eprintln!(
+            "kyc-mesh: status file {}: {e}",
+            status::file(&v.o.state_dir).display()
+        );
+    }
+}
