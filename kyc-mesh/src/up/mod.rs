@@ -189,6 +189,7 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         let mut mesh = proxies::Proxies {
             all,
             behind_sidecars: layout.behind_sidecars.clone(),
+            gateway_limits: o.gateway_limits,
         };
         // With sidecars, the first readiness round of one proxy may have run before another
         // proxy listened: wait for the next one (bounded: a broken endpoint must not block up).

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use crate::apply::endpoints::{serve_from_mesh, Serving};
 use crate::apply::{Admin, ApplyError, XdsDir};
+use crate::envoy::limits::GatewayLimits;
 use crate::pipeline::Accepted;
 use crate::translate::{ProxyConfig, ProxyId};
 
@@ -26,6 +27,10 @@ pub(super) struct Proxies {
     /// Sidecars first, the gateway last.
     pub all: Vec<Proxy>,
     pub behind_sidecars: BTreeSet<u16>,
+    /// `up`'s `--gateway-*` limits: a translation carries the defaults, and the gateway's
+    /// listener is updated by a reload now (sidecars' mode changes are listener updates),
+    /// so every configuration applied to the gateway gets them again.
+    pub gateway_limits: GatewayLimits,
 }
 
 impl Proxies {
@@ -63,17 +68,23 @@ impl Proxies {
         let mut first_error = None;
         for p in &mut self.all {
             let config = match p.id {
-                ProxyId::IngressGateway => Some(&accepted.ingress),
-                ProxyId::Sidecar(name) => accepted.sidecars.get(name),
+                ProxyId::IngressGateway => {
+                    let mut gateway = accepted.ingress.clone();
+                    if let Some(l) = gateway.listeners.first_mut() {
+                        l.listener.limits = self.gateway_limits;
+                    }
+                    Some(gateway)
+                }
+                ProxyId::Sidecar(name) => accepted.sidecars.get(name).cloned(),
             };
             let Some(config) = config else {
                 continue; // injection changed since `up` started: see `reload`
             };
-            let placed = serve_from_mesh(config, serving, &self.behind_sidecars);
+            let placed = serve_from_mesh(&config, serving, &self.behind_sidecars);
             match p.xds.apply(&p.admin, &placed).await {
                 Ok(c) => {
                     changed |= c;
-                    p.config = config.clone();
+                    p.config = config;
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);

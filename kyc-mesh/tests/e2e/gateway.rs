@@ -115,4 +115,13 @@ async fn header_limits_slow_headers_and_connection_limit() {
         },
     )
     .await;
+    // 4. A reload rebuilds the gateway's listener from a new translation: the limits stay.
+    let out = mesh.use_scenario("canary-90-10");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = get(&c, &url, &[("x-big", &big)]).await;
+    assert_eq!(a.status, 431, "after a reload: {a:?}");
 }
