@@ -1,7 +1,7 @@
 //! The dashboard and the local Prometheus of a mesh with sidecars under mTLS STRICT (real
 //! services, real Envoys): the contract ports refuse plaintext, yet the dashboard shows every
 //! service ready, asked on each app instance's own port, also after a `rollout restart`
-//! moved an instance to a new port.
+//! moved an instance to a new port; Prometheus scrapes every app instance and every sidecar.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::helpers::http::client;
 use crate::helpers::mesh::{Mesh, MeshSpec};
 use crate::helpers::{free_port, kyc_mesh, poll_async, repo_networking, scenario, BASIC};
+use crate::prometheus::prometheus_binary;
 use crate::services::require_binaries;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -65,6 +66,22 @@ fn instance_port(mesh: &Mesh, name: &str) -> Option<u64> {
         .as_u64()
 }
 
+/// `kyc-mesh rollout restart` of the basic scorer (off the async runtime).
+async fn rollout_restart_basic(mesh: &Mesh) {
+    let state_dir = mesh.state_dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(kyc_mesh())
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(["rollout", "restart", BASIC])
+            .output()
+            .expect("rollout restart")
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_rollout() {
     let envoy = require_envoy!();
@@ -91,18 +108,7 @@ async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_r
 
     // A rollout moves the basic scorer to a new instance on another port: still ready.
     let before = instance_port(&mesh, BASIC).expect("basic's instance in the status file");
-    let state_dir = mesh.state_dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(kyc_mesh())
-            .arg("--state-dir")
-            .arg(&state_dir)
-            .args(["rollout", "restart", BASIC])
-            .output()
-            .expect("rollout restart")
-    })
-    .await
-    .expect("join");
-    assert!(out.status.success(), "{out:?}");
+    rollout_restart_basic(&mesh).await;
     poll_async("basic on a new instance port", WAIT, || async {
         instance_port(&mesh, BASIC).filter(|p| *p != before)
     })
@@ -112,6 +118,86 @@ async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_r
         WAIT,
         || async { state(port).await.filter(all_ready) },
     )
+    .await;
+    drop(mesh);
+}
+
+/// Prometheus' active targets of `job` that are up.
+async fn targets_up(port: u16, job: &str) -> Option<Vec<Value>> {
+    let r = client()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/targets?state=active"
+        ))
+        .send()
+        .await
+        .ok()?;
+    let body: Value = r.json().await.ok()?;
+    let all = body["data"]["activeTargets"].as_array()?.clone();
+    let of_job: Vec<Value> = all
+        .into_iter()
+        .filter(|t| t["labels"]["job"] == job)
+        .collect();
+    of_job.iter().all(|t| t["health"] == "up").then_some(of_job)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_mtls_strict_prometheus_scrapes_every_app_instance_and_sidecar() {
+    let envoy = require_envoy!();
+    let prometheus = prometheus_binary();
+    let port = free_port();
+    let args = vec![
+        "--prometheus".into(),
+        prometheus.display().to_string(),
+        "--prometheus-port".into(),
+        port.to_string(),
+    ];
+    let mesh = start_strict(envoy, args).await;
+    let services = poll_async("the three kyc-services targets up", WAIT, || async {
+        targets_up(port, "kyc-services")
+            .await
+            .filter(|t| t.len() == 3)
+    })
+    .await;
+    let basic = services
+        .iter()
+        .find(|t| t["labels"]["app"] == BASIC)
+        .expect("the basic scorer's target");
+    assert_eq!(basic["labels"]["version"], "v1", "{basic}");
+    assert_eq!(basic["labels"]["namespace"], "default", "{basic}");
+    let instance = instance_port(&mesh, BASIC).expect("basic's instance");
+    assert_eq!(
+        basic["labels"]["instance"],
+        format!("127.0.0.1:{instance}"),
+        "scraped on the app instance, not the contract port"
+    );
+    let sidecars = poll_async("the three sidecar targets up", WAIT, || async {
+        targets_up(port, "kyc-sidecars")
+            .await
+            .filter(|t| t.len() == 3)
+    })
+    .await;
+    assert!(
+        sidecars.iter().all(|t| t["labels"]["proxy"] == "sidecar"),
+        "{sidecars:?}"
+    );
+    poll_async("the gateway's target up", WAIT, || async {
+        targets_up(port, "envoy").await.filter(|t| t.len() == 1)
+    })
+    .await;
+
+    // A rollout moves basic to a new instance port: Prometheus follows it (file_sd).
+    rollout_restart_basic(&mesh).await;
+    let moved = poll_async("basic on a new instance port", WAIT, || async {
+        instance_port(&mesh, BASIC).filter(|p| *p != instance)
+    })
+    .await;
+    poll_async("Prometheus scraping basic's new instance", WAIT, || async {
+        let t = targets_up(port, "kyc-services").await?;
+        let on_new = t.iter().any(|t| {
+            t["labels"]["app"] == BASIC && t["labels"]["instance"] == format!("127.0.0.1:{moved}")
+        });
+        (t.len() == 3 && on_new).then_some(())
+    })
     .await;
     drop(mesh);
 }
