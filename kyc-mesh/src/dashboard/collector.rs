@@ -22,7 +22,7 @@ use crate::topology::{Topology, Workload};
 
 use super::events::{now_ms, Log};
 use super::figures::{self, Window};
-use super::view::{self, Inputs, View};
+use super::view::{self, Inputs, SidecarView, View};
 
 /// The shortest time between two readings of Envoy.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -100,6 +100,7 @@ impl Collector {
         // a reload or a rollout): the last state is shown until [`MESH_MISSES`] in a row.
         let mut misses = 0;
         let mut ready = BTreeMap::new();
+        let mut sidecars = BTreeMap::new();
         let mut envoy_up = false;
         loop {
             let woken = tokio::select! {
@@ -134,6 +135,7 @@ impl Collector {
                 };
                 let status = crate::status::read(&self.state_dir);
                 ready = readiness(&client, &self.topology, status.as_ref()).await;
+                sidecars = sidecars_of(&client, status.as_ref()).await;
             }
             // `state` is cheap (answered from memory in `up`'s loop): asked on every wake so an
             // event shows with the state it produced.
@@ -159,6 +161,7 @@ impl Collector {
                 envoy_up,
                 mesh: mesh.as_ref().filter(|_| misses < MESH_MISSES),
                 ready: &ready,
+                sidecars: &sidecars,
                 scenario: current_scenario(&self.networking, &self.state_dir),
                 scenarios: scenario_names(&self.networking),
                 checks,
@@ -188,6 +191,23 @@ async fn readiness(
             None => false,
         };
         out.insert(w.binary.to_string(), ok);
+    }
+    out
+}
+
+/// Each workload's sidecar from `up`'s status file: its admin `/ready` (asked one after the
+/// other, like the services) and its inbound's mTLS mode.
+async fn sidecars_of(
+    client: &reqwest::Client,
+    status: Option<&MeshStatus>,
+) -> BTreeMap<String, SidecarView> {
+    let mut out = BTreeMap::new();
+    for ws in status.map_or(&[][..], |s| &s.workloads) {
+        let Some(sc) = &ws.sidecar else { continue };
+        let url = format!("http://127.0.0.1:{}/ready", sc.admin);
+        let ready = matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());
+        let mtls = sc.mtls.clone();
+        out.insert(ws.name.clone(), SidecarView { ready, mtls });
     }
     out
 }

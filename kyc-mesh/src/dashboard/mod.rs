@@ -97,6 +97,7 @@ pub async fn start(
         envoy_up: false,
         mesh: None,
         ready: &Default::default(),
+        sidecars: &Default::default(),
         scenario: None,
         scenarios: Vec::new(),
         checks: Vec::new(),
