@@ -420,9 +420,12 @@ async fn a_canary_and_chaos_from_the_page_and_the_page_survives_its_services_kil
     let services: Vec<u32> = children(mesh.pid())
         .into_iter()
         .filter(|p| {
+            // The program itself, not a sidecar Envoy whose arguments name the workload.
+            let line = cmdline(*p);
+            let program = line.split(' ').next().unwrap_or_default();
             [AGG, BASIC, ADVANCED]
                 .iter()
-                .any(|b| cmdline(*p).contains(b))
+                .any(|b| std::path::Path::new(program).file_name() == Some(std::ffi::OsStr::new(b)))
         })
         .collect();
     assert_eq!(services.len(), 3, "three services run");
