@@ -1,5 +1,6 @@
 //! The ONE task that reads the mesh for every open page: at most once a second it reads
-//! Envoy's stats (one `/stats/prometheus` request), each app instance's `/readyz` and `up`'s
+//! Envoy's stats (one `/stats/prometheus` request), each app instance's `/readyz`, each
+//! sidecar's admin `/ready` (their ports from `up`'s status file, `crate::status`) and `up`'s
 //! `state` (through the same control channel as the CLI), and publishes a [`View`] on a
 //! `watch` channel that every page's event stream and `GET /api/state` share. Nobody
 //! watching (no event stream, no read for [`IDLE_AFTER`]) → it reads nothing.
