@@ -16,15 +16,16 @@ use crate::services::require_binaries;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn start_strict(envoy: PathBuf, up_args: Vec<String>) -> Mesh {
+/// A mesh of networking/ with sidecars, on `mtls-strict` from the start when `strict`.
+async fn start_mesh(envoy: PathBuf, up_args: Vec<String>, strict: bool) -> Mesh {
     require_binaries();
     tokio::task::spawn_blocking(move || {
         let networking = repo_networking();
-        let strict = scenario("mtls-strict.yaml");
+        let strict = strict.then(|| scenario("mtls-strict.yaml"));
         Mesh::start(MeshSpec {
             envoy: &envoy,
             networking: &networking,
-            scenario: Some(&strict),
+            scenario: strict.as_deref(),
             external: None,
             service_env: vec![],
             up_args,
@@ -66,37 +67,49 @@ fn instance_port(mesh: &Mesh, name: &str) -> Option<u64> {
         .as_u64()
 }
 
-/// `kyc-mesh rollout restart` of the basic scorer (off the async runtime).
-async fn rollout_restart_basic(mesh: &Mesh) {
+/// `kyc-mesh <args>` against `mesh` (off the async runtime); it must succeed.
+async fn kyc(mesh: &Mesh, args: &'static [&'static str]) {
     let state_dir = mesh.state_dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(kyc_mesh())
             .arg("--state-dir")
             .arg(&state_dir)
-            .args(["rollout", "restart", BASIC])
+            .args(args)
             .output()
-            .expect("rollout restart")
+            .expect("kyc-mesh")
     })
     .await
     .expect("join");
-    assert!(out.status.success(), "{out:?}");
+    assert!(out.status.success(), "kyc-mesh {args:?}: {out:?}");
+}
+
+/// `kyc-mesh rollout restart` of the basic scorer.
+async fn rollout_restart_basic(mesh: &Mesh) {
+    kyc(mesh, &["rollout", "restart", BASIC]).await;
+}
+
+/// Whether a plaintext `/readyz` on `port` is answered 200.
+async fn plaintext_ready(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    matches!(client().get(url).send().await, Ok(r) if r.status().is_success())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_rollout() {
     let envoy = require_envoy!();
     let port = free_port();
-    let mesh = start_strict(envoy, vec!["--dashboard-port".into(), port.to_string()]).await;
+    let args = vec!["--dashboard-port".into(), port.to_string()];
+    let mesh = start_mesh(envoy, args, false).await;
+    assert!(plaintext_ready(mesh.basic).await, "PERMISSIVE at first");
 
-    // STRICT: the contract port (the sidecar's inbound) refuses a plaintext /readyz.
-    let plaintext = client()
-        .get(format!("http://127.0.0.1:{}/readyz", mesh.basic))
-        .send()
-        .await;
-    assert!(
-        !matches!(&plaintext, Ok(r) if r.status().is_success()),
-        "plaintext must not pass STRICT: {plaintext:?}"
-    );
+    // `use mtls-strict`: the contract port (the sidecar's inbound) refuses plaintext.
+    let out = mesh.use_scenario("mtls-strict");
+    assert!(out.status.success(), "{out:?}");
+    let basic = mesh.basic;
+    poll_async("STRICT refusing plaintext", WAIT, || async {
+        (!plaintext_ready(basic).await).then_some(())
+    })
+    .await;
 
     let view = poll_async(
         "the dashboard to show every service ready",
@@ -170,7 +183,8 @@ async fn under_mtls_strict_prometheus_scrapes_every_app_instance_and_sidecar() {
         "--prometheus-port".into(),
         port.to_string(),
     ];
-    let mesh = start_strict(envoy, args).await;
+    let mesh = start_mesh(envoy, args, true).await;
+    assert!(!plaintext_ready(mesh.basic).await, "STRICT from the start");
     let services = poll_async("the three kyc-services targets up", WAIT, || async {
         targets_up(port, "kyc-services")
             .await
