@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::apply::Admin;
@@ -135,8 +136,10 @@ impl Collector {
                     }
                 };
                 let status = crate::status::read(&self.state_dir);
-                ready = readiness(&client, &self.topology, status.as_ref()).await;
-                sidecars = sidecars_of(&client, status.as_ref()).await;
+                (ready, sidecars) = tokio::join!(
+                    readiness(&client, &self.topology, status.as_ref()),
+                    sidecars_of(&client, status.as_ref()),
+                );
             }
             // `state` is cheap (answered from memory in `up`'s loop): asked on every wake so an
             // event shows with the state it produced.
@@ -174,43 +177,46 @@ impl Collector {
     }
 }
 
-/// `/readyz` of every workload's app instance, one after the other (a stopped service
-/// refuses at once). Asked on the instance's own port (see [`readyz_port`]): with sidecars the
-/// contract port is the sidecar's inbound, which refuses plaintext under mTLS STRICT.
+/// `/readyz` of every workload's app instance, all at once (the collector's round is as long
+/// as the slowest answer, not their sum). Asked on the instance's own port (see
+/// [`readyz_port`]): with sidecars the contract port is the sidecar's inbound, which refuses
+/// plaintext under mTLS STRICT.
 async fn readiness(
     client: &reqwest::Client,
     topology: &Topology,
     status: Option<&MeshStatus>,
 ) -> BTreeMap<String, bool> {
-    let mut out = BTreeMap::new();
-    for w in &topology.workloads {
+    let asks = topology.workloads.iter().map(|w| async move {
         let ok = match readyz_port(w, status) {
-            Some(port) => {
-                let url = format!("http://127.0.0.1:{port}/readyz");
-                matches!(client.get(&url).send().await, Ok(r) if r.status().is_success())
-            }
+            Some(port) => answers_ok(client, &format!("http://127.0.0.1:{port}/readyz")).await,
             None => false,
         };
-        out.insert(w.binary.to_string(), ok);
-    }
-    out
+        (w.binary.to_string(), ok)
+    });
+    join_all(asks).await.into_iter().collect()
 }
 
-/// Each workload's sidecar from `up`'s status file: its admin `/ready` (asked one after the
-/// other, like the services) and its inbound's mTLS mode.
+async fn answers_ok(client: &reqwest::Client, url: &str) -> bool {
+    matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+}
+
+/// Each workload's sidecar from `up`'s status file: its admin `/ready` (asked all at once, like
+/// the services) and its inbound's mTLS mode.
 async fn sidecars_of(
     client: &reqwest::Client,
     status: Option<&MeshStatus>,
 ) -> BTreeMap<String, SidecarView> {
-    let mut out = BTreeMap::new();
-    for ws in status.map_or(&[][..], |s| &s.workloads) {
-        let Some(sc) = &ws.sidecar else { continue };
-        let url = format!("http://127.0.0.1:{}/ready", sc.admin);
-        let ready = matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());
-        let mtls = sc.mtls.clone();
-        out.insert(ws.name.clone(), SidecarView { ready, mtls });
-    }
-    out
+    let workloads = status.map_or(&[][..], |s| &s.workloads);
+    let asks = workloads.iter().filter_map(|ws| {
+        let sc = ws.sidecar.as_ref()?;
+        Some(async move {
+            let url = format!("http://127.0.0.1:{}/ready", sc.admin);
+            let ready = answers_ok(client, &url).await;
+            let mtls = sc.mtls.clone();
+            (ws.name.clone(), SidecarView { ready, mtls })
+        })
+    });
+    join_all(asks).await.into_iter().collect()
 }
 
 /// Where to ask `w`'s `/readyz`: the port of the instance the fleet serves from now, as `up`
