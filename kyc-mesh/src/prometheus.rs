@@ -2,6 +2,12 @@
 //! configured from the topology (each service's `/metrics` and Envoy's `/stats/prometheus`, every 2 s,
 //! labelled with the workload's `app` and `version` from networking/), its data in the state directory.
 //!
+//! The services are scraped on their app instance's own port, never on the contract port (with
+//! sidecars that is the sidecar's inbound, which refuses plaintext under mTLS STRICT), and every
+//! sidecar on its admin `/stats/prometheus` (`proxy="sidecar"`). Instances move (a restart, a
+//! `rollout restart`), so both jobs read `file_sd_configs` targets files `up` rewrites atomically
+//! whenever its status changes ([`write_targets`]); the gateway's job is static.
+//!
 //! Envoy's cluster series name their subset cluster (`outbound|8080|v1|kyc-credit-check-basic…`); the
 //! scrape copies its subset and host into `destination_version` and `destination_service_name`, Istio's
 //! label names, so the local queries read like the cluster's (README, "Observe the canary"). A
@@ -18,6 +24,7 @@ use serde_json::json;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use crate::status::MeshStatus;
 use crate::supervise::{self, Exit, Proc};
 use crate::topology::{Ports, Topology};
 
@@ -42,11 +49,77 @@ pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
 }
 
 /// The configuration for the topology networking/ describes (`app`/`version` from its Deployments).
-pub fn config_for(networking: &Path, scenario: Option<&Path>, ports: &Ports) -> Result<String> {
+pub fn config_for(
+    networking: &Path,
+    scenario: Option<&Path>,
+    ports: &Ports,
+    state_dir: &Path,
+) -> Result<String> {
     let objects = crate::istio::load(networking, scenario).unwrap_or_default();
     let topology = Topology::local(ports, &objects);
     let versions = service_versions(&objects, &topology);
-    config(&topology, ports.admin, &versions)
+    config(ports.admin, &versions, state_dir)
+}
+
+/// The targets file of the services' job (in `run/`: `up` watches the state directory's own
+/// files only, so rewriting it does not wake `up`'s reload).
+pub fn services_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("run").join("prometheus-services.json")
+}
+
+/// The targets file of the sidecars' job.
+pub fn sidecars_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("run").join("prometheus-sidecars.json")
+}
+
+/// Rewrite both targets files from `up`'s status (labels from `topology`), each only when its
+/// content changes, atomically (Prometheus never reads half a file). A workload behind a sidecar
+/// with no running instance (waiting for its restart) has no service target meanwhile; without
+/// a sidecar nor an instance (`--external-services`) its target is the contract port.
+pub fn write_targets(
+    state_dir: &Path,
+    topology: &Topology,
+    status: &MeshStatus,
+) -> std::io::Result<()> {
+    let mut services = Vec::new();
+    let mut sidecars = Vec::new();
+    for ws in &status.workloads {
+        let Some(w) = topology.workloads.iter().find(|w| w.name == ws.name) else {
+            continue;
+        };
+        let label = |k: &str| w.labels.get(k).cloned().unwrap_or_default();
+        let labels =
+            json!({"app": label("app"), "version": label("version"), "namespace": w.namespace});
+        let port = match (&ws.instance, &ws.sidecar) {
+            (Some(i), _) => Some(i.port),
+            (None, Some(_)) => None,
+            (None, None) => Some(ws.port),
+        };
+        if let Some(port) = port {
+            services.push(json!({"targets": [format!("127.0.0.1:{port}")], "labels": labels}));
+        }
+        if let Some(sc) = &ws.sidecar {
+            let mut labels = labels.clone();
+            labels["proxy"] = json!("sidecar");
+            sidecars
+                .push(json!({"targets": [format!("127.0.0.1:{}", sc.admin)], "labels": labels}));
+        }
+    }
+    replace_if_changed(&services_file(state_dir), &json!(services))?;
+    replace_if_changed(&sidecars_file(state_dir), &json!(sidecars))
+}
+
+fn replace_if_changed(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    if std::fs::read(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Service name → the version of the pods it selects, for the Services whose pods all carry one
@@ -89,25 +162,17 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The scrape configuration: one job for the services (one target each, with its pod labels `app` and
-/// `version`), one for Envoy's admin `/stats/prometheus`, whose cluster series get Istio's
-/// destination labels from the subset, or from `service_versions` for a Service-level cluster.
+/// The scrape configuration: one job for the services (their app instances, from
+/// [`services_file`], with the pod labels `app`, `version` and `namespace`), one for the sidecars'
+/// admin (from [`sidecars_file`]), one for the gateway Envoy's admin `/stats/prometheus`, whose
+/// cluster series get Istio's destination labels from the subset, or from `service_versions` for a
+/// Service-level cluster (the sidecars' series get none: the README's queries read the gateway's).
 pub fn config(
-    topology: &Topology,
     admin_port: u16,
     service_versions: &BTreeMap<String, String>,
+    state_dir: &Path,
 ) -> Result<String> {
-    let services: Vec<_> = topology
-        .workloads
-        .iter()
-        .map(|w| {
-            let label = |k: &str| w.labels.get(k).cloned().unwrap_or_default();
-            json!({
-                "targets": [format!("127.0.0.1:{}", w.port)],
-                "labels": {"app": label("app"), "version": label("version"), "namespace": w.namespace},
-            })
-        })
-        .collect();
+    let file_sd = |path: PathBuf| json!([{"files": [path.display().to_string()], "refresh_interval": SCRAPE_INTERVAL}]);
     let subset = |target: &str, group: &str| {
         json!({
             "source_labels": ["envoy_cluster_name"],
@@ -139,7 +204,12 @@ pub fn config(
             {
                 "job_name": "kyc-services",
                 "metrics_path": "/metrics",
-                "static_configs": services,
+                "file_sd_configs": file_sd(services_file(state_dir)),
+            },
+            {
+                "job_name": "kyc-sidecars",
+                "metrics_path": "/stats/prometheus",
+                "file_sd_configs": file_sd(sidecars_file(state_dir)),
             },
             {
                 "job_name": "envoy",
@@ -195,18 +265,88 @@ mod tests {
 
     #[test]
     fn every_workload_and_envoy_are_scraped_with_their_labels() {
-        let text =
-            config(&Topology::new(&Ports::default()), 9901, &BTreeMap::new()).expect("config");
+        let state = Path::new("/state");
+        let text = config(9901, &BTreeMap::new(), state).expect("config");
         let doc: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
-        let services = &doc["scrape_configs"][0]["static_configs"];
-        assert_eq!(services[0]["targets"][0], "127.0.0.1:8080");
+        let jobs = &doc["scrape_configs"];
+        assert_eq!(jobs[0]["job_name"], "kyc-services");
+        assert_eq!(
+            jobs[0]["file_sd_configs"][0]["files"][0],
+            "/state/run/prometheus-services.json"
+        );
+        assert_eq!(jobs[1]["job_name"], "kyc-sidecars");
+        assert_eq!(jobs[2]["job_name"], "envoy");
+        assert_eq!(jobs[2]["metrics_path"], "/stats/prometheus");
+        assert_eq!(jobs[2]["static_configs"][0]["targets"][0], "127.0.0.1:9901");
+        assert_eq!(doc["global"]["scrape_interval"], "2s");
+    }
+
+    fn status(topology: &Topology, instance: Option<u16>, sidecar: bool) -> MeshStatus {
+        use crate::status::{InstanceStatus, SidecarStatus, WorkloadStatus};
+        MeshStatus {
+            pid: 1,
+            gateway_port: 1,
+            gateway_admin: 2,
+            gateway_identity: None,
+            ca: None,
+            scenario: None,
+            workloads: topology
+                .workloads
+                .iter()
+                .enumerate()
+                .map(|(n, w)| WorkloadStatus {
+                    name: w.name.to_string(),
+                    port: w.port,
+                    instance: instance.map(|port| InstanceStatus {
+                        pid: 7,
+                        port: port + n as u16,
+                    }),
+                    sidecar: sidecar.then(|| SidecarStatus {
+                        outbound: 3,
+                        admin: 15000 + n as u16,
+                        spiffe: String::new(),
+                        mtls: "STRICT".into(),
+                    }),
+                })
+                .collect(),
+        }
+    }
+
+    fn read(path: &Path) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("targets")).expect("JSON")
+    }
+
+    #[test]
+    fn targets_are_the_app_instances_and_the_sidecar_admins_with_their_labels() {
+        let dir = tempfile::tempdir().expect("dir");
+        let topology = Topology::new(&Ports::default());
+        write_targets(dir.path(), &topology, &status(&topology, Some(40000), true)).expect("write");
+        let services = read(&services_file(dir.path()));
+        assert_eq!(services[0]["targets"][0], "127.0.0.1:40000");
+        assert_eq!(services[2]["targets"][0], "127.0.0.1:40002");
         assert_eq!(services[2]["labels"]["app"], "kyc-credit-check-advanced");
         assert_eq!(services[2]["labels"]["version"], "v2");
+        assert_eq!(services[2]["labels"]["namespace"], "default");
+        let sidecars = read(&sidecars_file(dir.path()));
+        assert_eq!(sidecars[1]["targets"][0], "127.0.0.1:15001");
+        assert_eq!(sidecars[1]["labels"]["proxy"], "sidecar");
+        assert_eq!(sidecars[1]["labels"]["app"], "kyc-credit-check-basic");
+
+        // Waiting for restarts behind sidecars: no service target; the sidecars stay.
+        write_targets(dir.path(), &topology, &status(&topology, None, true)).expect("write");
+        assert_eq!(read(&services_file(dir.path())), serde_json::json!([]));
         assert_eq!(
-            doc["scrape_configs"][1]["metrics_path"],
-            "/stats/prometheus"
+            read(&sidecars_file(dir.path())).as_array().map(Vec::len),
+            Some(3)
         );
-        assert_eq!(doc["global"]["scrape_interval"], "2s");
+
+        // Services run elsewhere, no sidecars: their contract ports, no sidecar targets.
+        write_targets(dir.path(), &topology, &status(&topology, None, false)).expect("write");
+        assert_eq!(
+            read(&services_file(dir.path()))[0]["targets"][0],
+            "127.0.0.1:8080"
+        );
+        assert_eq!(read(&sidecars_file(dir.path())), serde_json::json!([]));
     }
 
     #[test]
@@ -227,9 +367,9 @@ mod tests {
                 .map(String::as_str),
             Some("v2")
         );
-        let text = config(&topology, 9901, &versions).expect("config");
+        let text = config(9901, &versions, Path::new("/state")).expect("config");
         let doc: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
-        let rules = doc["scrape_configs"][1]["metric_relabel_configs"]
+        let rules = doc["scrape_configs"][2]["metric_relabel_configs"]
             .as_array()
             .expect("rules");
         let cluster = "outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local";

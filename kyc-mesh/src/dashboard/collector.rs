@@ -1,5 +1,6 @@
 //! The ONE task that reads the mesh for every open page: at most once a second it reads
-//! Envoy's stats (one `/stats/prometheus` request), each service's `/readyz` and `up`'s
+//! Envoy's stats (one `/stats/prometheus` request), each app instance's `/readyz`, each
+//! sidecar's admin `/ready` (their ports from `up`'s status file, `crate::status`) and `up`'s
 //! `state` (through the same control channel as the CLI), and publishes a [`View`] on a
 //! `watch` channel that every page's event stream and `GET /api/state` share. Nobody
 //! watching (no event stream, no read for [`IDLE_AFTER`]) → it reads nothing.
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::apply::Admin;
@@ -17,11 +19,12 @@ use crate::control::protocol::{Request, Response};
 use crate::control::server::Call;
 use crate::control::state::MeshState;
 use crate::scenario;
-use crate::topology::Topology;
+use crate::status::MeshStatus;
+use crate::topology::{Topology, Workload};
 
 use super::events::{now_ms, Log};
 use super::figures::{self, Window};
-use super::view::{self, Inputs, View};
+use super::view::{self, Inputs, SidecarView, View};
 
 /// The shortest time between two readings of Envoy.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -99,6 +102,7 @@ impl Collector {
         // a reload or a rollout): the last state is shown until [`MESH_MISSES`] in a row.
         let mut misses = 0;
         let mut ready = BTreeMap::new();
+        let mut sidecars = BTreeMap::new();
         let mut envoy_up = false;
         loop {
             let woken = tokio::select! {
@@ -131,7 +135,11 @@ impl Collector {
                         false
                     }
                 };
-                ready = readiness(&client, &self.topology).await;
+                let status = crate::status::read(&self.state_dir);
+                (ready, sidecars) = tokio::join!(
+                    readiness(&client, &self.topology, status.as_ref()),
+                    sidecars_of(&client, status.as_ref()),
+                );
             }
             // `state` is cheap (answered from memory in `up`'s loop): asked on every wake so an
             // event shows with the state it produced.
@@ -157,6 +165,7 @@ impl Collector {
                 envoy_up,
                 mesh: mesh.as_ref().filter(|_| misses < MESH_MISSES),
                 ready: &ready,
+                sidecars: &sidecars,
                 scenario: current_scenario(&self.networking, &self.state_dir),
                 scenarios: scenario_names(&self.networking),
                 checks,
@@ -168,19 +177,62 @@ impl Collector {
     }
 }
 
-/// `/readyz` of every workload, one after the other (a stopped service refuses at once).
-async fn readiness(client: &reqwest::Client, topology: &Topology) -> BTreeMap<String, bool> {
+/// `/readyz` of every workload's app instance, all at once (the collector's round is as long
+/// as the slowest answer, not their sum). Asked on the instance's own port (see
+/// [`readyz_port`]): with sidecars the contract port is the sidecar's inbound, which refuses
+/// plaintext under mTLS STRICT.
+async fn readiness(
+    client: &reqwest::Client,
+    topology: &Topology,
+    status: Option<&MeshStatus>,
+) -> BTreeMap<String, bool> {
     let asks = topology.workloads.iter().map(|w| async move {
-        let url = format!("http://127.0.0.1:{}/readyz", w.port);
-        let ok = matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());
+        let ok = match readyz_port(w, status) {
+            Some(port) => answers_ok(client, &format!("http://127.0.0.1:{port}/readyz")).await,
+            None => false,
+        };
         (w.binary.to_string(), ok)
     });
-    let mut out = BTreeMap::new();
-    for ask in asks {
-        let (name, ok) = ask.await;
-        out.insert(name, ok);
+    join_all(asks).await.into_iter().collect()
+}
+
+async fn answers_ok(client: &reqwest::Client, url: &str) -> bool {
+    matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+}
+
+/// Each workload's sidecar from `up`'s status file: its admin `/ready` (asked all at once, like
+/// the services) and its inbound's mTLS mode.
+async fn sidecars_of(
+    client: &reqwest::Client,
+    status: Option<&MeshStatus>,
+) -> BTreeMap<String, SidecarView> {
+    let workloads = status.map_or(&[][..], |s| &s.workloads);
+    let asks = workloads.iter().filter_map(|ws| {
+        let sc = ws.sidecar.as_ref()?;
+        Some(async move {
+            let url = format!("http://127.0.0.1:{}/ready", sc.admin);
+            let ready = answers_ok(client, &url).await;
+            let mtls = sc.mtls.clone();
+            (ws.name.clone(), SidecarView { ready, mtls })
+        })
+    });
+    join_all(asks).await.into_iter().collect()
+}
+
+/// Where to ask `w`'s `/readyz`: the port of the instance the fleet serves from now, as `up`
+/// last wrote it in its status file (it moves on `rollout restart`). `None`: a workload behind
+/// a sidecar with no running instance (waiting for its restart) is down. The contract port
+/// without a status file (`up` not yet in its loop) or without a sidecar and instance
+/// (`--external-services`: the services run elsewhere on their contract ports).
+pub(super) fn readyz_port(w: &Workload, status: Option<&MeshStatus>) -> Option<u16> {
+    let Some(ws) = status.and_then(|s| s.workloads.iter().find(|x| x.name == w.name)) else {
+        return Some(w.port);
+    };
+    match (&ws.instance, &ws.sidecar) {
+        (Some(i), _) => Some(i.port),
+        (None, Some(_)) => None,
+        (None, None) => Some(w.port),
     }
-    out
 }
 
 /// `up`'s `state`, through the control channel; `None` when its loop does not answer in time.
@@ -236,5 +288,54 @@ fn current_scenario(networking: &Path, state_dir: &Path) -> Option<String> {
             Some(stem.to_string_lossy().into_owned())
         }
         _ => Some(path.display().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{InstanceStatus, SidecarStatus, WorkloadStatus};
+    use crate::topology::Ports;
+
+    fn status(instance: Option<u16>, sidecar: bool) -> MeshStatus {
+        let topology = Topology::new(&Ports::default());
+        MeshStatus {
+            pid: 1,
+            gateway_port: 1,
+            gateway_admin: 2,
+            gateway_identity: None,
+            ca: None,
+            scenario: None,
+            workloads: topology
+                .workloads
+                .iter()
+                .map(|w| WorkloadStatus {
+                    name: w.name.to_string(),
+                    port: w.port,
+                    instance: instance.map(|port| InstanceStatus { pid: 7, port }),
+                    sidecar: sidecar.then(|| SidecarStatus {
+                        outbound: 3,
+                        admin: 4,
+                        spiffe: String::new(),
+                        mtls: "STRICT".into(),
+                    }),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn readiness_asks_the_serving_instance_not_the_sidecar_inbound() {
+        let topology = Topology::new(&Ports::default());
+        let w = &topology.workloads[0];
+        assert_eq!(
+            readyz_port(w, Some(&status(Some(40123), true))),
+            Some(40123)
+        );
+        // Waiting for a restart behind a sidecar: down, not the sidecar's answer.
+        assert_eq!(readyz_port(w, Some(&status(None, true))), None);
+        // No status file yet, or services run elsewhere: the contract port.
+        assert_eq!(readyz_port(w, None), Some(w.port));
+        assert_eq!(readyz_port(w, Some(&status(None, false))), Some(w.port));
     }
 }

@@ -2,8 +2,9 @@
 //! edge, the weighted routes' weights next to the observed split, the versions, the canary,
 //! chaos, the load generator, the events, and controls for all of them.
 //!
-//! - [`collector`]: the one task that reads Envoy's stats, `/readyz` and `up`'s state (at most
-//!   once a second, only while someone looks) into a [`view::View`] on a `watch` channel;
+//! - [`collector`]: the one task that reads Envoy's stats, each app instance's `/readyz`, each
+//!   sidecar's admin `/ready` (ports from `up`'s status file) and `up`'s state (at most once a
+//!   second, only while someone looks) into a [`view::View`] on a `watch` channel;
 //! - [`figures`]: Envoy's cumulative counters → requests/s, success rate and p99 over a window;
 //! - [`events`]: the log of `up`'s event bus;
 //! - [`api`]: the page, `GET /api/state`, `GET /api/events` (SSE) and the writes, each a control
@@ -97,6 +98,7 @@ pub async fn start(
         envoy_up: false,
         mesh: None,
         ready: &Default::default(),
+        sidecars: &Default::default(),
         scenario: None,
         scenarios: Vec::new(),
         checks: Vec::new(),

@@ -32,6 +32,18 @@ pub struct Node {
     /// `/readyz` answered 200 (`None`: not a service, e.g. the client).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// The workload's sidecar, when the mesh gave it one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<SidecarView>,
+}
+
+/// A workload's sidecar as the graph marks it on its node: the Envoy answers its admin
+/// `/ready`, and the PeerAuthentication mode of its inbound (STRICT, PERMISSIVE, DISABLE).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarView {
+    pub ready: bool,
+    pub mtls: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +126,8 @@ pub struct Inputs<'a> {
     pub mesh: Option<&'a MeshState>,
     /// Readiness by binary.
     pub ready: &'a BTreeMap<String, bool>,
+    /// The sidecars by binary (none for the edge-only mesh).
+    pub sidecars: &'a BTreeMap<String, SidecarView>,
     pub scenario: Option<String>,
     pub scenarios: Vec<String>,
     pub checks: Vec<Check>,
@@ -143,6 +157,7 @@ pub fn build(i: Inputs<'_>) -> View {
             detail: "browser, split, load".into(),
             column: 0,
             ready: None,
+            sidecar: None,
         },
         Node {
             id: GATEWAY.into(),
@@ -150,6 +165,7 @@ pub fn build(i: Inputs<'_>) -> View {
             detail: "Envoy (ingress)".into(),
             column: 1,
             ready: Some(i.envoy_up),
+            sidecar: None,
         },
         Node {
             id: entry.binary.into(),
@@ -157,6 +173,7 @@ pub fn build(i: Inputs<'_>) -> View {
             detail: format!(":{}", entry.port),
             column: 2,
             ready: Some(ready(entry.binary)),
+            sidecar: i.sidecars.get(entry.binary).cloned(),
         },
         Node {
             id: GATEWAY_MESH.into(),
@@ -164,6 +181,7 @@ pub fn build(i: Inputs<'_>) -> View {
             detail: "Envoy (mesh)".into(),
             column: 3,
             ready: Some(i.envoy_up),
+            sidecar: None,
         },
     ];
     let mut edges = vec![
@@ -197,6 +215,7 @@ pub fn build(i: Inputs<'_>) -> View {
             detail: format!("{version} · :{}", w.port),
             column: 4,
             ready: Some(ready(w.binary)),
+            sidecar: i.sidecars.get(w.binary).cloned(),
         });
         edges.push(Edge {
             from: GATEWAY_MESH.into(),

@@ -48,12 +48,18 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
     window.push(t0 + Duration::from_secs(10), parse(&text(100, 85, 10, 5)));
     let ready: BTreeMap<String, bool> = [("kyc-credit-check-advanced".to_string(), true)].into();
     let state = mesh();
+    let sidecar = SidecarView {
+        ready: false,
+        mtls: "STRICT".into(),
+    };
+    let sidecars = [("kyc-credit-check-basic".to_string(), sidecar.clone())].into();
     let v = build(Inputs {
         topology: &topology,
         window: &window,
         envoy_up: true,
         mesh: Some(&state),
         ready: &ready,
+        sidecars: &sidecars,
         scenario: None,
         scenarios: vec![],
         checks: vec![],
@@ -80,6 +86,10 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
     assert_eq!(node("kyc-credit-check-advanced").ready, Some(true));
     assert_eq!(node("kyc-credit-check-basic").ready, Some(false));
     assert_eq!(node(CLIENT).ready, None);
+    // The sidecars the collector found mark their workload's node; the Envoys have none.
+    assert_eq!(node("kyc-credit-check-basic").sidecar, Some(sidecar));
+    assert_eq!(node("kyc-credit-check-advanced").sidecar, None);
+    assert_eq!(node(GATEWAY).sidecar, None);
     assert!(v.mesh_up);
     // Without up's state (its loop did not answer): no routes, said so, the graph still drawn.
     let v = build(Inputs {
@@ -88,6 +98,7 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
         envoy_up: false,
         mesh: None,
         ready: &ready,
+        sidecars: &Default::default(),
         scenario: None,
         scenarios: vec![],
         checks: vec![],

@@ -208,8 +208,17 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         }
         let mut prometheus_id = None;
         if let Some(binary) = &o.prometheus {
-            let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports)?;
             let dir = &o.state_dir;
+            let config = prometheus::config_for(&o.networking, scenario.as_deref(), &o.ports, dir)?;
+            // Its targets files exist before it starts (then `up`'s loop keeps them current).
+            report::write(&report::View {
+                o: &o,
+                topology: &topology,
+                layout: &layout,
+                fleet: &fleet,
+                mesh: &mesh,
+                scenario: scenario.as_deref(),
+            });
             let (port, ready) = (o.prometheus_port, o.ready_timeout);
             prometheus_id = Some(
                 prometheus::start(binary, port, dir, &config, &mut procs, &exits_tx, ready).await?,

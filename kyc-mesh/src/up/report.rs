@@ -1,5 +1,5 @@
 //! The status file of the running mesh (`crate::status`), rebuilt from the fleet and the
-//! proxies whenever `up` handles an event.
+//! proxies whenever `up` handles an event, and the local Prometheus' targets files from it.
 
 use std::path::Path;
 
@@ -87,5 +87,14 @@ pub(super) fn write(v: &View<'_>) {
             "kyc-mesh: status file {}: {e}",
             status::file(&v.o.state_dir).display()
         );
+    }
+    // The local Prometheus scrapes the instances and sidecars this status names.
+    if v.o.prometheus.is_some() {
+        if let Err(e) = crate::prometheus::write_targets(&v.o.state_dir, v.topology, &s) {
+            eprintln!(
+                "kyc-mesh: Prometheus targets in {}: {e}",
+                v.o.state_dir.display()
+            );
+        }
     }
 }

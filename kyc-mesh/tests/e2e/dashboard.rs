@@ -326,8 +326,12 @@ async fn writes_need_the_page_origin_token_and_host_and_bad_input_names_the_fiel
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    let view = dash.state().await;
-    assert_eq!(view["scenario"], "canary-90-10");
+    // The collector rebuilds the view on the switch's event: the next view or the one after.
+    let view = poll_async("the scenario on the page's state", WAIT, || async {
+        let v = dash.state().await;
+        (v["scenario"] == "canary-90-10").then_some(v)
+    })
+    .await;
     assert!(view["scenarios"]
         .as_array()
         .is_some_and(|s| s.iter().any(|n| n == "canary-50-50")));

@@ -10,6 +10,7 @@
 //!   `check`, start-up errors, shutdown and Envoy options;
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
 //! - [`sidecars`]: sidecars, mTLS, policies, `curl --from`, `status`, mesh routing;
+//! - [`sidecar_observe`]: the dashboard and Prometheus of a mesh with sidecars under mTLS STRICT;
 //! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
@@ -36,5 +37,6 @@ mod lifecycle;
 mod prometheus;
 mod run_local_script;
 mod services;
+mod sidecar_observe;
 mod sidecars;
 mod supervision;

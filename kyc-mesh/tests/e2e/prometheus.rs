@@ -16,7 +16,7 @@ use crate::helpers::{free_port, poll_async, repo_networking};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn prometheus_binary() -> PathBuf {
+pub fn prometheus_binary() -> PathBuf {
     let explicit = std::env::var_os("KYC_PROMETHEUS_BIN").map(PathBuf::from);
     kyc_mesh::prometheus::find(explicit.as_deref()).unwrap_or_else(|| {
         panic!("Prometheus is required by this test: `sudo apt-get install prometheus` (scripts/test.sh does) or set KYC_PROMETHEUS_BIN")
@@ -107,9 +107,11 @@ async fn prometheus_scrapes_everything_and_answers_the_readme_queries_per_versio
         })
     };
 
+    // Three services, the gateway, and each sidecar's admin.
+    let sidecars = mesh.output().matches("  sidecar kyc-").count();
     poll_async("every target up == 1", WAIT, || async {
         let up = query(&c, port, "up").await?;
-        (up.len() == 4 && up.iter().all(|s| value(s) == 1.0)).then_some(())
+        (up.len() == 4 + sidecars && up.iter().all(|s| value(s) == 1.0)).then_some(())
     })
     .await;
     for (code, want) in [("200", 7.0), ("400", 3.0)] {

@@ -133,8 +133,22 @@ function renderGraph(v) {
     if (n.ready !== undefined) {
       g.append(s("text", { class: "state", x: p.w - 9, y: 41, "text-anchor": "end", fill: down ? COLOURS.bad : COLOURS.ok }, down ? "DOWN" : "up"));
     }
+    if (n.sidecar) sidecarTab(g, p.w, n.sidecar);
     svg.append(g);
   }
+}
+
+/** A workload's sidecar: a tab under its node, its Envoy up or DOWN and its inbound's mTLS mode. */
+function sidecarTab(g, w, sc) {
+  const colour = sc.ready ? COLOURS.ok : COLOURS.bad;
+  const tab = s("g", { class: "sidecar", "data-sidecar": sc.ready ? "up" : "down", "data-mtls": sc.mtls });
+  tab.append(s("title", {}, `sidecar Envoy ${sc.ready ? "ready" : "not ready"} (admin /ready); inbound mTLS ${sc.mtls}`));
+  // Under the node: above it are the straight edges' labels.
+  const y = NODE_H + 1;
+  tab.append(s("rect", { x: 8, y, width: w - 16, height: 17, rx: 5 }));
+  tab.append(s("circle", { cx: 17, cy: y + 8.5, r: 3.5, fill: colour }));
+  tab.append(s("text", { x: 25, y: y + 12.5 }, `sidecar${sc.ready ? "" : " DOWN"} · ${sc.mtls}`));
+  g.append(tab);
 }
 
 // ---- traffic split ------------------------------------------------------------------
