@@ -281,37 +281,6 @@ mod tests {
         assert_eq!(doc["global"]["scrape_interval"], "2s");
     }
 
-    fn status(topology: &Topology, instance: Option<u16>, sidecar: bool) -> MeshStatus {
-        use crate::status::{InstanceStatus, SidecarStatus, WorkloadStatus};
-        MeshStatus {
-            pid: 1,
-            gateway_port: 1,
-            gateway_admin: 2,
-            gateway_identity: None,
-            ca: None,
-            scenario: None,
-            workloads: topology
-                .workloads
-                .iter()
-                .enumerate()
-                .map(|(n, w)| WorkloadStatus {
-                    name: w.name.to_string(),
-                    port: w.port,
-                    instance: instance.map(|port| InstanceStatus {
-                        pid: 7,
-                        port: port + n as u16,
-                    }),
-                    sidecar: sidecar.then(|| SidecarStatus {
-                        outbound: 3,
-                        admin: 15000 + n as u16,
-                        spiffe: String::new(),
-                        mtls: "STRICT".into(),
-                    }),
-                })
-                .collect(),
-        }
-    }
-
     fn read(path: &Path) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(path).expect("targets")).expect("JSON")
     }
@@ -320,7 +289,12 @@ mod tests {
     fn targets_are_the_app_instances_and_the_sidecar_admins_with_their_labels() {
         let dir = tempfile::tempdir().expect("dir");
         let topology = Topology::new(&Ports::default());
-        write_targets(dir.path(), &topology, &status(&topology, Some(40000), true)).expect("write");
+        write_targets(
+            dir.path(),
+            &topology,
+            &crate::status::fixture(&topology, Some(40000), true),
+        )
+        .expect("write");
         let services = read(&services_file(dir.path()));
         assert_eq!(services[0]["targets"][0], "127.0.0.1:40000");
         assert_eq!(services[2]["targets"][0], "127.0.0.1:40002");
@@ -333,7 +307,12 @@ mod tests {
         assert_eq!(sidecars[1]["labels"]["app"], "kyc-credit-check-basic");
 
         // Waiting for restarts behind sidecars: no service target; the sidecars stay.
-        write_targets(dir.path(), &topology, &status(&topology, None, true)).expect("write");
+        write_targets(
+            dir.path(),
+            &topology,
+            &crate::status::fixture(&topology, None, true),
+        )
+        .expect("write");
         assert_eq!(read(&services_file(dir.path())), serde_json::json!([]));
         assert_eq!(
             read(&sidecars_file(dir.path())).as_array().map(Vec::len),
@@ -341,7 +320,12 @@ mod tests {
         );
 
         // Services run elsewhere, no sidecars: their contract ports, no sidecar targets.
-        write_targets(dir.path(), &topology, &status(&topology, None, false)).expect("write");
+        write_targets(
+            dir.path(),
+            &topology,
+            &crate::status::fixture(&topology, None, false),
+        )
+        .expect("write");
         assert_eq!(
             read(&services_file(dir.path()))[0]["targets"][0],
             "127.0.0.1:8080"

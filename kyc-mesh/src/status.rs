@@ -69,3 +69,41 @@ pub fn read(state_dir: &Path) -> Option<MeshStatus> {
     let alive = unsafe { libc::kill(status.pid as i32, 0) } == 0;
     alive.then_some(status)
 }
+
+/// A status as `up` would write it, for the unit tests of what reads it (the dashboard's
+/// collector, the Prometheus targets): workload `n` runs on `instance + n` when `instance` is
+/// given, its sidecar's admin on `15000 + n` when `sidecar`.
+#[cfg(test)]
+pub(crate) fn fixture(
+    topology: &crate::topology::Topology,
+    instance: Option<u16>,
+    sidecar: bool,
+) -> MeshStatus {
+    MeshStatus {
+        pid: 1,
+        gateway_port: 1,
+        gateway_admin: 2,
+        gateway_identity: None,
+        ca: None,
+        scenario: None,
+        workloads: topology
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(n, w)| WorkloadStatus {
+                name: w.name.to_string(),
+                port: w.port,
+                instance: instance.map(|port| InstanceStatus {
+                    pid: 7,
+                    port: port + n as u16,
+                }),
+                sidecar: sidecar.then(|| SidecarStatus {
+                    outbound: 3,
+                    admin: 15000 + n as u16,
+                    spiffe: String::new(),
+                    mtls: "STRICT".into(),
+                }),
+            })
+            .collect(),
+    }
+}

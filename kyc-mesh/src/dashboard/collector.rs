@@ -294,34 +294,10 @@ fn current_scenario(networking: &Path, state_dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{InstanceStatus, SidecarStatus, WorkloadStatus};
     use crate::topology::Ports;
 
     fn status(instance: Option<u16>, sidecar: bool) -> MeshStatus {
-        let topology = Topology::new(&Ports::default());
-        MeshStatus {
-            pid: 1,
-            gateway_port: 1,
-            gateway_admin: 2,
-            gateway_identity: None,
-            ca: None,
-            scenario: None,
-            workloads: topology
-                .workloads
-                .iter()
-                .map(|w| WorkloadStatus {
-                    name: w.name.to_string(),
-                    port: w.port,
-                    instance: instance.map(|port| InstanceStatus { pid: 7, port }),
-                    sidecar: sidecar.then(|| SidecarStatus {
-                        outbound: 3,
-                        admin: 4,
-                        spiffe: String::new(),
-                        mtls: "STRICT".into(),
-                    }),
-                })
-                .collect(),
-        }
+        crate::status::fixture(&Topology::new(&Ports::default()), instance, sidecar)
     }
 
     #[test]
