@@ -29,43 +29,55 @@ async fn probes_answer(service: &Running) {
     }
 }
 
-#[tokio::test]
-async fn the_aggregator_sheds_load_with_a_503_json_while_its_probes_answer() {
+/// The aggregator with `setting` = 1 and one request (`path`) held at a gated gateway: the next
+/// request is answered at once (it could not be otherwise: the first is not released until this
+/// answer is in) with a 503 in the KYC format naming `setting`, never reaches the gateway, and the
+/// probes keep answering; released, the held request succeeds and the permit is back.
+async fn one_held_request_makes_the_next_a_fast_503(setting: &str, path: &str) {
     let mut gateway = spawn_gated_gateway(REPORT).await;
     let aggregator = spawn_aggregator(
         &format!("http://{}", gateway.addr),
-        &[
-            ("KYC_MAX_CONCURRENT_REQUESTS", "1"),
-            ("KYC_OUTBOUND_TIMEOUT_MS", "20000"),
-        ],
+        &[(setting, "1"), ("KYC_OUTBOUND_TIMEOUT_MS", "20000")],
     )
     .await;
-    let url = aggregator.url("/kyc/v1/customer?demo=alice");
+    let url = aggregator.url(path);
     let in_flight = tokio::spawn(client().get(&url).send());
     tokio::time::timeout(WAIT, gateway.arrived.recv())
         .await
         .expect("the first request reached the gateway")
         .expect("arrival");
 
-    // The gateway is held: a second request is answered at once (it could not be otherwise: the
-    // first is not released until this answer is in).
     let (status, body) = get_json(&url).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["errorCode"], "KYC-10503");
     assert_eq!(body["type"], "KYC");
     let message = body["errorMessage"].as_str().unwrap_or_default();
-    assert!(message.contains("KYC_MAX_CONCURRENT_REQUESTS"), "{message}");
-    assert!(matches!(
-        gateway.arrived.try_recv(),
-        Err(TryRecvError::Empty)
-    ));
+    assert!(message.contains(setting), "{message}");
+    assert!(
+        matches!(gateway.arrived.try_recv(), Err(TryRecvError::Empty)),
+        "the refused request never reached the gateway"
+    );
     probes_answer(&aggregator).await;
 
     gateway.release.send(true).expect("release");
-    let first = in_flight.await.expect("task").expect("answered");
-    assert_eq!(first.status(), StatusCode::OK);
-    // The permit came back.
-    assert_eq!(get_json(&url).await.0, StatusCode::OK);
+    assert_eq!(
+        in_flight.await.expect("task").expect("answered").status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_json(&url).await.0,
+        StatusCode::OK,
+        "the permit came back"
+    );
+}
+
+#[tokio::test]
+async fn the_aggregator_sheds_load_with_a_503_json_while_its_probes_answer() {
+    one_held_request_makes_the_next_a_fast_503(
+        "KYC_MAX_CONCURRENT_REQUESTS",
+        "/kyc/v1/customer?demo=alice",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -113,51 +125,14 @@ async fn eventually_shed(service: &Running) -> Value {
     .await
 }
 
+/// The one outbound call is held by the gateway: the next request cannot be queued behind it.
 #[tokio::test]
 async fn outbound_exhaustion_is_a_fast_503_json_not_a_queue() {
-    let mut gateway = spawn_gated_gateway(REPORT).await;
-    let aggregator = spawn_aggregator(
-        &format!("http://{}", gateway.addr),
-        &[
-            ("KYC_OUTBOUND_MAX_CONCURRENCY", "1"),
-            ("KYC_OUTBOUND_TIMEOUT_MS", "20000"),
-        ],
+    one_held_request_makes_the_next_a_fast_503(
+        "KYC_OUTBOUND_MAX_CONCURRENCY",
+        "/kyc/v1/customer?type=basicReport&demo=jonas",
     )
     .await;
-    let url = aggregator.url("/kyc/v1/customer?type=basicReport&demo=jonas");
-    let in_flight = tokio::spawn(client().get(&url).send());
-    tokio::time::timeout(WAIT, gateway.arrived.recv())
-        .await
-        .expect("the first call reached the gateway")
-        .expect("arrival");
-
-    // The one outbound call is held by the gateway: the next request cannot be queued behind it (the
-    // gateway is released only after this answer), so it is answered 503 at once.
-    let (status, body) = get_json(&url).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body["errorCode"], "KYC-10503");
-    assert_eq!(body["type"], "KYC");
-    let message = body["errorMessage"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("KYC_OUTBOUND_MAX_CONCURRENCY"),
-        "{message}"
-    );
-    assert!(
-        matches!(gateway.arrived.try_recv(), Err(TryRecvError::Empty)),
-        "the refused request never reached the gateway"
-    );
-    probes_answer(&aggregator).await;
-
-    gateway.release.send(true).expect("release");
-    assert_eq!(
-        in_flight.await.expect("task").expect("answered").status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        get_json(&url).await.0,
-        StatusCode::OK,
-        "the permit came back"
-    );
 }
 
 #[tokio::test]
