@@ -66,6 +66,23 @@ pub struct UpOptions {
     pub sidecars: bool,
 }
 
+/// The ports `up` was told to listen on: no hidden port may take one of them.
+fn reserved_ports(o: &UpOptions) -> std::collections::BTreeSet<u16> {
+    let p = &o.ports;
+    [
+        p.aggregator,
+        p.basic,
+        p.advanced,
+        p.gateway,
+        p.admin,
+        o.prometheus_port,
+    ]
+    .into_iter()
+    .chain(o.dashboard_port)
+    .filter(|&port| port != 0)
+    .collect()
+}
+
 /// Run the mesh until Ctrl-C/SIGTERM (exit code 0) or Envoy's death (non-zero).
 pub async fn up(mut o: UpOptions) -> Result<i32> {
     // Validate everything before starting anything.
@@ -80,7 +97,8 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         Default::default()
     };
     let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
-    let layout = layout::Layout::allocate(&topology, &injected, xds_dir.join("certs"))?;
+    let reserved = reserved_ports(&o);
+    let layout = layout::Layout::allocate(&topology, &injected, &reserved, xds_dir.join("certs"))?;
     let no_overrides = crate::weights::Overrides::default();
     let built = pipeline::build_mesh(
         &o.networking,

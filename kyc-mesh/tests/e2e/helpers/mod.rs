@@ -69,20 +69,25 @@ macro_rules! mesh_on_repo {
 }
 
 /// A port that is free now and never handed out twice in this test process (tests run in
-/// parallel and the kernel may offer a just-released port again).
+/// parallel). Taken below the kernel's ephemeral range (32768–60999 by default), where
+/// nothing else picks: a port the kernel offered could be offered again, to a mesh's
+/// hidden sidecar port or an outgoing connection, before the test's mesh binds it.
 pub fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut given = GIVEN.lock().expect("lock");
-        if !given.contains(&port) {
-            given.push(port);
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: Mutex<Option<u16>> = Mutex::new(None);
+    let mut next = NEXT.lock().expect("lock");
+    // Each test process starts somewhere else, so two of them rarely meet.
+    let mut offset = next.unwrap_or((std::process::id() % u32::from(SPAN)) as u16);
+    for _ in 0..SPAN {
+        let port = LOW + offset;
+        offset = (offset + 1) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            *next = Some(offset);
             return port;
         }
     }
+    panic!("no free port in 127.0.0.1:{LOW}..{}", LOW + SPAN);
 }
 
 /// A kind the local mesh refuses (it needs istiod's JWT handling): for refusal tests.
