@@ -63,7 +63,7 @@ pub fn evaluate(
         Some(p99) if p99 > spec.max_p99_ms => {
             failed.push(format!("p99 {p99:.0} ms > {} ms", spec.max_p99_ms))
         }
-        Some(p99) => passed.push(format!("p99 {p99:.0} ms <= {} ms", spec.max_p99_ms)),
+        Some(p99) => passed.push(format!("p99 {} <= {} ms", show_ms(p99), spec.max_p99_ms)),
         None => passed.push("p99 not recorded".into()),
     }
     if let (Some(r), Some(c), Some(s)) = (spec.max_p99_ratio, canary.p99_ms, stable.p99_ms) {
@@ -77,6 +77,16 @@ pub fn evaluate(
         (Verdict::Pass, passed.join(", "))
     } else {
         (Verdict::Fail, failed.join(", "))
+    }
+}
+
+/// A p99 as people read it. Envoy records request times in whole milliseconds, so a p99
+/// below 1 ms means "every answer took under a millisecond", not "0.0 ms".
+pub fn show_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        "< 1 ms".into()
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 
@@ -151,6 +161,10 @@ mod tests {
         let (v, why) = evaluate(&spec, &fig(90, 90, Some(5.0)), &fig(10, 10, Some(6.0)));
         assert_eq!(v, Verdict::Pass, "{why}");
         assert!(why.contains("100.0%"), "{why}");
+        assert!(why.contains("p99 6.0 ms <= 500 ms"), "{why}");
+        // Sub-millisecond answers: Envoy records whole milliseconds.
+        let (_, why) = evaluate(&spec, &fig(90, 90, Some(0.0)), &fig(10, 10, Some(0.0)));
+        assert!(why.contains("p99 < 1 ms <= 500 ms"), "{why}");
     }
 
     #[test]
