@@ -13,7 +13,7 @@
 #   aggregator's inbound and outbound, one scorer's inbound) and the gateway in both variants.
 #
 # Per run: req/s and latency p50/p90/p99 and each proxy's vCPU; per mesh: each Envoy's memory
-# as RSS, PSS and private (see sc_mem_json).
+# as RSS, PSS and anonymous (see sc_mem_json).
 
 SC_WORKLOADS=(kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced)
 # Sidecar passes per chain request (aggregator in + out, one scorer in).
@@ -26,15 +26,16 @@ SC_SERVER=kyc-credit-check-basic
 SC_SERVER_HOST="kyc-credit-check-basic:8080"
 SC_SERVER_PATH="/credit-check/basic"
 
-# sc_mem_json PID : the process's memory in MB as JSON {rss, pss, private}. RSS counts every
-# resident page it maps, the Envoy binary's text included, which all the Envoys on the machine
-# share (one copy in the page cache); PSS divides each shared page among the processes mapping
-# it; private is what only this process holds (its heap, stats, connections): what one more
-# sidecar costs the machine.
+# sc_mem_json PID : the process's memory in MB as JSON {rss, pss, anon}. RSS counts every resident
+# page it maps, the Envoy binary's text included, which every Envoy on the machine shares (one
+# copy in the page cache); PSS divides each shared page among the processes mapping it (so it
+# falls as more Envoys run); anon (Anonymous) is the memory that is this process's own whatever
+# else runs (heap, stats, connections, thread stacks): what one more sidecar costs the machine.
+# (Private_* is not used: when this is the only process mapping the binary, its text counts there.)
 sc_mem_json() {
-    awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Private_(Clean|Dirty):/ {v+=$2}
-         END {printf "{\"rss\":%.1f,\"pss\":%.1f,\"private\":%.1f}\n", r/1024, p/1024, v/1024}' \
-        "/proc/$1/smaps_rollup" 2>/dev/null || echo '{"rss":0,"pss":0,"private":0}'
+    awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2}
+         END {printf "{\"rss\":%.1f,\"pss\":%.1f,\"anon\":%.1f}\n", r/1024, p/1024, a/1024}' \
+        "/proc/$1/smaps_rollup" 2>/dev/null || echo '{"rss":0,"pss":0,"anon":0}'
 }
 
 # sc_status_port WORKLOAD FIELD : a port from the running mesh's status file (`kyc-mesh status`'s
@@ -135,7 +136,7 @@ sidecar_ab() {
                                     sidecars: ($runs | of("sidecars") | map(.chain.vcpu.envoy) | median)},
                      sidecars_vcpu: $chain_vcpu, sidecar_passes_per_request: $passes,
                      vcpu_per_sidecar_per_1000_rps: (if $chain_rps > 0 then ($chain_vcpu / ($passes * $chain_rps / 1000) | r3) else null end)},
-             memory_mb_per_sidecar: {rss: sidecar_mem("rss"), pss: sidecar_mem("pss"), private: sidecar_mem("private")},
+             memory_mb_per_sidecar: {rss: sidecar_mem("rss"), pss: sidecar_mem("pss"), anon: sidecar_mem("anon")},
              gateway_memory_mb: {edge: ($runs | of("edge") | map(.memory_mb.envoy) | .[0]),
                                  sidecars: ($runs | of("sidecars") | map(.memory_mb.envoy) | .[0])},
              istio_published: {added_p90_ms: 2.76, added_p99_ms: 2.88, vcpu_per_proxy_per_1000_rps: 0.5, mb_per_proxy: 50}}}' <<<"$runs"
@@ -151,7 +152,7 @@ sidecar_table() {
         row("p90 added, one client + one server proxy"; $s.pair.added_ms.p90; " ms"; $i.added_p90_ms),
         row("p99 added, one client + one server proxy"; $s.pair.added_ms.p99; " ms"; $i.added_p99_ms),
         row("vCPU per proxy per 1000 req/s (pair)"; $s.pair.vcpu_per_proxy_per_1000_rps; ""; $i.vcpu_per_proxy_per_1000_rps),
-        row("memory per sidecar, private"; $s.memory_mb_per_sidecar.private; " MB"; $i.mb_per_proxy),
+        row("memory per sidecar, its own (anonymous)"; $s.memory_mb_per_sidecar.anon; " MB"; $i.mb_per_proxy),
         row("memory per sidecar, PSS"; $s.memory_mb_per_sidecar.pss; " MB"; $i.mb_per_proxy),
         row("memory per sidecar, RSS (binary counted each)"; $s.memory_mb_per_sidecar.rss; " MB"; $i.mb_per_proxy),
         row("chain: p90 added (3 sidecar hops)"; $s.chain.added_ms.p90; " ms"; $i.added_p90_ms),
@@ -160,5 +161,5 @@ sidecar_table() {
         "",
         "  pair  req/s edge \($s.pair.edge.rps) / sidecars \($s.pair.sidecars.rps); p90 \($s.pair.edge.p90) / \($s.pair.sidecars.p90) ms; p99 \($s.pair.edge.p99) / \($s.pair.sidecars.p99) ms; errors \($s.pair.edge.errors) / \($s.pair.sidecars.errors)",
         "  chain req/s edge \($s.chain.edge.rps) / sidecars \($s.chain.sidecars.rps); p90 \($s.chain.edge.p90) / \($s.chain.sidecars.p90) ms; p99 \($s.chain.edge.p99) / \($s.chain.sidecars.p99) ms; errors \($s.chain.edge.errors) / \($s.chain.sidecars.errors)",
-        "  gateway vCPU (chain): edge \($s.chain.gateway_vcpu.edge), with sidecars \($s.chain.gateway_vcpu.sidecars); gateway memory: RSS \($s.gateway_memory_mb.sidecars.rss), PSS \($s.gateway_memory_mb.sidecars.pss), private \($s.gateway_memory_mb.sidecars.private) MB"' "$1"
+        "  gateway vCPU (chain): edge \($s.chain.gateway_vcpu.edge), with sidecars \($s.chain.gateway_vcpu.sidecars); gateway memory: RSS \($s.gateway_memory_mb.sidecars.rss), PSS \($s.gateway_memory_mb.sidecars.pss), anonymous \($s.gateway_memory_mb.sidecars.anon) MB"' "$1"
 }
