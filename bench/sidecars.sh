@@ -116,6 +116,8 @@ sidecar_ab() {
                             errors: (of(v) | map(.[path].errors.total) | add)};
         def added(path): {p90: ((lat("sidecars"; path; "p90") - lat("edge"; path; "p90")) | r3),
                           p99: ((lat("sidecars"; path; "p99") - lat("edge"; path; "p99")) | r3)};
+        # Per round (edge and sidecars measured back to back): how much a noisy round moved it.
+        def per_round(path; q): [group_by(.round)[] | (of("sidecars")[0][path].latency_ms[q] - of("edge")[0][path].latency_ms[q]) | r3];
         def sidecar_mem(f): of("sidecars") | map(.memory_mb | to_entries | map(select(.key | startswith("sidecar:")))
                             | map(.value[f]) | add / length * 10 | round / 10) | median;
         . as $runs
@@ -127,11 +129,13 @@ sidecar_ab() {
            summary: {
              pair: {edge: ($runs | side("edge"; "pair")), sidecars: ($runs | side("sidecars"; "pair")),
                     added_ms: ($runs | added("pair")),
+                    added_ms_per_round: {p90: ($runs | per_round("pair"; "p90")), p99: ($runs | per_round("pair"; "p99"))},
                     client_vcpu: ($runs | of("sidecars") | map(.pair.vcpu[$client]) | median),
                     server_vcpu: ($runs | of("sidecars") | map(.pair.vcpu[$server]) | median),
                     vcpu_per_proxy_per_1000_rps: (if $pair_rps > 0 then ($pair_vcpu / (2 * $pair_rps / 1000) | r3) else null end)},
              chain: {edge: ($runs | side("edge"; "chain")), sidecars: ($runs | side("sidecars"; "chain")),
                      added_ms: ($runs | added("chain")),
+                     added_ms_per_round: {p90: ($runs | per_round("chain"; "p90")), p99: ($runs | per_round("chain"; "p99"))},
                      gateway_vcpu: {edge: ($runs | of("edge") | map(.chain.vcpu.envoy) | median),
                                     sidecars: ($runs | of("sidecars") | map(.chain.vcpu.envoy) | median)},
                      sidecars_vcpu: $chain_vcpu, sidecar_passes_per_request: $passes,
@@ -159,6 +163,7 @@ sidecar_table() {
         row("chain: p99 added (3 sidecar hops)"; $s.chain.added_ms.p99; " ms"; $i.added_p99_ms),
         row("chain: vCPU per sidecar per 1000 req/s"; $s.chain.vcpu_per_sidecar_per_1000_rps; ""; $i.vcpu_per_proxy_per_1000_rps),
         "",
+        "  added per round (p90; p99 ms): pair \($s.pair.added_ms_per_round.p90); \($s.pair.added_ms_per_round.p99), chain \($s.chain.added_ms_per_round.p90); \($s.chain.added_ms_per_round.p99)",
         "  pair  req/s edge \($s.pair.edge.rps) / sidecars \($s.pair.sidecars.rps); p90 \($s.pair.edge.p90) / \($s.pair.sidecars.p90) ms; p99 \($s.pair.edge.p99) / \($s.pair.sidecars.p99) ms; errors \($s.pair.edge.errors) / \($s.pair.sidecars.errors)",
         "  chain req/s edge \($s.chain.edge.rps) / sidecars \($s.chain.sidecars.rps); p90 \($s.chain.edge.p90) / \($s.chain.sidecars.p90) ms; p99 \($s.chain.edge.p99) / \($s.chain.sidecars.p99) ms; errors \($s.chain.edge.errors) / \($s.chain.sidecars.errors)",
         "  gateway vCPU (chain): edge \($s.chain.gateway_vcpu.edge), with sidecars \($s.chain.gateway_vcpu.sidecars); gateway memory: RSS \($s.gateway_memory_mb.sidecars.rss), PSS \($s.gateway_memory_mb.sidecars.pss), anonymous \($s.gateway_memory_mb.sidecars.anon) MB"' "$1"
