@@ -166,5 +166,8 @@ sidecar_table() {
         "  added per round (p90; p99 ms): pair \($s.pair.added_ms_per_round.p90); \($s.pair.added_ms_per_round.p99), chain \($s.chain.added_ms_per_round.p90); \($s.chain.added_ms_per_round.p99)",
         "  pair  req/s edge \($s.pair.edge.rps) / sidecars \($s.pair.sidecars.rps); p90 \($s.pair.edge.p90) / \($s.pair.sidecars.p90) ms; p99 \($s.pair.edge.p99) / \($s.pair.sidecars.p99) ms; errors \($s.pair.edge.errors) / \($s.pair.sidecars.errors)",
         "  chain req/s edge \($s.chain.edge.rps) / sidecars \($s.chain.sidecars.rps); p90 \($s.chain.edge.p90) / \($s.chain.sidecars.p90) ms; p99 \($s.chain.edge.p99) / \($s.chain.sidecars.p99) ms; errors \($s.chain.edge.errors) / \($s.chain.sidecars.errors)",
+        (if (.machine.load_average_at_start // "" | split(" ")[0] | tonumber? // 0) > (.machine.nproc // 1) / 2
+         then "  NOTE: load average \(.machine.load_average_at_start) at start on \(.machine.nproc) cores: other work shared the cores; the latency lines are not conclusive"
+         else empty end),
         "  gateway vCPU (chain): edge \($s.chain.gateway_vcpu.edge), with sidecars \($s.chain.gateway_vcpu.sidecars); gateway memory: RSS \($s.gateway_memory_mb.sidecars.rss), PSS \($s.gateway_memory_mb.sidecars.pss), anonymous \($s.gateway_memory_mb.sidecars.anon) MB"' "$1"
 }
