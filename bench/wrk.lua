@@ -4,6 +4,8 @@
 --   BENCH_BODY_FILE  POST this file's content as application/json (unset: GET)
 --   BENCH_LABEL      name of the path, copied into the result
 --   BENCH_DELAY_MS   if set, each connection pauses this many ms between requests (paced load)
+--   BENCH_HOST       if set, the Host header (a sidecar's outbound listener routes on it, as
+--                    the Service name a pod's app calls)
 --   BENCH_COUNT      if set, count responses by status and by x-kyc-scored-by / x-kyc-served-by
 --                    (slower: every response goes through Lua; used by the resilience script only)
 --
@@ -17,6 +19,11 @@ if body_file and body_file ~= "" then
    wrk.body = f:read("*a")
    f:close()
    wrk.headers["Content-Type"] = "application/json"
+end
+
+local host = os.getenv("BENCH_HOST")
+if host and host ~= "" then
+   wrk.headers["Host"] = host
 end
 
 local label = os.getenv("BENCH_LABEL") or "run"

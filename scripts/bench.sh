@@ -66,11 +66,15 @@ Options:
   --dashboard-rounds N (default 3)
   --dashboard-only     run only that A/B
   --sidecars S         the cost of the sidecars with mTLS, as Istio's performance page measures it:
-                       S seconds of the chain paced at ~1000 req/s over 16 connections, edge only
-                       vs every workload with its sidecar, --sidecars-rounds rounds interleaved, a
-                       fresh mesh each (default 10; 0 = skip); p90/p99 added, vCPU and RSS per
-                       sidecar per 1000 req/s, beside Istio's published figures; writes
-                       target/bench/sidecars.json. The other measurements run edge only
+                       edge only vs every workload with its sidecar, --sidecars-rounds rounds
+                       interleaved, a fresh mesh each, S seconds per path paced at ~1000 req/s over
+                       16 connections (default 10; 0 = skip). Two paths: one client + one server
+                       proxy (as the aggregator through its sidecar to the basic scorer's, vs the
+                       scorer's app port: Istio's method) and the whole chain (3 sidecar hops).
+                       Prints the verdict (p90/p99 added, vCPU per proxy per 1000 req/s, memory
+                       per sidecar as private/PSS/RSS, each beside Istio's figure) and writes
+                       target/bench/sidecars.json. 3 rounds of 10 s take about 4 minutes.
+                       The other measurements run edge only
                        (\`up --no-sidecars\`), comparable with the figures published before sidecars
   --sidecars-rounds N  (default 3)
   --sidecars-only      run only that A/B
