@@ -15,9 +15,10 @@ use crate::supervise::Exit;
 use crate::topology::Topology;
 use crate::translate::ProxyId;
 
+use super::banner::banner;
 use super::layout::Layout;
 use super::live::Live;
-use super::{banner, UpOptions};
+use super::UpOptions;
 
 /// Injection is decided when a pod is created: a changed label applies at the next `up`
 /// (in the cluster: at the next `kubectl rollout restart`), as Istio does.
@@ -32,6 +33,37 @@ pub(super) fn warn_injection_change(o: &UpOptions, scenario: Option<&Path>, layo
     if now != running {
         eprintln!("kyc-mesh: sidecar injection changed in networking/ (now: {now:?}, running: {running:?}); like a pod's, it applies when the mesh is started again");
     }
+}
+
+/// Replicas are read when `up` starts: a changed `spec.replicas` is named in one line (once
+/// per change), not applied (`kubectl scale` on a cluster would start or stop pods).
+pub(super) fn warn_replicas_change(
+    o: &UpOptions,
+    scenario: Option<&Path>,
+    topology: &Topology,
+    last: &mut Option<String>,
+) {
+    if o.external_services {
+        return;
+    }
+    let Ok(now) = pipeline::replicas(&o.networking, scenario, &o.ports) else {
+        return;
+    };
+    let changed: Vec<String> = topology
+        .workloads
+        .iter()
+        .filter_map(|w| {
+            let n = now.get(w.name).copied().unwrap_or(1);
+            (n != w.replicas).then(|| format!("{} {} → {n}", w.name, w.replicas))
+        })
+        .collect();
+    let line = (!changed.is_empty()).then(|| format!("kyc-mesh: replicas changed in networking/ ({}); the running instances stay as they are: stop and start `kyc-mesh up` again to apply", changed.join(", ")));
+    if line.is_some() && line != *last {
+        if let Some(l) = &line {
+            eprintln!("{l}");
+        }
+    }
+    *last = line;
 }
 
 /// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
@@ -112,6 +144,7 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
         parent: None,
     };
     follow.follow(live.scenario.as_deref());
+    let mut replicas_warned = None;
     // Watching now: catch an edit made between the first translation and this point,
     // then tell the user (and tests) the mesh is up.
     let _ = tx.send(());
@@ -131,13 +164,14 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
         });
         tokio::select! {
             Some((id, status)) = exits.recv() => {
-                match live.mesh.by_proc(id) {
-                    Some(ProxyId::IngressGateway) => {
+                match live.mesh.by_proc(id).map(|p| (p.id, p.pod.as_ref())) {
+                    Some((ProxyId::IngressGateway, _)) => {
                         eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
                         return Ok(1);
                     }
-                    Some(ProxyId::Sidecar(name)) => {
-                        eprintln!("kyc-mesh: the sidecar Envoy of {name} exited ({status}); stopping everything");
+                    Some((ProxyId::Sidecar(name), pod)) => {
+                        let pod = pod.map_or(name, |p| p.name.as_str());
+                        eprintln!("kyc-mesh: the sidecar Envoy of {pod} exited ({status}); stopping everything");
                         return Ok(1);
                     }
                     None => {}
@@ -167,6 +201,7 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
                 if live.reload().await {
                     follow.follow(live.scenario.as_deref());
                 }
+                warn_replicas_change(o, live.scenario.as_deref(), topology, &mut replicas_warned);
             }
         }
     }
