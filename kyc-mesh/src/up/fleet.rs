@@ -48,18 +48,35 @@ pub(super) struct Slot {
     /// Runtime chaos of this instance (`kyc-mesh chaos`): given again to its next process
     /// before it serves.
     pub chaos: Option<ChaosSetting>,
+    /// Its sidecar's Envoy process (stopped with the instance: scaling down, shutdown).
+    pub sidecar: Option<Proc>,
 }
 
-/// How to start a service instance.
+impl Slot {
+    pub fn new(workload: &Workload, pod: Pod, backoff: Backoff) -> Slot {
+        Slot {
+            port: pod.app,
+            workload: workload.clone(),
+            pod,
+            instance: None,
+            backoff,
+            restarts: 0,
+            chaos: None,
+            sidecar: None,
+        }
+    }
+}
+
+/// How to start a service instance (an injected one's calls go to its sidecar's outbound
+/// listener instead of the gateway).
 struct Launch {
     bin_dir: PathBuf,
     gateway_port: u16,
-    /// An injected instance's calls go to its sidecar's outbound listener instead (by pod name).
-    outbound: BTreeMap<String, u16>,
     service_env: Vec<(String, String, String)>,
 }
 
 pub(super) struct Fleet {
+    backoff: Backoff,
     /// The workloads it runs (none with `--external-services`), a `replicas: 0` one too.
     pub workloads: Vec<Workload>,
     /// Every instance, workload by workload, in index order.
@@ -67,8 +84,9 @@ pub(super) struct Fleet {
     policy: RestartPolicy,
     launch: Launch,
     pub ready_timeout: Duration,
-    exits: mpsc::UnboundedSender<Exit>,
-    restart_due: mpsc::UnboundedSender<usize>,
+    pub exits: mpsc::UnboundedSender<Exit>,
+    /// The instance (by name: slots come and go with scaling) whose restart is due.
+    restart_due: mpsc::UnboundedSender<String>,
     /// Runtime chaos set on a whole service (what `state` reports; each instance's own is
     /// [`Slot::chaos`]).
     pub chaos: BTreeMap<String, ChaosSetting>,
@@ -77,14 +95,15 @@ pub(super) struct Fleet {
 
 impl Fleet {
     /// The instances `up` runs (none with `--external-services`), where `layout` places
-    /// them; restarts come due on the returned receiver (a slot index, for [`Fleet::restart`]).
+    /// them; restarts come due on the returned receiver (an instance name, for
+    /// [`Fleet::restart`]).
     pub fn new(
         o: &UpOptions,
         topology: &Topology,
         layout: &super::layout::Layout,
         exits: &mpsc::UnboundedSender<Exit>,
         bus: &broadcast::Sender<Event>,
-    ) -> (Self, mpsc::UnboundedReceiver<usize>) {
+    ) -> (Self, mpsc::UnboundedReceiver<String>) {
         let workloads = if o.external_services {
             Vec::new()
         } else {
@@ -94,29 +113,18 @@ impl Fleet {
             .iter()
             .flat_map(|w| {
                 let pods = layout.pods.get(w.name).cloned().unwrap_or_default();
-                pods.into_iter().map(|pod| Slot {
-                    port: pod.app,
-                    workload: w.clone(),
-                    pod,
-                    instance: None,
-                    backoff: o.backoff,
-                    restarts: 0,
-                    chaos: None,
-                })
+                pods.into_iter().map(|pod| Slot::new(w, pod, o.backoff))
             })
             .collect();
         let (restart_due, due) = mpsc::unbounded_channel();
         let fleet = Fleet {
+            backoff: o.backoff,
             workloads,
             slots,
             policy: o.restart,
             launch: Launch {
                 bin_dir: o.bin_dir.clone(),
                 gateway_port: o.ports.gateway,
-                outbound: layout
-                    .all_pods()
-                    .filter_map(|p| Some((p.name.clone(), p.sidecar?.outbound)))
-                    .collect(),
                 service_env: o.service_env.clone(),
             },
             ready_timeout: o.ready_timeout,
@@ -156,11 +164,7 @@ impl Fleet {
             );
         }
         let mut cmd = Command::new(&path);
-        let calls_go_to = l
-            .outbound
-            .get(&slot.pod.name)
-            .copied()
-            .unwrap_or(l.gateway_port);
+        let calls_go_to = slot.pod.sidecar.map_or(l.gateway_port, |s| s.outbound);
         // The pod name, as the Deployments' `fieldRef: metadata.name`: `x-kyc-served-by` tells
         // the instances apart.
         cmd.env("KYC_INSTANCE", &slot.pod.name)
@@ -208,7 +212,7 @@ impl Fleet {
             status: status.to_string(),
         });
         if self.policy == RestartPolicy::Never {
-            eprintln!("kyc-mesh: service {name} (instance {}) exited ({status}); the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod); --restart never: not restarted", slot.pod.name);
+            eprintln!("kyc-mesh: service {name} exited ({status}), instance {}; the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod); --restart never: not restarted", slot.pod.name);
             return;
         }
         self.schedule(index, ran_for, &format!("exited ({status})"));
@@ -220,21 +224,22 @@ impl Fleet {
         let delay = slot.backoff.next(ran_for);
         slot.restarts += 1;
         eprintln!(
-            "kyc-mesh: service {} (instance {}) {what}; restarting in {delay:?} (restart {}, back-off {:?} doubling to {:?}); until it is ready the gateway sends its requests to the other instances, or answers 503 without one",
+            "kyc-mesh: service {} {what}, instance {}; restarting in {delay:?} (restart {}, back-off {:?} doubling to {:?}); until it is ready the gateway sends its requests to the other instances, or answers 503 without one",
             slot.workload.binary, slot.pod.name, slot.restarts, slot.backoff.initial, slot.backoff.max
         );
-        let due = self.restart_due.clone();
+        let (due, pod) = (self.restart_due.clone(), slot.pod.name.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let _ = due.send(index);
+            let _ = due.send(pod);
         });
     }
 
-    /// Restart the instance of slot `index` (a restart came due).
-    pub fn restart(&mut self, index: usize) {
-        let Some(slot) = self.slots.get(index) else {
-            return;
+    /// Restart instance `pod` (a restart came due).
+    pub fn restart(&mut self, pod: &str) {
+        let Some(index) = self.slots.iter().position(|s| s.pod.name == pod) else {
+            return; // scaled down meanwhile
         };
+        let slot = &self.slots[index];
         if slot.instance.is_some() {
             return; // a rollout already replaced it
         }
@@ -324,9 +329,26 @@ impl Fleet {
         let mut procs: Vec<Proc> = self
             .slots
             .iter_mut()
-            .filter_map(|s| s.instance.take().map(|i| i.proc))
+            .flat_map(|s| [s.instance.take().map(|i| i.proc), s.sidecar.take()])
+            .flatten()
             .collect();
         supervise::stop_all(&mut procs).await;
+    }
+
+    /// A new instance (scaling up), after the workload's others; its index.
+    pub fn add(&mut self, slot: Slot) -> usize {
+        let at = self
+            .slots
+            .iter()
+            .rposition(|s| s.workload.name == slot.workload.name)
+            .map_or(self.slots.len(), |i| i + 1);
+        self.slots.insert(at, slot);
+        at
+    }
+
+    /// The back-off a new instance starts with.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 }
 

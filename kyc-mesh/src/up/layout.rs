@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::topology::{SidecarPlan, SidecarPorts, Topology};
+use crate::topology::{SidecarPlan, SidecarPorts, Topology, Workload};
 
 /// The ports of one instance's sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,63 +48,78 @@ pub struct Layout {
     pub pods: BTreeMap<&'static str, Vec<Pod>>,
 }
 
+/// Free loopback ports, all held while choosing so no two are the same, never one of
+/// `reserved` (the ports the mesh was told to use but has not bound yet: the contract ports,
+/// the gateway, admin, Prometheus and dashboard). The kernel hands out any port that is free
+/// *now*, and a contract port is free until its instance starts.
+struct Picker<'a> {
+    held: Vec<std::net::TcpListener>,
+    reserved: &'a BTreeSet<u16>,
+}
+
+impl Picker<'_> {
+    fn next(&mut self) -> std::io::Result<u16> {
+        loop {
+            let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            let port = l.local_addr()?.port();
+            // Held either way: a reserved port is not offered again while choosing.
+            self.held.push(l);
+            if !self.reserved.contains(&port) {
+                return Ok(port);
+            }
+        }
+    }
+
+    /// Instance `index` of `w`: index 0 on the contract port.
+    fn pod(&mut self, w: &Workload, index: usize, with_sidecar: bool) -> std::io::Result<Pod> {
+        let contract = (index == 0).then_some(w.port);
+        let (app, sidecar) = if with_sidecar {
+            let inbound = match contract {
+                Some(p) => p,
+                None => self.next()?,
+            };
+            let sidecar = PodSidecar {
+                inbound,
+                outbound: self.next()?,
+                admin: self.next()?,
+            };
+            (self.next()?, Some(sidecar))
+        } else {
+            let app = match contract {
+                Some(p) => p,
+                None => self.next()?,
+            };
+            (app, None)
+        };
+        Ok(Pod {
+            workload: w.name,
+            index,
+            name: Topology::pod_name(w.name, index),
+            app,
+            sidecar,
+        })
+    }
+}
+
 impl Layout {
-    /// Allocate free loopback ports for every instance: all held at once while choosing, so
-    /// no two are the same, and never one of `reserved` (the ports the mesh was told to use
-    /// but has not bound yet: the contract ports, the gateway, admin, Prometheus and
-    /// dashboard). The kernel hands out any port that is free *now*, and a contract port is
-    /// free until its instance starts.
+    /// Allocate the ports of every instance of every workload (see [`Picker`]).
     pub fn allocate(
         topology: &Topology,
         injected: &BTreeSet<&'static str>,
         reserved: &BTreeSet<u16>,
         certs: std::path::PathBuf,
     ) -> std::io::Result<Layout> {
-        let mut held = Vec::new();
-        let mut next = || -> std::io::Result<u16> {
-            loop {
-                let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-                let port = l.local_addr()?.port();
-                // Held either way: a reserved port is not offered again while choosing.
-                held.push(l);
-                if !reserved.contains(&port) {
-                    return Ok(port);
-                }
-            }
+        let mut picker = Picker {
+            held: Vec::new(),
+            reserved,
         };
         let mut layout = Layout::default();
         layout.plan.certs = certs;
         for w in &topology.workloads {
             let with_sidecar = injected.contains(w.name);
-            let mut pods = Vec::new();
-            for index in 0..w.replicas as usize {
-                let contract = (index == 0).then_some(w.port);
-                let (app, sidecar) = if with_sidecar {
-                    let inbound = match contract {
-                        Some(p) => p,
-                        None => next()?,
-                    };
-                    let sidecar = PodSidecar {
-                        inbound,
-                        outbound: next()?,
-                        admin: next()?,
-                    };
-                    (next()?, Some(sidecar))
-                } else {
-                    let app = match contract {
-                        Some(p) => p,
-                        None => next()?,
-                    };
-                    (app, None)
-                };
-                pods.push(Pod {
-                    workload: w.name,
-                    index,
-                    name: Topology::pod_name(w.name, index),
-                    app,
-                    sidecar,
-                });
-            }
+            let pods = (0..w.replicas as usize)
+                .map(|index| picker.pod(w, index, with_sidecar))
+                .collect::<std::io::Result<Vec<_>>>()?;
             if with_sidecar {
                 // Translation programs the workload's sidecar once; without an instance its
                 // ports are never bound.
@@ -123,6 +138,20 @@ impl Layout {
             layout.pods.insert(w.name, pods);
         }
         Ok(layout)
+    }
+
+    /// The ports of one more instance (scaling up while the mesh runs).
+    pub fn allocate_pod(
+        w: &Workload,
+        index: usize,
+        with_sidecar: bool,
+        reserved: &BTreeSet<u16>,
+    ) -> std::io::Result<Pod> {
+        Picker {
+            held: Vec::new(),
+            reserved,
+        }
+        .pod(w, index, with_sidecar)
     }
 
     /// Every instance, workload by workload.

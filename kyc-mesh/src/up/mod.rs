@@ -13,6 +13,7 @@ mod proxies;
 mod reload;
 mod report;
 mod rollout;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,7 +65,7 @@ pub struct UpOptions {
 }
 
 /// The ports `up` was told to listen on: no hidden port may take one of them.
-fn reserved_ports(o: &UpOptions) -> std::collections::BTreeSet<u16> {
+pub(super) fn reserved_ports(o: &UpOptions) -> std::collections::BTreeSet<u16> {
     let p = &o.ports;
     [
         p.aggregator,
@@ -88,7 +89,7 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         .clone()
         .map(|p| std::path::absolute(&p).unwrap_or(p));
     let mut topology = Topology::new(&o.ports);
-    // How many instances of each: read at start (see `reload::warn_replicas_change`).
+    // How many instances of each (then `scale` follows edits).
     let replicas = (!o.external_services)
         .then(|| pipeline::replicas(&o.networking, scenario.as_deref(), &o.ports).ok())
         .flatten();
@@ -160,14 +161,15 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
     let run = async {
         issue_identities(&o.state_dir, &accepted)?;
         fleet.start_all().await?;
-        let serving = fleet.serving();
-        let start = envoys::Start {
-            o: &o,
-            xds_dir: &xds_dir,
-            procs: &mut procs,
-            exits: &exits_tx,
-        };
-        let mut mesh = start.all(&accepted, &layout, &serving).await?;
+        let mut mesh = envoys::start_all(
+            &o,
+            xds_dir.clone(),
+            &accepted,
+            &mut fleet,
+            &mut procs,
+            &exits_tx,
+        )
+        .await?;
         // With sidecars, the first readiness round of one proxy may have run before another
         // proxy listened: wait for the next one (bounded: a broken endpoint must not block up).
         // A child that exits meanwhile ends the wait: its exit goes back to the channel for the

@@ -35,37 +35,6 @@ pub(super) fn warn_injection_change(o: &UpOptions, scenario: Option<&Path>, layo
     }
 }
 
-/// Replicas are read when `up` starts: a changed `spec.replicas` is named in one line (once
-/// per change), not applied (`kubectl scale` on a cluster would start or stop pods).
-pub(super) fn warn_replicas_change(
-    o: &UpOptions,
-    scenario: Option<&Path>,
-    topology: &Topology,
-    last: &mut Option<String>,
-) {
-    if o.external_services {
-        return;
-    }
-    let Ok(now) = pipeline::replicas(&o.networking, scenario, &o.ports) else {
-        return;
-    };
-    let changed: Vec<String> = topology
-        .workloads
-        .iter()
-        .filter_map(|w| {
-            let n = now.get(w.name).copied().unwrap_or(1);
-            (n != w.replicas).then(|| format!("{} {} → {n}", w.name, w.replicas))
-        })
-        .collect();
-    let line = (!changed.is_empty()).then(|| format!("kyc-mesh: replicas changed in networking/ ({}); the running instances stay as they are: stop and start `kyc-mesh up` again to apply", changed.join(", ")));
-    if line.is_some() && line != *last {
-        if let Some(l) = &line {
-            eprintln!("{l}");
-        }
-    }
-    *last = line;
-}
-
 /// Watch networking/ (recursively: scenarios/ too) and the state directory (only its own
 /// files: the xDS directory inside it is ours and must not trigger reloads).
 fn watch(paths: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> Result<notify::RecommendedWatcher> {
@@ -121,7 +90,7 @@ impl ScenarioWatch {
 pub(super) struct Running<'a> {
     pub live: Live<'a>,
     pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
-    pub restarts: &'a mut mpsc::UnboundedReceiver<usize>,
+    pub restarts: &'a mut mpsc::UnboundedReceiver<String>,
     pub control: &'a mut mpsc::Receiver<Call>,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on without it.
     pub prometheus_id: Option<usize>,
@@ -144,7 +113,6 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
         parent: None,
     };
     follow.follow(live.scenario.as_deref());
-    let mut replicas_warned = None;
     // Watching now: catch an edit made between the first translation and this point,
     // then tell the user (and tests) the mesh is up.
     let _ = tx.send(());
@@ -182,7 +150,7 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
                 }
                 live.fleet.on_exit(id, &status);
             }
-            Some(slot) = restarts.recv() => live.fleet.restart(slot),
+            Some(pod) = restarts.recv() => live.fleet.restart(&pod),
             Some(Call { request, reply }) = control.recv() => {
                 let response = super::control::handle(&mut live, request).await;
                 let _ = reply.send(response);
@@ -201,7 +169,6 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
                 if live.reload().await {
                     follow.follow(live.scenario.as_deref());
                 }
-                warn_replicas_change(o, live.scenario.as_deref(), topology, &mut replicas_warned);
             }
         }
     }

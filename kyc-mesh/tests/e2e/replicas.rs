@@ -43,11 +43,15 @@ async fn start(
 /// `kyc-mesh <args>` against this mesh's state directory.
 async fn cli(mesh: &Mesh, args: &[&str]) -> Output {
     let state = mesh.state_dir.path().to_path_buf();
+    let (networking, admin) = (mesh.networking.clone(), mesh.admin.to_string());
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         Command::new(kyc_mesh())
             .arg("--state-dir")
             .arg(&state)
+            .arg("--networking")
+            .arg(&networking)
+            .args(["--admin-port", &admin])
             .args(&args)
             .output()
             .expect("kyc-mesh")
@@ -254,6 +258,58 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     assert!(!alive(old));
     let out = cli(&mesh, &["chaos", ADVANCED, "--off"]).await;
     assert!(out.status.success(), "{}", text(&out));
+
+    // Live scaling under load, as `kubectl apply` of another `replicas`: back to networking/
+    // alone (1 replica) stops instance 1 and its sidecar; the scenario again starts a new one.
+    let load = Load::start(&vec![url.clone(); 2]);
+    let sidecar_1 = advanced.pods[1].sidecar.as_ref().map(|s| s.admin);
+    let out = cli(&mesh, &["use", "none"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    poll_async("instance 1 removed", Duration::from_secs(30), || async {
+        mesh.output()
+            .contains(&format!("{POD1} removed (drained and stopped)"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(pid_of(&mesh, POD1), None);
+    let sidecar_gone = reqwest::get(format!("http://127.0.0.1:{}/ready", sidecar_1.unwrap_or(0)))
+        .await
+        .is_err();
+    assert!(sidecar_gone, "instance 1's sidecar stopped");
+    let out = cli(&mesh, &["use", "outlier-detection"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    poll_async(
+        "instance 1 started again",
+        Duration::from_secs(30),
+        || async {
+            mesh.output()
+                .contains(&format!("{POD1} started on"))
+                .then_some(())
+        },
+    )
+    .await;
+    let mark = load.len();
+    poll_async("load after scaling", Duration::from_secs(20), || async {
+        (load.len() > mark + 20).then_some(())
+    })
+    .await;
+    let (sent, failed) = load.stop().await;
+    println!(
+        "scaling 2 → 1 → 2 under load: {sent} requests, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {:?}\n{}",
+        failed.len(),
+        &failed[..failed.len().min(10)],
+        mesh.output()
+    );
+    let m = spread(&c, &url, 40).await;
+    assert!(
+        m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
+        "the new instance 1 serves: {m:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
