@@ -79,7 +79,13 @@ pub(super) fn write(v: &View<'_>) {
                 port: w.port,
                 instance: first.and_then(|p| p.instance.clone()),
                 sidecar: first.and_then(|p| p.sidecar.clone()),
-                replicas: w.replicas,
+                // The fleet's: scaling changes it while the mesh runs.
+                replicas: v
+                    .fleet
+                    .workloads
+                    .iter()
+                    .find(|f| f.name == w.name)
+                    .map_or(w.replicas, |f| f.replicas),
                 pods,
             }
         })

@@ -11,7 +11,10 @@ use std::time::Duration;
 use crate::helpers::http::client;
 use crate::helpers::load::Load;
 use crate::helpers::mesh::{alive, Mesh, MeshSpec};
-use crate::helpers::{kyc_mesh, networking_copy, poll_async, repo_networking, scenario, ADVANCED};
+use crate::helpers::{
+    free_port, kyc_mesh, networking_copy, poll_async, repo_networking, scenario, ADVANCED,
+};
+use crate::prometheus::prometheus_binary;
 use crate::services::require_binaries;
 
 const POD0: &str = "kyc-credit-check-advanced-0";
@@ -116,11 +119,21 @@ fn pid_of(mesh: &Mesh, pod: &str) -> Option<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() {
     let envoy = require_envoy!();
+    // With the dashboard and Prometheus: both show the instances.
+    let (dashboard, prometheus) = (free_port(), free_port());
+    let up_args = vec![
+        "--dashboard-port".to_string(),
+        dashboard.to_string(),
+        "--prometheus-port".to_string(),
+        prometheus.to_string(),
+        "--prometheus".to_string(),
+        prometheus_binary().display().to_string(),
+    ];
     let mesh = start(
         envoy,
         repo_networking(),
         Some(scenario("outlier-detection.yaml")),
-        vec![],
+        up_args,
     )
     .await;
     let c = client();
@@ -168,6 +181,48 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
+    // The dashboard: advanced "2/2" (ready/total instances).
+    let state = format!("http://127.0.0.1:{dashboard}/api/state");
+    poll_async(
+        "the dashboard showing 2/2",
+        Duration::from_secs(30),
+        || async {
+            let view: serde_json::Value = reqwest::get(&state).await.ok()?.json().await.ok()?;
+            let node = view["nodes"]
+                .as_array()?
+                .iter()
+                .find(|n| n["id"] == ADVANCED)?
+                .clone();
+            (node["instances"] == serde_json::json!({"ready": 2, "total": 2})).then_some(())
+        },
+    )
+    .await;
+    // Prometheus scrapes each instance, labelled with its name.
+    let promql = format!("up{{job=\"kyc-services\",app=\"{ADVANCED}\"}}");
+    let query = format!("http://127.0.0.1:{prometheus}/api/v1/query");
+    let pods = poll_async(
+        "Prometheus scraping both instances",
+        Duration::from_secs(60),
+        || async {
+            let r = c
+                .get(&query)
+                .query(&[("query", &promql)])
+                .send()
+                .await
+                .ok()?;
+            let body: serde_json::Value = r.json().await.ok()?;
+            let mut pods: Vec<String> = body["data"]["result"]
+                .as_array()?
+                .iter()
+                .filter(|s| s["value"][1] == "1")
+                .filter_map(|s| s["metric"]["pod"].as_str().map(String::from))
+                .collect();
+            pods.sort();
+            (pods.len() == 2).then_some(pods)
+        },
+    )
+    .await;
+    assert_eq!(pods, [POD0, POD1]);
 
     // Choosing an instance that does not exist: exit 2 naming the ones that do.
     let out = cli(
@@ -386,4 +441,25 @@ async fn without_sidecars_the_gateway_spreads_over_replicas_and_a_rollout_fails_
         m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
         "{m:?}"
     );
+
+    // Scaled to 0 by an edit: no instance, the route answers Envoy's 503 (a Service without
+    // endpoints); `status` says so.
+    let yaml = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, yaml.replacen("replicas: 2", "replicas: 0", 1)).expect("write");
+    poll_async(
+        "both instances removed",
+        Duration::from_secs(60),
+        || async {
+            let out = mesh.output();
+            (out.contains(&format!("{POD0} removed")) && out.contains(&format!("{POD1} removed")))
+                .then_some(())
+        },
+    )
+    .await;
+    let r = c.get(&url).send().await.expect("GET");
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap_or_default();
+    assert!(body.contains("no healthy upstream"), "{body}");
+    let status = text(&cli(&mesh, &["status"]).await);
+    assert!(status.contains("replicas: 0"), "{status}");
 }
