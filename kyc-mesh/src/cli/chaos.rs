@@ -124,3 +124,42 @@ pub(super) async fn answer(c: &Common, request: Request, what: &str) -> Result<i
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: ChaosArgs,
+    }
+
+    fn pick(args: &[&str]) -> Result<Option<String>, String> {
+        let cli = Cli::try_parse_from(std::iter::once("chaos").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        instance(&cli.a)
+    }
+
+    #[test]
+    fn an_instance_is_named_by_index_or_pod_name() {
+        let s = "kyc-credit-check-advanced";
+        assert_eq!(pick(&[s, "--off"]), Ok(None));
+        let one = Some(format!("{s}-1"));
+        assert_eq!(pick(&[s, "--instance", "1", "--off"]), Ok(one.clone()));
+        assert_eq!(pick(&[s, "--pod", &format!("{s}-1"), "--off"]), Ok(one));
+        for bad in [
+            "kyc-credit-check-basic-1",
+            "kyc-credit-check-advanced",
+            "x-1",
+            &format!("{s}-a"),
+        ] {
+            let e = pick(&[s, "--pod", bad, "--off"]).expect_err(bad);
+            assert!(e.contains("--pod") && e.contains(s), "{e}");
+        }
+        // Both at once, or a negative index: clap refuses (exit 2).
+        assert!(pick(&[s, "--instance", "1", "--pod", "x", "--off"]).is_err());
+        assert!(pick(&[s, "--instance", "-1", "--off"]).is_err());
+    }
+}

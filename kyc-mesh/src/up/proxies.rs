@@ -170,3 +170,77 @@ impl Proxies {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{Ports, Topology};
+
+    #[test]
+    fn each_instance_s_sidecar_listens_on_its_own_ports_and_forwards_to_its_own_app() {
+        let ports = Ports::default();
+        let networking = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
+        let mut topology = Topology::new(&ports);
+        topology.workloads[2].replicas = 2;
+        let injected = topology.workloads.iter().map(|w| w.name).collect();
+        let layout = super::super::layout::Layout::allocate(
+            &topology,
+            &injected,
+            &Default::default(),
+            "certs".into(),
+        )
+        .expect("allocate");
+        let accepted = crate::pipeline::build_mesh(
+            &networking,
+            None,
+            &ports,
+            &layout.plan,
+            &Default::default(),
+        )
+        .expect("networking/ translates");
+        let name = "kyc-credit-check-advanced";
+        let pods = &layout.pods[name];
+        let sidecar = pods[1].sidecar.expect("injected");
+        let mut at = Placement::default();
+        at.serving.insert(8082, vec![8082, sidecar.inbound]);
+        at.apps.insert(pods[1].name.clone(), vec![pods[1].app]);
+        let config = placed(&accepted.sidecars[name], Some(&pods[1]), &at);
+        let local: Vec<(ListenerKind, u16)> = config
+            .listeners
+            .iter()
+            .map(|l| (l.listener.kind, l.listener.local_port))
+            .collect();
+        assert!(local.contains(&(ListenerKind::SidecarInbound, sidecar.inbound)));
+        assert!(local.contains(&(ListenerKind::SidecarOutbound, sidecar.outbound)));
+        assert!(config
+            .node
+            .id
+            .contains("~kyc-credit-check-advanced-1.default~"));
+        let endpoints = |config: &ProxyConfig, inbound: bool| -> Vec<u16> {
+            config
+                .clusters
+                .values()
+                .filter(|c| c.name.is_inbound() == inbound)
+                .flat_map(|c| &c.load_assignment.endpoints)
+                .flat_map(|l| &l.lb_endpoints)
+                .map(|e| e.endpoint.address.socket_address.port_value)
+                .collect()
+        };
+        assert_eq!(endpoints(&config, true), [pods[1].app], "its own app only");
+        // The gateway lists both instances' sidecars for advanced.
+        let gateway = placed(&accepted.ingress, None, &at);
+        let all = endpoints(&gateway, false);
+        assert!(
+            all.contains(&8082) && all.contains(&sidecar.inbound),
+            "{all:?}"
+        );
+        // replicas: 0 → no endpoint at all for it.
+        at.serving.insert(8082, vec![]);
+        let gateway = placed(&accepted.ingress, None, &at);
+        let none = endpoints(&gateway, false);
+        assert!(
+            !none.contains(&8082) && !none.contains(&sidecar.inbound),
+            "{none:?}"
+        );
+    }
+}
