@@ -108,6 +108,13 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<i32> {
         );
         return Ok(2);
     };
+    if w.replicas == 0 {
+        eprintln!(
+            "kyc-mesh: {} has replicas: 0 in this mesh: no instance to send as",
+            w.name
+        );
+        return Ok(2);
+    }
     let Some(sidecar) = &w.sidecar else {
         eprintln!("kyc-mesh: {} has no sidecar in this mesh (edge only or not injected): there is no identity to send as", w.name);
         return Ok(2);
