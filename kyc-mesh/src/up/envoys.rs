@@ -80,8 +80,14 @@ pub(super) async fn start_sidecar(
     let Some(sidecar) = pod.sidecar else {
         bail!("{} has no sidecar ports", pod.name);
     };
+    // Instance 0's directory keeps the workload's name, as before replicas (`bench/lib.sh`
+    // finds a workload's sidecar by `/<workload>/bootstrap.json`).
+    let dir = match pod.index {
+        0 => pod.workload.to_string(),
+        _ => pod.name.clone(),
+    };
     let xds = XdsDir::create(
-        &mesh.xds_dir.join(&pod.name),
+        &mesh.xds_dir.join(dir),
         &placed(config, Some(pod), at),
         sidecar.admin,
         &o.telemetry,

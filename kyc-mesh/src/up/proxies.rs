@@ -61,7 +61,8 @@ pub(super) struct Proxies {
     /// listener is updated by a reload now (sidecars' mode changes are listener updates),
     /// so every configuration applied to the gateway gets them again.
     pub gateway_limits: GatewayLimits,
-    /// Each proxy's xDS directory is in here (`<pod>/`, `gateway/`).
+    /// Each proxy's xDS directory is in here (`<workload>/` for instance 0's sidecar, `<pod>/`
+    /// for the others', `gateway/`).
     pub xds_dir: std::path::PathBuf,
 }
 
