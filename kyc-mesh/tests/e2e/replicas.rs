@@ -442,24 +442,30 @@ async fn without_sidecars_the_gateway_spreads_over_replicas_and_a_rollout_fails_
         "{m:?}"
     );
 
-    // A killed instance is restarted on its port and served again; meanwhile the other
-    // answers (Envoy's readiness checks take the dead one out of the rotation).
+    // A killed instance is restarted on its port and served again. No request meanwhile:
+    // connection failures to the dead one would have outlier detection (networking/'s: 5 in
+    // a row) eject it for 30 s, as in the cluster.
     let killed = new[1].expect("instance 1 runs");
     // SAFETY: kill(2) on a child of our child.
     unsafe {
         libc::kill(killed as i32, libc::SIGKILL);
     }
-    let served_again = poll_async(
-        "instance 1 restarted and served again",
+    poll_async("instance 1 restarted", Duration::from_secs(60), || async {
+        pid_of(&mesh, POD1)
+            .is_some_and(|p| p != killed)
+            .then_some(())
+    })
+    .await;
+    assert!(!alive(killed));
+    poll_async(
+        "instance 1 served again",
         Duration::from_secs(60),
         || async {
             let (status, by) = answer(&c, &url).await;
-            let restarted = pid_of(&mesh, POD1).is_some_and(|p| p != killed);
-            (restarted && status == 200 && by == POD1).then_some(())
+            (status == 200 && by == POD1).then_some(())
         },
-    );
-    served_again.await;
-    assert!(!alive(killed));
+    )
+    .await;
 
     // Scaled to 0 by an edit: no instance, the route answers Envoy's 503 (a Service without
     // endpoints); `status` says so.
