@@ -51,6 +51,11 @@ impl Live<'_> {
             while running(self) > want as usize {
                 self.scale_down(&w, running(self) - 1).await;
             }
+            // After a failed start, what runs: the next reload tries again.
+            let now = running(self) as u32;
+            if now != want {
+                self.fleet.workloads[wi].replicas = now;
+            }
         }
     }
 
