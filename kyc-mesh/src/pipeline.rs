@@ -57,6 +57,22 @@ pub fn injected(
     Ok(injection::injected_workloads(&objects, &topology))
 }
 
+/// Each workload's `spec.replicas` in networking/ (with the scenario): how many instances
+/// `up` runs (1 for a workload without a Deployment).
+pub fn replicas(
+    networking: &Path,
+    scenario: Option<&Path>,
+    ports: &Ports,
+) -> Result<BTreeMap<&'static str, u32>, Vec<String>> {
+    let objects = load(networking, scenario)?;
+    let topology = Topology::local(ports, &objects);
+    Ok(topology
+        .workloads
+        .iter()
+        .map(|w| (w.name, w.replicas))
+        .collect())
+}
+
 /// A plan with every workload networking/ injects (no ports, no certificates): what
 /// `check` and `use` translate against, so what only sidecars use (PeerAuthentication,
 /// AuthorizationPolicy, mesh routes) is validated too.

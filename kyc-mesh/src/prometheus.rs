@@ -88,21 +88,30 @@ pub fn write_targets(
             continue;
         };
         let label = |k: &str| w.labels.get(k).cloned().unwrap_or_default();
-        let labels =
-            json!({"app": label("app"), "version": label("version"), "namespace": w.namespace});
-        let port = match (&ws.instance, &ws.sidecar) {
-            (Some(i), _) => Some(i.port),
-            (None, Some(_)) => None,
-            (None, None) => Some(ws.port),
+        let labels = |pod: &str| {
+            json!({"app": label("app"), "version": label("version"), "namespace": w.namespace,
+                "pod": pod})
         };
-        if let Some(port) = port {
-            services.push(json!({"targets": [format!("127.0.0.1:{port}")], "labels": labels}));
+        if ws.pods.is_empty() && ws.replicas > 0 {
+            // Run elsewhere (`--external-services`): the contract port.
+            let pod = crate::topology::Topology::pod_name(&ws.name, 0);
+            services.push(
+                json!({"targets": [format!("127.0.0.1:{}", ws.port)], "labels": labels(&pod)}),
+            );
         }
-        if let Some(sc) = &ws.sidecar {
-            let mut labels = labels.clone();
-            labels["proxy"] = json!("sidecar");
-            sidecars
-                .push(json!({"targets": [format!("127.0.0.1:{}", sc.admin)], "labels": labels}));
+        for pod in &ws.pods {
+            if let Some(i) = &pod.instance {
+                services.push(
+                    json!({"targets": [format!("127.0.0.1:{}", i.port)], "labels": labels(&pod.name)}),
+                );
+            }
+            if let Some(sc) = &pod.sidecar {
+                let mut labels = labels(&pod.name);
+                labels["proxy"] = json!("sidecar");
+                sidecars.push(
+                    json!({"targets": [format!("127.0.0.1:{}", sc.admin)], "labels": labels}),
+                );
+            }
         }
     }
     replace_if_changed(&services_file(state_dir), &json!(services))?;
@@ -301,6 +310,7 @@ mod tests {
         assert_eq!(services[2]["labels"]["app"], "kyc-credit-check-advanced");
         assert_eq!(services[2]["labels"]["version"], "v2");
         assert_eq!(services[2]["labels"]["namespace"], "default");
+        assert_eq!(services[2]["labels"]["pod"], "kyc-credit-check-advanced-0");
         let sidecars = read(&sidecars_file(dir.path()));
         assert_eq!(sidecars[1]["targets"][0], "127.0.0.1:15001");
         assert_eq!(sidecars[1]["labels"]["proxy"], "sidecar");

@@ -23,9 +23,32 @@ pub struct MeshStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadStatus {
     pub name: String,
-    /// The contract port: the sidecar's inbound, or the app itself without a sidecar.
+    /// The contract port: instance 0's sidecar inbound, or its app without a sidecar.
     pub port: u16,
-    /// The running app instance (none while it waits for a restart).
+    /// Instance 0's running app (none while it waits for a restart, or with `replicas: 0`).
+    pub instance: Option<InstanceStatus>,
+    /// Instance 0's sidecar (every instance's is in `pods`).
+    pub sidecar: Option<SidecarStatus>,
+    /// The Deployment's `spec.replicas`.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Every instance, in index order.
+    #[serde(default)]
+    pub pods: Vec<PodStatus>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One instance (pod) of a workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodStatus {
+    /// `<workload>-<index>`.
+    pub name: String,
+    /// Where callers reach it: its sidecar's inbound, or its app.
+    pub port: u16,
+    /// Its running app (none while it waits for a restart).
     pub instance: Option<InstanceStatus>,
     pub sidecar: Option<SidecarStatus>,
 }
@@ -72,7 +95,8 @@ pub fn read(state_dir: &Path) -> Option<MeshStatus> {
 
 /// A status as `up` would write it, for the unit tests of what reads it (the dashboard's
 /// collector, the Prometheus targets): workload `n` runs on `instance + n` when `instance` is
-/// given, its sidecar's admin on `15000 + n` when `sidecar`.
+/// given, its sidecar's admin on `15000 + n` when `sidecar`; one instance each (none when
+/// neither: `--external-services`).
 #[cfg(test)]
 pub(crate) fn fixture(
     topology: &crate::topology::Topology,
@@ -90,19 +114,35 @@ pub(crate) fn fixture(
             .workloads
             .iter()
             .enumerate()
-            .map(|(n, w)| WorkloadStatus {
-                name: w.name.to_string(),
-                port: w.port,
-                instance: instance.map(|port| InstanceStatus {
+            .map(|(n, w)| {
+                // Neither: the services run elsewhere (`--external-services`), no pods.
+                let external = instance.is_none() && !sidecar;
+                let instance = instance.map(|port| InstanceStatus {
                     pid: 7,
                     port: port + n as u16,
-                }),
-                sidecar: sidecar.then(|| SidecarStatus {
+                });
+                let sidecar = sidecar.then(|| SidecarStatus {
                     outbound: 3,
                     admin: 15000 + n as u16,
                     spiffe: String::new(),
                     mtls: "STRICT".into(),
-                }),
+                });
+                WorkloadStatus {
+                    name: w.name.to_string(),
+                    port: w.port,
+                    instance: instance.clone(),
+                    sidecar: sidecar.clone(),
+                    replicas: 1,
+                    pods: (!external)
+                        .then(|| PodStatus {
+                            name: format!("{}-0", w.name),
+                            port: w.port,
+                            instance,
+                            sidecar,
+                        })
+                        .into_iter()
+                        .collect(),
+                }
             })
             .collect(),
     }

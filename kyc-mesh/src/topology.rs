@@ -104,6 +104,8 @@ pub struct Workload {
     pub labels: BTreeMap<String, String>,
     pub service_account: String,
     pub namespace: String,
+    /// The Deployment's `spec.replicas` (1 without one): how many local instances run.
+    pub replicas: u32,
 }
 
 impl Workload {
@@ -135,6 +137,7 @@ impl Topology {
                     .collect(),
                 service_account: row.binary.to_string(),
                 namespace: DEFAULT_NAMESPACE.to_string(),
+                replicas: 1,
             })
             .collect();
         Topology { workloads }
@@ -157,6 +160,7 @@ impl Topology {
                 if let Some(ns) = &d.metadata.namespace {
                     w.namespace = ns.clone();
                 }
+                w.replicas = d.spec.replicas.unwrap_or(1);
             }
         }
         topology
@@ -165,6 +169,12 @@ impl Topology {
     /// The workload the browser opens (the aggregator).
     pub fn entry(&self) -> &Workload {
         &self.workloads[0]
+    }
+
+    /// The instance name of replica `index` of workload `name`: like a pod's, but stable and
+    /// short (a real pod's name ends in a random suffix).
+    pub fn pod_name(name: &str, index: usize) -> String {
+        format!("{name}-{index}")
     }
 
     pub fn get(&self, binary: &str) -> Option<&Workload> {

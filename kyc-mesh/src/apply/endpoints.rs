@@ -1,32 +1,37 @@
 //! Which instances serve each workload right now. Translation points a cluster at the
-//! workloads' topology ports; a rollout runs a workload's new instance on a fresh port, so
-//! before a configuration is applied each topology port is replaced by the ports of the
-//! instances that serve it (like EDS follows a Deployment's pods).
+//! workloads' contract ports; a workload runs `replicas` instances (each behind its own
+//! sidecar with sidecars) and a rollout moves an instance to a fresh port, so before a
+//! configuration is applied each contract port is replaced by the ports of the instances
+//! that serve it (like EDS follows a Deployment's pods).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::envoy::cluster::{Endpoint, LbEndpoint};
 use crate::envoy::Address;
 use crate::translate::ProxyConfig;
 
-/// A workload's topology port → the local ports of the instances serving it. A port
-/// missing from the map serves itself.
+/// A workload's contract port → the ports its callers reach its instances on (their
+/// sidecars' inbounds, or the apps themselves without sidecars); an empty list: no instance
+/// (`replicas: 0`), Envoy answers 503 `no healthy upstream`. A port missing from the map
+/// serves itself.
 pub type Serving = BTreeMap<u16, Vec<u16>>;
 
-/// `proxy` with every endpoint on a topology port replaced by the instances serving it.
-pub fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
-    serve_from_mesh(proxy, serving, &BTreeSet::new())
+/// Where every instance is now: [`Serving`] for the callers, and behind each sidecar (by
+/// instance name) the app port(s) its inbound cluster targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub serving: Serving,
+    pub apps: BTreeMap<String, Vec<u16>>,
 }
 
-/// Like [`serve_from`] in a mesh with sidecars: a topology port in `behind_sidecars` is an
-/// injected workload's sidecar inbound, which stays where it is for every outbound
-/// cluster (the gateway's, another sidecar's); only the sidecar's own inbound cluster
-/// follows the app instances behind it.
-pub fn serve_from_mesh(
-    proxy: &ProxyConfig,
-    serving: &Serving,
-    behind_sidecars: &BTreeSet<u16>,
-) -> ProxyConfig {
+/// `proxy` with every endpoint on a contract port replaced by the instances serving it.
+pub fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
+    place(proxy, serving, None)
+}
+
+/// Like [`serve_from`] for one instance's sidecar: its inbound cluster targets `apps`, the
+/// app instance(s) behind that sidecar (two during a rollout's surge), never the others'.
+pub fn place(proxy: &ProxyConfig, serving: &Serving, apps: Option<&[u16]>) -> ProxyConfig {
     let mut out = proxy.clone();
     for cluster in out.clusters.values_mut() {
         let inbound = cluster.name.is_inbound();
@@ -36,9 +41,9 @@ pub fn serve_from_mesh(
                 .iter()
                 .flat_map(|e| {
                     let port = e.endpoint.address.socket_address.port_value;
-                    let follows = inbound || !behind_sidecars.contains(&port);
-                    match serving.get(&port) {
-                        Some(ports) if follows => ports.clone(),
+                    match (inbound, apps, serving.get(&port)) {
+                        (true, Some(apps), _) => apps.to_vec(),
+                        (false, _, Some(ports)) => ports.clone(),
                         _ => vec![port],
                     }
                 })

@@ -1,5 +1,6 @@
-//! `kyc-mesh chaos SERVICE --error-rate F --delay DUR` / `--off`: runtime chaos on every
-//! instance of a service of the running `up`, effective at once (through the control socket).
+//! `kyc-mesh chaos SERVICE [--instance N | --pod NAME] --error-rate F --delay DUR` / `--off`:
+//! runtime chaos on every instance of a service of the running `up`, or on one of them,
+//! effective at once (through the control socket).
 
 use std::time::Duration;
 
@@ -25,6 +26,36 @@ pub struct ChaosArgs {
     /// Turn runtime chaos off (the service behaves normally again)
     #[arg(long, conflicts_with_all = ["error_rate", "delay"])]
     off: bool,
+    /// Only this instance of the service (0, 1, …: `kyc-mesh status` lists them); default: all
+    #[arg(long, value_name = "N", conflicts_with = "pod")]
+    instance: Option<u32>,
+    /// Only the instance with this name (e.g. kyc-credit-check-advanced-1), as `kubectl` names a pod
+    #[arg(long, value_name = "NAME")]
+    pod: Option<String>,
+}
+
+/// The instance name `--instance`/`--pod` pick (`None`: every instance); Err names the problem.
+fn instance(a: &ChaosArgs) -> Result<Option<String>, String> {
+    match (&a.instance, &a.pod) {
+        (Some(n), _) => Ok(Some(crate::topology::Topology::pod_name(
+            &a.service,
+            *n as usize,
+        ))),
+        (None, Some(pod)) => {
+            let index = pod
+                .strip_prefix(&a.service)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .filter(|n| n.parse::<u32>().is_ok());
+            match index {
+                Some(_) => Ok(Some(pod.clone())),
+                None => Err(format!(
+                    "--pod {pod:?} is not an instance of {} (its instances are named {}-0, {}-1, …)",
+                    a.service, a.service, a.service
+                )),
+            }
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn share(s: &str) -> Result<f64, String> {
@@ -54,8 +85,16 @@ pub(super) async fn run(c: &Common, a: &ChaosArgs) -> Result<i32> {
     let delay_ms = a
         .delay
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let instance = match instance(a) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("kyc-mesh: {e}");
+            return Ok(2);
+        }
+    };
     let request = Request::Chaos {
         service: a.service.clone(),
+        instance,
         error_rate: a.error_rate,
         delay_ms,
         off: a.off,
@@ -83,5 +122,44 @@ pub(super) async fn answer(c: &Common, request: Request, what: &str) -> Result<i
             Ok(2)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: ChaosArgs,
+    }
+
+    fn pick(args: &[&str]) -> Result<Option<String>, String> {
+        let cli = Cli::try_parse_from(std::iter::once("chaos").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        instance(&cli.a)
+    }
+
+    #[test]
+    fn an_instance_is_named_by_index_or_pod_name() {
+        let s = "kyc-credit-check-advanced";
+        assert_eq!(pick(&[s, "--off"]), Ok(None));
+        let one = Some(format!("{s}-1"));
+        assert_eq!(pick(&[s, "--instance", "1", "--off"]), Ok(one.clone()));
+        assert_eq!(pick(&[s, "--pod", &format!("{s}-1"), "--off"]), Ok(one));
+        for bad in [
+            "kyc-credit-check-basic-1",
+            "kyc-credit-check-advanced",
+            "x-1",
+            &format!("{s}-a"),
+        ] {
+            let e = pick(&[s, "--pod", bad, "--off"]).expect_err(bad);
+            assert!(e.contains("--pod") && e.contains(s), "{e}");
+        }
+        // Both at once, or a negative index: clap refuses (exit 2).
+        assert!(pick(&[s, "--instance", "1", "--pod", "x", "--off"]).is_err());
+        assert!(pick(&[s, "--instance", "-1", "--off"]).is_err());
     }
 }

@@ -53,17 +53,33 @@ fn render(s: &MeshStatus) -> String {
             .unwrap_or_default()
     ));
     for w in &s.workloads {
-        let instance = match &w.instance {
-            Some(i) => format!("app pid {} on :{}", i.pid, i.port),
-            None => "app not running (waiting for a restart)".into(),
-        };
-        line(format!("  {}  :{}  {instance}", w.name, w.port));
-        match &w.sidecar {
-            Some(sc) => line(format!(
-                "      sidecar: inbound :{} ({}), outbound :{}, admin :{}, identity {}",
-                w.port, sc.mtls, sc.outbound, sc.admin, sc.spiffe
-            )),
-            None => line("      no sidecar".into()),
+        if w.pods.is_empty() {
+            // `--external-services`: the services run elsewhere on their contract ports.
+            let what = if w.replicas == 0 {
+                "replicas: 0, no instance (its routes answer 503 no healthy upstream)"
+            } else {
+                "not run by this mesh"
+            };
+            line(format!("  {}  :{}  {what}", w.name, w.port));
+            continue;
+        }
+        line(format!(
+            "  {}  :{}  replicas {}",
+            w.name, w.port, w.replicas
+        ));
+        for pod in &w.pods {
+            let instance = match &pod.instance {
+                Some(i) => format!("app pid {} on :{}", i.pid, i.port),
+                None => "app not running (waiting for a restart)".into(),
+            };
+            line(format!("    {}  :{}  {instance}", pod.name, pod.port));
+            match &pod.sidecar {
+                Some(sc) => line(format!(
+                    "      sidecar: inbound :{} ({}), outbound :{}, admin :{}, identity {}",
+                    pod.port, sc.mtls, sc.outbound, sc.admin, sc.spiffe
+                )),
+                None => line("      no sidecar".into()),
+            }
         }
     }
     out
@@ -92,6 +108,13 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<i32> {
         );
         return Ok(2);
     };
+    if w.replicas == 0 {
+        eprintln!(
+            "kyc-mesh: {} has replicas: 0 in this mesh: no instance to send as",
+            w.name
+        );
+        return Ok(2);
+    }
     let Some(sidecar) = &w.sidecar else {
         eprintln!("kyc-mesh: {} has no sidecar in this mesh (edge only or not injected): there is no identity to send as", w.name);
         return Ok(2);

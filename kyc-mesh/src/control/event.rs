@@ -42,6 +42,9 @@ pub enum Event {
     ChaosChanged {
         service: String,
         setting: Option<ChaosSetting>,
+        /// The one instance it was set on (`<service>-<n>`); absent: every instance.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
     },
     /// A runtime weight override was set (`weights`) or cleared (`None`).
     WeightsOverridden {

@@ -37,10 +37,13 @@ pub enum Request {
         route: String,
         weights: Option<BTreeMap<String, serde_json::Number>>,
     },
-    /// Runtime chaos on every instance of `service`: `errorRate` (0..1) and `delayMs`
-    /// (0..60000), or `off: true`.
+    /// Runtime chaos on every instance of `service` (or only on `instance`, a pod name such
+    /// as `kyc-credit-check-advanced-1`): `errorRate` (0..1) and `delayMs` (0..60000), or
+    /// `off: true`.
     Chaos {
         service: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         #[serde(default)]
         error_rate: Option<f64>,
         #[serde(default)]
@@ -167,6 +170,7 @@ mod tests {
             r,
             Request::Chaos {
                 service: "s".into(),
+                instance: None,
                 error_rate: Some(0.3),
                 delay_ms: Some(200),
                 off: false

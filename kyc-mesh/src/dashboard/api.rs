@@ -208,6 +208,7 @@ async fn chaos_on(
     let b: ChaosBody = input::parse(&body)?;
     let request = Request::Chaos {
         service,
+        instance: None,
         error_rate: b.error_rate,
         delay_ms: b.delay_ms,
         off: false,
@@ -218,6 +219,7 @@ async fn chaos_on(
 async fn chaos_off(State(app): State<App>, Path(service): Path<String>) -> HttpResponse {
     let request = Request::Chaos {
         service,
+        instance: None,
         error_rate: None,
         delay_ms: None,
         off: true,

@@ -24,7 +24,7 @@ use crate::topology::{Topology, Workload};
 
 use super::events::{now_ms, Log};
 use super::figures::{self, Window};
-use super::view::{self, Inputs, SidecarView, View};
+use super::view::{self, Inputs, InstanceCount, SidecarView, View};
 
 /// The shortest time between two readings of Envoy.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -177,21 +177,27 @@ impl Collector {
     }
 }
 
-/// `/readyz` of every workload's app instance, all at once (the collector's round is as long
-/// as the slowest answer, not their sum). Asked on the instance's own port (see
-/// [`readyz_port`]): with sidecars the contract port is the sidecar's inbound, which refuses
+/// `/readyz` of every app instance of every workload, all at once (the collector's round is
+/// as long as the slowest answer, not their sum). Asked on each instance's own port (see
+/// [`readyz_ports`]): with sidecars the contract port is the sidecar's inbound, which refuses
 /// plaintext under mTLS STRICT.
 async fn readiness(
     client: &reqwest::Client,
     topology: &Topology,
     status: Option<&MeshStatus>,
-) -> BTreeMap<String, bool> {
+) -> BTreeMap<String, InstanceCount> {
     let asks = topology.workloads.iter().map(|w| async move {
-        let ok = match readyz_port(w, status) {
-            Some(port) => answers_ok(client, &format!("http://127.0.0.1:{port}/readyz")).await,
-            None => false,
-        };
-        (w.binary.to_string(), ok)
+        let ports = readyz_ports(w, status);
+        let total = ports.len();
+        let answers = join_all(ports.into_iter().map(|port| async move {
+            match port {
+                Some(port) => answers_ok(client, &format!("http://127.0.0.1:{port}/readyz")).await,
+                None => false,
+            }
+        }))
+        .await;
+        let ready = answers.into_iter().filter(|ok| *ok).count();
+        (w.binary.to_string(), InstanceCount { ready, total })
     });
     join_all(asks).await.into_iter().collect()
 }
@@ -219,20 +225,26 @@ async fn sidecars_of(
     join_all(asks).await.into_iter().collect()
 }
 
-/// Where to ask `w`'s `/readyz`: the port of the instance the fleet serves from now, as `up`
-/// last wrote it in its status file (it moves on `rollout restart`). `None`: a workload behind
-/// a sidecar with no running instance (waiting for its restart) is down. The contract port
-/// without a status file (`up` not yet in its loop) or without a sidecar and instance
-/// (`--external-services`: the services run elsewhere on their contract ports).
-pub(super) fn readyz_port(w: &Workload, status: Option<&MeshStatus>) -> Option<u16> {
+/// Where to ask each instance of `w` for `/readyz`: the port of its app process now, as `up`
+/// last wrote it in its status file (it moves on `rollout restart`). `None`: an instance with
+/// no running process (waiting for its restart) is down. The contract port without a status
+/// file (`up` not yet in its loop) or without instances of its own (`--external-services`:
+/// the services run elsewhere on their contract ports); nothing with `replicas: 0`.
+pub(super) fn readyz_ports(w: &Workload, status: Option<&MeshStatus>) -> Vec<Option<u16>> {
     let Some(ws) = status.and_then(|s| s.workloads.iter().find(|x| x.name == w.name)) else {
-        return Some(w.port);
+        return vec![Some(w.port)];
     };
-    match (&ws.instance, &ws.sidecar) {
-        (Some(i), _) => Some(i.port),
-        (None, Some(_)) => None,
-        (None, None) => Some(w.port),
+    if ws.pods.is_empty() {
+        return if ws.replicas == 0 {
+            Vec::new()
+        } else {
+            vec![Some(w.port)]
+        };
     }
+    ws.pods
+        .iter()
+        .map(|p| p.instance.as_ref().map(|i| i.port))
+        .collect()
 }
 
 /// `up`'s `state`, through the control channel; `None` when its loop does not answer in time.
@@ -305,13 +317,22 @@ mod tests {
         let topology = Topology::new(&Ports::default());
         let w = &topology.workloads[0];
         assert_eq!(
-            readyz_port(w, Some(&status(Some(40123), true))),
-            Some(40123)
+            readyz_ports(w, Some(&status(Some(40123), true))),
+            [Some(40123)]
         );
         // Waiting for a restart behind a sidecar: down, not the sidecar's answer.
-        assert_eq!(readyz_port(w, Some(&status(None, true))), None);
+        assert_eq!(readyz_ports(w, Some(&status(None, true))), [None]);
         // No status file yet, or services run elsewhere: the contract port.
-        assert_eq!(readyz_port(w, None), Some(w.port));
-        assert_eq!(readyz_port(w, Some(&status(None, false))), Some(w.port));
+        assert_eq!(readyz_ports(w, None), [Some(w.port)]);
+        assert_eq!(readyz_ports(w, Some(&status(None, false))), [Some(w.port)]);
+        // Two instances, one waiting for its restart; replicas 0: none.
+        let mut two = status(Some(40123), true);
+        let mut second = two.workloads[0].pods[0].clone();
+        second.instance = None;
+        two.workloads[0].pods.push(second);
+        assert_eq!(readyz_ports(w, Some(&two)), [Some(40123), None]);
+        two.workloads[0].pods.clear();
+        two.workloads[0].replicas = 0;
+        assert!(readyz_ports(w, Some(&two)).is_empty());
     }
 }

@@ -74,17 +74,24 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
             format!("{service} ready again (pid {pid}, port {port})"),
             false,
         ),
-        Event::ChaosChanged { service, setting } => match setting {
-            Some(s) => (
-                format!(
-                    "chaos on {service}: error rate {:.0} %, delay {} ms",
-                    s.error_rate * 100.0,
-                    s.delay_ms
+        Event::ChaosChanged {
+            service,
+            setting,
+            instance,
+        } => {
+            let service = instance.as_ref().unwrap_or(service);
+            match setting {
+                Some(s) => (
+                    format!(
+                        "chaos on {service}: error rate {:.0} %, delay {} ms",
+                        s.error_rate * 100.0,
+                        s.delay_ms
+                    ),
+                    false,
                 ),
-                false,
-            ),
-            None => (format!("chaos off on {service}"), false),
-        },
+                None => (format!("chaos off on {service}"), false),
+            }
+        }
         Event::WeightsOverridden {
             virtual_service,
             route,

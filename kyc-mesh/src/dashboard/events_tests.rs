@@ -52,6 +52,7 @@ fn every_event_reads_as_a_line_and_the_log_keeps_the_newest() {
                 error_rate: 0.3,
                 delay_ms: 0,
             }),
+            instance: None,
         },
         2,
     );

@@ -35,6 +35,18 @@ pub struct Node {
     /// The workload's sidecar, when the mesh gave it one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<SidecarView>,
+    /// How many of the workload's instances are ready (`None`: not a workload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstanceCount>,
+}
+
+/// A workload's instances (`spec.replicas`) and how many answer their `/readyz`: the node
+/// shows "2/2".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCount {
+    pub ready: usize,
+    pub total: usize,
 }
 
 /// A workload's sidecar as the graph marks it on its node: the Envoy answers its admin
@@ -124,8 +136,8 @@ pub struct Inputs<'a> {
     pub window: &'a Window,
     pub envoy_up: bool,
     pub mesh: Option<&'a MeshState>,
-    /// Readiness by binary.
-    pub ready: &'a BTreeMap<String, bool>,
+    /// Ready instances by binary (the workload is ready when one of them is).
+    pub ready: &'a BTreeMap<String, InstanceCount>,
     /// The sidecars by binary (none for the edge-only mesh).
     pub sidecars: &'a BTreeMap<String, SidecarView>,
     pub scenario: Option<String>,
@@ -143,7 +155,8 @@ fn host_figures(window: &Window, host: &str) -> Figures {
 
 pub fn build(i: Inputs<'_>) -> View {
     let entry = i.topology.entry();
-    let ready = |binary: &str| i.ready.get(binary).copied().unwrap_or(false);
+    let ready = |binary: &str| i.ready.get(binary).is_some_and(|c| c.ready > 0);
+    let instances = |binary: &str| i.ready.get(binary).copied();
     let scorers: Vec<_> = i
         .topology
         .workloads
@@ -158,6 +171,7 @@ pub fn build(i: Inputs<'_>) -> View {
             column: 0,
             ready: None,
             sidecar: None,
+            instances: None,
         },
         Node {
             id: GATEWAY.into(),
@@ -166,6 +180,7 @@ pub fn build(i: Inputs<'_>) -> View {
             column: 1,
             ready: Some(i.envoy_up),
             sidecar: None,
+            instances: None,
         },
         Node {
             id: entry.binary.into(),
@@ -174,6 +189,7 @@ pub fn build(i: Inputs<'_>) -> View {
             column: 2,
             ready: Some(ready(entry.binary)),
             sidecar: i.sidecars.get(entry.binary).cloned(),
+            instances: instances(entry.binary),
         },
         Node {
             id: GATEWAY_MESH.into(),
@@ -182,6 +198,7 @@ pub fn build(i: Inputs<'_>) -> View {
             column: 3,
             ready: Some(i.envoy_up),
             sidecar: None,
+            instances: None,
         },
     ];
     let mut edges = vec![
@@ -216,6 +233,7 @@ pub fn build(i: Inputs<'_>) -> View {
             column: 4,
             ready: Some(ready(w.binary)),
             sidecar: i.sidecars.get(w.binary).cloned(),
+            instances: instances(w.binary),
         });
         edges.push(Edge {
             from: GATEWAY_MESH.into(),

@@ -46,7 +46,9 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
     let t0 = Instant::now();
     window.push(t0, parse(&text(0, 0, 0, 0)));
     window.push(t0 + Duration::from_secs(10), parse(&text(100, 85, 10, 5)));
-    let ready: BTreeMap<String, bool> = [("kyc-credit-check-advanced".to_string(), true)].into();
+    let two = InstanceCount { ready: 1, total: 2 };
+    let ready: BTreeMap<String, InstanceCount> =
+        [("kyc-credit-check-advanced".to_string(), two)].into();
     let state = mesh();
     let sidecar = SidecarView {
         ready: false,
@@ -84,6 +86,7 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
     // Readiness per service: only advanced answered its /readyz.
     let node = |id: &str| v.nodes.iter().find(|n| n.id == id).expect("node");
     assert_eq!(node("kyc-credit-check-advanced").ready, Some(true));
+    assert_eq!(node("kyc-credit-check-advanced").instances, Some(two));
     assert_eq!(node("kyc-credit-check-basic").ready, Some(false));
     assert_eq!(node(CLIENT).ready, None);
     // The sidecars the collector found mark their workload's node; the Envoys have none.

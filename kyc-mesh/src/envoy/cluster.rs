@@ -153,6 +153,9 @@ pub struct OutlierDetection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ejection_percent: Option<u32>,
     pub enforcing_success_rate: u32,
+    /// Envoy's default (true) lets a passed active health check end an ejection at once; see
+    /// `translate::cluster::outlier_detection` for why the local mesh turns it off.
+    pub successful_active_health_check_uneject_host: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

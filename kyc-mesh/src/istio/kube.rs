@@ -37,6 +37,10 @@ pub struct Deployment {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeploymentSpec {
+    /// How many pods (absent: 1, as Kubernetes defaults it); the local mesh runs that many
+    /// instances.
+    #[serde(default)]
+    pub replicas: Option<u32>,
     pub template: PodTemplate,
 }
 

@@ -257,7 +257,10 @@ pub(super) fn build_cluster(
 }
 
 /// Istio's outlier detection: consecutive errors eject always (enforcing 100%), success
-/// rate never.
+/// rate never. An ejection lasts its `baseEjectionTime` as in the cluster: the local mesh
+/// stands for the kubelet's readiness probes with Envoy's active health checks (`/readyz`),
+/// whose next pass would otherwise uneject a pod that answers `/readyz` but fails requests
+/// at once (every 0.5 s).
 fn outlier_detection(od: &crate::istio::OutlierDetection) -> Result<OutlierDetection, String> {
     let enforcing = |n: u32| if n > 0 { 100 } else { 0 };
     Ok(OutlierDetection {
@@ -277,5 +280,6 @@ fn outlier_detection(od: &crate::istio::OutlierDetection) -> Result<OutlierDetec
             .transpose()?,
         max_ejection_percent: od.max_ejection_percent,
         enforcing_success_rate: 0,
+        successful_active_health_check_uneject_host: false,
     })
 }

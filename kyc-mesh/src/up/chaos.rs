@@ -1,7 +1,7 @@
-//! `chaos` requests: forward a service's runtime chaos to every running instance of it
-//! (`PUT`/`DELETE /admin/chaos`, mounted because the mesh starts services with
-//! `KYC_CHAOS_API=true`), and remember it so that a restarted or rolled-out instance gets it
-//! again before it serves.
+//! `chaos` requests: forward a service's runtime chaos to every running instance of it, or
+//! to one (`PUT`/`DELETE /admin/chaos`, mounted because the mesh starts services with
+//! `KYC_CHAOS_API=true`), and remember it per instance so that a restarted or rolled-out
+//! process gets it again before it serves.
 
 use std::time::Duration;
 
@@ -71,27 +71,46 @@ pub async fn push(port: u16, setting: Option<ChaosSetting>) -> Result<(), String
 }
 
 impl Fleet {
-    /// The `chaos` request.
+    /// The `chaos` request: on every instance of `service`, or only on `instance` (a pod
+    /// name). Each instance remembers its own setting for its next process; a setting for the
+    /// whole service replaces the instances' own.
     pub(super) async fn chaos(
         &mut self,
         service: &str,
+        instance: Option<&str>,
         setting: Option<ChaosSetting>,
         bus: &tokio::sync::broadcast::Sender<Event>,
     ) -> Response {
-        let ports: Vec<u16> = match self.slots.iter().find(|s| s.workload.binary == service) {
-            Some(slot) => slot.instance.iter().map(|i| i.port).collect(),
-            None => {
-                let known: Vec<&str> = self.slots.iter().map(|s| s.workload.binary).collect();
-                return if known.is_empty() {
-                    Response::refused(Refusal::Unavailable, "this kyc-mesh up runs with --external-services: it cannot reach the services' chaos endpoint")
-                } else {
-                    Response::refused(
-                        Refusal::UnknownService,
-                        format!("unknown service {service:?} (one of {})", known.join(", ")),
-                    )
-                };
-            }
+        let mut targets = match self.instances_of(service) {
+            Ok(t) => t,
+            Err(refusal) => return refusal,
         };
+        if let Some(pod) = instance {
+            let known: Vec<&str> = targets
+                .iter()
+                .map(|&i| self.slots[i].pod.name.as_str())
+                .collect();
+            match targets.iter().find(|&&i| self.slots[i].pod.name == pod) {
+                Some(&i) => targets = vec![i],
+                None => {
+                    return Response::refused(
+                        Refusal::UnknownService,
+                        format!(
+                            "{service} has no instance {pod:?} (its instances: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    )
+                }
+            }
+        }
+        let ports: Vec<u16> = targets
+            .iter()
+            .filter_map(|&i| self.slots[i].instance.as_ref().map(|p| p.port))
+            .collect();
         let mut errors = Vec::new();
         for port in &ports {
             if let Err(e) = push(*port, setting).await {
@@ -101,24 +120,31 @@ impl Fleet {
         if !errors.is_empty() {
             return Response::failed(errors.join("; "));
         }
-        match setting {
-            Some(s) => self.chaos.insert(service.to_string(), s),
-            None => self.chaos.remove(service),
-        };
+        for &i in &targets {
+            self.slots[i].chaos = setting;
+        }
+        if instance.is_none() {
+            match setting {
+                Some(s) => self.chaos.insert(service.to_string(), s),
+                None => self.chaos.remove(service),
+            };
+        }
         let _ = bus.send(Event::ChaosChanged {
             service: service.to_string(),
             setting,
+            instance: instance.map(str::to_string),
         });
         let what = match setting {
             Some(s) => format!("error rate {}, delay {} ms", s.error_rate, s.delay_ms),
             None => "off".into(),
         };
-        let note = if ports.is_empty() {
+        let note = if ports.len() < targets.len() {
             " (not running now: it gets it when it restarts)"
         } else {
             ""
         };
-        let message = format!("chaos on {service}: {what}{note}");
+        let on = instance.unwrap_or(service);
+        let message = format!("chaos on {on}: {what}{note}");
         println!("kyc-mesh: {message}");
         Response::done(message)
     }

@@ -18,11 +18,17 @@ pub(super) async fn handle(live: &mut Live<'_>, request: Request) -> Response {
         } => live.set_weights(&virtual_service, &route, weights).await,
         Request::Chaos {
             service,
+            instance,
             error_rate,
             delay_ms,
             off,
         } => match super::chaos::setting(error_rate, delay_ms, off) {
-            Ok(setting) => live.fleet.chaos(&service, setting, &live.bus).await,
+            Ok(setting) => {
+                let bus = live.bus.clone();
+                live.fleet
+                    .chaos(&service, instance.as_deref(), setting, &bus)
+                    .await
+            }
             Err(e) => Response::refused(Refusal::BadRequest, e),
         },
         Request::State => live.answer("mesh state".into()),

@@ -1,7 +1,7 @@
-//! The service instances of the running mesh, kubelet-like: start each workload of the
-//! topology, restart one that exits (capped exponential back-off, unless `--restart
-//! never`), and know which instances serve which workload (a rollout adds one, see
-//! [`super::rollout`]).
+//! The service instances of the running mesh, kubelet-like: start every instance (pod) of
+//! each workload of the topology, restart one that exits (capped exponential back-off per
+//! instance, unless `--restart never`), and know which instances serve which workload (a
+//! rollout replaces them one at a time, see [`super::rollout`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,13 +11,15 @@ use anyhow::{bail, Result};
 use tokio::process::Command;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::apply::endpoints::Serving;
+use crate::apply::endpoints::Placement;
 use crate::control::event::Event;
+use crate::control::protocol::{Refusal, Response};
 use crate::control::state::ChaosSetting;
 use crate::envoy::health::READINESS_REACTION_MS;
 use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
 use crate::topology::{Topology, Workload};
 
+use super::layout::Pod;
 use super::UpOptions;
 
 /// How long a service keeps serving after SIGTERM under the local mesh, unless
@@ -32,81 +34,97 @@ pub(super) struct Instance {
     started: Instant,
 }
 
-/// A workload and its instance.
+/// One instance (pod) of a workload and its running process.
 pub(super) struct Slot {
     pub workload: Workload,
-    /// Where its instance listens (the topology port until a rollout moves it).
+    /// Its name, index and sidecar ports.
+    pub pod: Pod,
+    /// Where its app listens (the layout's port until a rollout moves it).
     pub port: u16,
     /// None while it waits for a restart.
     pub instance: Option<Instance>,
     backoff: Backoff,
     restarts: u32,
+    /// Runtime chaos of this instance (`kyc-mesh chaos`): given again to its next process
+    /// before it serves.
+    pub chaos: Option<ChaosSetting>,
+    /// Its sidecar's Envoy process (stopped with the instance: scaling down, shutdown).
+    pub sidecar: Option<Proc>,
 }
 
-/// How to start a service instance.
+impl Slot {
+    pub fn new(workload: &Workload, pod: Pod, backoff: Backoff) -> Slot {
+        Slot {
+            port: pod.app,
+            workload: workload.clone(),
+            pod,
+            instance: None,
+            backoff,
+            restarts: 0,
+            chaos: None,
+            sidecar: None,
+        }
+    }
+}
+
+/// How to start a service instance (an injected one's calls go to its sidecar's outbound
+/// listener instead of the gateway).
 struct Launch {
     bin_dir: PathBuf,
     gateway_port: u16,
-    /// An injected workload's calls go to its sidecar's outbound listener instead.
-    outbound: BTreeMap<&'static str, u16>,
     service_env: Vec<(String, String, String)>,
 }
 
 pub(super) struct Fleet {
+    backoff: Backoff,
+    /// The workloads it runs (none with `--external-services`), a `replicas: 0` one too.
+    pub workloads: Vec<Workload>,
+    /// Every instance, workload by workload, in index order.
     pub slots: Vec<Slot>,
     policy: RestartPolicy,
     launch: Launch,
     pub ready_timeout: Duration,
-    exits: mpsc::UnboundedSender<Exit>,
-    restart_due: mpsc::UnboundedSender<usize>,
-    /// Runtime chaos by service: given again to every new instance before it serves.
+    pub exits: mpsc::UnboundedSender<Exit>,
+    /// The instance (by name: slots come and go with scaling) whose restart is due.
+    restart_due: mpsc::UnboundedSender<String>,
+    /// Runtime chaos set on a whole service (what `state` reports; each instance's own is
+    /// [`Slot::chaos`]).
     pub chaos: BTreeMap<String, ChaosSetting>,
     pub bus: broadcast::Sender<Event>,
 }
 
 impl Fleet {
-    /// The workloads `up` runs (none with `--external-services`); restarts come due on the
-    /// returned receiver (a slot index, for [`Fleet::restart`]).
-    /// An injected workload's app listens on its `layout.app` port (behind its sidecar).
+    /// The instances `up` runs (none with `--external-services`), where `layout` places
+    /// them; restarts come due on the returned receiver (an instance name, for
+    /// [`Fleet::restart`]).
     pub fn new(
         o: &UpOptions,
         topology: &Topology,
         layout: &super::layout::Layout,
         exits: &mpsc::UnboundedSender<Exit>,
         bus: &broadcast::Sender<Event>,
-    ) -> (Self, mpsc::UnboundedReceiver<usize>) {
+    ) -> (Self, mpsc::UnboundedReceiver<String>) {
         let workloads = if o.external_services {
             Vec::new()
         } else {
             topology.workloads.clone()
         };
         let slots = workloads
-            .into_iter()
-            .map(|workload| Slot {
-                port: layout
-                    .app
-                    .get(workload.name)
-                    .copied()
-                    .unwrap_or(workload.port),
-                workload,
-                instance: None,
-                backoff: o.backoff,
-                restarts: 0,
+            .iter()
+            .flat_map(|w| {
+                let pods = layout.pods.get(w.name).cloned().unwrap_or_default();
+                pods.into_iter().map(|pod| Slot::new(w, pod, o.backoff))
             })
             .collect();
         let (restart_due, due) = mpsc::unbounded_channel();
         let fleet = Fleet {
+            backoff: o.backoff,
+            workloads,
             slots,
             policy: o.restart,
             launch: Launch {
                 bin_dir: o.bin_dir.clone(),
                 gateway_port: o.ports.gateway,
-                outbound: layout
-                    .plan
-                    .sidecars
-                    .iter()
-                    .map(|(name, sp)| (*name, sp.outbound))
-                    .collect(),
                 service_env: o.service_env.clone(),
             },
             ready_timeout: o.ready_timeout,
@@ -118,11 +136,11 @@ impl Fleet {
         (fleet, due)
     }
 
-    /// Start every workload and wait until each one is ready.
+    /// Start every instance and wait until each one is ready.
     pub async fn start_all(&mut self) -> Result<()> {
         for i in 0..self.slots.len() {
             let port = self.slots[i].port;
-            let instance = self.spawn(&self.slots[i].workload, port)?;
+            let instance = self.spawn(&self.slots[i], port)?;
             self.slots[i].instance = Some(instance);
         }
         for slot in &self.slots {
@@ -134,8 +152,9 @@ impl Fleet {
         Ok(())
     }
 
-    /// Start one instance of `w` listening on `port`.
-    pub fn spawn(&self, w: &Workload, port: u16) -> Result<Instance> {
+    /// Start a process for `slot`'s instance listening on `port`.
+    pub fn spawn(&self, slot: &Slot, port: u16) -> Result<Instance> {
+        let w = &slot.workload;
         let l = &self.launch;
         let path = l.bin_dir.join(w.binary);
         if !path.is_file() {
@@ -145,8 +164,11 @@ impl Fleet {
             );
         }
         let mut cmd = Command::new(&path);
-        let calls_go_to = l.outbound.get(w.name).copied().unwrap_or(l.gateway_port);
-        cmd.env("KYC_PORT", port.to_string())
+        let calls_go_to = slot.pod.sidecar.map_or(l.gateway_port, |s| s.outbound);
+        // The pod name, as the Deployments' `fieldRef: metadata.name`: `x-kyc-served-by` tells
+        // the instances apart.
+        cmd.env("KYC_INSTANCE", &slot.pod.name)
+            .env("KYC_PORT", port.to_string())
             .env("KYC_HOST", "127.0.0.1")
             .env("KYC_GATEWAY_URL", format!("http://127.0.0.1:{calls_go_to}"));
         // Runtime chaos (`kyc-mesh chaos`) reaches the services through `/admin/chaos`.
@@ -190,7 +212,7 @@ impl Fleet {
             status: status.to_string(),
         });
         if self.policy == RestartPolicy::Never {
-            eprintln!("kyc-mesh: service {name} exited ({status}); the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod); --restart never: not restarted");
+            eprintln!("kyc-mesh: service {name} exited ({status}), instance {}; the rest keeps running, the gateway answers 503 for routes that need it (like a dead pod); --restart never: not restarted", slot.pod.name);
             return;
         }
         self.schedule(index, ran_for, &format!("exited ({status})"));
@@ -202,31 +224,34 @@ impl Fleet {
         let delay = slot.backoff.next(ran_for);
         slot.restarts += 1;
         eprintln!(
-            "kyc-mesh: service {} {what}; restarting in {delay:?} (restart {}, back-off {:?} doubling to {:?}); until it is ready the gateway answers 503 for routes that need it",
-            slot.workload.binary, slot.restarts, slot.backoff.initial, slot.backoff.max
+            "kyc-mesh: service {} {what}, instance {}; restarting in {delay:?} (restart {}, back-off {:?} doubling to {:?}); until it is ready the gateway sends its requests to the other instances, or answers 503 without one",
+            slot.workload.binary, slot.pod.name, slot.restarts, slot.backoff.initial, slot.backoff.max
         );
-        let due = self.restart_due.clone();
+        let (due, pod) = (self.restart_due.clone(), slot.pod.name.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let _ = due.send(index);
+            let _ = due.send(pod);
         });
     }
 
-    /// Restart the instance of slot `index` (a restart came due).
-    pub fn restart(&mut self, index: usize) {
-        let Some(slot) = self.slots.get(index) else {
-            return;
+    /// Restart instance `pod` (a restart came due).
+    pub fn restart(&mut self, pod: &str) {
+        let Some(index) = self.slots.iter().position(|s| s.pod.name == pod) else {
+            return; // scaled down meanwhile
         };
+        let slot = &self.slots[index];
         if slot.instance.is_some() {
             return; // a rollout already replaced it
         }
         let name = slot.workload.binary;
-        match self.spawn(&slot.workload, slot.port) {
+        let pod = slot.pod.name.clone();
+        match self.spawn(slot, slot.port) {
             Ok(instance) => {
                 let (port, pid, n) = (instance.port, instance.proc.pid, slot.restarts);
+                let chaos = slot.chaos;
                 self.slots[index].instance = Some(instance);
                 let timeout = self.ready_timeout;
-                let (bus, chaos) = (self.bus.clone(), self.chaos.get(name).copied());
+                let bus = self.bus.clone();
                 tokio::spawn(async move {
                     let ready = match client() {
                         Ok(c) => wait_http_ok(&c, &readyz(port), timeout).await,
@@ -241,7 +266,7 @@ impl Fleet {
                         }
                     }
                     let pid = pid.unwrap_or(0);
-                    println!("kyc-mesh: service {name} restarted (restart {n}, pid {pid}) and ready on 127.0.0.1:{port}; the gateway sends it requests again");
+                    println!("kyc-mesh: service {name} restarted (restart {n}, pid {pid}, instance {pod}) and ready on 127.0.0.1:{port}; the gateway sends it requests again");
                     let _ = bus.send(Event::ServiceRestarted {
                         service: name.to_string(),
                         pid,
@@ -257,13 +282,46 @@ impl Fleet {
         }
     }
 
-    /// Which instances serve each workload now (a topology port → instance ports).
-    pub fn serving(&self) -> Serving {
-        self.slots
-            .iter()
-            .filter(|s| s.port != s.workload.port)
-            .map(|s| (s.workload.port, vec![s.port]))
-            .collect()
+    /// Which instances serve each workload now: every instance is an endpoint (Envoy's
+    /// readiness checks keep one that is not ready, or restarting, out of the rotation), a
+    /// `replicas: 0` workload has none; behind each sidecar, its own app.
+    pub fn serving(&self) -> Placement {
+        let mut placement = Placement::default();
+        for w in &self.workloads {
+            let fronts = self
+                .slots
+                .iter()
+                .filter(|s| s.workload.name == w.name)
+                .map(|s| s.pod.front().unwrap_or(s.port))
+                .collect();
+            placement.serving.insert(w.port, fronts);
+        }
+        for s in &self.slots {
+            placement.apps.insert(s.pod.name.clone(), vec![s.port]);
+        }
+        placement
+    }
+
+    /// The instances of service `service` (slot indices), or the refusal naming the known
+    /// services.
+    pub fn instances_of(&self, service: &str) -> Result<Vec<usize>, Response> {
+        if self.workloads.iter().any(|w| w.binary == service) {
+            return Ok((0..self.slots.len())
+                .filter(|&i| self.slots[i].workload.binary == service)
+                .collect());
+        }
+        let known: Vec<&str> = self.workloads.iter().map(|w| w.binary).collect();
+        Err(if known.is_empty() {
+            Response::refused(
+                Refusal::Unavailable,
+                "this kyc-mesh up runs with --external-services: it has no instances of its own",
+            )
+        } else {
+            Response::refused(
+                Refusal::UnknownService,
+                format!("unknown service {service:?} (one of {})", known.join(", ")),
+            )
+        })
     }
 
     /// Stop every instance (SIGTERM; they drain, then exit).
@@ -271,9 +329,26 @@ impl Fleet {
         let mut procs: Vec<Proc> = self
             .slots
             .iter_mut()
-            .filter_map(|s| s.instance.take().map(|i| i.proc))
+            .flat_map(|s| [s.instance.take().map(|i| i.proc), s.sidecar.take()])
+            .flatten()
             .collect();
         supervise::stop_all(&mut procs).await;
+    }
+
+    /// A new instance (scaling up), after the workload's others; its index.
+    pub fn add(&mut self, slot: Slot) -> usize {
+        let at = self
+            .slots
+            .iter()
+            .rposition(|s| s.workload.name == slot.workload.name)
+            .map_or(self.slots.len(), |i| i + 1);
+        self.slots.insert(at, slot);
+        at
+    }
+
+    /// The back-off a new instance starts with.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 }
 

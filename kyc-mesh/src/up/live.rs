@@ -117,6 +117,7 @@ impl<'a> Live<'a> {
         let serving = self.fleet.serving();
         match self.mesh.apply(&accepted, &serving).await {
             Ok(changed) => {
+                self.scale(&accepted, new_scenario.as_deref()).await;
                 self.routes = accepted.routes;
                 if changed {
                     self.publish(Event::ConfigApplied {

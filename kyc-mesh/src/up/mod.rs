@@ -1,9 +1,11 @@
 //! `kyc-mesh up`: validate networking/, start the services of the topology and Envoy,
 //! reload on edits (see [`reload`]), stop everything cleanly.
 
+mod banner;
 mod canary;
 mod chaos;
 mod control;
+mod envoys;
 mod fleet;
 pub mod layout;
 mod live;
@@ -11,26 +13,22 @@ mod proxies;
 mod reload;
 mod report;
 mod rollout;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use tokio::process::Command;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::apply::admin::{poll, LDS_STAT};
-use crate::apply::endpoints::serve_from_mesh;
-use crate::apply::{Admin, XdsDir};
 use crate::control::event::{Event, BUS_CAPACITY};
 use crate::control::server::{Call, ControlServer, ServerError};
 use crate::envoy::limits::GatewayLimits;
 use crate::pipeline;
 use crate::prometheus;
 use crate::scenario;
-use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
+use crate::supervise::{self, Backoff, Proc, RestartPolicy};
 use crate::topology::{Ports, Topology};
-use crate::translate::ProxyId;
 
 pub use fleet::LOCAL_DRAIN_MS;
 
@@ -67,7 +65,7 @@ pub struct UpOptions {
 }
 
 /// The ports `up` was told to listen on: no hidden port may take one of them.
-fn reserved_ports(o: &UpOptions) -> std::collections::BTreeSet<u16> {
+pub(super) fn reserved_ports(o: &UpOptions) -> std::collections::BTreeSet<u16> {
     let p = &o.ports;
     [
         p.aggregator,
@@ -90,7 +88,17 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
         .scenario
         .clone()
         .map(|p| std::path::absolute(&p).unwrap_or(p));
-    let topology = Topology::new(&o.ports);
+    let mut topology = Topology::new(&o.ports);
+    // How many instances of each (then `scale` follows edits).
+    let replicas = (!o.external_services)
+        .then(|| pipeline::replicas(&o.networking, scenario.as_deref(), &o.ports).ok())
+        .flatten();
+    if let Some(replicas) = replicas {
+        for w in &mut topology.workloads {
+            w.replicas = replicas.get(w.name).copied().unwrap_or(1);
+        }
+    }
+    let topology = topology;
     let injected = if o.sidecars && !o.external_services {
         pipeline::injected(&o.networking, scenario.as_deref(), &o.ports).unwrap_or_default()
     } else {
@@ -153,62 +161,15 @@ pub async fn up(mut o: UpOptions) -> Result<i32> {
     let run = async {
         issue_identities(&o.state_dir, &accepted)?;
         fleet.start_all().await?;
-        let serving = fleet.serving();
-        let mut all = Vec::new();
-        // Sidecars first (as `holdApplicationUntilProxyStarts`: ready before traffic), the gateway last.
-        for (name, config) in &accepted.sidecars {
-            let Some(sp) = layout.plan.sidecars.get(name) else {
-                continue;
-            };
-            let id = ProxyId::Sidecar(name);
-            let dir = xds_dir.join(name);
-            let placed = serve_from_mesh(config, &serving, &layout.behind_sidecars);
-            let xds = XdsDir::create(&dir, &placed, sp.admin, &o.telemetry)?;
-            let admin = Admin::new(sp.admin);
-            let what = format!(
-                "the sidecar of {name} (inbound 127.0.0.1:{})",
-                topology.get(name).map_or(0, |w| w.port)
-            );
-            let proc_id = start_envoy(
-                &o,
-                &id.to_string(),
-                &what,
-                &xds,
-                &admin,
-                &mut procs,
-                &exits_tx,
-            )
-            .await?;
-            all.push(proxies::Proxy {
-                id,
-                xds,
-                admin,
-                proc_id,
-                config: config.clone(),
-            });
-        }
-        let placed = serve_from_mesh(&accepted.ingress, &serving, &layout.behind_sidecars);
-        let xds = XdsDir::create(
-            &xds_dir.join("gateway"),
-            &placed,
-            o.ports.admin,
-            &o.telemetry,
-        )?;
-        let admin = Admin::new(o.ports.admin);
-        let what = format!("the gateway listener on 127.0.0.1:{}", o.ports.gateway);
-        let proc_id = start_envoy(&o, "envoy", &what, &xds, &admin, &mut procs, &exits_tx).await?;
-        all.push(proxies::Proxy {
-            id: ProxyId::IngressGateway,
-            xds,
-            admin,
-            proc_id,
-            config: accepted.ingress.clone(),
-        });
-        let mut mesh = proxies::Proxies {
-            all,
-            behind_sidecars: layout.behind_sidecars.clone(),
-            gateway_limits: o.gateway_limits,
-        };
+        let mut mesh = envoys::start_all(
+            &o,
+            xds_dir.clone(),
+            &accepted,
+            &mut fleet,
+            &mut procs,
+            &exits_tx,
+        )
+        .await?;
         // With sidecars, the first readiness round of one proxy may have run before another
         // proxy listened: wait for the next one (bounded: a broken endpoint must not block up).
         // A child that exits meanwhile ends the wait: its exit goes back to the channel for the
@@ -296,68 +257,6 @@ async fn control_server(state_dir: &Path, bus: &broadcast::Sender<Event>) -> Res
     }
 }
 
-/// Start one Envoy (`name` prefixes its log lines) on the bootstrap of `xds` and wait
-/// until its listeners are open (`what` names them in the error). Returns its [`Proc::id`].
-async fn start_envoy(
-    o: &UpOptions,
-    name: &str,
-    what: &str,
-    xds: &XdsDir,
-    admin: &Admin,
-    procs: &mut Vec<Proc>,
-    exits: &mpsc::UnboundedSender<Exit>,
-) -> Result<usize> {
-    let mut cmd = Command::new(&o.envoy);
-    cmd.arg("-c")
-        .arg(xds.bootstrap_path())
-        .arg("--disable-hot-restart")
-        .arg("--log-level")
-        .arg(&o.envoy_log_level);
-    // A sidecar gets one worker unless told otherwise: on a laptop every sidecar shares
-    // the same few cores with the services (Istio's default is 2 per sidecar).
-    let sidecar_default = (name != "envoy").then_some(1);
-    if let Some(workers) = o.envoy_concurrency.or(sidecar_default) {
-        cmd.arg("--concurrency").arg(workers.to_string());
-    }
-    procs.push(supervise::spawn(name, cmd, exits)?);
-    let envoy = &procs[procs.len() - 1];
-    let rejected = format!("{LDS_STAT}.update_rejected");
-    let active = "listener_manager.total_listeners_active";
-    let filter = format!(
-        "^({}|{})$",
-        rejected.replace('.', "\\."),
-        active.replace('.', "\\.")
-    );
-    let listener = poll(o.ready_timeout, Duration::from_millis(50), || async {
-        if let Some(status) = envoy.exited() {
-            return Some(Err(anyhow::anyhow!(
-                "{name} exited during start-up ({status})"
-            )));
-        }
-        if !admin.ready().await {
-            return None;
-        }
-        // The listener must be up: a port that could not be bound is fatal.
-        let stats = admin.stats(&filter).await.ok()?;
-        let value = |name: &str| stats.get(name).copied().unwrap_or(0);
-        if value(&rejected) > 0 || value(active) == 0 {
-            return Some(Err(anyhow::anyhow!(
-                "Envoy could not open {what} (port in use?)"
-            )));
-        }
-        Some(Ok(()))
-    })
-    .await;
-    match listener {
-        Some(r) => r.map(|()| envoy.id),
-        None => bail!(
-            "{name} not ready on admin port {} within {:?}",
-            admin.port,
-            o.ready_timeout
-        ),
-    }
-}
-
 /// The mesh CA (created on the first start, reused after) signs each proxy's
 /// certificate into its directory, before any proxy starts.
 fn issue_identities(state_dir: &Path, accepted: &pipeline::Accepted) -> Result<()> {
@@ -418,59 +317,4 @@ impl Drop for RemoveOnDrop {
             std::fs::remove_file(&self.0)
         };
     }
-}
-
-/// What the user sees once the mesh is up (tests wait for its first line).
-fn banner(o: &UpOptions, topology: &Topology, layout: &layout::Layout, scenario: Option<&Path>) {
-    let p = &o.ports;
-    println!();
-    println!(
-        "  KYC local mesh is up (Envoy gateway from {})",
-        o.networking.display()
-    );
-    if let Some(s) = scenario {
-        println!("  scenario:            {}", s.display());
-    }
-    let entry = topology.entry().port;
-    println!("  browser:             http://localhost:{entry}/kyc/v1/customer");
-    println!(
-        "  through the gateway: http://localhost:{}/kyc/v1/customer",
-        p.gateway
-    );
-    for (i, w) in topology.workloads.iter().enumerate() {
-        let label = if i == 0 {
-            "  Swagger UI:          "
-        } else {
-            "                       "
-        };
-        println!(
-            "{label}http://localhost:{}/swagger-ui/  ({})",
-            w.port, w.role
-        );
-    }
-    println!("  Envoy admin:         http://localhost:{}/", p.admin);
-    if let Some(port) = o.dashboard_port {
-        println!("  dashboard:           http://localhost:{port}/");
-    }
-    if layout.plan.sidecars.is_empty() {
-        println!("  sidecars:            none (edge only)");
-    }
-    for (name, sp) in &layout.plan.sidecars {
-        let inbound = topology.get(name).map_or(0, |w| w.port);
-        let app = layout.app.get(name).copied().unwrap_or(0);
-        println!(
-            "  sidecar {name}: inbound :{inbound} → app :{app}, outbound :{}, admin http://localhost:{}/",
-            sp.outbound, sp.admin
-        );
-    }
-    if o.prometheus.is_some() {
-        let port = o.prometheus_port;
-        println!("  Prometheus:          http://localhost:{port}/  (scrapes every 2 s)");
-    }
-    println!(
-        "  watch the split:     kyc-mesh split 100 --gateway-port {}",
-        p.gateway
-    );
-    println!("  edit networking/*.yaml to change routing live; Ctrl-C stops everything");
-    println!();
 }

@@ -15,9 +15,10 @@ use crate::supervise::Exit;
 use crate::topology::Topology;
 use crate::translate::ProxyId;
 
+use super::banner::banner;
 use super::layout::Layout;
 use super::live::Live;
-use super::{banner, UpOptions};
+use super::UpOptions;
 
 /// Injection is decided when a pod is created: a changed label applies at the next `up`
 /// (in the cluster: at the next `kubectl rollout restart`), as Istio does.
@@ -89,7 +90,7 @@ impl ScenarioWatch {
 pub(super) struct Running<'a> {
     pub live: Live<'a>,
     pub exits: &'a mut mpsc::UnboundedReceiver<Exit>,
-    pub restarts: &'a mut mpsc::UnboundedReceiver<usize>,
+    pub restarts: &'a mut mpsc::UnboundedReceiver<String>,
     pub control: &'a mut mpsc::Receiver<Call>,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on without it.
     pub prometheus_id: Option<usize>,
@@ -131,13 +132,14 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
         });
         tokio::select! {
             Some((id, status)) = exits.recv() => {
-                match live.mesh.by_proc(id) {
-                    Some(ProxyId::IngressGateway) => {
+                match live.mesh.by_proc(id).map(|p| (p.id, p.pod.as_ref())) {
+                    Some((ProxyId::IngressGateway, _)) => {
                         eprintln!("kyc-mesh: envoy exited ({status}); stopping everything");
                         return Ok(1);
                     }
-                    Some(ProxyId::Sidecar(name)) => {
-                        eprintln!("kyc-mesh: the sidecar Envoy of {name} exited ({status}); stopping everything");
+                    Some((ProxyId::Sidecar(name), pod)) => {
+                        let pod = pod.map_or(name, |p| p.name.as_str());
+                        eprintln!("kyc-mesh: the sidecar Envoy of {pod} exited ({status}); stopping everything");
                         return Ok(1);
                     }
                     None => {}
@@ -148,7 +150,7 @@ pub(super) async fn run(o: &UpOptions, topology: &Topology, mesh: Running<'_>) -
                 }
                 live.fleet.on_exit(id, &status);
             }
-            Some(slot) = restarts.recv() => live.fleet.restart(slot),
+            Some(pod) = restarts.recv() => live.fleet.restart(&pod),
             Some(Call { request, reply }) = control.recv() => {
                 let response = super::control::handle(&mut live, request).await;
                 let _ = reply.send(response);

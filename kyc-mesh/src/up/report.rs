@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::envoy::listener::InboundMtls;
 use crate::identity::MeshCa;
-use crate::status::{self, InstanceStatus, MeshStatus, SidecarStatus, WorkloadStatus};
+use crate::status::{self, InstanceStatus, MeshStatus, PodStatus, SidecarStatus, WorkloadStatus};
 use crate::topology::Topology;
 use crate::translate::ProxyId;
 
@@ -46,30 +46,47 @@ pub(super) fn write(v: &View<'_>) {
         .workloads
         .iter()
         .map(|w| {
-            let slot = v.fleet.slots.iter().find(|s| s.workload.name == w.name);
-            let instance = slot
-                .and_then(|s| s.instance.as_ref())
-                .map(|i| InstanceStatus {
-                    pid: i.proc.pid.unwrap_or(0),
-                    port: i.port,
-                });
             let id = ProxyId::Sidecar(w.name);
-            let sidecar = v.layout.plan.sidecars.get(w.name).map(|sp| SidecarStatus {
-                outbound: sp.outbound,
-                admin: sp.admin,
-                spiffe: identity(id).unwrap_or_default(),
-                mtls: mode(
-                    v.mesh
-                        .get(id)
-                        .and_then(|p| p.config.listeners.first())
-                        .and_then(|l| l.listener.mtls),
-                ),
-            });
+            let mtls = mode(
+                v.mesh
+                    .get(id)
+                    .and_then(|p| p.config.listeners.first())
+                    .and_then(|l| l.listener.mtls),
+            );
+            let pods: Vec<PodStatus> = v
+                .fleet
+                .slots
+                .iter()
+                .filter(|s| s.workload.name == w.name)
+                .map(|s| PodStatus {
+                    name: s.pod.name.clone(),
+                    port: s.pod.front().unwrap_or(s.port),
+                    instance: s.instance.as_ref().map(|i| InstanceStatus {
+                        pid: i.proc.pid.unwrap_or(0),
+                        port: i.port,
+                    }),
+                    sidecar: s.pod.sidecar.map(|sc| SidecarStatus {
+                        outbound: sc.outbound,
+                        admin: sc.admin,
+                        spiffe: identity(id).unwrap_or_default(),
+                        mtls: mtls.clone(),
+                    }),
+                })
+                .collect();
+            let first = pods.first();
             WorkloadStatus {
                 name: w.name.to_string(),
                 port: w.port,
-                instance,
-                sidecar,
+                instance: first.and_then(|p| p.instance.clone()),
+                sidecar: first.and_then(|p| p.sidecar.clone()),
+                // The fleet's: scaling changes it while the mesh runs.
+                replicas: v
+                    .fleet
+                    .workloads
+                    .iter()
+                    .find(|f| f.name == w.name)
+                    .map_or(w.replicas, |f| f.replicas),
+                pods,
             }
         })
         .collect();

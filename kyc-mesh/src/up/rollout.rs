@@ -1,8 +1,9 @@
 //! `kyc-mesh rollout restart SERVICE`, as `kubectl rollout restart` does it with
-//! maxSurge 1 / maxUnavailable 0: start a new instance on a fresh port, wait until it is
-//! ready, add it to the service's endpoints, remove the old one (both through the same
-//! confirmed reload as an edit of networking/), wait until Envoy routes to the new
-//! endpoints only, then let the old instance drain and stop.
+//! maxSurge 1 / maxUnavailable 0, one instance at a time: start a new process on a fresh
+//! port, wait until it is ready, add it to the instance's endpoints, remove the old one
+//! (both through the same confirmed reload as an edit of networking/), wait until Envoy
+//! routes to the new endpoints only, then let the old process drain and stop; then the
+//! next instance.
 
 use std::time::Duration;
 
@@ -31,23 +32,40 @@ impl Fleet {
     /// With a sidecar, only its inbound cluster moves (the gateway's endpoint for the
     /// workload is the sidecar, which stays); without, the gateway's clusters do.
     pub(super) async fn rollout_restart(&mut self, service: &str, mesh: &mut Proxies) -> Response {
-        let Some(index) = self.slots.iter().position(|s| s.workload.binary == service) else {
-            let known: Vec<&str> = self.slots.iter().map(|s| s.workload.binary).collect();
-            return if known.is_empty() {
-                refused(Refusal::Unavailable, "this kyc-mesh up runs with --external-services: it has no instances to restart".into())
-            } else {
-                refused(
-                    Refusal::UnknownService,
-                    format!("unknown service {service:?} (one of {})", known.join(", ")),
+        let indices = match self.instances_of(service) {
+            Ok(i) if i.is_empty() => {
+                return refused(
+                    Refusal::Unavailable,
+                    format!("{service} has replicas: 0; nothing to restart"),
                 )
-            };
+            }
+            Ok(i) => i,
+            Err(refusal) => return refusal,
         };
+        let mut done = Vec::new();
+        for index in indices {
+            match self.restart_instance(index, mesh).await {
+                Response::Done { message, .. } => done.push(message),
+                other if done.is_empty() => return other,
+                Response::Refused { message, .. } | Response::Failed { message } => {
+                    return Response::failed(format!(
+                        "{}; stopped there: {message}",
+                        done.join("; ")
+                    ))
+                }
+            }
+        }
+        Response::done(done.join("; "))
+    }
+
+    /// Replace the process of instance `index` (maxSurge 1, maxUnavailable 0).
+    async fn restart_instance(&mut self, index: usize, mesh: &mut Proxies) -> Response {
+        let service = self.slots[index].workload.binary;
+        let pod = self.slots[index].pod.name.clone();
         let Some(old_port) = self.slots[index].instance.as_ref().map(|i| i.port) else {
             return refused(
                 Refusal::Unavailable,
-                format!(
-                    "{service} is not running (waiting for a restart); try again when it is ready"
-                ),
+                format!("{pod} is not running (waiting for a restart); try again when it is ready"),
             );
         };
         let port = match fresh_port() {
@@ -59,9 +77,9 @@ impl Fleet {
             }
         };
         println!(
-            "kyc-mesh: rollout restart {service}: starting a new instance on 127.0.0.1:{port}"
+            "kyc-mesh: rollout restart {service}: starting a new process for {pod} on 127.0.0.1:{port}"
         );
-        let mut new = match self.spawn(&self.slots[index].workload, port) {
+        let mut new = match self.spawn(&self.slots[index], port) {
             Ok(i) => i,
             Err(e) => {
                 return Response::Failed {
@@ -76,7 +94,7 @@ impl Fleet {
             Err(e) => Err(e.to_string()),
         };
         // Runtime chaos follows the service to its new instance before it serves.
-        let ready = match (ready, self.chaos.get(service).copied()) {
+        let ready = match (ready, self.slots[index].chaos) {
             (Ok(()), Some(chaos)) => super::chaos::push(port, Some(chaos)).await,
             (ready, _) => ready,
         };
@@ -89,19 +107,26 @@ impl Fleet {
             };
         }
         let home = self.slots[index].workload.port;
-        let mut serving = self.serving();
-        // Surge: both instances serve, then only the new one.
+        let behind_sidecar = self.slots[index].pod.sidecar.is_some();
+        let now = self.serving();
+        // Surge: both processes serve, then only the new one: behind the instance's sidecar,
+        // or (without sidecars) among the workload's endpoints.
         for ports in [vec![old_port, port], vec![port]] {
-            serving.insert(home, ports);
-            if let Err(e) = mesh.reserve(&serving).await {
+            let mut at = now.clone();
+            if behind_sidecar {
+                at.apps.insert(pod.clone(), ports);
+            } else if let Some(fronts) = at.serving.get_mut(&home) {
+                fronts.retain(|&p| p != old_port);
+                fronts.extend(ports);
+            }
+            if let Err(e) = mesh.reserve(&at).await {
                 new.proc.stop(Duration::from_secs(20)).await;
                 return Response::Failed {
                     message: format!("moving traffic failed ({e}); the old instance keeps serving"),
                 };
             }
         }
-        let name = self.slots[index].workload.name;
-        let warm = match mesh.admin_for(name) {
+        let warm = match mesh.admin_for(&pod) {
             Some(admin) => {
                 poll(
                     Duration::from_secs(10),
@@ -119,13 +144,13 @@ impl Fleet {
         slot.port = port;
         let pid = new.proc.pid.unwrap_or(0);
         let old = slot.instance.replace(new);
-        println!("kyc-mesh: rollout restart {service}: the gateway sends new requests to pid {pid} on 127.0.0.1:{port}; draining the old instance");
+        println!("kyc-mesh: rollout restart {service}: the gateway sends {pod}'s new requests to pid {pid} on 127.0.0.1:{port}; draining the old process");
         let stopped = match old {
             Some(mut o) => o.proc.stop(Duration::from_secs(30)).await,
             None => true,
         };
         let message = format!(
-            "{service} restarted: new instance pid {pid} on 127.0.0.1:{port} serves; the old one (127.0.0.1:{old_port}) {}",
+            "{service} restarted: {pod}: new process pid {pid} on 127.0.0.1:{port} serves; the old one (127.0.0.1:{old_port}) {}",
             if stopped { "drained and stopped" } else { "did not stop within 30 s" }
         );
         println!("kyc-mesh: rollout restart {message}");

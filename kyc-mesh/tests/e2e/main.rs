@@ -12,6 +12,8 @@
 //! - [`sidecars`]: sidecars, mTLS, policies, `curl --from`, `status`, mesh routing;
 //! - [`sidecar_observe`]: the dashboard and Prometheus of a mesh with sidecars under mTLS STRICT;
 //! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
+//! - [`replicas`]: `spec.replicas` instances, outlier detection across them, `chaos --instance`,
+//!   per-instance restarts and rollouts;
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
 //! - [`gateway_api`]: the Gateway API scenario (Gateway + HTTPRoutes) on the running mesh;
@@ -35,6 +37,7 @@ mod gateway_api;
 mod hostile_yaml;
 mod lifecycle;
 mod prometheus;
+mod replicas;
 mod run_local_script;
 mod services;
 mod sidecar_observe;

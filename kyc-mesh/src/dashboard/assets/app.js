@@ -131,7 +131,11 @@ function renderGraph(v) {
     g.append(s("text", { class: "name", x: 10, y: 22 }, n.column === 0 ? n.label : short(n.label)));
     g.append(s("text", { class: "detail", x: 10, y: 41 }, n.detail));
     if (n.ready !== undefined) {
-      g.append(s("text", { class: "state", x: p.w - 9, y: 41, "text-anchor": "end", fill: down ? COLOURS.bad : COLOURS.ok }, down ? "DOWN" : "up"));
+      // Instances ready / replicas ("2/2"), as `kubectl get deploy` shows READY.
+      const count = n.instances ? ` ${n.instances.ready}/${n.instances.total}` : "";
+      const state = s("text", { class: "state", x: p.w - 9, y: 41, "text-anchor": "end", fill: down ? COLOURS.bad : COLOURS.ok }, (down ? "DOWN" : "up") + count);
+      if (n.instances) state.setAttribute("data-instances", `${n.instances.ready}/${n.instances.total}`);
+      g.append(state);
     }
     if (n.sidecar) sidecarTab(g, p.w, n.sidecar);
     svg.append(g);

@@ -1,0 +1,145 @@
+//! Live scaling, as `kubectl apply` of a Deployment with another `spec.replicas` (or
+//! `kubectl scale`) acts: after a reload is applied, each workload whose replicas changed in
+//! networking/ (or the scenario) gets instances started or stopped. A new instance (its app,
+//! then its sidecar) becomes an endpoint of every cluster that targets its workload, and gets
+//! requests once its readiness check passes; a removed one (the highest index first) stops
+//! being an endpoint first, then drains and stops, as a terminating pod.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+
+use crate::pipeline::{self, Accepted};
+use crate::supervise;
+use crate::topology::Workload;
+
+use super::fleet::{client, readyz, Slot};
+use super::layout::Layout;
+use super::live::Live;
+
+impl Live<'_> {
+    /// Start or stop instances so that each workload runs the `spec.replicas` of the files
+    /// now loaded (`scenario` included). A failure is reported; what runs stays.
+    pub(super) async fn scale(&mut self, accepted: &Accepted, scenario: Option<&std::path::Path>) {
+        let o = self.o;
+        if o.external_services {
+            return;
+        }
+        let Ok(target) = pipeline::replicas(&o.networking, scenario, &o.ports) else {
+            return;
+        };
+        for wi in 0..self.fleet.workloads.len() {
+            let w = self.fleet.workloads[wi].clone();
+            let want = target.get(w.name).copied().unwrap_or(1);
+            if want == w.replicas {
+                continue;
+            }
+            println!("kyc-mesh: {}: replicas {} → {want}", w.name, w.replicas);
+            self.fleet.workloads[wi].replicas = want;
+            let running = |live: &Self| {
+                let slots = live.fleet.slots.iter();
+                slots.filter(|s| s.workload.name == w.name).count()
+            };
+            while running(self) < want as usize {
+                let index = running(self);
+                if let Err(e) = self.scale_up(&w, index, accepted).await {
+                    eprintln!("kyc-mesh: {}: instance {index} not started ({e:#}); {} instances keep running", w.name, running(self));
+                    break;
+                }
+            }
+            while running(self) > want as usize {
+                self.scale_down(&w, running(self) - 1).await;
+            }
+            // After a failed start, what runs: the next reload tries again.
+            let now = running(self) as u32;
+            if now != want {
+                self.fleet.workloads[wi].replicas = now;
+            }
+        }
+    }
+
+    /// Start instance `index` of `w`: its app, ready, then its sidecar; then every proxy
+    /// lists it.
+    async fn scale_up(&mut self, w: &Workload, index: usize, accepted: &Accepted) -> Result<()> {
+        let o = self.o;
+        let sidecar_config = accepted.sidecars.get(w.name);
+        let with_sidecar =
+            self.layout.plan.sidecars.contains_key(w.name) && sidecar_config.is_some();
+        // Never a port the mesh was told to use, nor one an instance holds (a restarting
+        // instance's port is free for a moment).
+        let mut reserved: BTreeSet<u16> = super::reserved_ports(o);
+        for s in &self.fleet.slots {
+            reserved.insert(s.port);
+            if let Some(sc) = s.pod.sidecar {
+                reserved.extend([sc.inbound, sc.outbound, sc.admin]);
+            }
+        }
+        let pod = Layout::allocate_pod(w, index, with_sidecar, &reserved)?;
+        let mut slot = Slot::new(w, pod, self.fleet.backoff());
+        let instance = self.fleet.spawn(&slot, slot.port)?;
+        let url = readyz(slot.port);
+        supervise::wait_ready(&client()?, &instance.proc, &url, self.fleet.ready_timeout).await?;
+        // Chaos set on the whole service reaches its new instance too.
+        if let Some(chaos) = self.fleet.chaos.get(w.binary).copied() {
+            super::chaos::push(slot.port, Some(chaos))
+                .await
+                .map_err(|e| anyhow!(e))?;
+            slot.chaos = Some(chaos);
+        }
+        slot.instance = Some(instance);
+        let mut at = self.fleet.serving();
+        at.apps.insert(slot.pod.name.clone(), vec![slot.port]);
+        if let (true, Some(config)) = (with_sidecar, sidecar_config) {
+            let exits = self.fleet.exits.clone();
+            let (proxy, proc) =
+                super::envoys::start_sidecar(o, self.mesh, &slot, config, &at, &exits).await?;
+            slot.sidecar = Some(proc);
+            // Sidecars first: see `Proxies::all`.
+            self.mesh.all.insert(0, proxy);
+        }
+        let (name, port) = (slot.pod.name.clone(), slot.pod.front().unwrap_or(slot.port));
+        self.fleet.add(slot);
+        self.mesh
+            .reserve(&self.fleet.serving())
+            .await
+            .map_err(|e| anyhow!("{name} runs but Envoy did not take it as an endpoint: {e}"))?;
+        println!("kyc-mesh: {name} started on 127.0.0.1:{port}; an endpoint of {} once its readiness check passes", w.name);
+        Ok(())
+    }
+
+    /// Stop instance `index` of `w`: no longer an endpoint, then its app drains and stops,
+    /// then its sidecar.
+    async fn scale_down(&mut self, w: &Workload, index: usize) {
+        let Some(i) = self
+            .fleet
+            .slots
+            .iter()
+            .position(|s| s.workload.name == w.name && s.pod.index == index)
+        else {
+            return;
+        };
+        let mut slot = self.fleet.slots.remove(i);
+        let name = slot.pod.name.clone();
+        if let Err(e) = self.mesh.reserve(&self.fleet.serving()).await {
+            eprintln!("kyc-mesh: {name}: Envoy did not drop it as an endpoint ({e}); stopping it anyway (it drains first)");
+        }
+        // No longer part of the mesh: its sidecar's exit does not stop `up`.
+        self.mesh
+            .all
+            .retain(|p| p.pod.as_ref().is_none_or(|p| p.name != name));
+        let drained = match slot.instance.take() {
+            Some(mut i) => i.proc.stop(Duration::from_secs(30)).await,
+            None => true,
+        };
+        if let Some(mut sidecar) = slot.sidecar.take() {
+            sidecar.stop(Duration::from_secs(10)).await;
+        }
+        let how = if drained {
+            "drained and stopped"
+        } else {
+            "did not stop within 30 s"
+        };
+        println!("kyc-mesh: {name} removed ({how})");
+    }
+}
