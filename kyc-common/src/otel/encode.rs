@@ -51,19 +51,24 @@ impl Preamble {
 /// Writes `spans` as one `ExportTraceServiceRequest` into `out` (cleared first).
 pub fn request(out: &mut Vec<u8>, preamble: &Preamble, spans: &[SpanData]) {
     out.clear();
-    // Spans grouped by scope, in the order each scope first appears (one scope in this project).
-    let mut scopes: Vec<&InstrumentationScope> = Vec::new();
+    // Each span's scope (grouped in the order each first appears; one scope in this project) and
+    // encoded length, computed once: a nested message's length is written before its bytes.
+    let mut scopes: Vec<(&InstrumentationScope, usize)> = Vec::new();
+    let mut layout: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for span in spans {
-        if !scopes.contains(&&span.instrumentation_scope) {
-            scopes.push(&span.instrumentation_scope);
-        }
+        let scope = &span.instrumentation_scope;
+        let at = match scopes.iter().rposition(|(s, _)| *s == scope) {
+            Some(at) => at,
+            None => {
+                scopes.push((scope, 0));
+                scopes.len() - 1
+            }
+        };
+        let len = span_len(span);
+        scopes[at].1 += nested_len(2, len);
+        layout.push((at, len));
     }
-    let scope_spans_len = |scope: &InstrumentationScope| {
-        let spans_len: usize = spans
-            .iter()
-            .filter(|s| s.instrumentation_scope == *scope)
-            .map(|s| nested_len(2, span_len(s)))
-            .sum();
+    let scope_spans_len = |scope: &InstrumentationScope, spans_len: usize| {
         nested_len(1, scope_len(scope))
             + spans_len
             + string_len(3, scope.schema_url().unwrap_or(""))
@@ -71,7 +76,7 @@ pub fn request(out: &mut Vec<u8>, preamble: &Preamble, spans: &[SpanData]) {
     let resource_spans_len = nested_len(1, preamble.resource.len())
         + scopes
             .iter()
-            .map(|scope| nested_len(2, scope_spans_len(scope)))
+            .map(|(scope, spans_len)| nested_len(2, scope_spans_len(scope, *spans_len)))
             .sum::<usize>()
         + string_len(3, &preamble.schema_url);
     out.reserve(nested_len(1, resource_spans_len));
@@ -79,11 +84,11 @@ pub fn request(out: &mut Vec<u8>, preamble: &Preamble, spans: &[SpanData]) {
         message(out, 1, preamble.resource.len(), |out| {
             out.extend_from_slice(&preamble.resource)
         });
-        for scope in &scopes {
-            message(out, 2, scope_spans_len(scope), |out| {
+        for (at, (scope, spans_len)) in scopes.iter().enumerate() {
+            message(out, 2, scope_spans_len(scope, *spans_len), |out| {
                 message(out, 1, scope_len(scope), |out| scope_fields(out, scope));
-                for span in spans.iter().filter(|s| s.instrumentation_scope == **scope) {
-                    message(out, 2, span_len(span), |out| span_fields(out, span));
+                for (span, (_, len)) in spans.iter().zip(&layout).filter(|(_, (s, _))| *s == at) {
+                    message(out, 2, *len, |out| span_fields(out, span));
                 }
                 string(out, 3, scope.schema_url().unwrap_or(""));
             });
