@@ -172,3 +172,37 @@ fn per_op_cost_of_cached_handles() {
         );
     }
 }
+
+/// `/metrics` in the service's OpenAPI document: both content types of its 200, and over HTTP
+/// (in process) each is served when asked for.
+#[tokio::test]
+async fn the_openapi_document_lists_both_formats_and_each_is_served() {
+    use crate::configuration::{CommonSettings, EnvSource, Layers};
+    use crate::error::CREDIT_CHECK_ERRORS;
+    use crate::http::{assemble, OPENAPI_PATH};
+    use crate::testing::{get, send};
+    use utoipa::openapi::OpenApi;
+
+    let layers = Layers::read(EnvSource::Map(Default::default())).expect("layers");
+    let settings = CommonSettings::read(&layers, "v1").expect("settings");
+    let ctx = ServiceContext::new("svc", "0.1.0", CREDIT_CHECK_ERRORS, &settings);
+    let app = assemble(OpenApi::default(), OpenApiRouter::new(), ctx);
+    let doc: serde_json::Value =
+        serde_json::from_str(&send(&app, get(OPENAPI_PATH)).await.text()).expect("JSON");
+    let content = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    assert!(content.get("text/plain").is_some(), "{content}");
+    assert!(
+        content.get("application/openmetrics-text").is_some(),
+        "{content}"
+    );
+    let request = axum::http::Request::get(METRICS_PATH)
+        .header(ACCEPT, "application/openmetrics-text; version=1.0.0")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let open = send(&app, request).await;
+    assert_eq!(open.header("content-type"), Some(OPENMETRICS_FORMAT));
+    assert!(open.text().ends_with("# EOF\n"));
+    let text = send(&app, get(METRICS_PATH)).await;
+    assert_eq!(text.header("content-type"), Some(TEXT_FORMAT));
+    assert!(!text.text().contains("# EOF"));
+}
