@@ -33,19 +33,22 @@ impl Config {
     /// The configuration from the environment (`var` reads a variable).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let endpoint = match (
+        let (endpoint, from) = match (
             set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
             set("OTEL_EXPORTER_OTLP_ENDPOINT"),
         ) {
-            (Some(endpoint), _) => endpoint.trim().to_owned(),
-            (None, Some(base)) => join(base.trim()),
-            (None, None) => join(DEFAULT_ENDPOINT),
+            (Some(endpoint), _) => (
+                endpoint.trim().to_owned(),
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            ),
+            (None, Some(base)) => (join(base.trim()), "OTEL_EXPORTER_OTLP_ENDPOINT"),
+            (None, None) => (join(DEFAULT_ENDPOINT), "the default endpoint"),
         };
         let url = reqwest::Url::parse(&endpoint)
-            .map_err(|e| format!("invalid OTLP traces endpoint '{endpoint}': {e}"))?;
+            .map_err(|e| format!("{from}: invalid OTLP traces endpoint '{endpoint}': {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
-                "invalid OTLP traces endpoint '{endpoint}': not http(s)"
+                "{from}: invalid OTLP traces endpoint '{endpoint}': not http(s)"
             ));
         }
         let millis = |name: &str| set(name).and_then(|v| v.trim().parse::<u64>().ok());
@@ -196,7 +199,15 @@ mod tests {
             "http://t:1/custom"
         );
         let err = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url")]).unwrap_err();
-        assert!(err.contains("not a url"), "{err}");
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") && err.contains("not a url"),
+            "{err}"
+        );
+        let err = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c:21")]).unwrap_err();
+        assert!(
+            err.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT") && err.contains("not http(s)"),
+            "{err}"
+        );
     }
 
     #[test]
