@@ -1,7 +1,8 @@
 //! OpenTelemetry traces, off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
 //! is set. The standard variables apply: `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or
 //! `grpc`), `OTEL_SERVICE_NAME` (default: the service's name), `OTEL_TRACES_SAMPLER` / `_ARG` (read by
-//! the SDK; default `parentbased_always_on`), `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_BSP_*`.
+//! the SDK; default `parentbased_always_on`), `OTEL_EXPORTER_OTLP_TIMEOUT` / `_TRACES_TIMEOUT`,
+//! `OTEL_EXPORTER_OTLP_HEADERS` / `_TRACES_HEADERS`, `OTEL_BSP_*`.
 //!
 //! The two spans a request can have (the server span, [`crate::http::trace`], and the aggregator's
 //! client span, [`client_span`]) are made with the OpenTelemetry API directly; the server span's
