@@ -7,20 +7,17 @@
 
 use kyc_common::domain::{CreditCheckReport, ReportType};
 use kyc_common::http::metrics::Metrics;
-use metrics::describe_counter;
 
 pub const REPORTS: &str = "kyc_reports_total";
 pub const REASONS: &str = "kyc_report_reasons_total";
 
 /// HELP lines for the two counters.
 pub fn describe(metrics: &Metrics) {
-    metrics.record(|| {
-        describe_counter!(
-            REPORTS,
-            "Credit-check reports answered, by type and outcome"
-        );
-        describe_counter!(REASONS, "Reasons given in reports, by stable code");
-    });
+    metrics.describe_counter(
+        REPORTS,
+        "Credit-check reports answered, by type and outcome",
+    );
+    metrics.describe_counter(REASONS, "Reasons given in reports, by stable code");
 }
 
 /// Counts one answered report and its reasons.

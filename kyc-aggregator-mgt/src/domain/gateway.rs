@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use kyc_common::domain::{ApplicantRequest, CreditCheckReport};
 use kyc_common::error::ErrorBody;
 use kyc_common::http::SERVED_BY_HEADER;
+use kyc_common::otel::{Parent, Traced};
 use kyc_common::propagation::outbound_headers;
 use reqwest::Url;
 use tokio::sync::Semaphore;
@@ -92,14 +93,15 @@ impl CreditCheckGateway {
         report: RequestedReport,
         applicant: &ApplicantRequest,
         inbound: &HeaderMap,
+        parent: &Parent,
     ) -> Result<ScoredReport, GatewayError> {
         let Ok(_permit) = self.permits.try_acquire() else {
             return Err(GatewayError::Exhausted { limit: self.limit });
         };
         let mut headers = outbound_headers(inbound, || uuid::Uuid::new_v4().to_string());
-        let traced = kyc_common::otel::client_span("POST", report.path(), &mut headers);
-        let result = traced
-            .run(self.exchange(self.url(report), headers, applicant))
+        let traced = kyc_common::otel::client_span(parent, "POST", report.path(), &mut headers);
+        let result = self
+            .exchange(self.url(report), headers, applicant, &traced)
             .await;
         traced.end(None);
         result
@@ -110,6 +112,7 @@ impl CreditCheckGateway {
         url: &Url,
         headers: HeaderMap,
         applicant: &ApplicantRequest,
+        traced: &Traced,
     ) -> Result<ScoredReport, GatewayError> {
         let response = self
             .http
@@ -120,7 +123,7 @@ impl CreditCheckGateway {
             .await
             .map_err(|e| self.transport_error(url, &e))?;
         let status = response.status();
-        kyc_common::otel::record_status(status);
+        traced.record_status(status);
         let scored_by = response.headers().get(SERVED_BY_HEADER).cloned();
         let body = response
             .bytes()

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use kyc_common::http::metrics::Metrics;
-use metrics::{describe_counter, describe_histogram, Unit};
 
 use super::{GatewayError, RequestedReport};
 
@@ -19,17 +18,14 @@ pub const CALL_DURATION: &str = "kyc_gateway_call_duration_seconds";
 
 /// HELP lines for both.
 pub fn describe(metrics: &Metrics) {
-    metrics.record(|| {
-        describe_counter!(
-            CALLS,
-            "Calls to the credit-check gateway, by requested type and result"
-        );
-        describe_histogram!(
-            CALL_DURATION,
-            Unit::Seconds,
-            "Duration of calls to the credit-check gateway, by requested type and result"
-        );
-    });
+    metrics.describe_counter(
+        CALLS,
+        "Calls to the credit-check gateway, by requested type and result",
+    );
+    metrics.describe_histogram(
+        CALL_DURATION,
+        "Duration of calls to the credit-check gateway, by requested type and result",
+    );
 }
 
 /// The `type` value a report was requested with.

@@ -12,6 +12,7 @@ use kyc_common::domain::{ApplicantRequest, Clock, CreditCheckReport, DemoName, D
 use kyc_common::error::{ApiError, ErrorBody};
 use kyc_common::http::context::Chaos;
 use kyc_common::http::{ApiJson, ApiQuery, ServiceContext, SCORED_BY_HEADER};
+use kyc_common::otel::Parent;
 use serde::Deserialize;
 use time::Date;
 use utoipa::IntoParams;
@@ -59,11 +60,15 @@ async fn forward(
     report: RequestedReport,
     applicant: &ApplicantRequest,
     headers: &HeaderMap,
+    parent: &Parent,
     today: Date,
 ) -> Result<Response, ApiError> {
     let applicant = applicant.parse(today)?.to_request();
     let started = Instant::now();
-    let scored = state.gateway.score(report, &applicant, headers).await;
+    let scored = state
+        .gateway
+        .score(report, &applicant, headers, parent)
+        .await;
     gateway_metrics::record_call(&state.ctx.metrics, report, &scored, started.elapsed());
     let scored = scored?;
     Ok((
@@ -92,11 +97,12 @@ async fn get_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<CustomerQuery>,
     headers: HeaderMap,
+    parent: Parent,
 ) -> Result<Response, ApiError> {
     let report = RequestedReport::parse(query.report_type.as_deref())?;
     let today = (state.clock)();
     let applicant = DemoQuery { demo: query.demo }.applicant(today)?;
-    forward(&state, report, &applicant, &headers, today).await
+    forward(&state, report, &applicant, &headers, &parent, today).await
 }
 
 /// KYC report for the posted applicant.
@@ -115,10 +121,12 @@ async fn post_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReportQuery>,
     headers: HeaderMap,
+    parent: Parent,
     ApiJson(applicant): ApiJson<ApplicantRequest>,
 ) -> Result<Response, ApiError> {
     let report = RequestedReport::parse(query.report_type.as_deref())?;
-    forward(&state, report, &applicant, &headers, (state.clock)()).await
+    let today = (state.clock)();
+    forward(&state, report, &applicant, &headers, &parent, today).await
 }
 
 /// GET and POST on the resource, at the path it is nested under.

@@ -1,7 +1,8 @@
 //! The server span of a request, when traces are on ([`crate::otel`]): named `METHOD route`, kind
 //! server, continuing the caller's `traceparent` (or B3). Its attributes are the method, the matched
 //! route template and the status: never the raw path, the query, a header or the body (personal data
-//! stays out of traces). Probes and `/metrics` get no span.
+//! stays out of traces). Probes and `/metrics` get no span. The span's context is put in the request's
+//! extensions as an [`otel::Parent`], which a handler takes to make its outbound calls' client spans.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -19,7 +20,11 @@ pub async fn trace(req: Request, next: Next) -> Response {
         Some(path) => otel::server_span(method_label(req.method()), path.as_str(), req.headers()),
         None => otel::server_span(method_label(req.method()), UNMATCHED_ROUTE, req.headers()),
     };
-    let response = traced.run(next.run(req)).await;
+    // The span's context goes along in the request (for the handler's client spans), not attached
+    // to the task on every poll.
+    let mut req = req;
+    req.extensions_mut().insert(traced.parent());
+    let response = next.run(req).await;
     traced.end(Some(response.status()));
     response
 }

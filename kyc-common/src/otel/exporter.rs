@@ -1,12 +1,15 @@
-//! The OTLP span exporter for `OTEL_EXPORTER_OTLP_PROTOCOL` (endpoints and timeout are read by
-//! `opentelemetry-otlp` from the standard variables), wrapped so that failures cost one warning.
+//! The OTLP span exporter for `OTEL_EXPORTER_OTLP_PROTOCOL`, wrapped so that failures cost one
+//! warning: `http/protobuf` (the default) through [`super::http_export`], which encodes spans
+//! without the intermediate protobuf structures; `grpc` through `opentelemetry-otlp`'s tonic exporter
+//! (endpoint and timeout read by it from the standard variables).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+use super::http_export::{self, HttpExporter};
 
 /// `grpc` or `http/protobuf` (the default); `http/json` is not built in and falls back to protobuf.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +29,13 @@ impl Wire {
 
 /// The exporter, and whether it has already warned.
 pub struct Exporter {
-    inner: opentelemetry_otlp::SpanExporter,
+    inner: Inner,
     warned: AtomicBool,
+}
+
+enum Inner {
+    Http(HttpExporter),
+    Grpc(opentelemetry_otlp::SpanExporter),
 }
 
 impl fmt::Debug for Exporter {
@@ -40,15 +48,17 @@ impl fmt::Debug for Exporter {
 pub fn build() -> Result<Exporter, String> {
     let wire = Wire::parse(std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok().as_deref());
     let inner = match wire {
-        Wire::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .build(),
-        Wire::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build(),
-    }
-    .map_err(|e| e.to_string())?;
+        Wire::HttpProtobuf => {
+            let config = http_export::Config::from_env(|k| std::env::var(k).ok())?;
+            Inner::Http(HttpExporter::new(config)?)
+        }
+        Wire::Grpc => Inner::Grpc(
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+    };
     Ok(Exporter {
         inner,
         warned: AtomicBool::new(false),
@@ -57,7 +67,10 @@ pub fn build() -> Result<Exporter, String> {
 
 impl SpanExporter for Exporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let result = self.inner.export(batch).await;
+        let result = match &self.inner {
+            Inner::Http(http) => http.export(&batch),
+            Inner::Grpc(grpc) => grpc.export(batch).await,
+        };
         if let Err(e) = &result {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 tracing::warn!(error = %e, "cannot export spans to the OTLP collector; requests are not affected (further failures are not logged)");
@@ -67,11 +80,17 @@ impl SpanExporter for Exporter {
     }
 
     fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        match &self.inner {
+            Inner::Http(_) => Ok(()),
+            Inner::Grpc(grpc) => grpc.shutdown_with_timeout(timeout),
+        }
     }
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        self.inner.set_resource(resource);
+        match &mut self.inner {
+            Inner::Http(http) => http.set_resource(resource),
+            Inner::Grpc(grpc) => grpc.set_resource(resource),
+        }
     }
 }
 

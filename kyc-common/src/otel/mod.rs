@@ -1,11 +1,13 @@
 //! OpenTelemetry traces, off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
 //! is set. The standard variables apply: `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or
 //! `grpc`), `OTEL_SERVICE_NAME` (default: the service's name), `OTEL_TRACES_SAMPLER` / `_ARG` (read by
-//! the SDK; default `parentbased_always_on`), `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_BSP_*`.
+//! the SDK; default `parentbased_always_on`), `OTEL_EXPORTER_OTLP_TIMEOUT` / `_TRACES_TIMEOUT`,
+//! `OTEL_EXPORTER_OTLP_HEADERS` / `_TRACES_HEADERS`, `OTEL_BSP_*`.
 //!
 //! The two spans a request can have (the server span, [`crate::http::trace`], and the aggregator's
-//! client span, [`client_span`]) are made with the OpenTelemetry API directly and travel with the
-//! request as an OpenTelemetry [`Context`]: nothing else in the project makes spans, and going through
+//! client span, [`client_span`]) are made with the OpenTelemetry API directly; the server span's
+//! [`Context`] travels in the request's extensions and is handed explicitly ([`Parent`]) to the
+//! client span, never attached to the task: nothing else in the project makes spans, and going through
 //! `tracing` spans and the `tracing-opentelemetry` layer cost several times more per span (BENCHMARKS.md,
 //! "The cost of observability"). Log lines carry no span fields, so no correlation is lost.
 //!
@@ -15,24 +17,31 @@
 //! failed export logs one warning ([`exporter`]).
 //!
 //! * [`exporter`]: the OTLP exporter for the configured protocol, and its one warning.
+//! * `http_export`, `encode`: OTLP/HTTP export, spans encoded to protobuf without intermediate
+//!   structures.
+//! * `names`: span names and route attributes made `'static` once per route, not formatted per span.
 //! * [`propagate`]: the caller's context from `traceparent` (W3C) or B3, and the context a client span
 //!   sends on.
 //! * [`w3c`]: W3C Trace Context's `traceparent`, read and written without allocating.
 //! * [`b3`]: Zipkin's B3 headers (what Istio's Zipkin tracing sends).
 
 pub mod b3;
+mod encode;
 pub mod exporter;
+mod http_export;
+mod names;
 pub mod propagate;
 pub mod w3c;
 
 #[cfg(test)]
 mod per_op;
 
-use std::future::Future;
+use std::convert::Infallible;
 use std::sync::OnceLock;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
@@ -107,11 +116,17 @@ pub fn init(service: &str) {
 pub struct Traced(Option<Context>);
 
 impl Traced {
-    /// Runs `fut` with this span as the current context (spans made inside are its children).
-    pub async fn run<F: Future>(&self, fut: F) -> F::Output {
-        match &self.0 {
-            Some(cx) => fut.with_context(cx.clone()).await,
-            None => fut.await,
+    /// This span as the parent of the spans its request makes (put in the request's extensions by
+    /// [`crate::http::trace`], read by the handler as a [`Parent`] extractor).
+    pub fn parent(&self) -> Parent {
+        Parent(self.0.clone())
+    }
+
+    /// Records the response status (a client span learns it before the body has arrived).
+    pub fn record_status(&self, status: StatusCode) {
+        if let Some(cx) = &self.0 {
+            cx.span()
+                .set_attribute(KeyValue::new(STATUS_CODE, i64::from(status.as_u16())));
         }
     }
 
@@ -126,21 +141,29 @@ impl Traced {
     }
 }
 
+/// The context a request's outbound calls continue: the server span's, passed explicitly to the
+/// client span ([`client_span`]) instead of being attached to the task on every poll of the request
+/// (which cost a thread-local push and pop per poll). An extractor: empty when traces are off or the
+/// request has no server span.
+#[derive(Clone, Debug, Default)]
+pub struct Parent(Option<Context>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Parent {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Parent>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
 fn set_status(span: &SpanRef<'_>, status: StatusCode) {
     span.set_attribute(KeyValue::new(STATUS_CODE, i64::from(status.as_u16())));
     if status.is_server_error() && span.span_context().is_valid() {
         span.set_status(Status::error(""));
-    }
-}
-
-/// Records the response status on the current span (the client span of [`client_span`] inside its
-/// [`Traced::run`]); nothing when traces are off.
-pub fn record_status(status: StatusCode) {
-    if enabled() {
-        Context::map_current(|cx| {
-            cx.span()
-                .set_attribute(KeyValue::new(STATUS_CODE, i64::from(status.as_u16())))
-        });
     }
 }
 
@@ -167,33 +190,48 @@ fn server_span_with(
     headers: &HeaderMap,
 ) -> Traced {
     let parent = propagate::extract(headers);
+    let (name, route) = names::get(method, route);
     let span = tracer
-        .span_builder(format!("{method} {route}"))
+        .span_builder(name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes(
             KeyValue::new(METHOD, method),
-            KeyValue::new(ROUTE, route.to_owned()),
+            KeyValue::new(ROUTE, route),
         ))
         .start_with_context(tracer, &parent);
     Traced(Some(parent.with_span(span)))
 }
 
-/// A client span for an outbound `method path` (a child of the current context's span), with its
-/// context written into `headers`; nothing, and untouched headers, when traces are off.
-pub fn client_span(method: &'static str, path: &'static str, headers: &mut HeaderMap) -> Traced {
+/// A client span for an outbound `method path`, a child of `parent` (a new trace without one), with
+/// its context written into `headers`; nothing, and untouched headers, when traces are off.
+pub fn client_span(
+    parent: &Parent,
+    method: &'static str,
+    path: &'static str,
+    headers: &mut HeaderMap,
+) -> Traced {
     let Some(tracer) = tracer() else {
         return Traced(None);
     };
-    let parent = Context::current();
-    let span = tracer
-        .span_builder(format!("{method} {path}"))
+    let (name, _) = names::get(method, path);
+    let builder = tracer
+        .span_builder(name)
         .with_kind(SpanKind::Client)
         .with_attributes(attributes(
             KeyValue::new(METHOD, method),
             KeyValue::new(URL_PATH, path),
-        ))
-        .start_with_context(tracer, &parent);
-    let cx = parent.with_span(span);
+        ));
+    let cx = match &parent.0 {
+        Some(parent) => {
+            let span = builder.start_with_context(tracer, parent);
+            parent.with_span(span)
+        }
+        None => {
+            let root = Context::new();
+            let span = builder.start_with_context(tracer, &root);
+            root.with_span(span)
+        }
+    };
     propagate::inject(&cx, headers);
     Traced(Some(cx))
 }

@@ -1,7 +1,7 @@
 //! The real Prometheus next to the mesh: `up` starts it (the banner lists it), it scrapes every target
 //! (`up == 1`), counts known traffic exactly as sent (Prometheus' own parser reads the services'
-//! `/metrics`), answers each of the README's local queries with data for v1 and v2, and stops with
-//! the mesh. Needs `prometheus` (`scripts/test.sh` installs Debian's; `KYC_PROMETHEUS_BIN` names another).
+//! `/metrics`, in OpenMetrics, which it negotiates), answers each of the README's local queries with
+//! data for v1 and v2, and stops with the mesh. Needs `prometheus` (`scripts/test.sh` installs Debian's; `KYC_PROMETHEUS_BIN` names another).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,6 +124,24 @@ async fn prometheus_scrapes_everything_and_answers_the_readme_queries_per_versio
         })
         .await;
     }
+    // Prometheus negotiated OpenMetrics (its Accept prefers it) and parsed it: the counter family is
+    // `kyc_reports`, typed counter (the text format 0.0.4 names it `kyc_reports_total`).
+    poll_async(
+        "metadata of the OpenMetrics family kyc_reports",
+        WAIT,
+        || async {
+            let url = format!("http://127.0.0.1:{port}/api/v1/metadata");
+            let r = c
+                .get(url)
+                .query(&[("metric", "kyc_reports")])
+                .send()
+                .await
+                .ok()?;
+            let body: Value = r.json().await.ok()?;
+            (body["data"]["kyc_reports"][0]["type"] == "counter").then_some(())
+        },
+    )
+    .await;
     let queries = readme_queries("local");
     assert!(queries.len() >= 3, "{queries:?}");
     for q in &queries {

@@ -1,8 +1,11 @@
 //! `/metrics` of the three services after known traffic, over real HTTP on loopback: the counts match
 //! what was sent (per route and status), probes and `/metrics` are not counted, the label set stays
 //! bounded whatever paths a client sends, no label carries personal data, and Prometheus' own
-//! `promtool check metrics` accepts every exposition (`scripts/test.sh` installs Debian's `prometheus`;
-//! `PROMTOOL` names another binary).
+//! `promtool check metrics` accepts every exposition in the Prometheus text format (`scripts/test.sh`
+//! installs Debian's `prometheus`; `PROMTOOL` names another binary), and the OpenMetrics form that an
+//! `Accept` like Prometheus' gets holds the same samples, ends with `# EOF` and names counters as
+//! OpenMetrics does (promtool lints the classic format only; the real Prometheus, which negotiates
+//! OpenMetrics, parses it in kyc-mesh's e2e `prometheus` test).
 
 use std::process::Stdio;
 
@@ -30,11 +33,21 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(service: &Running) -> String {
-    let r = client()
-        .get(service.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics");
+    let (content_type, text) = scrape_accepting(service, None).await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    text
+}
+
+/// What Prometheus sends: OpenMetrics preferred, the text format as a fallback.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// `GET /metrics` with `accept`: the content type and the body.
+async fn scrape_accepting(service: &Running, accept: Option<&str>) -> (String, String) {
+    let mut request = client().get(service.url("/metrics"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let r = request.send().await.expect("GET /metrics");
     assert_eq!(r.status(), 200);
     let content_type = r
         .headers()
@@ -42,11 +55,76 @@ async fn scrape(service: &Running) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
+    (content_type, r.text().await.expect("text"))
+}
+
+/// `name{a="1",b="2"} value` as (name, sorted label pairs, value), numbers (`le`, the value) in one
+/// spelling (`1` and `1.0` are the same bucket bound). Label values here hold no `",`.
+fn parse_sample(line: &str) -> (String, Vec<String>, String) {
+    let number = |text: &str| {
+        text.parse::<f64>()
+            .map_or(text.to_owned(), |n| n.to_string())
+    };
+    let (series, value) = line.rsplit_once(' ').unwrap_or((line, ""));
+    let (name, labels) = match series.split_once('{') {
+        Some((name, labels)) => (name, labels.trim_end_matches('}')),
+        None => (series, ""),
+    };
+    let mut labels: Vec<String> = labels
+        .split("\",")
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.trim_end_matches('"').split_once("=\"") {
+            Some(("le", bound)) => format!("le={}", number(bound)),
+            Some((k, v)) => format!("{k}={v}"),
+            None => l.to_owned(),
+        })
+        .collect();
+    labels.sort();
+    (name.to_owned(), labels, number(value))
+}
+
+/// The OpenMetrics form of a service's metrics holds every sample of its text form (same names,
+/// labels and values), names counter families without `_total` and their samples with it, and ends
+/// with `# EOF`.
+async fn openmetrics_matches(service: &Running, text: &str, who: &str) {
+    let (content_type, open) = scrape_accepting(service, Some(PROMETHEUS_ACCEPT)).await;
+    assert_eq!(
+        content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "{who}"
     );
-    r.text().await.expect("text")
+    assert!(open.ends_with("# EOF\n"), "{who}: {open}");
+    assert_eq!(open.matches("# EOF").count(), 1, "{who}: {open}");
+    // Nothing counted happened between the two scrapes (/metrics is not counted). The formats may
+    // order a bucket's labels differently (`le` first in OpenMetrics): compared as sets.
+    let samples = |text: &str| {
+        let mut samples: Vec<(String, Vec<String>, String)> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(parse_sample)
+            .collect();
+        samples.sort();
+        samples
+    };
+    assert_eq!(
+        samples(text),
+        samples(&open),
+        "{who}: the two forms differ\n{text}\n{open}"
+    );
+    for line in open
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter"))
+    {
+        let family = line.split(' ').nth(2).unwrap_or_default();
+        assert!(!family.ends_with("_total"), "{who}: {line}");
+        assert!(
+            open.lines()
+                .any(|l| l.starts_with(&format!("{family}_total"))),
+            "{who}: {family} has no _total sample"
+        );
+    }
+    for personal in ["Alice", "Viktor", "alice", "viktor", "firstName"] {
+        assert!(!open.contains(personal), "{who}: {personal} in OpenMetrics");
+    }
 }
 
 /// `promtool check metrics` reads the exposition with Prometheus' parser and lints it.
@@ -240,11 +318,16 @@ async fn counts_match_the_traffic_sent_and_probes_are_not_counted() {
         ) >= 0.0
     );
 
-    for (text, who) in [(&agg, "aggregator"), (&b, "basic"), (&a, "advanced")] {
+    for (service, text, who) in [
+        (&aggregator, &agg, "aggregator"),
+        (&basic, &b, "basic"),
+        (&advanced, &a, "advanced"),
+    ] {
         for personal in ["Alice", "Viktor", "alice", "viktor", "firstName"] {
             assert!(!text.contains(personal), "{who}: {personal} in /metrics");
         }
         promtool_accepts(text).await;
+        openmetrics_matches(service, text, who).await;
     }
 }
 

@@ -1,6 +1,8 @@
-//! `GET /metrics`: the service's Prometheus metrics (text exposition format 0.0.4), rendered by
-//! `metrics-exporter-prometheus` from a recorder of the service's own (never the process-global one, so
-//! that several services in one test process keep their counts apart).
+//! `GET /metrics`: the service's metrics, rendered by `prometheus-client` in the format the scraper
+//! asks for ([`negotiate`]): OpenMetrics 1.0 (`application/openmetrics-text`, ends with `# EOF`) when
+//! the `Accept` header prefers it, as Prometheus' own does; the Prometheus text format 0.0.4 otherwise.
+//! Each service has its own registry (never a process-global one, so that several services in one
+//! test process keep their counts apart).
 //!
 //! * `http_server_request_duration_seconds{http_request_method, http_route, http_response_status_code}`:
 //!   a histogram per request (OpenTelemetry's HTTP semantic conventions, in Prometheus spelling).
@@ -9,35 +11,36 @@
 //!   client sends. Probes and `/metrics` are not business traffic: not counted.
 //! * `kyc_build_info{service, version, instance, build}` = 1.
 //! * Domain metrics are recorded by the services with [`Metrics::increment`] and
-//!   [`Metrics::observe`].
+//!   [`Metrics::observe`] (counters are named `…_total`, as both formats want).
 //!
-//! Per-request recording resolves each label set's handle once (the first observation registers it in
-//! the recorder, as the `metrics` macros would) and reuses it afterwards: no key is built, hashed and
-//! looked up in the recorder's registry per request, which is what made `/metrics` cost ~7 µs of CPU
-//! per chain request (BENCHMARKS.md, "The cost of observability").
+//! Per-request recording resolves each label set's handle once (the first observation registers its
+//! series) and reuses it afterwards: an atomic add for a counter, a bucket search and a short lock for
+//! a histogram; no key is built, hashed and looked up per request (BENCHMARKS.md, "The cost of
+//! observability").
 //!
 //! No label is ever taken from a request body or an applicant field.
 
+mod store;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::extract::{FromRef, MatchedPath, Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, Method};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{
-    describe_gauge, describe_histogram, gauge, Counter, Histogram, Key, Label, Level, Metadata,
-    Recorder, Unit,
-};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use self::store::{Kind, Labels, Store};
 use super::context::ServiceContext;
 use crate::domain::ServedBy;
+
+pub use self::store::Format;
 
 pub const METRICS_PATH: &str = "/metrics";
 pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
@@ -46,6 +49,8 @@ pub const BUILD_INFO: &str = "kyc_build_info";
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// The Prometheus text exposition format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// OpenMetrics 1.0 text.
+pub const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// Routes that are not business traffic: not counted.
 const NOT_COUNTED: &[&str] = &[
     "/healthz",
@@ -58,12 +63,6 @@ const NOT_COUNTED: &[&str] = &[
 const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-/// Histogram samples are buffered until a scrape; without scrapes they are folded in this often.
-const UPKEEP_EVERY_MS: u64 = 5_000;
-
-/// What the `metrics` macros would pass; the Prometheus recorder ignores it.
-const METADATA: Metadata<'static> =
-    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// At most this many labels of a domain metric come from fixed sets (`&'static str`).
 const FIXED_LABELS: usize = 2;
@@ -71,7 +70,7 @@ const FIXED_LABELS: usize = 2;
 /// (unused slots 0) and the name of its one label whose value is not `'static` (0 if none), compared
 /// as integers. The map key of [`Handles`] is that label's value, or the metric's name when there is
 /// none (the key part tells the two apart). Equal strings at two addresses only make two entries for
-/// one series: the recorder returns the same handle for both.
+/// one series: the store returns the same handle for both.
 type DomainKey = [(usize, usize); 2 + 2 * FIXED_LABELS];
 
 /// Handles resolved once per label set, looked up by the one label value that is not `'static` (the
@@ -119,10 +118,7 @@ impl<S: Copy + Eq, H> Handles<S, H> {
 
 /// One service's metrics.
 pub struct Metrics {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
-    started: Instant,
-    last_upkeep_ms: AtomicU64,
+    store: Store,
     /// `KYC_METRICS=false`: nothing is recorded (to measure what recording costs).
     enabled: bool,
     /// [`REQUEST_DURATION`] by route, then (method, status).
@@ -138,40 +134,30 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// A recorder with the HTTP histogram described and `kyc_build_info` set; with `enabled` false,
+    /// A registry with the HTTP histogram described and `kyc_build_info` set; with `enabled` false,
     /// only `kyc_build_info` is ever recorded.
     pub fn new(identity: &ServedBy, build: &str, enabled: bool) -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(DURATION_BUCKETS)
-            .unwrap_or_else(|_| PrometheusBuilder::new())
-            .build_recorder();
-        let handle = recorder.handle();
-        let metrics = Metrics {
-            recorder,
-            handle,
-            started: Instant::now(),
-            last_upkeep_ms: AtomicU64::new(0),
-            enabled: true,
+        let store = Store::new(DURATION_BUCKETS);
+        store.describe(
+            REQUEST_DURATION,
+            Kind::Histogram,
+            "Duration of HTTP server requests (probes and /metrics excluded)",
+        );
+        store.describe(BUILD_INFO, Kind::Gauge, "1, labelled with what is running");
+        let labels: Labels = vec![
+            ("service", identity.service.clone().into()),
+            ("version", identity.version.clone().into()),
+            ("instance", identity.instance.clone().into()),
+            ("build", build.to_owned().into()),
+        ];
+        store.gauge(BUILD_INFO, labels).set(1);
+        Metrics {
+            store,
+            enabled,
             requests: Handles::new(),
             counters: Handles::new(),
             histograms: Handles::new(),
-        };
-        let labels = [
-            ("service", identity.service.clone()),
-            ("version", identity.version.clone()),
-            ("instance", identity.instance.clone()),
-            ("build", build.to_owned()),
-        ];
-        metrics.record(|| {
-            describe_histogram!(
-                REQUEST_DURATION,
-                Unit::Seconds,
-                "Duration of HTTP server requests (probes and /metrics excluded)"
-            );
-            describe_gauge!(BUILD_INFO, "1, labelled with what is running");
-            gauge!(BUILD_INFO, &labels).set(1.0);
-        });
-        Metrics { enabled, ..metrics }
+        }
     }
 
     /// Whether anything but `kyc_build_info` is recorded (`KYC_METRICS`).
@@ -179,19 +165,22 @@ impl Metrics {
         self.enabled
     }
 
-    /// Runs `record` with this service's recorder as the `metrics` macros' recorder (descriptions at
-    /// start-up; per-request recording goes through the cached handles of [`Metrics::increment`],
-    /// [`Metrics::observe`] and [`Metrics::observe_request`]).
-    pub fn record(&self, record: impl FnOnce()) {
-        if !self.enabled {
-            return;
+    /// Gives the counter `name` (ending in `_total`) its help text (at start-up).
+    pub fn describe_counter(&self, name: &'static str, help: &str) {
+        if self.enabled {
+            self.store.describe(name, Kind::Counter, help);
         }
-        metrics::with_local_recorder(&self.recorder, record);
-        self.upkeep();
+    }
+
+    /// Gives the histogram `name` its help text (at start-up).
+    pub fn describe_histogram(&self, name: &'static str, help: &str) {
+        if self.enabled {
+            self.store.describe(name, Kind::Histogram, help);
+        }
     }
 
     /// Adds 1 to the counter `name{fixed..., dynamic}` (labels in that order; `dynamic`, if any, is
-    /// the one label whose value is not `'static`). At most two fixed labels.
+    /// the one label whose value is not `'static`). At most two fixed labels. `name` ends in `_total`.
     pub fn increment(
         &self,
         name: &'static str,
@@ -205,13 +194,11 @@ impl Metrics {
         self.counters.with(
             dynamic.map_or(name, |(_, value)| value),
             key,
-            || {
-                self.recorder
-                    .register_counter(&metric_key(name, fixed, dynamic), &METADATA)
+            || self.store.counter(name, labels(fixed, dynamic)),
+            |counter| {
+                counter.inc();
             },
-            |counter| counter.increment(1),
         );
-        self.upkeep();
     }
 
     /// Observes `value` in the histogram `name{fixed...}` (at most two labels, all from fixed sets).
@@ -222,13 +209,9 @@ impl Metrics {
         self.histograms.with(
             name,
             domain_key(name, fixed, None),
-            || {
-                self.recorder
-                    .register_histogram(&metric_key(name, fixed, None), &METADATA)
-            },
-            |histogram| histogram.record(value),
+            || self.store.histogram(name, labels(fixed, None)),
+            |histogram| histogram.observe(value),
         );
-        self.upkeep();
     }
 
     /// Observes one business request in [`REQUEST_DURATION`].
@@ -240,38 +223,20 @@ impl Metrics {
             route,
             (method, status),
             || {
-                let key = Key::from_parts(
-                    REQUEST_DURATION,
-                    vec![
-                        Label::new("http_request_method", method),
-                        Label::new("http_route", route.to_owned()),
-                        Label::new("http_response_status_code", status.to_string()),
-                    ],
-                );
-                self.recorder.register_histogram(&key, &METADATA)
+                let labels: Labels = vec![
+                    ("http_request_method", method.into()),
+                    ("http_route", route.to_owned().into()),
+                    ("http_response_status_code", status.to_string().into()),
+                ];
+                self.store.histogram(REQUEST_DURATION, labels)
             },
-            |histogram| histogram.record(seconds),
+            |histogram| histogram.observe(seconds),
         );
-        self.upkeep();
     }
 
-    /// Folds buffered histogram samples every [`UPKEEP_EVERY_MS`] when nothing scrapes.
-    fn upkeep(&self) {
-        let now = self.started.elapsed().as_millis() as u64;
-        let last = self.last_upkeep_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= UPKEEP_EVERY_MS
-            && self
-                .last_upkeep_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.handle.run_upkeep();
-        }
-    }
-
-    /// The text exposition of every metric.
-    pub fn render(&self) -> String {
-        self.handle.render()
+    /// Every metric, in `format`.
+    pub fn render(&self, format: Format) -> String {
+        self.store.render(format)
     }
 }
 
@@ -294,17 +259,12 @@ fn domain_key(
     key
 }
 
-fn metric_key(
-    name: &'static str,
-    fixed: &[(&'static str, &'static str)],
-    dynamic: Option<(&'static str, &str)>,
-) -> Key {
-    let labels = fixed
+fn labels(fixed: &[(&'static str, &'static str)], dynamic: Option<(&'static str, &str)>) -> Labels {
+    fixed
         .iter()
-        .map(|&(label, value)| Label::new(label, value))
-        .chain(dynamic.map(|(label, value)| Label::new(label, value.to_owned())))
-        .collect::<Vec<_>>();
-    Key::from_parts(name, labels)
+        .map(|&(label, value)| (label, value.into()))
+        .chain(dynamic.map(|(label, value)| (label, value.to_owned().into())))
+        .collect()
 }
 
 /// Whether requests to `route` are business traffic (probes and `/metrics` are not).
@@ -348,15 +308,55 @@ pub async fn track(State(ctx): State<Arc<ServiceContext>>, req: Request, next: N
     response
 }
 
-/// The service's metrics in the Prometheus text format (0.0.4).
+/// The format an `Accept` header prefers: OpenMetrics when `application/openmetrics-text` has the
+/// highest quality (the first listed wins a tie), the Prometheus text format otherwise (no header,
+/// `text/plain`, `*/*`, anything unknown).
+pub fn negotiate(headers: &HeaderMap) -> Format {
+    let mut best = (Format::Text, -1.0_f32);
+    for accept in headers.get_all(ACCEPT) {
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let format = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+                Some("application/openmetrics-text") => Format::OpenMetrics,
+                Some("text/plain" | "*/*" | "text/*") => Format::Text,
+                _ => continue,
+            };
+            let quality = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok());
+            match quality {
+                Some(q) if q > 0.0 && q > best.1 => best = (format, q),
+                _ => {}
+            }
+        }
+    }
+    best.0
+}
+
+/// The service's metrics, in OpenMetrics or the Prometheus text format, as `Accept` asks.
 #[utoipa::path(get, path = "/metrics", tag = "probes", responses(
-    (status = 200, description = "Prometheus metrics (text exposition format 0.0.4): \
-`http_server_request_duration_seconds`, `kyc_build_info` and the service's own. Not counted as traffic.",
-        content_type = "text/plain", body = String)))]
-async fn metrics(State(ctx): State<Arc<ServiceContext>>) -> Response {
+    (status = 200, description = "The service's metrics: `http_server_request_duration_seconds`, \
+`kyc_build_info` and its own. OpenMetrics 1.0 (`application/openmetrics-text; version=1.0.0; \
+charset=utf-8`, ending with `# EOF`) when `Accept` prefers `application/openmetrics-text` (as \
+Prometheus does); otherwise the Prometheus text format 0.0.4 (`text/plain; version=0.0.4; \
+charset=utf-8`). Not counted as traffic.",
+        content(
+            (String = "text/plain"),
+            (String = "application/openmetrics-text"))
+        )))]
+async fn metrics(State(ctx): State<Arc<ServiceContext>>, headers: HeaderMap) -> Response {
+    let format = negotiate(&headers);
+    let content_type = match format {
+        Format::OpenMetrics => OPENMETRICS_FORMAT,
+        Format::Text => TEXT_FORMAT,
+    };
     (
-        [(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
-        ctx.metrics.render(),
+        [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        ctx.metrics.render(format),
     )
         .into_response()
 }
