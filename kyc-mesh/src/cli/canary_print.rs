@@ -26,7 +26,9 @@ fn figures(f: &VersionFigures) -> String {
     let rate = f
         .success_rate
         .map_or("   -  ".into(), |r| format!("{r:5.1}%"));
-    let p99 = f.p99_ms.map_or("-".into(), crate::canary::analysis::show_ms);
+    let p99 = f
+        .p99_ms
+        .map_or("-".into(), crate::canary::analysis::show_ms);
     format!(
         "{} {:>4} req {rate} ok p99 {p99}",
         short(&f.host),

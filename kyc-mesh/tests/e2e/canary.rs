@@ -9,8 +9,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::control::cli;
 use crate::helpers::http::{client as http_client, count, tally};
+use crate::helpers::mesh::cli;
 use crate::helpers::mesh::Mesh;
 use crate::helpers::{kyc_mesh, networking_copy, poll, repo_networking, ADVANCED, BASIC};
 use crate::services::start_with;

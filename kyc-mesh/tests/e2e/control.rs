@@ -12,7 +12,7 @@ use kyc_mesh::control::protocol::{Refusal, Request, Response};
 use kyc_mesh::control::state::MeshState;
 
 use crate::helpers::http::{client, count, get, tally};
-use crate::helpers::mesh::Mesh;
+use crate::helpers::mesh::{cli, Mesh};
 use crate::helpers::{kyc_mesh, poll_async, repo_networking, ADVANCED, BASIC};
 use crate::services::start_with;
 
@@ -64,27 +64,6 @@ async fn expect_event(sub: &mut Subscription, what: &str, want: impl Fn(&Event) 
         Ok(Some(e)) => e,
         _ => panic!("no {what} event"),
     }
-}
-
-/// `kyc-mesh [args]` with this mesh's state directory, off the async runtime.
-pub(crate) async fn cli(mesh: &Mesh, args: &[&str]) -> std::process::Output {
-    let state = mesh.state_dir.path().to_path_buf();
-    let net = mesh.networking.clone();
-    let admin = mesh.admin.to_string();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .arg("--networking")
-            .arg(&net)
-            .args(["--admin-port", &admin])
-            .arg("--state-dir")
-            .arg(&state)
-            .args(&args)
-            .output()
-            .expect("kyc-mesh")
-    })
-    .await
-    .expect("join")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

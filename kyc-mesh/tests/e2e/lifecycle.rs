@@ -120,14 +120,8 @@ async fn live_reload_under_load_has_zero_failed_requests() {
         || async { last_n_all(&log, mark, ADVANCED) },
     )
     .await;
-    let (sent, failed) = load.stop().await;
+    let sent = load.stop_without_failures("reloads under load", "").await;
     assert!(sent > 100, "load ran ({sent} requests)");
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} requests failed during reloads: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(10)]
-    );
     assert!(
         mesh.output().contains("configuration reloaded into Envoy"),
         "{}",

@@ -5,15 +5,12 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::helpers::http::client;
 use crate::helpers::load::Load;
-use crate::helpers::mesh::{alive, Mesh, MeshSpec};
-use crate::helpers::{
-    free_port, kyc_mesh, networking_copy, poll_async, repo_networking, scenario, ADVANCED,
-};
+use crate::helpers::mesh::{alive, cli, text, Mesh, MeshSpec};
+use crate::helpers::{free_port, networking_copy, poll_async, repo_networking, scenario, ADVANCED};
 use crate::prometheus::prometheus_binary;
 use crate::services::require_binaries;
 
@@ -43,34 +40,6 @@ async fn start(
     .expect("start")
 }
 
-/// `kyc-mesh <args>` against this mesh's state directory.
-async fn cli(mesh: &Mesh, args: &[&str]) -> Output {
-    let state = mesh.state_dir.path().to_path_buf();
-    let (networking, admin) = (mesh.networking.clone(), mesh.admin.to_string());
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--networking")
-            .arg(&networking)
-            .args(["--admin-port", &admin])
-            .args(&args)
-            .output()
-            .expect("kyc-mesh")
-    })
-    .await
-    .expect("join")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// One GET: its status and the instance that answered (`x-kyc-served-by:
 /// service/version/instance`).
 async fn answer(c: &reqwest::Client, url: &str) -> (u16, String) {
@@ -90,6 +59,15 @@ async fn answer(c: &reqwest::Client, url: &str) -> (u16, String) {
 }
 
 /// `n` GETs: how many each instance answered with 200, and the failures under "HTTP <status>".
+/// 40 requests: both instances answer at least 5 of them (round robin spreads them).
+async fn both_serve(c: &reqwest::Client, url: &str, what: &str) {
+    let m = spread(c, url, 40).await;
+    assert!(
+        m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
+        "{what}: {m:?}"
+    );
+}
+
 async fn spread(c: &reqwest::Client, url: &str, n: usize) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for _ in 0..n {
@@ -139,11 +117,7 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     let c = client();
     let url = mesh.url("/credit-check/advanced?demo=alice");
     // Both instances, each behind its own sidecar, serve: round robin across them.
-    let m = spread(&c, &url, 40).await;
-    assert!(
-        m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
-        "{m:?}"
-    );
+    both_serve(&c, &url, "both instances serve").await;
     // `status` and the status file: one row per instance, each with its own sidecar.
     let status = text(&cli(&mesh, &["status"]).await);
     assert!(
@@ -343,28 +317,10 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
         },
     )
     .await;
-    let mark = load.len();
-    poll_async("load after scaling", Duration::from_secs(20), || async {
-        (load.len() > mark + 20).then_some(())
-    })
-    .await;
-    let (sent, failed) = load.stop().await;
-    println!(
-        "scaling 2 → 1 → 2 under load: {sent} requests, {} failed",
-        failed.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} failed: {:?}\n{}",
-        failed.len(),
-        &failed[..failed.len().min(10)],
-        mesh.output()
-    );
-    let m = spread(&c, &url, 40).await;
-    assert!(
-        m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
-        "the new instance 1 serves: {m:?}"
-    );
+    load.flows_on("load after scaling", 20).await;
+    load.stop_without_failures("scaling 2 → 1 → 2 under load", &mesh.output())
+        .await;
+    both_serve(&c, &url, "the new instance 1 serves").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,11 +340,7 @@ async fn without_sidecars_the_gateway_spreads_over_replicas_and_a_rollout_fails_
     .await;
     let c = client();
     let url = mesh.url("/credit-check/advanced?demo=alice");
-    let m = spread(&c, &url, 40).await;
-    assert!(
-        m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
-        "{m:?}"
-    );
+    both_serve(&c, &url, "both instances serve").await;
     // Instance 0 is the app itself on the contract port; instance 1 elsewhere.
     let s = kyc_mesh::status::read(mesh.state_dir.path()).expect("status file");
     let advanced = s
@@ -414,33 +366,13 @@ async fn without_sidecars_the_gateway_spreads_over_replicas_and_a_rollout_fails_
         "{}",
         text(&out)
     );
-    let mark = load.len();
-    poll_async(
-        "load after the rollout",
-        Duration::from_secs(20),
-        || async { (load.len() > mark + 20).then_some(()) },
-    )
-    .await;
-    let (sent, failed) = load.stop().await;
-    println!(
-        "rollout restart of 2 replicas under load: {sent} requests, {} failed",
-        failed.len()
-    );
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} failed: {:?}\n{}",
-        failed.len(),
-        &failed[..failed.len().min(10)],
-        mesh.output()
-    );
+    load.flows_on("load after the rollout", 20).await;
+    load.stop_without_failures("rollout restart of 2 replicas under load", &mesh.output())
+        .await;
     let new = [pid_of(&mesh, POD0), pid_of(&mesh, POD1)];
     assert!(new[0] != old[0] && new[1] != old[1], "{old:?} → {new:?}");
     // Both new instances serve.
-    let m = spread(&c, &url, 40).await;
-    assert!(
-        m.get(POD0).copied().unwrap_or(0) >= 5 && m.get(POD1).copied().unwrap_or(0) >= 5,
-        "{m:?}"
-    );
+    both_serve(&c, &url, "both instances serve").await;
 
     // A killed instance is restarted on its port and served again. No request meanwhile:
     // connection failures to the dead one would have outlier detection (networking/'s: 5 in

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::helpers::http::{client, get};
 use crate::helpers::load::Load;
-use crate::helpers::mesh::{children, Mesh, MeshSpec};
+use crate::helpers::mesh::{children, cli, text, Mesh, MeshSpec};
 use crate::helpers::{kyc_mesh, networking_copy, poll_async, repo_networking, scenario};
 use crate::helpers::{ADVANCED, AGG, BASIC};
 use crate::services::{require_binaries, start_with};
@@ -27,30 +27,6 @@ async fn start_scenario(envoy: PathBuf, networking: PathBuf, scenario: PathBuf) 
     })
     .await
     .expect("start")
-}
-
-/// `kyc-mesh <args>` against this mesh's state directory.
-async fn mesh_cmd(mesh: &Mesh, args: &[&str]) -> Output {
-    let state = mesh.state_dir.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(kyc_mesh())
-            .arg("--state-dir")
-            .arg(&state)
-            .args(&args)
-            .output()
-            .expect("kyc-mesh")
-    })
-    .await
-    .expect("join")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The URI SANs of the certificate served on a loopback port (openssl s_client + x509).
@@ -104,7 +80,7 @@ async fn mtls_strict_gateway_chain_rbac_plaintext_refused_and_spiffe_certificate
         assert_eq!(a.status, 200, "{a:?}");
     }
     // The aggregator's identity may not call a scorer directly.
-    let out = mesh_cmd(
+    let out = cli(
         &mesh,
         &[
             "curl",
@@ -135,7 +111,7 @@ async fn mtls_strict_gateway_chain_rbac_plaintext_refused_and_spiffe_certificate
         san.contains("URI:spiffe://cluster.local/ns/default/sa/kyc-credit-check-basic"),
         "{san}"
     );
-    let status = text(&mesh_cmd(&mesh, &["status"]).await);
+    let status = text(&cli(&mesh, &["status"]).await);
     assert!(
         status.contains("(STRICT)") && status.contains("mesh CA:"),
         "{status}"
@@ -149,7 +125,7 @@ async fn mtls_strict_gateway_chain_rbac_plaintext_refused_and_spiffe_certificate
         || async { (plaintext_status(basic).await == Some(200)).then_some(()) },
     )
     .await;
-    let out = mesh_cmd(
+    let out = cli(
         &mesh,
         &[
             "curl",
@@ -181,14 +157,10 @@ async fn policy_reload_under_load_fails_no_request() {
         .await;
         last = load.len();
     }
-    let (sent, failed) = load.stop().await;
+    let sent = load
+        .stop_without_failures("policy switches under load", "")
+        .await;
     assert!(sent >= 80, "only {sent} requests");
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} failed: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(10)]
-    );
 }
 
 const MESH_VS: &str = "apiVersion: networking.istio.io/v1
@@ -215,14 +187,14 @@ async fn a_mesh_virtual_service_changes_the_aggregators_outbound_routing() {
             .map(String::from)
     };
     let url = "http://kyc-credit-check-basic:8080/credit-check/report";
-    let out = mesh_cmd(&mesh, &["curl", "--from", AGG, url]).await;
+    let out = cli(&mesh, &["curl", "--from", AGG, url]).await;
     assert_eq!(served(&out).as_deref(), Some(BASIC), "{}", text(&out));
     std::fs::write(dir.path().join("basic-in-the-mesh.yaml"), MESH_VS).expect("write");
     poll_async(
         "the aggregator's sidecar routes basic to advanced",
         Duration::from_secs(20),
         || async {
-            let out = mesh_cmd(&mesh, &["curl", "--from", AGG, url]).await;
+            let out = cli(&mesh, &["curl", "--from", AGG, url]).await;
             (served(&out).as_deref() == Some(ADVANCED)).then_some(())
         },
     )
@@ -247,18 +219,18 @@ async fn no_sidecars_keeps_the_edge_only_mesh_and_curl_from_explains() {
         4,
         "three services and the gateway"
     );
-    let status = text(&mesh_cmd(&mesh, &["status"]).await);
+    let status = text(&cli(&mesh, &["status"]).await);
     assert!(
         status.contains("no sidecar") && status.contains("edge only"),
         "{status}"
     );
-    let out = mesh_cmd(
+    let out = cli(
         &mesh,
         &["curl", "--from", AGG, "http://kyc-credit-check-basic:8080/"],
     )
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let out = mesh_cmd(&mesh, &["curl", "--from", "nobody", "http://x/"]).await;
+    let out = cli(&mesh, &["curl", "--from", "nobody", "http://x/"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).contains(BASIC),

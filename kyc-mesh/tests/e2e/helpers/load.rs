@@ -51,6 +51,30 @@ impl Load {
         self.log.lock().expect("lock").len()
     }
 
+    /// Wait (with a deadline) until `n` more answers have arrived: traffic still flows after
+    /// whatever the test just did.
+    pub async fn flows_on(&self, what: &str, n: usize) {
+        let mark = self.len();
+        super::poll_async(what, std::time::Duration::from_secs(20), || async {
+            (self.len() >= mark + n).then_some(())
+        })
+        .await;
+    }
+
+    /// Stop, print the count under `what`, and fail the test if any request failed (the
+    /// first ten shown, then `context`: e.g. the mesh's output). Returns the requests sent.
+    pub async fn stop_without_failures(self, what: &str, context: &str) -> usize {
+        let (sent, failed) = self.stop().await;
+        println!("{what}: {sent} requests, {} failed", failed.len());
+        assert!(
+            failed.is_empty(),
+            "{what}: {} of {sent} failed: {:?}\n{context}",
+            failed.len(),
+            &failed[..failed.len().min(10)]
+        );
+        sent
+    }
+
     /// Stop the workers; (requests sent, the failed ones).
     pub async fn stop(self) -> (usize, Vec<(u16, Option<String>)>) {
         self.stop.store(true, Ordering::SeqCst);

@@ -295,3 +295,34 @@ pub async fn run_split(gateway: u16, n: usize) -> std::process::Output {
     .await
     .expect("join")
 }
+
+/// `kyc-mesh [args]` with this mesh's state directory, networking/ and admin port, off the
+/// async runtime.
+pub async fn cli(mesh: &Mesh, args: &[&str]) -> std::process::Output {
+    let state = mesh.state_dir.path().to_path_buf();
+    let net = mesh.networking.clone();
+    let admin = mesh.admin.to_string();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(kyc_mesh())
+            .arg("--networking")
+            .arg(&net)
+            .args(["--admin-port", &admin])
+            .arg("--state-dir")
+            .arg(&state)
+            .args(&args)
+            .output()
+            .expect("kyc-mesh")
+    })
+    .await
+    .expect("join")
+}
+
+/// A command's stdout then stderr, for assertions and failure messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
