@@ -321,6 +321,23 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     load.stop_without_failures("scaling 2 → 1 → 2 under load", &mesh.output())
         .await;
     both_serve(&c, &url, "the new instance 1 serves").await;
+
+    // `rollout restart` of two replicas, each behind its own sidecar, under load (no retries
+    // in this scenario to hide a failure): one instance at a time, nothing fails.
+    let load = Load::start(&vec![url.clone(); 2]);
+    load.flows_on("load before the rollout", 20).await;
+    let old = [pid_of(&mesh, POD0), pid_of(&mesh, POD1)];
+    let out = cli(&mesh, &["rollout", "restart", ADVANCED]).await;
+    assert!(out.status.success(), "{}\n{}", text(&out), mesh.output());
+    load.flows_on("load after the rollout", 20).await;
+    load.stop_without_failures(
+        "rollout restart of 2 replicas with sidecars under load",
+        &mesh.output(),
+    )
+    .await;
+    let new = [pid_of(&mesh, POD0), pid_of(&mesh, POD1)];
+    assert!(new[0] != old[0] && new[1] != old[1], "{old:?} → {new:?}");
+    both_serve(&c, &url, "both new instances serve").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
