@@ -316,9 +316,10 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     assert_eq!(node["ejected"], 1, "{node}");
     let dom = rendered_dom(&format!("{dash}/")).await;
     assert!(
-        dom.contains("1 of 2 ejected"),
-        "the page marks the ejection"
+        dom.contains("1 of 2 ejected") && dom.contains("data-ejected=\"1\""),
+        "the graph marks the ejection"
     );
+    assert!(dom.contains("· 1 ejected"), "and the versions table");
     assert!(
         dom.contains(&format!("value=\"{POD1}\"")),
         "the chaos control offers each instance"

@@ -245,7 +245,8 @@ function renderRoutes(v) {
 function renderVersions(v) {
   $("versions").tBodies[0].replaceChildren(...v.versions.map((x) => h("tr", { "data-host": x.host },
     h("td", { title: x.host }, tiny(x.host), " ", h("span", { class: "tag" }, x.version)),
-    h("td", {}, h("span", { class: x.ready ? "verdict-pass" : "verdict-fail" }, x.ready ? "ready" : "down")),
+    h("td", {}, h("span", { class: x.ready ? "verdict-pass" : "verdict-fail" }, x.ready ? "ready" : "down"),
+      x.ejected > 0 ? h("span", { class: "ejected", title: "ejected by the gateway's outlier detection" }, ` · ${x.ejected} ejected`) : null),
     h("td", { class: "num", "data-rps": x.figures.rps.toFixed(2) }, fmt.rps(x.figures)),
     h("td", { class: "num" }, fmt.ok(x.figures)), h("td", { class: "num" }, fmt.p99(x.figures)))));
 }
