@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post, put};
@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::control::event::Event;
 use crate::control::protocol::Request;
 use crate::control::server::Call;
-use crate::topology::Ports;
+use crate::topology::{Ports, Topology};
 
 use super::collector::{ask, scenario_names, Demand};
 use super::input::{self, answer, ApiError, ChaosBody, LoadBody, ScenarioBody, WeightsBody};
@@ -200,31 +200,51 @@ async fn weights(State(app): State<App>, body: Bytes) -> Result<HttpResponse, Ap
     Ok(call(&app, request).await)
 }
 
+/// `PUT /api/chaos/{service}[?instance=N|NAME]`: the CLI's `chaos`, on every instance or on one.
 async fn chaos_on(
     State(app): State<App>,
     Path(service): Path<String>,
+    uri: Uri,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let instance = input::chaos_instance(&service, &uri)?;
     let b: ChaosBody = input::parse(&body)?;
-    let request = Request::Chaos {
-        service,
-        instance: None,
-        error_rate: b.error_rate,
-        delay_ms: b.delay_ms,
-        off: false,
-    };
-    Ok(call(&app, request).await)
+    Ok(chaos(&app, service, instance, b.error_rate, b.delay_ms, false).await)
 }
 
-async fn chaos_off(State(app): State<App>, Path(service): Path<String>) -> HttpResponse {
+/// `DELETE /api/chaos/{service}[?instance=N|NAME]`: chaos off.
+async fn chaos_off(
+    State(app): State<App>,
+    Path(service): Path<String>,
+    uri: Uri,
+) -> Result<HttpResponse, ApiError> {
+    let instance = input::chaos_instance(&service, &uri)?;
+    Ok(chaos(&app, service, instance, None, None, true).await)
+}
+
+async fn chaos(
+    app: &App,
+    service: String,
+    instance: Option<String>,
+    error_rate: Option<f64>,
+    delay_ms: Option<u64>,
+    off: bool,
+) -> HttpResponse {
+    let known = instance.is_some()
+        && Topology::new(&app.ports)
+            .workloads
+            .iter()
+            .any(|w| w.binary == service);
     let request = Request::Chaos {
         service,
-        instance: None,
-        error_rate: None,
-        delay_ms: None,
-        off: true,
+        instance,
+        error_rate,
+        delay_ms,
+        off,
     };
-    call(&app, request).await
+    let response = ask(&app.calls, request, WRITE_TIMEOUT).await;
+    app.demand.wake.notify_one();
+    input::chaos_answer(response, known)
 }
 
 async fn canary_start(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {

@@ -104,6 +104,10 @@ impl Collector {
         let mut ready = BTreeMap::new();
         let mut sidecars = BTreeMap::new();
         let mut envoy_up = false;
+        // Instances ejected by outlier detection at the last reading of Envoy, by workload:
+        // a change is logged as an event. Kept while nobody looks or Envoy does not answer, so
+        // the next reading logs what changed meanwhile.
+        let mut ejected: BTreeMap<String, u64> = BTreeMap::new();
         loop {
             let woken = tokio::select! {
                 _ = tokio::time::sleep(PERIOD) => false,
@@ -128,6 +132,9 @@ impl Collector {
                 {
                     Ok((200, text)) => {
                         window.push(Instant::now(), figures::parse(&text));
+                        let now = view::ejections(&self.topology, &window);
+                        self.log_ejections(&ejected, &now);
+                        ejected = now;
                         true
                     }
                     _ => {
@@ -173,6 +180,23 @@ impl Collector {
                 now_ms: now_ms(),
             });
             self.view.send_replace(Arc::new(view));
+        }
+    }
+}
+
+impl Collector {
+    /// Log each workload whose ejected instances changed between two readings (none before
+    /// the first: a mesh starts with none ejected).
+    fn log_ejections(&self, before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) {
+        let Ok(mut log) = self.log.lock() else {
+            return;
+        };
+        let at = now_ms();
+        for w in &self.topology.workloads {
+            let was = before.get(w.binary).copied().unwrap_or(0);
+            let is = now.get(w.binary).copied().unwrap_or(0);
+            let version = w.labels.get("version").map_or("", String::as_str);
+            log.ejections(w.binary, version, was, is, at);
         }
     }
 }

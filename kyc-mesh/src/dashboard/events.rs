@@ -124,6 +124,55 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
     })
 }
 
+/// The event kind of an ejection or a return.
+pub const OUTLIER_EJECTION: &str = "outlier-ejection";
+
+/// The line for outlier detection ejecting (`after > before`: shown in red) or letting back
+/// (`after < before`) instances of `host`.
+pub fn ejection_event(
+    host: &str,
+    version: &str,
+    before: u64,
+    after: u64,
+    at_ms: u64,
+) -> Option<EventView> {
+    let plural = |n: u64| if n == 1 { "instance" } else { "instances" };
+    let who = if version.is_empty() {
+        host.to_string()
+    } else {
+        format!("{host} {version}")
+    };
+    let (text, bad) = match after.cmp(&before) {
+        std::cmp::Ordering::Equal => return None,
+        std::cmp::Ordering::Greater => {
+            let n = after - before;
+            (
+                format!(
+                    "{who}: {n} {} ejected by outlier detection ({after} ejected now)",
+                    plural(n)
+                ),
+                true,
+            )
+        }
+        std::cmp::Ordering::Less => {
+            let n = before - after;
+            (
+                format!(
+                    "{who}: {n} {} back from outlier detection's ejection ({after} ejected now)",
+                    plural(n)
+                ),
+                false,
+            )
+        }
+    };
+    Some(EventView {
+        at_ms,
+        kind: OUTLIER_EJECTION.into(),
+        text,
+        bad,
+    })
+}
+
 /// The log the collector reads; filled by [`follow`].
 #[derive(Debug, Default)]
 pub struct Log {
@@ -160,6 +209,16 @@ impl Log {
             bad,
         });
         self.events.truncate(KEPT);
+    }
+
+    /// Log a change of the instances of `host` (version `version`) the gateway's outlier
+    /// detection ejects, `before` → `after` (nothing when equal). Not an event of `up`'s bus:
+    /// the collector sees it in Envoy's `outlier_detection.ejections_active` gauge.
+    pub fn ejections(&mut self, host: &str, version: &str, before: u64, after: u64, at_ms: u64) {
+        if let Some(view) = ejection_event(host, version, before, after, at_ms) {
+            self.events.push_front(view);
+            self.events.truncate(KEPT);
+        }
     }
 
     fn note(&mut self, text: String) {

@@ -88,3 +88,39 @@ fn a_new_canary_run_replaces_the_last_runs_checks() {
     log.record(&phase(Phase::Progressing, None), 5);
     assert!(log.checks.is_empty(), "a new run starts empty");
 }
+
+#[test]
+fn an_ejection_and_a_return_are_logged_once_each() {
+    let mut log = Log::default();
+    let host = "kyc-credit-check-advanced";
+    log.ejections(host, "v2", 0, 0, 1);
+    assert!(log.events.is_empty(), "no change: nothing logged");
+    log.ejections(host, "v2", 0, 1, 2);
+    log.ejections(host, "v2", 1, 0, 3);
+    log.ejections(host, "", 0, 2, 4);
+    let texts: Vec<(&str, bool, &str)> = log
+        .events
+        .iter()
+        .map(|e| (e.text.as_str(), e.bad, e.kind.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (
+                "kyc-credit-check-advanced: 2 instances ejected by outlier detection (2 ejected now)",
+                true,
+                OUTLIER_EJECTION
+            ),
+            (
+                "kyc-credit-check-advanced v2: 1 instance back from outlier detection's ejection (0 ejected now)",
+                false,
+                OUTLIER_EJECTION
+            ),
+            (
+                "kyc-credit-check-advanced v2: 1 instance ejected by outlier detection (1 ejected now)",
+                true,
+                OUTLIER_EJECTION
+            ),
+        ]
+    );
+}

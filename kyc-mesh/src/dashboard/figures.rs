@@ -13,9 +13,9 @@ use serde::Serialize;
 
 /// The stats the collector asks for (Envoy's `/stats/prometheus?filter=`, matched against the
 /// native stat names): response classes and request times, upstream (per cluster) and
-/// downstream (the gateway listener).
-pub const FILTER: &str =
-    r"(upstream_rq_[1-5]xx|upstream_rq_time|downstream_rq_[1-5]xx|downstream_rq_time)$";
+/// downstream (the gateway listener); and each cluster's outlier detection ejections (a gauge:
+/// how many of its endpoints are ejected now).
+pub const FILTER: &str = r"(upstream_rq_[1-5]xx|upstream_rq_time|downstream_rq_[1-5]xx|downstream_rq_time|outlier_detection\.ejections_active)$";
 
 /// The cumulative counters of one cluster or listener at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,6 +24,9 @@ pub struct Series {
     pub classes: [u64; 5],
     /// Cumulative histogram buckets of the request time: (upper bound in ms, count).
     pub buckets: Vec<(f64, u64)>,
+    /// Endpoints outlier detection has ejected now (a gauge, not a counter: only the newest
+    /// reading means anything).
+    pub ejected: u64,
 }
 
 impl Series {
@@ -113,6 +116,9 @@ pub fn parse(text: &str) -> Sample {
             match name {
                 "envoy_cluster_upstream_rq_xx" => add_class(series, &labels, value),
                 "envoy_cluster_upstream_rq_time_bucket" => add_bucket(series, &labels, value),
+                "envoy_cluster_outlier_detection_ejections_active" => {
+                    series.ejected = value.max(0.0) as u64;
+                }
                 _ => {}
             }
             continue;
@@ -259,6 +265,20 @@ impl Window {
             }
             None => Figures::default(),
         }
+    }
+
+    /// The most endpoints ejected now by any cluster whose name `matches` (the newest reading;
+    /// 0 without one). The most, not the sum: the Service-level and the subset clusters of a
+    /// host list the same instances, and each ejects a failing one on its own.
+    pub fn ejected(&self, matches: impl Fn(&str) -> bool) -> u64 {
+        self.samples.back().map_or(0, |(_, s)| {
+            s.clusters
+                .iter()
+                .filter(|(name, _)| matches(name))
+                .map(|(_, series)| series.ejected)
+                .max()
+                .unwrap_or(0)
+        })
     }
 
     /// Seconds the figures cover.

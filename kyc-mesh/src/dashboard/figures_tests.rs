@@ -95,3 +95,32 @@ fn cluster_names_give_the_host_and_subset() {
     );
     assert_eq!(cluster_host("xds_cluster"), None);
 }
+
+#[test]
+fn ejections_are_the_newest_reading_and_the_most_of_a_hosts_clusters() {
+    const V2: &str = "outbound|8080|v2|kyc-credit-check-advanced.default.svc.cluster.local";
+    const SERVICE: &str = "outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local";
+    let gauge = |subset: u64, service: u64| {
+        format!(
+            "# TYPE envoy_cluster_outlier_detection_ejections_active gauge\n\
+             envoy_cluster_outlier_detection_ejections_active{{envoy_cluster_name=\"{V2}\"}} {subset}\n\
+             envoy_cluster_outlier_detection_ejections_active{{envoy_cluster_name=\"{SERVICE}\"}} {service}\n"
+        )
+    };
+    let advanced = |c: &str| cluster_host(c).is_some_and(|(h, _)| h == "kyc-credit-check-advanced");
+    let mut w = Window::new(Duration::from_secs(10));
+    assert_eq!(w.ejected(advanced), 0, "no reading: none");
+    let t0 = Instant::now();
+    w.push(t0, parse(&gauge(1, 0)));
+    assert_eq!(w.ejected(advanced), 1);
+    w.push(t0 + Duration::from_secs(1), parse(&gauge(1, 1)));
+    assert_eq!(w.ejected(advanced), 1, "the same instance in both clusters");
+    w.push(t0 + Duration::from_secs(2), parse(&gauge(0, 0)));
+    assert_eq!(
+        w.ejected(advanced),
+        0,
+        "the newest reading, not the window's"
+    );
+    w.push(t0 + Duration::from_secs(3), parse(&gauge(2, 0)));
+    assert_eq!(w.ejected(|c| c.contains("basic")), 0);
+}

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
+use axum::extract::Query;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -186,6 +187,58 @@ pub struct ChaosBody {
     pub error_rate: Option<f64>,
     #[serde(default)]
     pub delay_ms: Option<u64>,
+}
+
+/// The query of `PUT|DELETE /api/chaos/{service}`: `?instance=1` or
+/// `?instance=kyc-credit-check-advanced-1` (the CLI's `--instance N` / `--pod NAME`); absent:
+/// every instance. A query, not a body field: `DELETE` has no body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosQuery {
+    #[serde(default)]
+    pub instance: Option<String>,
+}
+
+/// The instance (pod name) a chaos request's `uri` picks in its query (`None`: every
+/// instance). An index `N` names `<service>-N`; whether it exists is `up`'s to say.
+pub fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiError> {
+    let Query(q) = Query::<ChaosQuery>::try_from_uri(uri).map_err(|e| {
+        let e = e.body_text();
+        let field = if e.contains("unknown field") {
+            "query"
+        } else {
+            "instance"
+        };
+        ApiError::bad(
+            field,
+            format!("{field}: {e} (the query takes only instance=N or instance=<pod name>)"),
+        )
+    })?;
+    match q.instance.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(ApiError::bad(
+            "instance",
+            "instance: empty (give an index such as 1, or a pod name such as kyc-credit-check-advanced-1; omit it for every instance)",
+        )),
+        Some(i) if i.bytes().all(|b| b.is_ascii_digit()) => match i.parse::<u32>() {
+            Ok(n) => Ok(Some(format!("{service}-{n}"))),
+            Err(e) => Err(ApiError::bad("instance", format!("instance: {i}: {e}"))),
+        },
+        Some(i) => Ok(Some(i.to_string())),
+    }
+}
+
+/// `up`'s answer to a chaos request for one instance: its refusal of an unknown instance of a
+/// known service is the instance's fault (400 naming `instance`, with the CLI's text), not an
+/// unknown service (404).
+pub fn chaos_answer(response: Option<Response>, instance_of_known_service: bool) -> HttpResponse {
+    match response {
+        Some(Response::Refused {
+            reason: Refusal::UnknownService,
+            message,
+        }) if instance_of_known_service => ApiError::bad("instance", message).into_response(),
+        other => answer(other),
+    }
 }
 
 /// `PUT /api/load`.

@@ -79,3 +79,47 @@ fn answers_of_up_map_to_http() {
     );
     assert_eq!(field_of("no field here: x"), None);
 }
+
+#[test]
+fn a_chaos_instance_is_an_index_or_a_pod_name_from_the_query() {
+    let s = "kyc-credit-check-advanced";
+    let pick = |uri: &str| chaos_instance(s, &uri.parse::<Uri>().expect("uri"));
+    assert_eq!(pick("/api/chaos/x"), Ok(None));
+    assert_eq!(pick("/api/chaos/x?"), Ok(None));
+    let one = Some("kyc-credit-check-advanced-1".to_string());
+    assert_eq!(pick("/api/chaos/x?instance=1"), Ok(one.clone()));
+    assert_eq!(
+        pick("/api/chaos/x?instance=kyc-credit-check-advanced-1"),
+        Ok(one)
+    );
+    for (uri, field) in [
+        ("/api/chaos/x?instance=", "instance"),
+        ("/api/chaos/x?instance=%20", "instance"),
+        ("/api/chaos/x?instance=99999999999", "instance"),
+        ("/api/chaos/x?pod=1", "query"),
+    ] {
+        let e = pick(uri).expect_err(uri);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(e.field.as_deref(), Some(field), "{uri}: {}", e.error);
+        assert!(e.error.starts_with(field), "{uri}: {}", e.error);
+    }
+}
+
+#[test]
+fn an_unknown_instance_of_a_known_service_is_a_bad_instance() {
+    let refused = |message: &str| {
+        Some(Response::Refused {
+            reason: Refusal::UnknownService,
+            message: message.into(),
+        })
+    };
+    let text = "kyc-credit-check-advanced has no instance \"kyc-credit-check-advanced-7\" (its instances: kyc-credit-check-advanced-0, kyc-credit-check-advanced-1)";
+    assert_eq!(
+        chaos_answer(refused(text), true).status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        chaos_answer(refused("unknown service \"x\""), false).status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -38,6 +38,10 @@ pub struct Node {
     /// How many of the workload's instances are ready (`None`: not a workload).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<InstanceCount>,
+    /// How many of the workload's instances the gateway's outlier detection ejects now (the
+    /// page shows "1 of 2 ejected"; `None`: not a workload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ejected: Option<u64>,
 }
 
 /// A workload's instances (`spec.replicas`) and how many answer their `/readyz`: the node
@@ -96,6 +100,9 @@ pub struct VersionView {
     pub version: String,
     pub port: u16,
     pub ready: bool,
+    /// Instances the gateway's outlier detection ejects now: the most
+    /// `outlier_detection.ejections_active` of the host's clusters (subset and Service-level).
+    pub ejected: u64,
     pub figures: Figures,
 }
 
@@ -153,8 +160,23 @@ fn host_figures(window: &Window, host: &str) -> Figures {
     window.sum(|cluster| cluster_host(cluster).is_some_and(|(h, _)| h == host))
 }
 
+/// Instances ejected now by outlier detection, by workload (binary): what [`build`] shows and
+/// what the collector compares between readings to log an ejection or a return.
+pub fn ejections(topology: &Topology, window: &Window) -> BTreeMap<String, u64> {
+    topology
+        .workloads
+        .iter()
+        .map(|w| {
+            let n = window.ejected(|c| cluster_host(c).is_some_and(|(h, _)| h == w.binary));
+            (w.binary.to_string(), n)
+        })
+        .collect()
+}
+
 pub fn build(i: Inputs<'_>) -> View {
     let entry = i.topology.entry();
+    let ejected_now = ejections(i.topology, i.window);
+    let ejected = |binary: &str| ejected_now.get(binary).copied();
     let ready = |binary: &str| i.ready.get(binary).is_some_and(|c| c.ready > 0);
     let instances = |binary: &str| i.ready.get(binary).copied();
     let scorers: Vec<_> = i
@@ -172,6 +194,7 @@ pub fn build(i: Inputs<'_>) -> View {
             ready: None,
             sidecar: None,
             instances: None,
+            ejected: None,
         },
         Node {
             id: GATEWAY.into(),
@@ -181,6 +204,7 @@ pub fn build(i: Inputs<'_>) -> View {
             ready: Some(i.envoy_up),
             sidecar: None,
             instances: None,
+            ejected: None,
         },
         Node {
             id: entry.binary.into(),
@@ -190,6 +214,7 @@ pub fn build(i: Inputs<'_>) -> View {
             ready: Some(ready(entry.binary)),
             sidecar: i.sidecars.get(entry.binary).cloned(),
             instances: instances(entry.binary),
+            ejected: ejected(entry.binary),
         },
         Node {
             id: GATEWAY_MESH.into(),
@@ -199,6 +224,7 @@ pub fn build(i: Inputs<'_>) -> View {
             ready: Some(i.envoy_up),
             sidecar: None,
             instances: None,
+            ejected: None,
         },
     ];
     let mut edges = vec![
@@ -234,6 +260,7 @@ pub fn build(i: Inputs<'_>) -> View {
             ready: Some(ready(w.binary)),
             sidecar: i.sidecars.get(w.binary).cloned(),
             instances: instances(w.binary),
+            ejected: ejected(w.binary),
         });
         edges.push(Edge {
             from: GATEWAY_MESH.into(),
@@ -245,6 +272,7 @@ pub fn build(i: Inputs<'_>) -> View {
             version,
             port: w.port,
             ready: ready(w.binary),
+            ejected: ejected(w.binary).unwrap_or(0),
             figures,
         });
     }

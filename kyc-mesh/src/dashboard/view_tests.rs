@@ -45,7 +45,12 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
     let mut window = Window::new(Duration::from_secs(10));
     let t0 = Instant::now();
     window.push(t0, parse(&text(0, 0, 0, 0)));
-    window.push(t0 + Duration::from_secs(10), parse(&text(100, 85, 10, 5)));
+    // Outlier detection ejects one advanced instance (its v2 subset cluster says so).
+    let ejected = "envoy_cluster_outlier_detection_ejections_active{envoy_cluster_name=\"outbound|8080|v2|kyc-credit-check-advanced.default.svc.cluster.local\"} 1\n";
+    window.push(
+        t0 + Duration::from_secs(10),
+        parse(&(text(100, 85, 10, 5) + ejected)),
+    );
     let two = InstanceCount { ready: 1, total: 2 };
     let ready: BTreeMap<String, InstanceCount> =
         [("kyc-credit-check-advanced".to_string(), two)].into();
@@ -89,6 +94,19 @@ fn the_view_puts_weights_next_to_the_observed_split_and_figures_on_each_edge() {
     assert_eq!(node("kyc-credit-check-advanced").instances, Some(two));
     assert_eq!(node("kyc-credit-check-basic").ready, Some(false));
     assert_eq!(node(CLIENT).ready, None);
+    // "1 of 2 ejected" on advanced's node and version; none elsewhere; not a workload: absent.
+    assert_eq!(node("kyc-credit-check-advanced").ejected, Some(1));
+    assert_eq!(node("kyc-credit-check-basic").ejected, Some(0));
+    assert_eq!(node(GATEWAY).ejected, None);
+    let version = |host: &str| v.versions.iter().find(|x| x.host == host).expect("version");
+    assert_eq!(version("kyc-credit-check-advanced").ejected, 1);
+    assert_eq!(version("kyc-credit-check-basic").ejected, 0);
+    let json = serde_json::to_value(&v).expect("json");
+    assert!(json["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .any(|x| x["host"] == "kyc-credit-check-advanced" && x["ejected"] == 1));
     // The sidecars the collector found mark their workload's node; the Envoys have none.
     assert_eq!(node("kyc-credit-check-basic").sidecar, Some(sidecar));
     assert_eq!(node("kyc-credit-check-advanced").sidecar, None);

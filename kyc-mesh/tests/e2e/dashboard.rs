@@ -415,6 +415,34 @@ async fn a_canary_and_chaos_from_the_page_and_the_page_survives_its_services_kil
     })
     .await;
     assert!(view["chaos"].as_object().is_some_and(|c| c.is_empty()));
+    // One instance, by index (the page's instance picker): forwarded to `up`, which names it;
+    // an empty instance is a 400 naming the field.
+    let (status, answer) = dash
+        .write(
+            "DELETE",
+            "/api/chaos/kyc-credit-check-advanced?instance=0",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kyc-credit-check-advanced-0")),
+        "{answer}"
+    );
+    let (status, answer) = dash
+        .write(
+            "DELETE",
+            "/api/chaos/kyc-credit-check-advanced?instance=",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["field"]),
+        (400, &json!("instance")),
+        "{answer}"
+    );
     // A refusal of `up` reaches the page with its reason: no canary runs any more.
     let (status, answer) = dash.write("POST", "/api/canary/abort", None).await;
     assert_eq!(status, 409, "{answer}");

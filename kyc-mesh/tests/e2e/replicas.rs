@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::helpers::browser::{rendered_dom, token};
 use crate::helpers::http::client;
 use crate::helpers::load::Load;
 use crate::helpers::mesh::{alive, cli, text, Mesh, MeshSpec};
@@ -213,14 +214,34 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     let out = cli(&mesh, &["chaos", ADVANCED, "--pod", "basic-0", "--off"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
-    // Instance 1 fails every request: its 503s reach the client (no retries), until the
-    // gateway's outlier detection ejects it; then every answer is instance 0's 200.
-    let out = cli(
-        &mesh,
-        &["chaos", ADVANCED, "--instance", "1", "--error-rate", "1"],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    // The dashboard's chaos control picks an instance the same way (`?instance=`, with the
+    // page's token): an unknown one is a 400 naming it, with the CLI's text.
+    let dash = format!("http://127.0.0.1:{dashboard}");
+    let page = c.get(format!("{dash}/")).send().await.expect("page");
+    let token = token(&page.text().await.expect("page text"));
+    let chaos = |query: &'static str, body: &'static str| {
+        c.put(format!("{dash}/api/chaos/{ADVANCED}{query}"))
+            .header("X-KYC-Token", &token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = chaos("?instance=7", r#"{"errorRate":1}"#)
+        .await
+        .expect("chaos");
+    assert_eq!(r.status(), 400);
+    let refused: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(refused["field"], "instance", "{refused}");
+    let why = refused["error"].as_str().unwrap_or_default();
+    assert!(why.contains(POD0) && why.contains(POD1), "{refused}");
+
+    // Instance 1 fails every request (chaos from the dashboard): its 503s reach the client
+    // (no retries), until the gateway's outlier detection ejects it; then every answer is
+    // instance 0's 200.
+    let r = chaos("?instance=1", r#"{"errorRate":1}"#)
+        .await
+        .expect("chaos");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
     let errors = Cell::new(0);
     let ejections = format!("{V2}.outlier_detection.ejections_active");
     poll_async(
@@ -266,6 +287,42 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
         mesh.stat(&ejections).await,
         1,
         "one of two (maxEjectionPercent 50)"
+    );
+    // The dashboard shows it: "1 of 2 ejected" on advanced v2, and an ejection event.
+    let view = poll_async(
+        "the dashboard showing the ejection",
+        Duration::from_secs(20),
+        || async {
+            let view: serde_json::Value = reqwest::get(&state).await.ok()?.json().await.ok()?;
+            let version = view["versions"]
+                .as_array()?
+                .iter()
+                .find(|v| v["host"] == ADVANCED)?
+                .clone();
+            let logged = view["events"].as_array()?.iter().any(|e| {
+                e["kind"] == "outlier-ejection"
+                    && e["text"].as_str().is_some_and(|t| {
+                        t.starts_with(&format!("{ADVANCED} v2: 1 instance ejected"))
+                    })
+            });
+            (version["ejected"] == 1 && logged).then_some(view)
+        },
+    )
+    .await;
+    let node = view["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == ADVANCED))
+        .expect("advanced node");
+    assert_eq!(node["ejected"], 1, "{node}");
+    let dom = rendered_dom(&format!("{dash}/")).await;
+    assert!(
+        dom.contains("1 of 2 ejected") && dom.contains("data-ejected=\"1\""),
+        "the graph marks the ejection"
+    );
+    assert!(dom.contains("· 1 ejected"), "and the versions table");
+    assert!(
+        dom.contains(&format!("value=\"{POD1}\"")),
+        "the chaos control offers each instance"
     );
 
     // The ejected instance is killed: supervision restarts it (its chaos remembered), while

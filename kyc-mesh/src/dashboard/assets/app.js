@@ -137,6 +137,14 @@ function renderGraph(v) {
       if (n.instances) state.setAttribute("data-instances", `${n.instances.ready}/${n.instances.total}`);
       g.append(state);
     }
+    if (n.ejected > 0) {
+      // Outlier detection (the gateway's ejections_active) keeps this many instances out.
+      const of = n.instances ? ` of ${n.instances.total}` : "";
+      // Above the node, right-aligned: inside it are the name and state, under it the sidecar.
+      const mark = s("text", { class: "ejected", x: p.w - 4, y: -5, "text-anchor": "end", fill: COLOURS.warn, "data-ejected": String(n.ejected) }, `${n.ejected}${of} ejected`);
+      mark.append(s("title", {}, "ejected by the gateway's outlier detection (outlier_detection.ejections_active)"));
+      g.append(mark);
+    }
     if (n.sidecar) sidecarTab(g, p.w, n.sidecar);
     svg.append(g);
   }
@@ -237,7 +245,8 @@ function renderRoutes(v) {
 function renderVersions(v) {
   $("versions").tBodies[0].replaceChildren(...v.versions.map((x) => h("tr", { "data-host": x.host },
     h("td", { title: x.host }, tiny(x.host), " ", h("span", { class: "tag" }, x.version)),
-    h("td", {}, h("span", { class: x.ready ? "verdict-pass" : "verdict-fail" }, x.ready ? "ready" : "down")),
+    h("td", {}, h("span", { class: x.ready ? "verdict-pass" : "verdict-fail" }, x.ready ? "ready" : "down"),
+      x.ejected > 0 ? h("span", { class: "ejected", title: "ejected by the gateway's outlier detection" }, ` · ${x.ejected} ejected`) : null),
     h("td", { class: "num", "data-rps": x.figures.rps.toFixed(2) }, fmt.rps(x.figures)),
     h("td", { class: "num" }, fmt.ok(x.figures)), h("td", { class: "num" }, fmt.p99(x.figures)))));
 }
@@ -316,13 +325,28 @@ function renderChaos(v) {
       const apply = h("button", { class: "primary", text: "Apply", "aria-label": `apply chaos to ${x.host}` });
       const off = h("button", { text: "Off", "aria-label": `chaos off on ${x.host}` });
       const tag = h("span", { class: "tag" });
-      apply.addEventListener("click", () => send("PUT", "/api/chaos/" + encodeURIComponent(x.host),
+      // Which instance: every one (the default), or one of `<workload>-0`, `-1`, … (shown
+      // when the workload has more than one).
+      const pick = h("select", { id: id + "-instance" });
+      const pickLabel = h("label", { for: pick.id, text: "instance" });
+      const target = () => "/api/chaos/" + encodeURIComponent(x.host) + (pick.value ? "?instance=" + encodeURIComponent(pick.value) : "");
+      apply.addEventListener("click", () => send("PUT", target(),
         { errorRate: Number(rate.value) / 100, delayMs: Number(delay.value) }));
-      off.addEventListener("click", () => send("DELETE", "/api/chaos/" + encodeURIComponent(x.host)));
-      p = { tag, rate, delay, section: h("div", { class: "scorer" }, h("h3", {}, "chaos on ", tiny(x.host), " ", tag),
-        h("div", { class: "form" }, h("label", { for: rate.id, text: "errors (% of requests)" }), rate,
+      off.addEventListener("click", () => send("DELETE", target()));
+      p = { tag, rate, delay, pick, pickLabel, total: -1, section: h("div", { class: "scorer" }, h("h3", {}, "chaos on ", tiny(x.host), " ", tag),
+        h("div", { class: "form" }, pickLabel, pick, h("label", { for: rate.id, text: "errors (% of requests)" }), rate,
           h("label", { for: delay.id, text: "delay (ms)" }), delay), h("div", { class: "row" }, apply, off)) };
       chaosPanels.set(x.host, p);
+    }
+    const node = v.nodes.find((n) => n.id === x.host);
+    const total = node && node.instances ? node.instances.total : 1;
+    if (total !== p.total) {
+      const chosen = p.pick.value;
+      const names = Array.from({ length: total }, (_, i) => `${x.host}-${i}`);
+      p.pick.replaceChildren(h("option", { value: "", text: "all instances" }), ...names.map((n, i) => h("option", { value: n, text: `instance ${i}`, title: n })));
+      p.pick.value = names.includes(chosen) ? chosen : "";
+      p.pick.hidden = p.pickLabel.hidden = total <= 1;
+      p.total = total;
     }
     const c = v.chaos[x.host];
     p.tag.textContent = c ? `on: ${Math.round(c.errorRate * 100)} % errors, ${c.delayMs} ms` : "off";
