@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::helpers::browser::{rendered_dom, token};
-use crate::helpers::http::client;
+use crate::helpers::http::{client, dashboard_state};
 use crate::helpers::load::Load;
-use crate::helpers::mesh::{alive, cli, text, Mesh, MeshSpec};
+use crate::helpers::mesh::{alive, cli, text, Mesh};
 use crate::helpers::{free_port, networking_copy, poll_async, repo_networking, scenario, ADVANCED};
 use crate::prometheus::prometheus_binary;
-use crate::services::require_binaries;
+use crate::services::start_real;
 
 const POD0: &str = "kyc-credit-check-advanced-0";
 const POD1: &str = "kyc-credit-check-advanced-1";
@@ -26,19 +26,7 @@ async fn start(
     scenario: Option<std::path::PathBuf>,
     up_args: Vec<String>,
 ) -> Mesh {
-    require_binaries();
-    tokio::task::spawn_blocking(move || {
-        Mesh::start(MeshSpec {
-            envoy: &envoy,
-            networking: &networking,
-            scenario: scenario.as_deref(),
-            external: None,
-            service_env: vec![],
-            up_args,
-        })
-    })
-    .await
-    .expect("start")
+    start_real(envoy, networking, scenario, vec![], up_args).await
 }
 
 /// One GET: its status and the instance that answered (`x-kyc-served-by:
@@ -157,12 +145,11 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
     .await;
     assert!(out.status.success(), "{}", text(&out));
     // The dashboard: advanced "2/2" (ready/total instances).
-    let state = format!("http://127.0.0.1:{dashboard}/api/state");
     poll_async(
         "the dashboard showing 2/2",
         Duration::from_secs(30),
         || async {
-            let view: serde_json::Value = reqwest::get(&state).await.ok()?.json().await.ok()?;
+            let view = dashboard_state(dashboard).await?;
             let node = view["nodes"]
                 .as_array()?
                 .iter()
@@ -293,7 +280,7 @@ async fn outlier_detection_ejects_the_one_failing_replica_and_the_errors_stop() 
         "the dashboard showing the ejection",
         Duration::from_secs(20),
         || async {
-            let view: serde_json::Value = reqwest::get(&state).await.ok()?.json().await.ok()?;
+            let view = dashboard_state(dashboard).await?;
             let version = view["versions"]
                 .as_array()?
                 .iter()

@@ -31,12 +31,24 @@ pub(crate) async fn start_with(
     service_env: Vec<String>,
     up_args: Vec<String>,
 ) -> Mesh {
+    start_real(envoy, networking, None, service_env, up_args).await
+}
+
+/// The one way the real-service tests start a mesh: `networking` (and a scenario from the
+/// start), extra service environment and `up` options, off the async runtime.
+pub(crate) async fn start_real(
+    envoy: PathBuf,
+    networking: PathBuf,
+    scenario: Option<PathBuf>,
+    service_env: Vec<String>,
+    up_args: Vec<String>,
+) -> Mesh {
     require_binaries();
     tokio::task::spawn_blocking(move || {
         Mesh::start(MeshSpec {
             envoy: &envoy,
             networking: &networking,
-            scenario: None,
+            scenario: scenario.as_deref(),
             external: None,
             service_env,
             up_args,

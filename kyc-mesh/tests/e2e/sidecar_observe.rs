@@ -8,40 +8,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::http::client;
-use crate::helpers::mesh::{Mesh, MeshSpec};
+use crate::helpers::http::{client, dashboard_state};
+use crate::helpers::mesh::Mesh;
 use crate::helpers::{free_port, kyc_mesh, poll_async, repo_networking, scenario, BASIC};
 use crate::prometheus::prometheus_binary;
-use crate::services::require_binaries;
+use crate::services::start_real;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A mesh of networking/ with sidecars, on `mtls-strict` from the start when `strict`.
 async fn start_mesh(envoy: PathBuf, up_args: Vec<String>, strict: bool) -> Mesh {
-    require_binaries();
-    tokio::task::spawn_blocking(move || {
-        let networking = repo_networking();
-        let strict = strict.then(|| scenario("mtls-strict.yaml"));
-        Mesh::start(MeshSpec {
-            envoy: &envoy,
-            networking: &networking,
-            scenario: strict.as_deref(),
-            external: None,
-            service_env: vec![],
-            up_args,
-        })
-    })
-    .await
-    .expect("start")
-}
-
-async fn state(port: u16) -> Option<Value> {
-    let r = client()
-        .get(format!("http://127.0.0.1:{port}/api/state"))
-        .send()
-        .await
-        .ok()?;
-    r.json().await.ok()
+    let strict = strict.then(|| scenario("mtls-strict.yaml"));
+    start_real(envoy, repo_networking(), strict, vec![], up_args).await
 }
 
 /// Every node of the graph that has a readiness says ready, and every version too.
@@ -114,7 +92,7 @@ async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_r
     let view = poll_async(
         "the dashboard to show every service ready",
         WAIT,
-        || async { state(port).await.filter(all_ready) },
+        || async { dashboard_state(port).await.filter(all_ready) },
     )
     .await;
     assert!(all_ready(&view), "{view}");
@@ -123,7 +101,7 @@ async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_r
         "each workload node marked with its sidecar, ready, STRICT",
         WAIT,
         || async {
-            let v = state(port).await?;
+            let v = dashboard_state(port).await?;
             let marked: Vec<Value> = v["nodes"]
                 .as_array()?
                 .iter()
@@ -149,7 +127,7 @@ async fn under_mtls_strict_the_dashboard_shows_the_services_ready_also_after_a_r
     poll_async(
         "the dashboard to show every service ready again",
         WAIT,
-        || async { state(port).await.filter(all_ready) },
+        || async { dashboard_state(port).await.filter(all_ready) },
     )
     .await;
     drop(mesh);

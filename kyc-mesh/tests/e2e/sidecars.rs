@@ -2,31 +2,21 @@
 //! between SPIFFE identities, PeerAuthentication, AuthorizationPolicy, `curl --from`,
 //! `status`, live policy reload under load and mesh-bound routing in the caller's sidecar.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::helpers::http::{client, get};
 use crate::helpers::load::Load;
-use crate::helpers::mesh::{children, cli, text, Mesh, MeshSpec};
+use crate::helpers::mesh::{children, cli, text, Mesh};
 use crate::helpers::{kyc_mesh, networking_copy, poll_async, repo_networking, scenario};
 use crate::helpers::{ADVANCED, AGG, BASIC};
-use crate::services::{require_binaries, start_with};
+use crate::services::{start_real, start_with};
 
-async fn start_scenario(envoy: PathBuf, networking: PathBuf, scenario: PathBuf) -> Mesh {
-    require_binaries();
-    tokio::task::spawn_blocking(move || {
-        Mesh::start(MeshSpec {
-            envoy: &envoy,
-            networking: &networking,
-            scenario: Some(&scenario),
-            external: None,
-            service_env: vec![],
-            up_args: vec![],
-        })
-    })
-    .await
-    .expect("start")
+/// `kyc-mesh curl --from kyc-aggregator-mgt` straight to the basic scorer (not through the gateway).
+async fn aggregator_calls_basic(mesh: &Mesh) -> Output {
+    let url = "http://kyc-credit-check-basic:8080/credit-check/basic";
+    cli(mesh, &["curl", "--from", AGG, url]).await
 }
 
 /// The URI SANs of the certificate served on a loopback port (openssl s_client + x509).
@@ -72,7 +62,14 @@ async fn plaintext_status(port: u16) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_strict_gateway_chain_rbac_plaintext_refused_and_spiffe_certificates() {
     let envoy = require_envoy!();
-    let mesh = start_scenario(envoy, repo_networking(), scenario("mtls-strict.yaml")).await;
+    let mesh = start_real(
+        envoy,
+        repo_networking(),
+        Some(scenario("mtls-strict.yaml")),
+        vec![],
+        vec![],
+    )
+    .await;
     let c = client();
     // The chain through the gateway: gateway → aggregator → its sidecar → gateway → scorer.
     for _ in 0..20 {
@@ -80,16 +77,7 @@ async fn mtls_strict_gateway_chain_rbac_plaintext_refused_and_spiffe_certificate
         assert_eq!(a.status, 200, "{a:?}");
     }
     // The aggregator's identity may not call a scorer directly.
-    let out = cli(
-        &mesh,
-        &[
-            "curl",
-            "--from",
-            AGG,
-            "http://kyc-credit-check-basic:8080/credit-check/basic",
-        ],
-    )
-    .await;
+    let out = aggregator_calls_basic(&mesh).await;
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -125,16 +113,7 @@ async fn mtls_strict_gateway_chain_rbac_plaintext_refused_and_spiffe_certificate
         || async { (plaintext_status(basic).await == Some(200)).then_some(()) },
     )
     .await;
-    let out = cli(
-        &mesh,
-        &[
-            "curl",
-            "--from",
-            AGG,
-            "http://kyc-credit-check-basic:8080/credit-check/basic",
-        ],
-    )
-    .await;
+    let out = aggregator_calls_basic(&mesh).await;
     assert!(text(&out).contains("HTTP 200"), "{}", text(&out));
 }
 

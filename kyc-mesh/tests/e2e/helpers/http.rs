@@ -77,3 +77,13 @@ pub async fn tally(
 pub fn count(m: &BTreeMap<String, usize>, k: &str) -> usize {
     m.get(k).copied().unwrap_or(0)
 }
+
+/// The dashboard's `GET /api/state` on `port`, `None` while it does not answer with JSON.
+pub async fn dashboard_state(port: u16) -> Option<serde_json::Value> {
+    let r = client()
+        .get(format!("http://127.0.0.1:{port}/api/state"))
+        .send()
+        .await
+        .ok()?;
+    r.json().await.ok()
+}
