@@ -10,7 +10,7 @@
 //!
 //! Envoy's cluster series name their subset cluster (`outbound|8080|v1|kyc-credit-check-basic…`); the
 //! scrape copies its subset and host into `destination_version` and `destination_service_name`, Istio's
-//! label names, so the local queries read like the cluster's (README, "Observe the canary"). A
+//! label names, so the local queries read like the cluster's (docs/observability.md). A
 //! Service-level cluster (`outbound|8080||kyc-credit-check-basic…`, as HTTPRoute backends make) has no
 //! subset: its `destination_version` is the one version of the pods its Service selects, as Istio
 //! labels a destination by the workload that answered.
@@ -175,7 +175,7 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
 /// [`services_file`], with the pod labels `app`, `version` and `namespace`), one for the sidecars'
 /// admin (from [`sidecars_file`]), one for the gateway Envoy's admin `/stats/prometheus`, whose
 /// cluster series get Istio's destination labels from the subset, or from `service_versions` for a
-/// Service-level cluster (the sidecars' series get none: the README's queries read the gateway's).
+/// Service-level cluster (the sidecars' series get none: the queries of docs/observability.md read the gateway's).
 pub fn config(
     admin_port: u16,
     service_versions: &BTreeMap<String, String>,

@@ -1,6 +1,6 @@
 """Observability on the cluster, without a cluster: the pod templates expose /metrics to Istio's metrics
 merging, the Grafana dashboard is a well-formed dashboard whose every query Prometheus' own parser
-accepts (`promtool check rules`), and so is every PromQL query of the README ("Observe the canary")."""
+accepts (`promtool check rules`), and so is every PromQL query of docs/observability.md."""
 
 from __future__ import annotations
 
@@ -40,23 +40,23 @@ def check_queries(queries: list[str]) -> None:
     assert run.returncode == 0, run.stdout + run.stderr + "\n".join(queries)
 
 
-def readme_queries(name: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(rf"<!-- promql: {name} begin -->(.*?)<!-- promql: {name} end -->", readme, re.S)
-    assert block, f"README has no promql {name} block"
+def documented_queries(name: str) -> list[str]:
+    guide = (ROOT / "docs" / "observability.md").read_text()
+    block = re.search(rf"<!-- promql: {name} begin -->(.*?)<!-- promql: {name} end -->", guide, re.S)
+    assert block, f"docs/observability.md has no promql {name} block"
     lines = [line.strip() for line in block.group(1).splitlines()]
     return [line for line in lines if line and not line.startswith(("#", "```"))]
 
 
 @pytest.mark.parametrize("block", ["local", "cluster"])
-def test_readme_queries_parse(block):
-    queries = readme_queries(block)
+def test_documented_queries_parse(block):
+    queries = documented_queries(block)
     assert len(queries) >= 3
     check_queries(queries)
 
 
 def test_cluster_queries_read_istio_metrics_as_flagger_does():
-    queries = readme_queries("cluster")
+    queries = documented_queries("cluster")
     assert any("istio_requests_total" in q for q in queries)
     assert any("istio_request_duration_milliseconds_bucket" in q for q in queries)
     assert all('reporter="destination"' in q for q in queries)

@@ -33,7 +33,7 @@ impl ServedBy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"code": "PASSPORT_EXPIRED", "flag": "backgroundCheckPass", "message": "the passport expired before today"}))]
 pub struct Reason {
-    /// Stable code, e.g. `WATCHLIST_NAME`, `PASSPORT_EXPIRED`, `CREDIT_UTILISATION_HIGH` (see the README).
+    /// Stable code, e.g. `WATCHLIST_NAME`, `PASSPORT_EXPIRED`, `CREDIT_UTILISATION_HIGH` (see docs/services.md).
     pub code: String,
     /// The report field this reason raised (or failed).
     pub flag: String,
@@ -77,7 +77,7 @@ pub struct CreditCheckReport {
     /// Advanced only: citizenship or residence country on the restricted list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restricted_national: Option<bool>,
-    /// Advanced only: a documented heuristic fired (see the README).
+    /// Advanced only: a documented heuristic fired (see docs/services.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspicious_activity: Option<bool>,
     /// Advanced only: name and birth date on the notices list.

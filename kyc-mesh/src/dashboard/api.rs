@@ -74,7 +74,7 @@ pub fn router(app: App, guard: Guard) -> Router {
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
-                error: "no such page or endpoint (see the README's Dashboard section)".into(),
+                error: "no such page or endpoint (see docs/dashboard.md)".into(),
                 field: None,
             }
         })

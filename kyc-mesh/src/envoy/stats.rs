@@ -21,7 +21,7 @@ pub struct TagSpecifier {
 
 impl StatsConfig {
     /// The cluster name extracted as Istio's bootstrap does, and the response code class (what the
-    /// README's queries use). Envoy's default tags are off: their cluster-name rule would win.
+    /// queries of docs/observability.md use). Envoy's default tags are off: their cluster-name rule would win.
     pub fn istio_cluster_names() -> Self {
         StatsConfig {
             use_all_default_tags: false,

@@ -43,7 +43,7 @@ const NEEDS_ISTIOD: &[&str] = &[
 ];
 
 pub const MINIKUBE_HINT: &str =
-    "it needs istiod and sidecars; use the minikube + Istio path (see README, 'Deploy on minikube + Istio')";
+    "it needs istiod and sidecars; use the minikube + Istio path (see docs/deploy.md)";
 
 /// Deserialise one object, naming the field path of the first problem.
 fn typed<T: serde::de::DeserializeOwned>(
@@ -123,7 +123,7 @@ fn object_of(
             file,
             label,
             format!(
-                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, security.istio.io PeerAuthentication/AuthorizationPolicy, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see README, 'Deploy on minikube + Istio')"
+                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, security.istio.io PeerAuthentication/AuthorizationPolicy, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see docs/deploy.md)"
             ),
         )),
     }

@@ -11,7 +11,7 @@
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
 //! - [`sidecars`]: sidecars, mTLS, policies, `curl --from`, `status`, mesh routing;
 //! - [`sidecar_observe`]: the dashboard and Prometheus of a mesh with sidecars under mTLS STRICT;
-//! - [`prometheus`]: the real Prometheus `up` starts, against the README's queries;
+//! - [`prometheus`]: the real Prometheus `up` starts, against docs/observability.md's queries;
 //! - [`replicas`]: `spec.replicas` instances, outlier detection across them, `chaos --instance`,
 //!   per-instance restarts and rollouts;
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;

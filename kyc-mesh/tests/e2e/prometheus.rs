@@ -1,6 +1,6 @@
 //! The real Prometheus next to the mesh: `up` starts it (the banner lists it), it scrapes every target
 //! (`up == 1`), counts known traffic exactly as sent (Prometheus' own parser reads the services'
-//! `/metrics`, in OpenMetrics, which it negotiates), answers each of the README's local queries with
+//! `/metrics`, in OpenMetrics, which it negotiates), answers each of docs/observability.md's local queries with
 //! data for v1 and v2, and stops with the mesh. Needs `prometheus` (`scripts/test.sh` installs Debian's; `KYC_PROMETHEUS_BIN` names another).
 
 use std::path::PathBuf;
@@ -23,16 +23,17 @@ pub fn prometheus_binary() -> PathBuf {
     })
 }
 
-/// The PromQL lines of the README block `<!-- promql: NAME begin -->` … `end`.
-pub fn readme_queries(name: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(repo_networking().join("../README.md")).expect("README");
+/// The PromQL lines of docs/observability.md's block `<!-- promql: NAME begin -->` … `end`.
+pub fn documented_queries(name: &str) -> Vec<String> {
+    let guide = std::fs::read_to_string(repo_networking().join("../docs/observability.md"))
+        .expect("docs/observability.md");
     let begin = format!("<!-- promql: {name} begin -->");
     let end = format!("<!-- promql: {name} end -->");
-    let block = readme
+    let block = guide
         .split(&begin)
         .nth(1)
         .and_then(|rest| rest.split(&end).next())
-        .unwrap_or_else(|| panic!("README has no {begin} block"));
+        .unwrap_or_else(|| panic!("docs/observability.md has no {begin} block"));
     block
         .lines()
         .map(str::trim)
@@ -58,7 +59,7 @@ fn value(sample: &Value) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_scrapes_everything_and_answers_the_readme_queries_per_version() {
+async fn prometheus_scrapes_everything_and_answers_the_documented_queries_per_version() {
     let envoy = require_envoy!();
     let prometheus = prometheus_binary();
     let port = free_port();
@@ -142,7 +143,7 @@ async fn prometheus_scrapes_everything_and_answers_the_readme_queries_per_versio
         },
     )
     .await;
-    let queries = readme_queries("local");
+    let queries = documented_queries("local");
     assert!(queries.len() >= 3, "{queries:?}");
     for q in &queries {
         poll_async(&format!("v1 and v2 in {q}"), WAIT, || async {
