@@ -7,7 +7,6 @@
 //! Certificates and keys are files (keys 0600) that Envoy reads through file-based SDS
 //! (`envoy::tls`): nothing secret is on a command line or in an xDS file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -15,9 +14,9 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use crate::apply::write_atomic;
 use crate::envoy::bootstrap::DiscoveryResponse;
 use crate::envoy::tls::{DataSource, Secret, SecretValue, CERT_SECRET, ROOT_SECRET};
+use crate::files;
 
 /// Istio's default trust domain.
 pub const TRUST_DOMAIN: &str = "cluster.local";
@@ -37,8 +36,6 @@ pub enum IdentityError {
     },
     #[error("certificate: {0}")]
     Cert(#[from] rcgen::Error),
-    #[error(transparent)]
-    Write(#[from] crate::apply::ApplyError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
@@ -82,17 +79,12 @@ impl std::fmt::Display for SpiffeId {
 
 /// Write `text` to `path` readable by the owner only (a private key).
 fn write_private(path: &Path, text: &str) -> Result<(), IdentityError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(text.as_bytes()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    files::write_private(path, text).map_err(io(path))
+}
+
+/// Write `text` to `path` (a certificate, an SDS file).
+fn write(path: &Path, text: impl AsRef<[u8]>) -> Result<(), IdentityError> {
+    files::write_atomic(path, text).map_err(io(path))
 }
 
 fn validity(params: &mut CertificateParams, days: i64) {
@@ -155,7 +147,7 @@ impl MeshCa {
         let params = ca_params()?;
         let root_pem = params.self_signed(&key)?.pem();
         write_private(&key_path, &key.serialize_pem())?;
-        std::fs::write(&cert_path, &root_pem).map_err(io(&cert_path))?;
+        write(&cert_path, &root_pem)?;
         Ok(MeshCa {
             dir,
             issuer: Issuer::new(params, key),
@@ -192,8 +184,8 @@ impl MeshCa {
             dir.join("root-cert.pem"),
         );
         write_private(&key_file, &key.serialize_pem())?;
-        std::fs::write(&chain, cert.pem()).map_err(io(&chain))?;
-        std::fs::write(&root, &self.root_pem).map_err(io(&root))?;
+        write(&chain, cert.pem())?;
+        write(&root, &self.root_pem)?;
         let file = |p: &Path| DataSource {
             filename: p.display().to_string(),
         };
@@ -210,16 +202,10 @@ impl MeshCa {
                 trusted_ca: file(&root),
             },
         };
-        write_atomic(
-            dir,
-            &format!("{CERT_SECRET}.json"),
-            &DiscoveryResponse::new(1, [own]),
-        )?;
-        write_atomic(
-            dir,
-            &format!("{ROOT_SECRET}.json"),
-            &DiscoveryResponse::new(1, [trust]),
-        )?;
+        for (name, secret) in [(CERT_SECRET, own), (ROOT_SECRET, trust)] {
+            let path = dir.join(format!("{name}.json"));
+            files::write_json(&path, &DiscoveryResponse::new(1, [secret])).map_err(io(&path))?;
+        }
         Ok(())
     }
 }

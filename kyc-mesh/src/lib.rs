@@ -17,6 +17,7 @@ pub mod cli;
 pub mod control;
 pub mod dashboard;
 pub mod envoy;
+mod files;
 pub mod identity;
 pub mod injection;
 pub mod istio;

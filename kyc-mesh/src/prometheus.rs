@@ -126,9 +126,7 @@ fn replace_if_changed(path: &Path, value: &serde_json::Value) -> std::io::Result
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_atomic(path, text)
 }
 
 /// Service name → the version of the pods it selects, for the Services whose pods all carry one
@@ -247,7 +245,7 @@ pub async fn start(
 ) -> Result<usize> {
     std::fs::create_dir_all(state_dir)?;
     let config_path = state_dir.join("prometheus.yml");
-    std::fs::write(&config_path, config_text)
+    crate::files::write_atomic(&config_path, config_text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--config.file={}", config_path.display()))

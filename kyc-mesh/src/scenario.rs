@@ -17,12 +17,15 @@ pub fn read_state(state_dir: &Path) -> Option<PathBuf> {
 /// Replace the state file atomically, so `up` never reads half a path.
 pub fn write_state(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
-    let tmp = state_dir.join(".scenario.tmp");
+    crate::files::write_atomic(&state_file(state_dir), line(scenario))
+}
+
+/// The content of both files: the scenario's path and a newline (only the newline for none).
+fn line(scenario: Option<&Path>) -> String {
     let text = scenario
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    std::fs::write(&tmp, format!("{text}\n"))?;
-    std::fs::rename(&tmp, state_file(state_dir))
+    format!("{text}\n")
 }
 
 /// The scenario `up` has applied to every proxy (written by `up`, read by `use`): a
@@ -32,12 +35,7 @@ fn applied_file(state_dir: &Path) -> PathBuf {
 }
 
 pub fn write_applied(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
-    let tmp = state_dir.join(".applied-scenario.tmp");
-    let text = scenario
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    std::fs::write(&tmp, format!("{text}\n"))?;
-    std::fs::rename(&tmp, applied_file(state_dir))
+    crate::files::write_atomic(&applied_file(state_dir), line(scenario))
 }
 
 /// `Some(scenario)` once `up` has applied it (`Some(None)`: networking/ alone).

@@ -71,10 +71,7 @@ impl Overrides {
 
     /// Replace the file atomically (temp file + rename in the same directory).
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        let tmp = state_dir.join(format!(".{FILE}.tmp"));
-        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path(state_dir))
+        crate::files::write_json(&path(state_dir), self)
     }
 
     pub fn get(&self, vs: &str, route: &str) -> Option<&Override> {

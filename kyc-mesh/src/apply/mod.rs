@@ -68,16 +68,14 @@ fn source(dir: &Path, file: &str) -> ConfigSource {
     ConfigSource::watched_file(&sub(dir, file), file)
 }
 
-/// Write `value` to `dir/name` atomically (temp file in the same directory + rename).
-pub fn write_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ApplyError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
+/// Write `value` as JSON to `dir/name` atomically (`files::write_atomic`).
+fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ApplyError> {
     let text = serde_json::to_vec_pretty(value).map_err(|e| ApplyError::Json(name.into(), e))?;
-    let failed = |source| ApplyError::Write {
-        path: tmp.clone(),
+    let path = dir.join(name);
+    crate::files::write_atomic(&path, text).map_err(|source| ApplyError::Write {
+        path: crate::files::temp_path(&path),
         source,
-    };
-    std::fs::write(&tmp, text).map_err(failed)?;
-    std::fs::rename(&tmp, dir.join(name)).map_err(failed)
+    })
 }
 
 /// The xDS directory of one running Envoy and what it currently holds.
@@ -119,7 +117,7 @@ impl XdsDir {
             routes: proxy.listeners.iter().map(|l| l.routes.clone()).collect(),
         };
         for (i, l) in proxy.listeners.iter().enumerate() {
-            write_atomic(
+            write_json(
                 &rds_sub(dir, i),
                 RDS,
                 &DiscoveryResponse::new(1, [l.routes.clone()]),
@@ -152,7 +150,7 @@ impl XdsDir {
         if !collector.is_empty() {
             bootstrap["static_resources"] = serde_json::json!({ "clusters": collector });
         }
-        write_atomic(dir, "bootstrap.json", &bootstrap)?;
+        write_json(dir, "bootstrap.json", &bootstrap)?;
         Ok(me)
     }
 
@@ -186,7 +184,7 @@ impl XdsDir {
     }
 
     fn write<T: Serialize>(&self, file: &str, body: T) -> Result<(), ApplyError> {
-        write_atomic(&sub(&self.dir, file), file, &body)
+        write_json(&sub(&self.dir, file), file, &body)
     }
 
     /// Write one resource file (`dir/file`) and wait until Envoy applied it.
@@ -200,7 +198,7 @@ impl XdsDir {
     ) -> Result<(), ApplyError> {
         self.version += 1;
         let before = admin.snapshot(&[stat]).await?;
-        write_atomic(&dir, file, &body(self.version))?;
+        write_json(&dir, file, &body(self.version))?;
         let tick = Duration::from_millis(20);
         match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
             Outcome::Applied => Ok(()),

@@ -68,14 +68,7 @@ pub fn write(networking: &Path, vs: &str, route: &str, weights: &[u32]) -> Resul
             file.display()
         ));
     }
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("vs.yaml");
-    let tmp = dir.join(format!(".{name}.canary-tmp"));
-    std::fs::write(&tmp, &edited).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, file).map_err(|e| format!("{}: {e}", file.display()))?;
+    crate::files::write_atomic(file, &edited).map_err(|e| format!("{}: {e}", file.display()))?;
     Ok(file.clone())
 }
 

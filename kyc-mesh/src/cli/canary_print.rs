@@ -66,8 +66,7 @@ pub struct Report<'a> {
 }
 
 pub fn write_report(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(path, text)
+    crate::files::write_json(path, report)
 }
 
 /// A one-line spinner on a terminal, cleared before each printed line.

@@ -4,16 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Gateway {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: GatewaySpec,
-}
+pub type Gateway = Resource<GatewaySpec>;
+
+impl Spec for GatewaySpec {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -15,6 +15,7 @@ pub mod gateway_api;
 mod hostile_tests;
 mod kube;
 mod load;
+mod resource;
 mod security;
 mod virtual_service;
 
@@ -22,6 +23,7 @@ pub use destination_rule::*;
 pub use gateway::*;
 pub use kube::*;
 pub use load::{load, parse_documents, yaml_files, LoadError, MAX_FILE_BYTES, MINIKUBE_HINT};
+pub use resource::{Resource, Spec};
 pub use security::*;
 pub use virtual_service::*;
 

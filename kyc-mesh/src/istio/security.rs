@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
 /// Istio's `meshConfig.rootNamespace` default: a policy there without a selector is
 /// mesh-wide.
@@ -19,14 +19,12 @@ pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PeerAuthentication {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub spec: PeerAuthenticationSpec,
+pub type PeerAuthentication = Resource<PeerAuthenticationSpec>;
+
+impl Spec for PeerAuthenticationSpec {
+    fn absent() -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -55,14 +53,12 @@ pub enum MtlsMode {
     Strict,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthorizationPolicy {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub spec: AuthorizationPolicySpec,
+pub type AuthorizationPolicy = Resource<AuthorizationPolicySpec>;
+
+impl Spec for AuthorizationPolicySpec {
+    fn absent() -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -5,16 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VirtualService {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: VirtualServiceSpec,
-}
+pub type VirtualService = Resource<VirtualServiceSpec>;
+
+impl Spec for VirtualServiceSpec {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
 /// The API group of both kinds (and the default `group` of a `parentRef`).
 pub const GROUP: &str = "gateway.networking.k8s.io";
@@ -19,14 +19,9 @@ pub const ISTIO_CLASS: &str = "istio";
 
 /// A Gateway API `Gateway`: in the cluster, istiod deploys a dedicated gateway
 /// (Deployment + Service `<name>-istio`); locally the one Envoy gateway serves it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Gateway {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: GatewaySpec,
-}
+pub type Gateway = Resource<GatewaySpec>;
+
+impl Spec for GatewaySpec {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -75,14 +70,9 @@ pub struct RouteGroupKind {
 }
 
 /// A Gateway API `HTTPRoute`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpRoute {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: HttpRouteSpec,
-}
+pub type HttpRoute = Resource<HttpRouteSpec>;
+
+impl Spec for HttpRouteSpec {}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
