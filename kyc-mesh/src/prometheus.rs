@@ -19,14 +19,28 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use serde_json::json;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::status::MeshStatus;
-use crate::supervise::{self, Exit, Proc};
-use crate::topology::{Ports, Topology};
+use crate::supervise::{self, Exit, Proc, SuperviseError};
+use crate::topology::Topology;
+
+/// Why the local Prometheus could not be configured or started.
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusError {
+    #[error("cannot write the Prometheus configuration")]
+    Yaml(#[source] serde_norway::Error),
+    #[error("cannot write {}", .0.display())]
+    Write(PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Supervise(#[from] SuperviseError),
+}
 
 pub const DEFAULT_PORT: u16 = 9090;
 pub const BIN_ENV: &str = "KYC_PROMETHEUS_BIN";
@@ -46,19 +60,6 @@ pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
         eprintln!("{INSTALL_HINT}");
     }
     found
-}
-
-/// The configuration for the topology networking/ describes (`app`/`version` from its Deployments).
-pub fn config_for(
-    networking: &Path,
-    scenario: Option<&Path>,
-    ports: &Ports,
-    state_dir: &Path,
-) -> Result<String> {
-    let objects = crate::istio::load(networking, scenario).unwrap_or_default();
-    let topology = Topology::local(ports, &objects);
-    let versions = service_versions(&objects, &topology);
-    config(ports.admin, &versions, state_dir)
 }
 
 /// The targets file of the services' job (in `run/`: `up` watches the state directory's own
@@ -178,7 +179,7 @@ pub fn config(
     admin_port: u16,
     service_versions: &BTreeMap<String, String>,
     state_dir: &Path,
-) -> Result<String> {
+) -> Result<String, PrometheusError> {
     let file_sd = |path: PathBuf| json!([{"files": [path.display().to_string()], "refresh_interval": SCRAPE_INTERVAL}]);
     let subset = |target: &str, group: &str| {
         json!({
@@ -229,7 +230,7 @@ pub fn config(
             },
         ],
     });
-    serde_norway::to_string(&doc).context("cannot write the Prometheus configuration")
+    serde_norway::to_string(&doc).map_err(PrometheusError::Yaml)
 }
 
 /// Writes the configuration into `state_dir`, starts Prometheus on 127.0.0.1:`port` with its data in
@@ -242,11 +243,11 @@ pub async fn start(
     procs: &mut Vec<Proc>,
     exits: &mpsc::UnboundedSender<Exit>,
     ready_timeout: Duration,
-) -> Result<usize> {
+) -> Result<usize, PrometheusError> {
     std::fs::create_dir_all(state_dir)?;
     let config_path = state_dir.join("prometheus.yml");
     crate::files::write_atomic(&config_path, config_text)
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
+        .map_err(|e| PrometheusError::Write(config_path.clone(), e))?;
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--config.file={}", config_path.display()))
         .arg(format!(
@@ -295,7 +296,7 @@ mod tests {
     #[test]
     fn targets_are_the_app_instances_and_the_sidecar_admins_with_their_labels() {
         let dir = tempfile::tempdir().expect("dir");
-        let topology = Topology::new(&Ports::default());
+        let topology = Topology::new(&crate::topology::Ports::default());
         write_targets(
             dir.path(),
             &topology,
@@ -343,12 +344,12 @@ mod tests {
 
     #[test]
     fn a_service_level_cluster_is_labelled_with_the_version_its_service_selects() {
-        let ports = Ports::default();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
         let scenario = root.join("scenarios/gateway-api.yaml");
-        let objects = crate::istio::load(&root, Some(&scenario)).expect("networking/ loads");
-        let topology = Topology::local(&ports, &objects);
-        let versions = service_versions(&objects, &topology);
+        let s = crate::snapshot::Sources::new(&root)
+            .snapshot(Some(&scenario), crate::topology::Ports::default())
+            .expect("networking/ loads");
+        let versions = service_versions(&s.objects, &s.topology);
         assert_eq!(
             versions.get("kyc-credit-check-basic").map(String::as_str),
             Some("v1")

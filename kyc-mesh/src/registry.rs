@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, Loaded, Object,
-    PeerAuthentication, Service, VirtualService,
+    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, Loaded,
+    Object, PeerAuthentication, RouteRef, Service, VirtualService,
 };
 
 /// An object of one kind together with where it came from.
@@ -25,6 +25,26 @@ impl Resolved<'_> {
     pub fn fqdn(&self) -> String {
         format!("{}.{}.svc.cluster.local", self.name, self.namespace)
     }
+}
+
+/// An http route found by name, with the VirtualService that holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct FoundRoute<'a> {
+    pub origin: &'a Loaded,
+    pub virtual_service: &'a VirtualService,
+    /// Its position in the VirtualService's `spec.http`.
+    pub index: usize,
+    pub route: &'a HttpRoute,
+}
+
+/// Why a [`RouteRef`] names nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMissing {
+    NoVirtualService,
+    /// The VirtualService exists without that route; the names of the routes it has.
+    NoRoute {
+        routes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +77,46 @@ impl<'a> Registry<'a> {
             }
         }
         r
+    }
+
+    /// The VirtualServices named `name`, whatever their namespace (a route reference names
+    /// a VirtualService by name only).
+    pub fn virtual_services_named<'n>(
+        &'n self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Entry<'a, VirtualService>> + 'n {
+        self.virtual_services
+            .iter()
+            .copied()
+            .filter(move |(_, v)| v.metadata.name == name)
+    }
+
+    /// The http route `r` names (the first VirtualService of that name that has it).
+    pub fn http_route(&self, r: &RouteRef) -> Result<FoundRoute<'a>, RouteMissing> {
+        let mut routes = Vec::new();
+        let mut any = false;
+        for (origin, vs) in self.virtual_services_named(&r.virtual_service) {
+            any = true;
+            if let Some(index) = vs
+                .spec
+                .http
+                .iter()
+                .position(|h| h.name.as_deref() == Some(r.route.as_str()))
+            {
+                return Ok(FoundRoute {
+                    origin,
+                    virtual_service: vs,
+                    index,
+                    route: &vs.spec.http[index],
+                });
+            }
+            routes.extend(vs.spec.http.iter().filter_map(|h| h.name.clone()));
+        }
+        Err(if any {
+            RouteMissing::NoRoute { routes }
+        } else {
+            RouteMissing::NoVirtualService
+        })
     }
 
     /// The Service a host names, seen from namespace `from_ns`.

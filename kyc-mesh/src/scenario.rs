@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+/// The name of the file `kyc-mesh use` writes and `up` watches, in the state directory.
+pub const STATE_FILE: &str = "scenario";
+
 /// The file `kyc-mesh use` writes and `up` watches.
 pub fn state_file(state_dir: &Path) -> PathBuf {
-    state_dir.join("scenario")
+    state_dir.join(STATE_FILE)
 }
 
 pub fn read_state(state_dir: &Path) -> Option<PathBuf> {

@@ -80,7 +80,9 @@ mod tests {
     #[test]
     fn a_workload_port_is_replaced_by_its_instances_and_others_stay() {
         let networking = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
-        let proxy = crate::pipeline::build(&networking, None, &Ports::default())
+        let proxy = crate::snapshot::Sources::new(&networking)
+            .snapshot(None, Ports::default())
+            .and_then(|s| s.translate(&Default::default()))
             .expect("networking/ translates")
             .ingress;
         let before = ports_of(&proxy);

@@ -10,7 +10,8 @@ use crate::canary::kubectl::Kubectl;
 use crate::canary::model::{CanarySpec, Phase};
 use crate::canary::prometheus::PrometheusMetrics;
 use crate::canary::run::{run as analyse, Command, Update};
-use crate::istio::{self, Object};
+use crate::registry::Registry;
+use crate::snapshot::Sources;
 
 use super::canary::CanaryRunArgs;
 use super::canary_print::{line, summary, write_report, Report};
@@ -25,24 +26,19 @@ pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Resu
         eprintln!("kyc-mesh: --cluster needs --prometheus-url URL");
         return Ok(2);
     };
-    let objects = match istio::load(&c.networking, c.scenario.as_deref()) {
-        Ok(o) => o,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("Error {e}");
+    let files = match Sources::new(&c.networking).read(c.scenario.as_deref()) {
+        Ok(f) => f,
+        Err(rejected) => {
+            for e in rejected.lines() {
+                eprintln!("{e}");
             }
             return Ok(2);
         }
     };
-    let found = objects.iter().find_map(|l| match &l.object {
-        Object::VirtualService(v) if v.metadata.name == spec.virtual_service => v
-            .spec
-            .http
-            .iter()
-            .position(|r| r.name.as_deref() == Some(spec.route.as_str()))
-            .map(|i| (i, v.spec.http[i].route.clone())),
-        _ => None,
-    });
+    let found = Registry::new(&files.objects)
+        .http_route(&spec.route())
+        .ok()
+        .map(|f| (f.index, f.route.route.clone()));
     let Some((index, destinations)) = found else {
         eprintln!(
             "kyc-mesh: route: no http route {:?} in VirtualService {:?} of {}",

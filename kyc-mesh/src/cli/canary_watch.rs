@@ -12,7 +12,7 @@ use crate::control::client::{call, subscribe, ClientError, Subscription};
 use crate::control::event::Event;
 use crate::control::protocol::{Request, Response};
 use crate::control::state::MeshState;
-use crate::istio::{self, Object};
+use crate::control::wire;
 
 use super::canary::CanaryRunArgs;
 use super::canary_print::{line, summary, write_report, Report, Spinner};
@@ -127,13 +127,13 @@ async fn finish(
         m.routes
             .iter()
             .find(|r| r.virtual_service == spec.virtual_service && r.route == spec.route)
-            .cloned()
+            .map(wire::route_of)
     });
     if let Some(route) = route {
         let file = vs_file(c, &spec.virtual_service);
         if a.write {
             let weights: Vec<u32> = route.destinations.iter().map(|d| d.weight).collect();
-            match yaml::write(&c.networking, &spec.virtual_service, &spec.route, &weights) {
+            match yaml::write(&c.networking, &route.route, &weights) {
                 Ok(f) => {
                     println!("  written to {} (the runtime override is cleared: the file now says the same)", f.display());
                     let clear = Request::SetWeights {
@@ -158,15 +158,8 @@ async fn finish(
 
 /// The file of networking/ that holds VirtualService `vs`, for the user.
 fn vs_file(c: &Common, vs: &str) -> String {
-    istio::load(&c.networking, None)
+    yaml::files_of(&c.networking, vs)
         .ok()
-        .and_then(|objects| {
-            objects.into_iter().find_map(|l| match &l.object {
-                Object::VirtualService(v) if v.metadata.name == vs => {
-                    Some(l.origin.file.display().to_string())
-                }
-                _ => None,
-            })
-        })
+        .and_then(|files| files.first().map(|f| f.display().to_string()))
         .unwrap_or_else(|| c.networking.display().to_string())
 }

@@ -1,4 +1,4 @@
-//! `check`, `render` and `use`: short commands over the pipeline.
+//! `check`, `render` and `use`: short commands over one configuration generation.
 
 use std::time::Duration;
 
@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use crate::analyze::Severity;
 use crate::apply::admin::CDS_STAT;
 use crate::apply::{Admin, Outcome};
-use crate::topology::BINARIES;
-use crate::{istio, pipeline, scenario, translate};
+use crate::scenario;
+use crate::snapshot::Sources;
+use crate::topology::{SidecarPlan, BINARIES};
 
 use super::{Common, Format};
 
@@ -33,20 +34,18 @@ pub(super) fn parse_service_env(items: &[String]) -> Result<Vec<(String, String,
 
 /// Like `istioctl analyze`: every finding, errors first; exit 1 unless only infos.
 pub(super) fn check(c: &Common) -> Result<i32> {
-    let objects = match istio::load(&c.networking, c.scenario.as_deref()) {
-        Ok(o) => o,
-        Err(errors) => {
-            for e in &errors {
-                println!("Error {e}");
+    let snapshot = match Sources::new(&c.networking).snapshot(c.scenario.as_deref(), c.ports()) {
+        Ok(s) => s,
+        Err(rejected) => {
+            let lines = rejected.lines();
+            for l in &lines {
+                println!("{l}");
             }
-            println!("{} finding(s)", errors.len());
+            println!("{} finding(s)", lines.len());
             return Ok(1);
         }
     };
-    let plan = pipeline::validation_plan(&objects, &c.ports());
-    let mut findings = translate::translate_mesh(&objects, &c.ports(), &plan)
-        .findings
-        .0;
+    let mut findings = snapshot.findings();
     findings.sort_by_key(|f| f.severity);
     let counted = findings
         .iter()
@@ -62,7 +61,7 @@ pub(super) fn check(c: &Common) -> Result<i32> {
     println!(
         "✔ No validation issues found in {} ({} objects{})",
         c.networking.display(),
-        objects.len(),
+        snapshot.objects.len(),
         c.scenario
             .as_ref()
             .map(|s| format!(", scenario {}", s.display()))
@@ -73,9 +72,12 @@ pub(super) fn check(c: &Common) -> Result<i32> {
 
 /// The ingress gateway's configuration as a runnable static bootstrap.
 pub(super) fn render(c: &Common, format: Format) -> Result<i32> {
-    match pipeline::build(&c.networking, c.scenario.as_deref(), &c.ports()) {
-        Err(errors) => {
-            for e in errors {
+    let built = Sources::new(&c.networking)
+        .snapshot(c.scenario.as_deref(), c.ports())
+        .and_then(|s| s.translate(&SidecarPlan::default()));
+    match built {
+        Err(rejected) => {
+            for e in rejected.lines() {
                 eprintln!("{e}");
             }
             Ok(1)
@@ -97,12 +99,17 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         Ok(p) => p,
         Err(e) => bail!("{e}"),
     };
-    let built = pipeline::validate(&c.networking, path.as_deref(), &c.ports())
-        .and_then(|()| pipeline::build(&c.networking, path.as_deref(), &c.ports()));
+    // Read once; valid for the mesh with its sidecars, and translated for the gateway.
+    let built = Sources::new(&c.networking)
+        .snapshot(path.as_deref(), c.ports())
+        .and_then(|s| {
+            s.validate()?;
+            s.translate(&SidecarPlan::default())
+        });
     let accepted = match built {
         Ok(a) => a,
-        Err(errors) => {
-            for e in errors {
+        Err(rejected) => {
+            for e in rejected.lines() {
                 eprintln!("{e}");
             }
             eprintln!("kyc-mesh: scenario not switched");

@@ -1,5 +1,5 @@
 //! The command line: clap types and dispatch. Each command is a few lines that call
-//! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
+//! a configuration generation (`snapshot`), `up`, `split` or the control socket.
 
 mod canary;
 mod canary_cluster;
@@ -279,6 +279,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 sidecars: !a.no_sidecars,
             })
             .await
+            .map(|stopped| match stopped {
+                up::Stopped::Asked => 0,
+                up::Stopped::ProxyExited => 1,
+            })
+            .map_err(Into::into)
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
 use crate::canary::model::Check;
-use crate::control::event::Event;
+use crate::ops::MeshEvent as Event;
 
 /// How many events the page shows.
 pub const KEPT: usize = 50;
@@ -37,12 +37,6 @@ pub fn now_ms() -> u64 {
 
 /// The line a person reads for `event` (`None`: not logged).
 pub fn describe(event: &Event) -> Option<(String, bool)> {
-    let weights = |w: &std::collections::BTreeMap<String, u32>| {
-        w.iter()
-            .map(|(h, w)| format!("{h} {w}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     Some(match event {
         Event::ConfigApplied { routes } => {
             let shown: Vec<String> = routes
@@ -53,7 +47,7 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
                         .iter()
                         .map(|d| format!("{} {}", d.host, d.weight))
                         .collect();
-                    format!("{}/{}: {}", r.virtual_service, r.route, w.join(", "))
+                    format!("{}: {}", r.route, w.join(", "))
                 })
                 .collect();
             (
@@ -65,7 +59,11 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
         Event::ScenarioSwitched { scenario } => (
             format!(
                 "scenario switched to {}",
-                scenario.as_deref().unwrap_or("none (networking/ only)")
+                scenario
+                    .as_ref()
+                    .map_or("none (networking/ only)".into(), |p| p
+                        .display()
+                        .to_string())
             ),
             false,
         ),
@@ -92,35 +90,25 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
                 None => (format!("chaos off on {service}"), false),
             }
         }
-        Event::WeightsOverridden {
-            virtual_service,
-            route,
-            weights: w,
-        } => match w {
-            Some(w) => (
-                format!("weights of {virtual_service}/{route}: {}", weights(w)),
-                false,
-            ),
-            None => (
-                format!("weights of {virtual_service}/{route}: back to the files'"),
-                false,
-            ),
+        Event::WeightsOverridden { route, weights } => match weights {
+            Some(w) => (format!("weights of {route}: {w}"), false),
+            None => (format!("weights of {route}: back to the files'"), false),
         },
-        Event::CanaryCheck { check } => (
+        Event::CanaryCheck(check) => (
             format!(
                 "canary check {} at weight {}: {:?} ({}); failed checks {}",
                 check.n, check.weight, check.verdict, check.reason, check.failed_checks
             ),
             check.verdict != crate::canary::model::Verdict::Pass,
         ),
-        Event::CanaryPhase { status } => (
+        Event::CanaryPhase(status) => (
             format!(
                 "canary {:?} at weight {}: {}",
                 status.phase, status.weight, status.message
             ),
             status.phase == crate::canary::model::Phase::RolledBack,
         ),
-        Event::Load { .. } => return None,
+        Event::Load(_) => return None,
     })
 }
 
@@ -183,11 +171,11 @@ pub struct Log {
 impl Log {
     pub fn record(&mut self, event: &Event, at_ms: u64) {
         match event {
-            Event::CanaryPhase { status } if status.last.is_none() && !status.phase.is_final() => {
+            Event::CanaryPhase(status) if status.last.is_none() && !status.phase.is_final() => {
                 // A new run starts: its checks replace the last run's.
                 self.checks.clear();
             }
-            Event::CanaryCheck { check } => {
+            Event::CanaryCheck(check) => {
                 self.checks.push_back((**check).clone());
                 if self.checks.len() > CHECKS_KEPT {
                     self.checks.pop_front();
@@ -198,13 +186,9 @@ impl Log {
         let Some((text, bad)) = describe(event) else {
             return;
         };
-        let kind = serde_json::to_value(event)
-            .ok()
-            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_default();
         self.events.push_front(EventView {
             at_ms,
-            kind,
+            kind: event.kind().to_string(),
             text,
             bad,
         });

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::canary::load::LoadStatus;
 use crate::canary::model::{CanaryStatus, Check};
-use crate::control::state::{ChaosSetting, LoadStatus, MeshState};
+use crate::ops::{ChaosSetting, MeshState};
 use crate::topology::Topology;
+use crate::weights::WeightedRoute;
 
 use super::events::EventView;
 use super::figures::{cluster_host, Figures, Window};
@@ -300,7 +302,7 @@ pub fn build(i: Inputs<'_>) -> View {
     }
 }
 
-fn route_view(window: &Window, r: &crate::control::state::WeightedRoute) -> RouteView {
+fn route_view(window: &Window, r: &WeightedRoute) -> RouteView {
     let figures: Vec<Figures> = r
         .destinations
         .iter()
@@ -308,8 +310,8 @@ fn route_view(window: &Window, r: &crate::control::state::WeightedRoute) -> Rout
         .collect();
     let total: u64 = figures.iter().map(|f| f.requests).sum();
     RouteView {
-        virtual_service: r.virtual_service.clone(),
-        route: r.route.clone(),
+        virtual_service: r.route.virtual_service.clone(),
+        route: r.route.route.clone(),
         overridden: r.overridden,
         destinations: r
             .destinations

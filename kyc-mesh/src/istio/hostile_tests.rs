@@ -112,7 +112,11 @@ fn an_edit_saved_half_way_is_refused_naming_the_file() {
     for cut in [after("subset: v"), after("weig"), 0] {
         std::fs::write(dir.path().join(name), &text[..cut]).expect("write");
         let ports = crate::topology::Ports::default();
-        let errors = crate::pipeline::build(dir.path(), None, &ports).expect_err("refused");
+        let errors = crate::snapshot::Sources::new(dir.path())
+            .snapshot(None, ports)
+            .and_then(|s| s.translate(&Default::default()))
+            .expect_err("refused")
+            .lines();
         assert!(
             errors.iter().any(|e| e.contains(name)),
             "cut at {cut}: {errors:?}"

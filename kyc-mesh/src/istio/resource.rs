@@ -39,15 +39,11 @@ struct Header<S> {
 }
 
 /// A spec that was given (even as `null`, which its own type reads or refuses), or not.
+#[derive(Default)]
 enum Given<S> {
+    #[default]
     Absent,
     Spec(S),
-}
-
-impl<S> Default for Given<S> {
-    fn default() -> Self {
-        Given::Absent
-    }
 }
 
 impl<'de, S: DeserializeOwned> Deserialize<'de> for Given<S> {

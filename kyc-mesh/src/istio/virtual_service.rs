@@ -11,6 +11,43 @@ pub type VirtualService = Resource<VirtualServiceSpec>;
 
 impl Spec for VirtualServiceSpec {}
 
+impl VirtualServiceSpec {
+    /// The http route named `name` (routes without a name cannot be named).
+    pub fn route_named(&self, name: &str) -> Option<&HttpRoute> {
+        self.http.iter().find(|r| r.name.as_deref() == Some(name))
+    }
+
+    /// The same, to change it (a weight override).
+    pub fn route_named_mut(&mut self, name: &str) -> Option<&mut HttpRoute> {
+        self.http
+            .iter_mut()
+            .find(|r| r.name.as_deref() == Some(name))
+    }
+}
+
+/// One http route of one VirtualService, by name: what `set-weights`, a weight override and
+/// the canary name (`kyc-credit-check/credit-check-report`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteRef {
+    pub virtual_service: String,
+    pub route: String,
+}
+
+impl RouteRef {
+    pub fn new(virtual_service: impl Into<String>, route: impl Into<String>) -> Self {
+        RouteRef {
+            virtual_service: virtual_service.into(),
+            route: route.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RouteRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.virtual_service, self.route)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualServiceSpec {

@@ -17,6 +17,7 @@ use crate::istio::{
     namespace_of, Fault, HeaderOps, Headers, HttpMatch, HttpRoute, Loaded, Percent, Retries,
     StringMatch, VirtualService,
 };
+use crate::weights;
 
 use super::{dur, Ctx};
 
@@ -85,12 +86,8 @@ impl Ctx<'_> {
             );
             return Vec::new();
         }
-        // Saturating: weights come from the YAML, and a sum must not overflow.
-        let total: u32 = route
-            .route
-            .iter()
-            .fold(0, |sum, d| sum.saturating_add(d.weight.unwrap_or(0)));
-        if source.semantics == Semantics::GatewayApi && total == 0 {
+        let weights = || route.route.iter().map(|d| d.weight.unwrap_or(0));
+        if source.semantics == Semantics::GatewayApi && weights::total(weights()) == 0 {
             self.findings.push(
                 Severity::Error,
                 origin,
@@ -98,12 +95,14 @@ impl Ctx<'_> {
             );
             return Vec::new();
         }
-        if route.route.len() > 1 && source.semantics == Semantics::Istio && total != 100 {
-            self.findings.push(
-                Severity::Error,
-                origin,
-                format!("{where_}.route: weights add up to {total}, they must add up to 100"),
-            );
+        if route.route.len() > 1 && source.semantics == Semantics::Istio {
+            if let Err(total) = weights::sum_to_100(weights()) {
+                self.findings.push(
+                    Severity::Error,
+                    origin,
+                    format!("{where_}.route: weights add up to {total}, they must add up to 100"),
+                );
+            }
         }
         // A destination with weight 0 gets no traffic: Envoy is not told about it.
         let weighted: Vec<_> = route

@@ -155,6 +155,7 @@ impl Layout {
     }
 
     /// Every instance, workload by workload.
+    #[cfg(test)]
     pub fn all_pods(&self) -> impl Iterator<Item = &Pod> {
         self.pods.values().flatten()
     }

@@ -8,7 +8,7 @@ use crate::apply::endpoints::{place, Placement};
 use crate::apply::{Admin, ApplyError, XdsDir};
 use crate::envoy::limits::GatewayLimits;
 use crate::envoy::ListenerKind;
-use crate::pipeline::Accepted;
+use crate::snapshot::Accepted;
 use crate::translate::{ProxyConfig, ProxyId};
 
 use super::layout::Pod;
@@ -191,14 +191,10 @@ mod tests {
             "certs".into(),
         )
         .expect("allocate");
-        let accepted = crate::pipeline::build_mesh(
-            &networking,
-            None,
-            &ports,
-            &layout.plan,
-            &Default::default(),
-        )
-        .expect("networking/ translates");
+        let accepted = crate::snapshot::Sources::new(&networking)
+            .snapshot(None, ports)
+            .and_then(|s| s.translate(&layout.plan))
+            .expect("networking/ translates");
         let name = "kyc-credit-check-advanced";
         let pods = &layout.pods[name];
         let sidecar = pods[1].sidecar.expect("injected");

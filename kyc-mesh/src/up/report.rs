@@ -11,8 +11,8 @@ use crate::translate::ProxyId;
 
 use super::fleet::Fleet;
 use super::layout::Layout;
+use super::options::UpOptions;
 use super::proxies::Proxies;
-use super::UpOptions;
 
 pub(super) struct View<'a> {
     pub o: &'a UpOptions,

@@ -276,7 +276,9 @@ pub fn ingress_listener(mesh: &Mesh) -> kyc_mesh::envoy::listener::HttpListener 
         admin: mesh.admin,
         ..Default::default()
     };
-    kyc_mesh::pipeline::build(&mesh.networking, None, &ports)
+    kyc_mesh::snapshot::Sources::new(&mesh.networking)
+        .snapshot(None, ports)
+        .and_then(|s| s.translate(&Default::default()))
         .expect("networking/ translates")
         .ingress
         .listeners[0]
