@@ -48,9 +48,24 @@ pub fn read_applied(state_dir: &Path) -> Option<Option<PathBuf>> {
     Some((!t.is_empty()).then(|| PathBuf::from(t)))
 }
 
+/// A scenario argument that names no scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario {scenario:?} not found (give a file or a name from {}/scenarios)", .networking.display())]
+    NotFound {
+        scenario: String,
+        networking: PathBuf,
+    },
+    #[error("{}: {error}", .path.display())]
+    Path {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
 /// A scenario argument: a file, a name from `<networking>/scenarios` (e.g. `canary-90-10`),
 /// or `none`. Returns the absolute path (None for `none`).
-pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, String> {
+pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, ScenarioError> {
     if scenario == "none" {
         return Ok(None);
     }
@@ -60,16 +75,17 @@ pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, Str
     } else {
         let candidates =
             ["yaml", "yml"].map(|e| networking.join("scenarios").join(format!("{scenario}.{e}")));
-        candidates.into_iter().find(|p| p.exists()).ok_or_else(|| {
-            format!(
-                "scenario {scenario:?} not found (give a file or a name from {}/scenarios)",
-                networking.display()
-            )
-        })?
+        candidates
+            .into_iter()
+            .find(|p| p.exists())
+            .ok_or_else(|| ScenarioError::NotFound {
+                scenario: scenario.to_string(),
+                networking: networking.to_path_buf(),
+            })?
     };
     std::path::absolute(&found)
         .map(Some)
-        .map_err(|e| format!("{}: {e}", found.display()))
+        .map_err(|error| ScenarioError::Path { path: found, error })
 }
 
 /// How the banner and `use` name the scenario.

@@ -4,8 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
 use tokio::sync::Mutex;
+
+/// Why the requests could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error(transparent)]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
@@ -35,7 +43,7 @@ pub async fn collect(
     n: usize,
     concurrency: usize,
     t: &str,
-) -> Result<BTreeMap<String, usize>> {
+) -> Result<BTreeMap<String, usize>, SplitError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()
@@ -99,14 +107,15 @@ pub fn chart(counts: &BTreeMap<String, usize>) -> String {
     out
 }
 
-pub async fn run(port: u16, n: usize, concurrency: usize, t: &str) -> Result<i32> {
+/// Send the requests and print the chart; true when a scorer answered every one.
+pub async fn run(port: u16, n: usize, concurrency: usize, t: &str) -> Result<bool, SplitError> {
     println!("sending {n} requests to http://127.0.0.1:{port}/kyc/v1/customer?type={t}");
     let counts = collect(port, n, concurrency, t).await?;
     print!("{}", chart(&counts));
     let failed = counts
         .keys()
         .any(|k| k.starts_with("HTTP") || k.starts_with("error"));
-    Ok(if failed { 1 } else { 0 })
+    Ok(!failed)
 }
 
 #[cfg(test)]

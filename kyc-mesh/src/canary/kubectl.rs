@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::Actuator;
+use super::{Actuator, CanaryError};
 
 pub struct Kubectl {
     pub program: PathBuf,
@@ -50,20 +50,22 @@ impl Kubectl {
 }
 
 impl Actuator for Kubectl {
-    async fn set_weight(&mut self, weight: u32) -> Result<(), String> {
+    async fn set_weight(&mut self, weight: u32) -> Result<(), CanaryError> {
         let out = tokio::process::Command::new(&self.program)
             .args(self.args(weight))
             .output()
             .await
-            .map_err(|e| format!("{}: {e}", self.program.display()))?;
+            .map_err(|error| CanaryError::Kubectl {
+                program: self.program.display().to_string(),
+                error,
+            })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "kubectl patch failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+            Err(CanaryError::KubectlFailed {
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
         }
     }
 }

@@ -24,27 +24,64 @@ use std::time::Duration;
 
 use analysis::Sample;
 
+/// Why an interval has no figures (a check without data), or the weights did not move (the
+/// run rolls back). Its text is what the check or the status says.
+#[derive(Debug, thiserror::Error)]
+pub enum CanaryError {
+    #[error(transparent)]
+    Admin(#[from] crate::apply::admin::AdminError),
+    #[error("Envoy admin answered {status}: {body}")]
+    AdminStatus { status: u16, body: String },
+    #[error("Envoy admin stats: {0}")]
+    AdminStats(serde_json::Error),
+    #[error("{0}")]
+    Client(reqwest::Error),
+    #[error("Prometheus at {url}: {error}")]
+    Prometheus { url: String, error: reqwest::Error },
+    #[error("Prometheus answered {status} with no readable JSON: {error}")]
+    PrometheusJson {
+        status: reqwest::StatusCode,
+        error: reqwest::Error,
+    },
+    #[error("Prometheus refused {query}: {error}")]
+    PrometheusRefused { query: String, error: String },
+    #[error("Prometheus answer without data")]
+    PrometheusNoData,
+    #[error("Prometheus value {0:?} is not a number")]
+    NotANumber(String),
+    #[error("{program}: {error}")]
+    Kubectl {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("kubectl patch failed ({status}): {stderr}")]
+    KubectlFailed { status: String, stderr: String },
+    /// The local mesh did not move the weights (its answer).
+    #[error("{0}")]
+    Mesh(String),
+}
+
 /// Per-version figures over one interval.
 pub trait Metrics {
     /// The interval starts now (e.g. snapshot the counters).
-    fn mark(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    fn mark(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send;
     /// The (stable, canary) figures since [`Metrics::mark`]; `interval` is how long that was.
     fn read(
         &mut self,
         interval: Duration,
-    ) -> impl Future<Output = Result<(Sample, Sample), String>> + Send;
+    ) -> impl Future<Output = Result<(Sample, Sample), CanaryError>> + Send;
 }
 
 /// Moves the route's traffic between the two versions.
 pub trait Actuator {
     /// Give the canary `weight` percent (the stable version the rest).
-    fn set_weight(&mut self, weight: u32) -> impl Future<Output = Result<(), String>> + Send;
+    fn set_weight(&mut self, weight: u32) -> impl Future<Output = Result<(), CanaryError>> + Send;
     /// 100 % stable.
-    fn rollback(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+    fn rollback(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send {
         self.set_weight(0)
     }
     /// 100 % canary.
-    fn promote(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+    fn promote(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send {
         self.set_weight(100)
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::analysis::evaluate;
 use super::model::{CanarySpec, CanaryStatus, Check, Phase, Verdict};
-use super::{Actuator, Metrics};
+use super::{Actuator, CanaryError, Metrics};
 
 /// Asked from outside the loop (`canary promote`, `canary abort`, Ctrl-C in the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl<M: Metrics, A: Actuator, F: FnMut(Update)> Loop<'_, M, A, F> {
         self.finish(Phase::Promoted, 100, why, result).await;
     }
 
-    async fn finish(&mut self, phase: Phase, weight: u32, why: String, r: Result<(), String>) {
+    async fn finish(&mut self, phase: Phase, weight: u32, why: String, r: Result<(), CanaryError>) {
         self.status.phase = phase;
         match r {
             Ok(()) => {
@@ -149,7 +149,7 @@ impl<M: Metrics, A: Actuator, F: FnMut(Update)> Loop<'_, M, A, F> {
                 Err(e) => Err(e),
             };
             n += 1;
-            let (stable, canary) = read.clone().unwrap_or_default();
+            let (stable, canary) = read.as_ref().copied().unwrap_or_default();
             let stable = stable.figures(&self.status.stable);
             let canary = canary.figures(&self.status.canary);
             let (verdict, reason) = match read {

@@ -1,12 +1,15 @@
 //! The command line: clap types and dispatch. Each command is a few lines that call
 //! a configuration generation (`snapshot`), `up`, `split` or the control socket.
 
+mod ask;
 mod canary;
+mod canary_args;
 mod canary_cluster;
 mod canary_print;
 mod canary_watch;
 mod chaos;
 mod commands;
+mod error;
 mod mesh;
 mod observe;
 mod rollout;
@@ -15,12 +18,13 @@ mod up_args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::split;
 use crate::topology::{Ports, Topology};
 use crate::up::{self, UpOptions};
+
+pub use error::{CliError, Exit};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -104,7 +108,7 @@ pub enum Cmd {
     Chaos(chaos::ChaosArgs),
     /// Automated canary (Flagger's analysis): step the canary's weight while its success rate
     /// and p99 hold, roll back at --threshold failed checks; `promote`, `abort`, `status`
-    Canary(canary::CanaryArgs),
+    Canary(canary_args::CanaryArgs),
     /// Show the running mesh: workloads, instances and ports, sidecars, identities, the CA, the scenario
     Status,
     /// Send one request as a workload, through its sidecar and with its identity (like
@@ -212,8 +216,9 @@ impl Common {
     }
 }
 
-/// Run one command; the exit code is the result.
-pub async fn run(cli: Cli) -> Result<i32> {
+/// Run one command: how it ended, or the error that ended it (its exit code is
+/// [`CliError::exit_code`]).
+pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     let c = cli.common.clone();
     match cli.cmd.unwrap_or(Cmd::Up(UpArgs {
         envoy_log_level: "warning".into(),
@@ -229,7 +234,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 // The aggregator is the topology's entry point (the browser's URL).
                 split::Via::Aggregator => Topology::new(&c.ports()).entry().port,
             };
-            split::run(port, a.n, a.concurrency, &a.r#type).await
+            Ok(Exit::of(
+                split::run(port, a.n, a.concurrency, &a.r#type).await?,
+            ))
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
         Cmd::Status => mesh::show(&c),
@@ -254,10 +261,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 None => std::env::current_exe()?
                     .parent()
                     .map(Path::to_path_buf)
-                    .context("cannot find the directory of kyc-mesh")?,
+                    .ok_or(CliError::NoBinDir)?,
             };
             let envoy = crate::supervise::find_envoy(c.envoy.as_deref())?;
-            up::up(UpOptions {
+            let stopped = up::up(UpOptions {
                 networking: c.networking.clone(),
                 scenario: c.scenario.clone(),
                 ports: c.ports(),
@@ -278,12 +285,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 dashboard_port: a.dashboard.port(),
                 sidecars: !a.no_sidecars,
             })
-            .await
-            .map(|stopped| match stopped {
-                up::Stopped::Asked => 0,
-                up::Stopped::ProxyExited => 1,
-            })
-            .map_err(Into::into)
+            .await?;
+            Ok(Exit::of(stopped == up::Stopped::Asked))
         }
     }
 }

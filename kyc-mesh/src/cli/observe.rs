@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::envoy::telemetry::{Collector, Telemetry};
+use crate::envoy::telemetry::{BadCollector, Collector, Telemetry};
 use crate::prometheus;
 
 #[derive(Args, Debug, Default)]
@@ -34,10 +34,8 @@ impl ObserveArgs {
     }
 
     /// Envoy's tracer (to `OTEL_EXPORTER_OTLP_ENDPOINT`, as the services) and access log.
-    pub fn telemetry(&self) -> anyhow::Result<Telemetry> {
-        let collector = Collector::from_vars(|k| std::env::var(k).ok())
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+    pub fn telemetry(&self) -> Result<Telemetry, BadCollector> {
+        let collector = Collector::from_vars(|k| std::env::var(k).ok()).transpose()?;
         Ok(Telemetry {
             collector,
             access_log: self.access_log,

@@ -17,6 +17,17 @@ pub const SERVICE_NAME: &str = "istio-ingressgateway";
 pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%\" \
 %RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms upstream=%UPSTREAM_CLUSTER% served_by=%RESP(X-KYC-SERVED-BY)% request_id=%REQ(X-REQUEST-ID)%\n";
 
+/// A collector address in `OTEL_EXPORTER_OTLP_*` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadCollector {
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT {raw:?}: {error}")]
+    Url { raw: String, error: String },
+    #[error("{0:?} names no host")]
+    NoHost(String),
+    #[error("{0:?} names no port")]
+    NoPort(String),
+}
+
 /// Where spans go: the collector's address, and its protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collector {
@@ -29,7 +40,9 @@ pub struct Collector {
 
 impl Collector {
     /// From the standard variables (`var` reads one); `None` when traces are off, `Err` for a bad URL.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Result<Collector, String>> {
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<Collector, BadCollector>> {
         let grpc = var("OTEL_EXPORTER_OTLP_PROTOCOL").is_some_and(|p| p.trim() == "grpc");
         let (raw, full) =
             match var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").filter(|v| !v.trim().is_empty()) {
@@ -39,16 +52,18 @@ impl Collector {
                     false,
                 ),
             };
-        let parsed =
-            Url::parse(raw.trim()).map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT {raw:?}: {e}"));
+        let parsed = Url::parse(raw.trim()).map_err(|e| BadCollector::Url {
+            raw: raw.clone(),
+            error: e.to_string(),
+        });
         Some(parsed.and_then(|url| {
             let host = url
                 .host_str()
-                .ok_or(format!("{raw:?} names no host"))?
+                .ok_or_else(|| BadCollector::NoHost(raw.clone()))?
                 .to_owned();
             let port = url
                 .port_or_known_default()
-                .ok_or(format!("{raw:?} names no port"))?;
+                .ok_or_else(|| BadCollector::NoPort(raw.clone()))?;
             let http_path = (!grpc).then(|| {
                 if full {
                     url.path().to_owned()

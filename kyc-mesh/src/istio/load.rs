@@ -209,47 +209,48 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The text of one YAML file, or why it cannot be used.
-fn read_text(path: &Path) -> Result<String, String> {
+fn read_text(path: &Path) -> Result<String, LoadError> {
     use std::io::Read;
+    let bad = |message: String| LoadError::new(path.display(), "file", message);
     let meta = std::fs::metadata(path).map_err(|e| {
         let dangling = e.kind() == std::io::ErrorKind::NotFound
             && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
         if dangling {
-            "is a symlink to a file that does not exist".to_string()
+            bad("is a symlink to a file that does not exist".to_string())
         } else {
-            format!("cannot read: {e}")
+            bad(format!("cannot read: {e}"))
         }
     })?;
     if meta.is_dir() {
-        return Err("is a directory, not a YAML file".into());
+        return Err(bad("is a directory, not a YAML file".into()));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(bad(format!(
             "is {} bytes; the local mesh reads YAML files of at most {MAX_FILE_BYTES} bytes",
             meta.len()
-        ));
+        )));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(bad(format!(
             "grew beyond {MAX_FILE_BYTES} bytes while being read"
-        ));
+        )));
     }
     String::from_utf8(bytes).map_err(|e| {
-        format!(
+        bad(format!(
             "is not UTF-8 text (binary data at byte {}?)",
             e.utf8_error().valid_up_to()
-        )
+        ))
     })
 }
 
 /// Read and parse one file, collecting its problems into `errors`.
 fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
     let parsed = read_text(path)
-        .map_err(|message| vec![LoadError::new(path.display(), "file", message)])
+        .map_err(|e| vec![e])
         .and_then(|text| parse_documents(&text, path))
         .and_then(|objects| {
             if objects.is_empty() {

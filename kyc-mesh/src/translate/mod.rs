@@ -159,9 +159,27 @@ struct Ctx<'a> {
     sds: Option<SdsSources>,
 }
 
+/// A value translation cannot turn into Envoy configuration: the text of its finding (it
+/// names the field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Untranslatable(pub String);
+
+impl From<String> for Untranslatable {
+    fn from(text: String) -> Self {
+        Untranslatable(text)
+    }
+}
+
+impl From<&str> for Untranslatable {
+    fn from(text: &str) -> Self {
+        Untranslatable(text.to_string())
+    }
+}
+
 /// An Istio duration field as an Envoy duration; the error names the field.
-fn dur(text: &str, what: &str) -> Result<Duration, String> {
-    Duration::parse_istio(text).map_err(|e| format!("{what}: {e}"))
+fn dur(text: &str, what: &str) -> Result<Duration, Untranslatable> {
+    Duration::parse_istio(text).map_err(|e| Untranslatable(format!("{what}: {e}")))
 }
 
 /// Translate loaded objects into the ingress gateway's configuration plus findings (the

@@ -19,7 +19,7 @@ use crate::istio::{
 };
 use crate::weights;
 
-use super::{dur, Ctx};
+use super::{dur, Ctx, Untranslatable};
 
 /// Istio's default route retry policy (pilot/pkg/networking/core/route/retry).
 pub const ISTIO_DEFAULT_RETRY_ON: &str =
@@ -77,7 +77,7 @@ impl Ctx<'_> {
     ) -> Vec<Route> {
         let ns = source.namespace.to_string();
         let where_ = &source.field;
-        let mut errors = Vec::new();
+        let mut errors: Vec<Untranslatable> = Vec::new();
         if route.route.is_empty() {
             self.findings.push(
                 Severity::Error,
@@ -158,7 +158,7 @@ impl Ctx<'_> {
                         runtime_fraction: RuntimeFraction { default_value },
                         trace_sampled: false,
                     }),
-                    Err(e) => errors.push(format!("mirrorPercentage: {e}")),
+                    Err(e) => errors.push(format!("mirrorPercentage: {e}").into()),
                 }
             }
         } else if route.mirror_percentage.is_some() {
@@ -253,8 +253,8 @@ fn string_match(m: &StringMatch) -> StringMatcher {
     }
 }
 
-fn fraction(p: Option<&Percent>) -> Result<FractionalPercent, String> {
-    FractionalPercent::from_percent(p.map(|p| p.value)).map_err(|e| e.to_string())
+fn fraction(p: Option<&Percent>) -> Result<FractionalPercent, Untranslatable> {
+    FractionalPercent::from_percent(p.map(|p| p.value)).map_err(|e| Untranslatable(e.to_string()))
 }
 
 fn route_match(m: Option<&HttpMatch>, semantics: Semantics) -> RouteMatch {
@@ -303,7 +303,7 @@ fn route_match(m: Option<&HttpMatch>, semantics: Semantics) -> RouteMatch {
 
 /// Istio's retries: none when `attempts: 0`, Istio's defaults when absent; status codes
 /// in `retryOn` become `retriable_status_codes`.
-pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, String> {
+pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, Untranslatable> {
     let (attempts, per_try, retry_on) = match r {
         None => (2, None, None),
         Some(r) => (
@@ -346,7 +346,7 @@ pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, S
     }))
 }
 
-fn fault_config(f: &Fault) -> Result<HttpFault, String> {
+fn fault_config(f: &Fault) -> Result<HttpFault, Untranslatable> {
     let delay = match &f.delay {
         None => None,
         Some(d) => Some(FaultDelay {
@@ -357,10 +357,10 @@ fn fault_config(f: &Fault) -> Result<HttpFault, String> {
     let abort = match &f.abort {
         None => None,
         Some(a) if !(200..600).contains(&a.http_status) => {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "fault.abort.httpStatus {} is not an HTTP status",
                 a.http_status
-            ))
+            )))
         }
         Some(a) => Some(FaultAbort {
             http_status: a.http_status,

@@ -13,7 +13,7 @@ use crate::canary::envoy_metrics::EnvoyMetrics;
 use crate::canary::load::{LoadError, LoadGen, LoadStatus, MAX_RPS};
 use crate::canary::model::{CanarySpec, CanaryStatus, Phase};
 use crate::canary::run::{run, Command, Update};
-use crate::canary::Actuator;
+use crate::canary::{Actuator, CanaryError};
 use crate::envoy::ClusterName;
 use crate::field::FieldError;
 use crate::istio::RouteRef;
@@ -57,9 +57,9 @@ struct LocalActuator {
 }
 
 impl Actuator for LocalActuator {
-    async fn set_weight(&mut self, weight: u32) -> Result<(), String> {
-        let weights =
-            Weights::split(&self.stable, &self.canary, weight).map_err(|e| e.to_string())?;
+    async fn set_weight(&mut self, weight: u32) -> Result<(), CanaryError> {
+        let weights = Weights::split(&self.stable, &self.canary, weight)
+            .map_err(|e| CanaryError::Mesh(e.to_string()))?;
         let op = Op::SetWeights {
             route: self.route.clone(),
             weights: Some(weights),
@@ -67,9 +67,9 @@ impl Actuator for LocalActuator {
         match self.calls.ask(op).await {
             Some(Outcome::Done { .. }) => Ok(()),
             Some(Outcome::Refused(Refused { message, .. }) | Outcome::Failed { message }) => {
-                Err(message)
+                Err(CanaryError::Mesh(message))
             }
-            None => Err("the mesh is stopping".into()),
+            None => Err(CanaryError::Mesh("the mesh is stopping".into())),
         }
     }
 }

@@ -191,7 +191,7 @@ pub(super) async fn use_scenario(mesh: &mut Mesh<'_>, arg: Option<String>) -> Ou
         None => None,
         Some(name) => match scenario::resolve(&o.networking, name) {
             Ok(p) => p,
-            Err(e) => return FieldError::new("scenario", e).into(),
+            Err(e) => return FieldError::new("scenario", e.to_string()).into(),
         },
     };
     let before = mesh.config.current().clone();

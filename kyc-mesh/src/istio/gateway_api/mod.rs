@@ -245,9 +245,14 @@ pub struct Timeouts {
     pub request: Option<String>,
 }
 
+/// Text that is not a Gateway API duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a Gateway API duration (e.g. 5s, 500ms, 1h30m)")]
+pub struct BadDuration(pub String);
+
 /// A Gateway API duration (GEP-2257: `1h`, `30s`, `500ms`, `1h30m`, `0s`) in milliseconds.
-pub fn duration_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a Gateway API duration (e.g. 5s, 500ms, 1h30m)");
+pub fn duration_ms(text: &str) -> Result<u64, BadDuration> {
+    let bad = || BadDuration(text.to_string());
     let mut rest = text;
     let mut total: u64 = 0;
     if rest.is_empty() {
