@@ -19,7 +19,7 @@ use crate::envoy::tls::{DataSource, Secret, SecretValue, CERT_SECRET, ROOT_SECRE
 use crate::files;
 
 /// Istio's default trust domain.
-pub const TRUST_DOMAIN: &str = "cluster.local";
+pub(crate) const TRUST_DOMAIN: &str = "cluster.local";
 
 /// How long a workload certificate is valid. Istio's are 24 h and rotated by the agent;
 /// the local mesh issues new ones at every `up`, so they only need to outlive one run.
@@ -47,26 +47,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
 
 /// A SPIFFE ID; its principal (what AuthorizationPolicy names) is the part after `spiffe://`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SpiffeId(String);
+pub(crate) struct SpiffeId(String);
 
 impl SpiffeId {
-    pub fn new(namespace: &str, service_account: &str) -> Self {
+    pub(crate) fn new(namespace: &str, service_account: &str) -> Self {
         SpiffeId(format!(
             "spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
         ))
     }
 
     /// The ingress gateway's identity in a default Istio install.
-    pub fn ingress_gateway() -> Self {
+    pub(crate) fn ingress_gateway() -> Self {
         SpiffeId::new("istio-system", "istio-ingressgateway-service-account")
     }
 
-    pub fn uri(&self) -> &str {
+    pub(crate) fn uri(&self) -> &str {
         &self.0
     }
 
     /// `cluster.local/ns/<ns>/sa/<sa>`.
-    pub fn principal(&self) -> &str {
+    pub(crate) fn principal(&self) -> &str {
         self.0.trim_start_matches("spiffe://")
     }
 }
@@ -112,20 +112,20 @@ fn ca_params() -> Result<CertificateParams, IdentityError> {
 }
 
 /// The local mesh CA.
-pub struct MeshCa {
-    pub dir: PathBuf,
+pub(crate) struct MeshCa {
+    pub(crate) dir: PathBuf,
     issuer: Issuer<'static, KeyPair>,
     root_pem: String,
     /// Whether this start created it (the banner says so).
-    pub created: bool,
+    pub(crate) created: bool,
 }
 
 impl MeshCa {
-    pub const CERT: &'static str = "root-cert.pem";
-    pub const KEY: &'static str = "root-key.pem";
+    pub(crate) const CERT: &'static str = "root-cert.pem";
+    pub(crate) const KEY: &'static str = "root-key.pem";
 
     /// The CA of `state_dir/ca/`, created there on the first start.
-    pub fn load_or_create(state_dir: &Path) -> Result<MeshCa, IdentityError> {
+    pub(crate) fn load_or_create(state_dir: &Path) -> Result<MeshCa, IdentityError> {
         let dir = state_dir.join("ca");
         let (cert_path, key_path) = (dir.join(Self::CERT), dir.join(Self::KEY));
         if let (Ok(root_pem), Ok(key_pem)) = (
@@ -156,13 +156,13 @@ impl MeshCa {
         })
     }
 
-    pub fn root_cert_path(&self) -> PathBuf {
+    pub(crate) fn root_cert_path(&self) -> PathBuf {
         self.dir.join(Self::CERT)
     }
 
     /// Issue `id`'s certificate into `dir` (`cert-chain.pem`, `key.pem` 0600,
     /// `root-cert.pem`) and its two SDS files (`default.json`, `ROOTCA.json`).
-    pub fn issue(&self, dir: &Path, id: &SpiffeId) -> Result<(), IdentityError> {
+    pub(crate) fn issue(&self, dir: &Path, id: &SpiffeId) -> Result<(), IdentityError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let key = KeyPair::generate()?;
         let mut p = CertificateParams::new(Vec::<String>::new())?;

@@ -42,16 +42,16 @@ pub enum PrometheusError {
     Supervise(#[from] SuperviseError),
 }
 
-pub const DEFAULT_PORT: u16 = 9090;
-pub const BIN_ENV: &str = "KYC_PROMETHEUS_BIN";
+pub(crate) const DEFAULT_PORT: u16 = 9090;
+pub(crate) const BIN_ENV: &str = "KYC_PROMETHEUS_BIN";
 /// How to get one, in one line.
-pub const INSTALL_HINT: &str =
+pub(crate) const INSTALL_HINT: &str =
     "kyc-mesh: no Prometheus (KYC_PROMETHEUS_BIN or `prometheus` on PATH); running without it \
 (install: `sudo apt-get install prometheus` or `brew install prometheus`, then restart `up`)";
 const SCRAPE_INTERVAL: &str = "2s";
 
 /// The Prometheus `up` starts: none when `disabled`; otherwise [`find`], or none and the one-line hint.
-pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
+pub(crate) fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
     if disabled {
         return None;
     }
@@ -64,12 +64,12 @@ pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
 
 /// The targets file of the services' job (in `run/`: `up` watches the state directory's own
 /// files only, so rewriting it does not wake `up`'s reload).
-pub fn services_file(state_dir: &Path) -> PathBuf {
+pub(crate) fn services_file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("prometheus-services.json")
 }
 
 /// The targets file of the sidecars' job.
-pub fn sidecars_file(state_dir: &Path) -> PathBuf {
+pub(crate) fn sidecars_file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("prometheus-sidecars.json")
 }
 
@@ -77,7 +77,7 @@ pub fn sidecars_file(state_dir: &Path) -> PathBuf {
 /// content changes, atomically (Prometheus never reads half a file). A workload behind a sidecar
 /// with no running instance (waiting for its restart) has no service target meanwhile; without
 /// a sidecar nor an instance (`--external-services`) its target is the contract port.
-pub fn write_targets(
+pub(crate) fn write_targets(
     state_dir: &Path,
     topology: &Topology,
     status: &MeshStatus,
@@ -132,7 +132,7 @@ fn replace_if_changed(path: &Path, value: &serde_json::Value) -> std::io::Result
 
 /// Service name → the version of the pods it selects, for the Services whose pods all carry one
 /// and the same `version` label (a Service over both versions has none).
-pub fn service_versions(
+pub(crate) fn service_versions(
     objects: &[crate::istio::Loaded],
     topology: &Topology,
 ) -> BTreeMap<String, String> {
@@ -175,7 +175,7 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
 /// admin (from [`sidecars_file`]), one for the gateway Envoy's admin `/stats/prometheus`, whose
 /// cluster series get Istio's destination labels from the subset, or from `service_versions` for a
 /// Service-level cluster (the sidecars' series get none: the README's queries read the gateway's).
-pub fn config(
+pub(crate) fn config(
     admin_port: u16,
     service_versions: &BTreeMap<String, String>,
     state_dir: &Path,
@@ -235,7 +235,7 @@ pub fn config(
 
 /// Writes the configuration into `state_dir`, starts Prometheus on 127.0.0.1:`port` with its data in
 /// `state_dir/prometheus-data`, waits until it is ready. The process joins `procs` (stopped with the mesh).
-pub async fn start(
+pub(crate) async fn start(
     binary: &Path,
     port: u16,
     state_dir: &Path,

@@ -10,36 +10,34 @@ use crate::istio::{
 };
 
 /// An object of one kind together with where it came from.
-pub type Entry<'a, T> = (&'a Loaded, &'a T);
+pub(crate) type Entry<'a, T> = (&'a Loaded, &'a T);
 
 /// A Service host resolved to its fully qualified name.
 #[derive(Debug, Clone, Copy)]
-pub struct Resolved<'a> {
-    pub service: &'a Service,
-    pub name: &'a str,
-    pub namespace: &'a str,
+pub(crate) struct Resolved<'a> {
+    pub(crate) service: &'a Service,
+    pub(crate) name: &'a str,
+    pub(crate) namespace: &'a str,
 }
 
 impl Resolved<'_> {
     /// `name.namespace.svc.cluster.local`, the host part of istiod's cluster names.
-    pub fn fqdn(&self) -> String {
+    pub(crate) fn fqdn(&self) -> String {
         format!("{}.{}.svc.cluster.local", self.name, self.namespace)
     }
 }
 
-/// An http route found by name, with the VirtualService that holds it.
+/// An http route found by name, and its position in its VirtualService.
 #[derive(Debug, Clone, Copy)]
-pub struct FoundRoute<'a> {
-    pub origin: &'a Loaded,
-    pub virtual_service: &'a VirtualService,
+pub(crate) struct FoundRoute<'a> {
     /// Its position in the VirtualService's `spec.http`.
-    pub index: usize,
-    pub route: &'a HttpRoute,
+    pub(crate) index: usize,
+    pub(crate) route: &'a HttpRoute,
 }
 
 /// Why a [`RouteRef`] names nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteMissing {
+pub(crate) enum RouteMissing {
     NoVirtualService,
     /// The VirtualService exists without that route; the names of the routes it has.
     NoRoute {
@@ -48,20 +46,20 @@ pub enum RouteMissing {
 }
 
 #[derive(Debug, Default)]
-pub struct Registry<'a> {
-    pub services: Vec<Entry<'a, Service>>,
-    pub gateways: Vec<Entry<'a, Gateway>>,
-    pub virtual_services: Vec<Entry<'a, VirtualService>>,
-    pub rules: Vec<Entry<'a, DestinationRule>>,
+pub(crate) struct Registry<'a> {
+    pub(crate) services: Vec<Entry<'a, Service>>,
+    pub(crate) gateways: Vec<Entry<'a, Gateway>>,
+    pub(crate) virtual_services: Vec<Entry<'a, VirtualService>>,
+    pub(crate) rules: Vec<Entry<'a, DestinationRule>>,
     /// Gateway API Gateways (`gateway.networking.k8s.io`), apart from Istio's.
-    pub api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
-    pub http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
-    pub peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
-    pub authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
+    pub(crate) api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
+    pub(crate) http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
+    pub(crate) peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
+    pub(crate) authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
 }
 
 impl<'a> Registry<'a> {
-    pub fn new(objects: &'a [Loaded]) -> Self {
+    pub(crate) fn new(objects: &'a [Loaded]) -> Self {
         let mut r = Registry::default();
         for o in objects {
             match &o.object {
@@ -81,7 +79,7 @@ impl<'a> Registry<'a> {
 
     /// The VirtualServices named `name`, whatever their namespace (a route reference names
     /// a VirtualService by name only).
-    pub fn virtual_services_named<'n>(
+    pub(crate) fn virtual_services_named<'n>(
         &'n self,
         name: &'n str,
     ) -> impl Iterator<Item = Entry<'a, VirtualService>> + 'n {
@@ -92,10 +90,10 @@ impl<'a> Registry<'a> {
     }
 
     /// The http route `r` names (the first VirtualService of that name that has it).
-    pub fn http_route(&self, r: &RouteRef) -> Result<FoundRoute<'a>, RouteMissing> {
+    pub(crate) fn http_route(&self, r: &RouteRef) -> Result<FoundRoute<'a>, RouteMissing> {
         let mut routes = Vec::new();
         let mut any = false;
-        for (origin, vs) in self.virtual_services_named(&r.virtual_service) {
+        for (_, vs) in self.virtual_services_named(&r.virtual_service) {
             any = true;
             if let Some(index) = vs
                 .spec
@@ -104,8 +102,6 @@ impl<'a> Registry<'a> {
                 .position(|h| h.name.as_deref() == Some(r.route.as_str()))
             {
                 return Ok(FoundRoute {
-                    origin,
-                    virtual_service: vs,
                     index,
                     route: &vs.spec.http[index],
                 });
@@ -120,7 +116,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The Service a host names, seen from namespace `from_ns`.
-    pub fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {
+    pub(crate) fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {
         let trimmed = host
             .trim_end_matches(".svc.cluster.local")
             .trim_end_matches(".svc");
@@ -141,7 +137,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The DestinationRule of a Service host (the first one: a second is a finding).
-    pub fn rule_for(&self, fqdn: &str) -> Option<Entry<'a, DestinationRule>> {
+    pub(crate) fn rule_for(&self, fqdn: &str) -> Option<Entry<'a, DestinationRule>> {
         self.rules.iter().copied().find(|(_, r)| {
             self.resolve(&r.spec.host, namespace_of(&r.metadata.namespace))
                 .is_some_and(|res| res.fqdn() == fqdn)
@@ -149,7 +145,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The names a VirtualService may use for a Gateway: `name` and `namespace/name`.
-    pub fn gateway_names(&self) -> BTreeMap<String, &'a Gateway> {
+    pub(crate) fn gateway_names(&self) -> BTreeMap<String, &'a Gateway> {
         let mut names = BTreeMap::new();
         for (_, g) in &self.gateways {
             let ns = namespace_of(&g.metadata.namespace);
@@ -160,7 +156,11 @@ impl<'a> Registry<'a> {
     }
 
     /// The Gateway API Gateway a `parentRef` names: `name` in `namespace`.
-    pub fn api_gateway(&self, name: &str, namespace: &str) -> Option<&'a gateway_api::Gateway> {
+    pub(crate) fn api_gateway(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Option<&'a gateway_api::Gateway> {
         self.api_gateways.iter().find_map(|(_, g)| {
             (g.metadata.name == name && namespace_of(&g.metadata.namespace) == namespace)
                 .then_some(*g)

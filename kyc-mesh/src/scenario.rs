@@ -4,21 +4,21 @@
 use std::path::{Path, PathBuf};
 
 /// The name of the file `kyc-mesh use` writes and `up` watches, in the state directory.
-pub const STATE_FILE: &str = "scenario";
+pub(crate) const STATE_FILE: &str = "scenario";
 
 /// The file `kyc-mesh use` writes and `up` watches.
-pub fn state_file(state_dir: &Path) -> PathBuf {
+pub(crate) fn state_file(state_dir: &Path) -> PathBuf {
     state_dir.join(STATE_FILE)
 }
 
-pub fn read_state(state_dir: &Path) -> Option<PathBuf> {
+pub(crate) fn read_state(state_dir: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(state_file(state_dir)).ok()?;
     let t = text.trim();
     (!t.is_empty()).then(|| PathBuf::from(t))
 }
 
 /// Replace the state file atomically, so `up` never reads half a path.
-pub fn write_state(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
+pub(crate) fn write_state(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
     crate::files::write_atomic(&state_file(state_dir), line(scenario))
 }
@@ -37,12 +37,12 @@ fn applied_file(state_dir: &Path) -> PathBuf {
     state_dir.join("applied-scenario")
 }
 
-pub fn write_applied(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
+pub(crate) fn write_applied(state_dir: &Path, scenario: Option<&Path>) -> std::io::Result<()> {
     crate::files::write_atomic(&applied_file(state_dir), line(scenario))
 }
 
 /// `Some(scenario)` once `up` has applied it (`Some(None)`: networking/ alone).
-pub fn read_applied(state_dir: &Path) -> Option<Option<PathBuf>> {
+pub(crate) fn read_applied(state_dir: &Path) -> Option<Option<PathBuf>> {
     let text = std::fs::read_to_string(applied_file(state_dir)).ok()?;
     let t = text.trim();
     Some((!t.is_empty()).then(|| PathBuf::from(t)))
@@ -50,7 +50,7 @@ pub fn read_applied(state_dir: &Path) -> Option<Option<PathBuf>> {
 
 /// A scenario argument that names no scenario.
 #[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
+pub(crate) enum ScenarioError {
     #[error("scenario {scenario:?} not found (give a file or a name from {}/scenarios)", .networking.display())]
     NotFound {
         scenario: String,
@@ -65,7 +65,7 @@ pub enum ScenarioError {
 
 /// A scenario argument: a file, a name from `<networking>/scenarios` (e.g. `canary-90-10`),
 /// or `none`. Returns the absolute path (None for `none`).
-pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, ScenarioError> {
+pub(crate) fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, ScenarioError> {
     if scenario == "none" {
         return Ok(None);
     }
@@ -89,7 +89,7 @@ pub fn resolve(networking: &Path, scenario: &str) -> Result<Option<PathBuf>, Sce
 }
 
 /// How the banner and `use` name the scenario.
-pub fn shown(scenario: Option<&Path>) -> String {
+pub(crate) fn shown(scenario: Option<&Path>) -> String {
     scenario
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "none (networking/ only)".into())

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::analyze::{Finding, Severity};
+use crate::envoy::listener::HttpListener;
 use crate::injection;
 use crate::istio::{self, LoadError, Loaded, RouteRef};
 use crate::registry::Registry;
@@ -23,36 +24,32 @@ use crate::weights::{self, Overrides, WeightedRoute};
 
 /// Where a generation comes from: the networking directory (a scenario file is named per read).
 #[derive(Debug)]
-pub struct Sources {
+pub(crate) struct Sources {
     networking: PathBuf,
     reads: AtomicU64,
 }
 
 /// What one read of the sources gave: networking/'s objects with the scenario's on top.
 #[derive(Debug)]
-pub struct Files {
+pub(crate) struct Files {
     /// The directory read.
-    pub networking: PathBuf,
-    pub scenario: Option<PathBuf>,
-    pub objects: Vec<Loaded>,
+    pub(crate) networking: PathBuf,
+    pub(crate) scenario: Option<PathBuf>,
+    pub(crate) objects: Vec<Loaded>,
     /// The names of `<networking>/scenarios/*.yaml` (what the dashboard offers).
-    pub scenarios: Vec<String>,
+    pub(crate) scenarios: Vec<String>,
 }
 
 impl Sources {
-    pub fn new(networking: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(networking: impl Into<PathBuf>) -> Self {
         Sources {
             networking: networking.into(),
             reads: AtomicU64::new(0),
         }
     }
 
-    pub fn networking(&self) -> &Path {
-        &self.networking
-    }
-
     /// Read networking/*.yaml and the scenario file from disk, once.
-    pub fn read(&self, scenario: Option<&Path>) -> Result<Files, Rejected> {
+    pub(crate) fn read(&self, scenario: Option<&Path>) -> Result<Files, Rejected> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let objects = istio::load(&self.networking, scenario).map_err(Rejected::Load)?;
         Ok(Files {
@@ -64,13 +61,18 @@ impl Sources {
     }
 
     /// How many times [`Sources::read`] read the files.
-    pub fn reads(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
 
     /// Read and make the first generation (no overrides) for the workloads on `ports`: what
     /// `check`, `render` and `use` act on.
-    pub fn snapshot(&self, scenario: Option<&Path>, ports: Ports) -> Result<Snapshot, Rejected> {
+    pub(crate) fn snapshot(
+        &self,
+        scenario: Option<&Path>,
+        ports: Ports,
+    ) -> Result<Snapshot, Rejected> {
         let files = self.read(scenario)?;
         Ok(Snapshot::new(
             1,
@@ -103,28 +105,33 @@ fn scenario_names(networking: &Path) -> Vec<String> {
 
 /// One generation of the mesh's configuration: immutable; the next change makes a new one.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// 1 for the first; each accepted change adds one.
-    pub generation: u64,
-    pub ports: Ports,
+    pub(crate) generation: u64,
+    pub(crate) ports: Ports,
     /// The files as read (before the overrides).
     files: Arc<Files>,
     /// The objects with the overrides applied: what translation reads.
-    pub objects: Vec<Loaded>,
-    pub overrides: Overrides,
+    pub(crate) objects: Vec<Loaded>,
+    pub(crate) overrides: Overrides,
     /// Overrides that no longer fit the objects (skipped), one line each.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
     /// The workloads networking/ describes: labels, service accounts, `spec.replicas`.
-    pub topology: Topology,
+    pub(crate) topology: Topology,
     /// The workloads networking/ injects a sidecar into.
-    pub injected: BTreeSet<&'static str>,
+    pub(crate) injected: BTreeSet<&'static str>,
     /// The routes with several destinations and their weights in force.
-    pub routes: Vec<WeightedRoute>,
+    pub(crate) routes: Vec<WeightedRoute>,
 }
 
 impl Snapshot {
     /// The generation of `files` with `overrides` on top.
-    pub fn new(generation: u64, files: Arc<Files>, overrides: Overrides, ports: Ports) -> Self {
+    pub(crate) fn new(
+        generation: u64,
+        files: Arc<Files>,
+        overrides: Overrides,
+        ports: Ports,
+    ) -> Self {
         let mut objects = files.objects.clone();
         let skipped = weights::apply(&mut objects, &overrides);
         let routes = weights::weighted_routes(&objects, &overrides);
@@ -144,23 +151,23 @@ impl Snapshot {
     }
 
     /// The next generation: the same files with other overrides (nothing is read).
-    pub fn with_overrides(&self, generation: u64, overrides: Overrides) -> Self {
+    pub(crate) fn with_overrides(&self, generation: u64, overrides: Overrides) -> Self {
         Snapshot::new(generation, self.files.clone(), overrides, self.ports)
     }
 
     /// The scenario whose objects are in this generation (`None`: networking/ only).
-    pub fn scenario(&self) -> Option<&Path> {
+    pub(crate) fn scenario(&self) -> Option<&Path> {
         self.files.scenario.as_deref()
     }
 
     /// The scenarios networking/ offers, by name.
-    pub fn scenarios(&self) -> &[String] {
+    pub(crate) fn scenarios(&self) -> &[String] {
         &self.files.scenarios
     }
 
     /// How the dashboard names the scenario in force: its name when it is a file of
     /// `<networking>/scenarios`, else its path.
-    pub fn scenario_label(&self) -> Option<String> {
+    pub(crate) fn scenario_label(&self) -> Option<String> {
         let path = self.scenario()?;
         let dir = std::path::absolute(self.files.networking.join("scenarios")).ok();
         match (path.parent(), path.file_stem()) {
@@ -172,17 +179,17 @@ impl Snapshot {
     }
 
     /// The objects by kind, and host resolution.
-    pub fn registry(&self) -> Registry<'_> {
+    pub(crate) fn registry(&self) -> Registry<'_> {
         Registry::new(&self.objects)
     }
 
     /// The weighted route `r` names, with its weights in force.
-    pub fn weighted_route(&self, r: &RouteRef) -> Option<&WeightedRoute> {
+    pub(crate) fn weighted_route(&self, r: &RouteRef) -> Option<&WeightedRoute> {
         self.routes.iter().find(|w| &w.route == r)
     }
 
     /// Each workload's `spec.replicas` (1 without a Deployment).
-    pub fn replicas(&self) -> BTreeMap<&'static str, u32> {
+    pub(crate) fn replicas(&self) -> BTreeMap<&'static str, u32> {
         self.topology
             .workloads
             .iter()
@@ -193,7 +200,7 @@ impl Snapshot {
     /// A plan with every workload this generation injects (no ports, no certificates): what
     /// `check` and `use` translate against, so what only sidecars use (PeerAuthentication,
     /// AuthorizationPolicy, mesh routes) is validated too.
-    pub fn validation_plan(&self) -> SidecarPlan {
+    pub(crate) fn validation_plan(&self) -> SidecarPlan {
         let none = SidecarPorts {
             outbound: 0,
             admin: 0,
@@ -205,7 +212,7 @@ impl Snapshot {
     }
 
     /// Every finding `check` reports (translated with every injected workload's sidecar).
-    pub fn findings(&self) -> Vec<Finding> {
+    pub(crate) fn findings(&self) -> Vec<Finding> {
         translate::translate_mesh(&self.objects, &self.ports, &self.validation_plan())
             .findings
             .0
@@ -213,7 +220,7 @@ impl Snapshot {
 
     /// Every error a running mesh with its sidecars would refuse (`use` checks a scenario
     /// with it).
-    pub fn validate(&self) -> Result<(), Rejected> {
+    pub(crate) fn validate(&self) -> Result<(), Rejected> {
         let errors: Vec<Finding> = self
             .findings()
             .into_iter()
@@ -227,7 +234,7 @@ impl Snapshot {
 
     /// Translate for the gateway and the sidecars of `plan` (none: the edge-only mesh);
     /// refused when there is any error.
-    pub fn translate(&self, plan: &SidecarPlan) -> Result<Accepted, Rejected> {
+    pub(crate) fn translate(&self, plan: &SidecarPlan) -> Result<Accepted, Rejected> {
         let Translation {
             mut proxies,
             findings,
@@ -257,19 +264,32 @@ impl Snapshot {
     }
 }
 
+/// The gateway listener networking/ translates to (edge only, no scenario): the names of a
+/// running gateway's stats derive from it (the end-to-end tests read its counters by them).
+pub fn gateway_listener(networking: &Path, ports: Ports) -> Result<HttpListener, Rejected> {
+    let accepted = Sources::new(networking)
+        .snapshot(None, ports)?
+        .translate(&SidecarPlan::default())?;
+    accepted
+        .ingress
+        .main_listener()
+        .map(|l| l.listener)
+        .ok_or(Rejected::NoGateway)
+}
+
 /// A translation without errors: what `up`, `render` and `use` act on.
 #[derive(Debug, Clone)]
-pub struct Accepted {
-    pub ingress: ProxyConfig,
+pub(crate) struct Accepted {
+    pub(crate) ingress: ProxyConfig,
     /// One per injected workload (none for the edge-only mesh).
-    pub sidecars: BTreeMap<&'static str, ProxyConfig>,
+    pub(crate) sidecars: BTreeMap<&'static str, ProxyConfig>,
     /// Warnings and infos (errors were refused).
-    pub notes: Vec<Finding>,
+    pub(crate) notes: Vec<Finding>,
 }
 
 impl Accepted {
     /// Every proxy's configuration, the gateway first.
-    pub fn proxies(&self) -> impl Iterator<Item = (ProxyId, &ProxyConfig)> {
+    pub(crate) fn proxies(&self) -> impl Iterator<Item = (ProxyId, &ProxyConfig)> {
         std::iter::once((ProxyId::IngressGateway, &self.ingress)).chain(
             self.sidecars
                 .iter()

@@ -68,12 +68,12 @@ pub struct SidecarStatus {
     pub mtls: String,
 }
 
-pub fn file(state_dir: &Path) -> PathBuf {
+pub(crate) fn file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("mesh.json")
 }
 
 /// Replace the status file atomically.
-pub fn write(state_dir: &Path, status: &MeshStatus) -> std::io::Result<()> {
+pub(crate) fn write(state_dir: &Path, status: &MeshStatus) -> std::io::Result<()> {
     let path = file(state_dir);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

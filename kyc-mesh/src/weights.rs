@@ -22,19 +22,19 @@ use crate::field::FieldError;
 use crate::istio::{HttpRoute, Loaded, Object, RouteRef};
 use crate::registry::{Registry, RouteMissing};
 
-pub const FILE: &str = "weights.json";
+pub(crate) const FILE: &str = "weights.json";
 const FORMAT: u32 = 1;
 
 /// What the weights of a VirtualService's weighted route must add up to.
-pub const TOTAL: u32 = 100;
+pub(crate) const TOTAL: u32 = 100;
 
 /// The sum of `weights` (saturating: numbers from YAML must not overflow it).
-pub fn total(weights: impl IntoIterator<Item = u32>) -> u32 {
+pub(crate) fn total(weights: impl IntoIterator<Item = u32>) -> u32 {
     weights.into_iter().fold(0, u32::saturating_add)
 }
 
 /// THE rule of a weighted route: its weights add up to 100. Err carries what they add up to.
-pub fn sum_to_100(weights: impl IntoIterator<Item = u32>) -> Result<(), u32> {
+pub(crate) fn sum_to_100(weights: impl IntoIterator<Item = u32>) -> Result<(), u32> {
     match total(weights) {
         TOTAL => Ok(()),
         other => Err(other),
@@ -44,11 +44,11 @@ pub fn sum_to_100(weights: impl IntoIterator<Item = u32>) -> Result<(), u32> {
 /// Percent of one route's traffic by destination host: whole numbers from 0 to 100, adding
 /// up to 100.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Weights(BTreeMap<String, u32>);
+pub(crate) struct Weights(BTreeMap<String, u32>);
 
 impl Weights {
     /// Checked: each weight at most 100, together 100; Err names the field.
-    pub fn new(by_host: BTreeMap<String, u32>) -> Result<Self, FieldError> {
+    pub(crate) fn new(by_host: BTreeMap<String, u32>) -> Result<Self, FieldError> {
         if let Some((host, w)) = by_host.iter().find(|(_, w)| **w > TOTAL) {
             return Err(not_a_percentage(host, w));
         }
@@ -60,7 +60,7 @@ impl Weights {
 
     /// From JSON numbers (a `set-weights` request, the dashboard's body): each must be a
     /// whole number from 0 to 100.
-    pub fn from_json<'a>(
+    pub(crate) fn from_json<'a>(
         entries: impl IntoIterator<Item = (&'a String, &'a serde_json::Number)>,
     ) -> Result<Self, FieldError> {
         let mut whole = BTreeMap::new();
@@ -75,7 +75,7 @@ impl Weights {
     }
 
     /// The canary's step: `canary` gets `weight` percent, `stable` the rest.
-    pub fn split(stable: &str, canary: &str, weight: u32) -> Result<Self, FieldError> {
+    pub(crate) fn split(stable: &str, canary: &str, weight: u32) -> Result<Self, FieldError> {
         let rest = TOTAL
             .checked_sub(weight)
             .ok_or_else(|| not_a_percentage(canary, &weight))?;
@@ -85,12 +85,13 @@ impl Weights {
         ]))
     }
 
-    pub fn get(&self, host: &str) -> Option<u32> {
+    #[cfg(test)]
+    pub(crate) fn get(&self, host: &str) -> Option<u32> {
         self.0.get(host).copied()
     }
 
     /// By host, in host order.
-    pub fn by_host(&self) -> &BTreeMap<String, u32> {
+    pub(crate) fn by_host(&self) -> &BTreeMap<String, u32> {
         &self.0
     }
 }
@@ -112,7 +113,11 @@ fn not_a_percentage(host: &str, n: &impl std::fmt::Display) -> FieldError {
 
 /// Check `weights` for route `r` against the objects of the registry: the VirtualService and
 /// its route exist, the route has several destinations and `weights` names exactly them.
-pub fn check(registry: &Registry<'_>, r: &RouteRef, weights: &Weights) -> Result<(), FieldError> {
+pub(crate) fn check(
+    registry: &Registry<'_>,
+    r: &RouteRef,
+    weights: &Weights,
+) -> Result<(), FieldError> {
     let (vs, route) = (&r.virtual_service, &r.route);
     let found = registry.http_route(r).map_err(|missing| match missing {
         RouteMissing::NoVirtualService => FieldError::new(
@@ -172,24 +177,24 @@ fn fits(route: &HttpRoute, weights: &Weights) -> Result<(), FieldError> {
 
 /// One destination of a weighted route and its weight in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeightedDestination {
-    pub host: String,
-    pub subset: Option<String>,
-    pub weight: u32,
+pub(crate) struct WeightedDestination {
+    pub(crate) host: String,
+    pub(crate) subset: Option<String>,
+    pub(crate) weight: u32,
 }
 
 /// An http route with several destinations and the weights in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeightedRoute {
-    pub route: RouteRef,
-    pub destinations: Vec<WeightedDestination>,
+pub(crate) struct WeightedRoute {
+    pub(crate) route: RouteRef,
+    pub(crate) destinations: Vec<WeightedDestination>,
     /// The weights come from a runtime override (`set-weights`), not from the files.
-    pub overridden: bool,
+    pub(crate) overridden: bool,
 }
 
 /// Every http route with several destinations, with the weights in force (`objects` already
 /// have the overrides applied) and whether they come from an override.
-pub fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<WeightedRoute> {
+pub(crate) fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<WeightedRoute> {
     let mut out = Vec::new();
     for l in objects {
         let Object::VirtualService(vs) = &l.object else {
@@ -218,9 +223,9 @@ pub fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<Weighte
 /// Every override in force (the state file's content).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Overrides {
-    pub v: u32,
-    pub routes: Vec<Override>,
+pub(crate) struct Overrides {
+    pub(crate) v: u32,
+    pub(crate) routes: Vec<Override>,
 }
 
 impl Default for Overrides {
@@ -236,10 +241,10 @@ impl Default for Overrides {
 /// format: `{"virtualService": …, "route": …, "weights": {host: percent}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Override {
-    pub virtual_service: String,
-    pub route: String,
-    pub weights: BTreeMap<String, u32>,
+pub(crate) struct Override {
+    pub(crate) virtual_service: String,
+    pub(crate) route: String,
+    pub(crate) weights: BTreeMap<String, u32>,
 }
 
 impl Override {
@@ -248,13 +253,14 @@ impl Override {
     }
 }
 
-pub fn path(state_dir: &Path) -> PathBuf {
+pub(crate) fn path(state_dir: &Path) -> PathBuf {
     state_dir.join(FILE)
 }
 
 /// An unreadable `weights.json`.
+#[cfg(test)]
 #[derive(Debug, thiserror::Error)]
-pub enum OverridesError {
+pub(crate) enum OverridesError {
     #[error("{0}: {1}")]
     Io(PathBuf, #[source] std::io::Error),
     #[error("{0}: {1}")]
@@ -265,7 +271,8 @@ pub enum OverridesError {
 
 impl Overrides {
     /// The overrides of `state_dir`: none when there is no file; Err names the file.
-    pub fn read(state_dir: &Path) -> Result<Self, OverridesError> {
+    #[cfg(test)]
+    pub(crate) fn read(state_dir: &Path) -> Result<Self, OverridesError> {
         let file = path(state_dir);
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -281,16 +288,16 @@ impl Overrides {
     }
 
     /// Replace the file atomically.
-    pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, state_dir: &Path) -> std::io::Result<()> {
         crate::files::write_json(&path(state_dir), self)
     }
 
-    pub fn get(&self, r: &RouteRef) -> Option<&Override> {
+    pub(crate) fn get(&self, r: &RouteRef) -> Option<&Override> {
         self.routes.iter().find(|o| o.names(r))
     }
 
     /// Set (or with `None`, clear) the override of one route.
-    pub fn set(&mut self, r: &RouteRef, weights: Option<&Weights>) {
+    pub(crate) fn set(&mut self, r: &RouteRef, weights: Option<&Weights>) {
         self.routes.retain(|o| !o.names(r));
         if let Some(weights) = weights {
             self.routes.push(Override {
@@ -304,7 +311,7 @@ impl Overrides {
 
 /// Apply every override to the loaded objects; one note per override that no longer fits them
 /// (its route or a destination is gone, e.g. after a scenario switch): that one is skipped.
-pub fn apply(objects: &mut [Loaded], overrides: &Overrides) -> Vec<String> {
+pub(crate) fn apply(objects: &mut [Loaded], overrides: &Overrides) -> Vec<String> {
     let mut notes = Vec::new();
     for o in &overrides.routes {
         let shown = format!("{}/{}", o.virtual_service, o.route);

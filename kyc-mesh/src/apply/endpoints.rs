@@ -14,24 +14,25 @@ use crate::translate::ProxyConfig;
 /// sidecars' inbounds, or the apps themselves without sidecars); an empty list: no instance
 /// (`replicas: 0`), Envoy answers 503 `no healthy upstream`. A port missing from the map
 /// serves itself.
-pub type Serving = BTreeMap<u16, Vec<u16>>;
+pub(crate) type Serving = BTreeMap<u16, Vec<u16>>;
 
 /// Where every instance is now: [`Serving`] for the callers, and behind each sidecar (by
 /// instance name) the app port(s) its inbound cluster targets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Placement {
-    pub serving: Serving,
-    pub apps: BTreeMap<String, Vec<u16>>,
+pub(crate) struct Placement {
+    pub(crate) serving: Serving,
+    pub(crate) apps: BTreeMap<String, Vec<u16>>,
 }
 
 /// `proxy` with every endpoint on a contract port replaced by the instances serving it.
-pub fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
+#[cfg(test)]
+pub(crate) fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
     place(proxy, serving, None)
 }
 
 /// Like [`serve_from`] for one instance's sidecar: its inbound cluster targets `apps`, the
 /// app instance(s) behind that sidecar (two during a rollout's surge), never the others'.
-pub fn place(proxy: &ProxyConfig, serving: &Serving, apps: Option<&[u16]>) -> ProxyConfig {
+pub(crate) fn place(proxy: &ProxyConfig, serving: &Serving, apps: Option<&[u16]>) -> ProxyConfig {
     let mut out = proxy.clone();
     for cluster in out.clusters.values_mut() {
         let inbound = cluster.name.is_inbound();

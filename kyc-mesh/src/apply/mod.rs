@@ -3,9 +3,10 @@
 //! stats (or reported as rejected) before the next one is written.
 
 pub mod admin;
-pub mod endpoints;
+pub(crate) mod endpoints;
 
-pub use admin::{Admin, Counters, Outcome};
+pub use admin::Admin;
+pub(crate) use admin::Outcome;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +28,9 @@ use crate::translate::ProxyConfig;
 
 use admin::{CDS_STAT, LDS_STAT};
 
-pub const LDS: &str = "lds.json";
-pub const CDS: &str = "cds.json";
-pub const RDS: &str = "rds.json";
+pub(crate) const LDS: &str = "lds.json";
+pub(crate) const CDS: &str = "cds.json";
+pub(crate) const RDS: &str = "rds.json";
 
 /// How long Envoy gets to apply one update.
 const APPLY_WAIT: Duration = Duration::from_secs(10);
@@ -79,8 +80,8 @@ fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), App
 }
 
 /// The xDS directory of one running Envoy and what it currently holds.
-pub struct XdsDir {
-    pub dir: PathBuf,
+pub(crate) struct XdsDir {
+    pub(crate) dir: PathBuf,
     version: u64,
     telemetry: Telemetry,
     /// Whom this proxy's spans are attributed to (its node cluster).
@@ -95,7 +96,7 @@ pub struct XdsDir {
 impl XdsDir {
     /// Write the first configuration and the bootstrap (before Envoy starts), with `telemetry`'s
     /// tracer and access log on the listeners and its collector cluster in the bootstrap.
-    pub fn create(
+    pub(crate) fn create(
         dir: &Path,
         proxy: &ProxyConfig,
         admin_port: u16,
@@ -171,16 +172,8 @@ impl XdsDir {
             .collect()
     }
 
-    pub fn bootstrap_path(&self) -> PathBuf {
+    pub(crate) fn bootstrap_path(&self) -> PathBuf {
         self.dir.join("bootstrap.json")
-    }
-
-    /// The admin stat prefix of this Envoy's first RDS subscription (the gateway's).
-    pub fn rds_stat(&self) -> String {
-        self.listeners
-            .first()
-            .map(HttpListener::rds_stat)
-            .unwrap_or_default()
     }
 
     fn write<T: Serialize>(&self, file: &str, body: T) -> Result<(), ApplyError> {
@@ -211,7 +204,11 @@ impl XdsDir {
     /// so every route target exists), then listeners (when their filter chains changed),
     /// then routes, then drop clusters nobody routes to. Returns false when nothing changed.
     /// The listeners themselves (kind and ports) are fixed for the life of the Envoy.
-    pub async fn apply(&mut self, admin: &Admin, proxy: &ProxyConfig) -> Result<bool, ApplyError> {
+    pub(crate) async fn apply(
+        &mut self,
+        admin: &Admin,
+        proxy: &ProxyConfig,
+    ) -> Result<bool, ApplyError> {
         let routes: Vec<RouteConfiguration> =
             proxy.listeners.iter().map(|l| l.routes.clone()).collect();
         let listeners: Vec<HttpListener> = proxy.listeners.iter().map(|l| l.listener).collect();

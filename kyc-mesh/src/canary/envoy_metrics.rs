@@ -24,7 +24,7 @@ struct Snapshot {
     buckets: Vec<Bucket>,
 }
 
-pub struct EnvoyMetrics {
+pub(crate) struct EnvoyMetrics {
     admin: Admin,
     clusters: [String; 2],
     before: Option<[Snapshot; 2]>,
@@ -32,7 +32,7 @@ pub struct EnvoyMetrics {
 
 impl EnvoyMetrics {
     /// Figures of the `stable` and `canary` subset clusters of the Envoy on admin port `admin`.
-    pub fn new(admin: Admin, stable: &ClusterName, canary: &ClusterName) -> Self {
+    pub(crate) fn new(admin: Admin, stable: &ClusterName, canary: &ClusterName) -> Self {
         EnvoyMetrics {
             admin,
             clusters: [stable.to_string(), canary.to_string()],

@@ -16,7 +16,7 @@ const APPLICANT: &str = r#"{"firstName":"Alice","lastName":"Martin","dateOfBirth
 /// Requests in flight at most; a tick finding them all busy is skipped (and not counted).
 const MAX_IN_FLIGHT: usize = 64;
 /// The highest rate accepted.
-pub const MAX_RPS: u32 = 1000;
+pub(crate) const MAX_RPS: u32 = 1000;
 
 /// The load generator's counters (`load` request, `canary --load`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -36,7 +36,7 @@ pub struct LoadStatus {
 
 /// Why the generator cannot start.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     #[error("rps: {0} is more than {MAX_RPS}")]
     TooFast(u32),
     #[error("{0}")]
@@ -52,7 +52,7 @@ struct Counters {
 }
 
 /// A generator; stopped when dropped. A stopped one keeps its counters (rps 0).
-pub struct LoadGen {
+pub(crate) struct LoadGen {
     rps: u32,
     counters: Arc<Counters>,
     task: JoinHandle<()>,
@@ -77,7 +77,7 @@ fn snapshot(rps: u32, c: &Counters) -> LoadStatus {
 impl LoadGen {
     /// Start sending `rps` requests a second (at most [`MAX_RPS`]) to the gateway on
     /// `gateway_port`; its counters go to `report` once a second.
-    pub fn start(
+    pub(crate) fn start(
         gateway_port: u16,
         rps: u32,
         report: impl Fn(LoadStatus) + Send + 'static,
@@ -143,12 +143,12 @@ impl LoadGen {
         })
     }
 
-    pub fn status(&self) -> LoadStatus {
+    pub(crate) fn status(&self) -> LoadStatus {
         snapshot(self.rps, &self.counters)
     }
 
     /// Stop sending; the counters stay readable.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.task.abort();
         self.rps = 0;
     }

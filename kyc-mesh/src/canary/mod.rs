@@ -10,14 +10,14 @@
 //!   VirtualService);
 //! - [`yaml`]: the YAML to commit and `--write`'s in-place edit of networking/.
 
-pub mod analysis;
-pub mod envoy_metrics;
-pub mod kubectl;
-pub mod load;
-pub mod model;
-pub mod prometheus;
-pub mod run;
-pub mod yaml;
+pub(crate) mod analysis;
+pub(crate) mod envoy_metrics;
+pub(crate) mod kubectl;
+pub(crate) mod load;
+pub(crate) mod model;
+pub(crate) mod prometheus;
+pub(crate) mod run;
+pub(crate) mod yaml;
 
 use std::future::Future;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use analysis::Sample;
 /// Why an interval has no figures (a check without data), or the weights did not move (the
 /// run rolls back). Its text is what the check or the status says.
 #[derive(Debug, thiserror::Error)]
-pub enum CanaryError {
+pub(crate) enum CanaryError {
     #[error(transparent)]
     Admin(#[from] crate::apply::admin::AdminError),
     #[error("Envoy admin answered {status}: {body}")]
@@ -62,7 +62,7 @@ pub enum CanaryError {
 }
 
 /// Per-version figures over one interval.
-pub trait Metrics {
+pub(crate) trait Metrics {
     /// The interval starts now (e.g. snapshot the counters).
     fn mark(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send;
     /// The (stable, canary) figures since [`Metrics::mark`]; `interval` is how long that was.
@@ -73,7 +73,7 @@ pub trait Metrics {
 }
 
 /// Moves the route's traffic between the two versions.
-pub trait Actuator {
+pub(crate) trait Actuator {
     /// Give the canary `weight` percent (the stable version the rest).
     fn set_weight(&mut self, weight: u32) -> impl Future<Output = Result<(), CanaryError>> + Send;
     /// 100 % stable.

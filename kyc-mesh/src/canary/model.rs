@@ -7,8 +7,8 @@ use crate::field::FieldError;
 use crate::istio::RouteRef;
 
 /// The route the canary moves by default: the case study's split.
-pub const DEFAULT_VIRTUAL_SERVICE: &str = "kyc-credit-check";
-pub const DEFAULT_ROUTE: &str = "credit-check-report";
+pub(crate) const DEFAULT_VIRTUAL_SERVICE: &str = "kyc-credit-check";
+pub(crate) const DEFAULT_ROUTE: &str = "credit-check-report";
 
 /// The analysis parameters, with Flagger's names and meanings (`canary-start`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

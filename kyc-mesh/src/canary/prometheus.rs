@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::analysis::Sample;
 use super::{CanaryError, Metrics};
 
-pub struct PrometheusMetrics {
+pub(crate) struct PrometheusMetrics {
     client: reqwest::Client,
     /// Base URL, e.g. `http://127.0.0.1:9090`.
     url: String,
@@ -20,7 +20,7 @@ pub struct PrometheusMetrics {
 
 /// The three queries for one workload over `[secs]s`, as Flagger writes them (counts instead
 /// of rates: `increase` over the interval).
-pub fn queries(namespace: &str, workload: &str, secs: u64) -> [String; 3] {
+pub(crate) fn queries(namespace: &str, workload: &str, secs: u64) -> [String; 3] {
     let sel = format!(
         r#"reporter="destination",destination_workload_namespace="{namespace}",destination_workload="{workload}""#
     );
@@ -34,7 +34,7 @@ pub fn queries(namespace: &str, workload: &str, secs: u64) -> [String; 3] {
 }
 
 impl PrometheusMetrics {
-    pub fn new(
+    pub(crate) fn new(
         url: &str,
         namespace: &str,
         stable: &str,

@@ -14,7 +14,7 @@ use super::{Actuator, CanaryError, Metrics};
 
 /// Asked from outside the loop (`canary promote`, `canary abort`, Ctrl-C in the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Promote,
     Abort,
 }
@@ -22,7 +22,7 @@ pub enum Command {
 /// What the loop reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // one per interval: size does not matter
-pub enum Update {
+pub(crate) enum Update {
     Check(Check),
     Status(CanaryStatus),
 }
@@ -38,7 +38,7 @@ struct Loop<'a, M, A, F> {
 
 /// Run the analysis of `spec` between `stable` and `canary` (destination hosts) to its end;
 /// returns the final status (promoted or rolled back). A closed command channel = abort.
-pub async fn run<M: Metrics, A: Actuator, F: FnMut(Update)>(
+pub(crate) async fn run<M: Metrics, A: Actuator, F: FnMut(Update)>(
     spec: &CanarySpec,
     stable: &str,
     canary: &str,

@@ -11,7 +11,7 @@ use crate::weights::{self, WeightedRoute};
 
 /// Why `--write` wrote nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum YamlError {
+pub(crate) enum YamlError {
     #[error("networking/ does not load: {0}")]
     Load(String),
     #[error("VirtualService {vs} is in {files} files of {networking}; cannot tell which to edit")]
@@ -43,7 +43,7 @@ pub enum YamlError {
 }
 
 /// The route's destinations with their weights, as the VirtualService spells them.
-pub fn snippet(route: &WeightedRoute) -> String {
+pub(crate) fn snippet(route: &WeightedRoute) -> String {
     let mut out = format!(
         "# VirtualService {}, http route {}:\n      route:\n",
         route.route.virtual_service, route.route.route
@@ -62,7 +62,7 @@ pub fn snippet(route: &WeightedRoute) -> String {
 }
 
 /// The files of networking/ (no scenario) that hold VirtualService `vs`.
-pub fn files_of(networking: &Path, vs: &str) -> Result<Vec<PathBuf>, YamlError> {
+pub(crate) fn files_of(networking: &Path, vs: &str) -> Result<Vec<PathBuf>, YamlError> {
     let files = Sources::new(networking).read(None).map_err(|e| {
         let first = match &e {
             Rejected::Load(errs) => errs.first().map(|e| e.to_string()).unwrap_or_default(),
@@ -81,7 +81,11 @@ pub fn files_of(networking: &Path, vs: &str) -> Result<Vec<PathBuf>, YamlError> 
 /// written) unless the edit can be made exactly: one document with that VirtualService, one
 /// `weight:` line per destination in the route's block, and the edited file loads with
 /// exactly those weights.
-pub fn write(networking: &Path, r: &RouteRef, weights: &[u32]) -> Result<PathBuf, YamlError> {
+pub(crate) fn write(
+    networking: &Path,
+    r: &RouteRef,
+    weights: &[u32],
+) -> Result<PathBuf, YamlError> {
     weights::sum_to_100(weights.iter().copied())
         .map_err(|total| YamlError::Total(weights.to_vec(), total))?;
     let files = files_of(networking, &r.virtual_service)?;
@@ -123,7 +127,7 @@ fn indent(line: &str) -> usize {
 }
 
 /// Replace the numbers of the `weight:` lines in the block of http route `route`.
-pub fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, YamlError> {
+pub(crate) fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, YamlError> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let is_name = |l: &str| {
         let t = l.trim_start().trim_start_matches("- ").trim();

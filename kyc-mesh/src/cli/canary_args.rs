@@ -11,15 +11,15 @@ use super::chaos::duration;
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct CanaryArgs {
+pub(crate) struct CanaryArgs {
     #[command(subcommand)]
-    pub action: Option<CanaryCmd>,
+    pub(crate) action: Option<CanaryCmd>,
     #[command(flatten)]
-    pub run: CanaryRunArgs,
+    pub(crate) run: CanaryRunArgs,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum CanaryCmd {
+pub(crate) enum CanaryCmd {
     /// Promote the running canary now (100 %): also the answer to a --pause-at gate
     Promote,
     /// Roll the running canary back now (100 % stable)
@@ -33,68 +33,68 @@ pub enum CanaryCmd {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct CanaryRunArgs {
+pub(crate) struct CanaryRunArgs {
     /// The VirtualService holding the weighted route
     #[arg(long, default_value = DEFAULT_VIRTUAL_SERVICE)]
-    pub virtual_service: String,
+    pub(crate) virtual_service: String,
     /// Its http route (stable = first destination, canary = second)
     #[arg(long, default_value = DEFAULT_ROUTE)]
-    pub route: String,
+    pub(crate) route: String,
     /// Percent added to the canary after each passed check (Flagger's stepWeight)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub step_weight: u32,
+    pub(crate) step_weight: u32,
     /// The canary's weight after which it is promoted (maxWeight)
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_weight: u32,
+    pub(crate) max_weight: u32,
     /// Time between checks (interval), e.g. 10s, 2s, 500ms
     #[arg(long, default_value = "10s", value_parser = duration)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Failed checks before rollback (threshold)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub threshold: u32,
+    pub(crate) threshold: u32,
     /// Minimum request success rate of the canary, percent (request-success-rate)
     #[arg(long, default_value_t = 99.0)]
-    pub min_success_rate: f64,
+    pub(crate) min_success_rate: f64,
     /// Maximum p99 latency of the canary (request-duration), e.g. 500ms
     #[arg(long = "max-p99", default_value = "500ms", value_parser = duration)]
-    pub max_p99: Duration,
+    pub(crate) max_p99: Duration,
     /// Fewer requests to the route in an interval = no data = a failed check
     #[arg(long, default_value_t = 20)]
-    pub min_requests: u64,
+    pub(crate) min_requests: u64,
     /// Also fail a check when the canary's p99 exceeds R times the stable version's
     #[arg(long = "max-p99-ratio", value_name = "R")]
-    pub max_p99_ratio: Option<f64>,
+    pub(crate) max_p99_ratio: Option<f64>,
     /// Run the built-in load generator at RPS requests/s through the gateway during the analysis
     #[arg(long, value_name = "RPS", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub load: Option<u32>,
+    pub(crate) load: Option<u32>,
     /// Wait at this canary weight for `kyc-mesh canary promote` or `kyc-mesh canary abort`
     #[arg(long, value_name = "WEIGHT", value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub pause_at: Option<u32>,
+    pub(crate) pause_at: Option<u32>,
     /// Write every check as JSON to FILE
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     /// Edit the route's weights in networking/ in place to the outcome (comments kept)
     #[arg(long)]
-    pub write: bool,
+    pub(crate) write: bool,
     /// Run against a cluster: Istio's metrics in Prometheus, weights moved with kubectl
     #[arg(long, requires = "prometheus_url")]
-    pub cluster: bool,
+    pub(crate) cluster: bool,
     /// Prometheus base URL (cluster mode), e.g. http://127.0.0.1:9090
     #[arg(long, value_name = "URL")]
-    pub prometheus_url: Option<String>,
+    pub(crate) prometheus_url: Option<String>,
     /// kubectl context (cluster mode)
     #[arg(long)]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Namespace of the VirtualService and workloads (cluster mode)
     #[arg(long, default_value = "default")]
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// kubectl program (cluster mode)
     #[arg(long, env = "KUBECTL", default_value = "kubectl")]
-    pub kubectl: PathBuf,
+    pub(crate) kubectl: PathBuf,
 }
 
 impl CanaryRunArgs {
-    pub fn spec(&self) -> CanarySpec {
+    pub(crate) fn spec(&self) -> CanarySpec {
         CanarySpec {
             virtual_service: self.virtual_service.clone(),
             route: self.route.clone(),

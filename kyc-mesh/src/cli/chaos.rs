@@ -13,7 +13,7 @@ use super::error::{CliError, Exit};
 use super::Common;
 
 #[derive(clap::Args, Debug)]
-pub struct ChaosArgs {
+pub(crate) struct ChaosArgs {
     /// The service whose instances fail or slow down (e.g. kyc-credit-check-advanced)
     #[arg(value_name = "SERVICE")]
     service: String,

@@ -84,11 +84,11 @@ fn render(s: &MeshStatus) -> String {
 
 /// What `curl --from` sends.
 pub(super) struct CurlArgs<'a> {
-    pub from: &'a str,
-    pub url: &'a str,
-    pub method: &'a str,
-    pub headers: &'a [String],
-    pub body: Option<&'a str>,
+    pub(crate) from: &'a str,
+    pub(crate) url: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) headers: &'a [String],
+    pub(crate) body: Option<&'a str>,
 }
 
 /// Exit codes: 0 an answer came (its status is printed), 1 no answer, 2 usage or no mesh.

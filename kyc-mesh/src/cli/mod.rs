@@ -41,7 +41,7 @@ pub struct Cli {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Common {
+pub(crate) struct Common {
     /// Directory of Kubernetes + Istio YAML (top-level *.yaml|*.yml are applied, like `kubectl apply -f`)
     #[arg(
         long,
@@ -80,7 +80,7 @@ pub struct Common {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Start the three services and Envoy, reload on edits, stop everything on Ctrl-C (default)
     Up(UpArgs),
     /// Print the Envoy configuration generated from networking/ (a runnable static bootstrap)
@@ -117,7 +117,7 @@ pub enum Cmd {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct CurlArgs {
+pub(crate) struct CurlArgs {
     /// The workload to send as (a Deployment of networking/ with a sidecar)
     #[arg(long, value_name = "WORKLOAD")]
     from: String,
@@ -135,7 +135,7 @@ pub struct CurlArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum RolloutCmd {
+pub(crate) enum RolloutCmd {
     /// Replace SERVICE's instance without failing a request: start a new one, wait until
     /// ready, move the gateway's traffic to it, drain and stop the old one
     Restart {
@@ -145,7 +145,7 @@ pub enum RolloutCmd {
 }
 
 #[derive(clap::Args, Debug, Default)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Do not start the services: they already run on the given ports
     #[arg(long)]
     external_services: bool,
@@ -178,7 +178,7 @@ pub struct UpArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct SplitArgs {
+pub(crate) struct SplitArgs {
     /// Number of requests
     #[arg(default_value_t = 100)]
     n: usize,
@@ -194,13 +194,13 @@ pub struct SplitArgs {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Format {
+pub(crate) enum Format {
     Yaml,
     Json,
 }
 
 impl Common {
-    pub fn ports(&self) -> Ports {
+    pub(crate) fn ports(&self) -> Ports {
         Ports {
             aggregator: self.aggregator_port,
             basic: self.basic_port,
@@ -209,7 +209,7 @@ impl Common {
             admin: self.admin_port,
         }
     }
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.state_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join(format!("kyc-mesh-{}", self.admin_port)))

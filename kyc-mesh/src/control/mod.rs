@@ -12,9 +12,9 @@
 pub mod client;
 pub mod event;
 pub mod protocol;
-pub mod server;
+pub(crate) mod server;
 pub mod state;
-pub mod wire;
+pub(crate) mod wire;
 
 use std::path::{Path, PathBuf};
 

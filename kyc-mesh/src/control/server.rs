@@ -28,7 +28,7 @@ pub enum ServerError {
 }
 
 /// The listening socket; removed from the state directory when dropped.
-pub struct ControlServer {
+pub(crate) struct ControlServer {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
@@ -48,7 +48,7 @@ const EVENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 impl ControlServer {
     /// Listen on `<state_dir>/control.sock`; requests go to `calls`, and `subscribe`
     /// connections receive what is published on `events`.
-    pub async fn bind(
+    pub(crate) async fn bind(
         state_dir: &Path,
         calls: Calls,
         events: broadcast::Sender<MeshEvent>,

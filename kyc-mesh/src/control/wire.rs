@@ -14,7 +14,7 @@ use super::state;
 
 /// The mesh's request for a request line; a value that does not parse is refused here, naming
 /// its field. `subscribe` is the server's own (it keeps the connection).
-pub fn op(request: Request) -> Result<Op, Response> {
+pub(crate) fn op(request: Request) -> Result<Op, Response> {
     let refused = |e: FieldError| Response::refused(Refusal::BadRequest, e.to_string());
     Ok(match request {
         Request::RolloutRestart { service } => Op::RolloutRestart { service },
@@ -58,7 +58,7 @@ pub fn op(request: Request) -> Result<Op, Response> {
 }
 
 /// The answer line of an outcome (`None`: `up` stopped before answering).
-pub fn response(outcome: Outcome) -> Response {
+pub(crate) fn response(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Done { message, state } => Response::Done {
             message,
@@ -81,7 +81,7 @@ fn refusal(r: ops::Refusal) -> Refusal {
     }
 }
 
-pub fn mesh_state(s: MeshState) -> state::MeshState {
+pub(crate) fn mesh_state(s: MeshState) -> state::MeshState {
     state::MeshState {
         routes: s.routes.iter().map(weighted_route).collect(),
         chaos: s.chaos,
@@ -90,7 +90,7 @@ pub fn mesh_state(s: MeshState) -> state::MeshState {
     }
 }
 
-pub fn weighted_route(r: &WeightedRoute) -> state::WeightedRoute {
+pub(crate) fn weighted_route(r: &WeightedRoute) -> state::WeightedRoute {
     state::WeightedRoute {
         virtual_service: r.route.virtual_service.clone(),
         route: r.route.route.clone(),
@@ -109,7 +109,7 @@ pub fn weighted_route(r: &WeightedRoute) -> state::WeightedRoute {
 
 /// A weighted route of a `state` answer, back in the mesh's terms (the CLI's canary prints
 /// the YAML to commit from it).
-pub fn route_of(r: &state::WeightedRoute) -> WeightedRoute {
+pub(crate) fn route_of(r: &state::WeightedRoute) -> WeightedRoute {
     WeightedRoute {
         route: RouteRef::new(&r.virtual_service, &r.route),
         destinations: r
@@ -126,7 +126,7 @@ pub fn route_of(r: &state::WeightedRoute) -> WeightedRoute {
 }
 
 /// The event line of an event of the bus.
-pub fn event(e: &MeshEvent) -> Event {
+pub(crate) fn event(e: &MeshEvent) -> Event {
     match e.clone() {
         MeshEvent::ConfigApplied { routes } => Event::ConfigApplied {
             routes: routes.iter().map(weighted_route).collect(),

@@ -32,14 +32,14 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
-pub struct App {
-    pub calls: Calls,
-    pub view: watch::Receiver<Arc<View>>,
-    pub demand: Arc<Demand>,
+pub(super) struct App {
+    pub(crate) calls: Calls,
+    pub(crate) view: watch::Receiver<Arc<View>>,
+    pub(crate) demand: Arc<Demand>,
     /// The page with its token.
-    pub page: Arc<str>,
+    pub(crate) page: Arc<str>,
     /// The configuration generation in force (the scenarios it offers).
-    pub generations: watch::Receiver<Arc<Snapshot>>,
+    pub(crate) generations: watch::Receiver<Arc<Snapshot>>,
 }
 
 const CSS: &str = include_str!("assets/style.css");
@@ -47,11 +47,11 @@ const JS: &str = include_str!("assets/app.js");
 const HTML: &str = include_str!("assets/index.html");
 
 /// The page, its token in `<meta name="kyc-token">`.
-pub fn page(token: &str) -> String {
+pub(super) fn page(token: &str) -> String {
     HTML.replace("{{TOKEN}}", token)
 }
 
-pub fn router(app: App, guard: Guard) -> Router {
+pub(super) fn router(app: App, guard: Guard) -> Router {
     Router::new()
         .route("/", get(index))
         .route(

@@ -26,24 +26,24 @@ use super::figures::{self, Window};
 use super::view::{self, Inputs, InstanceCount, SidecarView, View};
 
 /// The shortest time between two readings of Envoy.
-pub const PERIOD: Duration = Duration::from_secs(1);
+pub(super) const PERIOD: Duration = Duration::from_secs(1);
 /// The window the figures cover.
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub(super) const WINDOW: Duration = Duration::from_secs(10);
 /// With no event stream open, reading stops this long after the last `GET /api/state`.
-pub const IDLE_AFTER: Duration = Duration::from_secs(15);
+pub(super) const IDLE_AFTER: Duration = Duration::from_secs(15);
 
 /// What the web handlers share with the collector.
-pub struct Demand {
+pub(super) struct Demand {
     /// Open event streams.
-    pub streams: AtomicUsize,
+    pub(crate) streams: AtomicUsize,
     /// The last `GET /api/state`.
-    pub last_read: Mutex<Instant>,
+    pub(crate) last_read: Mutex<Instant>,
     /// Wakes the collector early (a read while idle, an event).
-    pub wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
 }
 
 impl Demand {
-    pub fn new(wake: Arc<Notify>) -> Self {
+    pub(super) fn new(wake: Arc<Notify>) -> Self {
         Demand {
             streams: AtomicUsize::new(0),
             last_read: Mutex::new(Instant::now()),
@@ -61,22 +61,22 @@ impl Demand {
     }
 
     /// A read: keep collecting, and collect now if the view is stale.
-    pub fn read(&self) {
+    pub(super) fn read(&self) {
         if let Ok(mut t) = self.last_read.lock() {
             *t = Instant::now();
         }
     }
 }
 
-pub struct Collector {
-    pub admin: Admin,
+pub(super) struct Collector {
+    pub(crate) admin: Admin,
     /// The configuration generation in force.
-    pub generations: watch::Receiver<Arc<Snapshot>>,
-    pub state_dir: PathBuf,
-    pub calls: Calls,
-    pub log: Arc<Mutex<Log>>,
-    pub demand: Arc<Demand>,
-    pub view: watch::Sender<Arc<View>>,
+    pub(crate) generations: watch::Receiver<Arc<Snapshot>>,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) calls: Calls,
+    pub(crate) log: Arc<Mutex<Log>>,
+    pub(crate) demand: Arc<Demand>,
+    pub(crate) view: watch::Sender<Arc<View>>,
 }
 
 /// See `misses` in [`Collector::run`].
@@ -88,7 +88,7 @@ const ASK_TIMEOUT: Duration = Duration::from_millis(800);
 const STATE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Collector {
-    pub async fn run(self) {
+    pub(super) async fn run(self) {
         let client = reqwest::Client::builder()
             .timeout(ASK_TIMEOUT)
             .no_proxy()
@@ -279,7 +279,7 @@ pub(super) fn readyz_ports(w: &Workload, status: Option<&MeshStatus>) -> Vec<Opt
 }
 
 /// `up`'s `state`, a request into its loop; `None` when the loop does not answer in time.
-pub async fn ask_state(calls: &Calls) -> Option<MeshState> {
+pub(super) async fn ask_state(calls: &Calls) -> Option<MeshState> {
     match calls.ask_within(Op::State, STATE_TIMEOUT).await? {
         Outcome::Done { state, .. } => state.map(|s| *s),
         _ => None,

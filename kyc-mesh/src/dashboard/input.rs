@@ -19,14 +19,14 @@ use crate::weights::Weights;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub error: String,
-    pub field: Option<String>,
+pub(super) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: String,
+    pub(crate) field: Option<String>,
 }
 
 impl ApiError {
-    pub fn bad(field: impl Into<String>, error: impl Into<String>) -> Self {
+    pub(super) fn bad(field: impl Into<String>, error: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: error.into(),
@@ -55,7 +55,7 @@ impl IntoResponse for ApiError {
 /// `up`'s answer as HTTP: done → 200 `{"message", "state"}`; refused → 400 (bad request,
 /// naming the field), 404 (unknown service; 400 naming `instance` for an unknown instance of
 /// a known one), 409 (conflict), 503 (unavailable); failed → 500; no answer in time → 503.
-pub fn answer(outcome: Option<Outcome>) -> HttpResponse {
+pub(super) fn answer(outcome: Option<Outcome>) -> HttpResponse {
     let (status, error, field) = match outcome {
         Some(Outcome::Done { message, state }) => {
             let state = state.map(|s| wire::mesh_state(*s));
@@ -98,7 +98,11 @@ pub fn answer(outcome: Option<Outcome>) -> HttpResponse {
 /// `{"message"}`; not a scenario that translates → 400 naming `scenario`; refused by the
 /// running mesh → 422 naming it (the last good configuration stays); not answered within
 /// `waited` → 202 (it applies when `up` gets to it).
-pub fn scenario_answer(outcome: Option<Outcome>, shown: &str, waited: Duration) -> HttpResponse {
+pub(super) fn scenario_answer(
+    outcome: Option<Outcome>,
+    shown: &str,
+    waited: Duration,
+) -> HttpResponse {
     match outcome {
         Some(Outcome::Done { message, .. }) => {
             (StatusCode::OK, Json(serde_json::json!({ "message": message }))).into_response()
@@ -120,7 +124,7 @@ pub fn scenario_answer(outcome: Option<Outcome>, shown: &str, waited: Duration) 
 }
 
 /// Read a JSON body into `T`; the error names the field (`weights.x`, or the missing one).
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -155,16 +159,16 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// `PUT /api/weights`. `weights: null` clears the override.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WeightsBody {
-    pub virtual_service: String,
-    pub route: String,
+pub(super) struct WeightsBody {
+    pub(crate) virtual_service: String,
+    pub(crate) route: String,
     /// Required (null allowed): read as a value so a missing one is an error.
-    pub weights: serde_json::Value,
+    pub(crate) weights: serde_json::Value,
 }
 
 impl WeightsBody {
     /// The weights, parsed once (whole percentages adding up to 100); `None`: clear.
-    pub fn weights(&self) -> Result<Option<Weights>, ApiError> {
+    pub(super) fn weights(&self) -> Result<Option<Weights>, ApiError> {
         match &self.weights {
             serde_json::Value::Null => Ok(None),
             serde_json::Value::Object(map) => {
@@ -191,14 +195,14 @@ impl WeightsBody {
 /// `POST /api/scenario`: a name of networking/scenarios, or null (none).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioBody {
-    pub scenario: serde_json::Value,
+pub(super) struct ScenarioBody {
+    pub(crate) scenario: serde_json::Value,
 }
 
 impl ScenarioBody {
     /// The scenario to switch to (`None`: networking/ only, for null). Only names of
     /// `known`: a web page may not point `up` at an arbitrary file.
-    pub fn name(&self, known: &[String]) -> Result<Option<String>, ApiError> {
+    pub(super) fn name(&self, known: &[String]) -> Result<Option<String>, ApiError> {
         match &self.scenario {
             serde_json::Value::Null => Ok(None),
             serde_json::Value::String(s) if known.contains(s) => Ok(Some(s.clone())),
@@ -220,11 +224,11 @@ impl ScenarioBody {
 /// `PUT /api/chaos/{service}`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChaosBody {
+pub(super) struct ChaosBody {
     #[serde(default)]
-    pub error_rate: Option<f64>,
+    pub(crate) error_rate: Option<f64>,
     #[serde(default)]
-    pub delay_ms: Option<u64>,
+    pub(crate) delay_ms: Option<u64>,
 }
 
 /// The query of `PUT|DELETE /api/chaos/{service}`: `?instance=1` or
@@ -232,14 +236,14 @@ pub struct ChaosBody {
 /// every instance. A query, not a body field: `DELETE` has no body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChaosQuery {
+pub(super) struct ChaosQuery {
     #[serde(default)]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
 }
 
 /// The instance (pod name) a chaos request's `uri` picks in its query (`None`: every
 /// instance). An index `N` names `<service>-N`; whether it exists is `up`'s to say.
-pub fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiError> {
+pub(super) fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiError> {
     let Query(q) = Query::<ChaosQuery>::try_from_uri(uri).map_err(|e| {
         let e = e.body_text();
         let field = if e.contains("unknown field") {
@@ -269,13 +273,13 @@ pub fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiErr
 /// `PUT /api/load`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadBody {
-    pub rps: u32,
+pub(super) struct LoadBody {
+    pub(crate) rps: u32,
 }
 
 /// `POST /api/canary`: the canary's parameters, each optional (the CLI's defaults apply);
 /// their values are checked by `up` (its refusal names the field).
-pub fn canary_spec(body: &[u8]) -> Result<crate::canary::model::CanarySpec, ApiError> {
+pub(super) fn canary_spec(body: &[u8]) -> Result<crate::canary::model::CanarySpec, ApiError> {
     let given: serde_json::Map<String, serde_json::Value> =
         if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Map::new()

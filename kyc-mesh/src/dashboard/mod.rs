@@ -34,23 +34,21 @@ use crate::ops::{Calls, MeshEvent};
 use crate::snapshot::Snapshot;
 use crate::topology::Ports;
 
-pub use security::TOKEN_HEADER;
-
 /// The default port (`--dashboard-port`).
-pub const DEFAULT_PORT: u16 = 9000;
+pub(crate) const DEFAULT_PORT: u16 = 9000;
 
 /// What the dashboard needs of `up`.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// 0: any free port.
-    pub port: u16,
-    pub ports: Ports,
-    pub state_dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) ports: Ports,
+    pub(crate) state_dir: PathBuf,
 }
 
 /// The running dashboard; stops (server and collector) when dropped.
-pub struct Dashboard {
-    pub port: u16,
+pub(crate) struct Dashboard {
+    pub(crate) port: u16,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -65,7 +63,7 @@ impl Drop for Dashboard {
 /// Start the dashboard; `calls` go into `up`'s loop (like the control socket's), `bus` is its
 /// event bus, `generations` the configuration generation in force. `None` without a config,
 /// or (with a warning) when its port cannot be bound: the mesh runs on without it.
-pub async fn start(
+pub(crate) async fn start(
     config: Option<Config>,
     calls: Calls,
     bus: &broadcast::Sender<MeshEvent>,

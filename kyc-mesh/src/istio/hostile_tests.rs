@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{load, parse_documents, MAX_FILE_BYTES};
+use super::load::{yaml_files, MAX_FILE_BYTES};
+use super::{load, parse_documents};
 
 /// A networking/ directory with one valid object and `name` holding what the test writes.
 fn dir_with(name: &str, write: impl FnOnce(&Path)) -> (tempfile::TempDir, String) {
@@ -102,7 +103,7 @@ fn an_edit_saved_half_way_is_refused_naming_the_file() {
     let name = "kyc-credit-check-istio-routing.yaml";
     let text = std::fs::read_to_string(networking.join(name)).expect("read");
     let dir = tempfile::tempdir().expect("tmp");
-    for f in super::yaml_files(&networking).expect("list") {
+    for f in yaml_files(&networking).expect("list") {
         std::fs::copy(&f, dir.path().join(f.file_name().expect("name"))).expect("copy");
     }
     // Cut mid-value, mid-key, and before anything was written (an editor that truncates

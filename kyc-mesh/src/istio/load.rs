@@ -42,7 +42,7 @@ const NEEDS_ISTIOD: &[&str] = &[
     "WasmPlugin",
 ];
 
-pub const MINIKUBE_HINT: &str =
+pub(crate) const MINIKUBE_HINT: &str =
     "it needs istiod and sidecars; use the minikube + Istio path (see README, 'Deploy on minikube + Istio')";
 
 /// Deserialise one object, naming the field path of the first problem.
@@ -130,7 +130,7 @@ fn object_of(
 }
 
 /// Parse every document of one YAML text. `file` is only used in messages.
-pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadError>> {
+pub(crate) fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let file_s = file.display().to_string();
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -188,7 +188,7 @@ pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadE
 /// exactly like `kubectl apply -f networking/`), sorted by name. Every `*.yaml`/`*.yml`
 /// entry is listed, also one that is not a readable file (a directory, a dangling
 /// symlink): reading it reports that, naming it, instead of skipping it silently.
-pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -206,7 +206,7 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// The largest YAML file read (networking/'s files are a few KiB): bounded memory and
 /// parse time whatever is saved there.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The text of one YAML file, or why it cannot be used.
 fn read_text(path: &Path) -> Result<String, LoadError> {
@@ -274,7 +274,7 @@ fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
 /// Load networking/*.yaml plus an optional scenario file whose objects replace those of
 /// the same kind and name (and are added otherwise). "Kind" includes the API group, as
 /// in Kubernetes: a Gateway API `Gateway` never replaces an Istio `Gateway`.
-pub fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<LoadError>> {
+pub(crate) fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let files = yaml_files(dir).map_err(|e| {
         vec![LoadError::new(
             dir.display(),

@@ -10,16 +10,18 @@ use super::Metadata;
 
 /// One object of a kind whose spec is `S`.
 #[derive(Debug, Clone)]
-pub struct Resource<S> {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: S,
+pub(crate) struct Resource<S> {
+    #[allow(dead_code)] // as written; the loader chose the kind by them
+    pub(crate) api_version: String,
+    #[allow(dead_code)] // as written; the loader chose the kind by them
+    pub(crate) kind: String,
+    pub(crate) metadata: Metadata,
+    pub(crate) spec: S,
 }
 
 /// A kind's spec: whether an object may leave it out (Istio's security kinds may: an
 /// AuthorizationPolicy without a spec denies everything).
-pub trait Spec: DeserializeOwned {
+pub(crate) trait Spec: DeserializeOwned {
     /// The spec of an object that has none; `None`: `spec` is required.
     fn absent() -> Option<Self> {
         None

@@ -12,7 +12,7 @@ use crate::weights::{WeightedRoute, Weights};
 use super::ChaosSetting;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum MeshEvent {
+pub(crate) enum MeshEvent {
     /// Envoy now runs a new configuration; the weights in force.
     ConfigApplied {
         routes: Vec<WeightedRoute>,
@@ -56,7 +56,7 @@ pub enum MeshEvent {
 
 impl MeshEvent {
     /// Its name on the wire and in the dashboard's log (`config-applied`, ...).
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             MeshEvent::ConfigApplied { .. } => "config-applied",
             MeshEvent::EditRejected { .. } => "edit-rejected",
@@ -73,4 +73,4 @@ impl MeshEvent {
 }
 
 /// How many events a subscriber may fall behind before it is dropped.
-pub const BUS_CAPACITY: usize = 256;
+pub(crate) const BUS_CAPACITY: usize = 256;

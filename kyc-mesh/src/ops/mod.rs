@@ -8,8 +8,9 @@
 mod event;
 mod state;
 
-pub use event::{MeshEvent, BUS_CAPACITY};
-pub use state::{ChaosSetting, MeshState, MAX_DELAY_MS};
+pub(crate) use event::{MeshEvent, BUS_CAPACITY};
+pub use state::ChaosSetting;
+pub(crate) use state::MeshState;
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::weights::Weights;
 
 /// Something asked of the running mesh.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Op {
+pub(crate) enum Op {
     /// Replace a service's instances without losing a request (maxSurge 1, maxUnavailable 0).
     RolloutRestart {
         service: String,
@@ -56,7 +57,7 @@ pub enum Op {
 
 /// Why a request was not done (nothing changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Not a service of the topology.
     UnknownService,
     /// The mesh cannot do it now (services run outside it, the service is restarting, ...).
@@ -69,15 +70,15 @@ pub enum Refusal {
 
 /// A refusal: why, the field at fault if one is, and the line for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub reason: Refusal,
-    pub field: Option<String>,
-    pub message: String,
+pub(crate) struct Refused {
+    pub(crate) reason: Refusal,
+    pub(crate) field: Option<String>,
+    pub(crate) message: String,
 }
 
 /// What `up` answers.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Done; with the mesh's state for the requests that read or change it.
     Done {
         message: String,
@@ -91,7 +92,7 @@ pub enum Outcome {
 }
 
 impl Refused {
-    pub fn new(reason: Refusal, message: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: Refusal, message: impl Into<String>) -> Self {
         Refused {
             reason,
             field: None,
@@ -101,18 +102,18 @@ impl Refused {
 }
 
 impl Outcome {
-    pub fn done(message: impl Into<String>) -> Self {
+    pub(crate) fn done(message: impl Into<String>) -> Self {
         Outcome::Done {
             message: message.into(),
             state: None,
         }
     }
 
-    pub fn refused(reason: Refusal, message: impl Into<String>) -> Self {
+    pub(crate) fn refused(reason: Refusal, message: impl Into<String>) -> Self {
         Outcome::Refused(Refused::new(reason, message))
     }
 
-    pub fn failed(message: impl Into<String>) -> Self {
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
         Outcome::Failed {
             message: message.into(),
         }
@@ -143,31 +144,31 @@ impl From<Refused> for Outcome {
 }
 
 /// One request for `up`'s loop; answered through `reply`.
-pub struct Call {
-    pub op: Op,
-    pub reply: oneshot::Sender<Outcome>,
+pub(crate) struct Call {
+    pub(crate) op: Op,
+    pub(crate) reply: oneshot::Sender<Outcome>,
 }
 
 /// Where requests go to `up`'s loop: the control socket's, the dashboard's, the canary's.
 #[derive(Clone)]
-pub struct Calls(mpsc::Sender<Call>);
+pub(crate) struct Calls(mpsc::Sender<Call>);
 
 /// The channel into `up`'s loop: the senders' handle and the loop's receiver.
-pub fn channel() -> (Calls, mpsc::Receiver<Call>) {
+pub(crate) fn channel() -> (Calls, mpsc::Receiver<Call>) {
     let (tx, rx) = mpsc::channel(16);
     (Calls(tx), rx)
 }
 
 impl Calls {
     /// Ask and wait for the answer; `None` when the loop is gone (the mesh is stopping).
-    pub async fn ask(&self, op: Op) -> Option<Outcome> {
+    pub(crate) async fn ask(&self, op: Op) -> Option<Outcome> {
         let (reply, answer) = oneshot::channel();
         self.0.send(Call { op, reply }).await.ok()?;
         answer.await.ok()
     }
 
     /// [`Calls::ask`], giving up after `timeout` (the loop may be busy with a reload).
-    pub async fn ask_within(&self, op: Op, timeout: Duration) -> Option<Outcome> {
+    pub(crate) async fn ask_within(&self, op: Op, timeout: Duration) -> Option<Outcome> {
         tokio::time::timeout(timeout, self.ask(op))
             .await
             .ok()

@@ -12,16 +12,16 @@ use crate::weights::WeightedRoute;
 
 /// The weighted routes in force, the chaos settings, the canary and the load generator.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MeshState {
-    pub routes: Vec<WeightedRoute>,
+pub(crate) struct MeshState {
+    pub(crate) routes: Vec<WeightedRoute>,
     /// By service; a service absent has no runtime chaos (its env knobs apply).
-    pub chaos: BTreeMap<String, ChaosSetting>,
-    pub canary: Option<CanaryStatus>,
-    pub load: LoadStatus,
+    pub(crate) chaos: BTreeMap<String, ChaosSetting>,
+    pub(crate) canary: Option<CanaryStatus>,
+    pub(crate) load: LoadStatus,
 }
 
 /// The longest runtime delay a service accepts (`kyc_common::http::chaos_admin::MAX_DELAY_MS`).
-pub const MAX_DELAY_MS: u64 = 60_000;
+pub(crate) const MAX_DELAY_MS: u64 = 60_000;
 
 /// A service's runtime chaos: what `PUT /admin/chaos` of its instances is given (that JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

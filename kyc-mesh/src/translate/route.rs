@@ -22,7 +22,7 @@ use crate::weights;
 use super::{dur, Ctx, Untranslatable};
 
 /// Istio's default route retry policy (pilot/pkg/networking/core/route/retry).
-pub const ISTIO_DEFAULT_RETRY_ON: &str =
+pub(crate) const ISTIO_DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 /// How a route's fields read: istiod marks the VirtualServices it generates from Gateway
@@ -40,12 +40,12 @@ pub(super) enum Semantics {
 /// is reported (the object's own field path).
 pub(super) struct RouteSource<'s> {
     /// The namespace short hosts resolve in.
-    pub namespace: &'s str,
+    pub(crate) namespace: &'s str,
     /// The Envoy route name (`<object>.<route>`).
-    pub name: String,
+    pub(crate) name: String,
     /// The field path of the route (`spec.http[0]`, `spec.rules[2]`).
-    pub field: String,
-    pub semantics: Semantics,
+    pub(crate) field: String,
+    pub(crate) semantics: Semantics,
 }
 
 impl RouteSource<'_> {

@@ -94,7 +94,7 @@ fn cluster_of(proxies: &Proxies, d: &WeightedDestination) -> ClusterName {
 }
 
 impl Canary {
-    pub fn new(calls: Calls, bus: broadcast::Sender<MeshEvent>, gateway_port: u16) -> Self {
+    pub(super) fn new(calls: Calls, bus: broadcast::Sender<MeshEvent>, gateway_port: u16) -> Self {
         Canary {
             running: None,
             load: None,
@@ -105,17 +105,17 @@ impl Canary {
     }
 
     /// The status of the canary running or last run.
-    pub fn status(&self) -> Option<CanaryStatus> {
+    pub(super) fn status(&self) -> Option<CanaryStatus> {
         self.running.as_ref().map(RunningCanary::status)
     }
 
-    pub fn load_status(&self) -> LoadStatus {
+    pub(super) fn load_status(&self) -> LoadStatus {
         self.load.as_ref().map(LoadGen::status).unwrap_or_default()
     }
 
     /// `canary-start` on `route` (the weighted route the spec names, as in force): the
     /// message of its start, or why not.
-    pub fn start(
+    pub(super) fn start(
         &mut self,
         spec: CanarySpec,
         route: Option<&WeightedRoute>,
@@ -206,7 +206,7 @@ impl Canary {
     /// `canary-promote` / `canary-abort`: handed to the analysis, which moves the weights
     /// (through `up`'s loop, so the answer cannot wait for it: follow the events or
     /// `canary-status`).
-    pub fn command(&mut self, command: Command) -> Result<String, Outcome> {
+    pub(super) fn command(&mut self, command: Command) -> Result<String, Outcome> {
         let running = self
             .running
             .as_ref()
@@ -224,7 +224,7 @@ impl Canary {
     }
 
     /// The `load` request: `rps` requests a second through the gateway, 0 stops it.
-    pub fn load(&mut self, rps: u32) -> Result<String, Outcome> {
+    pub(super) fn load(&mut self, rps: u32) -> Result<String, Outcome> {
         if rps == 0 {
             if let Some(l) = &mut self.load {
                 l.stop();

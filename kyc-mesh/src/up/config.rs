@@ -26,8 +26,8 @@ pub(super) enum Change {
 
 /// A generation that translated, not yet applied.
 pub(super) struct Candidate {
-    pub snapshot: Arc<Snapshot>,
-    pub accepted: Accepted,
+    pub(crate) snapshot: Arc<Snapshot>,
+    pub(crate) accepted: Accepted,
 }
 
 /// What a reload found.
@@ -54,7 +54,12 @@ pub(super) struct Config {
 
 impl Config {
     /// In force: `first` (read from `sources`), translated for `plan`.
-    pub fn new(sources: Sources, first: Snapshot, plan: SidecarPlan, state_dir: &Path) -> Self {
+    pub(super) fn new(
+        sources: Sources,
+        first: Snapshot,
+        plan: SidecarPlan,
+        state_dir: &Path,
+    ) -> Self {
         let current = Arc::new(first);
         let (published, _) = watch::channel(current.clone());
         Config {
@@ -70,23 +75,23 @@ impl Config {
     }
 
     /// The generation in force.
-    pub fn current(&self) -> &Arc<Snapshot> {
+    pub(super) fn current(&self) -> &Arc<Snapshot> {
         &self.current
     }
 
     /// Each generation in force, as it is committed.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+    pub(super) fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.published.subscribe()
     }
 
     /// Why the files now on disk are refused, if they are.
-    pub fn rejected(&self) -> Option<&Rejected> {
+    pub(super) fn rejected(&self) -> Option<&Rejected> {
         self.rejected.as_ref()
     }
 
     /// How many times networking/ was read.
     #[cfg(test)]
-    pub fn reads(&self) -> u64 {
+    pub(super) fn reads(&self) -> u64 {
         self.sources.reads()
     }
 
@@ -101,7 +106,7 @@ impl Config {
     /// The next generation after the watcher saw `change`: the files of networking/ and of
     /// the scenario in the state file, read once — or nothing to read when only the state
     /// directory changed and it names the scenario in force.
-    pub fn reload(&mut self, change: Change) -> Reload {
+    pub(super) fn reload(&mut self, change: Change) -> Reload {
         let scenario = scenario::read_state(&self.state_dir);
         if change == Change::StateFile && scenario.as_deref() == self.current.scenario() {
             return Reload::Unchanged;
@@ -124,7 +129,7 @@ impl Config {
     }
 
     /// The overrides a reload skips, when they changed since the last one (report them).
-    pub fn newly_skipped(&mut self, snapshot: &Snapshot) -> Option<&[String]> {
+    pub(super) fn newly_skipped(&mut self, snapshot: &Snapshot) -> Option<&[String]> {
         if snapshot.skipped == self.last_skipped {
             return None;
         }
@@ -133,14 +138,14 @@ impl Config {
     }
 
     /// The next generation with the files in force and other overrides: nothing is read.
-    pub fn with_overrides(&self, overrides: Overrides) -> Result<Candidate, Rejected> {
+    pub(super) fn with_overrides(&self, overrides: Overrides) -> Result<Candidate, Rejected> {
         let generation = self.current.generation + 1;
         self.candidate(self.current.with_overrides(generation, overrides))
     }
 
     /// The next generation with another scenario (read once), the overrides in force kept;
     /// not yet translated (`use` checks it for the edge first, then [`Config::translate`]).
-    pub fn with_scenario(&self, scenario: Option<&Path>) -> Result<Snapshot, Rejected> {
+    pub(super) fn with_scenario(&self, scenario: Option<&Path>) -> Result<Snapshot, Rejected> {
         let files = self.sources.read(scenario)?;
         Ok(Snapshot::new(
             self.current.generation + 1,
@@ -151,7 +156,7 @@ impl Config {
     }
 
     /// Translate a generation made by [`Config::with_scenario`] for the running sidecars.
-    pub fn translate(&self, snapshot: Snapshot) -> Result<Candidate, Rejected> {
+    pub(super) fn translate(&self, snapshot: Snapshot) -> Result<Candidate, Rejected> {
         self.candidate(snapshot)
     }
 
@@ -167,7 +172,7 @@ impl Config {
     }
 
     /// Every Envoy took `snapshot`: it is the generation in force now.
-    pub fn commit(&mut self, snapshot: Arc<Snapshot>) {
+    pub(super) fn commit(&mut self, snapshot: Arc<Snapshot>) {
         self.current = snapshot;
         self.published.send_replace(self.current.clone());
     }

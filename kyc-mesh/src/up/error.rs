@@ -67,7 +67,7 @@ pub enum UpError {
 
 /// How a mesh that ran ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// Ctrl-C or SIGTERM: everything stopped cleanly (exit 0).
     Asked,
     /// An Envoy (the gateway or a sidecar) exited, so everything was stopped (exit 1).

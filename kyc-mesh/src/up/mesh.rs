@@ -15,24 +15,24 @@ use super::options::UpOptions;
 use super::proxies::Proxies;
 
 pub(super) struct Mesh<'a> {
-    pub o: &'a UpOptions,
-    pub fleet: &'a mut Fleet,
+    pub(crate) o: &'a UpOptions,
+    pub(crate) fleet: &'a mut Fleet,
     /// The Envoys (gateway and sidecars), each with the last good translation it holds.
-    pub proxies: &'a mut Proxies,
+    pub(crate) proxies: &'a mut Proxies,
     /// Where the sidecars and their apps listen (fixed for the mesh's life).
-    pub layout: &'a Layout,
-    pub config: &'a mut Config,
-    pub canary: Canary,
-    pub bus: broadcast::Sender<MeshEvent>,
+    pub(crate) layout: &'a Layout,
+    pub(crate) config: &'a mut Config,
+    pub(crate) canary: Canary,
+    pub(crate) bus: broadcast::Sender<MeshEvent>,
 }
 
 impl Mesh<'_> {
-    pub fn publish(&self, event: MeshEvent) {
+    pub(super) fn publish(&self, event: MeshEvent) {
         // No subscriber is not an error.
         let _ = self.bus.send(event);
     }
 
-    pub fn state(&self) -> MeshState {
+    pub(super) fn state(&self) -> MeshState {
         MeshState {
             routes: self.config.current().routes.clone(),
             chaos: self.fleet.chaos.clone(),
@@ -42,7 +42,7 @@ impl Mesh<'_> {
     }
 
     /// A `done` answer carrying the mesh's state.
-    pub fn answer(&self, message: String) -> Outcome {
+    pub(super) fn answer(&self, message: String) -> Outcome {
         Outcome::Done {
             message,
             state: Some(Box::new(self.state())),

@@ -29,14 +29,13 @@ mod scale;
 mod start;
 mod watch;
 
-pub use error::{Stopped, UpError};
-pub use fleet::LOCAL_DRAIN_MS;
-pub use options::UpOptions;
+pub(crate) use error::{Stopped, UpError};
+pub(crate) use options::UpOptions;
 
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Run the mesh until Ctrl-C/SIGTERM ([`Stopped::Asked`]) or an Envoy's death.
-pub async fn up(o: UpOptions) -> Result<Stopped, UpError> {
+pub(crate) async fn up(o: UpOptions) -> Result<Stopped, UpError> {
     let mut p = start::prepare(o).await?;
     // Ctrl-C / SIGTERM at any moment (also during start-up) stops everything cleanly.
     let mut sigterm = signal(SignalKind::terminate())?;

@@ -11,35 +11,35 @@ use crate::supervise::{Backoff, RestartPolicy};
 use crate::topology::Ports;
 
 #[derive(Debug, Clone)]
-pub struct UpOptions {
-    pub networking: PathBuf,
-    pub scenario: Option<PathBuf>,
-    pub ports: Ports,
-    pub bin_dir: PathBuf,
-    pub envoy: PathBuf,
-    pub state_dir: PathBuf,
+pub(crate) struct UpOptions {
+    pub(crate) networking: PathBuf,
+    pub(crate) scenario: Option<PathBuf>,
+    pub(crate) ports: Ports,
+    pub(crate) bin_dir: PathBuf,
+    pub(crate) envoy: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// Services already run elsewhere on the given ports: start only Envoy.
-    pub external_services: bool,
+    pub(crate) external_services: bool,
     /// Extra environment per service: (binary, KEY, VALUE).
-    pub service_env: Vec<(String, String, String)>,
-    pub envoy_log_level: String,
+    pub(crate) service_env: Vec<(String, String, String)>,
+    pub(crate) envoy_log_level: String,
     /// `envoy --concurrency`; `None` leaves Envoy's default (one worker per core).
-    pub envoy_concurrency: Option<u16>,
-    pub ready_timeout: Duration,
+    pub(crate) envoy_concurrency: Option<u16>,
+    pub(crate) ready_timeout: Duration,
     /// The local Prometheus (observability): its binary when one is started, and its port.
-    pub prometheus: Option<PathBuf>,
-    pub prometheus_port: u16,
+    pub(crate) prometheus: Option<PathBuf>,
+    pub(crate) prometheus_port: u16,
     /// Envoy's tracer and access log.
-    pub telemetry: Telemetry,
+    pub(crate) telemetry: Telemetry,
     /// What happens to a service that exits, and the delays between its restarts.
-    pub restart: RestartPolicy,
-    pub backoff: Backoff,
-    pub gateway_limits: GatewayLimits,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) backoff: Backoff,
+    pub(crate) gateway_limits: GatewayLimits,
     /// The dashboard's port on 127.0.0.1 (0: any free one); `None`: no dashboard. Once
     /// started, the port it listens on (the banner shows it).
-    pub dashboard_port: Option<u16>,
+    pub(crate) dashboard_port: Option<u16>,
     /// Give each workload networking/ injects a sidecar (`--no-sidecars`: edge only).
-    pub sidecars: bool,
+    pub(crate) sidecars: bool,
 }
 
 impl UpOptions {

@@ -31,25 +31,25 @@ use super::watch::Watch;
 /// Everything checked and allocated; nothing runs yet (but the control socket and the
 /// dashboard listen: their requests wait for the loop).
 pub(super) struct Prepared {
-    pub o: UpOptions,
+    pub(crate) o: UpOptions,
     /// The workloads of the first generation, with the replicas `up` runs.
-    pub topology: Topology,
-    pub layout: Layout,
-    pub config: Config,
+    pub(crate) topology: Topology,
+    pub(crate) layout: Layout,
+    pub(crate) config: Config,
     /// The first generation's translation, with `up`'s gateway limits.
-    pub accepted: Accepted,
-    pub fleet: Fleet,
+    pub(crate) accepted: Accepted,
+    pub(crate) fleet: Fleet,
     /// Instances whose restart came due (by name).
-    pub restarts: mpsc::UnboundedReceiver<String>,
+    pub(crate) restarts: mpsc::UnboundedReceiver<String>,
     /// The gateway Envoy and Prometheus (the sidecars belong to their instances' slots).
-    pub procs: Vec<Proc>,
-    pub exits_tx: mpsc::UnboundedSender<Exit>,
-    pub exits: mpsc::UnboundedReceiver<Exit>,
-    pub bus: broadcast::Sender<MeshEvent>,
-    pub calls: Calls,
+    pub(crate) procs: Vec<Proc>,
+    pub(crate) exits_tx: mpsc::UnboundedSender<Exit>,
+    pub(crate) exits: mpsc::UnboundedReceiver<Exit>,
+    pub(crate) bus: broadcast::Sender<MeshEvent>,
+    pub(crate) calls: Calls,
     /// The requests of the control socket, the dashboard and the canary, for the loop.
-    pub requests: mpsc::Receiver<Call>,
-    pub watch: Watch,
+    pub(crate) requests: mpsc::Receiver<Call>,
+    pub(crate) watch: Watch,
     xds_dir: PathBuf,
     _server: Option<ControlServer>,
     _dashboard: Option<Dashboard>,
@@ -58,9 +58,9 @@ pub(super) struct Prepared {
 
 /// The processes started.
 pub(super) struct Spawned {
-    pub proxies: Proxies,
+    pub(crate) proxies: Proxies,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on.
-    pub prometheus_id: Option<usize>,
+    pub(crate) prometheus_id: Option<usize>,
 }
 
 /// Check and allocate everything before starting anything.

@@ -50,7 +50,7 @@ fn classify(event: &notify::Event, state_dir: &Path) -> Option<Change> {
 impl Watch {
     /// Watch `networking` (recursively); [`Watch::watch_state_dir`] adds `state_dir` once
     /// it exists.
-    pub fn start(networking: &Path, state_dir: &Path) -> Result<Watch, UpError> {
+    pub(super) fn start(networking: &Path, state_dir: &Path) -> Result<Watch, UpError> {
         let (tx, changes) = mpsc::unbounded_channel();
         let state = state_dir.to_path_buf();
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
@@ -74,7 +74,7 @@ impl Watch {
     }
 
     /// Also watch the state directory (its own files only: not the xDS directory inside).
-    pub fn watch_state_dir(&mut self) -> Result<(), UpError> {
+    pub(super) fn watch_state_dir(&mut self) -> Result<(), UpError> {
         let dir = self.state_dir.clone();
         self.watcher
             .watch(&dir, RecursiveMode::NonRecursive)
@@ -87,7 +87,7 @@ impl Watch {
     }
 
     /// Also watch the directory of `scenario` when it lives outside networking/.
-    pub fn follow(&mut self, scenario: Option<&Path>) {
+    pub(super) fn follow(&mut self, scenario: Option<&Path>) {
         let parent = scenario.and_then(|s| s.parent().map(Path::to_path_buf));
         if parent == self.parent {
             return;
@@ -107,14 +107,14 @@ impl Watch {
     }
 
     /// The first change of the next burst.
-    pub async fn recv(&mut self) -> Option<Change> {
+    pub(super) async fn recv(&mut self) -> Option<Change> {
         self.changes.recv().await
     }
 
     /// The burst one save produces, from its `first` change: until it is quiet for 150 ms,
     /// at most a second (a file written continuously cannot starve the loop). Any change of
     /// the files makes it a change of the files.
-    pub async fn settle(&mut self, first: Change) -> Change {
+    pub(super) async fn settle(&mut self, first: Change) -> Change {
         let mut change = first;
         let quiet = Duration::from_millis(150);
         let until = tokio::time::Instant::now() + Duration::from_secs(1);
