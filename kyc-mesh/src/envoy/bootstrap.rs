@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub(crate) use super::config_source::ConfigSource;
+
 use super::cluster::Cluster;
 use super::listener::Listener;
 use super::{Address, Any, Message, TypedExtension};
@@ -83,39 +85,6 @@ pub(crate) struct DownstreamConnectionsConfig {
 
 impl Message for DownstreamConnectionsConfig {
     const TYPE_URL: &'static str = "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig";
-}
-
-/// An xDS subscription to a watched file: Envoy reloads it when the file is renamed
-/// into its directory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct ConfigSource {
-    pub(crate) resource_api_version: &'static str,
-    pub(crate) path_config_source: PathConfigSource,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct PathConfigSource {
-    pub(crate) path: String,
-    pub(crate) watched_directory: WatchedDirectory,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct WatchedDirectory {
-    pub(crate) path: String,
-}
-
-impl ConfigSource {
-    pub(crate) fn watched_file(dir: &std::path::Path, file: &str) -> Self {
-        ConfigSource {
-            resource_api_version: "V3",
-            path_config_source: PathConfigSource {
-                path: dir.join(file).display().to_string(),
-                watched_directory: WatchedDirectory {
-                    path: dir.display().to_string(),
-                },
-            },
-        }
-    }
 }
 
 /// The body of an xDS file: a version and the resources with their `@type`.

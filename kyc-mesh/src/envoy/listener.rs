@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::bootstrap::ConfigSource;
+use super::config_source::ConfigSource;
 use super::limits::{GatewayLimits, HcmLimits};
 use super::route::RouteConfiguration;
 use super::tls::{DownstreamTlsContext, SdsSources, TransportSocket};

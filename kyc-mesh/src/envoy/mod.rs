@@ -7,9 +7,11 @@
 
 pub(crate) mod bootstrap;
 pub(crate) mod cluster;
+pub(crate) mod config_source;
 pub(crate) mod health;
 pub(crate) mod limits;
 pub(crate) mod listener;
+pub(crate) mod matcher;
 pub(crate) mod names;
 pub(crate) mod rbac;
 pub(crate) mod route;

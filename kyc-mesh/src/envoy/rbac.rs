@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::route::{HeaderMatcher, StringMatcher};
+use super::matcher::{HeaderMatcher, StringMatcher};
 use super::Message;
 
 /// `RBACPerRoute`: `rbac: None` turns the filter off for the route (the probes).

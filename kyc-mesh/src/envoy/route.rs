@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub(crate) use super::matcher::{HeaderMatcher, RegexMatcher, StringMatcher};
+
 use super::{Any, ClusterName, Duration, Empty, FractionalPercent, Message, RouteConfigName};
 use super::{TypedExtension, Weight};
 
@@ -70,43 +72,6 @@ pub(crate) enum PathMatch {
     PathSeparatedPrefix(String),
     Path(String),
     SafeRegex(RegexMatcher),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct RegexMatcher {
-    pub(crate) regex: String,
-}
-
-/// `envoy.type.matcher.v3.StringMatcher`: exactly one of its fields. Serialised by hand
-/// as a one-entry map: serde's enum form would become a YAML tag in `render`'s output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StringMatcher {
-    Exact(String),
-    Prefix(String),
-    Suffix(String),
-    SafeRegex(RegexMatcher),
-}
-
-impl Serialize for StringMatcher {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(1))?;
-        match self {
-            StringMatcher::Exact(v) => m.serialize_entry("exact", v)?,
-            StringMatcher::Prefix(v) => m.serialize_entry("prefix", v)?,
-            StringMatcher::Suffix(v) => m.serialize_entry("suffix", v)?,
-            StringMatcher::SafeRegex(v) => m.serialize_entry("safe_regex", v)?,
-        }
-        m.end()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct HeaderMatcher {
-    pub(crate) name: String,
-    pub(crate) string_match: StringMatcher,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) invert_match: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::bootstrap::ConfigSource;
-use super::route::StringMatcher;
+use super::config_source::ConfigSource;
+use super::matcher::StringMatcher;
 use super::{Any, Message};
 
 /// The SDS secret of a proxy's own certificate.
