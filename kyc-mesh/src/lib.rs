@@ -1,14 +1,18 @@
 //! kyc-mesh: the KYC services behind a real Envoy configured from networking/*.yaml.
 //!
-//! A pipeline of typed stages, one module each:
+//! A pipeline of typed stages, one module each (docs/architecture.md is the map):
 //!
 //! ```text
-//! networking/*.yaml ─ istio (load) ─▶ Vec<Loaded> ─┬─ registry ─┐
-//!                       topology (Ports + Deployments) ─────────┼─▶ analyze ─▶ Findings (check)
-//!                                                               └─▶ translate ─▶ ProxyConfig per proxy
-//!                                                                    (envoy::* typed structs)
-//!        render: serialise a static Bootstrap │ up: apply (xDS files + admin stats) ◀─ supervise
+//! networking/*.yaml + scenario ─ snapshot::Sources::read (the one read) ─ istio (load) ─▶ Vec<Loaded>
+//!   ─▶ snapshot::Snapshot: one immutable generation (+ weight overrides, topology, injection,
+//!      replicas, weighted routes; registry for lookups)
+//!   ─▶ translate (pure; calls analyze) ─▶ ProxyConfig per proxy (envoy::* typed structs)
+//!        check: findings │ render: a static Bootstrap, serialised once │ up: apply (xDS files,
+//!        clusters → listeners → routes → removals, each confirmed by admin stats) ◀─ supervise
 //! ```
+//!
+//! Running, `up` speaks the mesh's own vocabulary (`ops`); the control socket (`control`) and
+//! the dashboard are edges that turn their input into it once.
 
 // The public surface is what the `kyc-mesh` binary (`cli`) and the end-to-end tests use: the
 // control protocol, `status`, the admin client, finding Envoy and Prometheus, and the
@@ -41,3 +45,6 @@ pub mod topology;
 mod translate;
 mod up;
 mod weights;
+
+#[cfg(test)]
+mod architecture_tests;
