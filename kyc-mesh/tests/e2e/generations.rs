@@ -1,8 +1,9 @@
 //! networking/ is read once per configuration generation, counted as the kernel sees it: an
-//! inotify watch on one file of a private copy of networking/ counts every `open(2)` of it.
-//! A start opens it once, an edit of another file once (the reload), `set-weights` never, a
-//! `use` request once, `kyc-mesh use` once in `up` (and once in the command itself, which
-//! checks the scenario before it writes the state file).
+//! inotify watch on one file of a private copy of networking/ counts every `open(2)` of it,
+//! with the real services and their sidecars (replicas, injection and translation all read
+//! the one generation). A start opens it once, an edit of another file once (the reload),
+//! `set-weights` never, a `use` request once, `kyc-mesh use` once in `up` (and once in the
+//! command itself, which checks the scenario before it writes the state file).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,9 +12,9 @@ use std::time::Duration;
 use kyc_mesh::control::client::call;
 use kyc_mesh::control::protocol::{Request, Response};
 
-use crate::helpers::backend::backends;
-use crate::helpers::mesh::{mesh_with, Mesh};
+use crate::helpers::mesh::Mesh;
 use crate::helpers::{networking_copy, scenario, ADVANCED, BASIC};
+use crate::services::start_with;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -87,11 +88,10 @@ async fn ask(mesh: &Mesh, request: Request) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn networking_is_read_once_per_generation() {
     let envoy = require_envoy!();
-    let b = backends().await;
     let dir = networking_copy();
     // Only `kyc-mesh` opens this file; the test edits another one.
     let mut opens = Opens::of(&dir.path().join("default-namespace.yaml"));
-    let mesh = mesh_with(&envoy, &b, dir.path(), None).await;
+    let mesh = start_with(envoy, dir.path().to_path_buf(), vec![], vec![]).await;
     assert_eq!(opens.count(), 1, "a start reads networking/ once");
 
     let routing = dir.path().join("kyc-credit-check-istio-routing.yaml");
