@@ -69,14 +69,14 @@ impl fmt::Display for Finding {
 /// The findings of one analysis, each recorded once: a broken reference used by several
 /// routes is one problem to fix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Findings(pub Vec<Finding>);
+pub(crate) struct Findings(pub Vec<Finding>);
 
 impl Findings {
-    pub fn push(&mut self, severity: Severity, origin: &Loaded, message: String) {
+    pub(crate) fn push(&mut self, severity: Severity, origin: &Loaded, message: String) {
         self.push_coded(severity, origin, message, None);
     }
 
-    pub fn push_coded(
+    pub(crate) fn push_coded(
         &mut self,
         severity: Severity,
         origin: &Loaded,
@@ -94,13 +94,15 @@ impl Findings {
         }
     }
 
-    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+    /// The errors among the findings.
+    #[cfg(test)]
+    pub(crate) fn errors(&self) -> impl Iterator<Item = &Finding> {
         self.0.iter().filter(|f| f.severity == Severity::Error)
     }
 }
 
 /// The checks that need no route translation, in the order `check` reports them.
-pub fn objects(objects: &[Loaded], registry: &Registry, topology: &Topology) -> Findings {
+pub(crate) fn objects(objects: &[Loaded], registry: &Registry, topology: &Topology) -> Findings {
     let mut findings = Findings::default();
     deployments(objects, &mut findings);
     gateways(registry, &mut findings);

@@ -7,7 +7,6 @@
 //! Certificates and keys are files (keys 0600) that Envoy reads through file-based SDS
 //! (`envoy::tls`): nothing secret is on a command line or in an xDS file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -15,12 +14,12 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use crate::apply::write_atomic;
 use crate::envoy::bootstrap::DiscoveryResponse;
 use crate::envoy::tls::{DataSource, Secret, SecretValue, CERT_SECRET, ROOT_SECRET};
+use crate::files;
 
 /// Istio's default trust domain.
-pub const TRUST_DOMAIN: &str = "cluster.local";
+pub(crate) const TRUST_DOMAIN: &str = "cluster.local";
 
 /// How long a workload certificate is valid. Istio's are 24 h and rotated by the agent;
 /// the local mesh issues new ones at every `up`, so they only need to outlive one run.
@@ -37,8 +36,6 @@ pub enum IdentityError {
     },
     #[error("certificate: {0}")]
     Cert(#[from] rcgen::Error),
-    #[error(transparent)]
-    Write(#[from] crate::apply::ApplyError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
@@ -50,26 +47,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
 
 /// A SPIFFE ID; its principal (what AuthorizationPolicy names) is the part after `spiffe://`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SpiffeId(String);
+pub(crate) struct SpiffeId(String);
 
 impl SpiffeId {
-    pub fn new(namespace: &str, service_account: &str) -> Self {
+    pub(crate) fn new(namespace: &str, service_account: &str) -> Self {
         SpiffeId(format!(
             "spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
         ))
     }
 
     /// The ingress gateway's identity in a default Istio install.
-    pub fn ingress_gateway() -> Self {
+    pub(crate) fn ingress_gateway() -> Self {
         SpiffeId::new("istio-system", "istio-ingressgateway-service-account")
     }
 
-    pub fn uri(&self) -> &str {
+    pub(crate) fn uri(&self) -> &str {
         &self.0
     }
 
     /// `cluster.local/ns/<ns>/sa/<sa>`.
-    pub fn principal(&self) -> &str {
+    pub(crate) fn principal(&self) -> &str {
         self.0.trim_start_matches("spiffe://")
     }
 }
@@ -82,17 +79,12 @@ impl std::fmt::Display for SpiffeId {
 
 /// Write `text` to `path` readable by the owner only (a private key).
 fn write_private(path: &Path, text: &str) -> Result<(), IdentityError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(text.as_bytes()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    files::write_private(path, text).map_err(io(path))
+}
+
+/// Write `text` to `path` (a certificate, an SDS file).
+fn write(path: &Path, text: impl AsRef<[u8]>) -> Result<(), IdentityError> {
+    files::write_atomic(path, text).map_err(io(path))
 }
 
 fn validity(params: &mut CertificateParams, days: i64) {
@@ -120,20 +112,20 @@ fn ca_params() -> Result<CertificateParams, IdentityError> {
 }
 
 /// The local mesh CA.
-pub struct MeshCa {
-    pub dir: PathBuf,
+pub(crate) struct MeshCa {
+    pub(crate) dir: PathBuf,
     issuer: Issuer<'static, KeyPair>,
     root_pem: String,
     /// Whether this start created it (the banner says so).
-    pub created: bool,
+    pub(crate) created: bool,
 }
 
 impl MeshCa {
-    pub const CERT: &'static str = "root-cert.pem";
-    pub const KEY: &'static str = "root-key.pem";
+    pub(crate) const CERT: &'static str = "root-cert.pem";
+    pub(crate) const KEY: &'static str = "root-key.pem";
 
     /// The CA of `state_dir/ca/`, created there on the first start.
-    pub fn load_or_create(state_dir: &Path) -> Result<MeshCa, IdentityError> {
+    pub(crate) fn load_or_create(state_dir: &Path) -> Result<MeshCa, IdentityError> {
         let dir = state_dir.join("ca");
         let (cert_path, key_path) = (dir.join(Self::CERT), dir.join(Self::KEY));
         if let (Ok(root_pem), Ok(key_pem)) = (
@@ -155,7 +147,7 @@ impl MeshCa {
         let params = ca_params()?;
         let root_pem = params.self_signed(&key)?.pem();
         write_private(&key_path, &key.serialize_pem())?;
-        std::fs::write(&cert_path, &root_pem).map_err(io(&cert_path))?;
+        write(&cert_path, &root_pem)?;
         Ok(MeshCa {
             dir,
             issuer: Issuer::new(params, key),
@@ -164,13 +156,13 @@ impl MeshCa {
         })
     }
 
-    pub fn root_cert_path(&self) -> PathBuf {
+    pub(crate) fn root_cert_path(&self) -> PathBuf {
         self.dir.join(Self::CERT)
     }
 
     /// Issue `id`'s certificate into `dir` (`cert-chain.pem`, `key.pem` 0600,
     /// `root-cert.pem`) and its two SDS files (`default.json`, `ROOTCA.json`).
-    pub fn issue(&self, dir: &Path, id: &SpiffeId) -> Result<(), IdentityError> {
+    pub(crate) fn issue(&self, dir: &Path, id: &SpiffeId) -> Result<(), IdentityError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let key = KeyPair::generate()?;
         let mut p = CertificateParams::new(Vec::<String>::new())?;
@@ -192,8 +184,8 @@ impl MeshCa {
             dir.join("root-cert.pem"),
         );
         write_private(&key_file, &key.serialize_pem())?;
-        std::fs::write(&chain, cert.pem()).map_err(io(&chain))?;
-        std::fs::write(&root, &self.root_pem).map_err(io(&root))?;
+        write(&chain, cert.pem())?;
+        write(&root, &self.root_pem)?;
         let file = |p: &Path| DataSource {
             filename: p.display().to_string(),
         };
@@ -210,16 +202,10 @@ impl MeshCa {
                 trusted_ca: file(&root),
             },
         };
-        write_atomic(
-            dir,
-            &format!("{CERT_SECRET}.json"),
-            &DiscoveryResponse::new(1, [own]),
-        )?;
-        write_atomic(
-            dir,
-            &format!("{ROOT_SECRET}.json"),
-            &DiscoveryResponse::new(1, [trust]),
-        )?;
+        for (name, secret) in [(CERT_SECRET, own), (ROOT_SECRET, trust)] {
+            let path = dir.join(format!("{name}.json"));
+            files::write_json(&path, &DiscoveryResponse::new(1, [secret])).map_err(io(&path))?;
+        }
         Ok(())
     }
 }

@@ -17,12 +17,12 @@ use crate::istio::{namespace_of, Loaded, Object};
 use crate::topology::Topology;
 
 /// The pod label/annotation that overrides the namespace's choice.
-pub const INJECT_KEY: &str = "sidecar.istio.io/inject";
+pub(crate) const INJECT_KEY: &str = "sidecar.istio.io/inject";
 /// The namespace label that turns injection on (`kubectl label namespace default istio-injection=enabled`).
-pub const NAMESPACE_LABEL: &str = "istio-injection";
+pub(crate) const NAMESPACE_LABEL: &str = "istio-injection";
 
 /// Whether one pod template gets a sidecar, given its namespace's labels.
-pub fn injected(
+pub(crate) fn injected(
     pod_labels: &BTreeMap<String, String>,
     pod_annotations: &BTreeMap<String, String>,
     namespace_labels: Option<&BTreeMap<String, String>>,
@@ -40,7 +40,10 @@ pub fn injected(
 }
 
 /// The workloads of `topology` that get a sidecar (by Deployment name).
-pub fn injected_workloads(objects: &[Loaded], topology: &Topology) -> BTreeSet<&'static str> {
+pub(crate) fn injected_workloads(
+    objects: &[Loaded],
+    topology: &Topology,
+) -> BTreeSet<&'static str> {
     let namespaces: BTreeMap<&str, &BTreeMap<String, String>> = objects
         .iter()
         .filter_map(|o| match &o.object {

@@ -1,33 +1,50 @@
 //! kyc-mesh: the KYC services behind a real Envoy configured from networking/*.yaml.
 //!
-//! A pipeline of typed stages, one module each:
+//! A pipeline of typed stages, one module each (docs/architecture.md is the map):
 //!
 //! ```text
-//! networking/*.yaml ─ istio (load) ─▶ Vec<Loaded> ─┬─ registry ─┐
-//!                       topology (Ports + Deployments) ─────────┼─▶ analyze ─▶ Findings (check)
-//!                                                               └─▶ translate ─▶ ProxyConfig per proxy
-//!                                                                    (envoy::* typed structs)
-//!        render: serialise a static Bootstrap │ up: apply (xDS files + admin stats) ◀─ supervise
+//! networking/*.yaml + scenario ─ snapshot::Sources::read (the one read) ─ istio (load) ─▶ Vec<Loaded>
+//!   ─▶ snapshot::Snapshot: one immutable generation (+ weight overrides, topology, injection,
+//!      replicas, weighted routes; registry for lookups)
+//!   ─▶ translate (pure; calls analyze) ─▶ ProxyConfig per proxy (envoy::* typed structs)
+//!        check: findings │ render: a static Bootstrap, serialised once │ up: apply (xDS files,
+//!        clusters → listeners → routes → removals, each confirmed by admin stats) ◀─ supervise
 //! ```
+//!
+//! Running, `up` speaks the mesh's own vocabulary (`ops`); the control socket (`control`) and
+//! the dashboard are edges that turn their input into it once.
 
-pub mod analyze;
+// The public surface is what the `kyc-mesh` binary (`cli`) and the end-to-end tests use: the
+// control protocol, `status`, the admin client, finding Envoy and Prometheus, and the
+// gateway listener's stat names (`snapshot::gateway_listener`). Everything else is the
+// crate's own (`unreachable_pub` keeps it so).
+#![warn(unreachable_pub)]
+
+mod analyze;
 pub mod apply;
-pub mod canary;
+mod canary;
 pub mod cli;
 pub mod control;
-pub mod dashboard;
-pub mod envoy;
-pub mod identity;
-pub mod injection;
-pub mod istio;
-pub mod pipeline;
+mod dashboard;
+mod envoy;
+mod errors;
+mod field;
+mod files;
+mod identity;
+mod injection;
+mod istio;
+mod ops;
 pub mod prometheus;
-pub mod registry;
-pub mod scenario;
-pub mod split;
+mod registry;
+mod scenario;
+pub mod snapshot;
+mod split;
 pub mod status;
 pub mod supervise;
 pub mod topology;
-pub mod translate;
-pub mod up;
-pub mod weights;
+mod translate;
+mod up;
+mod weights;
+
+#[cfg(test)]
+mod architecture_tests;

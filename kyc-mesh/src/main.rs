@@ -20,10 +20,10 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(cli::run(cli)) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
-            eprintln!("kyc-mesh: {e:#}");
-            ExitCode::from(2)
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -19,25 +19,39 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use serde_json::json;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::status::MeshStatus;
-use crate::supervise::{self, Exit, Proc};
-use crate::topology::{Ports, Topology};
+use crate::supervise::{self, Exit, Proc, SuperviseError};
+use crate::topology::Topology;
 
-pub const DEFAULT_PORT: u16 = 9090;
-pub const BIN_ENV: &str = "KYC_PROMETHEUS_BIN";
+/// Why the local Prometheus could not be configured or started.
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusError {
+    #[error("cannot write the Prometheus configuration")]
+    Yaml(#[source] serde_norway::Error),
+    #[error("cannot write {}", .0.display())]
+    Write(PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Supervise(#[from] SuperviseError),
+}
+
+pub(crate) const DEFAULT_PORT: u16 = 9090;
+pub(crate) const BIN_ENV: &str = "KYC_PROMETHEUS_BIN";
 /// How to get one, in one line.
-pub const INSTALL_HINT: &str =
+pub(crate) const INSTALL_HINT: &str =
     "kyc-mesh: no Prometheus (KYC_PROMETHEUS_BIN or `prometheus` on PATH); running without it \
 (install: `sudo apt-get install prometheus` or `brew install prometheus`, then restart `up`)";
 const SCRAPE_INTERVAL: &str = "2s";
 
 /// The Prometheus `up` starts: none when `disabled`; otherwise [`find`], or none and the one-line hint.
-pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
+pub(crate) fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
     if disabled {
         return None;
     }
@@ -48,27 +62,14 @@ pub fn choose(explicit: Option<&Path>, disabled: bool) -> Option<PathBuf> {
     found
 }
 
-/// The configuration for the topology networking/ describes (`app`/`version` from its Deployments).
-pub fn config_for(
-    networking: &Path,
-    scenario: Option<&Path>,
-    ports: &Ports,
-    state_dir: &Path,
-) -> Result<String> {
-    let objects = crate::istio::load(networking, scenario).unwrap_or_default();
-    let topology = Topology::local(ports, &objects);
-    let versions = service_versions(&objects, &topology);
-    config(ports.admin, &versions, state_dir)
-}
-
 /// The targets file of the services' job (in `run/`: `up` watches the state directory's own
 /// files only, so rewriting it does not wake `up`'s reload).
-pub fn services_file(state_dir: &Path) -> PathBuf {
+pub(crate) fn services_file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("prometheus-services.json")
 }
 
 /// The targets file of the sidecars' job.
-pub fn sidecars_file(state_dir: &Path) -> PathBuf {
+pub(crate) fn sidecars_file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("prometheus-sidecars.json")
 }
 
@@ -76,7 +77,7 @@ pub fn sidecars_file(state_dir: &Path) -> PathBuf {
 /// content changes, atomically (Prometheus never reads half a file). A workload behind a sidecar
 /// with no running instance (waiting for its restart) has no service target meanwhile; without
 /// a sidecar nor an instance (`--external-services`) its target is the contract port.
-pub fn write_targets(
+pub(crate) fn write_targets(
     state_dir: &Path,
     topology: &Topology,
     status: &MeshStatus,
@@ -126,14 +127,12 @@ fn replace_if_changed(path: &Path, value: &serde_json::Value) -> std::io::Result
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_atomic(path, text)
 }
 
 /// Service name → the version of the pods it selects, for the Services whose pods all carry one
 /// and the same `version` label (a Service over both versions has none).
-pub fn service_versions(
+pub(crate) fn service_versions(
     objects: &[crate::istio::Loaded],
     topology: &Topology,
 ) -> BTreeMap<String, String> {
@@ -176,11 +175,11 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
 /// admin (from [`sidecars_file`]), one for the gateway Envoy's admin `/stats/prometheus`, whose
 /// cluster series get Istio's destination labels from the subset, or from `service_versions` for a
 /// Service-level cluster (the sidecars' series get none: the queries of docs/observability.md read the gateway's).
-pub fn config(
+pub(crate) fn config(
     admin_port: u16,
     service_versions: &BTreeMap<String, String>,
     state_dir: &Path,
-) -> Result<String> {
+) -> Result<String, PrometheusError> {
     let file_sd = |path: PathBuf| json!([{"files": [path.display().to_string()], "refresh_interval": SCRAPE_INTERVAL}]);
     let subset = |target: &str, group: &str| {
         json!({
@@ -231,12 +230,12 @@ pub fn config(
             },
         ],
     });
-    serde_norway::to_string(&doc).context("cannot write the Prometheus configuration")
+    serde_norway::to_string(&doc).map_err(PrometheusError::Yaml)
 }
 
 /// Writes the configuration into `state_dir`, starts Prometheus on 127.0.0.1:`port` with its data in
 /// `state_dir/prometheus-data`, waits until it is ready. The process joins `procs` (stopped with the mesh).
-pub async fn start(
+pub(crate) async fn start(
     binary: &Path,
     port: u16,
     state_dir: &Path,
@@ -244,11 +243,11 @@ pub async fn start(
     procs: &mut Vec<Proc>,
     exits: &mpsc::UnboundedSender<Exit>,
     ready_timeout: Duration,
-) -> Result<usize> {
+) -> Result<usize, PrometheusError> {
     std::fs::create_dir_all(state_dir)?;
     let config_path = state_dir.join("prometheus.yml");
-    std::fs::write(&config_path, config_text)
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    crate::files::write_atomic(&config_path, config_text)
+        .map_err(|e| PrometheusError::Write(config_path.clone(), e))?;
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--config.file={}", config_path.display()))
         .arg(format!(
@@ -297,7 +296,7 @@ mod tests {
     #[test]
     fn targets_are_the_app_instances_and_the_sidecar_admins_with_their_labels() {
         let dir = tempfile::tempdir().expect("dir");
-        let topology = Topology::new(&Ports::default());
+        let topology = Topology::new(&crate::topology::Ports::default());
         write_targets(
             dir.path(),
             &topology,
@@ -345,12 +344,12 @@ mod tests {
 
     #[test]
     fn a_service_level_cluster_is_labelled_with_the_version_its_service_selects() {
-        let ports = Ports::default();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
         let scenario = root.join("scenarios/gateway-api.yaml");
-        let objects = crate::istio::load(&root, Some(&scenario)).expect("networking/ loads");
-        let topology = Topology::local(&ports, &objects);
-        let versions = service_versions(&objects, &topology);
+        let s = crate::snapshot::Sources::new(&root)
+            .snapshot(Some(&scenario), crate::topology::Ports::default())
+            .expect("networking/ loads");
+        let versions = service_versions(&s.objects, &s.topology);
         assert_eq!(
             versions.get("kyc-credit-check-basic").map(String::as_str),
             Some("v1")

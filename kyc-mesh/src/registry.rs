@@ -5,43 +5,61 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, Loaded, Object,
-    PeerAuthentication, Service, VirtualService,
+    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, Loaded,
+    Object, PeerAuthentication, RouteRef, Service, VirtualService,
 };
 
 /// An object of one kind together with where it came from.
-pub type Entry<'a, T> = (&'a Loaded, &'a T);
+pub(crate) type Entry<'a, T> = (&'a Loaded, &'a T);
 
 /// A Service host resolved to its fully qualified name.
 #[derive(Debug, Clone, Copy)]
-pub struct Resolved<'a> {
-    pub service: &'a Service,
-    pub name: &'a str,
-    pub namespace: &'a str,
+pub(crate) struct Resolved<'a> {
+    pub(crate) service: &'a Service,
+    pub(crate) name: &'a str,
+    pub(crate) namespace: &'a str,
 }
 
 impl Resolved<'_> {
     /// `name.namespace.svc.cluster.local`, the host part of istiod's cluster names.
-    pub fn fqdn(&self) -> String {
+    pub(crate) fn fqdn(&self) -> String {
         format!("{}.{}.svc.cluster.local", self.name, self.namespace)
     }
 }
 
+/// An http route found by name, and its position in its VirtualService.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FoundRoute<'a> {
+    /// Its position in the VirtualService's `spec.http`.
+    pub(crate) index: usize,
+    pub(crate) route: &'a HttpRoute,
+}
+
+/// Why a [`RouteRef`] names nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RouteMissing {
+    NoVirtualService,
+    /// The VirtualService exists without that route; the names of the routes it has.
+    NoRoute {
+        routes: Vec<String>,
+    },
+}
+
 #[derive(Debug, Default)]
-pub struct Registry<'a> {
-    pub services: Vec<Entry<'a, Service>>,
-    pub gateways: Vec<Entry<'a, Gateway>>,
-    pub virtual_services: Vec<Entry<'a, VirtualService>>,
-    pub rules: Vec<Entry<'a, DestinationRule>>,
+pub(crate) struct Registry<'a> {
+    pub(crate) services: Vec<Entry<'a, Service>>,
+    pub(crate) gateways: Vec<Entry<'a, Gateway>>,
+    pub(crate) virtual_services: Vec<Entry<'a, VirtualService>>,
+    pub(crate) rules: Vec<Entry<'a, DestinationRule>>,
     /// Gateway API Gateways (`gateway.networking.k8s.io`), apart from Istio's.
-    pub api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
-    pub http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
-    pub peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
-    pub authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
+    pub(crate) api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
+    pub(crate) http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
+    pub(crate) peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
+    pub(crate) authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
 }
 
 impl<'a> Registry<'a> {
-    pub fn new(objects: &'a [Loaded]) -> Self {
+    pub(crate) fn new(objects: &'a [Loaded]) -> Self {
         let mut r = Registry::default();
         for o in objects {
             match &o.object {
@@ -59,8 +77,46 @@ impl<'a> Registry<'a> {
         r
     }
 
+    /// The VirtualServices named `name`, whatever their namespace (a route reference names
+    /// a VirtualService by name only).
+    pub(crate) fn virtual_services_named<'n>(
+        &'n self,
+        name: &'n str,
+    ) -> impl Iterator<Item = Entry<'a, VirtualService>> + 'n {
+        self.virtual_services
+            .iter()
+            .copied()
+            .filter(move |(_, v)| v.metadata.name == name)
+    }
+
+    /// The http route `r` names (the first VirtualService of that name that has it).
+    pub(crate) fn http_route(&self, r: &RouteRef) -> Result<FoundRoute<'a>, RouteMissing> {
+        let mut routes = Vec::new();
+        let mut any = false;
+        for (_, vs) in self.virtual_services_named(&r.virtual_service) {
+            any = true;
+            if let Some(index) = vs
+                .spec
+                .http
+                .iter()
+                .position(|h| h.name.as_deref() == Some(r.route.as_str()))
+            {
+                return Ok(FoundRoute {
+                    index,
+                    route: &vs.spec.http[index],
+                });
+            }
+            routes.extend(vs.spec.http.iter().filter_map(|h| h.name.clone()));
+        }
+        Err(if any {
+            RouteMissing::NoRoute { routes }
+        } else {
+            RouteMissing::NoVirtualService
+        })
+    }
+
     /// The Service a host names, seen from namespace `from_ns`.
-    pub fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {
+    pub(crate) fn resolve(&self, host: &str, from_ns: &str) -> Option<Resolved<'a>> {
         let trimmed = host
             .trim_end_matches(".svc.cluster.local")
             .trim_end_matches(".svc");
@@ -81,7 +137,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The DestinationRule of a Service host (the first one: a second is a finding).
-    pub fn rule_for(&self, fqdn: &str) -> Option<Entry<'a, DestinationRule>> {
+    pub(crate) fn rule_for(&self, fqdn: &str) -> Option<Entry<'a, DestinationRule>> {
         self.rules.iter().copied().find(|(_, r)| {
             self.resolve(&r.spec.host, namespace_of(&r.metadata.namespace))
                 .is_some_and(|res| res.fqdn() == fqdn)
@@ -89,7 +145,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The names a VirtualService may use for a Gateway: `name` and `namespace/name`.
-    pub fn gateway_names(&self) -> BTreeMap<String, &'a Gateway> {
+    pub(crate) fn gateway_names(&self) -> BTreeMap<String, &'a Gateway> {
         let mut names = BTreeMap::new();
         for (_, g) in &self.gateways {
             let ns = namespace_of(&g.metadata.namespace);
@@ -100,7 +156,11 @@ impl<'a> Registry<'a> {
     }
 
     /// The Gateway API Gateway a `parentRef` names: `name` in `namespace`.
-    pub fn api_gateway(&self, name: &str, namespace: &str) -> Option<&'a gateway_api::Gateway> {
+    pub(crate) fn api_gateway(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Option<&'a gateway_api::Gateway> {
         self.api_gateways.iter().find_map(|(_, g)| {
             (g.metadata.name == name && namespace_of(&g.metadata.namespace) == namespace)
                 .then_some(*g)

@@ -4,18 +4,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
 use tokio::sync::Mutex;
 
+/// Why the requests could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error(transparent)]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     Gateway,
     Aggregator,
 }
 
 /// Which scorer answered one response: `servedBy.service` of the body, else the
 /// `x-kyc-scored-by` header, else the HTTP status.
-pub fn classify(status: u16, scored_by: Option<&str>, body: &str) -> String {
+pub(crate) fn classify(status: u16, scored_by: Option<&str>, body: &str) -> String {
     if status == 200 {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
             if let Some(s) = v.pointer("/servedBy/service").and_then(|s| s.as_str()) {
@@ -30,12 +38,12 @@ pub fn classify(status: u16, scored_by: Option<&str>, body: &str) -> String {
 }
 
 /// Send `n` requests to 127.0.0.1:port/kyc/v1/customer?type=<t> and count per scorer.
-pub async fn collect(
+pub(crate) async fn collect(
     port: u16,
     n: usize,
     concurrency: usize,
     t: &str,
-) -> Result<BTreeMap<String, usize>> {
+) -> Result<BTreeMap<String, usize>, SplitError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()
@@ -82,7 +90,7 @@ pub async fn collect(
     Ok(out)
 }
 
-pub fn chart(counts: &BTreeMap<String, usize>) -> String {
+pub(crate) fn chart(counts: &BTreeMap<String, usize>) -> String {
     let total: usize = counts.values().sum();
     let width = counts.keys().map(|k| k.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -99,14 +107,20 @@ pub fn chart(counts: &BTreeMap<String, usize>) -> String {
     out
 }
 
-pub async fn run(port: u16, n: usize, concurrency: usize, t: &str) -> Result<i32> {
+/// Send the requests and print the chart; true when a scorer answered every one.
+pub(crate) async fn run(
+    port: u16,
+    n: usize,
+    concurrency: usize,
+    t: &str,
+) -> Result<bool, SplitError> {
     println!("sending {n} requests to http://127.0.0.1:{port}/kyc/v1/customer?type={t}");
     let counts = collect(port, n, concurrency, t).await?;
     print!("{}", chart(&counts));
     let failed = counts
         .keys()
         .any(|k| k.starts_with("HTTP") || k.starts_with("error"));
-    Ok(if failed { 1 } else { 0 })
+    Ok(!failed)
 }
 
 #[cfg(test)]

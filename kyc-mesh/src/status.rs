@@ -68,20 +68,17 @@ pub struct SidecarStatus {
     pub mtls: String,
 }
 
-pub fn file(state_dir: &Path) -> PathBuf {
+pub(crate) fn file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("mesh.json")
 }
 
 /// Replace the status file atomically.
-pub fn write(state_dir: &Path, status: &MeshStatus) -> std::io::Result<()> {
+pub(crate) fn write(state_dir: &Path, status: &MeshStatus) -> std::io::Result<()> {
     let path = file(state_dir);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    let text = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &path)
+    crate::files::write_json(&path, status)
 }
 
 /// The running mesh of `state_dir`, if its `up` is alive.

@@ -32,27 +32,27 @@ impl Default for Ports {
 /// The local ports of one workload's sidecar (allocated by `up`, shown by `status`): the
 /// outbound listener its app's own calls go to, and the sidecar Envoy's admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SidecarPorts {
-    pub outbound: u16,
-    pub admin: u16,
+pub(crate) struct SidecarPorts {
+    pub(crate) outbound: u16,
+    pub(crate) admin: u16,
 }
 
 /// The injected workloads (by Deployment name) and their sidecars' ports. Empty: the
 /// edge-only mesh (`up --no-sidecars`, `render`).
-pub type Sidecars = BTreeMap<&'static str, SidecarPorts>;
+pub(crate) type Sidecars = BTreeMap<&'static str, SidecarPorts>;
 
 /// What translation needs to program sidecars: which workloads have one (and their
 /// ports), and where each proxy's certificates and SDS files are (`<certs>/<proxy>/`,
 /// written by `identity`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SidecarPlan {
-    pub sidecars: Sidecars,
-    pub certs: std::path::PathBuf,
+pub(crate) struct SidecarPlan {
+    pub(crate) sidecars: Sidecars,
+    pub(crate) certs: std::path::PathBuf,
 }
 
 /// The container port every workload serves on in the cluster (the Deployments'
 /// `containerPort`, the Services' `targetPort: http`): a sidecar's inbound stands for it.
-pub const CONTAINER_PORT: u16 = 8080;
+pub(crate) const CONTAINER_PORT: u16 = 8080;
 
 /// One row of the contract: a Deployment of networking/ and the binary that stands in
 /// for its pod.
@@ -88,42 +88,42 @@ const TABLE: [Row; 3] = [
 ];
 
 /// The binaries of the local topology, in start order.
-pub const BINARIES: [&str; 3] = [TABLE[0].binary, TABLE[1].binary, TABLE[2].binary];
+pub(crate) const BINARIES: [&str; 3] = [TABLE[0].binary, TABLE[1].binary, TABLE[2].binary];
 
 /// The local stand-in for a pod: one binary on one port with the pod labels of its
 /// Deployment (or the contract's labels when networking/ has no Deployment for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Workload {
+pub(crate) struct Workload {
     /// The Deployment's name (= the binary's name).
-    pub name: &'static str,
-    pub binary: &'static str,
-    pub role: &'static str,
-    pub port: u16,
+    pub(crate) name: &'static str,
+    pub(crate) binary: &'static str,
+    pub(crate) role: &'static str,
+    pub(crate) port: u16,
     /// Pod labels, `app` and `version` included: what Service selectors and
     /// DestinationRule subsets select.
-    pub labels: BTreeMap<String, String>,
-    pub service_account: String,
-    pub namespace: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) service_account: String,
+    pub(crate) namespace: String,
     /// The Deployment's `spec.replicas` (1 without one): how many local instances run.
-    pub replicas: u32,
+    pub(crate) replicas: u32,
 }
 
 impl Workload {
     /// Whether every `key: value` of a selector is one of this pod's labels.
-    pub fn selected_by(&self, selector: &BTreeMap<String, String>) -> bool {
+    pub(crate) fn selected_by(&self, selector: &BTreeMap<String, String>) -> bool {
         selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
     }
 }
 
 /// Every workload of the local mesh.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topology {
-    pub workloads: Vec<Workload>,
+pub(crate) struct Topology {
+    pub(crate) workloads: Vec<Workload>,
 }
 
 impl Topology {
     /// The contract's topology: labels `app: <binary>`, `version: <default>`.
-    pub fn new(ports: &Ports) -> Self {
+    pub(crate) fn new(ports: &Ports) -> Self {
         let workloads = TABLE
             .iter()
             .map(|row| Workload {
@@ -145,7 +145,7 @@ impl Topology {
 
     /// The topology networking/ describes: pod labels, service account and namespace from
     /// the Deployment of the same name where there is one.
-    pub fn local(ports: &Ports, objects: &[Loaded]) -> Self {
+    pub(crate) fn local(ports: &Ports, objects: &[Loaded]) -> Self {
         let mut topology = Topology::new(ports);
         for w in &mut topology.workloads {
             let deployment = objects.iter().find_map(|o| match &o.object {
@@ -167,22 +167,22 @@ impl Topology {
     }
 
     /// The workload the browser opens (the aggregator).
-    pub fn entry(&self) -> &Workload {
+    pub(crate) fn entry(&self) -> &Workload {
         &self.workloads[0]
     }
 
     /// The instance name of replica `index` of workload `name`: like a pod's, but stable and
     /// short (a real pod's name ends in a random suffix).
-    pub fn pod_name(name: &str, index: usize) -> String {
+    pub(crate) fn pod_name(name: &str, index: usize) -> String {
         format!("{name}-{index}")
     }
 
-    pub fn get(&self, binary: &str) -> Option<&Workload> {
+    pub(crate) fn get(&self, binary: &str) -> Option<&Workload> {
         self.workloads.iter().find(|w| w.binary == binary)
     }
 
     /// Local ports of the pods a selector picks, in table order.
-    pub fn ports_selected_by(&self, selector: &BTreeMap<String, String>) -> Vec<u16> {
+    pub(crate) fn ports_selected_by(&self, selector: &BTreeMap<String, String>) -> Vec<u16> {
         self.workloads
             .iter()
             .filter(|w| w.selected_by(selector))

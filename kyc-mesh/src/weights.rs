@@ -1,29 +1,231 @@
-//! Runtime weight overrides: the weights of one weighted http route, set through the control
-//! socket (`set-weights`, the canary) instead of an edit of networking/.
+//! Weights: the split of one weighted http route between its destinations, and the runtime
+//! overrides that set it without an edit of networking/.
 //!
-//! They live in the state directory (`weights.json`, written atomically), beside the scenario
-//! that `use` switches: every translation `up` makes applies them on top of networking/ and the
-//! scenario ([`apply`]), so they survive `kyc-mesh use` and edits of other objects, and the
-//! user's files are never rewritten. `up` clears them when it starts (a new mesh starts from
-//! the files). `check`, `render` and `split` never read them.
+//! [`Weights`] is parsed once, at the edge that receives it (the control socket, the
+//! dashboard, the canary's step): whole percentages, one per destination host, adding up to
+//! 100 ([`sum_to_100`], the one place that rule is written; translation checks the YAML's
+//! weights with it too). [`check`] then holds it against the registry: the VirtualService,
+//! its route and every destination exist.
+//!
+//! Overrides live in the state directory (`weights.json`, written atomically), beside the
+//! scenario that `use` switches: every configuration generation of `up` applies them on top of
+//! networking/ and the scenario ([`apply`]), so they survive `kyc-mesh use` and edits of other
+//! objects, and the user's files are never rewritten. `up` clears them when it starts (a new
+//! mesh starts from the files). `check`, `render` and `split` never read them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::state::{RouteDestinationState, WeightedRoute};
-use crate::istio::{HttpRoute, Loaded, Object, VirtualService};
+use crate::field::FieldError;
+use crate::istio::{HttpRoute, Loaded, Object, RouteRef};
+use crate::registry::{Registry, RouteMissing};
 
-pub const FILE: &str = "weights.json";
+pub(crate) const FILE: &str = "weights.json";
 const FORMAT: u32 = 1;
+
+/// What the weights of a VirtualService's weighted route must add up to.
+pub(crate) const TOTAL: u32 = 100;
+
+/// The sum of `weights` (saturating: numbers from YAML must not overflow it).
+pub(crate) fn total(weights: impl IntoIterator<Item = u32>) -> u32 {
+    weights.into_iter().fold(0, u32::saturating_add)
+}
+
+/// THE rule of a weighted route: its weights add up to 100. Err carries what they add up to.
+pub(crate) fn sum_to_100(weights: impl IntoIterator<Item = u32>) -> Result<(), u32> {
+    match total(weights) {
+        TOTAL => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Percent of one route's traffic by destination host: whole numbers from 0 to 100, adding
+/// up to 100.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Weights(BTreeMap<String, u32>);
+
+impl Weights {
+    /// Checked: each weight at most 100, together 100; Err names the field.
+    pub(crate) fn new(by_host: BTreeMap<String, u32>) -> Result<Self, FieldError> {
+        if let Some((host, w)) = by_host.iter().find(|(_, w)| **w > TOTAL) {
+            return Err(not_a_percentage(host, w));
+        }
+        sum_to_100(by_host.values().copied()).map_err(|total| {
+            FieldError::new("weights", format!("they add up to {total}, not {TOTAL}"))
+        })?;
+        Ok(Weights(by_host))
+    }
+
+    /// From JSON numbers (a `set-weights` request, the dashboard's body): each must be a
+    /// whole number from 0 to 100.
+    pub(crate) fn from_json<'a>(
+        entries: impl IntoIterator<Item = (&'a String, &'a serde_json::Number)>,
+    ) -> Result<Self, FieldError> {
+        let mut whole = BTreeMap::new();
+        for (host, n) in entries {
+            let w = n
+                .as_u64()
+                .filter(|w| *w <= u64::from(TOTAL))
+                .ok_or_else(|| not_a_percentage(host, n))?;
+            whole.insert(host.clone(), w as u32);
+        }
+        Weights::new(whole)
+    }
+
+    /// The canary's step: `canary` gets `weight` percent, `stable` the rest.
+    pub(crate) fn split(stable: &str, canary: &str, weight: u32) -> Result<Self, FieldError> {
+        let rest = TOTAL
+            .checked_sub(weight)
+            .ok_or_else(|| not_a_percentage(canary, &weight))?;
+        Weights::new(BTreeMap::from([
+            (stable.to_string(), rest),
+            (canary.to_string(), weight),
+        ]))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get(&self, host: &str) -> Option<u32> {
+        self.0.get(host).copied()
+    }
+
+    /// By host, in host order.
+    pub(crate) fn by_host(&self) -> &BTreeMap<String, u32> {
+        &self.0
+    }
+}
+
+/// `kyc-credit-check-basic 90, kyc-credit-check-advanced 10`.
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(|(h, w)| format!("{h} {w}")).collect();
+        f.write_str(&shown.join(", "))
+    }
+}
+
+fn not_a_percentage(host: &str, n: &impl std::fmt::Display) -> FieldError {
+    FieldError::new(
+        format!("weights.{host}"),
+        format!("{n} is not a whole number from 0 to {TOTAL}"),
+    )
+}
+
+/// Check `weights` for route `r` against the objects of the registry: the VirtualService and
+/// its route exist, the route has several destinations and `weights` names exactly them.
+pub(crate) fn check(
+    registry: &Registry<'_>,
+    r: &RouteRef,
+    weights: &Weights,
+) -> Result<(), FieldError> {
+    let (vs, route) = (&r.virtual_service, &r.route);
+    let found = registry.http_route(r).map_err(|missing| match missing {
+        RouteMissing::NoVirtualService => FieldError::new(
+            "virtualService",
+            format!("no VirtualService {vs:?} in the mesh"),
+        ),
+        RouteMissing::NoRoute { routes } => FieldError::new(
+            "route",
+            format!(
+                "VirtualService {vs:?} has no http route {route:?} (its routes: {})",
+                routes.join(", ")
+            ),
+        ),
+    })?;
+    if found.route.route.len() < 2 {
+        return Err(FieldError::new(
+            "route",
+            format!("{r} has one destination; only a route with several can be weighted"),
+        ));
+    }
+    fits(found.route, weights)
+}
+
+/// Whether `weights` names exactly the destinations of `route`, one host each.
+fn fits(route: &HttpRoute, weights: &Weights) -> Result<(), FieldError> {
+    let hosts: Vec<&str> = route
+        .route
+        .iter()
+        .map(|d| d.destination.host.as_str())
+        .collect();
+    let mut unique = hosts.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.len() != hosts.len() {
+        return Err(FieldError::new(
+            "weights",
+            "two destinations share a host: weights cannot be set by host",
+        ));
+    }
+    if let Some(extra) = weights.0.keys().find(|h| !hosts.contains(&h.as_str())) {
+        return Err(FieldError::new(
+            format!("weights.{extra}"),
+            format!(
+                "not a destination of the route (its destinations: {})",
+                hosts.join(", ")
+            ),
+        ));
+    }
+    if let Some(missing) = hosts.iter().find(|h| !weights.0.contains_key(**h)) {
+        return Err(FieldError::new(
+            format!("weights.{missing}"),
+            "missing (every destination needs a weight)",
+        ));
+    }
+    Ok(())
+}
+
+/// One destination of a weighted route and its weight in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WeightedDestination {
+    pub(crate) host: String,
+    pub(crate) subset: Option<String>,
+    pub(crate) weight: u32,
+}
+
+/// An http route with several destinations and the weights in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WeightedRoute {
+    pub(crate) route: RouteRef,
+    pub(crate) destinations: Vec<WeightedDestination>,
+    /// The weights come from a runtime override (`set-weights`), not from the files.
+    pub(crate) overridden: bool,
+}
+
+/// Every http route with several destinations, with the weights in force (`objects` already
+/// have the overrides applied) and whether they come from an override.
+pub(crate) fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<WeightedRoute> {
+    let mut out = Vec::new();
+    for l in objects {
+        let Object::VirtualService(vs) = &l.object else {
+            continue;
+        };
+        for r in vs.spec.http.iter().filter(|r| r.route.len() > 1) {
+            let route = RouteRef::new(&vs.metadata.name, r.name.clone().unwrap_or_default());
+            out.push(WeightedRoute {
+                overridden: overrides.get(&route).is_some(),
+                route,
+                destinations: r
+                    .route
+                    .iter()
+                    .map(|d| WeightedDestination {
+                        host: d.destination.host.clone(),
+                        subset: d.destination.subset.clone(),
+                        weight: d.weight.unwrap_or(0),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    out
+}
 
 /// Every override in force (the state file's content).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Overrides {
-    pub v: u32,
-    pub routes: Vec<Override>,
+pub(crate) struct Overrides {
+    pub(crate) v: u32,
+    pub(crate) routes: Vec<Override>,
 }
 
 impl Default for Overrides {
@@ -35,99 +237,100 @@ impl Default for Overrides {
     }
 }
 
-/// The weights of one http route of one VirtualService, by destination host.
+/// The weights of one http route of one VirtualService, by destination host (the file's
+/// format: `{"virtualService": …, "route": …, "weights": {host: percent}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Override {
-    pub virtual_service: String,
-    pub route: String,
-    pub weights: BTreeMap<String, u32>,
+pub(crate) struct Override {
+    pub(crate) virtual_service: String,
+    pub(crate) route: String,
+    pub(crate) weights: BTreeMap<String, u32>,
 }
 
-pub fn path(state_dir: &Path) -> PathBuf {
+impl Override {
+    fn names(&self, r: &RouteRef) -> bool {
+        self.virtual_service == r.virtual_service && self.route == r.route
+    }
+}
+
+pub(crate) fn path(state_dir: &Path) -> PathBuf {
     state_dir.join(FILE)
+}
+
+/// An unreadable `weights.json`.
+#[cfg(test)]
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OverridesError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+    #[error("{0}: {1}")]
+    Json(PathBuf, #[source] serde_json::Error),
+    #[error("{0}: format {1} (expected {FORMAT})")]
+    Format(PathBuf, u32),
 }
 
 impl Overrides {
     /// The overrides of `state_dir`: none when there is no file; Err names the file.
-    pub fn read(state_dir: &Path) -> Result<Self, String> {
+    #[cfg(test)]
+    pub(crate) fn read(state_dir: &Path) -> Result<Self, OverridesError> {
         let file = path(state_dir);
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(format!("{}: {e}", file.display())),
+            Err(e) => return Err(OverridesError::Io(file, e)),
         };
         let o: Overrides =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            serde_json::from_str(&text).map_err(|e| OverridesError::Json(file.clone(), e))?;
         if o.v != FORMAT {
-            return Err(format!(
-                "{}: format {} (expected {FORMAT})",
-                file.display(),
-                o.v
-            ));
+            return Err(OverridesError::Format(file, o.v));
         }
         Ok(o)
     }
 
-    /// Replace the file atomically (temp file + rename in the same directory).
-    pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        let tmp = state_dir.join(format!(".{FILE}.tmp"));
-        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path(state_dir))
+    /// Replace the file atomically.
+    pub(crate) fn write(&self, state_dir: &Path) -> std::io::Result<()> {
+        crate::files::write_json(&path(state_dir), self)
     }
 
-    pub fn get(&self, vs: &str, route: &str) -> Option<&Override> {
-        self.routes
-            .iter()
-            .find(|o| o.virtual_service == vs && o.route == route)
+    pub(crate) fn get(&self, r: &RouteRef) -> Option<&Override> {
+        self.routes.iter().find(|o| o.names(r))
     }
 
     /// Set (or with `None`, clear) the override of one route.
-    pub fn set(&mut self, vs: &str, route: &str, weights: Option<BTreeMap<String, u32>>) {
-        self.routes
-            .retain(|o| !(o.virtual_service == vs && o.route == route));
+    pub(crate) fn set(&mut self, r: &RouteRef, weights: Option<&Weights>) {
+        self.routes.retain(|o| !o.names(r));
         if let Some(weights) = weights {
             self.routes.push(Override {
-                virtual_service: vs.to_string(),
-                route: route.to_string(),
-                weights,
+                virtual_service: r.virtual_service.clone(),
+                route: r.route.clone(),
+                weights: weights.0.clone(),
             });
         }
     }
 }
 
-fn virtual_services<'a>(
-    objects: &'a mut [Loaded],
-    name: &'a str,
-) -> impl Iterator<Item = &'a mut VirtualService> + 'a {
-    objects.iter_mut().filter_map(move |l| match &mut l.object {
-        Object::VirtualService(vs) if vs.metadata.name == name => Some(vs),
-        _ => None,
-    })
-}
-
 /// Apply every override to the loaded objects; one note per override that no longer fits them
 /// (its route or a destination is gone, e.g. after a scenario switch): that one is skipped.
-pub fn apply(objects: &mut [Loaded], overrides: &Overrides) -> Vec<String> {
+pub(crate) fn apply(objects: &mut [Loaded], overrides: &Overrides) -> Vec<String> {
     let mut notes = Vec::new();
     for o in &overrides.routes {
+        let shown = format!("{}/{}", o.virtual_service, o.route);
         let mut found = false;
-        for vs in virtual_services(objects, &o.virtual_service) {
-            let Some(route) = vs
-                .spec
-                .http
-                .iter_mut()
-                .find(|r| r.name.as_deref() == Some(o.route.as_str()))
-            else {
+        for l in objects.iter_mut() {
+            let Object::VirtualService(vs) = &mut l.object else {
+                continue;
+            };
+            if vs.metadata.name != o.virtual_service {
+                continue;
+            }
+            let Some(route) = vs.spec.route_named_mut(&o.route) else {
                 continue;
             };
             found = true;
-            if let Err(e) = fits(route, &o.weights) {
-                notes.push(format!(
-                    "weight override of {}/{} not applied: {e}",
-                    o.virtual_service, o.route
-                ));
+            // An override read back from a file is checked like a request.
+            let fitting = Weights::new(o.weights.clone()).and_then(|w| fits(route, &w));
+            if let Err(e) = fitting {
+                notes.push(format!("weight override of {shown} not applied: {e}"));
                 continue;
             }
             for d in &mut route.route {
@@ -136,125 +339,11 @@ pub fn apply(objects: &mut [Loaded], overrides: &Overrides) -> Vec<String> {
         }
         if !found {
             notes.push(format!(
-                "weight override of {}/{} not applied: no such route now",
-                o.virtual_service, o.route
+                "weight override of {shown} not applied: no such route now"
             ));
         }
     }
     notes
-}
-
-/// Whether `weights` names exactly the destinations of `route`, one host each.
-fn fits(route: &HttpRoute, weights: &BTreeMap<String, u32>) -> Result<(), String> {
-    let hosts: Vec<&str> = route
-        .route
-        .iter()
-        .map(|d| d.destination.host.as_str())
-        .collect();
-    let mut unique = hosts.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    if unique.len() != hosts.len() {
-        return Err("two destinations share a host: weights cannot be set by host".into());
-    }
-    if let Some(extra) = weights.keys().find(|h| !hosts.contains(&h.as_str())) {
-        return Err(format!(
-            "weights.{extra}: not a destination of the route (its destinations: {})",
-            hosts.join(", ")
-        ));
-    }
-    if let Some(missing) = hosts.iter().find(|h| !weights.contains_key(**h)) {
-        return Err(format!(
-            "weights.{missing}: missing (every destination needs a weight)"
-        ));
-    }
-    Ok(())
-}
-
-/// Check a `set-weights` request against the objects now loaded: the VirtualService, its
-/// weighted route and every destination exist, each weight is a whole number and they add up
-/// to 100. Err names the field.
-pub fn validate(
-    objects: &[Loaded],
-    vs: &str,
-    route: &str,
-    weights: &BTreeMap<String, serde_json::Number>,
-) -> Result<BTreeMap<String, u32>, String> {
-    let services: Vec<&VirtualService> = objects
-        .iter()
-        .filter_map(|l| match &l.object {
-            Object::VirtualService(v) if v.metadata.name == vs => Some(v),
-            _ => None,
-        })
-        .collect();
-    if services.is_empty() {
-        return Err(format!(
-            "virtualService: no VirtualService {vs:?} in the mesh"
-        ));
-    }
-    let Some(http) = services
-        .iter()
-        .flat_map(|v| &v.spec.http)
-        .find(|r| r.name.as_deref() == Some(route))
-    else {
-        let names: Vec<&str> = services
-            .iter()
-            .flat_map(|v| &v.spec.http)
-            .filter_map(|r| r.name.as_deref())
-            .collect();
-        return Err(format!(
-            "route: VirtualService {vs:?} has no http route {route:?} (its routes: {})",
-            names.join(", ")
-        ));
-    };
-    if http.route.len() < 2 {
-        return Err(format!(
-            "route: {vs}/{route} has one destination; only a route with several can be weighted"
-        ));
-    }
-    let mut whole = BTreeMap::new();
-    for (host, n) in weights {
-        let w = n
-            .as_u64()
-            .filter(|w| *w <= 100)
-            .ok_or_else(|| format!("weights.{host}: {n} is not a whole number from 0 to 100"))?;
-        whole.insert(host.clone(), w as u32);
-    }
-    fits(http, &whole)?;
-    let total: u32 = whole.values().sum();
-    if total != 100 {
-        return Err(format!("weights: they add up to {total}, not 100"));
-    }
-    Ok(whole)
-}
-
-/// Every http route with several destinations, with the weights in force (`objects` already
-/// have the overrides applied) and whether they come from an override.
-pub fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<WeightedRoute> {
-    let mut out = Vec::new();
-    for l in objects {
-        let Object::VirtualService(vs) = &l.object else {
-            continue;
-        };
-        for r in vs.spec.http.iter().filter(|r| r.route.len() > 1) {
-            let route = r.name.clone().unwrap_or_default();
-            out.push(WeightedRoute {
-                overridden: overrides.get(&vs.metadata.name, &route).is_some(),
-                virtual_service: vs.metadata.name.clone(),
-                route,
-                destinations: r
-                    .route
-                    .iter()
-                    .map(|d| RouteDestinationState {
-                        host: d.destination.host.clone(),
-                        subset: d.destination.subset.clone(),
-                        weight: d.weight.unwrap_or(0),
-                    })
-                    .collect(),
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

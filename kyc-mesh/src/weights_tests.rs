@@ -24,10 +24,26 @@ fn numbers(pairs: &[(&str, serde_json::Value)]) -> BTreeMap<String, serde_json::
         .collect()
 }
 
+fn route(name: &str) -> RouteRef {
+    RouteRef::new(VS, name)
+}
+
+/// What a `set-weights` request goes through: parsed at the edge, then held against the registry.
+fn validate(
+    objects: &[Loaded],
+    vs: &str,
+    route: &str,
+    weights: &BTreeMap<String, serde_json::Number>,
+) -> Result<Weights, FieldError> {
+    let w = Weights::from_json(weights)?;
+    check(&Registry::new(objects), &RouteRef::new(vs, route), &w)?;
+    Ok(w)
+}
+
 fn report_weights(objects: &[Loaded], o: &Overrides) -> Vec<u32> {
     weighted_routes(objects, o)
         .into_iter()
-        .find(|r| r.route == ROUTE)
+        .find(|r| r.route.route == ROUTE)
         .expect("route")
         .destinations
         .iter()
@@ -44,7 +60,14 @@ fn a_valid_request_gives_whole_weights() {
         &numbers(&[(BASIC, 70.into()), (ADVANCED, 30.into())]),
     )
     .expect("valid");
-    assert_eq!(w.get(BASIC), Some(&70));
+    assert_eq!(w.get(BASIC), Some(70));
+    assert_eq!(w.to_string(), format!("{ADVANCED} 30, {BASIC} 70"));
+    // The canary's step, and the one rule every caller shares.
+    let step = Weights::split(BASIC, ADVANCED, 30).expect("split");
+    assert_eq!(step, w);
+    assert!(Weights::split(BASIC, ADVANCED, 101).is_err());
+    assert_eq!(sum_to_100([60, 30]), Err(90));
+    assert_eq!(sum_to_100([u32::MAX, 1]), Err(u32::MAX), "saturating");
 }
 
 #[test]
@@ -89,18 +112,20 @@ fn every_bad_request_names_its_field() {
         ),
     ] {
         let e = validate(&objects, vs, route, &numbers(&w)).expect_err(field);
-        assert!(e.starts_with(field), "{field}: {e}");
+        assert!(e.to_string().starts_with(field), "{field}: {e}");
+        let named = field.trim_end_matches(':');
+        assert!(e.field.starts_with(named), "{field}: {}", e.field);
     }
 }
 
 #[test]
 fn an_override_applies_on_top_and_a_stale_one_is_skipped() {
     let mut o = Overrides::default();
-    o.set(
-        VS,
-        ROUTE,
-        Some([(BASIC.into(), 0), (ADVANCED.into(), 100)].into()),
-    );
+    let w = |pairs: [(&str, u32); 2]| {
+        let map = pairs.iter().map(|(h, w)| (h.to_string(), *w)).collect();
+        Weights::new(map).expect("weights")
+    };
+    o.set(&route(ROUTE), Some(&w([(BASIC, 0), (ADVANCED, 100)])));
     let mut objs = objects();
     assert_eq!(report_weights(&objs, &Overrides::default()), [50, 50]);
     assert!(apply(&mut objs, &o).is_empty());
@@ -108,12 +133,8 @@ fn an_override_applies_on_top_and_a_stale_one_is_skipped() {
     assert!(weighted_routes(&objs, &o)[0].overridden);
     // An override for a route that is gone, and one naming a host the route lacks.
     let mut stale = Overrides::default();
-    stale.set(VS, "gone", Some([(BASIC.into(), 100)].into()));
-    stale.set(
-        VS,
-        ROUTE,
-        Some([(BASIC.into(), 50), ("other".into(), 50)].into()),
-    );
+    stale.set(&route("gone"), Some(&w([(BASIC, 100), (ADVANCED, 0)])));
+    stale.set(&route(ROUTE), Some(&w([(BASIC, 50), ("other", 50)])));
     let mut objs = objects();
     let notes = apply(&mut objs, &stale);
     assert_eq!(notes.len(), 2, "{notes:?}");
@@ -123,23 +144,23 @@ fn an_override_applies_on_top_and_a_stale_one_is_skipped() {
         "files' weights kept"
     );
     // Cleared.
-    o.set(VS, ROUTE, None);
+    o.set(&route(ROUTE), None);
     assert!(o.routes.is_empty());
 }
 
 #[test]
 fn the_state_file_round_trips_and_a_bad_one_is_named() {
     let dir = tempfile::tempdir().expect("tmp");
-    assert_eq!(Overrides::read(dir.path()), Ok(Overrides::default()));
-    let mut o = Overrides::default();
-    o.set(
-        VS,
-        ROUTE,
-        Some([(BASIC.into(), 10), (ADVANCED.into(), 90)].into()),
+    assert_eq!(
+        Overrides::read(dir.path()).expect("none"),
+        Overrides::default()
     );
+    let mut o = Overrides::default();
+    let w = Weights::new([(BASIC.into(), 10), (ADVANCED.into(), 90)].into()).expect("w");
+    o.set(&route(ROUTE), Some(&w));
     o.write(dir.path()).expect("write");
-    assert_eq!(Overrides::read(dir.path()), Ok(o));
+    assert_eq!(Overrides::read(dir.path()).expect("read"), o);
     std::fs::write(path(dir.path()), "{").expect("write");
     let e = Overrides::read(dir.path()).expect_err("bad");
-    assert!(e.contains(FILE), "{e}");
+    assert!(e.to_string().contains(FILE), "{e}");
 }

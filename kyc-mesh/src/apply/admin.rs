@@ -7,9 +7,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// The admin stat prefix of the CDS subscription (fixed by Envoy).
-pub const CDS_STAT: &str = "cluster_manager.cds";
+pub(crate) const CDS_STAT: &str = "cluster_manager.cds";
 /// The admin stat prefix of the LDS subscription (fixed by Envoy).
-pub const LDS_STAT: &str = "listener_manager.lds";
+pub(crate) const LDS_STAT: &str = "listener_manager.lds";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -23,14 +23,14 @@ pub enum AdminError {
 
 /// Counters of one xDS subscription as read from the admin endpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub success: u64,
-    pub rejected: u64,
+pub(crate) struct Counters {
+    pub(crate) success: u64,
+    pub(crate) rejected: u64,
 }
 
 /// How a wait on subscriptions ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// One of the subscriptions applied an update.
     Applied,
     /// This subscription rejected an update.
@@ -63,7 +63,7 @@ fn escape(name: &str) -> String {
 
 #[derive(Debug, Clone)]
 pub struct Admin {
-    pub port: u16,
+    pub(crate) port: u16,
     client: reqwest::Client,
 }
 
@@ -78,7 +78,7 @@ impl Admin {
     }
 
     /// GET an admin path: (status, body).
-    pub async fn get(&self, path: &str) -> Result<(u16, String), AdminError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<(u16, String), AdminError> {
         let url = format!("http://127.0.0.1:{}{path}", self.port);
         let http = |source| AdminError::Http {
             port: self.port,
@@ -89,12 +89,12 @@ impl Admin {
         Ok((status, r.text().await.map_err(http)?))
     }
 
-    pub async fn ready(&self) -> bool {
+    pub(crate) async fn ready(&self) -> bool {
         matches!(self.get("/ready").await, Ok((200, _)))
     }
 
     /// Every counter or gauge whose name matches `regex` (Envoy's `/stats?filter=`).
-    pub async fn stats(&self, regex: &str) -> Result<BTreeMap<String, u64>, AdminError> {
+    pub(crate) async fn stats(&self, regex: &str) -> Result<BTreeMap<String, u64>, AdminError> {
         let (_, text) = self.get(&format!("/stats?filter={regex}")).await?;
         Ok(text
             .lines()
@@ -112,7 +112,7 @@ impl Admin {
     }
 
     /// The update counters of the subscription whose stats start with `prefix`.
-    pub async fn counters(&self, prefix: &str) -> Result<Counters, AdminError> {
+    pub(crate) async fn counters(&self, prefix: &str) -> Result<Counters, AdminError> {
         let stats = self
             .stats(&format!("^{}\\.update_", escape(prefix)))
             .await?;
@@ -129,7 +129,7 @@ impl Admin {
     }
 
     /// The counters of several subscriptions, in order.
-    pub async fn snapshot(&self, prefixes: &[&str]) -> Result<Vec<Counters>, AdminError> {
+    pub(crate) async fn snapshot(&self, prefixes: &[&str]) -> Result<Vec<Counters>, AdminError> {
         let mut out = Vec::with_capacity(prefixes.len());
         for p in prefixes {
             out.push(self.counters(p).await?);
@@ -139,7 +139,7 @@ impl Admin {
 
     /// Wait until one of the subscriptions moves past its `before` counters: an applied
     /// update, or a rejected one (checked first: a rejection must not pass for success).
-    pub async fn wait_moved(
+    pub(crate) async fn wait_moved(
         &self,
         prefixes: &[&str],
         before: &[Counters],

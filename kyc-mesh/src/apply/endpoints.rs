@@ -14,24 +14,25 @@ use crate::translate::ProxyConfig;
 /// sidecars' inbounds, or the apps themselves without sidecars); an empty list: no instance
 /// (`replicas: 0`), Envoy answers 503 `no healthy upstream`. A port missing from the map
 /// serves itself.
-pub type Serving = BTreeMap<u16, Vec<u16>>;
+pub(crate) type Serving = BTreeMap<u16, Vec<u16>>;
 
 /// Where every instance is now: [`Serving`] for the callers, and behind each sidecar (by
 /// instance name) the app port(s) its inbound cluster targets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Placement {
-    pub serving: Serving,
-    pub apps: BTreeMap<String, Vec<u16>>,
+pub(crate) struct Placement {
+    pub(crate) serving: Serving,
+    pub(crate) apps: BTreeMap<String, Vec<u16>>,
 }
 
 /// `proxy` with every endpoint on a contract port replaced by the instances serving it.
-pub fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
+#[cfg(test)]
+pub(crate) fn serve_from(proxy: &ProxyConfig, serving: &Serving) -> ProxyConfig {
     place(proxy, serving, None)
 }
 
 /// Like [`serve_from`] for one instance's sidecar: its inbound cluster targets `apps`, the
 /// app instance(s) behind that sidecar (two during a rollout's surge), never the others'.
-pub fn place(proxy: &ProxyConfig, serving: &Serving, apps: Option<&[u16]>) -> ProxyConfig {
+pub(crate) fn place(proxy: &ProxyConfig, serving: &Serving, apps: Option<&[u16]>) -> ProxyConfig {
     let mut out = proxy.clone();
     for cluster in out.clusters.values_mut() {
         let inbound = cluster.name.is_inbound();
@@ -80,7 +81,9 @@ mod tests {
     #[test]
     fn a_workload_port_is_replaced_by_its_instances_and_others_stay() {
         let networking = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
-        let proxy = crate::pipeline::build(&networking, None, &Ports::default())
+        let proxy = crate::snapshot::Sources::new(&networking)
+            .snapshot(None, Ports::default())
+            .and_then(|s| s.translate(&Default::default()))
             .expect("networking/ translates")
             .ingress;
         let before = ports_of(&proxy);

@@ -3,9 +3,10 @@
 //! stats (or reported as rejected) before the next one is written.
 
 pub mod admin;
-pub mod endpoints;
+pub(crate) mod endpoints;
 
-pub use admin::{Admin, Counters, Outcome};
+pub use admin::Admin;
+pub(crate) use admin::Outcome;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +28,9 @@ use crate::translate::ProxyConfig;
 
 use admin::{CDS_STAT, LDS_STAT};
 
-pub const LDS: &str = "lds.json";
-pub const CDS: &str = "cds.json";
-pub const RDS: &str = "rds.json";
+pub(crate) const LDS: &str = "lds.json";
+pub(crate) const CDS: &str = "cds.json";
+pub(crate) const RDS: &str = "rds.json";
 
 /// How long Envoy gets to apply one update.
 const APPLY_WAIT: Duration = Duration::from_secs(10);
@@ -68,21 +69,19 @@ fn source(dir: &Path, file: &str) -> ConfigSource {
     ConfigSource::watched_file(&sub(dir, file), file)
 }
 
-/// Write `value` to `dir/name` atomically (temp file in the same directory + rename).
-pub fn write_atomic<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ApplyError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
+/// Write `value` as JSON to `dir/name` atomically (`files::write_atomic`).
+fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ApplyError> {
     let text = serde_json::to_vec_pretty(value).map_err(|e| ApplyError::Json(name.into(), e))?;
-    let failed = |source| ApplyError::Write {
-        path: tmp.clone(),
+    let path = dir.join(name);
+    crate::files::write_atomic(&path, text).map_err(|source| ApplyError::Write {
+        path: crate::files::temp_path(&path),
         source,
-    };
-    std::fs::write(&tmp, text).map_err(failed)?;
-    std::fs::rename(&tmp, dir.join(name)).map_err(failed)
+    })
 }
 
 /// The xDS directory of one running Envoy and what it currently holds.
-pub struct XdsDir {
-    pub dir: PathBuf,
+pub(crate) struct XdsDir {
+    pub(crate) dir: PathBuf,
     version: u64,
     telemetry: Telemetry,
     /// Whom this proxy's spans are attributed to (its node cluster).
@@ -97,7 +96,7 @@ pub struct XdsDir {
 impl XdsDir {
     /// Write the first configuration and the bootstrap (before Envoy starts), with `telemetry`'s
     /// tracer and access log on the listeners and its collector cluster in the bootstrap.
-    pub fn create(
+    pub(crate) fn create(
         dir: &Path,
         proxy: &ProxyConfig,
         admin_port: u16,
@@ -119,7 +118,7 @@ impl XdsDir {
             routes: proxy.listeners.iter().map(|l| l.routes.clone()).collect(),
         };
         for (i, l) in proxy.listeners.iter().enumerate() {
-            write_atomic(
+            write_json(
                 &rds_sub(dir, i),
                 RDS,
                 &DiscoveryResponse::new(1, [l.routes.clone()]),
@@ -152,7 +151,7 @@ impl XdsDir {
         if !collector.is_empty() {
             bootstrap["static_resources"] = serde_json::json!({ "clusters": collector });
         }
-        write_atomic(dir, "bootstrap.json", &bootstrap)?;
+        write_json(dir, "bootstrap.json", &bootstrap)?;
         Ok(me)
     }
 
@@ -173,20 +172,12 @@ impl XdsDir {
             .collect()
     }
 
-    pub fn bootstrap_path(&self) -> PathBuf {
+    pub(crate) fn bootstrap_path(&self) -> PathBuf {
         self.dir.join("bootstrap.json")
     }
 
-    /// The admin stat prefix of this Envoy's first RDS subscription (the gateway's).
-    pub fn rds_stat(&self) -> String {
-        self.listeners
-            .first()
-            .map(HttpListener::rds_stat)
-            .unwrap_or_default()
-    }
-
     fn write<T: Serialize>(&self, file: &str, body: T) -> Result<(), ApplyError> {
-        write_atomic(&sub(&self.dir, file), file, &body)
+        write_json(&sub(&self.dir, file), file, &body)
     }
 
     /// Write one resource file (`dir/file`) and wait until Envoy applied it.
@@ -200,7 +191,7 @@ impl XdsDir {
     ) -> Result<(), ApplyError> {
         self.version += 1;
         let before = admin.snapshot(&[stat]).await?;
-        write_atomic(&dir, file, &body(self.version))?;
+        write_json(&dir, file, &body(self.version))?;
         let tick = Duration::from_millis(20);
         match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
             Outcome::Applied => Ok(()),
@@ -213,7 +204,11 @@ impl XdsDir {
     /// so every route target exists), then listeners (when their filter chains changed),
     /// then routes, then drop clusters nobody routes to. Returns false when nothing changed.
     /// The listeners themselves (kind and ports) are fixed for the life of the Envoy.
-    pub async fn apply(&mut self, admin: &Admin, proxy: &ProxyConfig) -> Result<bool, ApplyError> {
+    pub(crate) async fn apply(
+        &mut self,
+        admin: &Admin,
+        proxy: &ProxyConfig,
+    ) -> Result<bool, ApplyError> {
         let routes: Vec<RouteConfiguration> =
             proxy.listeners.iter().map(|l| l.routes.clone()).collect();
         let listeners: Vec<HttpListener> = proxy.listeners.iter().map(|l| l.listener).collect();

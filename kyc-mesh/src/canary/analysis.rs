@@ -6,17 +6,17 @@ use super::model::{CanarySpec, Verdict, VersionFigures};
 
 /// The counters of one version over one interval, as a [`super::Metrics`] reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Every attempt that reached the version (retried ones included).
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Attempts not answered 5xx (nor reset or timed out).
-    pub successes: u64,
+    pub(crate) successes: u64,
     /// Milliseconds; `None` when no latency was recorded in the interval.
-    pub p99_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
 }
 
 impl Sample {
-    pub fn figures(&self, host: &str) -> VersionFigures {
+    pub(crate) fn figures(&self, host: &str) -> VersionFigures {
         VersionFigures {
             host: host.to_string(),
             requests: self.requests,
@@ -30,7 +30,7 @@ impl Sample {
 
 /// The verdict and why. `min_requests` counts the route's requests (both versions): at a
 /// 10 % step the canary itself gets a tenth of them, and it must have had at least one.
-pub fn evaluate(
+pub(crate) fn evaluate(
     spec: &CanarySpec,
     stable: &VersionFigures,
     canary: &VersionFigures,
@@ -82,7 +82,7 @@ pub fn evaluate(
 
 /// A p99 as people read it. Envoy records request times in whole milliseconds, so a p99
 /// below 1 ms means "every answer took under a millisecond", not "0.0 ms".
-pub fn show_ms(ms: f64) -> String {
+pub(crate) fn show_ms(ms: f64) -> String {
     if ms < 1.0 {
         "< 1 ms".into()
     } else {
@@ -92,17 +92,17 @@ pub fn show_ms(ms: f64) -> String {
 
 /// One histogram bucket: values in `[lower, lower + width]`, `count` of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bucket {
-    pub lower: f64,
-    pub width: f64,
-    pub count: u64,
+pub(crate) struct Bucket {
+    pub(crate) lower: f64,
+    pub(crate) width: f64,
+    pub(crate) count: u64,
 }
 
 /// The 99th percentile of the values in `buckets` (one interval's counts): the upper bound of
 /// the bucket holding the 99th-percentile value, so the figure errs on the slow side by at most
 /// one bucket's width (Envoy's detailed buckets: 0.1 ms below 10 ms, 1 ms below 100 ms, 10 ms
 /// below 1 s: about 10 %). `None` without values.
-pub fn p99(buckets: &[Bucket]) -> Option<f64> {
+pub(crate) fn p99(buckets: &[Bucket]) -> Option<f64> {
     let mut sorted: Vec<Bucket> = buckets.iter().copied().filter(|b| b.count > 0).collect();
     sorted.sort_by(|a, b| a.lower.total_cmp(&b.lower));
     let total: u64 = sorted.iter().map(|b| b.count).sum();
@@ -123,7 +123,7 @@ pub fn p99(buckets: &[Bucket]) -> Option<f64> {
 
 /// `now − before` per bucket (by lower bound): the interval's own values from two cumulative
 /// snapshots. A bucket that shrank (the cluster was re-created) counts from zero.
-pub fn delta(before: &[Bucket], now: &[Bucket]) -> Vec<Bucket> {
+pub(crate) fn delta(before: &[Bucket], now: &[Bucket]) -> Vec<Bucket> {
     now.iter()
         .map(|b| {
             let old = before

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::analysis::{delta, p99, Bucket, Sample};
-use super::Metrics;
+use super::{CanaryError, Metrics};
 use crate::apply::Admin;
 use crate::envoy::ClusterName;
 
@@ -24,7 +24,7 @@ struct Snapshot {
     buckets: Vec<Bucket>,
 }
 
-pub struct EnvoyMetrics {
+pub(crate) struct EnvoyMetrics {
     admin: Admin,
     clusters: [String; 2],
     before: Option<[Snapshot; 2]>,
@@ -32,7 +32,7 @@ pub struct EnvoyMetrics {
 
 impl EnvoyMetrics {
     /// Figures of the `stable` and `canary` subset clusters of the Envoy on admin port `admin`.
-    pub fn new(admin: Admin, stable: &ClusterName, canary: &ClusterName) -> Self {
+    pub(crate) fn new(admin: Admin, stable: &ClusterName, canary: &ClusterName) -> Self {
         EnvoyMetrics {
             admin,
             clusters: [stable.to_string(), canary.to_string()],
@@ -40,7 +40,7 @@ impl EnvoyMetrics {
         }
     }
 
-    async fn snapshot(&self) -> Result<[Snapshot; 2], String> {
+    async fn snapshot(&self) -> Result<[Snapshot; 2], CanaryError> {
         let names: Vec<String> = self.clusters.iter().map(|c| regex_escape(c)).collect();
         let filter = format!(
             "^cluster\\.({})\\.((retry\\.)?upstream_rq_(completed|5xx)|upstream_rq_time)$",
@@ -50,12 +50,11 @@ impl EnvoyMetrics {
             "/stats?format=json&histogram_buckets=detailed&filter={}",
             percent_encode(&filter)
         );
-        let (status, body) = self.admin.get(&path).await.map_err(|e| e.to_string())?;
+        let (status, body) = self.admin.get(&path).await?;
         if status != 200 {
-            return Err(format!("Envoy admin answered {status}: {body}"));
+            return Err(CanaryError::AdminStatus { status, body });
         }
-        let stats: Stats =
-            serde_json::from_str(&body).map_err(|e| format!("Envoy admin stats: {e}"))?;
+        let stats: Stats = serde_json::from_str(&body).map_err(CanaryError::AdminStats)?;
         let counters = stats.counters();
         let histograms = stats.histograms();
         Ok(self.clusters.clone().map(|c| {
@@ -90,12 +89,12 @@ fn sample(before: &Snapshot, now: &Snapshot) -> Sample {
 }
 
 impl Metrics for EnvoyMetrics {
-    async fn mark(&mut self) -> Result<(), String> {
+    async fn mark(&mut self) -> Result<(), CanaryError> {
         self.before = Some(self.snapshot().await?);
         Ok(())
     }
 
-    async fn read(&mut self, _interval: Duration) -> Result<(Sample, Sample), String> {
+    async fn read(&mut self, _interval: Duration) -> Result<(Sample, Sample), CanaryError> {
         let now = self.snapshot().await?;
         let before = self.before.take().unwrap_or_default();
         let [s, c] = [sample(&before[0], &now[0]), sample(&before[1], &now[1])];

@@ -4,23 +4,23 @@
 
 use std::path::PathBuf;
 
-use super::Actuator;
+use super::{Actuator, CanaryError};
 
-pub struct Kubectl {
-    pub program: PathBuf,
-    pub context: Option<String>,
-    pub namespace: String,
-    pub virtual_service: String,
-    pub route: String,
+pub(crate) struct Kubectl {
+    pub(crate) program: PathBuf,
+    pub(crate) context: Option<String>,
+    pub(crate) namespace: String,
+    pub(crate) virtual_service: String,
+    pub(crate) route: String,
     /// The route's index in `spec.http`, and the stable and canary destinations' indexes.
-    pub route_index: usize,
-    pub stable_index: usize,
-    pub canary_index: usize,
+    pub(crate) route_index: usize,
+    pub(crate) stable_index: usize,
+    pub(crate) canary_index: usize,
 }
 
 impl Kubectl {
     /// The JSON patch giving the canary `weight` percent.
-    pub fn patch(&self, weight: u32) -> String {
+    pub(crate) fn patch(&self, weight: u32) -> String {
         let base = format!("/spec/http/{}", self.route_index);
         serde_json::json!([
             {"op": "test", "path": format!("{base}/name"), "value": self.route},
@@ -30,7 +30,7 @@ impl Kubectl {
         .to_string()
     }
 
-    pub fn args(&self, weight: u32) -> Vec<String> {
+    pub(crate) fn args(&self, weight: u32) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(c) = &self.context {
             args.extend(["--context".to_string(), c.clone()]);
@@ -50,20 +50,22 @@ impl Kubectl {
 }
 
 impl Actuator for Kubectl {
-    async fn set_weight(&mut self, weight: u32) -> Result<(), String> {
+    async fn set_weight(&mut self, weight: u32) -> Result<(), CanaryError> {
         let out = tokio::process::Command::new(&self.program)
             .args(self.args(weight))
             .output()
             .await
-            .map_err(|e| format!("{}: {e}", self.program.display()))?;
+            .map_err(|error| CanaryError::Kubectl {
+                program: self.program.display().to_string(),
+                error,
+            })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "kubectl patch failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+            Err(CanaryError::KubectlFailed {
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
         }
     }
 }

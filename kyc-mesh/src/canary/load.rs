@@ -7,18 +7,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, Semaphore};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-
-use crate::control::event::Event;
-use crate::control::state::LoadStatus;
 
 /// A fictional applicant (the README's example); no real person's data.
 const APPLICANT: &str = r#"{"firstName":"Alice","lastName":"Martin","dateOfBirth":"1990-04-12","gender":"female","maritalStatus":"single","citizenship":"FR","currentResidenceCountry":"FRA","passportNumber":"FR1234567","passportExpiryDate":"2035-09-30","passportCountryOfIssue":"FR"}"#;
 /// Requests in flight at most; a tick finding them all busy is skipped (and not counted).
 const MAX_IN_FLIGHT: usize = 64;
 /// The highest rate accepted.
-pub const MAX_RPS: u32 = 1000;
+pub(crate) const MAX_RPS: u32 = 1000;
+
+/// The load generator's counters (`load` request, `canary --load`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadStatus {
+    /// Requests per second asked for; 0 = stopped.
+    pub rps: u32,
+    pub sent: u64,
+    /// Answered 2xx.
+    pub ok: u64,
+    /// Not answered 2xx (or not answered at all), `injected` included.
+    pub failed: u64,
+    /// Failures whose answer names an injected failure (runtime or env chaos): expected
+    /// while chaos is on; every other failure is the mesh's.
+    pub injected: u64,
+}
+
+/// Why the generator cannot start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error("rps: {0} is more than {MAX_RPS}")]
+    TooFast(u32),
+    #[error("{0}")]
+    Client(#[from] reqwest::Error),
+}
 
 #[derive(Default)]
 struct Counters {
@@ -29,7 +52,7 @@ struct Counters {
 }
 
 /// A generator; stopped when dropped. A stopped one keeps its counters (rps 0).
-pub struct LoadGen {
+pub(crate) struct LoadGen {
     rps: u32,
     counters: Arc<Counters>,
     task: JoinHandle<()>,
@@ -52,18 +75,20 @@ fn snapshot(rps: u32, c: &Counters) -> LoadStatus {
 }
 
 impl LoadGen {
-    /// Start sending `rps` requests a second to the gateway on `gateway_port`; its counters
-    /// are published on `bus` once a second.
-    pub fn start(
+    /// Start sending `rps` requests a second (at most [`MAX_RPS`]) to the gateway on
+    /// `gateway_port`; its counters go to `report` once a second.
+    pub(crate) fn start(
         gateway_port: u16,
         rps: u32,
-        bus: broadcast::Sender<Event>,
-    ) -> Result<Self, String> {
+        report: impl Fn(LoadStatus) + Send + 'static,
+    ) -> Result<Self, LoadError> {
+        if rps > MAX_RPS {
+            return Err(LoadError::TooFast(rps));
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         let counters = Arc::new(Counters::default());
         let url = format!("http://127.0.0.1:{gateway_port}/kyc/v1/customer");
         let c = counters.clone();
@@ -71,12 +96,12 @@ impl LoadGen {
             let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rps)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut report = tokio::time::interval(Duration::from_secs(1));
+            let mut every_second = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
-                    _ = report.tick() => {
-                        let _ = bus.send(Event::Load { load: snapshot(rps, &c) });
+                    _ = every_second.tick() => {
+                        report(snapshot(rps, &c));
                         continue;
                     }
                 }
@@ -118,12 +143,12 @@ impl LoadGen {
         })
     }
 
-    pub fn status(&self) -> LoadStatus {
+    pub(crate) fn status(&self) -> LoadStatus {
         snapshot(self.rps, &self.counters)
     }
 
     /// Stop sending; the counters stay readable.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.task.abort();
         self.rps = 0;
     }

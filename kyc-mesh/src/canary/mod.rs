@@ -10,41 +10,78 @@
 //!   VirtualService);
 //! - [`yaml`]: the YAML to commit and `--write`'s in-place edit of networking/.
 
-pub mod analysis;
-pub mod envoy_metrics;
-pub mod kubectl;
-pub mod load;
-pub mod model;
-pub mod prometheus;
-pub mod run;
-pub mod yaml;
+pub(crate) mod analysis;
+pub(crate) mod envoy_metrics;
+pub(crate) mod kubectl;
+pub(crate) mod load;
+pub(crate) mod model;
+pub(crate) mod prometheus;
+pub(crate) mod run;
+pub(crate) mod yaml;
 
 use std::future::Future;
 use std::time::Duration;
 
 use analysis::Sample;
 
+/// Why an interval has no figures (a check without data), or the weights did not move (the
+/// run rolls back). Its text is what the check or the status says.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CanaryError {
+    #[error(transparent)]
+    Admin(#[from] crate::apply::admin::AdminError),
+    #[error("Envoy admin answered {status}: {body}")]
+    AdminStatus { status: u16, body: String },
+    #[error("Envoy admin stats: {0}")]
+    AdminStats(serde_json::Error),
+    #[error("{0}")]
+    Client(reqwest::Error),
+    #[error("Prometheus at {url}: {error}")]
+    Prometheus { url: String, error: reqwest::Error },
+    #[error("Prometheus answered {status} with no readable JSON: {error}")]
+    PrometheusJson {
+        status: reqwest::StatusCode,
+        error: reqwest::Error,
+    },
+    #[error("Prometheus refused {query}: {error}")]
+    PrometheusRefused { query: String, error: String },
+    #[error("Prometheus answer without data")]
+    PrometheusNoData,
+    #[error("Prometheus value {0:?} is not a number")]
+    NotANumber(String),
+    #[error("{program}: {error}")]
+    Kubectl {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("kubectl patch failed ({status}): {stderr}")]
+    KubectlFailed { status: String, stderr: String },
+    /// The local mesh did not move the weights (its answer).
+    #[error("{0}")]
+    Mesh(String),
+}
+
 /// Per-version figures over one interval.
-pub trait Metrics {
+pub(crate) trait Metrics {
     /// The interval starts now (e.g. snapshot the counters).
-    fn mark(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    fn mark(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send;
     /// The (stable, canary) figures since [`Metrics::mark`]; `interval` is how long that was.
     fn read(
         &mut self,
         interval: Duration,
-    ) -> impl Future<Output = Result<(Sample, Sample), String>> + Send;
+    ) -> impl Future<Output = Result<(Sample, Sample), CanaryError>> + Send;
 }
 
 /// Moves the route's traffic between the two versions.
-pub trait Actuator {
+pub(crate) trait Actuator {
     /// Give the canary `weight` percent (the stable version the rest).
-    fn set_weight(&mut self, weight: u32) -> impl Future<Output = Result<(), String>> + Send;
+    fn set_weight(&mut self, weight: u32) -> impl Future<Output = Result<(), CanaryError>> + Send;
     /// 100 % stable.
-    fn rollback(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+    fn rollback(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send {
         self.set_weight(0)
     }
     /// 100 % canary.
-    fn promote(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+    fn promote(&mut self) -> impl Future<Output = Result<(), CanaryError>> + Send {
         self.set_weight(100)
     }
 }

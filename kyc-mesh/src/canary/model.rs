@@ -1,10 +1,14 @@
-//! The canary's types on the wire (control requests, events, `--report`, `status --json`).
+//! The canary's values: its parameters, each check and its status. Serialisable as they are:
+//! the control protocol, the events, `--report` and `status --json` carry them unchanged.
 
 use serde::{Deserialize, Serialize};
 
+use crate::field::FieldError;
+use crate::istio::RouteRef;
+
 /// The route the canary moves by default: the case study's split.
-pub const DEFAULT_VIRTUAL_SERVICE: &str = "kyc-credit-check";
-pub const DEFAULT_ROUTE: &str = "credit-check-report";
+pub(crate) const DEFAULT_VIRTUAL_SERVICE: &str = "kyc-credit-check";
+pub(crate) const DEFAULT_ROUTE: &str = "credit-check-report";
 
 /// The analysis parameters, with Flagger's names and meanings (`canary-start`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,38 +58,52 @@ impl Default for CanarySpec {
 }
 
 impl CanarySpec {
+    /// The weighted route it moves.
+    pub fn route(&self) -> RouteRef {
+        RouteRef::new(&self.virtual_service, &self.route)
+    }
+
     /// Err names the field that makes no sense.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         let pct = |name: &str, v: u32| {
             if (1..=100).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("{name}: {v} is not a percentage from 1 to 100"))
+                Err(FieldError::new(
+                    name,
+                    format!("{v} is not a percentage from 1 to 100"),
+                ))
             }
         };
         pct("stepWeight", self.step_weight)?;
         pct("maxWeight", self.max_weight)?;
         if self.interval_ms < 100 {
-            return Err(format!(
-                "interval: {} ms is shorter than 100 ms",
-                self.interval_ms
+            return Err(FieldError::new(
+                "interval",
+                format!("{} ms is shorter than 100 ms", self.interval_ms),
             ));
         }
         if self.threshold == 0 {
-            return Err("threshold: must be at least 1".into());
+            return Err(FieldError::new("threshold", "must be at least 1"));
         }
         if !(0.0..=100.0).contains(&self.min_success_rate) {
-            return Err(format!(
-                "minSuccessRate: {} is not a percentage",
-                self.min_success_rate
+            return Err(FieldError::new(
+                "minSuccessRate",
+                format!("{} is not a percentage", self.min_success_rate),
             ));
         }
         if !(self.max_p99_ms.is_finite() && self.max_p99_ms > 0.0) {
-            return Err(format!("maxP99: {} ms must be positive", self.max_p99_ms));
+            return Err(FieldError::new(
+                "maxP99",
+                format!("{} ms must be positive", self.max_p99_ms),
+            ));
         }
         if let Some(r) = self.max_p99_ratio {
             if !(r.is_finite() && r > 0.0) {
-                return Err(format!("maxP99Ratio: {r} must be a positive number"));
+                return Err(FieldError::new(
+                    "maxP99Ratio",
+                    format!("{r} must be a positive number"),
+                ));
             }
         }
         if let Some(p) = self.pause_at {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::analysis::Sample;
-use super::Metrics;
+use super::{CanaryError, Metrics};
 
-pub struct PrometheusMetrics {
+pub(crate) struct PrometheusMetrics {
     client: reqwest::Client,
     /// Base URL, e.g. `http://127.0.0.1:9090`.
     url: String,
@@ -20,7 +20,7 @@ pub struct PrometheusMetrics {
 
 /// The three queries for one workload over `[secs]s`, as Flagger writes them (counts instead
 /// of rates: `increase` over the interval).
-pub fn queries(namespace: &str, workload: &str, secs: u64) -> [String; 3] {
+pub(crate) fn queries(namespace: &str, workload: &str, secs: u64) -> [String; 3] {
     let sel = format!(
         r#"reporter="destination",destination_workload_namespace="{namespace}",destination_workload="{workload}""#
     );
@@ -34,12 +34,17 @@ pub fn queries(namespace: &str, workload: &str, secs: u64) -> [String; 3] {
 }
 
 impl PrometheusMetrics {
-    pub fn new(url: &str, namespace: &str, stable: &str, canary: &str) -> Result<Self, String> {
+    pub(crate) fn new(
+        url: &str,
+        namespace: &str,
+        stable: &str,
+        canary: &str,
+    ) -> Result<Self, CanaryError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .no_proxy()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(CanaryError::Client)?;
         Ok(PrometheusMetrics {
             client,
             url: url.trim_end_matches('/').to_string(),
@@ -49,7 +54,7 @@ impl PrometheusMetrics {
     }
 
     /// One instant query: its single value, `None` for an empty result or NaN.
-    async fn scalar(&self, query: &str) -> Result<Option<f64>, String> {
+    async fn scalar(&self, query: &str) -> Result<Option<f64>, CanaryError> {
         let url = format!("{}/api/v1/query", self.url);
         let r = self
             .client
@@ -57,19 +62,22 @@ impl PrometheusMetrics {
             .query(&[("query", query)])
             .send()
             .await
-            .map_err(|e| format!("Prometheus at {}: {e}", self.url))?;
+            .map_err(|error| CanaryError::Prometheus {
+                url: self.url.clone(),
+                error,
+            })?;
         let status = r.status();
         let body: Answer = r
             .json()
             .await
-            .map_err(|e| format!("Prometheus answered {status} with no readable JSON: {e}"))?;
+            .map_err(|error| CanaryError::PrometheusJson { status, error })?;
         if body.status != "success" {
-            return Err(format!(
-                "Prometheus refused {query}: {}",
-                body.error.unwrap_or_default()
-            ));
+            return Err(CanaryError::PrometheusRefused {
+                query: query.to_string(),
+                error: body.error.unwrap_or_default(),
+            });
         }
-        let data = body.data.ok_or("Prometheus answer without data")?;
+        let data = body.data.ok_or(CanaryError::PrometheusNoData)?;
         let Some(first) = data.result.first() else {
             return Ok(None);
         };
@@ -77,11 +85,11 @@ impl PrometheusMetrics {
             .value
             .1
             .parse()
-            .map_err(|_| format!("Prometheus value {:?} is not a number", first.value.1))?;
+            .map_err(|_| CanaryError::NotANumber(first.value.1.clone()))?;
         Ok(v.is_finite().then_some(v))
     }
 
-    async fn sample(&self, workload: &str, secs: u64) -> Result<Sample, String> {
+    async fn sample(&self, workload: &str, secs: u64) -> Result<Sample, CanaryError> {
         let [total, ok, p99] = queries(&self.namespace, workload, secs);
         let requests = self.scalar(&total).await?.unwrap_or(0.0).round() as u64;
         let successes = self.scalar(&ok).await?.unwrap_or(0.0).round() as u64;
@@ -94,11 +102,11 @@ impl PrometheusMetrics {
 }
 
 impl Metrics for PrometheusMetrics {
-    async fn mark(&mut self) -> Result<(), String> {
+    async fn mark(&mut self) -> Result<(), CanaryError> {
         Ok(())
     }
 
-    async fn read(&mut self, interval: Duration) -> Result<(Sample, Sample), String> {
+    async fn read(&mut self, interval: Duration) -> Result<(Sample, Sample), CanaryError> {
         let secs = interval.as_secs().max(1);
         let stable = self.sample(&self.workloads[0], secs).await?;
         let canary = self.sample(&self.workloads[1], secs).await?;

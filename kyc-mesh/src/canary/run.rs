@@ -10,11 +10,11 @@ use tokio::sync::mpsc;
 
 use super::analysis::evaluate;
 use super::model::{CanarySpec, CanaryStatus, Check, Phase, Verdict};
-use super::{Actuator, Metrics};
+use super::{Actuator, CanaryError, Metrics};
 
 /// Asked from outside the loop (`canary promote`, `canary abort`, Ctrl-C in the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Promote,
     Abort,
 }
@@ -22,7 +22,7 @@ pub enum Command {
 /// What the loop reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // one per interval: size does not matter
-pub enum Update {
+pub(crate) enum Update {
     Check(Check),
     Status(CanaryStatus),
 }
@@ -38,7 +38,7 @@ struct Loop<'a, M, A, F> {
 
 /// Run the analysis of `spec` between `stable` and `canary` (destination hosts) to its end;
 /// returns the final status (promoted or rolled back). A closed command channel = abort.
-pub async fn run<M: Metrics, A: Actuator, F: FnMut(Update)>(
+pub(crate) async fn run<M: Metrics, A: Actuator, F: FnMut(Update)>(
     spec: &CanarySpec,
     stable: &str,
     canary: &str,
@@ -98,7 +98,7 @@ impl<M: Metrics, A: Actuator, F: FnMut(Update)> Loop<'_, M, A, F> {
         self.finish(Phase::Promoted, 100, why, result).await;
     }
 
-    async fn finish(&mut self, phase: Phase, weight: u32, why: String, r: Result<(), String>) {
+    async fn finish(&mut self, phase: Phase, weight: u32, why: String, r: Result<(), CanaryError>) {
         self.status.phase = phase;
         match r {
             Ok(()) => {
@@ -149,7 +149,7 @@ impl<M: Metrics, A: Actuator, F: FnMut(Update)> Loop<'_, M, A, F> {
                 Err(e) => Err(e),
             };
             n += 1;
-            let (stable, canary) = read.clone().unwrap_or_default();
+            let (stable, canary) = read.as_ref().copied().unwrap_or_default();
             let stable = stable.figures(&self.status.stable);
             let canary = canary.figures(&self.status.canary);
             let (verdict, reason) = match read {

@@ -6,13 +6,13 @@ use std::collections::VecDeque;
 use super::*;
 use crate::canary::analysis::Sample;
 
-struct Scripted(VecDeque<Result<(Sample, Sample), String>>);
+struct Scripted(VecDeque<Result<(Sample, Sample), CanaryError>>);
 
 impl Metrics for Scripted {
-    async fn mark(&mut self) -> Result<(), String> {
+    async fn mark(&mut self) -> Result<(), CanaryError> {
         Ok(())
     }
-    async fn read(&mut self, _: Duration) -> Result<(Sample, Sample), String> {
+    async fn read(&mut self, _: Duration) -> Result<(Sample, Sample), CanaryError> {
         self.0.pop_front().unwrap_or_else(|| Ok(healthy()))
     }
 }
@@ -21,7 +21,7 @@ impl Metrics for Scripted {
 struct Recorder(Vec<u32>);
 
 impl Actuator for Recorder {
-    async fn set_weight(&mut self, weight: u32) -> Result<(), String> {
+    async fn set_weight(&mut self, weight: u32) -> Result<(), CanaryError> {
         self.0.push(weight);
         Ok(())
     }
@@ -52,7 +52,7 @@ fn spec() -> CanarySpec {
 
 async fn go(
     spec: &CanarySpec,
-    script: Vec<Result<(Sample, Sample), String>>,
+    script: Vec<Result<(Sample, Sample), CanaryError>>,
     commands: &mut mpsc::Receiver<Command>,
 ) -> (CanaryStatus, Vec<u32>, Vec<Update>) {
     let mut m = Scripted(script.into());
@@ -95,7 +95,10 @@ async fn failed_checks_reach_the_threshold_and_roll_back() {
 async fn no_data_counts_as_a_failed_check() {
     let (_tx, mut rx) = mpsc::channel(1);
     let empty = (Sample::default(), Sample::default());
-    let script = vec![Ok(empty), Err("admin unreachable".into())];
+    let script = vec![
+        Ok(empty),
+        Err(CanaryError::Mesh("admin unreachable".into())),
+    ];
     let (st, weights, _) = go(&spec(), script, &mut rx).await;
     assert_eq!(st.phase, Phase::RolledBack);
     assert_eq!(weights, [25, 0]);

@@ -4,14 +4,49 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::control::state::WeightedRoute;
-use crate::istio::{self, Object};
+use crate::istio::{self, RouteRef};
+use crate::registry::Registry;
+use crate::snapshot::{Rejected, Sources};
+use crate::weights::{self, WeightedRoute};
+
+/// Why `--write` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum YamlError {
+    #[error("networking/ does not load: {0}")]
+    Load(String),
+    #[error("VirtualService {vs} is in {files} files of {networking}; cannot tell which to edit")]
+    NotOneFile {
+        vs: String,
+        files: usize,
+        networking: String,
+    },
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    #[error("found {lines} `name: {route}` lines; cannot edit exactly")]
+    RouteLines { route: String, lines: usize },
+    #[error("route {route} has {lines} `weight:` lines for {destinations} destinations; cannot edit exactly")]
+    WeightLines {
+        route: String,
+        lines: usize,
+        destinations: usize,
+    },
+    #[error("weights {0:?} add up to {1}, not {total}", total = weights::TOTAL)]
+    Total(Vec<u32>, u32),
+    #[error("the edited file would not load ({0}); not written")]
+    Reread(String),
+    #[error("the edit would give {got:?}, not {want:?}; {file} not written")]
+    Mismatch {
+        got: Option<Vec<u32>>,
+        want: Vec<u32>,
+        file: String,
+    },
+}
 
 /// The route's destinations with their weights, as the VirtualService spells them.
-pub fn snippet(route: &WeightedRoute) -> String {
+pub(crate) fn snippet(route: &WeightedRoute) -> String {
     let mut out = format!(
         "# VirtualService {}, http route {}:\n      route:\n",
-        route.virtual_service, route.route
+        route.route.virtual_service, route.route.route
     );
     for d in &route.destinations {
         out.push_str(&format!(
@@ -26,56 +61,64 @@ pub fn snippet(route: &WeightedRoute) -> String {
     out
 }
 
-/// Set the weights of `route` of VirtualService `vs` in the file of networking/ that holds
-/// it; `weights` in destination order. Returns the file. Refused (nothing written) unless the
-/// edit can be made exactly: one document with that VirtualService, one `weight:` line per
-/// destination in the route's block, and the edited file loads with exactly those weights.
-pub fn write(networking: &Path, vs: &str, route: &str, weights: &[u32]) -> Result<PathBuf, String> {
-    let objects = istio::load(networking, None).map_err(|errs| {
-        let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
-        format!("networking/ does not load: {first}")
+/// The files of networking/ (no scenario) that hold VirtualService `vs`.
+pub(crate) fn files_of(networking: &Path, vs: &str) -> Result<Vec<PathBuf>, YamlError> {
+    let files = Sources::new(networking).read(None).map_err(|e| {
+        let first = match &e {
+            Rejected::Load(errs) => errs.first().map(|e| e.to_string()).unwrap_or_default(),
+            other => other.to_string(),
+        };
+        YamlError::Load(first)
     })?;
-    let files: Vec<PathBuf> = objects
-        .iter()
-        .filter(|l| matches!(&l.object, Object::VirtualService(v) if v.metadata.name == vs))
-        .map(|l| l.origin.file.clone())
-        .collect();
+    Ok(Registry::new(&files.objects)
+        .virtual_services_named(vs)
+        .map(|(l, _)| l.origin.file.clone())
+        .collect())
+}
+
+/// Set the weights of route `r` in the file of networking/ that holds its VirtualService;
+/// `weights` in destination order, adding up to 100. Returns the file. Refused (nothing
+/// written) unless the edit can be made exactly: one document with that VirtualService, one
+/// `weight:` line per destination in the route's block, and the edited file loads with
+/// exactly those weights.
+pub(crate) fn write(
+    networking: &Path,
+    r: &RouteRef,
+    weights: &[u32],
+) -> Result<PathBuf, YamlError> {
+    weights::sum_to_100(weights.iter().copied())
+        .map_err(|total| YamlError::Total(weights.to_vec(), total))?;
+    let files = files_of(networking, &r.virtual_service)?;
     let [file] = files.as_slice() else {
-        return Err(format!(
-            "VirtualService {vs} is in {} files of {}; cannot tell which to edit",
-            files.len(),
-            networking.display()
-        ));
+        return Err(YamlError::NotOneFile {
+            vs: r.virtual_service.clone(),
+            files: files.len(),
+            networking: networking.display().to_string(),
+        });
     };
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let edited = edit(&text, route, weights)?;
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| YamlError::Io(shown.clone(), e))?;
+    let edited = edit(&text, &r.route, weights)?;
     let reread = istio::parse_documents(&edited, file).map_err(|errs| {
         let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
-        format!("the edited file would not load ({first}); not written")
+        YamlError::Reread(first)
     })?;
-    let got: Option<Vec<u32>> = reread.iter().find_map(|l| match &l.object {
-        Object::VirtualService(v) if v.metadata.name == vs => v
-            .spec
-            .http
+    let got: Option<Vec<u32>> = Registry::new(&reread).http_route(r).ok().map(|found| {
+        found
+            .route
+            .route
             .iter()
-            .find(|r| r.name.as_deref() == Some(route))
-            .map(|r| r.route.iter().map(|d| d.weight.unwrap_or(0)).collect()),
-        _ => None,
+            .map(|d| d.weight.unwrap_or(0))
+            .collect()
     });
     if got.as_deref() != Some(weights) {
-        return Err(format!(
-            "the edit would give {got:?}, not {weights:?}; {} not written",
-            file.display()
-        ));
+        return Err(YamlError::Mismatch {
+            got,
+            want: weights.to_vec(),
+            file: shown,
+        });
     }
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("vs.yaml");
-    let tmp = dir.join(format!(".{name}.canary-tmp"));
-    std::fs::write(&tmp, &edited).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, file).map_err(|e| format!("{}: {e}", file.display()))?;
+    crate::files::write_atomic(file, &edited).map_err(|e| YamlError::Io(shown, e))?;
     Ok(file.clone())
 }
 
@@ -84,7 +127,7 @@ fn indent(line: &str) -> usize {
 }
 
 /// Replace the numbers of the `weight:` lines in the block of http route `route`.
-pub fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, String> {
+pub(crate) fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, YamlError> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let is_name = |l: &str| {
         let t = l.trim_start().trim_start_matches("- ").trim();
@@ -92,10 +135,10 @@ pub fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, String> 
     };
     let starts: Vec<usize> = (0..lines.len()).filter(|i| is_name(lines[*i])).collect();
     let [start] = starts.as_slice() else {
-        return Err(format!(
-            "found {} `name: {route}` lines; cannot edit exactly",
-            starts.len()
-        ));
+        return Err(YamlError::RouteLines {
+            route: route.to_string(),
+            lines: starts.len(),
+        });
     };
     // The route's block: until a line indented at most as much as its `- name:` item.
     let item_indent = indent(lines[*start]);
@@ -111,11 +154,11 @@ pub fn edit(text: &str, route: &str, weights: &[u32]) -> Result<String, String> 
         .filter(|i| lines[*i].trim_start().starts_with("weight:"))
         .collect();
     if weight_lines.len() != weights.len() {
-        return Err(format!(
-            "route {route} has {} `weight:` lines for {} destinations; cannot edit exactly",
-            weight_lines.len(),
-            weights.len()
-        ));
+        return Err(YamlError::WeightLines {
+            route: route.to_string(),
+            lines: weight_lines.len(),
+            destinations: weights.len(),
+        });
     }
     let mut out = String::with_capacity(text.len());
     let mut next = weight_lines.iter().zip(weights).peekable();
@@ -141,6 +184,10 @@ mod tests {
 
     const VS: &str = "kyc-credit-check";
 
+    fn route(name: &str) -> RouteRef {
+        RouteRef::new(VS, name)
+    }
+
     fn repo_copy() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tmp");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
@@ -157,7 +204,7 @@ mod tests {
         let dir = repo_copy();
         let file = dir.path().join("kyc-credit-check-istio-routing.yaml");
         let before = std::fs::read_to_string(&file).expect("read");
-        let written = write(dir.path(), VS, "credit-check-report", &[0, 100]).expect("edit");
+        let written = write(dir.path(), &route("credit-check-report"), &[0, 100]).expect("edit");
         assert_eq!(written, file);
         let after = std::fs::read_to_string(&file).expect("read");
         let changed: Vec<(&str, &str)> = before
@@ -179,12 +226,14 @@ mod tests {
     #[test]
     fn an_edit_that_cannot_be_exact_is_refused() {
         let dir = repo_copy();
-        let e = write(dir.path(), VS, "credit-check-report", &[100]).expect_err("count");
-        assert!(e.contains("weight:"), "{e}");
-        let e = write(dir.path(), VS, "nope", &[50, 50]).expect_err("route");
-        assert!(e.contains("nope"), "{e}");
-        let e = write(dir.path(), "nope", "x", &[50, 50]).expect_err("vs");
-        assert!(e.contains("0 files"), "{e}");
+        let e = write(dir.path(), &route("credit-check-report"), &[100]).expect_err("count");
+        assert!(e.to_string().contains("weight:"), "{e}");
+        let e = write(dir.path(), &route("nope"), &[50, 50]).expect_err("route");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = write(dir.path(), &RouteRef::new("nope", "x"), &[50, 50]).expect_err("vs");
+        assert!(e.to_string().contains("0 files"), "{e}");
+        let e = write(dir.path(), &route("credit-check-report"), &[60, 30]).expect_err("sum");
+        assert!(e.to_string().contains("add up to 90"), "{e}");
         assert_eq!(
             edit("- name: r\n  weight: 5 # keep\n", "r", &[7]).expect("edit"),
             "- name: r\n  weight: 7 # keep\n"

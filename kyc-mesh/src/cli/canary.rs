@@ -1,137 +1,28 @@
-//! `kyc-mesh canary`: Flagger's flags, the subcommands (`promote`, `abort`, `status`), and
-//! the dispatch to the local run (a client of the canary inside `up`, [`super::canary_watch`])
-//! or the cluster run ([`super::canary_cluster`]).
+//! `kyc-mesh canary`: the dispatch to the local run (a client of the canary inside `up`,
+//! [`super::canary_watch`]) or the cluster run ([`super::canary_cluster`]), and the
+//! subcommands (`promote`, `abort`, `status`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
-use clap::Subcommand;
-
-use crate::canary::model::{CanarySpec, DEFAULT_ROUTE, DEFAULT_VIRTUAL_SERVICE};
-use crate::control::client::{call, ClientError};
+use crate::control::client::call;
 use crate::control::protocol::{Request, Response};
 
-use super::chaos::duration;
+use super::ask::ask;
+use super::canary_args::{CanaryArgs, CanaryCmd};
+use super::chaos::ANSWER_TIMEOUT;
+use super::error::{CliError, Exit};
 use super::Common;
 
-#[derive(clap::Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct CanaryArgs {
-    #[command(subcommand)]
-    action: Option<CanaryCmd>,
-    #[command(flatten)]
-    pub run: CanaryRunArgs,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum CanaryCmd {
-    /// Promote the running canary now (100 %): also the answer to a --pause-at gate
-    Promote,
-    /// Roll the running canary back now (100 % stable)
-    Abort,
-    /// Phase, weight, failed checks and last figures of the running (or last) canary
-    Status {
-        /// The status as JSON
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(clap::Args, Debug)]
-pub struct CanaryRunArgs {
-    /// The VirtualService holding the weighted route
-    #[arg(long, default_value = DEFAULT_VIRTUAL_SERVICE)]
-    pub virtual_service: String,
-    /// Its http route (stable = first destination, canary = second)
-    #[arg(long, default_value = DEFAULT_ROUTE)]
-    pub route: String,
-    /// Percent added to the canary after each passed check (Flagger's stepWeight)
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub step_weight: u32,
-    /// The canary's weight after which it is promoted (maxWeight)
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_weight: u32,
-    /// Time between checks (interval), e.g. 10s, 2s, 500ms
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    pub interval: Duration,
-    /// Failed checks before rollback (threshold)
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub threshold: u32,
-    /// Minimum request success rate of the canary, percent (request-success-rate)
-    #[arg(long, default_value_t = 99.0)]
-    pub min_success_rate: f64,
-    /// Maximum p99 latency of the canary (request-duration), e.g. 500ms
-    #[arg(long = "max-p99", default_value = "500ms", value_parser = duration)]
-    pub max_p99: Duration,
-    /// Fewer requests to the route in an interval = no data = a failed check
-    #[arg(long, default_value_t = 20)]
-    pub min_requests: u64,
-    /// Also fail a check when the canary's p99 exceeds R times the stable version's
-    #[arg(long = "max-p99-ratio", value_name = "R")]
-    pub max_p99_ratio: Option<f64>,
-    /// Run the built-in load generator at RPS requests/s through the gateway during the analysis
-    #[arg(long, value_name = "RPS", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub load: Option<u32>,
-    /// Wait at this canary weight for `kyc-mesh canary promote` or `kyc-mesh canary abort`
-    #[arg(long, value_name = "WEIGHT", value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub pause_at: Option<u32>,
-    /// Write every check as JSON to FILE
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Edit the route's weights in networking/ in place to the outcome (comments kept)
-    #[arg(long)]
-    pub write: bool,
-    /// Run against a cluster: Istio's metrics in Prometheus, weights moved with kubectl
-    #[arg(long, requires = "prometheus_url")]
-    pub cluster: bool,
-    /// Prometheus base URL (cluster mode), e.g. http://127.0.0.1:9090
-    #[arg(long, value_name = "URL")]
-    pub prometheus_url: Option<String>,
-    /// kubectl context (cluster mode)
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Namespace of the VirtualService and workloads (cluster mode)
-    #[arg(long, default_value = "default")]
-    pub namespace: String,
-    /// kubectl program (cluster mode)
-    #[arg(long, env = "KUBECTL", default_value = "kubectl")]
-    pub kubectl: PathBuf,
-}
-
-impl CanaryRunArgs {
-    pub fn spec(&self) -> CanarySpec {
-        CanarySpec {
-            virtual_service: self.virtual_service.clone(),
-            route: self.route.clone(),
-            step_weight: self.step_weight,
-            max_weight: self.max_weight,
-            interval_ms: u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
-            threshold: self.threshold,
-            min_success_rate: self.min_success_rate,
-            max_p99_ms: self.max_p99.as_secs_f64() * 1000.0,
-            min_requests: self.min_requests,
-            max_p99_ratio: self.max_p99_ratio,
-            pause_at: self.pause_at,
-            load_rps: self.load,
-        }
-    }
-}
-
 /// Exit codes: 0 promoted (or a subcommand done), 1 rolled back, 2 usage or no mesh.
-pub(super) async fn run(c: &Common, a: &CanaryArgs) -> Result<i32> {
+pub(super) async fn run(c: &Common, a: &CanaryArgs) -> Result<Exit, CliError> {
     match &a.action {
-        Some(CanaryCmd::Promote) => {
-            super::chaos::answer(c, Request::CanaryPromote, "promote").await
-        }
-        Some(CanaryCmd::Abort) => super::chaos::answer(c, Request::CanaryAbort, "abort").await,
+        Some(CanaryCmd::Promote) => ask(c, Request::CanaryPromote, "promote", ANSWER_TIMEOUT).await,
+        Some(CanaryCmd::Abort) => ask(c, Request::CanaryAbort, "abort", ANSWER_TIMEOUT).await,
         Some(CanaryCmd::Status { json }) => status(c, *json).await,
         None => {
             let spec = a.run.spec();
-            if let Err(e) = spec.validate() {
-                eprintln!("kyc-mesh: canary: {e}");
-                return Ok(2);
-            }
+            spec.validate()
+                .map_err(|e| CliError::Usage(format!("canary: {e}")))?;
             if a.run.cluster {
                 super::canary_cluster::run(c, &a.run, spec).await
             } else {
@@ -141,20 +32,19 @@ pub(super) async fn run(c: &Common, a: &CanaryArgs) -> Result<i32> {
     }
 }
 
-async fn status(c: &Common, json: bool) -> Result<i32> {
+async fn status(c: &Common, json: bool) -> Result<Exit, CliError> {
     match call(
         &c.state_dir(),
         Request::CanaryStatus,
         Duration::from_secs(10),
     )
-    .await
+    .await?
     {
-        Ok(Response::Done {
+        Response::Done {
             state: Some(state), ..
-        }) => {
+        } => {
             let Some(s) = state.canary else {
-                eprintln!("kyc-mesh: no canary has run in this mesh");
-                return Ok(2);
+                return Err(CliError::Usage("no canary has run in this mesh".into()));
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -178,20 +68,9 @@ async fn status(c: &Common, json: bool) -> Result<i32> {
                 }
                 println!("{}", s.message);
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
-        Ok(Response::Refused { message, .. }) => {
-            eprintln!("kyc-mesh: {message}");
-            Ok(2)
-        }
-        Ok(other) => {
-            eprintln!("kyc-mesh: unexpected answer {other:?}");
-            Ok(1)
-        }
-        Err(e @ ClientError::NoMesh { .. }) => {
-            eprintln!("kyc-mesh: {e}");
-            Ok(2)
-        }
-        Err(e) => Err(e.into()),
+        Response::Refused { message, .. } => Err(CliError::Usage(message)),
+        other => Err(CliError::Unfinished(format!("unexpected answer {other:?}"))),
     }
 }

@@ -3,73 +3,55 @@
 //! position in the VirtualService comes from networking/ (the YAML applied to the cluster);
 //! the patch tests the route's name first, so a differing cluster is refused, not patched.
 
-use anyhow::Result;
 use tokio::sync::mpsc;
 
 use crate::canary::kubectl::Kubectl;
 use crate::canary::model::{CanarySpec, Phase};
 use crate::canary::prometheus::PrometheusMetrics;
 use crate::canary::run::{run as analyse, Command, Update};
-use crate::istio::{self, Object};
+use crate::registry::Registry;
+use crate::snapshot::Sources;
 
-use super::canary::CanaryRunArgs;
+use super::canary_args::CanaryRunArgs;
 use super::canary_print::{line, summary, write_report, Report};
+use super::error::{CliError, Exit};
 use super::Common;
 
-pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<i32> {
+pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<Exit, CliError> {
+    let usage = |m: &str| Err(CliError::Usage(m.to_string()));
     if a.load.is_some() || a.pause_at.is_some() || a.write {
-        eprintln!("kyc-mesh: --load, --pause-at and --write are for the local mesh; on a cluster use Flagger's load tester or scripts/canary.sh");
-        return Ok(2);
+        return usage("--load, --pause-at and --write are for the local mesh; on a cluster use Flagger's load tester or scripts/canary.sh");
     }
     let Some(url) = &a.prometheus_url else {
-        eprintln!("kyc-mesh: --cluster needs --prometheus-url URL");
-        return Ok(2);
+        return usage("--cluster needs --prometheus-url URL");
     };
-    let objects = match istio::load(&c.networking, c.scenario.as_deref()) {
-        Ok(o) => o,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("Error {e}");
-            }
-            return Ok(2);
-        }
-    };
-    let found = objects.iter().find_map(|l| match &l.object {
-        Object::VirtualService(v) if v.metadata.name == spec.virtual_service => v
-            .spec
-            .http
-            .iter()
-            .position(|r| r.name.as_deref() == Some(spec.route.as_str()))
-            .map(|i| (i, v.spec.http[i].route.clone())),
-        _ => None,
-    });
+    let files = Sources::new(&c.networking)
+        .read(c.scenario.as_deref())
+        .map_err(CliError::CannotRead)?;
+    let found = Registry::new(&files.objects)
+        .http_route(&spec.route())
+        .ok()
+        .map(|f| (f.index, f.route.route.clone()));
     let Some((index, destinations)) = found else {
-        eprintln!(
-            "kyc-mesh: route: no http route {:?} in VirtualService {:?} of {}",
+        return Err(CliError::Usage(format!(
+            "route: no http route {:?} in VirtualService {:?} of {}",
             spec.route,
             spec.virtual_service,
             c.networking.display()
-        );
-        return Ok(2);
+        )));
     };
     let [stable, canary] = destinations.as_slice() else {
-        eprintln!(
-            "kyc-mesh: route: {} destinations; the canary needs exactly two",
+        return Err(CliError::Usage(format!(
+            "route: {} destinations; the canary needs exactly two",
             destinations.len()
-        );
-        return Ok(2);
+        )));
     };
     let (stable, canary) = (
         stable.destination.host.clone(),
         canary.destination.host.clone(),
     );
-    let mut metrics = match PrometheusMetrics::new(url, &a.namespace, &stable, &canary) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("kyc-mesh: {e}");
-            return Ok(2);
-        }
-    };
+    let mut metrics = PrometheusMetrics::new(url, &a.namespace, &stable, &canary)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let mut actuator = Kubectl {
         program: a.kubectl.clone(),
         context: a.context.clone(),
@@ -122,9 +104,5 @@ pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Resu
             eprintln!("kyc-mesh: report {}: {e}", path.display());
         }
     }
-    Ok(if outcome.phase == Phase::Promoted {
-        0
-    } else {
-        1
-    })
+    Ok(Exit::of(outcome.phase == Phase::Promoted))
 }

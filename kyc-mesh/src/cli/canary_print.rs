@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::canary::model::{CanarySpec, CanaryStatus, Check, Phase, Verdict, VersionFigures};
 use crate::control::state::LoadStatus;
 
-pub fn phase(p: Phase) -> &'static str {
+pub(super) fn phase(p: Phase) -> &'static str {
     match p {
         Phase::Progressing => "progressing",
         Phase::Paused => "paused",
@@ -37,7 +37,7 @@ fn figures(f: &VersionFigures) -> String {
 }
 
 /// One check: `#3 canary 30% | basic … | advanced … | FAIL why | failed checks 1/2`.
-pub fn line(c: &Check, threshold: u32) -> String {
+pub(super) fn line(c: &Check, threshold: u32) -> String {
     let verdict = match c.verdict {
         Verdict::Pass => "pass",
         Verdict::Fail => "FAIL",
@@ -57,38 +57,37 @@ pub fn line(c: &Check, threshold: u32) -> String {
 /// `--report FILE`: the parameters, every check (the printed lines' figures), the outcome.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Report<'a> {
-    pub spec: &'a CanarySpec,
-    pub checks: &'a [Check],
-    pub outcome: &'a CanaryStatus,
+pub(super) struct Report<'a> {
+    pub(crate) spec: &'a CanarySpec,
+    pub(crate) checks: &'a [Check],
+    pub(crate) outcome: &'a CanaryStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub load: Option<LoadStatus>,
+    pub(crate) load: Option<LoadStatus>,
 }
 
-pub fn write_report(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(path, text)
+pub(super) fn write_report(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
+    crate::files::write_json(path, report)
 }
 
 /// A one-line spinner on a terminal, cleared before each printed line.
-pub struct Spinner {
+pub(super) struct Spinner {
     on: bool,
     frame: usize,
 }
 
 impl Spinner {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Spinner {
             on: std::io::stdout().is_terminal(),
             frame: 0,
         }
     }
 
-    pub fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         self.on
     }
 
-    pub fn tick(&mut self, what: &str) {
+    pub(super) fn tick(&mut self, what: &str) {
         if !self.on {
             return;
         }
@@ -98,7 +97,7 @@ impl Spinner {
         let _ = std::io::stdout().flush();
     }
 
-    pub fn println(&self, text: &str) {
+    pub(super) fn println(&self, text: &str) {
         if self.on {
             print!("\r\x1b[2K");
         }
@@ -106,7 +105,7 @@ impl Spinner {
     }
 }
 
-pub fn summary(s: &CanaryStatus, checks: usize, load: Option<&LoadStatus>) -> Vec<String> {
+pub(super) fn summary(s: &CanaryStatus, checks: usize, load: Option<&LoadStatus>) -> Vec<String> {
     let who = match s.phase {
         Phase::Promoted => &s.canary,
         _ => &s.stable,

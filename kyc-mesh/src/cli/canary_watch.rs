@@ -4,47 +4,43 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
-
 use crate::canary::model::{CanarySpec, CanaryStatus, Check, Phase};
 use crate::canary::yaml;
-use crate::control::client::{call, subscribe, ClientError, Subscription};
+use crate::control::client::{call, subscribe, Subscription};
 use crate::control::event::Event;
 use crate::control::protocol::{Request, Response};
 use crate::control::state::MeshState;
-use crate::istio::{self, Object};
+use crate::control::wire;
 
-use super::canary::CanaryRunArgs;
+use super::canary_args::CanaryRunArgs;
 use super::canary_print::{line, summary, write_report, Report, Spinner};
+use super::error::{CliError, Exit};
 use super::Common;
 
 const ANSWER: Duration = Duration::from_secs(30);
 
-pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<i32> {
+pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<Exit, CliError> {
     let dir = c.state_dir();
     // Subscribed before starting: no check is missed.
-    let mut events = match subscribe(&dir).await {
-        Ok(s) => s,
-        Err(e @ ClientError::NoMesh { .. }) => {
-            eprintln!("kyc-mesh: {e}");
-            return Ok(2);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut events = subscribe(&dir).await?;
     match call(&dir, Request::CanaryStart(spec.clone()), ANSWER).await? {
         Response::Done { message, .. } => println!("kyc-mesh: {message}"),
         Response::Refused { message, .. } => {
-            eprintln!("kyc-mesh: canary refused: {message}");
-            return Ok(2);
+            return Err(CliError::Refused {
+                what: "canary".into(),
+                message,
+            })
         }
         Response::Failed { message } => {
-            eprintln!("kyc-mesh: canary failed to start: {message}");
-            return Ok(1);
+            return Err(CliError::Unfinished(format!(
+                "canary failed to start: {message}"
+            )))
         }
     }
     let Some((outcome, checks)) = follow(c, &spec, &mut events).await? else {
-        eprintln!("kyc-mesh: the mesh stopped before the canary ended");
-        return Ok(1);
+        return Err(CliError::Unfinished(
+            "the mesh stopped before the canary ended".into(),
+        ));
     };
     finish(c, a, &spec, &outcome, &checks).await
 }
@@ -54,7 +50,7 @@ async fn follow(
     c: &Common,
     spec: &CanarySpec,
     events: &mut Subscription,
-) -> Result<Option<(CanaryStatus, Vec<Check>)>> {
+) -> Result<Option<(CanaryStatus, Vec<Check>)>, CliError> {
     let mut spinner = Spinner::new();
     let mut tick = tokio::time::interval(Duration::from_millis(150));
     let mut checks = Vec::new();
@@ -105,7 +101,7 @@ async fn finish(
     spec: &CanarySpec,
     outcome: &CanaryStatus,
     checks: &[Check],
-) -> Result<i32> {
+) -> Result<Exit, CliError> {
     let mesh = state(c).await;
     let load = mesh.as_ref().map(|m| m.load);
     for l in summary(outcome, checks.len(), load.as_ref()) {
@@ -127,13 +123,13 @@ async fn finish(
         m.routes
             .iter()
             .find(|r| r.virtual_service == spec.virtual_service && r.route == spec.route)
-            .cloned()
+            .map(wire::route_of)
     });
     if let Some(route) = route {
         let file = vs_file(c, &spec.virtual_service);
         if a.write {
             let weights: Vec<u32> = route.destinations.iter().map(|d| d.weight).collect();
-            match yaml::write(&c.networking, &spec.virtual_service, &spec.route, &weights) {
+            match yaml::write(&c.networking, &route.route, &weights) {
                 Ok(f) => {
                     println!("  written to {} (the runtime override is cleared: the file now says the same)", f.display());
                     let clear = Request::SetWeights {
@@ -150,23 +146,13 @@ async fn finish(
             print!("{}", yaml::snippet(&route));
         }
     }
-    Ok(match outcome.phase {
-        Phase::Promoted => 0,
-        _ => 1,
-    })
+    Ok(Exit::of(outcome.phase == Phase::Promoted))
 }
 
 /// The file of networking/ that holds VirtualService `vs`, for the user.
 fn vs_file(c: &Common, vs: &str) -> String {
-    istio::load(&c.networking, None)
+    yaml::files_of(&c.networking, vs)
         .ok()
-        .and_then(|objects| {
-            objects.into_iter().find_map(|l| match &l.object {
-                Object::VirtualService(v) if v.metadata.name == vs => {
-                    Some(l.origin.file.display().to_string())
-                }
-                _ => None,
-            })
-        })
+        .and_then(|files| files.first().map(|f| f.display().to_string()))
         .unwrap_or_else(|| c.networking.display().to_string())
 }

@@ -4,16 +4,16 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
-
-use crate::control::client::{call, ClientError};
-use crate::control::protocol::{Request, Response};
+use crate::control::protocol::Request;
+use crate::envoy::values::DurationError;
 use crate::topology::BINARIES;
 
+use super::ask::ask;
+use super::error::{CliError, Exit};
 use super::Common;
 
 #[derive(clap::Args, Debug)]
-pub struct ChaosArgs {
+pub(crate) struct ChaosArgs {
     /// The service whose instances fail or slow down (e.g. kyc-credit-check-advanced)
     #[arg(value_name = "SERVICE")]
     service: String,
@@ -35,7 +35,7 @@ pub struct ChaosArgs {
 }
 
 /// The instance name `--instance`/`--pod` pick (`None`: every instance); Err names the problem.
-fn instance(a: &ChaosArgs) -> Result<Option<String>, String> {
+fn instance(a: &ChaosArgs) -> Result<Option<String>, CliError> {
     match (&a.instance, &a.pod) {
         (Some(n), _) => Ok(Some(crate::topology::Topology::pod_name(
             &a.service,
@@ -48,82 +48,57 @@ fn instance(a: &ChaosArgs) -> Result<Option<String>, String> {
                 .filter(|n| n.parse::<u32>().is_ok());
             match index {
                 Some(_) => Ok(Some(pod.clone())),
-                None => Err(format!(
+                None => Err(CliError::Usage(format!(
                     "--pod {pod:?} is not an instance of {} (its instances are named {}-0, {}-1, …)",
                     a.service, a.service, a.service
-                )),
+                ))),
             }
         }
         (None, None) => Ok(None),
     }
 }
 
-fn share(s: &str) -> Result<f64, String> {
+/// `--error-rate` that is not a share.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a number between 0 and 1")]
+pub(super) struct NotAShare(String);
+
+fn share(s: &str) -> Result<f64, NotAShare> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a number between 0 and 1")),
+        _ => Err(NotAShare(s.to_string())),
     }
 }
 
 /// An Istio-style duration (`200ms`, `1.5s`, `1m`).
-pub(super) fn duration(s: &str) -> Result<Duration, String> {
-    crate::envoy::values::Duration::parse_istio(s)
-        .map(|d| d.0)
-        .map_err(|e| e.to_string())
+pub(super) fn duration(s: &str) -> Result<Duration, DurationError> {
+    crate::envoy::values::Duration::parse_istio(s).map(|d| d.0)
 }
 
 /// Exit codes: 0 done, 1 failed (an instance did not take it), 2 usage, refused or no mesh.
-pub(super) async fn run(c: &Common, a: &ChaosArgs) -> Result<i32> {
+pub(super) async fn run(c: &Common, a: &ChaosArgs) -> Result<Exit, CliError> {
     if !BINARIES.contains(&a.service.as_str()) {
-        eprintln!(
-            "kyc-mesh: unknown service {:?} (one of {})",
+        return Err(CliError::Usage(format!(
+            "unknown service {:?} (one of {})",
             a.service,
             BINARIES.join(", ")
-        );
-        return Ok(2);
+        )));
     }
     let delay_ms = a
         .delay
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let instance = match instance(a) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("kyc-mesh: {e}");
-            return Ok(2);
-        }
-    };
     let request = Request::Chaos {
         service: a.service.clone(),
-        instance,
+        instance: instance(a)?,
         error_rate: a.error_rate,
         delay_ms,
         off: a.off,
     };
-    answer(c, request, "chaos").await
+    ask(c, request, "chaos", ANSWER_TIMEOUT).await
 }
 
-/// Send one request; print its answer; the exit code of a one-shot command.
-pub(super) async fn answer(c: &Common, request: Request, what: &str) -> Result<i32> {
-    match call(&c.state_dir(), request, Duration::from_secs(60)).await {
-        Ok(Response::Done { message, .. }) => {
-            println!("kyc-mesh: {message}");
-            Ok(0)
-        }
-        Ok(Response::Refused { message, .. }) => {
-            eprintln!("kyc-mesh: {what} refused: {message}");
-            Ok(2)
-        }
-        Ok(Response::Failed { message }) => {
-            eprintln!("kyc-mesh: {what} failed: {message}");
-            Ok(1)
-        }
-        Err(e @ ClientError::NoMesh { .. }) => {
-            eprintln!("kyc-mesh: {e}");
-            Ok(2)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
+/// Long enough for every instance to take it.
+pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
@@ -136,10 +111,11 @@ mod tests {
         a: ChaosArgs,
     }
 
+    /// The instance picked, or the error's text.
     fn pick(args: &[&str]) -> Result<Option<String>, String> {
         let cli = Cli::try_parse_from(std::iter::once("chaos").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
-        instance(&cli.a)
+        instance(&cli.a).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -1,30 +1,36 @@
-//! `check`, `render` and `use`: short commands over the pipeline.
+//! `check`, `render` and `use`: short commands over one configuration generation.
 
 use std::time::Duration;
-
-use anyhow::{bail, Context, Result};
 
 use crate::analyze::Severity;
 use crate::apply::admin::CDS_STAT;
 use crate::apply::{Admin, Outcome};
-use crate::topology::BINARIES;
-use crate::{istio, pipeline, scenario, translate};
+use crate::scenario;
+use crate::snapshot::Sources;
+use crate::topology::{SidecarPlan, BINARIES};
 
+use super::error::{CliError, Exit};
 use super::{Common, Format};
 
 /// `--service-env SERVICE:KEY=VALUE`, SERVICE one of the topology's binaries.
-pub(super) fn parse_service_env(items: &[String]) -> Result<Vec<(String, String, String)>> {
+pub(super) fn parse_service_env(
+    items: &[String],
+) -> Result<Vec<(String, String, String)>, CliError> {
     items
         .iter()
         .map(|item| {
-            let expected = || format!("--service-env {item:?}: expected SERVICE:KEY=VALUE");
-            let (service, kv) = item.split_once(':').with_context(expected)?;
-            let (k, v) = kv.split_once('=').with_context(expected)?;
+            let expected = || {
+                CliError::Usage(format!(
+                    "--service-env {item:?}: expected SERVICE:KEY=VALUE"
+                ))
+            };
+            let (service, kv) = item.split_once(':').ok_or_else(expected)?;
+            let (k, v) = kv.split_once('=').ok_or_else(expected)?;
             if !BINARIES.contains(&service) {
-                bail!(
+                return Err(CliError::Usage(format!(
                     "--service-env {item:?}: unknown service (one of {})",
                     BINARIES.join(", ")
-                );
+                )));
             }
             Ok((service.to_string(), k.to_string(), v.to_string()))
         })
@@ -32,21 +38,19 @@ pub(super) fn parse_service_env(items: &[String]) -> Result<Vec<(String, String,
 }
 
 /// Like `istioctl analyze`: every finding, errors first; exit 1 unless only infos.
-pub(super) fn check(c: &Common) -> Result<i32> {
-    let objects = match istio::load(&c.networking, c.scenario.as_deref()) {
-        Ok(o) => o,
-        Err(errors) => {
-            for e in &errors {
-                println!("Error {e}");
+pub(super) fn check(c: &Common) -> Result<Exit, CliError> {
+    let snapshot = match Sources::new(&c.networking).snapshot(c.scenario.as_deref(), c.ports()) {
+        Ok(s) => s,
+        Err(rejected) => {
+            let lines = rejected.lines();
+            for l in &lines {
+                println!("{l}");
             }
-            println!("{} finding(s)", errors.len());
-            return Ok(1);
+            println!("{} finding(s)", lines.len());
+            return Ok(Exit::Failure);
         }
     };
-    let plan = pipeline::validation_plan(&objects, &c.ports());
-    let mut findings = translate::translate_mesh(&objects, &c.ports(), &plan)
-        .findings
-        .0;
+    let mut findings = snapshot.findings();
     findings.sort_by_key(|f| f.severity);
     let counted = findings
         .iter()
@@ -57,58 +61,46 @@ pub(super) fn check(c: &Common) -> Result<i32> {
     }
     if counted > 0 {
         println!("{counted} finding(s)");
-        return Ok(1);
+        return Ok(Exit::Failure);
     }
     println!(
         "✔ No validation issues found in {} ({} objects{})",
         c.networking.display(),
-        objects.len(),
+        snapshot.objects.len(),
         c.scenario
             .as_ref()
             .map(|s| format!(", scenario {}", s.display()))
             .unwrap_or_default()
     );
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 /// The ingress gateway's configuration as a runnable static bootstrap.
-pub(super) fn render(c: &Common, format: Format) -> Result<i32> {
-    match pipeline::build(&c.networking, c.scenario.as_deref(), &c.ports()) {
-        Err(errors) => {
-            for e in errors {
-                eprintln!("{e}");
-            }
-            Ok(1)
-        }
-        Ok(accepted) => {
-            let boot = accepted.ingress.static_bootstrap(c.admin_port);
-            match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&boot)?),
-                Format::Yaml => print!("{}", serde_norway::to_string(&boot)?),
-            }
-            Ok(0)
-        }
+pub(super) fn render(c: &Common, format: Format) -> Result<Exit, CliError> {
+    let accepted = Sources::new(&c.networking)
+        .snapshot(c.scenario.as_deref(), c.ports())
+        .and_then(|s| s.translate(&SidecarPlan::default()))
+        .map_err(CliError::NotTranslated)?;
+    let boot = accepted.ingress.static_bootstrap(c.admin_port);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&boot)?),
+        Format::Yaml => print!("{}", serde_norway::to_string(&boot)?),
     }
+    Ok(Exit::Success)
 }
 
 /// Switch the scenario of a running `up` and wait until its Envoy applied it.
-pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
-    let path = match scenario::resolve(&c.networking, name) {
-        Ok(p) => p,
-        Err(e) => bail!("{e}"),
-    };
-    let built = pipeline::validate(&c.networking, path.as_deref(), &c.ports())
-        .and_then(|()| pipeline::build(&c.networking, path.as_deref(), &c.ports()));
-    let accepted = match built {
-        Ok(a) => a,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("{e}");
-            }
-            eprintln!("kyc-mesh: scenario not switched");
-            return Ok(1);
-        }
-    };
+pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<Exit, CliError> {
+    let path =
+        scenario::resolve(&c.networking, name).map_err(|e| CliError::Usage(e.to_string()))?;
+    // Read once; valid for the mesh with its sidecars, and translated for the gateway.
+    let built = Sources::new(&c.networking)
+        .snapshot(path.as_deref(), c.ports())
+        .and_then(|s| {
+            s.validate()?;
+            s.translate(&SidecarPlan::default())
+        });
+    let accepted = built.map_err(CliError::NotSwitched)?;
     let admin = Admin::new(c.admin_port);
     let rds = accepted
         .ingress
@@ -124,7 +116,7 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
             "kyc-mesh: scenario set to {shown}; no mesh answers on admin port {} (it applies when `up` runs)",
             c.admin_port
         );
-        return Ok(0);
+        return Ok(Exit::Success);
     };
     // `up` writes the applied scenario once every proxy took it. The gateway's routes or
     // clusters moving is not enough (its clusters move before its routes, and the sidecars
@@ -151,9 +143,9 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<i32> {
         Outcome::Applied => println!("kyc-mesh: the running mesh now uses scenario {shown}"),
         Outcome::Rejected(_) => {
             println!("kyc-mesh: Envoy rejected scenario {shown}; see the `up` output");
-            return Ok(1);
+            return Ok(Exit::Failure);
         }
         Outcome::TimedOut => println!("kyc-mesh: scenario set to {shown} (no routing change to apply, or `up` runs with another --state-dir)"),
     }
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -5,27 +5,24 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
-
 use crate::status::{self, MeshStatus};
 
+use super::error::{CliError, Exit};
 use super::Common;
 
-/// Exit 2 with a message: no mesh runs for this state directory.
-fn no_mesh(c: &Common) -> i32 {
-    eprintln!(
-        "kyc-mesh: no mesh is running with state directory {} (start `kyc-mesh up`, or pass its --state-dir / --admin-port)",
-        c.state_dir().display()
-    );
-    2
+/// The running mesh of `c`'s state directory, or the usage error saying there is none.
+fn running(c: &Common) -> Result<MeshStatus, CliError> {
+    status::read(&c.state_dir()).ok_or_else(|| {
+        CliError::Usage(format!(
+            "no mesh is running with state directory {} (start `kyc-mesh up`, or pass its --state-dir / --admin-port)",
+            c.state_dir().display()
+        ))
+    })
 }
 
-pub(super) fn show(c: &Common) -> Result<i32> {
-    let Some(s) = status::read(&c.state_dir()) else {
-        return Ok(no_mesh(c));
-    };
-    print!("{}", render(&s));
-    Ok(0)
+pub(super) fn show(c: &Common) -> Result<Exit, CliError> {
+    print!("{}", render(&running(c)?));
+    Ok(Exit::Success)
 }
 
 fn render(s: &MeshStatus) -> String {
@@ -87,57 +84,50 @@ fn render(s: &MeshStatus) -> String {
 
 /// What `curl --from` sends.
 pub(super) struct CurlArgs<'a> {
-    pub from: &'a str,
-    pub url: &'a str,
-    pub method: &'a str,
-    pub headers: &'a [String],
-    pub body: Option<&'a str>,
+    pub(crate) from: &'a str,
+    pub(crate) url: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) headers: &'a [String],
+    pub(crate) body: Option<&'a str>,
 }
 
 /// Exit codes: 0 an answer came (its status is printed), 1 no answer, 2 usage or no mesh.
-pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<i32> {
-    let Some(s) = status::read(&c.state_dir()) else {
-        return Ok(no_mesh(c));
-    };
+pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<Exit, CliError> {
+    let usage = |m: String| Err(CliError::Usage(m));
+    let s = running(c)?;
     let Some(w) = s.workloads.iter().find(|w| w.name == a.from) else {
         let known: Vec<&str> = s.workloads.iter().map(|w| w.name.as_str()).collect();
-        eprintln!(
-            "kyc-mesh: unknown workload {:?} (one of {})",
+        return usage(format!(
+            "unknown workload {:?} (one of {})",
             a.from,
             known.join(", ")
-        );
-        return Ok(2);
+        ));
     };
     if w.replicas == 0 {
-        eprintln!(
-            "kyc-mesh: {} has replicas: 0 in this mesh: no instance to send as",
+        return usage(format!(
+            "{} has replicas: 0 in this mesh: no instance to send as",
             w.name
-        );
-        return Ok(2);
+        ));
     }
     let Some(sidecar) = &w.sidecar else {
-        eprintln!("kyc-mesh: {} has no sidecar in this mesh (edge only or not injected): there is no identity to send as", w.name);
-        return Ok(2);
+        return usage(format!("{} has no sidecar in this mesh (edge only or not injected): there is no identity to send as", w.name));
     };
     let Ok(url) = reqwest::Url::parse(a.url) else {
-        eprintln!("kyc-mesh: {:?} is not a URL (e.g. http://kyc-credit-check-basic:8080/credit-check/basic)", a.url);
-        return Ok(2);
+        return usage(format!(
+            "{:?} is not a URL (e.g. http://kyc-credit-check-basic:8080/credit-check/basic)",
+            a.url
+        ));
     };
     if url.scheme() != "http" {
-        eprintln!("kyc-mesh: only http:// URLs: the sidecar originates the mTLS, as in a pod");
-        return Ok(2);
+        return usage("only http:// URLs: the sidecar originates the mTLS, as in a pod".into());
     }
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
-        (None, _) => {
-            eprintln!("kyc-mesh: {:?} has no host", a.url);
-            return Ok(2);
-        }
+        (None, _) => return usage(format!("{:?} has no host", a.url)),
     };
     let Ok(method) = reqwest::Method::from_bytes(a.method.as_bytes()) else {
-        eprintln!("kyc-mesh: -X {:?} is not an HTTP method", a.method);
-        return Ok(2);
+        return usage(format!("-X {:?} is not an HTTP method", a.method));
     };
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let target = format!("http://127.0.0.1:{}{}{query}", sidecar.outbound, url.path());
@@ -150,8 +140,7 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<i32> {
         .header(reqwest::header::HOST, host);
     for h in a.headers {
         let Some((k, v)) = h.split_once(':') else {
-            eprintln!("kyc-mesh: -H {h:?}: expected 'Name: value'");
-            return Ok(2);
+            return usage(format!("-H {h:?}: expected 'Name: value'"));
         };
         req = req.header(k.trim(), v.trim());
     }
@@ -162,11 +151,11 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<i32> {
         Ok(r) => {
             println!("HTTP {}", r.status());
             println!("{}", r.text().await.unwrap_or_default());
-            Ok(0)
+            Ok(Exit::Success)
         }
-        Err(e) => {
-            eprintln!("kyc-mesh: no answer through the sidecar of {}: {e}", w.name);
-            Ok(1)
-        }
+        Err(e) => Err(CliError::Unfinished(format!(
+            "no answer through the sidecar of {}: {e}",
+            w.name
+        ))),
     }
 }

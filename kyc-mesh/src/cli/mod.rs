@@ -1,12 +1,15 @@
 //! The command line: clap types and dispatch. Each command is a few lines that call
-//! the pipeline (`pipeline::build`), `up`, `split` or the admin client.
+//! a configuration generation (`snapshot`), `up`, `split` or the control socket.
 
+mod ask;
 mod canary;
+mod canary_args;
 mod canary_cluster;
 mod canary_print;
 mod canary_watch;
 mod chaos;
 mod commands;
+mod error;
 mod mesh;
 mod observe;
 mod rollout;
@@ -15,12 +18,13 @@ mod up_args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::split;
 use crate::topology::{Ports, Topology};
 use crate::up::{self, UpOptions};
+
+pub use error::{CliError, Exit};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,7 +41,7 @@ pub struct Cli {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Common {
+pub(crate) struct Common {
     /// Directory of Kubernetes + Istio YAML (top-level *.yaml|*.yml are applied, like `kubectl apply -f`)
     #[arg(
         long,
@@ -76,7 +80,7 @@ pub struct Common {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Start the three services and Envoy, reload on edits, stop everything on Ctrl-C (default)
     Up(UpArgs),
     /// Print the Envoy configuration generated from networking/ (a runnable static bootstrap)
@@ -104,7 +108,7 @@ pub enum Cmd {
     Chaos(chaos::ChaosArgs),
     /// Automated canary (Flagger's analysis): step the canary's weight while its success rate
     /// and p99 hold, roll back at --threshold failed checks; `promote`, `abort`, `status`
-    Canary(canary::CanaryArgs),
+    Canary(canary_args::CanaryArgs),
     /// Show the running mesh: workloads, instances and ports, sidecars, identities, the CA, the scenario
     Status,
     /// Send one request as a workload, through its sidecar and with its identity (like
@@ -113,7 +117,7 @@ pub enum Cmd {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct CurlArgs {
+pub(crate) struct CurlArgs {
     /// The workload to send as (a Deployment of networking/ with a sidecar)
     #[arg(long, value_name = "WORKLOAD")]
     from: String,
@@ -131,7 +135,7 @@ pub struct CurlArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum RolloutCmd {
+pub(crate) enum RolloutCmd {
     /// Replace SERVICE's instance without failing a request: start a new one, wait until
     /// ready, move the gateway's traffic to it, drain and stop the old one
     Restart {
@@ -141,7 +145,7 @@ pub enum RolloutCmd {
 }
 
 #[derive(clap::Args, Debug, Default)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Do not start the services: they already run on the given ports
     #[arg(long)]
     external_services: bool,
@@ -174,7 +178,7 @@ pub struct UpArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct SplitArgs {
+pub(crate) struct SplitArgs {
     /// Number of requests
     #[arg(default_value_t = 100)]
     n: usize,
@@ -190,13 +194,13 @@ pub struct SplitArgs {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Format {
+pub(crate) enum Format {
     Yaml,
     Json,
 }
 
 impl Common {
-    pub fn ports(&self) -> Ports {
+    pub(crate) fn ports(&self) -> Ports {
         Ports {
             aggregator: self.aggregator_port,
             basic: self.basic_port,
@@ -205,15 +209,16 @@ impl Common {
             admin: self.admin_port,
         }
     }
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.state_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join(format!("kyc-mesh-{}", self.admin_port)))
     }
 }
 
-/// Run one command; the exit code is the result.
-pub async fn run(cli: Cli) -> Result<i32> {
+/// Run one command: how it ended, or the error that ended it (its exit code is
+/// [`CliError::exit_code`]).
+pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     let c = cli.common.clone();
     match cli.cmd.unwrap_or(Cmd::Up(UpArgs {
         envoy_log_level: "warning".into(),
@@ -229,7 +234,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 // The aggregator is the topology's entry point (the browser's URL).
                 split::Via::Aggregator => Topology::new(&c.ports()).entry().port,
             };
-            split::run(port, a.n, a.concurrency, &a.r#type).await
+            Ok(Exit::of(
+                split::run(port, a.n, a.concurrency, &a.r#type).await?,
+            ))
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
         Cmd::Status => mesh::show(&c),
@@ -254,10 +261,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 None => std::env::current_exe()?
                     .parent()
                     .map(Path::to_path_buf)
-                    .context("cannot find the directory of kyc-mesh")?,
+                    .ok_or(CliError::NoBinDir)?,
             };
             let envoy = crate::supervise::find_envoy(c.envoy.as_deref())?;
-            up::up(UpOptions {
+            let stopped = up::up(UpOptions {
                 networking: c.networking.clone(),
                 scenario: c.scenario.clone(),
                 ports: c.ports(),
@@ -278,7 +285,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 dashboard_port: a.dashboard.port(),
                 sidecars: !a.no_sidecars,
             })
-            .await
+            .await?;
+            Ok(Exit::of(stopped == up::Stopped::Asked))
         }
     }
 }

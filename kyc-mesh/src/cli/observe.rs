@@ -5,17 +5,17 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::envoy::telemetry::{Collector, Telemetry};
+use crate::envoy::telemetry::{BadCollector, Collector, Telemetry};
 use crate::prometheus;
 
 #[derive(Args, Debug, Default)]
-pub struct ObserveArgs {
+pub(super) struct ObserveArgs {
     /// Prometheus binary, started next to the mesh [default: `prometheus` on PATH, when there is one]
     #[arg(long = "prometheus", value_name = "PATH", env = prometheus::BIN_ENV)]
     prometheus_bin: Option<PathBuf>,
     /// Port of the local Prometheus (on 127.0.0.1)
     #[arg(long, default_value_t = prometheus::DEFAULT_PORT)]
-    pub prometheus_port: u16,
+    pub(crate) prometheus_port: u16,
     /// Do not start Prometheus, even when one is installed
     #[arg(long)]
     no_prometheus: bool,
@@ -26,7 +26,7 @@ pub struct ObserveArgs {
 
 impl ObserveArgs {
     /// What `up` without arguments means.
-    pub fn defaults() -> Self {
+    pub(super) fn defaults() -> Self {
         ObserveArgs {
             prometheus_port: prometheus::DEFAULT_PORT,
             ..ObserveArgs::default()
@@ -34,10 +34,8 @@ impl ObserveArgs {
     }
 
     /// Envoy's tracer (to `OTEL_EXPORTER_OTLP_ENDPOINT`, as the services) and access log.
-    pub fn telemetry(&self) -> anyhow::Result<Telemetry> {
-        let collector = Collector::from_vars(|k| std::env::var(k).ok())
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+    pub(super) fn telemetry(&self) -> Result<Telemetry, BadCollector> {
+        let collector = Collector::from_vars(|k| std::env::var(k).ok()).transpose()?;
         Ok(Telemetry {
             collector,
             access_log: self.access_log,
@@ -46,7 +44,7 @@ impl ObserveArgs {
 
     /// The Prometheus to start, if any (prints how to install one when none is found, and runs on
     /// without it when its port is taken, e.g. by a system-wide Prometheus).
-    pub fn prometheus(&self) -> Option<PathBuf> {
+    pub(super) fn prometheus(&self) -> Option<PathBuf> {
         let binary = prometheus::choose(self.prometheus_bin.as_deref(), self.no_prometheus)?;
         if std::net::TcpListener::bind(("127.0.0.1", self.prometheus_port)).is_err() {
             eprintln!(

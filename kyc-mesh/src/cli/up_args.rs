@@ -9,7 +9,7 @@ use crate::envoy::limits::GatewayLimits;
 use crate::supervise::{Backoff, RestartPolicy};
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Restart {
+pub(super) enum Restart {
     /// Restart a service that exits, with capped exponential back-off (the kubelet's Always)
     #[default]
     Always,
@@ -18,7 +18,7 @@ pub enum Restart {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct SupervisionArgs {
+pub(super) struct SupervisionArgs {
     /// What happens to a service that exits
     #[arg(long, value_enum, default_value_t = Restart::Always)]
     restart: Restart,
@@ -41,14 +41,14 @@ impl Default for SupervisionArgs {
 }
 
 impl SupervisionArgs {
-    pub fn policy(&self) -> RestartPolicy {
+    pub(super) fn policy(&self) -> RestartPolicy {
         match self.restart {
             Restart::Always => RestartPolicy::Always,
             Restart::Never => RestartPolicy::Never,
         }
     }
 
-    pub fn backoff(&self) -> Backoff {
+    pub(super) fn backoff(&self) -> Backoff {
         Backoff::new(
             Duration::from_secs(self.restart_backoff),
             Duration::from_secs(self.restart_backoff_max),
@@ -57,7 +57,7 @@ impl SupervisionArgs {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct GatewayArgs {
+pub(super) struct GatewayArgs {
     /// Request headers above this many KiB get 431 at the gateway
     #[arg(long, value_name = "KIB", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=8192))]
     gateway_max_header_kb: u32,
@@ -81,7 +81,7 @@ impl Default for GatewayArgs {
 }
 
 impl GatewayArgs {
-    pub fn limits(&self) -> GatewayLimits {
+    pub(super) fn limits(&self) -> GatewayLimits {
         GatewayLimits {
             max_request_headers_kb: self.gateway_max_header_kb,
             request_headers_timeout: Duration::from_millis(self.gateway_header_timeout_ms),
@@ -91,7 +91,7 @@ impl GatewayArgs {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct DashboardArgs {
+pub(super) struct DashboardArgs {
     /// Port of the live dashboard (on 127.0.0.1 only; 0 = any free port)
     #[arg(long, value_name = "PORT", default_value_t = crate::dashboard::DEFAULT_PORT)]
     dashboard_port: u16,
@@ -111,7 +111,7 @@ impl Default for DashboardArgs {
 
 impl DashboardArgs {
     /// The port `up` serves the dashboard on, `None` without one.
-    pub fn port(&self) -> Option<u16> {
+    pub(super) fn port(&self) -> Option<u16> {
         (!self.no_dashboard).then_some(self.dashboard_port)
     }
 }

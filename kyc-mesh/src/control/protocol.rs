@@ -55,6 +55,9 @@ pub enum Request {
     Subscribe,
     /// The weighted routes, chaos settings, canary and load generator ([`MeshState`]).
     State,
+    /// Switch the scenario, like `kyc-mesh use`: a name of networking/scenarios, a file, or
+    /// `null` (networking/ only); answered once every proxy runs it.
+    Use { scenario: Option<String> },
     /// Start the canary analysis inside `up` (one at a time).
     CanaryStart(CanarySpec),
     /// Roll the running canary back (100 % stable) and stop it.
@@ -183,6 +186,16 @@ mod tests {
         assert_eq!(
             read(r#"{"v":1,"request":"state"}"#).expect("state"),
             Request::State
+        );
+        assert_eq!(
+            read(r#"{"v":1,"request":"use","scenario":"canary-90-10"}"#).expect("use"),
+            Request::Use {
+                scenario: Some("canary-90-10".into())
+            }
+        );
+        assert_eq!(
+            read(r#"{"v":1,"request":"use","scenario":null}"#).expect("use none"),
+            Request::Use { scenario: None }
         );
         let start = serde_json::to_value(Envelope {
             v: VERSION,

@@ -1,5 +1,6 @@
 //! The `up` side: listen on the socket, read one request per connection, hand it to the
-//! main loop and write its answer back.
+//! main loop (as an `ops::Op`, through [`super::wire`]) and write its answer back; stream the
+//! bus's events to `subscribe` connections.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,11 +8,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast;
 
-use super::event::Event;
+use crate::ops::{Calls, MeshEvent};
+
 use super::protocol::{Envelope, Refusal, Request, Response, VERSION};
-use super::{socket_path, MAX_LINE};
+use super::{socket_path, wire, MAX_LINE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -25,17 +27,10 @@ pub enum ServerError {
     },
 }
 
-/// One request for the main loop; answer it through `reply`.
-pub struct Call {
-    pub request: Request,
-    pub reply: oneshot::Sender<Response>,
-}
-
 /// The listening socket; removed from the state directory when dropped.
-pub struct ControlServer {
+pub(crate) struct ControlServer {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
-    calls: mpsc::Sender<Call>,
 }
 
 impl Drop for ControlServer {
@@ -51,12 +46,13 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 const EVENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ControlServer {
-    /// Listen on `<state_dir>/control.sock`; calls arrive on the returned receiver, and
-    /// `subscribe` connections receive what is published on `events`.
-    pub async fn bind(
+    /// Listen on `<state_dir>/control.sock`; requests go to `calls`, and `subscribe`
+    /// connections receive what is published on `events`.
+    pub(crate) async fn bind(
         state_dir: &Path,
-        events: broadcast::Sender<Event>,
-    ) -> Result<(Self, mpsc::Receiver<Call>), ServerError> {
+        calls: Calls,
+        events: broadcast::Sender<MeshEvent>,
+    ) -> Result<Self, ServerError> {
         let path = socket_path(state_dir);
         let io = |source| ServerError::Io {
             path: path.clone(),
@@ -70,29 +66,16 @@ impl ControlServer {
             std::fs::remove_file(&path).map_err(io)?;
         }
         let listener = UnixListener::bind(&path).map_err(io)?;
-        let (tx, rx) = mpsc::channel(16);
-        let calls = tx.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_one(stream, tx.clone(), events.clone()));
+                tokio::spawn(serve_one(stream, calls.clone(), events.clone()));
             }
         });
-        Ok((ControlServer { path, task, calls }, rx))
+        Ok(ControlServer { path, task })
     }
 }
 
-impl ControlServer {
-    /// Where `up`'s own tasks (the canary) send requests, answered like a client's.
-    pub fn calls(&self) -> mpsc::Sender<Call> {
-        self.calls.clone()
-    }
-}
-
-async fn serve_one(
-    stream: UnixStream,
-    calls: mpsc::Sender<Call>,
-    events: broadcast::Sender<Event>,
-) {
+async fn serve_one(stream: UnixStream, calls: Calls, events: broadcast::Sender<MeshEvent>) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_LINE));
@@ -107,16 +90,13 @@ async fn serve_one(
                 }
                 return;
             }
-            Ok(request) => {
-                let (reply, answer) = oneshot::channel();
-                if calls.send(Call { request, reply }).await.is_err() {
-                    return;
-                }
-                match answer.await {
-                    Ok(r) => r,
-                    Err(_) => return,
-                }
-            }
+            Ok(request) => match wire::op(request) {
+                Ok(op) => match calls.ask(op).await {
+                    Some(outcome) => wire::response(outcome),
+                    None => return,
+                },
+                Err(refused) => refused,
+            },
             Err(r) => r,
         },
         _ => bad_request("no request line within 5 s (or longer than 64 KiB)".into()),
@@ -139,11 +119,11 @@ async fn write_line<T: serde::Serialize>(write: &mut OwnedWriteHalf, value: &T) 
 /// Forward every event until the subscriber leaves, falls more than the bus's capacity
 /// behind, or does not take a line within [`EVENT_WRITE_TIMEOUT`]: it is dropped, the mesh
 /// never waits for it.
-async fn stream_events(write: &mut OwnedWriteHalf, mut events: broadcast::Receiver<Event>) {
+async fn stream_events(write: &mut OwnedWriteHalf, mut events: broadcast::Receiver<MeshEvent>) {
     loop {
         match events.recv().await {
             Ok(event) => {
-                if !write_line(write, &event).await {
+                if !write_line(write, &wire::event(&event)).await {
                     return;
                 }
             }

@@ -8,14 +8,22 @@ use tokio::net::UnixStream;
 
 use tokio::sync::broadcast;
 
+use crate::ops::{self, MeshEvent, Op, Outcome};
+
 use super::client::{call, subscribe, ClientError};
 use super::event::Event;
 use super::protocol::{Refusal, Request, Response};
 use super::server::{ControlServer, ServerError};
 use super::socket_path;
 
-fn bus() -> broadcast::Sender<Event> {
+fn bus() -> broadcast::Sender<MeshEvent> {
     broadcast::channel(4).0
+}
+
+/// A server whose loop nobody answers.
+async fn bind(dir: &std::path::Path, events: broadcast::Sender<MeshEvent>) -> ControlServer {
+    let (calls, _rx) = ops::channel();
+    ControlServer::bind(dir, calls, events).await.expect("bind")
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -23,13 +31,16 @@ const WAIT: Duration = Duration::from_secs(10);
 #[tokio::test]
 async fn a_request_reaches_the_loop_and_the_answer_the_client() {
     let dir = tempfile::tempdir().expect("tmp");
-    let (_server, mut calls) = ControlServer::bind(dir.path(), bus()).await.expect("bind");
+    let (calls, mut rx) = ops::channel();
+    let _server = ControlServer::bind(dir.path(), calls, bus())
+        .await
+        .expect("bind");
     tokio::spawn(async move {
-        while let Some(c) = calls.recv().await {
-            let Request::RolloutRestart { service } = c.request else {
+        while let Some(c) = rx.recv().await {
+            let Op::RolloutRestart { service } = c.op else {
                 continue;
             };
-            let _ = c.reply.send(Response::done(format!("restarted {service}")));
+            let _ = c.reply.send(Outcome::done(format!("restarted {service}")));
         }
     });
     let request = Request::RolloutRestart {
@@ -65,9 +76,10 @@ async fn a_request_reaches_the_loop_and_the_answer_the_client() {
 #[tokio::test]
 async fn a_second_server_is_refused_and_a_stale_socket_replaced() {
     let dir = tempfile::tempdir().expect("tmp");
-    let first = ControlServer::bind(dir.path(), bus()).await.expect("bind");
+    let first = bind(dir.path(), bus()).await;
+    let (calls, _rx) = ops::channel();
     assert!(matches!(
-        ControlServer::bind(dir.path(), bus()).await,
+        ControlServer::bind(dir.path(), calls, bus()).await,
         Err(ServerError::InUse(_))
     ));
     drop(first);
@@ -75,9 +87,7 @@ async fn a_second_server_is_refused_and_a_stale_socket_replaced() {
     // A socket file nobody answers on (an `up` that was killed): replaced.
     let stale = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).expect("bind");
     drop(stale);
-    let (_server, _calls) = ControlServer::bind(dir.path(), bus())
-        .await
-        .expect("rebind");
+    let _server = bind(dir.path(), bus()).await;
     let empty = tempfile::tempdir().expect("tmp");
     let request = Request::RolloutRestart {
         service: "x".into(),
@@ -92,20 +102,21 @@ async fn a_second_server_is_refused_and_a_stale_socket_replaced() {
 async fn a_subscriber_gets_every_event_and_a_slow_one_is_dropped() {
     let dir = tempfile::tempdir().expect("tmp");
     let events = bus();
-    let (_server, _calls) = ControlServer::bind(dir.path(), events.clone())
-        .await
-        .expect("bind");
+    let _server = bind(dir.path(), events.clone()).await;
     let mut sub = subscribe(dir.path()).await.expect("subscribe");
-    let e = Event::EditRejected {
+    let e = MeshEvent::EditRejected {
         error: "bad yaml".into(),
     };
-    events.send(e.clone()).expect("a subscriber");
-    assert_eq!(sub.next().await.expect("read"), Some(e));
+    events.send(e).expect("a subscriber");
+    let wire = Event::EditRejected {
+        error: "bad yaml".into(),
+    };
+    assert_eq!(sub.next().await.expect("read"), Some(wire));
     // A subscriber that reads nothing while more than the bus holds is published: dropped
     // (its connection ends), and publishing never waited for it.
     let mut slow = subscribe(dir.path()).await.expect("subscribe");
     for i in 0..64 {
-        let _ = events.send(Event::EditRejected {
+        let _ = events.send(MeshEvent::EditRejected {
             error: format!("e{i}"),
         });
     }

@@ -1,9 +1,9 @@
 //! The dashboard's HTTP routes: the page and its assets, `GET /api/state`, `GET /api/events`
-//! (server-sent events, one [`View`] a second) and the writes. Every write becomes the control
-//! request the CLI sends, answered by `up`'s loop: validation and refusals are the CLI's.
+//! (server-sent events, one [`View`] a second) and the writes. Every write becomes the request
+//! (`ops::Op`) the control socket sends, answered by `up`'s loop: validation and refusals are
+//! the same, the field at fault carried as a value.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,15 +14,14 @@ use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use tokio::sync::{broadcast, mpsc, watch};
+use axum::Router;
+use tokio::sync::watch;
 
-use crate::control::event::Event;
-use crate::control::protocol::Request;
-use crate::control::server::Call;
-use crate::topology::{Ports, Topology};
+use crate::istio::RouteRef;
+use crate::ops::{Calls, ChaosSetting, Op, Outcome};
+use crate::snapshot::Snapshot;
 
-use super::collector::{ask, scenario_names, Demand};
+use super::collector::Demand;
 use super::input::{self, answer, ApiError, ChaosBody, LoadBody, ScenarioBody, WeightsBody};
 use super::security::{self, Guard};
 use super::view::View;
@@ -33,16 +32,14 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
-pub struct App {
-    pub calls: mpsc::Sender<Call>,
-    pub bus: broadcast::Sender<Event>,
-    pub view: watch::Receiver<Arc<View>>,
-    pub demand: Arc<Demand>,
+pub(super) struct App {
+    pub(crate) calls: Calls,
+    pub(crate) view: watch::Receiver<Arc<View>>,
+    pub(crate) demand: Arc<Demand>,
     /// The page with its token.
-    pub page: Arc<str>,
-    pub networking: PathBuf,
-    pub state_dir: PathBuf,
-    pub ports: Ports,
+    pub(crate) page: Arc<str>,
+    /// The configuration generation in force (the scenarios it offers).
+    pub(crate) generations: watch::Receiver<Arc<Snapshot>>,
 }
 
 const CSS: &str = include_str!("assets/style.css");
@@ -50,11 +47,11 @@ const JS: &str = include_str!("assets/app.js");
 const HTML: &str = include_str!("assets/index.html");
 
 /// The page, its token in `<meta name="kyc-token">`.
-pub fn page(token: &str) -> String {
+pub(super) fn page(token: &str) -> String {
     HTML.replace("{{TOKEN}}", token)
 }
 
-pub fn router(app: App, guard: Guard) -> Router {
+pub(super) fn router(app: App, guard: Guard) -> Router {
     Router::new()
         .route("/", get(index))
         .route(
@@ -183,21 +180,25 @@ async fn events(State(app): State<App>) -> impl IntoResponse {
     )
 }
 
-async fn call(app: &App, request: Request) -> HttpResponse {
-    let response = ask(&app.calls, request, WRITE_TIMEOUT).await;
+/// Ask `up`'s loop (up to `timeout`) and wake the collector: the page shows the result.
+async fn ask(app: &App, op: Op, timeout: Duration) -> Option<Outcome> {
+    let outcome = app.calls.ask_within(op, timeout).await;
     app.demand.wake.notify_one();
-    answer(response)
+    outcome
+}
+
+async fn call(app: &App, op: Op) -> HttpResponse {
+    answer(ask(app, op, WRITE_TIMEOUT).await)
 }
 
 async fn weights(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let b: WeightsBody = input::parse(&body)?;
     let weights = b.weights()?;
-    let request = Request::SetWeights {
-        virtual_service: b.virtual_service,
-        route: b.route,
+    let op = Op::SetWeights {
+        route: RouteRef::new(b.virtual_service, b.route),
         weights,
     };
-    Ok(call(&app, request).await)
+    Ok(call(&app, op).await)
 }
 
 /// `PUT /api/chaos/{service}[?instance=N|NAME]`: the CLI's `chaos`, on every instance or on one.
@@ -209,7 +210,8 @@ async fn chaos_on(
 ) -> Result<HttpResponse, ApiError> {
     let instance = input::chaos_instance(&service, &uri)?;
     let b: ChaosBody = input::parse(&body)?;
-    Ok(chaos(&app, service, instance, b.error_rate, b.delay_ms, false).await)
+    let setting = ChaosSetting::from_request(b.error_rate, b.delay_ms, false)?;
+    Ok(chaos(&app, service, instance, setting).await)
 }
 
 /// `DELETE /api/chaos/{service}[?instance=N|NAME]`: chaos off.
@@ -219,115 +221,50 @@ async fn chaos_off(
     uri: Uri,
 ) -> Result<HttpResponse, ApiError> {
     let instance = input::chaos_instance(&service, &uri)?;
-    Ok(chaos(&app, service, instance, None, None, true).await)
+    Ok(chaos(&app, service, instance, None).await)
 }
 
 async fn chaos(
     app: &App,
     service: String,
     instance: Option<String>,
-    error_rate: Option<f64>,
-    delay_ms: Option<u64>,
-    off: bool,
+    setting: Option<ChaosSetting>,
 ) -> HttpResponse {
-    let known = instance.is_some()
-        && Topology::new(&app.ports)
-            .workloads
-            .iter()
-            .any(|w| w.binary == service);
-    let request = Request::Chaos {
+    let op = Op::Chaos {
         service,
         instance,
-        error_rate,
-        delay_ms,
-        off,
+        setting,
     };
-    let response = ask(&app.calls, request, WRITE_TIMEOUT).await;
-    app.demand.wake.notify_one();
-    input::chaos_answer(response, known)
+    call(app, op).await
 }
 
 async fn canary_start(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let spec = input::canary_spec(&body)?;
-    Ok(call(&app, Request::CanaryStart(spec)).await)
+    Ok(call(&app, Op::CanaryStart(spec)).await)
 }
 
 async fn canary_promote(State(app): State<App>) -> HttpResponse {
-    call(&app, Request::CanaryPromote).await
+    call(&app, Op::CanaryPromote).await
 }
 
 async fn canary_abort(State(app): State<App>) -> HttpResponse {
-    call(&app, Request::CanaryAbort).await
+    call(&app, Op::CanaryAbort).await
 }
 
 async fn load(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let b: LoadBody = input::parse(&body)?;
-    Ok(call(&app, Request::Load { rps: b.rps }).await)
+    Ok(call(&app, Op::Load { rps: b.rps }).await)
 }
 
-/// `kyc-mesh use NAME`, validated the same way (the scenario must translate), then written to
-/// the state file `up` watches; answered once `up` switched (or refused the result).
+/// `POST /api/scenario`: `kyc-mesh use NAME` as a request into `up`'s loop, which switches
+/// (the scenario must translate) and answers once every proxy runs it.
 async fn scenario(State(app): State<App>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let b: ScenarioBody = input::parse(&body)?;
-    let name = b.name(&scenario_names(&app.networking))?;
-    let shown = if name == "none" {
-        "none (networking/ only)".to_string()
-    } else {
-        name.clone()
-    };
-    let path = crate::scenario::resolve(&app.networking, &name)
-        .map_err(|e| ApiError::bad("scenario", format!("scenario: {e}")))?;
-    if crate::scenario::read_state(&app.state_dir) == path {
-        app.demand.wake.notify_one();
-        let body = serde_json::json!({ "message": format!("scenario {shown} is already in use") });
-        return Ok((StatusCode::OK, Json(body)).into_response());
-    }
-    if let Err(errors) = crate::pipeline::build(&app.networking, path.as_deref(), &app.ports) {
-        return Err(ApiError::bad(
-            "scenario",
-            format!(
-                "scenario: {shown} does not translate: {}",
-                errors.join("; ")
-            ),
-        ));
-    }
-    // Listening before writing: the switch's event cannot be missed.
-    let mut events = app.bus.subscribe();
-    crate::scenario::write_state(&app.state_dir, path.as_deref()).map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        error: format!("cannot write the scenario state file: {e}"),
-        field: None,
-    })?;
-    let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, async {
-        loop {
-            match events.recv().await {
-                Ok(Event::ScenarioSwitched { .. }) => return Ok(()),
-                Ok(Event::EditRejected { error }) => return Err(error),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => {
-                    return Err("kyc-mesh up stopped".into())
-                }
-            }
-        }
-    })
-    .await;
-    app.demand.wake.notify_one();
-    Ok(match outcome {
-        Ok(Ok(())) => {
-            let body = serde_json::json!({ "message": format!("the mesh now uses scenario {shown}") });
-            (StatusCode::OK, Json(body)).into_response()
-        }
-        Ok(Err(error)) => ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            error: format!("the mesh refused scenario {shown}; the last good configuration stays live: {error}"),
-            field: Some("scenario".into()),
-        }
-        .into_response(),
-        Err(_) => ApiError {
-            status: StatusCode::ACCEPTED,
-            error: format!("scenario set to {shown}; the mesh has not applied it within {SCENARIO_TIMEOUT:?} (see the `up` output)"),
-            field: None,
-        }
-        .into_response(),
-    })
+    let offered = app.generations.borrow().scenarios().to_vec();
+    let name = b.name(&offered)?;
+    let shown = name
+        .clone()
+        .unwrap_or_else(|| "none (networking/ only)".to_string());
+    let outcome = ask(&app, Op::Use { scenario: name }, SCENARIO_TIMEOUT).await;
+    Ok(input::scenario_answer(outcome, &shown, SCENARIO_TIMEOUT))
 }

@@ -1,24 +1,23 @@
 //! The ONE task that reads the mesh for every open page: at most once a second it reads
 //! Envoy's stats (one `/stats/prometheus` request), each app instance's `/readyz`, each
-//! sidecar's admin `/ready` (their ports from `up`'s status file, `crate::status`) and `up`'s
-//! `state` (through the same control channel as the CLI), and publishes a [`View`] on a
-//! `watch` channel that every page's event stream and `GET /api/state` share. Nobody
-//! watching (no event stream, no read for [`IDLE_AFTER`]) → it reads nothing.
+//! sidecar's admin `/ready` (their ports from `up`'s status file, `crate::status`), `up`'s
+//! `state` (a request into `up`'s loop, like the control socket's) and the configuration
+//! generation in force (its scenario, the scenarios offered, the workloads), and publishes a
+//! [`View`] on a `watch` channel that every page's event stream and `GET /api/state` share.
+//! Nobody watching (no event stream, no read for [`IDLE_AFTER`]) → it reads nothing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::apply::Admin;
-use crate::control::protocol::{Request, Response};
-use crate::control::server::Call;
-use crate::control::state::MeshState;
-use crate::scenario;
+use crate::ops::{Calls, MeshState, Op, Outcome};
+use crate::snapshot::Snapshot;
 use crate::status::MeshStatus;
 use crate::topology::{Topology, Workload};
 
@@ -27,24 +26,24 @@ use super::figures::{self, Window};
 use super::view::{self, Inputs, InstanceCount, SidecarView, View};
 
 /// The shortest time between two readings of Envoy.
-pub const PERIOD: Duration = Duration::from_secs(1);
+pub(super) const PERIOD: Duration = Duration::from_secs(1);
 /// The window the figures cover.
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub(super) const WINDOW: Duration = Duration::from_secs(10);
 /// With no event stream open, reading stops this long after the last `GET /api/state`.
-pub const IDLE_AFTER: Duration = Duration::from_secs(15);
+pub(super) const IDLE_AFTER: Duration = Duration::from_secs(15);
 
 /// What the web handlers share with the collector.
-pub struct Demand {
+pub(super) struct Demand {
     /// Open event streams.
-    pub streams: AtomicUsize,
+    pub(crate) streams: AtomicUsize,
     /// The last `GET /api/state`.
-    pub last_read: Mutex<Instant>,
+    pub(crate) last_read: Mutex<Instant>,
     /// Wakes the collector early (a read while idle, an event).
-    pub wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
 }
 
 impl Demand {
-    pub fn new(wake: Arc<Notify>) -> Self {
+    pub(super) fn new(wake: Arc<Notify>) -> Self {
         Demand {
             streams: AtomicUsize::new(0),
             last_read: Mutex::new(Instant::now()),
@@ -62,22 +61,22 @@ impl Demand {
     }
 
     /// A read: keep collecting, and collect now if the view is stale.
-    pub fn read(&self) {
+    pub(super) fn read(&self) {
         if let Ok(mut t) = self.last_read.lock() {
             *t = Instant::now();
         }
     }
 }
 
-pub struct Collector {
-    pub admin: Admin,
-    pub topology: Topology,
-    pub networking: PathBuf,
-    pub state_dir: PathBuf,
-    pub calls: mpsc::Sender<Call>,
-    pub log: Arc<Mutex<Log>>,
-    pub demand: Arc<Demand>,
-    pub view: watch::Sender<Arc<View>>,
+pub(super) struct Collector {
+    pub(crate) admin: Admin,
+    /// The configuration generation in force.
+    pub(crate) generations: watch::Receiver<Arc<Snapshot>>,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) calls: Calls,
+    pub(crate) log: Arc<Mutex<Log>>,
+    pub(crate) demand: Arc<Demand>,
+    pub(crate) view: watch::Sender<Arc<View>>,
 }
 
 /// See `misses` in [`Collector::run`].
@@ -89,7 +88,7 @@ const ASK_TIMEOUT: Duration = Duration::from_millis(800);
 const STATE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Collector {
-    pub async fn run(self) {
+    pub(super) async fn run(self) {
         let client = reqwest::Client::builder()
             .timeout(ASK_TIMEOUT)
             .no_proxy()
@@ -132,8 +131,9 @@ impl Collector {
                 {
                     Ok((200, text)) => {
                         window.push(Instant::now(), figures::parse(&text));
-                        let now = view::ejections(&self.topology, &window);
-                        self.log_ejections(&ejected, &now);
+                        let topology = self.generations.borrow().topology.clone();
+                        let now = view::ejections(&topology, &window);
+                        self.log_ejections(&topology, &ejected, &now);
                         ejected = now;
                         true
                     }
@@ -143,8 +143,9 @@ impl Collector {
                     }
                 };
                 let status = crate::status::read(&self.state_dir);
+                let topology = self.generations.borrow().topology.clone();
                 (ready, sidecars) = tokio::join!(
-                    readiness(&client, &self.topology, status.as_ref()),
+                    readiness(&client, &topology, status.as_ref()),
                     sidecars_of(&client, status.as_ref()),
                 );
             }
@@ -166,15 +167,16 @@ impl Collector {
                 ),
                 Err(_) => (Vec::new(), Vec::new()),
             };
+            let generation = self.generations.borrow().clone();
             let view = view::build(Inputs {
-                topology: &self.topology,
+                topology: &generation.topology,
                 window: &window,
                 envoy_up,
                 mesh: mesh.as_ref().filter(|_| misses < MESH_MISSES),
                 ready: &ready,
                 sidecars: &sidecars,
-                scenario: current_scenario(&self.networking, &self.state_dir),
-                scenarios: scenario_names(&self.networking),
+                scenario: generation.scenario_label(),
+                scenarios: generation.scenarios().to_vec(),
                 checks,
                 events,
                 now_ms: now_ms(),
@@ -187,12 +189,17 @@ impl Collector {
 impl Collector {
     /// Log each workload whose ejected instances changed between two readings (none before
     /// the first: a mesh starts with none ejected).
-    fn log_ejections(&self, before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) {
+    fn log_ejections(
+        &self,
+        topology: &Topology,
+        before: &BTreeMap<String, u64>,
+        now: &BTreeMap<String, u64>,
+    ) {
         let Ok(mut log) = self.log.lock() else {
             return;
         };
         let at = now_ms();
-        for w in &self.topology.workloads {
+        for w in &topology.workloads {
             let was = before.get(w.binary).copied().unwrap_or(0);
             let is = now.get(w.binary).copied().unwrap_or(0);
             let version = w.labels.get("version").map_or("", String::as_str);
@@ -271,59 +278,11 @@ pub(super) fn readyz_ports(w: &Workload, status: Option<&MeshStatus>) -> Vec<Opt
         .collect()
 }
 
-/// `up`'s `state`, through the control channel; `None` when its loop does not answer in time.
-pub async fn ask_state(calls: &mpsc::Sender<Call>) -> Option<MeshState> {
-    match ask(calls, Request::State, STATE_TIMEOUT).await? {
-        Response::Done { state, .. } => state.map(|s| *s),
+/// `up`'s `state`, a request into its loop; `None` when the loop does not answer in time.
+pub(super) async fn ask_state(calls: &Calls) -> Option<MeshState> {
+    match calls.ask_within(Op::State, STATE_TIMEOUT).await? {
+        Outcome::Done { state, .. } => state.map(|s| *s),
         _ => None,
-    }
-}
-
-/// Send one request to `up`'s loop and wait up to `timeout` for its answer.
-pub async fn ask(
-    calls: &mpsc::Sender<Call>,
-    request: Request,
-    timeout: Duration,
-) -> Option<Response> {
-    let (reply, answer) = oneshot::channel();
-    tokio::time::timeout(timeout, async {
-        calls.send(Call { request, reply }).await.ok()?;
-        answer.await.ok()
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-/// The scenarios `POST /api/scenario` accepts: the files of `<networking>/scenarios`.
-pub fn scenario_names(networking: &Path) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(networking.join("scenarios")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = dir
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name
-                .strip_suffix(".yaml")
-                .or_else(|| name.strip_suffix(".yml"))?;
-            Some(stem.to_string())
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// The scenario in use: its name when it is a file of `<networking>/scenarios`.
-fn current_scenario(networking: &Path, state_dir: &Path) -> Option<String> {
-    let path = scenario::read_state(state_dir)?;
-    let dir = std::path::absolute(networking.join("scenarios")).ok();
-    match (path.parent(), path.file_stem()) {
-        (Some(parent), Some(stem)) if Some(parent) == dir.as_deref() => {
-            Some(stem.to_string_lossy().into_owned())
-        }
-        _ => Some(path.display().to_string()),
     }
 }
 

@@ -11,38 +11,32 @@ use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
 use crate::canary::model::Check;
-use crate::control::event::Event;
+use crate::ops::MeshEvent as Event;
 
 /// How many events the page shows.
-pub const KEPT: usize = 50;
+pub(super) const KEPT: usize = 50;
 /// How many canary checks are kept (a run longer than this shows its latest ones).
 const CHECKS_KEPT: usize = 30;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventView {
-    pub at_ms: u64,
+pub(super) struct EventView {
+    pub(crate) at_ms: u64,
     /// The event's tag (`config-applied`, `edit-rejected`, …).
-    pub kind: String,
-    pub text: String,
+    pub(crate) kind: String,
+    pub(crate) text: String,
     /// A refusal, a failure or an exit: shown in red.
-    pub bad: bool,
+    pub(crate) bad: bool,
 }
 
-pub fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The line a person reads for `event` (`None`: not logged).
-pub fn describe(event: &Event) -> Option<(String, bool)> {
-    let weights = |w: &std::collections::BTreeMap<String, u32>| {
-        w.iter()
-            .map(|(h, w)| format!("{h} {w}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+pub(super) fn describe(event: &Event) -> Option<(String, bool)> {
     Some(match event {
         Event::ConfigApplied { routes } => {
             let shown: Vec<String> = routes
@@ -53,7 +47,7 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
                         .iter()
                         .map(|d| format!("{} {}", d.host, d.weight))
                         .collect();
-                    format!("{}/{}: {}", r.virtual_service, r.route, w.join(", "))
+                    format!("{}: {}", r.route, w.join(", "))
                 })
                 .collect();
             (
@@ -65,7 +59,11 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
         Event::ScenarioSwitched { scenario } => (
             format!(
                 "scenario switched to {}",
-                scenario.as_deref().unwrap_or("none (networking/ only)")
+                scenario
+                    .as_ref()
+                    .map_or("none (networking/ only)".into(), |p| p
+                        .display()
+                        .to_string())
             ),
             false,
         ),
@@ -92,44 +90,34 @@ pub fn describe(event: &Event) -> Option<(String, bool)> {
                 None => (format!("chaos off on {service}"), false),
             }
         }
-        Event::WeightsOverridden {
-            virtual_service,
-            route,
-            weights: w,
-        } => match w {
-            Some(w) => (
-                format!("weights of {virtual_service}/{route}: {}", weights(w)),
-                false,
-            ),
-            None => (
-                format!("weights of {virtual_service}/{route}: back to the files'"),
-                false,
-            ),
+        Event::WeightsOverridden { route, weights } => match weights {
+            Some(w) => (format!("weights of {route}: {w}"), false),
+            None => (format!("weights of {route}: back to the files'"), false),
         },
-        Event::CanaryCheck { check } => (
+        Event::CanaryCheck(check) => (
             format!(
                 "canary check {} at weight {}: {:?} ({}); failed checks {}",
                 check.n, check.weight, check.verdict, check.reason, check.failed_checks
             ),
             check.verdict != crate::canary::model::Verdict::Pass,
         ),
-        Event::CanaryPhase { status } => (
+        Event::CanaryPhase(status) => (
             format!(
                 "canary {:?} at weight {}: {}",
                 status.phase, status.weight, status.message
             ),
             status.phase == crate::canary::model::Phase::RolledBack,
         ),
-        Event::Load { .. } => return None,
+        Event::Load(_) => return None,
     })
 }
 
 /// The event kind of an ejection or a return.
-pub const OUTLIER_EJECTION: &str = "outlier-ejection";
+pub(super) const OUTLIER_EJECTION: &str = "outlier-ejection";
 
 /// The line for outlier detection ejecting (`after > before`: shown in red) or letting back
 /// (`after < before`) instances of `host`.
-pub fn ejection_event(
+pub(super) fn ejection_event(
     host: &str,
     version: &str,
     before: u64,
@@ -175,19 +163,19 @@ pub fn ejection_event(
 
 /// The log the collector reads; filled by [`follow`].
 #[derive(Debug, Default)]
-pub struct Log {
-    pub events: VecDeque<EventView>,
-    pub checks: VecDeque<Check>,
+pub(super) struct Log {
+    pub(crate) events: VecDeque<EventView>,
+    pub(crate) checks: VecDeque<Check>,
 }
 
 impl Log {
-    pub fn record(&mut self, event: &Event, at_ms: u64) {
+    pub(super) fn record(&mut self, event: &Event, at_ms: u64) {
         match event {
-            Event::CanaryPhase { status } if status.last.is_none() && !status.phase.is_final() => {
+            Event::CanaryPhase(status) if status.last.is_none() && !status.phase.is_final() => {
                 // A new run starts: its checks replace the last run's.
                 self.checks.clear();
             }
-            Event::CanaryCheck { check } => {
+            Event::CanaryCheck(check) => {
                 self.checks.push_back((**check).clone());
                 if self.checks.len() > CHECKS_KEPT {
                     self.checks.pop_front();
@@ -198,13 +186,9 @@ impl Log {
         let Some((text, bad)) = describe(event) else {
             return;
         };
-        let kind = serde_json::to_value(event)
-            .ok()
-            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_default();
         self.events.push_front(EventView {
             at_ms,
-            kind,
+            kind: event.kind().to_string(),
             text,
             bad,
         });
@@ -214,7 +198,14 @@ impl Log {
     /// Log a change of the instances of `host` (version `version`) the gateway's outlier
     /// detection ejects, `before` → `after` (nothing when equal). Not an event of `up`'s bus:
     /// the collector sees it in Envoy's `outlier_detection.ejections_active` gauge.
-    pub fn ejections(&mut self, host: &str, version: &str, before: u64, after: u64, at_ms: u64) {
+    pub(super) fn ejections(
+        &mut self,
+        host: &str,
+        version: &str,
+        before: u64,
+        after: u64,
+        at_ms: u64,
+    ) {
         if let Some(view) = ejection_event(host, version, before, after, at_ms) {
             self.events.push_front(view);
             self.events.truncate(KEPT);
@@ -234,7 +225,11 @@ impl Log {
 
 /// Record every event of `bus` into `log` and wake the collector (`changed`) so the page sees
 /// it at once. Runs until the bus closes.
-pub async fn follow(bus: broadcast::Sender<Event>, log: Arc<Mutex<Log>>, changed: Arc<Notify>) {
+pub(super) async fn follow(
+    bus: broadcast::Sender<Event>,
+    log: Arc<Mutex<Log>>,
+    changed: Arc<Notify>,
+) {
     let mut rx = bus.subscribe();
     drop(bus);
     loop {

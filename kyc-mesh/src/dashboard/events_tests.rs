@@ -1,6 +1,6 @@
 use super::*;
 use crate::canary::model::{CanarySpec, CanaryStatus, Phase, Verdict, VersionFigures};
-use crate::control::state::ChaosSetting;
+use crate::ops::ChaosSetting;
 
 fn check(n: u32) -> Check {
     let figures = |host: &str| VersionFigures {
@@ -22,18 +22,16 @@ fn check(n: u32) -> Check {
 }
 
 fn phase(phase: Phase, last: Option<Check>) -> Event {
-    Event::CanaryPhase {
-        status: Box::new(CanaryStatus {
-            phase,
-            spec: CanarySpec::default(),
-            stable: "kyc-credit-check-basic".into(),
-            canary: "kyc-credit-check-advanced".into(),
-            weight: 0,
-            failed_checks: 0,
-            last,
-            message: "m".into(),
-        }),
-    }
+    Event::CanaryPhase(Box::new(CanaryStatus {
+        phase,
+        spec: CanarySpec::default(),
+        stable: "kyc-credit-check-basic".into(),
+        canary: "kyc-credit-check-advanced".into(),
+        weight: 0,
+        failed_checks: 0,
+        last,
+        message: "m".into(),
+    }))
 }
 
 #[test]
@@ -58,12 +56,7 @@ fn every_event_reads_as_a_line_and_the_log_keeps_the_newest() {
     );
     assert!(log.events[0].text.contains("30 %"), "{:?}", log.events[0]);
     // The load generator's counters are state, not events.
-    log.record(
-        &Event::Load {
-            load: Default::default(),
-        },
-        3,
-    );
+    log.record(&Event::Load(Default::default()), 3);
     assert_eq!(log.events.len(), 2);
     for i in 0..(KEPT + 10) {
         log.record(&rejected, i as u64);
@@ -76,12 +69,7 @@ fn every_event_reads_as_a_line_and_the_log_keeps_the_newest() {
 fn a_new_canary_run_replaces_the_last_runs_checks() {
     let mut log = Log::default();
     for n in 1..=3 {
-        log.record(
-            &Event::CanaryCheck {
-                check: Box::new(check(n)),
-            },
-            n.into(),
-        );
+        log.record(&Event::CanaryCheck(Box::new(check(n))), n.into());
     }
     log.record(&phase(Phase::Promoted, Some(check(3))), 4);
     assert_eq!(log.checks.len(), 3, "the ended run's checks stay");

@@ -15,18 +15,18 @@ use serde::Serialize;
 /// native stat names): response classes and request times, upstream (per cluster) and
 /// downstream (the gateway listener); and each cluster's outlier detection ejections (a gauge:
 /// how many of its endpoints are ejected now).
-pub const FILTER: &str = r"(upstream_rq_[1-5]xx|upstream_rq_time|downstream_rq_[1-5]xx|downstream_rq_time|outlier_detection\.ejections_active)$";
+pub(super) const FILTER: &str = r"(upstream_rq_[1-5]xx|upstream_rq_time|downstream_rq_[1-5]xx|downstream_rq_time|outlier_detection\.ejections_active)$";
 
 /// The cumulative counters of one cluster or listener at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
+pub(super) struct Series {
     /// Responses by class: index 0 = 1xx … 4 = 5xx.
-    pub classes: [u64; 5],
+    pub(crate) classes: [u64; 5],
     /// Cumulative histogram buckets of the request time: (upper bound in ms, count).
-    pub buckets: Vec<(f64, u64)>,
+    pub(crate) buckets: Vec<(f64, u64)>,
     /// Endpoints outlier detection has ejected now (a gauge, not a counter: only the newest
     /// reading means anything).
-    pub ejected: u64,
+    pub(crate) ejected: u64,
 }
 
 impl Series {
@@ -46,11 +46,11 @@ impl Series {
 
 /// Everything one poll of Envoy read.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sample {
+pub(super) struct Sample {
     /// By Envoy cluster name (`outbound|8080|v1|kyc-credit-check-basic.default.svc.cluster.local`).
-    pub clusters: BTreeMap<String, Series>,
+    pub(crate) clusters: BTreeMap<String, Series>,
     /// The gateway's HTTP connection manager(s), added up (every request the gateway received).
-    pub gateway: Series,
+    pub(crate) gateway: Series,
 }
 
 /// A metric line's labels: (name, value).
@@ -104,7 +104,7 @@ fn add_bucket(series: &mut Series, labels: &[(&str, &str)], value: f64) {
 /// Read `/stats/prometheus` text. Envoy may repeat a line (with a filter); the last one wins.
 /// The `external` duplicates of cluster stats, the admin listener and the per-listener copies
 /// of the gateway's stats are skipped.
-pub fn parse(text: &str) -> Sample {
+pub(super) fn parse(text: &str) -> Sample {
     let mut sample = Sample::default();
     let mut gateways: BTreeMap<&str, Series> = BTreeMap::new();
     for l in text.lines().filter(|l| !l.starts_with('#')) {
@@ -144,21 +144,21 @@ pub fn parse(text: &str) -> Sample {
 /// The figures of one edge or version over the window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Figures {
+pub(super) struct Figures {
     /// Responses in the window.
-    pub requests: u64,
-    pub rps: f64,
+    pub(crate) requests: u64,
+    pub(crate) rps: f64,
     /// Percent of responses that are not 5xx; `None` without requests.
-    pub success_rate: Option<f64>,
+    pub(crate) success_rate: Option<f64>,
     /// Milliseconds: the upper bound of the histogram bucket that holds the 99th percentile;
     /// `None` without requests.
-    pub p99_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
 }
 
 impl Figures {
     /// The figures between two readings of the same series `seconds` apart. A counter that
     /// went down (Envoy restarted) counts from zero.
-    pub fn between(old: &Series, new: &Series, seconds: f64) -> Figures {
+    pub(super) fn between(old: &Series, new: &Series, seconds: f64) -> Figures {
         let delta = |n: u64, o: u64| if n >= o { n - o } else { n };
         let classes: Vec<u64> = (0..5)
             .map(|i| delta(new.classes[i], old.classes[i]))
@@ -202,13 +202,13 @@ impl Figures {
 
 /// The samples of the last `span`, oldest first.
 #[derive(Debug)]
-pub struct Window {
+pub(super) struct Window {
     span: Duration,
     samples: VecDeque<(Instant, Sample)>,
 }
 
 impl Window {
-    pub fn new(span: Duration) -> Self {
+    pub(super) fn new(span: Duration) -> Self {
         Window {
             span,
             samples: VecDeque::new(),
@@ -216,7 +216,7 @@ impl Window {
     }
 
     /// Add a reading; readings older than the span (but one, the window's start) are dropped.
-    pub fn push(&mut self, at: Instant, sample: Sample) {
+    pub(super) fn push(&mut self, at: Instant, sample: Sample) {
         self.samples.push_back((at, sample));
         while self.samples.len() > 2
             && self
@@ -229,7 +229,7 @@ impl Window {
     }
 
     /// Forget every reading (Envoy could not be read: the next figures start afresh).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.samples.clear();
     }
 
@@ -243,7 +243,7 @@ impl Window {
 
     /// The figures of the clusters whose name `matches`, added up, over the window (zeros
     /// before two readings).
-    pub fn sum(&self, matches: impl Fn(&str) -> bool) -> Figures {
+    pub(super) fn sum(&self, matches: impl Fn(&str) -> bool) -> Figures {
         let Some((first, last, seconds)) = self.ends() else {
             return Figures::default();
         };
@@ -258,7 +258,7 @@ impl Window {
     }
 
     /// The gateway listener's figures over the window.
-    pub fn gateway(&self) -> Figures {
+    pub(super) fn gateway(&self) -> Figures {
         match self.ends() {
             Some((first, last, seconds)) => {
                 Figures::between(&first.gateway, &last.gateway, seconds)
@@ -270,7 +270,7 @@ impl Window {
     /// The most endpoints ejected now by any cluster whose name `matches` (the newest reading;
     /// 0 without one). The most, not the sum: the Service-level and the subset clusters of a
     /// host list the same instances, and each ejects a failing one on its own.
-    pub fn ejected(&self, matches: impl Fn(&str) -> bool) -> u64 {
+    pub(super) fn ejected(&self, matches: impl Fn(&str) -> bool) -> u64 {
         self.samples.back().map_or(0, |(_, s)| {
             s.clusters
                 .iter()
@@ -282,14 +282,14 @@ impl Window {
     }
 
     /// Seconds the figures cover.
-    pub fn seconds(&self) -> f64 {
+    pub(super) fn seconds(&self) -> f64 {
         self.ends().map_or(0.0, |(_, _, s)| s)
     }
 }
 
 /// The service (short host) and subset of an istiod-style cluster name
 /// `outbound|8080|v1|kyc-credit-check-basic.default.svc.cluster.local`.
-pub fn cluster_host(name: &str) -> Option<(&str, Option<&str>)> {
+pub(super) fn cluster_host(name: &str) -> Option<(&str, Option<&str>)> {
     let mut parts = name.split('|');
     let (_, _, subset, fqdn) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let host = fqdn.split('.').next()?;

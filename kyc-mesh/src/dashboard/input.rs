@@ -1,7 +1,9 @@
 //! The JSON bodies of the write endpoints and their errors: bad input → 400
-//! `{"error": "...", "field": "..."}` naming the field; `up`'s answers mapped to HTTP.
+//! `{"error": "...", "field": "..."}` naming the field (a [`FieldError`] carried as a value);
+//! `up`'s answers mapped to HTTP.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::Query;
 use axum::http::{StatusCode, Uri};
@@ -10,23 +12,33 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::control::protocol::{Refusal, Response};
+use crate::control::wire;
+use crate::field::FieldError;
+use crate::ops::{Outcome, Refusal, Refused};
+use crate::weights::Weights;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub error: String,
-    pub field: Option<String>,
+pub(super) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: String,
+    pub(crate) field: Option<String>,
 }
 
 impl ApiError {
-    pub fn bad(field: impl Into<String>, error: impl Into<String>) -> Self {
+    pub(super) fn bad(field: impl Into<String>, error: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: error.into(),
             field: Some(field.into()),
         }
+    }
+}
+
+/// An invalid value: 400 naming its field.
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::bad(e.field.clone(), e.to_string())
     }
 }
 
@@ -40,22 +52,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The field a message of `up` names first (`weights.kyc-credit-check-basic: …`,
-/// `errorRate: …`): the convention of every validation in kyc-mesh.
-pub fn field_of(message: &str) -> Option<String> {
-    let (head, _) = message.split_once(':')?;
-    let ok = !head.is_empty()
-        && head
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    ok.then(|| head.to_string())
-}
-
 /// `up`'s answer as HTTP: done → 200 `{"message", "state"}`; refused → 400 (bad request,
-/// naming the field), 404 (unknown service), 409 (conflict), 503 (unavailable); failed → 500.
-pub fn answer(response: Option<Response>) -> HttpResponse {
-    let (status, error, field) = match response {
-        Some(Response::Done { message, state }) => {
+/// naming the field), 404 (unknown service; 400 naming `instance` for an unknown instance of
+/// a known one), 409 (conflict), 503 (unavailable); failed → 500; no answer in time → 503.
+pub(super) fn answer(outcome: Option<Outcome>) -> HttpResponse {
+    let (status, error, field) = match outcome {
+        Some(Outcome::Done { message, state }) => {
+            let state = state.map(|s| wire::mesh_state(*s));
             let body = serde_json::json!({ "message": message, "state": state });
             return (StatusCode::OK, Json(body)).into_response();
         }
@@ -65,16 +68,23 @@ pub fn answer(response: Option<Response>) -> HttpResponse {
                 .into(),
             None,
         ),
-        Some(Response::Refused { reason, message }) => {
-            let (status, field) = match reason {
-                Refusal::BadRequest => (StatusCode::BAD_REQUEST, field_of(&message)),
-                Refusal::UnknownService => (StatusCode::NOT_FOUND, Some("service".into())),
-                Refusal::Conflict => (StatusCode::CONFLICT, None),
-                Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
+        Some(Outcome::Refused(Refused {
+            reason,
+            field,
+            message,
+        })) => {
+            let (status, field) = match (reason, field) {
+                (Refusal::BadRequest, field) => (StatusCode::BAD_REQUEST, field),
+                (Refusal::UnknownService, Some(f)) if f == "instance" => {
+                    (StatusCode::BAD_REQUEST, Some(f))
+                }
+                (Refusal::UnknownService, _) => (StatusCode::NOT_FOUND, Some("service".into())),
+                (Refusal::Conflict, _) => (StatusCode::CONFLICT, None),
+                (Refusal::Unavailable, _) => (StatusCode::SERVICE_UNAVAILABLE, None),
             };
             (status, message, field)
         }
-        Some(Response::Failed { message }) => (StatusCode::INTERNAL_SERVER_ERROR, message, None),
+        Some(Outcome::Failed { message }) => (StatusCode::INTERNAL_SERVER_ERROR, message, None),
     };
     ApiError {
         status,
@@ -84,8 +94,37 @@ pub fn answer(response: Option<Response>) -> HttpResponse {
     .into_response()
 }
 
+/// `up`'s answer to `POST /api/scenario` (the scenario shown as `shown`): switched → 200
+/// `{"message"}`; not a scenario that translates → 400 naming `scenario`; refused by the
+/// running mesh → 422 naming it (the last good configuration stays); not answered within
+/// `waited` → 202 (it applies when `up` gets to it).
+pub(super) fn scenario_answer(
+    outcome: Option<Outcome>,
+    shown: &str,
+    waited: Duration,
+) -> HttpResponse {
+    match outcome {
+        Some(Outcome::Done { message, .. }) => {
+            (StatusCode::OK, Json(serde_json::json!({ "message": message }))).into_response()
+        }
+        Some(Outcome::Failed { message }) => ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: message,
+            field: Some("scenario".into()),
+        }
+        .into_response(),
+        None => ApiError {
+            status: StatusCode::ACCEPTED,
+            error: format!("scenario set to {shown}; the mesh has not applied it within {waited:?} (see the `up` output)"),
+            field: None,
+        }
+        .into_response(),
+        refused => answer(refused),
+    }
+}
+
 /// Read a JSON body into `T`; the error names the field (`weights.x`, or the missing one).
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -120,28 +159,31 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// `PUT /api/weights`. `weights: null` clears the override.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WeightsBody {
-    pub virtual_service: String,
-    pub route: String,
+pub(super) struct WeightsBody {
+    pub(crate) virtual_service: String,
+    pub(crate) route: String,
     /// Required (null allowed): read as a value so a missing one is an error.
-    pub weights: serde_json::Value,
+    pub(crate) weights: serde_json::Value,
 }
 
 impl WeightsBody {
-    pub fn weights(&self) -> Result<Option<BTreeMap<String, serde_json::Number>>, ApiError> {
+    /// The weights, parsed once (whole percentages adding up to 100); `None`: clear.
+    pub(super) fn weights(&self) -> Result<Option<Weights>, ApiError> {
         match &self.weights {
             serde_json::Value::Null => Ok(None),
-            serde_json::Value::Object(map) => map
-                .iter()
-                .map(|(host, v)| match v {
-                    serde_json::Value::Number(n) => Ok((host.clone(), n.clone())),
-                    other => Err(ApiError::bad(
-                        format!("weights.{host}"),
-                        format!("weights.{host}: {other} is not a number"),
-                    )),
-                })
-                .collect::<Result<_, _>>()
-                .map(Some),
+            serde_json::Value::Object(map) => {
+                let numbers = map
+                    .iter()
+                    .map(|(host, v)| match v {
+                        serde_json::Value::Number(n) => Ok((host.clone(), n.clone())),
+                        other => Err(ApiError::bad(
+                            format!("weights.{host}"),
+                            format!("weights.{host}: {other} is not a number"),
+                        )),
+                    })
+                    .collect::<Result<BTreeMap<String, serde_json::Number>, _>>()?;
+                Ok(Some(Weights::from_json(&numbers)?))
+            }
             other => Err(ApiError::bad(
                 "weights",
                 format!("weights: expected an object of destination host → percent, or null, not {other}"),
@@ -153,17 +195,17 @@ impl WeightsBody {
 /// `POST /api/scenario`: a name of networking/scenarios, or null (none).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioBody {
-    pub scenario: serde_json::Value,
+pub(super) struct ScenarioBody {
+    pub(crate) scenario: serde_json::Value,
 }
 
 impl ScenarioBody {
-    /// The argument of `kyc-mesh use` (`none` for null). Only names: a web page may not
-    /// point `up` at an arbitrary file.
-    pub fn name(&self, known: &[String]) -> Result<String, ApiError> {
+    /// The scenario to switch to (`None`: networking/ only, for null). Only names of
+    /// `known`: a web page may not point `up` at an arbitrary file.
+    pub(super) fn name(&self, known: &[String]) -> Result<Option<String>, ApiError> {
         match &self.scenario {
-            serde_json::Value::Null => Ok("none".into()),
-            serde_json::Value::String(s) if known.contains(s) => Ok(s.clone()),
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(s) if known.contains(s) => Ok(Some(s.clone())),
             serde_json::Value::String(s) => Err(ApiError::bad(
                 "scenario",
                 format!(
@@ -182,11 +224,11 @@ impl ScenarioBody {
 /// `PUT /api/chaos/{service}`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChaosBody {
+pub(super) struct ChaosBody {
     #[serde(default)]
-    pub error_rate: Option<f64>,
+    pub(crate) error_rate: Option<f64>,
     #[serde(default)]
-    pub delay_ms: Option<u64>,
+    pub(crate) delay_ms: Option<u64>,
 }
 
 /// The query of `PUT|DELETE /api/chaos/{service}`: `?instance=1` or
@@ -194,14 +236,14 @@ pub struct ChaosBody {
 /// every instance. A query, not a body field: `DELETE` has no body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChaosQuery {
+pub(super) struct ChaosQuery {
     #[serde(default)]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
 }
 
 /// The instance (pod name) a chaos request's `uri` picks in its query (`None`: every
 /// instance). An index `N` names `<service>-N`; whether it exists is `up`'s to say.
-pub fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiError> {
+pub(super) fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiError> {
     let Query(q) = Query::<ChaosQuery>::try_from_uri(uri).map_err(|e| {
         let e = e.body_text();
         let field = if e.contains("unknown field") {
@@ -228,28 +270,16 @@ pub fn chaos_instance(service: &str, uri: &Uri) -> Result<Option<String>, ApiErr
     }
 }
 
-/// `up`'s answer to a chaos request for one instance: its refusal of an unknown instance of a
-/// known service is the instance's fault (400 naming `instance`, with the CLI's text), not an
-/// unknown service (404).
-pub fn chaos_answer(response: Option<Response>, instance_of_known_service: bool) -> HttpResponse {
-    match response {
-        Some(Response::Refused {
-            reason: Refusal::UnknownService,
-            message,
-        }) if instance_of_known_service => ApiError::bad("instance", message).into_response(),
-        other => answer(other),
-    }
-}
-
 /// `PUT /api/load`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadBody {
-    pub rps: u32,
+pub(super) struct LoadBody {
+    pub(crate) rps: u32,
 }
 
-/// `POST /api/canary`: the canary's parameters, each optional (the CLI's defaults apply).
-pub fn canary_spec(body: &[u8]) -> Result<crate::canary::model::CanarySpec, ApiError> {
+/// `POST /api/canary`: the canary's parameters, each optional (the CLI's defaults apply);
+/// their values are checked by `up` (its refusal names the field).
+pub(super) fn canary_spec(body: &[u8]) -> Result<crate::canary::model::CanarySpec, ApiError> {
     let given: serde_json::Map<String, serde_json::Value> =
         if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Map::new()
@@ -264,12 +294,7 @@ pub fn canary_spec(body: &[u8]) -> Result<crate::canary::model::CanarySpec, ApiE
     };
     merged.extend(given);
     let text = serde_json::to_vec(&merged).map_err(|e| ApiError::bad("body", e.to_string()))?;
-    let spec: crate::canary::model::CanarySpec = parse(&text)?;
-    spec.validate().map_err(|e| {
-        let field = field_of(&e).unwrap_or_else(|| "body".into());
-        ApiError::bad(field, e)
-    })?;
-    Ok(spec)
+    parse(&text)
 }
 
 #[cfg(test)]

@@ -34,10 +34,10 @@ fn bodies_name_the_bad_field() {
 fn scenarios_are_names_only() {
     let known = vec!["canary-90-10".to_string()];
     let name = |json: &[u8]| parse::<ScenarioBody>(json).expect("shape").name(&known);
-    assert_eq!(name(br#"{"scenario":null}"#).expect("none"), "none");
+    assert_eq!(name(br#"{"scenario":null}"#).expect("none"), None);
     assert_eq!(
         name(br#"{"scenario":"canary-90-10"}"#).expect("known"),
-        "canary-90-10"
+        Some("canary-90-10".to_string())
     );
     for bad in [&br#"{"scenario":"/etc/passwd"}"#[..], br#"{"scenario":3}"#] {
         assert_eq!(
@@ -48,36 +48,45 @@ fn scenarios_are_names_only() {
 }
 
 #[test]
-fn canary_parameters_default_and_are_validated() {
+fn canary_parameters_default_and_are_read() {
     let spec = canary_spec(b"").expect("defaults");
     assert_eq!(spec, crate::canary::model::CanarySpec::default());
     let spec = canary_spec(br#"{"stepWeight":20,"loadRps":30}"#).expect("given");
     assert_eq!((spec.step_weight, spec.load_rps), (20, Some(30)));
-    let e = canary_spec(br#"{"stepWeight":0}"#).expect_err("range");
-    assert_eq!(e.field.as_deref(), Some("stepWeight"));
     let e = canary_spec(br#"{"stepWeigth":5}"#).expect_err("unknown");
     assert_eq!(e.field.as_deref(), Some("stepWeigth"));
+    // A value out of range is `up`'s to refuse: its refusal names the field.
+    let spec = canary_spec(br#"{"stepWeight":0}"#).expect("read");
+    let e = spec.validate().expect_err("range");
+    assert_eq!(e.field, "stepWeight");
 }
 
-#[test]
-fn answers_of_up_map_to_http() {
-    use axum::http::StatusCode;
+/// The JSON body of an answer.
+async fn body(r: HttpResponse) -> serde_json::Value {
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+#[tokio::test]
+async fn answers_of_up_map_to_http_with_the_field_carried_as_a_value() {
     let status = |r| answer(r).status();
-    assert_eq!(status(Some(Response::done("ok"))), StatusCode::OK);
+    assert_eq!(status(Some(Outcome::done("ok"))), StatusCode::OK);
     assert_eq!(
-        status(Some(Response::refused(Refusal::BadRequest, "weights: 90"))),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        status(Some(Response::refused(Refusal::Conflict, "running"))),
+        status(Some(Outcome::refused(Refusal::Conflict, "running"))),
         StatusCode::CONFLICT
     );
     assert_eq!(status(None), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        field_of("weights.kyc-credit-check-basic: missing").as_deref(),
-        Some("weights.kyc-credit-check-basic")
-    );
-    assert_eq!(field_of("no field here: x"), None);
+    let invalid = FieldError::new("weights.kyc-credit-check-basic", "missing");
+    let r = answer(Some(invalid.into()));
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let b = body(r).await;
+    assert_eq!(b["field"], "weights.kyc-credit-check-basic");
+    assert_eq!(b["error"], "weights.kyc-credit-check-basic: missing");
+    // A refusal without a field names none.
+    let b = body(answer(Some(Outcome::refused(Refusal::BadRequest, "x: y")))).await;
+    assert!(b.get("field").is_none(), "{b}");
 }
 
 #[test]
@@ -107,19 +116,29 @@ fn a_chaos_instance_is_an_index_or_a_pod_name_from_the_query() {
 
 #[test]
 fn an_unknown_instance_of_a_known_service_is_a_bad_instance() {
-    let refused = |message: &str| {
-        Some(Response::Refused {
-            reason: Refusal::UnknownService,
-            message: message.into(),
-        })
-    };
-    let text = "kyc-credit-check-advanced has no instance \"kyc-credit-check-advanced-7\" (its instances: kyc-credit-check-advanced-0, kyc-credit-check-advanced-1)";
+    let mut refused = Refused::new(
+        Refusal::UnknownService,
+        "kyc-credit-check-advanced has no instance \"kyc-credit-check-advanced-7\"",
+    );
+    refused.field = Some("instance".into());
     assert_eq!(
-        chaos_answer(refused(text), true).status(),
+        answer(Some(refused.into())).status(),
         StatusCode::BAD_REQUEST
     );
+    let unknown = Outcome::refused(Refusal::UnknownService, "unknown service \"x\"");
+    assert_eq!(answer(Some(unknown)).status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn a_scenario_switch_answers_as_it_ended() {
+    let wait = Duration::from_secs(15);
+    let status = |o| scenario_answer(o, "canary-90-10", wait).status();
+    assert_eq!(status(Some(Outcome::done("switched"))), StatusCode::OK);
     assert_eq!(
-        chaos_answer(refused("unknown service \"x\""), false).status(),
-        StatusCode::NOT_FOUND
+        status(Some(Outcome::failed("the mesh refused"))),
+        StatusCode::UNPROCESSABLE_ENTITY
     );
+    let invalid = FieldError::new("scenario", "x does not translate");
+    assert_eq!(status(Some(invalid.into())), StatusCode::BAD_REQUEST);
+    assert_eq!(status(None), StatusCode::ACCEPTED);
 }

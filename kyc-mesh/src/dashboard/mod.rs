@@ -3,12 +3,14 @@
 //! chaos, the load generator, the events, and controls for all of them.
 //!
 //! - [`collector`]: the one task that reads Envoy's stats, each app instance's `/readyz`, each
-//!   sidecar's admin `/ready` (ports from `up`'s status file) and `up`'s state (at most once a
-//!   second, only while someone looks) into a [`view::View`] on a `watch` channel;
+//!   sidecar's admin `/ready` (ports from `up`'s status file), `up`'s state and the
+//!   configuration generation in force (at most once a second, only while someone looks)
+//!   into a [`view::View`] on a `watch` channel;
 //! - [`figures`]: Envoy's cumulative counters → requests/s, success rate and p99 over a window;
 //! - [`events`]: the log of `up`'s event bus;
-//! - [`api`]: the page, `GET /api/state`, `GET /api/events` (SSE) and the writes, each a control
-//!   request answered by `up`'s loop exactly like the CLI's ([`input`] reads the bodies);
+//! - [`api`]: the page, `GET /api/state`, `GET /api/events` (SSE) and the writes, each a
+//!   request (`ops::Op`) answered by `up`'s loop exactly like the control socket's ([`input`]
+//!   reads the bodies and maps the answers to HTTP);
 //! - [`security`]: Host, Origin and the per-start token (403 otherwise).
 //!
 //! Assets (`assets/`: one HTML, one CSS, one JS; the graph is SVG drawn by the script) are
@@ -25,31 +27,28 @@ mod view;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 use crate::apply::Admin;
-use crate::control::event::Event;
-use crate::control::server::Call;
-use crate::topology::{Ports, Topology};
-
-pub use security::TOKEN_HEADER;
+use crate::ops::{Calls, MeshEvent};
+use crate::snapshot::Snapshot;
+use crate::topology::Ports;
 
 /// The default port (`--dashboard-port`).
-pub const DEFAULT_PORT: u16 = 9000;
+pub(crate) const DEFAULT_PORT: u16 = 9000;
 
 /// What the dashboard needs of `up`.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// 0: any free port.
-    pub port: u16,
-    pub ports: Ports,
-    pub networking: PathBuf,
-    pub state_dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) ports: Ports,
+    pub(crate) state_dir: PathBuf,
 }
 
 /// The running dashboard; stops (server and collector) when dropped.
-pub struct Dashboard {
-    pub port: u16,
+pub(crate) struct Dashboard {
+    pub(crate) port: u16,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -61,13 +60,14 @@ impl Drop for Dashboard {
     }
 }
 
-/// Start the dashboard; `calls` is the sender of `up`'s control channel (what the control
-/// socket sends into). `None` without a config, or (with a warning) when its port cannot be
-/// bound: the mesh runs on without it.
-pub async fn start(
+/// Start the dashboard; `calls` go into `up`'s loop (like the control socket's), `bus` is its
+/// event bus, `generations` the configuration generation in force. `None` without a config,
+/// or (with a warning) when its port cannot be bound: the mesh runs on without it.
+pub(crate) async fn start(
     config: Option<Config>,
-    calls: mpsc::Sender<Call>,
-    bus: &broadcast::Sender<Event>,
+    calls: Calls,
+    bus: &broadcast::Sender<MeshEvent>,
+    generations: watch::Receiver<Arc<Snapshot>>,
 ) -> Option<Dashboard> {
     let config = config?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await {
@@ -91,7 +91,7 @@ pub async fn start(
         log.clone(),
         wake.clone(),
     )));
-    let topology = Topology::new(&config.ports);
+    let topology = generations.borrow().topology.clone();
     let empty = view::build(view::Inputs {
         topology: &topology,
         window: &figures::Window::new(collector::WINDOW),
@@ -108,8 +108,7 @@ pub async fn start(
     let (view_tx, view_rx) = watch::channel(Arc::new(empty));
     let collector = collector::Collector {
         admin: Admin::new(config.ports.admin),
-        topology,
-        networking: config.networking.clone(),
+        generations: generations.clone(),
         state_dir: config.state_dir.clone(),
         calls: calls.clone(),
         log,
@@ -121,13 +120,10 @@ pub async fn start(
     let token = security::new_token();
     let app = api::App {
         calls,
-        bus: bus.clone(),
         view: view_rx,
         demand,
         page: api::page(&token).into(),
-        networking: config.networking,
-        state_dir: config.state_dir,
-        ports: config.ports,
+        generations,
     };
     let router = api::router(app, security::Guard { port, token });
     tasks.push(tokio::spawn(async move {

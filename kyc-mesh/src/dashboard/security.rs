@@ -13,17 +13,17 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 /// The header the page sends its token in.
-pub const TOKEN_HEADER: &str = "x-kyc-token";
+pub(crate) const TOKEN_HEADER: &str = "x-kyc-token";
 
 #[derive(Debug, Clone)]
-pub struct Guard {
-    pub port: u16,
-    pub token: String,
+pub(super) struct Guard {
+    pub(crate) port: u16,
+    pub(crate) token: String,
 }
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forbidden(pub String);
+pub(super) struct Forbidden(pub String);
 
 impl IntoResponse for Forbidden {
     fn into_response(self) -> Response {
@@ -33,7 +33,7 @@ impl IntoResponse for Forbidden {
 }
 
 /// A new random token (128 bits from the OS-seeded CSPRNG), hex.
-pub fn new_token() -> String {
+pub(super) fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
@@ -51,7 +51,7 @@ impl Guard {
     }
 
     /// Check one request's headers: `Host` always, `Origin` and the token for writes.
-    pub fn check(
+    pub(super) fn check(
         &self,
         method: &Method,
         host: Option<&str>,
@@ -87,7 +87,7 @@ impl Guard {
 }
 
 /// The middleware in front of every route.
-pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let checked = guard.check(

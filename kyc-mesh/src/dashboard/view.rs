@@ -7,151 +7,153 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::canary::load::LoadStatus;
 use crate::canary::model::{CanaryStatus, Check};
-use crate::control::state::{ChaosSetting, LoadStatus, MeshState};
+use crate::ops::{ChaosSetting, MeshState};
 use crate::topology::Topology;
+use crate::weights::WeightedRoute;
 
 use super::events::EventView;
 use super::figures::{cluster_host, Figures, Window};
 
 /// The graph's node of the client (the browser, `split`, the load generator).
-pub const CLIENT: &str = "client";
+pub(super) const CLIENT: &str = "client";
 /// The gateway as the client's entry (ingress).
-pub const GATEWAY: &str = "gateway";
+pub(super) const GATEWAY: &str = "gateway";
 /// The same Envoy again, drawn where the aggregator calls the scorers through it.
-pub const GATEWAY_MESH: &str = "gateway-mesh";
+pub(super) const GATEWAY_MESH: &str = "gateway-mesh";
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Node {
-    pub id: String,
-    pub label: String,
-    pub detail: String,
+pub(super) struct Node {
+    pub(crate) id: String,
+    pub(crate) label: String,
+    pub(crate) detail: String,
     /// Left to right: 0 client, 1 gateway, 2 aggregator, 3 gateway, 4 scorers.
-    pub column: u8,
+    pub(crate) column: u8,
     /// `/readyz` answered 200 (`None`: not a service, e.g. the client).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ready: Option<bool>,
+    pub(crate) ready: Option<bool>,
     /// The workload's sidecar, when the mesh gave it one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sidecar: Option<SidecarView>,
+    pub(crate) sidecar: Option<SidecarView>,
     /// How many of the workload's instances are ready (`None`: not a workload).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub instances: Option<InstanceCount>,
+    pub(crate) instances: Option<InstanceCount>,
     /// How many of the workload's instances the gateway's outlier detection ejects now (the
     /// page shows "1 of 2 ejected"; `None`: not a workload).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ejected: Option<u64>,
+    pub(crate) ejected: Option<u64>,
 }
 
 /// A workload's instances (`spec.replicas`) and how many answer their `/readyz`: the node
 /// shows "2/2".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InstanceCount {
-    pub ready: usize,
-    pub total: usize,
+pub(super) struct InstanceCount {
+    pub(crate) ready: usize,
+    pub(crate) total: usize,
 }
 
 /// A workload's sidecar as the graph marks it on its node: the Envoy answers its admin
 /// `/ready`, and the PeerAuthentication mode of its inbound (STRICT, PERMISSIVE, DISABLE).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SidecarView {
-    pub ready: bool,
-    pub mtls: String,
+pub(super) struct SidecarView {
+    pub(crate) ready: bool,
+    pub(crate) mtls: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Edge {
-    pub from: String,
-    pub to: String,
-    pub figures: Figures,
+pub(super) struct Edge {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) figures: Figures,
 }
 
 /// One destination of a weighted route: its weight in force and what it got.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DestinationView {
-    pub host: String,
+pub(super) struct DestinationView {
+    pub(crate) host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subset: Option<String>,
-    pub weight: u32,
+    pub(crate) subset: Option<String>,
+    pub(crate) weight: u32,
     /// Percent of the route's destinations' requests in the window; `None` without requests.
-    pub observed_percent: Option<f64>,
-    pub figures: Figures,
+    pub(crate) observed_percent: Option<f64>,
+    pub(crate) figures: Figures,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RouteView {
-    pub virtual_service: String,
-    pub route: String,
-    pub overridden: bool,
-    pub destinations: Vec<DestinationView>,
+pub(super) struct RouteView {
+    pub(crate) virtual_service: String,
+    pub(crate) route: String,
+    pub(crate) overridden: bool,
+    pub(crate) destinations: Vec<DestinationView>,
 }
 
 /// One version (one workload: a host and its `version` label) and its figures.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VersionView {
-    pub host: String,
-    pub version: String,
-    pub port: u16,
-    pub ready: bool,
+pub(super) struct VersionView {
+    pub(crate) host: String,
+    pub(crate) version: String,
+    pub(crate) port: u16,
+    pub(crate) ready: bool,
     /// Instances the gateway's outlier detection ejects now: the most
     /// `outlier_detection.ejections_active` of the host's clusters (subset and Service-level).
-    pub ejected: u64,
-    pub figures: Figures,
+    pub(crate) ejected: u64,
+    pub(crate) figures: Figures,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct View {
+pub(super) struct View {
     /// Unix milliseconds of this view.
-    pub updated_ms: u64,
+    pub(crate) updated_ms: u64,
     /// Seconds the figures cover (0 until two readings).
-    pub window_seconds: f64,
+    pub(crate) window_seconds: f64,
     /// Envoy's admin endpoint answered the last reading.
-    pub envoy_up: bool,
+    pub(crate) envoy_up: bool,
     /// `up`'s loop answered the last `state` request.
-    pub mesh_up: bool,
-    pub nodes: Vec<Node>,
-    pub edges: Vec<Edge>,
+    pub(crate) mesh_up: bool,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) edges: Vec<Edge>,
     /// Every request the gateway's listener received (the client's and the aggregator's
     /// calls to the scorers), with its downstream time.
-    pub gateway_total: Figures,
-    pub routes: Vec<RouteView>,
-    pub versions: Vec<VersionView>,
-    pub chaos: BTreeMap<String, ChaosSetting>,
-    pub canary: Option<CanaryStatus>,
+    pub(crate) gateway_total: Figures,
+    pub(crate) routes: Vec<RouteView>,
+    pub(crate) versions: Vec<VersionView>,
+    pub(crate) chaos: BTreeMap<String, ChaosSetting>,
+    pub(crate) canary: Option<CanaryStatus>,
     /// The canary's checks of the current (or last) run, oldest first.
-    pub checks: Vec<Check>,
-    pub load: LoadStatus,
+    pub(crate) checks: Vec<Check>,
+    pub(crate) load: LoadStatus,
     /// The scenario in use (a name of networking/scenarios, or a path); `None`: networking/ only.
-    pub scenario: Option<String>,
+    pub(crate) scenario: Option<String>,
     /// The names `POST /api/scenario` accepts.
-    pub scenarios: Vec<String>,
+    pub(crate) scenarios: Vec<String>,
     /// Newest first.
-    pub events: Vec<EventView>,
+    pub(crate) events: Vec<EventView>,
 }
 
 /// What the collector knows at one moment.
-pub struct Inputs<'a> {
-    pub topology: &'a Topology,
-    pub window: &'a Window,
-    pub envoy_up: bool,
-    pub mesh: Option<&'a MeshState>,
+pub(super) struct Inputs<'a> {
+    pub(crate) topology: &'a Topology,
+    pub(crate) window: &'a Window,
+    pub(crate) envoy_up: bool,
+    pub(crate) mesh: Option<&'a MeshState>,
     /// Ready instances by binary (the workload is ready when one of them is).
-    pub ready: &'a BTreeMap<String, InstanceCount>,
+    pub(crate) ready: &'a BTreeMap<String, InstanceCount>,
     /// The sidecars by binary (none for the edge-only mesh).
-    pub sidecars: &'a BTreeMap<String, SidecarView>,
-    pub scenario: Option<String>,
-    pub scenarios: Vec<String>,
-    pub checks: Vec<Check>,
-    pub events: Vec<EventView>,
-    pub now_ms: u64,
+    pub(crate) sidecars: &'a BTreeMap<String, SidecarView>,
+    pub(crate) scenario: Option<String>,
+    pub(crate) scenarios: Vec<String>,
+    pub(crate) checks: Vec<Check>,
+    pub(crate) events: Vec<EventView>,
+    pub(crate) now_ms: u64,
 }
 
 /// The figures of every cluster of `host` (locally one workload serves a host, whatever the
@@ -162,7 +164,7 @@ fn host_figures(window: &Window, host: &str) -> Figures {
 
 /// Instances ejected now by outlier detection, by workload (binary): what [`build`] shows and
 /// what the collector compares between readings to log an ejection or a return.
-pub fn ejections(topology: &Topology, window: &Window) -> BTreeMap<String, u64> {
+pub(super) fn ejections(topology: &Topology, window: &Window) -> BTreeMap<String, u64> {
     topology
         .workloads
         .iter()
@@ -173,7 +175,7 @@ pub fn ejections(topology: &Topology, window: &Window) -> BTreeMap<String, u64> 
         .collect()
 }
 
-pub fn build(i: Inputs<'_>) -> View {
+pub(super) fn build(i: Inputs<'_>) -> View {
     let entry = i.topology.entry();
     let ejected_now = ejections(i.topology, i.window);
     let ejected = |binary: &str| ejected_now.get(binary).copied();
@@ -300,7 +302,7 @@ pub fn build(i: Inputs<'_>) -> View {
     }
 }
 
-fn route_view(window: &Window, r: &crate::control::state::WeightedRoute) -> RouteView {
+fn route_view(window: &Window, r: &WeightedRoute) -> RouteView {
     let figures: Vec<Figures> = r
         .destinations
         .iter()
@@ -308,8 +310,8 @@ fn route_view(window: &Window, r: &crate::control::state::WeightedRoute) -> Rout
         .collect();
     let total: u64 = figures.iter().map(|f| f.requests).sum();
     RouteView {
-        virtual_service: r.virtual_service.clone(),
-        route: r.route.clone(),
+        virtual_service: r.route.virtual_service.clone(),
+        route: r.route.route.clone(),
         overridden: r.overridden,
         destinations: r
             .destinations

@@ -1,9 +1,10 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::control::state::{RouteDestinationState, WeightedRoute};
 use crate::dashboard::figures::parse;
+use crate::istio::RouteRef;
 use crate::topology::Ports;
+use crate::weights::{WeightedDestination, WeightedRoute};
 
 /// Envoy's text with `basic` and `advanced` 2xx answers and `aggregator` ones, 5xx `failed` on
 /// advanced.
@@ -18,15 +19,14 @@ fn text(aggregator: u64, basic: u64, advanced: u64, failed: u64) -> String {
 }
 
 fn mesh() -> MeshState {
-    let dest = |host: &str, subset: &str, weight| RouteDestinationState {
+    let dest = |host: &str, subset: &str, weight| WeightedDestination {
         host: host.into(),
         subset: Some(subset.into()),
         weight,
     };
     MeshState {
         routes: vec![WeightedRoute {
-            virtual_service: "kyc-credit-check".into(),
-            route: "credit-check-report".into(),
+            route: RouteRef::new("kyc-credit-check", "credit-check-report"),
             destinations: vec![
                 dest("kyc-credit-check-basic", "v1", 90),
                 dest("kyc-credit-check-advanced", "v2", 10),

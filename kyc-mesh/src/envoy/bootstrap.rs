@@ -3,41 +3,43 @@
 
 use serde::Serialize;
 
+pub(crate) use super::config_source::ConfigSource;
+
 use super::cluster::Cluster;
 use super::listener::Listener;
 use super::{Address, Any, Message, TypedExtension};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bootstrap {
-    pub node: Node,
-    pub admin: Admin,
-    pub stats_config: super::stats::StatsConfig,
+pub(crate) struct Bootstrap {
+    pub(crate) node: Node,
+    pub(crate) admin: Admin,
+    pub(crate) stats_config: super::stats::StatsConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub overload_manager: Option<OverloadManager>,
+    pub(crate) overload_manager: Option<OverloadManager>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub static_resources: Option<StaticResources>,
+    pub(crate) static_resources: Option<StaticResources>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dynamic_resources: Option<DynamicResources>,
+    pub(crate) dynamic_resources: Option<DynamicResources>,
 }
 
 /// Which proxy this is, as Envoy reports it (`server_info`, access logs): istiod's
 /// `sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local` for a sidecar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Node {
-    pub id: String,
-    pub cluster: String,
+pub(crate) struct Node {
+    pub(crate) id: String,
+    pub(crate) cluster: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Admin {
-    pub address: Address,
+pub(crate) struct Admin {
+    pub(crate) address: Address,
     /// The admin port stays reachable (kyc-mesh confirms every reload on it) when the
     /// gateway is at its connection limit.
-    pub ignore_global_conn_limit: bool,
+    pub(crate) ignore_global_conn_limit: bool,
 }
 
 impl Admin {
-    pub fn loopback(port: u16) -> Self {
+    pub(crate) fn loopback(port: u16) -> Self {
         Admin {
             address: Address::loopback(port),
             ignore_global_conn_limit: true,
@@ -46,25 +48,25 @@ impl Admin {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StaticResources {
-    pub listeners: Vec<Listener>,
-    pub clusters: Vec<Cluster>,
+pub(crate) struct StaticResources {
+    pub(crate) listeners: Vec<Listener>,
+    pub(crate) clusters: Vec<Cluster>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DynamicResources {
-    pub lds_config: ConfigSource,
-    pub cds_config: ConfigSource,
+pub(crate) struct DynamicResources {
+    pub(crate) lds_config: ConfigSource,
+    pub(crate) cds_config: ConfigSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OverloadManager {
-    pub resource_monitors: Vec<TypedExtension<Any<DownstreamConnectionsConfig>>>,
+pub(crate) struct OverloadManager {
+    pub(crate) resource_monitors: Vec<TypedExtension<Any<DownstreamConnectionsConfig>>>,
 }
 
 impl OverloadManager {
     /// Envoy warns at start-up without a global downstream connection limit.
-    pub fn max_connections(max_active_downstream_connections: u64) -> Self {
+    pub(crate) fn max_connections(max_active_downstream_connections: u64) -> Self {
         OverloadManager {
             resource_monitors: vec![TypedExtension {
                 name: "envoy.resource_monitors.global_downstream_max_connections",
@@ -77,56 +79,23 @@ impl OverloadManager {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DownstreamConnectionsConfig {
-    pub max_active_downstream_connections: u64,
+pub(crate) struct DownstreamConnectionsConfig {
+    pub(crate) max_active_downstream_connections: u64,
 }
 
 impl Message for DownstreamConnectionsConfig {
     const TYPE_URL: &'static str = "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig";
 }
 
-/// An xDS subscription to a watched file: Envoy reloads it when the file is renamed
-/// into its directory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConfigSource {
-    pub resource_api_version: &'static str,
-    pub path_config_source: PathConfigSource,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PathConfigSource {
-    pub path: String,
-    pub watched_directory: WatchedDirectory,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WatchedDirectory {
-    pub path: String,
-}
-
-impl ConfigSource {
-    pub fn watched_file(dir: &std::path::Path, file: &str) -> Self {
-        ConfigSource {
-            resource_api_version: "V3",
-            path_config_source: PathConfigSource {
-                path: dir.join(file).display().to_string(),
-                watched_directory: WatchedDirectory {
-                    path: dir.display().to_string(),
-                },
-            },
-        }
-    }
-}
-
 /// The body of an xDS file: a version and the resources with their `@type`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DiscoveryResponse<T> {
-    pub version_info: String,
-    pub resources: Vec<Any<T>>,
+pub(crate) struct DiscoveryResponse<T> {
+    pub(crate) version_info: String,
+    pub(crate) resources: Vec<Any<T>>,
 }
 
 impl<T: Message> DiscoveryResponse<T> {
-    pub fn new(version: u64, resources: impl IntoIterator<Item = T>) -> Self {
+    pub(crate) fn new(version: u64, resources: impl IntoIterator<Item = T>) -> Self {
         DiscoveryResponse {
             version_info: version.to_string(),
             resources: resources.into_iter().map(Any::new).collect(),

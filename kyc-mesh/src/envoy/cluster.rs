@@ -8,26 +8,26 @@ use super::tls::{TransportSocket, UpstreamTlsContext};
 use super::{Address, Any, ClusterName, Duration, Message};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cluster {
-    pub name: ClusterName,
+pub(crate) struct Cluster {
+    pub(crate) name: ClusterName,
     #[serde(rename = "type")]
-    pub discovery_type: DiscoveryType,
-    pub connect_timeout: Duration,
-    pub lb_policy: LbPolicy,
-    pub load_assignment: LoadAssignment,
-    pub circuit_breakers: CircuitBreakers,
+    pub(crate) discovery_type: DiscoveryType,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) lb_policy: LbPolicy,
+    pub(crate) load_assignment: LoadAssignment,
+    pub(crate) circuit_breakers: CircuitBreakers,
     /// Readiness probes of every endpoint (see [`HealthCheck::readiness`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub health_checks: Vec<HealthCheck>,
+    pub(crate) health_checks: Vec<HealthCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub typed_extension_protocol_options: Option<ProtocolOptions>,
+    pub(crate) typed_extension_protocol_options: Option<ProtocolOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outlier_detection: Option<OutlierDetection>,
+    pub(crate) outlier_detection: Option<OutlierDetection>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub common_lb_config: Option<CommonLbConfig>,
+    pub(crate) common_lb_config: Option<CommonLbConfig>,
     /// mTLS to the endpoints' sidecars (Istio's auto mTLS / `ISTIO_MUTUAL`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transport_socket: Option<TransportSocket<UpstreamTlsContext>>,
+    pub(crate) transport_socket: Option<TransportSocket<UpstreamTlsContext>>,
 }
 
 impl Message for Cluster {
@@ -36,43 +36,43 @@ impl Message for Cluster {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DiscoveryType {
+pub(crate) enum DiscoveryType {
     /// Local pods have fixed loopback ports: no DNS, no EDS.
     Static,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LbPolicy {
+pub(crate) enum LbPolicy {
     LeastRequest,
     RoundRobin,
     Random,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LoadAssignment {
-    pub cluster_name: ClusterName,
-    pub endpoints: Vec<LocalityLbEndpoints>,
+pub(crate) struct LoadAssignment {
+    pub(crate) cluster_name: ClusterName,
+    pub(crate) endpoints: Vec<LocalityLbEndpoints>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LocalityLbEndpoints {
-    pub lb_endpoints: Vec<LbEndpoint>,
+pub(crate) struct LocalityLbEndpoints {
+    pub(crate) lb_endpoints: Vec<LbEndpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LbEndpoint {
-    pub endpoint: Endpoint,
+pub(crate) struct LbEndpoint {
+    pub(crate) endpoint: Endpoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Endpoint {
-    pub address: Address,
+pub(crate) struct Endpoint {
+    pub(crate) address: Address,
 }
 
 impl LoadAssignment {
     /// One locality holding every local port the cluster's pods listen on.
-    pub fn loopback(cluster_name: ClusterName, ports: &[u16]) -> Self {
+    pub(crate) fn loopback(cluster_name: ClusterName, ports: &[u16]) -> Self {
         let lb_endpoints = ports
             .iter()
             .map(|p| LbEndpoint {
@@ -89,30 +89,30 @@ impl LoadAssignment {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CircuitBreakers {
-    pub thresholds: Vec<Thresholds>,
+pub(crate) struct CircuitBreakers {
+    pub(crate) thresholds: Vec<Thresholds>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Thresholds {
-    pub max_connections: u64,
-    pub max_pending_requests: u64,
-    pub max_requests: u64,
-    pub max_retries: u64,
-    pub track_remaining: bool,
+pub(crate) struct Thresholds {
+    pub(crate) max_connections: u64,
+    pub(crate) max_pending_requests: u64,
+    pub(crate) max_requests: u64,
+    pub(crate) max_retries: u64,
+    pub(crate) track_remaining: bool,
 }
 
 /// `typed_extension_protocol_options` with the one extension the mesh sets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProtocolOptions {
+pub(crate) struct ProtocolOptions {
     #[serde(rename = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions")]
-    pub http: Any<HttpProtocolOptions>,
+    pub(crate) http: Any<HttpProtocolOptions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HttpProtocolOptions {
-    pub common_http_protocol_options: CommonHttpProtocolOptions,
-    pub explicit_http_config: ExplicitHttpConfig,
+pub(crate) struct HttpProtocolOptions {
+    pub(crate) common_http_protocol_options: CommonHttpProtocolOptions,
+    pub(crate) explicit_http_config: ExplicitHttpConfig,
 }
 
 impl Message for HttpProtocolOptions {
@@ -121,49 +121,49 @@ impl Message for HttpProtocolOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct CommonHttpProtocolOptions {
+pub(crate) struct CommonHttpProtocolOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_requests_per_connection: Option<u32>,
+    pub(crate) max_requests_per_connection: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 /// HTTP/1.1 upstream, as the services speak.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct ExplicitHttpConfig {
-    pub http_protocol_options: Http1Options,
+pub(crate) struct ExplicitHttpConfig {
+    pub(crate) http_protocol_options: Http1Options,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Http1Options {}
+pub(crate) struct Http1Options {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct OutlierDetection {
+pub(crate) struct OutlierDetection {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub consecutive_5xx: Option<u32>,
-    pub enforcing_consecutive_5xx: u32,
+    pub(crate) consecutive_5xx: Option<u32>,
+    pub(crate) enforcing_consecutive_5xx: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub consecutive_gateway_failure: Option<u32>,
+    pub(crate) consecutive_gateway_failure: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub enforcing_consecutive_gateway_failure: Option<u32>,
+    pub(crate) enforcing_consecutive_gateway_failure: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval: Option<Duration>,
+    pub(crate) interval: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_ejection_time: Option<Duration>,
+    pub(crate) base_ejection_time: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_ejection_percent: Option<u32>,
-    pub enforcing_success_rate: u32,
+    pub(crate) max_ejection_percent: Option<u32>,
+    pub(crate) enforcing_success_rate: u32,
     /// Envoy's default (true) lets a passed active health check end an ejection at once; see
     /// `translate::cluster::outlier_detection` for why the local mesh turns it off.
-    pub successful_active_health_check_uneject_host: bool,
+    pub(crate) successful_active_health_check_uneject_host: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CommonLbConfig {
-    pub healthy_panic_threshold: PercentValue,
+pub(crate) struct CommonLbConfig {
+    pub(crate) healthy_panic_threshold: PercentValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PercentValue {
-    pub value: u32,
+pub(crate) struct PercentValue {
+    pub(crate) value: u32,
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::bootstrap::ConfigSource;
+use super::config_source::ConfigSource;
 use super::limits::{GatewayLimits, HcmLimits};
 use super::route::RouteConfiguration;
 use super::tls::{DownstreamTlsContext, SdsSources, TransportSocket};
@@ -14,12 +14,12 @@ use super::{
 };
 
 /// The HTTP fault filter's name: per-route fault config is keyed by it.
-pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
+pub(crate) const FAULT_FILTER: &str = "envoy.filters.http.fault";
 /// A sidecar inbound's RBAC filters, DENY before ALLOW as istiod orders them; each is
 /// configured per route (`RBACPerRoute` in the inbound route table), so a policy edit is
 /// an RDS update and no listener drains.
-pub const RBAC_DENY_FILTER: &str = "envoy.filters.http.rbac.deny";
-pub const RBAC_ALLOW_FILTER: &str = "envoy.filters.http.rbac.allow";
+pub(crate) const RBAC_DENY_FILTER: &str = "envoy.filters.http.rbac.deny";
+pub(crate) const RBAC_ALLOW_FILTER: &str = "envoy.filters.http.rbac.allow";
 const RBAC_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 
 /// What a sidecar's inbound accepts (PeerAuthentication's mode, resolved for its port).
@@ -46,7 +46,7 @@ pub struct HttpListener {
 }
 
 impl HttpListener {
-    pub fn name(&self) -> ListenerName {
+    pub(crate) fn name(&self) -> ListenerName {
         ListenerName {
             kind: self.kind,
             istio_port: self.istio_port,
@@ -57,7 +57,7 @@ impl HttpListener {
         StatPrefix(self.name())
     }
 
-    pub fn route_config_name(&self) -> RouteConfigName {
+    pub(crate) fn route_config_name(&self) -> RouteConfigName {
         RouteConfigName {
             kind: self.kind,
             istio_port: self.istio_port,
@@ -65,14 +65,14 @@ impl HttpListener {
     }
 
     /// Admin stat prefix of this listener's RDS subscription (`…rds.http.80.update_success`).
-    pub fn rds_stat(&self) -> String {
+    pub(crate) fn rds_stat(&self) -> String {
         self.stat_prefix()
             .http(&format!("rds.{}", self.route_config_name()))
     }
 
     /// The Envoy listener, with its routes inline or from RDS; a sidecar inbound with
     /// `tls` (its proxy's SDS secrets) terminates mTLS as its [`InboundMtls`] says.
-    pub fn build(&self, routes: RouteSpecifier, tls: Option<&SdsSources>) -> Listener {
+    pub(crate) fn build(&self, routes: RouteSpecifier, tls: Option<&SdsSources>) -> Listener {
         let inbound = self.kind == ListenerKind::SidecarInbound;
         let mut http_filters = Vec::new();
         if inbound {
@@ -155,13 +155,13 @@ impl HttpListener {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Listener {
-    pub name: ListenerName,
-    pub address: Address,
-    pub enable_reuse_port: bool,
+pub(crate) struct Listener {
+    pub(crate) name: ListenerName,
+    pub(crate) address: Address,
+    pub(crate) enable_reuse_port: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub listener_filters: Vec<TypedExtension<Empty>>,
-    pub filter_chains: Vec<FilterChain>,
+    pub(crate) listener_filters: Vec<TypedExtension<Empty>>,
+    pub(crate) filter_chains: Vec<FilterChain>,
 }
 
 impl Message for Listener {
@@ -169,44 +169,44 @@ impl Message for Listener {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FilterChain {
+pub(crate) struct FilterChain {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub filter_chain_match: Option<FilterChainMatch>,
+    pub(crate) filter_chain_match: Option<FilterChainMatch>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transport_socket: Option<TransportSocket<DownstreamTlsContext>>,
-    pub filters: Vec<TypedExtension<Any<HttpConnectionManager>>>,
+    pub(crate) transport_socket: Option<TransportSocket<DownstreamTlsContext>>,
+    pub(crate) filters: Vec<TypedExtension<Any<HttpConnectionManager>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FilterChainMatch {
+pub(crate) struct FilterChainMatch {
     /// `tls` or `raw_buffer`, as `tls_inspector` detects it.
-    pub transport_protocol: &'static str,
+    pub(crate) transport_protocol: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ClientCertDetails {
-    pub uri: bool,
+pub(crate) struct ClientCertDetails {
+    pub(crate) uri: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HttpConnectionManager {
-    pub stat_prefix: StatPrefix,
-    pub use_remote_address: bool,
-    pub normalize_path: bool,
+pub(crate) struct HttpConnectionManager {
+    pub(crate) stat_prefix: StatPrefix,
+    pub(crate) use_remote_address: bool,
+    pub(crate) normalize_path: bool,
     #[serde(flatten)]
-    pub limits: HcmLimits,
-    pub http_filters: Vec<TypedExtension<Empty>>,
+    pub(crate) limits: HcmLimits,
+    pub(crate) http_filters: Vec<TypedExtension<Empty>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub forward_client_cert_details: Option<&'static str>,
+    pub(crate) forward_client_cert_details: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub set_current_client_cert_details: Option<ClientCertDetails>,
+    pub(crate) set_current_client_cert_details: Option<ClientCertDetails>,
     /// Envoy's tracer (`up` with an OTLP endpoint: see `envoy::telemetry`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tracing: Option<serde_json::Value>,
+    pub(crate) tracing: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub access_log: Vec<serde_json::Value>,
+    pub(crate) access_log: Vec<serde_json::Value>,
     #[serde(flatten)]
-    pub routes: RouteSpecifier,
+    pub(crate) routes: RouteSpecifier,
 }
 
 impl Message for HttpConnectionManager {
@@ -216,13 +216,13 @@ impl Message for HttpConnectionManager {
 /// Routes inline (`render`'s static bootstrap) or from an RDS file (`up`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RouteSpecifier {
+pub(crate) enum RouteSpecifier {
     Rds(Rds),
     RouteConfig(RouteConfiguration),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rds {
-    pub config_source: ConfigSource,
-    pub route_config_name: RouteConfigName,
+pub(crate) struct Rds {
+    pub(crate) config_source: ConfigSource,
+    pub(crate) route_config_name: RouteConfigName,
 }

@@ -5,41 +5,43 @@
 //! JSON Envoy reads. Values whose spelling matters to Envoy (durations, weights, cluster
 //! and stat names) are types, so they are written the same way everywhere.
 
-pub mod bootstrap;
-pub mod cluster;
-pub mod health;
-pub mod limits;
-pub mod listener;
-pub mod names;
-pub mod rbac;
-pub mod route;
-pub mod stats;
-pub mod telemetry;
-pub mod tls;
-pub mod values;
+pub(crate) mod bootstrap;
+pub(crate) mod cluster;
+pub(crate) mod config_source;
+pub(crate) mod health;
+pub(crate) mod limits;
+pub(crate) mod listener;
+pub(crate) mod matcher;
+pub(crate) mod names;
+pub(crate) mod rbac;
+pub(crate) mod route;
+pub(crate) mod stats;
+pub(crate) mod telemetry;
+pub(crate) mod tls;
+pub(crate) mod values;
 
-pub use names::{ClusterName, Direction, ListenerKind, ListenerName, RouteConfigName, StatPrefix};
-pub use values::{Duration, FractionalPercent, Weight};
+pub(crate) use names::{ClusterName, ListenerKind, ListenerName, RouteConfigName, StatPrefix};
+pub(crate) use values::{Duration, FractionalPercent, Weight};
 
 use serde::{Serialize, Serializer};
 
 /// A `google.protobuf.Any`: the message plus its `@type`. Envoy needs the type URL on
 /// every xDS resource and every `typed_config`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Any<T> {
+pub(crate) struct Any<T> {
     #[serde(rename = "@type")]
-    pub type_url: &'static str,
+    pub(crate) type_url: &'static str,
     #[serde(flatten)]
-    pub value: T,
+    pub(crate) value: T,
 }
 
 /// A message type with its fully qualified type URL.
-pub trait Message {
+pub(crate) trait Message {
     const TYPE_URL: &'static str;
 }
 
 impl<T: Message> Any<T> {
-    pub fn new(value: T) -> Self {
+    pub(crate) fn new(value: T) -> Self {
         Any {
             type_url: T::TYPE_URL,
             value,
@@ -49,7 +51,7 @@ impl<T: Message> Any<T> {
 
 /// An extension whose configuration is empty: only its `@type` is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Empty(pub &'static str);
+pub(crate) struct Empty(pub &'static str);
 
 impl Serialize for Empty {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -62,25 +64,25 @@ impl Serialize for Empty {
 
 /// A named extension (`http_filters[]`, `retry_host_predicate[]`, resource monitors).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TypedExtension<C> {
-    pub name: &'static str,
-    pub typed_config: C,
+pub(crate) struct TypedExtension<C> {
+    pub(crate) name: &'static str,
+    pub(crate) typed_config: C,
 }
 
 /// `envoy.config.core.v3.Address` on 127.0.0.1: everything in the local mesh is loopback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Address {
-    pub socket_address: SocketAddress,
+pub(crate) struct Address {
+    pub(crate) socket_address: SocketAddress,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct SocketAddress {
-    pub address: &'static str,
-    pub port_value: u16,
+pub(crate) struct SocketAddress {
+    pub(crate) address: &'static str,
+    pub(crate) port_value: u16,
 }
 
 impl Address {
-    pub fn loopback(port: u16) -> Self {
+    pub(crate) fn loopback(port: u16) -> Self {
         Address {
             socket_address: SocketAddress {
                 address: "127.0.0.1",

@@ -21,7 +21,7 @@ serialize_as_display!(ClusterName, ListenerName, StatPrefix, RouteConfigName);
 
 /// Which way a cluster or listener faces, as istiod's names say it (`model.TrafficDirection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Direction {
+pub(crate) enum Direction {
     Outbound,
     /// A sidecar's own workload, behind it (`inbound|8080||`).
     Inbound,
@@ -41,16 +41,16 @@ impl Direction {
 /// `outbound|8080|v1|kyc-credit-check-basic.default.svc.cluster.local`, or a sidecar's
 /// inbound cluster `inbound|8080||` (subset and host empty, as istiod writes them).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClusterName {
-    pub direction: Direction,
-    pub port: u16,
+pub(crate) struct ClusterName {
+    pub(crate) direction: Direction,
+    pub(crate) port: u16,
     /// Empty when the destination names no subset.
-    pub subset: String,
-    pub fqdn: String,
+    pub(crate) subset: String,
+    pub(crate) fqdn: String,
 }
 
 impl ClusterName {
-    pub fn outbound(port: u16, subset: Option<&str>, fqdn: &str) -> Self {
+    pub(crate) fn outbound(port: u16, subset: Option<&str>, fqdn: &str) -> Self {
         ClusterName {
             direction: Direction::Outbound,
             port,
@@ -60,7 +60,7 @@ impl ClusterName {
     }
 
     /// A sidecar's cluster for its own workload's container port.
-    pub fn inbound(port: u16) -> Self {
+    pub(crate) fn inbound(port: u16) -> Self {
         ClusterName {
             direction: Direction::Inbound,
             port,
@@ -69,7 +69,7 @@ impl ClusterName {
         }
     }
 
-    pub fn is_inbound(&self) -> bool {
+    pub(crate) fn is_inbound(&self) -> bool {
         self.direction == Direction::Inbound
     }
 }
@@ -151,9 +151,9 @@ impl StatPrefix {
 /// A route configuration, named by port as istiod does: `http.80` (gateway), `8080`
 /// (sidecar outbound), `inbound|8080||` (sidecar inbound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteConfigName {
-    pub kind: ListenerKind,
-    pub istio_port: u16,
+pub(crate) struct RouteConfigName {
+    pub(crate) kind: ListenerKind,
+    pub(crate) istio_port: u16,
 }
 
 impl fmt::Display for RouteConfigName {

@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::route::{HeaderMatcher, StringMatcher};
+use super::matcher::{HeaderMatcher, StringMatcher};
 use super::Message;
 
 /// `RBACPerRoute`: `rbac: None` turns the filter off for the route (the probes).
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct RbacPerRoute {
+pub(crate) struct RbacPerRoute {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rbac: Option<Rbac>,
+    pub(crate) rbac: Option<Rbac>,
 }
 
 impl Message for RbacPerRoute {
@@ -27,32 +27,32 @@ impl Message for RbacPerRoute {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rbac {
-    pub rules: Rules,
+pub(crate) struct Rbac {
+    pub(crate) rules: Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rules {
-    pub action: RbacAction,
+pub(crate) struct Rules {
+    pub(crate) action: RbacAction,
     /// Named as istiod names them: `ns[<ns>]-policy[<name>]-rule[<i>]`.
-    pub policies: BTreeMap<String, Policy>,
+    pub(crate) policies: BTreeMap<String, Policy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RbacAction {
+pub(crate) enum RbacAction {
     Allow,
     Deny,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Policy {
-    pub permissions: Vec<Permission>,
-    pub principals: Vec<Principal>,
+pub(crate) struct Policy {
+    pub(crate) permissions: Vec<Permission>,
+    pub(crate) principals: Vec<Principal>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Permission {
+pub(crate) enum Permission {
     Any,
     And(Vec<Permission>),
     Or(Vec<Permission>),
@@ -63,7 +63,7 @@ pub enum Permission {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Principal {
+pub(crate) enum Principal {
     Any,
     And(Vec<Principal>),
     Or(Vec<Principal>),

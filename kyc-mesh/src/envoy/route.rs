@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub(crate) use super::matcher::{HeaderMatcher, RegexMatcher, StringMatcher};
+
 use super::{Any, ClusterName, Duration, Empty, FractionalPercent, Message, RouteConfigName};
 use super::{TypedExtension, Weight};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RouteConfiguration {
-    pub name: RouteConfigName,
-    pub virtual_hosts: Vec<VirtualHost>,
+pub(crate) struct RouteConfiguration {
+    pub(crate) name: RouteConfigName,
+    pub(crate) virtual_hosts: Vec<VirtualHost>,
     /// Routes may name a cluster CDS has not delivered yet (`apply` adds clusters first,
     /// but Envoy must not reject a route table over ordering).
-    pub validate_clusters: bool,
+    pub(crate) validate_clusters: bool,
 }
 
 impl Message for RouteConfiguration {
@@ -22,48 +24,48 @@ impl Message for RouteConfiguration {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VirtualHost {
-    pub name: String,
-    pub domains: Vec<String>,
-    pub routes: Vec<Route>,
+pub(crate) struct VirtualHost {
+    pub(crate) name: String,
+    pub(crate) domains: Vec<String>,
+    pub(crate) routes: Vec<Route>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Route {
-    pub name: String,
+pub(crate) struct Route {
+    pub(crate) name: String,
     #[serde(rename = "match")]
-    pub matcher: RouteMatch,
-    pub route: RouteAction,
+    pub(crate) matcher: RouteMatch,
+    pub(crate) route: RouteAction,
     #[serde(flatten)]
-    pub headers: HeaderMutations,
+    pub(crate) headers: HeaderMutations,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub typed_per_filter_config: BTreeMap<&'static str, PerFilterConfig>,
+    pub(crate) typed_per_filter_config: BTreeMap<&'static str, PerFilterConfig>,
 }
 
 /// A filter's configuration for one route, keyed by the filter's name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum PerFilterConfig {
+pub(crate) enum PerFilterConfig {
     Fault(Any<HttpFault>),
     Rbac(Any<super::rbac::RbacPerRoute>),
 }
 
 /// `match`: a path specifier plus header and query conditions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RouteMatch {
+pub(crate) struct RouteMatch {
     #[serde(flatten)]
-    pub path: PathMatch,
+    pub(crate) path: PathMatch,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub case_sensitive: Option<bool>,
+    pub(crate) case_sensitive: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<HeaderMatcher>,
+    pub(crate) headers: Vec<HeaderMatcher>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub query_parameters: Vec<QueryParameterMatcher>,
+    pub(crate) query_parameters: Vec<QueryParameterMatcher>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PathMatch {
+pub(crate) enum PathMatch {
     Prefix(String),
     /// Whole path segments only (`/a` matches `/a` and `/a/b`, not `/ab`): what istiod
     /// generates for a Gateway API `PathPrefix`.
@@ -73,114 +75,77 @@ pub enum PathMatch {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RegexMatcher {
-    pub regex: String,
-}
-
-/// `envoy.type.matcher.v3.StringMatcher`: exactly one of its fields. Serialised by hand
-/// as a one-entry map: serde's enum form would become a YAML tag in `render`'s output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StringMatcher {
-    Exact(String),
-    Prefix(String),
-    Suffix(String),
-    SafeRegex(RegexMatcher),
-}
-
-impl Serialize for StringMatcher {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(1))?;
-        match self {
-            StringMatcher::Exact(v) => m.serialize_entry("exact", v)?,
-            StringMatcher::Prefix(v) => m.serialize_entry("prefix", v)?,
-            StringMatcher::Suffix(v) => m.serialize_entry("suffix", v)?,
-            StringMatcher::SafeRegex(v) => m.serialize_entry("safe_regex", v)?,
-        }
-        m.end()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeaderMatcher {
-    pub name: String,
-    pub string_match: StringMatcher,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub invert_match: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QueryParameterMatcher {
-    pub name: String,
-    pub string_match: StringMatcher,
+pub(crate) struct QueryParameterMatcher {
+    pub(crate) name: String,
+    pub(crate) string_match: StringMatcher,
 }
 
 /// `route`: where the request goes and how (timeout, retries, rewrite, mirror).
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct RouteAction {
+pub(crate) struct RouteAction {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub target: Option<RouteTarget>,
+    pub(crate) target: Option<RouteTarget>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_policy: Option<RetryPolicy>,
+    pub(crate) retry_policy: Option<RetryPolicy>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix_rewrite: Option<String>,
+    pub(crate) prefix_rewrite: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub host_rewrite_literal: Option<String>,
+    pub(crate) host_rewrite_literal: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub request_mirror_policies: Vec<MirrorPolicy>,
+    pub(crate) request_mirror_policies: Vec<MirrorPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RouteTarget {
+pub(crate) enum RouteTarget {
     Cluster(ClusterName),
     WeightedClusters(WeightedClusters),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WeightedClusters {
-    pub clusters: Vec<WeightedCluster>,
+pub(crate) struct WeightedClusters {
+    pub(crate) clusters: Vec<WeightedCluster>,
 }
 
 /// One destination of a split: Istio's `route[i].destination` + `weight`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WeightedCluster {
-    pub name: ClusterName,
-    pub weight: Weight,
+pub(crate) struct WeightedCluster {
+    pub(crate) name: ClusterName,
+    pub(crate) weight: Weight,
     #[serde(flatten)]
-    pub headers: HeaderMutations,
+    pub(crate) headers: HeaderMutations,
 }
 
 /// Header additions and removals, on a route or on one weighted cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct HeaderMutations {
+pub(crate) struct HeaderMutations {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub request_headers_to_add: Vec<HeaderValueOption>,
+    pub(crate) request_headers_to_add: Vec<HeaderValueOption>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub request_headers_to_remove: Vec<String>,
+    pub(crate) request_headers_to_remove: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub response_headers_to_add: Vec<HeaderValueOption>,
+    pub(crate) response_headers_to_add: Vec<HeaderValueOption>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub response_headers_to_remove: Vec<String>,
+    pub(crate) response_headers_to_remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeaderValueOption {
-    pub header: HeaderValue,
-    pub append_action: AppendAction,
+pub(crate) struct HeaderValueOption {
+    pub(crate) header: HeaderValue,
+    pub(crate) append_action: AppendAction,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeaderValue {
-    pub key: String,
-    pub value: String,
+pub(crate) struct HeaderValue {
+    pub(crate) key: String,
+    pub(crate) value: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AppendAction {
+pub(crate) enum AppendAction {
     /// Istio's `set`.
     OverwriteIfExistsOrAdd,
     /// Istio's `add`.
@@ -188,20 +153,20 @@ pub enum AppendAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RetryPolicy {
-    pub retry_on: String,
-    pub num_retries: u32,
-    pub retry_host_predicate: Vec<TypedExtension<Empty>>,
-    pub host_selection_retry_max_attempts: u32,
+pub(crate) struct RetryPolicy {
+    pub(crate) retry_on: String,
+    pub(crate) num_retries: u32,
+    pub(crate) retry_host_predicate: Vec<TypedExtension<Empty>>,
+    pub(crate) host_selection_retry_max_attempts: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub retriable_status_codes: Vec<u32>,
+    pub(crate) retriable_status_codes: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub per_try_timeout: Option<Duration>,
+    pub(crate) per_try_timeout: Option<Duration>,
 }
 
 impl RetryPolicy {
     /// Retry on another host than the one that failed, as istiod configures it.
-    pub fn previous_hosts_predicate() -> Vec<TypedExtension<Empty>> {
+    pub(crate) fn previous_hosts_predicate() -> Vec<TypedExtension<Empty>> {
         vec![TypedExtension {
             name: "envoy.retry_host_predicates.previous_hosts",
             typed_config: Empty(
@@ -212,24 +177,24 @@ impl RetryPolicy {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MirrorPolicy {
-    pub cluster: ClusterName,
-    pub runtime_fraction: RuntimeFraction,
-    pub trace_sampled: bool,
+pub(crate) struct MirrorPolicy {
+    pub(crate) cluster: ClusterName,
+    pub(crate) runtime_fraction: RuntimeFraction,
+    pub(crate) trace_sampled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RuntimeFraction {
-    pub default_value: FractionalPercent,
+pub(crate) struct RuntimeFraction {
+    pub(crate) default_value: FractionalPercent,
 }
 
 /// The fault filter's per-route configuration (Istio's `fault`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct HttpFault {
+pub(crate) struct HttpFault {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub delay: Option<FaultDelay>,
+    pub(crate) delay: Option<FaultDelay>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub abort: Option<FaultAbort>,
+    pub(crate) abort: Option<FaultAbort>,
 }
 
 impl Message for HttpFault {
@@ -238,13 +203,13 @@ impl Message for HttpFault {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultDelay {
-    pub fixed_delay: Duration,
-    pub percentage: FractionalPercent,
+pub(crate) struct FaultDelay {
+    pub(crate) fixed_delay: Duration,
+    pub(crate) percentage: FractionalPercent,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultAbort {
-    pub http_status: u16,
-    pub percentage: FractionalPercent,
+pub(crate) struct FaultAbort {
+    pub(crate) http_status: u16,
+    pub(crate) percentage: FractionalPercent,
 }

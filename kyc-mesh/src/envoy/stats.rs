@@ -8,21 +8,21 @@
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatsConfig {
-    pub use_all_default_tags: bool,
-    pub stats_tags: Vec<TagSpecifier>,
+pub(crate) struct StatsConfig {
+    pub(crate) use_all_default_tags: bool,
+    pub(crate) stats_tags: Vec<TagSpecifier>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TagSpecifier {
-    pub tag_name: &'static str,
-    pub regex: &'static str,
+pub(crate) struct TagSpecifier {
+    pub(crate) tag_name: &'static str,
+    pub(crate) regex: &'static str,
 }
 
 impl StatsConfig {
     /// The cluster name extracted as Istio's bootstrap does, and the response code class (what the
     /// queries of docs/observability.md use). Envoy's default tags are off: their cluster-name rule would win.
-    pub fn istio_cluster_names() -> Self {
+    pub(crate) fn istio_cluster_names() -> Self {
         StatsConfig {
             use_all_default_tags: false,
             stats_tags: vec![

@@ -9,27 +9,40 @@ use serde_json::{json, Value};
 use super::listener::{HttpConnectionManager, Listener};
 
 /// The static cluster Envoy's tracer sends spans through.
-pub const COLLECTOR_CLUSTER: &str = "opentelemetry_collector";
+pub(crate) const COLLECTOR_CLUSTER: &str = "opentelemetry_collector";
 /// What the gateway's spans are attributed to (a sidecar's: its node cluster, `<workload>.<ns>`,
 /// as Istio names a sidecar's spans).
-pub const SERVICE_NAME: &str = "istio-ingressgateway";
+pub(crate) const SERVICE_NAME: &str = "istio-ingressgateway";
 /// One line per request: no query string (`%PATH(NQ:ORIG_OR_PATH)%`: the original path, no query), no body, no header but the ids.
-pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%\" \
+pub(crate) const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%\" \
 %RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms upstream=%UPSTREAM_CLUSTER% served_by=%RESP(X-KYC-SERVED-BY)% request_id=%REQ(X-REQUEST-ID)%\n";
+
+/// A collector address in `OTEL_EXPORTER_OTLP_*` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadCollector {
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT {raw:?}: {error}")]
+    Url { raw: String, error: String },
+    #[error("{0:?} names no host")]
+    NoHost(String),
+    #[error("{0:?} names no port")]
+    NoPort(String),
+}
 
 /// Where spans go: the collector's address, and its protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Collector {
-    pub host: String,
-    pub port: u16,
+pub(crate) struct Collector {
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// Empty for gRPC; the OTLP/HTTP path (`/v1/traces`) otherwise.
-    pub http_path: Option<String>,
-    pub uri: String,
+    pub(crate) http_path: Option<String>,
+    pub(crate) uri: String,
 }
 
 impl Collector {
     /// From the standard variables (`var` reads one); `None` when traces are off, `Err` for a bad URL.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Result<Collector, String>> {
+    pub(crate) fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<Collector, BadCollector>> {
         let grpc = var("OTEL_EXPORTER_OTLP_PROTOCOL").is_some_and(|p| p.trim() == "grpc");
         let (raw, full) =
             match var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").filter(|v| !v.trim().is_empty()) {
@@ -39,16 +52,18 @@ impl Collector {
                     false,
                 ),
             };
-        let parsed =
-            Url::parse(raw.trim()).map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT {raw:?}: {e}"));
+        let parsed = Url::parse(raw.trim()).map_err(|e| BadCollector::Url {
+            raw: raw.clone(),
+            error: e.to_string(),
+        });
         Some(parsed.and_then(|url| {
             let host = url
                 .host_str()
-                .ok_or(format!("{raw:?} names no host"))?
+                .ok_or_else(|| BadCollector::NoHost(raw.clone()))?
                 .to_owned();
             let port = url
                 .port_or_known_default()
-                .ok_or(format!("{raw:?} names no port"))?;
+                .ok_or_else(|| BadCollector::NoPort(raw.clone()))?;
             let http_path = (!grpc).then(|| {
                 if full {
                     url.path().to_owned()
@@ -85,7 +100,7 @@ impl Collector {
     }
 
     /// The static cluster of the collector (HTTP/2 for gRPC).
-    pub fn cluster(&self) -> Value {
+    pub(crate) fn cluster(&self) -> Value {
         let mut cluster = json!({
             "name": COLLECTOR_CLUSTER,
             "type": "STRICT_DNS",
@@ -105,9 +120,9 @@ impl Collector {
 
 /// What `up` adds to the gateway.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Telemetry {
-    pub collector: Option<Collector>,
-    pub access_log: bool,
+pub(crate) struct Telemetry {
+    pub(crate) collector: Option<Collector>,
+    pub(crate) access_log: bool,
 }
 
 impl Telemetry {
@@ -126,7 +141,7 @@ impl Telemetry {
 
     /// Tracing and access log on every HTTP connection manager of `listener`; spans are
     /// attributed to `service_name` (the proxy's node cluster).
-    pub fn decorate(&self, listener: &mut Listener, service_name: &str) {
+    pub(crate) fn decorate(&self, listener: &mut Listener, service_name: &str) {
         for chain in &mut listener.filter_chains {
             for filter in &mut chain.filters {
                 self.decorate_hcm(&mut filter.typed_config.value, service_name);
@@ -135,7 +150,7 @@ impl Telemetry {
     }
 
     /// The bootstrap's static clusters (the collector's, when traces are on).
-    pub fn static_clusters(&self) -> Vec<Value> {
+    pub(crate) fn static_clusters(&self) -> Vec<Value> {
         self.collector.iter().map(Collector::cluster).collect()
     }
 }

@@ -5,28 +5,28 @@
 
 use serde::Serialize;
 
-use super::bootstrap::ConfigSource;
-use super::route::StringMatcher;
+use super::config_source::ConfigSource;
+use super::matcher::StringMatcher;
 use super::{Any, Message};
 
 /// The SDS secret of a proxy's own certificate.
-pub const CERT_SECRET: &str = "default";
+pub(crate) const CERT_SECRET: &str = "default";
 /// The SDS secret of the mesh's root certificate.
-pub const ROOT_SECRET: &str = "ROOTCA";
+pub(crate) const ROOT_SECRET: &str = "ROOTCA";
 /// Istio's ALPN for mTLS between proxies (`istio-peer-exchange` is for its metadata exchange,
 /// which the local mesh does not run).
-pub const ISTIO_ALPN: &str = "istio";
+pub(crate) const ISTIO_ALPN: &str = "istio";
 
 /// Where one proxy's two secrets are served from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SdsSources {
-    pub cert: ConfigSource,
-    pub root: ConfigSource,
+pub(crate) struct SdsSources {
+    pub(crate) cert: ConfigSource,
+    pub(crate) root: ConfigSource,
 }
 
 impl SdsSources {
     /// Both secrets from one watched directory: `<dir>/default.json`, `<dir>/ROOTCA.json`.
-    pub fn in_dir(dir: &std::path::Path) -> Self {
+    pub(crate) fn in_dir(dir: &std::path::Path) -> Self {
         SdsSources {
             cert: ConfigSource::watched_file(dir, &format!("{CERT_SECRET}.json")),
             root: ConfigSource::watched_file(dir, &format!("{ROOT_SECRET}.json")),
@@ -60,7 +60,11 @@ impl SdsSources {
 
     /// A client side (an outbound cluster) that accepts only a peer presenting one of
     /// `peers` (the destination's SPIFFE IDs, as istiod's auto mTLS checks them).
-    pub fn upstream(&self, sni: String, peers: &[String]) -> TransportSocket<UpstreamTlsContext> {
+    pub(crate) fn upstream(
+        &self,
+        sni: String,
+        peers: &[String],
+    ) -> TransportSocket<UpstreamTlsContext> {
         let peers = peers.iter().cloned().map(StringMatcher::Exact).collect();
         TransportSocket::new(UpstreamTlsContext {
             common_tls_context: self.common(peers),
@@ -69,7 +73,7 @@ impl SdsSources {
     }
 
     /// A server side (a sidecar's inbound) that requires a client certificate of the mesh.
-    pub fn downstream(&self) -> TransportSocket<DownstreamTlsContext> {
+    pub(crate) fn downstream(&self) -> TransportSocket<DownstreamTlsContext> {
         TransportSocket::new(DownstreamTlsContext {
             common_tls_context: self.common(Vec::new()),
             require_client_certificate: true,
@@ -78,13 +82,13 @@ impl SdsSources {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TransportSocket<C> {
-    pub name: &'static str,
-    pub typed_config: Any<C>,
+pub(crate) struct TransportSocket<C> {
+    pub(crate) name: &'static str,
+    pub(crate) typed_config: Any<C>,
 }
 
 impl<C: Message> TransportSocket<C> {
-    pub fn new(config: C) -> Self {
+    pub(crate) fn new(config: C) -> Self {
         TransportSocket {
             name: "envoy.transport_sockets.tls",
             typed_config: Any::new(config),
@@ -93,9 +97,9 @@ impl<C: Message> TransportSocket<C> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UpstreamTlsContext {
-    pub common_tls_context: CommonTlsContext,
-    pub sni: String,
+pub(crate) struct UpstreamTlsContext {
+    pub(crate) common_tls_context: CommonTlsContext,
+    pub(crate) sni: String,
 }
 
 impl Message for UpstreamTlsContext {
@@ -104,9 +108,9 @@ impl Message for UpstreamTlsContext {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DownstreamTlsContext {
-    pub common_tls_context: CommonTlsContext,
-    pub require_client_certificate: bool,
+pub(crate) struct DownstreamTlsContext {
+    pub(crate) common_tls_context: CommonTlsContext,
+    pub(crate) require_client_certificate: bool,
 }
 
 impl Message for DownstreamTlsContext {
@@ -115,42 +119,42 @@ impl Message for DownstreamTlsContext {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CommonTlsContext {
-    pub tls_certificate_sds_secret_configs: Vec<SdsSecretConfig>,
-    pub combined_validation_context: CombinedValidationContext,
-    pub alpn_protocols: Vec<&'static str>,
+pub(crate) struct CommonTlsContext {
+    pub(crate) tls_certificate_sds_secret_configs: Vec<SdsSecretConfig>,
+    pub(crate) combined_validation_context: CombinedValidationContext,
+    pub(crate) alpn_protocols: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SdsSecretConfig {
-    pub name: &'static str,
-    pub sds_config: ConfigSource,
+pub(crate) struct SdsSecretConfig {
+    pub(crate) name: &'static str,
+    pub(crate) sds_config: ConfigSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CombinedValidationContext {
-    pub default_validation_context: DefaultValidationContext,
-    pub validation_context_sds_secret_config: SdsSecretConfig,
+pub(crate) struct CombinedValidationContext {
+    pub(crate) default_validation_context: DefaultValidationContext,
+    pub(crate) validation_context_sds_secret_config: SdsSecretConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DefaultValidationContext {
+pub(crate) struct DefaultValidationContext {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub match_typed_subject_alt_names: Vec<SanMatcher>,
+    pub(crate) match_typed_subject_alt_names: Vec<SanMatcher>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SanMatcher {
-    pub san_type: &'static str,
-    pub matcher: StringMatcher,
+pub(crate) struct SanMatcher {
+    pub(crate) san_type: &'static str,
+    pub(crate) matcher: StringMatcher,
 }
 
 /// An SDS secret, as the files `identity` writes hold it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Secret {
-    pub name: &'static str,
+pub(crate) struct Secret {
+    pub(crate) name: &'static str,
     #[serde(flatten)]
-    pub value: SecretValue,
+    pub(crate) value: SecretValue,
 }
 
 impl Message for Secret {
@@ -160,7 +164,7 @@ impl Message for Secret {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SecretValue {
+pub(crate) enum SecretValue {
     TlsCertificate {
         certificate_chain: DataSource,
         private_key: DataSource,
@@ -172,6 +176,6 @@ pub enum SecretValue {
 
 /// `envoy.config.core.v3.DataSource` from a file (the key never enters a config).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DataSource {
-    pub filename: String,
+pub(crate) struct DataSource {
+    pub(crate) filename: String,
 }

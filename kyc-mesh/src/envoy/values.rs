@@ -83,18 +83,18 @@ impl Serialize for Duration {
 /// `weighted_clusters.clusters[].weight`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 #[serde(transparent)]
-pub struct Weight(pub u32);
+pub(crate) struct Weight(pub u32);
 
 /// Istio's `percentage.value` (0..100, fractions allowed) as Envoy's
 /// `FractionalPercent` over a million.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct FractionalPercent {
-    pub numerator: u64,
-    pub denominator: Denominator,
+pub(crate) struct FractionalPercent {
+    pub(crate) numerator: u64,
+    pub(crate) denominator: Denominator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Denominator {
+pub(crate) enum Denominator {
     #[serde(rename = "MILLION")]
     Million,
 }
@@ -102,11 +102,11 @@ pub enum Denominator {
 /// Why an Istio percentage could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("percentage {0} must be within 0..100")]
-pub struct PercentError(pub f64);
+pub(crate) struct PercentError(pub f64);
 
 impl FractionalPercent {
     /// `None` (no `percentage` in the YAML) means every request, as in Istio.
-    pub fn from_percent(value: Option<f64>) -> Result<Self, PercentError> {
+    pub(crate) fn from_percent(value: Option<f64>) -> Result<Self, PercentError> {
         let value = value.unwrap_or(100.0);
         if !(0.0..=100.0).contains(&value) {
             return Err(PercentError(value));

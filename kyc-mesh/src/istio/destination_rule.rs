@@ -5,55 +5,50 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
+
+pub(crate) type DestinationRule = Resource<DestinationRuleSpec>;
+
+impl Spec for DestinationRuleSpec {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DestinationRule {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: DestinationRuleSpec,
+pub(crate) struct DestinationRuleSpec {
+    pub(crate) host: String,
+    pub(crate) traffic_policy: Option<TrafficPolicy>,
+    #[serde(default)]
+    pub(crate) subsets: Vec<Subset>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DestinationRuleSpec {
-    pub host: String,
-    pub traffic_policy: Option<TrafficPolicy>,
+pub(crate) struct Subset {
+    pub(crate) name: String,
     #[serde(default)]
-    pub subsets: Vec<Subset>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Subset {
-    pub name: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    pub traffic_policy: Option<TrafficPolicy>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) traffic_policy: Option<TrafficPolicy>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct TrafficPolicy {
-    pub connection_pool: Option<ConnectionPool>,
-    pub outlier_detection: Option<OutlierDetection>,
-    pub load_balancer: Option<LoadBalancer>,
+pub(crate) struct TrafficPolicy {
+    pub(crate) connection_pool: Option<ConnectionPool>,
+    pub(crate) outlier_detection: Option<OutlierDetection>,
+    pub(crate) load_balancer: Option<LoadBalancer>,
     /// How the calling sidecar speaks to the destination (`ISTIO_MUTUAL`, `DISABLE`).
-    pub tls: Option<ClientTls>,
+    pub(crate) tls: Option<ClientTls>,
 }
 
 /// `trafficPolicy.tls`: only the modes between mesh workloads are translated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClientTls {
-    pub mode: ClientTlsMode,
+pub(crate) struct ClientTls {
+    pub(crate) mode: ClientTlsMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClientTlsMode {
+pub(crate) enum ClientTlsMode {
     Disable,
     IstioMutual,
     /// TLS to a server outside the mesh: refused by translation (no certificates for it).
@@ -63,7 +58,7 @@ pub enum ClientTlsMode {
 
 impl TrafficPolicy {
     /// A subset's policy replaces the host's one setting by setting, as in Istio.
-    pub fn merged_with(mut self, over: &TrafficPolicy) -> TrafficPolicy {
+    pub(crate) fn merged_with(mut self, over: &TrafficPolicy) -> TrafficPolicy {
         if over.connection_pool.is_some() {
             self.connection_pool = over.connection_pool.clone();
         }
@@ -82,41 +77,41 @@ impl TrafficPolicy {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConnectionPool {
-    pub tcp: Option<TcpPool>,
-    pub http: Option<HttpPool>,
+pub(crate) struct ConnectionPool {
+    pub(crate) tcp: Option<TcpPool>,
+    pub(crate) http: Option<HttpPool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct TcpPool {
-    pub max_connections: Option<u32>,
-    pub connect_timeout: Option<String>,
+pub(crate) struct TcpPool {
+    pub(crate) max_connections: Option<u32>,
+    pub(crate) connect_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpPool {
-    pub http1_max_pending_requests: Option<u32>,
-    pub http2_max_requests: Option<u32>,
-    pub max_requests_per_connection: Option<u32>,
-    pub max_retries: Option<u32>,
-    pub idle_timeout: Option<String>,
+pub(crate) struct HttpPool {
+    pub(crate) http1_max_pending_requests: Option<u32>,
+    pub(crate) http2_max_requests: Option<u32>,
+    pub(crate) max_requests_per_connection: Option<u32>,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct OutlierDetection {
-    pub consecutive_5xx_errors: Option<u32>,
-    pub consecutive_gateway_errors: Option<u32>,
-    pub interval: Option<String>,
-    pub base_ejection_time: Option<String>,
-    pub max_ejection_percent: Option<u32>,
-    pub min_health_percent: Option<u32>,
+pub(crate) struct OutlierDetection {
+    pub(crate) consecutive_5xx_errors: Option<u32>,
+    pub(crate) consecutive_gateway_errors: Option<u32>,
+    pub(crate) interval: Option<String>,
+    pub(crate) base_ejection_time: Option<String>,
+    pub(crate) max_ejection_percent: Option<u32>,
+    pub(crate) min_health_percent: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LoadBalancer {
-    pub simple: String,
+pub(crate) struct LoadBalancer {
+    pub(crate) simple: String,
 }

@@ -4,38 +4,37 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
+
+pub(crate) type Gateway = Resource<GatewaySpec>;
+
+impl Spec for GatewaySpec {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Gateway {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: GatewaySpec,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewaySpec {
+pub(crate) struct GatewaySpec {
     #[serde(default)]
-    pub selector: BTreeMap<String, String>,
-    pub servers: Vec<Server>,
+    pub(crate) selector: BTreeMap<String, String>,
+    pub(crate) servers: Vec<Server>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Server {
-    pub port: GatewayPort,
-    pub hosts: Vec<String>,
-    pub name: Option<String>,
+pub(crate) struct Server {
+    pub(crate) port: GatewayPort,
+    #[allow(dead_code)] // accepted in the YAML; the local mesh has no use for it
+    pub(crate) hosts: Vec<String>,
+    #[allow(dead_code)] // accepted in the YAML; the local mesh has no use for it
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewayPort {
-    pub number: u16,
-    pub name: Option<String>,
-    pub protocol: String,
-    pub target_port: Option<u16>,
+pub(crate) struct GatewayPort {
+    pub(crate) number: u16,
+    #[allow(dead_code)] // accepted in the YAML; the local mesh has no use for it
+    pub(crate) name: Option<String>,
+    pub(crate) protocol: String,
+    #[allow(dead_code)] // accepted in the YAML; the local mesh has no use for it
+    pub(crate) target_port: Option<u16>,
 }

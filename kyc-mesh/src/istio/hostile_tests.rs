@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{load, parse_documents, MAX_FILE_BYTES};
+use super::load::{yaml_files, MAX_FILE_BYTES};
+use super::{load, parse_documents};
 
 /// A networking/ directory with one valid object and `name` holding what the test writes.
 fn dir_with(name: &str, write: impl FnOnce(&Path)) -> (tempfile::TempDir, String) {
@@ -102,7 +103,7 @@ fn an_edit_saved_half_way_is_refused_naming_the_file() {
     let name = "kyc-credit-check-istio-routing.yaml";
     let text = std::fs::read_to_string(networking.join(name)).expect("read");
     let dir = tempfile::tempdir().expect("tmp");
-    for f in super::yaml_files(&networking).expect("list") {
+    for f in yaml_files(&networking).expect("list") {
         std::fs::copy(&f, dir.path().join(f.file_name().expect("name"))).expect("copy");
     }
     // Cut mid-value, mid-key, and before anything was written (an editor that truncates
@@ -112,7 +113,11 @@ fn an_edit_saved_half_way_is_refused_naming_the_file() {
     for cut in [after("subset: v"), after("weig"), 0] {
         std::fs::write(dir.path().join(name), &text[..cut]).expect("write");
         let ports = crate::topology::Ports::default();
-        let errors = crate::pipeline::build(dir.path(), None, &ports).expect_err("refused");
+        let errors = crate::snapshot::Sources::new(dir.path())
+            .snapshot(None, ports)
+            .and_then(|s| s.translate(&Default::default()))
+            .expect_err("refused")
+            .lines();
         assert!(
             errors.iter().any(|e| e.contains(name)),
             "cut at {cut}: {errors:?}"

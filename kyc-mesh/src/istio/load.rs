@@ -42,7 +42,7 @@ const NEEDS_ISTIOD: &[&str] = &[
     "WasmPlugin",
 ];
 
-pub const MINIKUBE_HINT: &str =
+pub(crate) const MINIKUBE_HINT: &str =
     "it needs istiod and sidecars; use the minikube + Istio path (see docs/deploy.md)";
 
 /// Deserialise one object, naming the field path of the first problem.
@@ -130,7 +130,7 @@ fn object_of(
 }
 
 /// Parse every document of one YAML text. `file` is only used in messages.
-pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadError>> {
+pub(crate) fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let file_s = file.display().to_string();
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -188,7 +188,7 @@ pub fn parse_documents(text: &str, file: &Path) -> Result<Vec<Loaded>, Vec<LoadE
 /// exactly like `kubectl apply -f networking/`), sorted by name. Every `*.yaml`/`*.yml`
 /// entry is listed, also one that is not a readable file (a directory, a dangling
 /// symlink): reading it reports that, naming it, instead of skipping it silently.
-pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -206,50 +206,51 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// The largest YAML file read (networking/'s files are a few KiB): bounded memory and
 /// parse time whatever is saved there.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The text of one YAML file, or why it cannot be used.
-fn read_text(path: &Path) -> Result<String, String> {
+fn read_text(path: &Path) -> Result<String, LoadError> {
     use std::io::Read;
+    let bad = |message: String| LoadError::new(path.display(), "file", message);
     let meta = std::fs::metadata(path).map_err(|e| {
         let dangling = e.kind() == std::io::ErrorKind::NotFound
             && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
         if dangling {
-            "is a symlink to a file that does not exist".to_string()
+            bad("is a symlink to a file that does not exist".to_string())
         } else {
-            format!("cannot read: {e}")
+            bad(format!("cannot read: {e}"))
         }
     })?;
     if meta.is_dir() {
-        return Err("is a directory, not a YAML file".into());
+        return Err(bad("is a directory, not a YAML file".into()));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(bad(format!(
             "is {} bytes; the local mesh reads YAML files of at most {MAX_FILE_BYTES} bytes",
             meta.len()
-        ));
+        )));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(bad(format!(
             "grew beyond {MAX_FILE_BYTES} bytes while being read"
-        ));
+        )));
     }
     String::from_utf8(bytes).map_err(|e| {
-        format!(
+        bad(format!(
             "is not UTF-8 text (binary data at byte {}?)",
             e.utf8_error().valid_up_to()
-        )
+        ))
     })
 }
 
 /// Read and parse one file, collecting its problems into `errors`.
 fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
     let parsed = read_text(path)
-        .map_err(|message| vec![LoadError::new(path.display(), "file", message)])
+        .map_err(|e| vec![e])
         .and_then(|text| parse_documents(&text, path))
         .and_then(|objects| {
             if objects.is_empty() {
@@ -273,7 +274,7 @@ fn read_file(path: &Path, errors: &mut Vec<LoadError>) -> Vec<Loaded> {
 /// Load networking/*.yaml plus an optional scenario file whose objects replace those of
 /// the same kind and name (and are added otherwise). "Kind" includes the API group, as
 /// in Kubernetes: a Gateway API `Gateway` never replaces an Istio `Gateway`.
-pub fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<LoadError>> {
+pub(crate) fn load(dir: &Path, scenario: Option<&Path>) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let files = yaml_files(dir).map_err(|e| {
         vec![LoadError::new(
             dir.display(),

@@ -10,20 +10,22 @@
 
 mod destination_rule;
 mod gateway;
-pub mod gateway_api;
+pub(crate) mod gateway_api;
 #[cfg(test)]
 mod hostile_tests;
 mod kube;
 mod load;
+mod resource;
 mod security;
 mod virtual_service;
 
-pub use destination_rule::*;
-pub use gateway::*;
-pub use kube::*;
-pub use load::{load, parse_documents, yaml_files, LoadError, MAX_FILE_BYTES, MINIKUBE_HINT};
-pub use security::*;
-pub use virtual_service::*;
+pub(crate) use destination_rule::*;
+pub(crate) use gateway::*;
+pub(crate) use kube::*;
+pub(crate) use load::{load, parse_documents, LoadError};
+pub(crate) use resource::{Resource, Spec};
+pub(crate) use security::*;
+pub(crate) use virtual_service::*;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,38 +34,38 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// The namespace of an object that names none (`kubectl apply` without `-n`).
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// Object metadata of an Istio kind. Labels/annotations are accepted on every kind.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Metadata {
-    pub name: String,
-    pub namespace: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+pub(crate) struct Metadata {
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// Metadata of a topology-only kind: extra fields are harmless there.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
-pub struct LooseMetadata {
-    pub name: String,
-    pub namespace: Option<String>,
-    pub labels: BTreeMap<String, String>,
+pub(crate) struct LooseMetadata {
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 /// The namespace an object lives in.
-pub fn namespace_of(ns: &Option<String>) -> &str {
+pub(crate) fn namespace_of(ns: &Option<String>) -> &str {
     ns.as_deref().unwrap_or(DEFAULT_NAMESPACE)
 }
 
 /// Where an object came from, for error messages.
 #[derive(Debug, Clone)]
-pub struct Origin {
-    pub file: PathBuf,
-    pub kind: String,
-    pub name: String,
+pub(crate) struct Origin {
+    pub(crate) file: PathBuf,
+    pub(crate) kind: String,
+    pub(crate) name: String,
 }
 
 impl fmt::Display for Origin {
@@ -73,7 +75,7 @@ impl fmt::Display for Origin {
 }
 
 #[derive(Debug, Clone)]
-pub enum Object {
+pub(crate) enum Object {
     Service(Service),
     Deployment(Deployment),
     /// Its labels decide sidecar injection.
@@ -93,7 +95,7 @@ pub enum Object {
 
 /// One object of networking/ with where it came from.
 #[derive(Debug, Clone)]
-pub struct Loaded {
-    pub origin: Origin,
-    pub object: Object,
+pub(crate) struct Loaded {
+    pub(crate) origin: Origin,
+    pub(crate) object: Object,
 }

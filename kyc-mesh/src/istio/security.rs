@@ -7,46 +7,44 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
 /// Istio's `meshConfig.rootNamespace` default: a policy there without a selector is
 /// mesh-wide.
-pub const ROOT_NAMESPACE: &str = "istio-system";
+pub(crate) const ROOT_NAMESPACE: &str = "istio-system";
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct WorkloadSelector {
-    pub match_labels: BTreeMap<String, String>,
+pub(crate) struct WorkloadSelector {
+    pub(crate) match_labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PeerAuthentication {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub spec: PeerAuthenticationSpec,
+pub(crate) type PeerAuthentication = Resource<PeerAuthenticationSpec>;
+
+impl Spec for PeerAuthenticationSpec {
+    fn absent() -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct PeerAuthenticationSpec {
-    pub selector: Option<WorkloadSelector>,
-    pub mtls: Option<PeerMtls>,
+pub(crate) struct PeerAuthenticationSpec {
+    pub(crate) selector: Option<WorkloadSelector>,
+    pub(crate) mtls: Option<PeerMtls>,
     /// Container port → mode; only with a `selector`, as in Istio.
-    pub port_level_mtls: BTreeMap<u16, PeerMtls>,
+    pub(crate) port_level_mtls: BTreeMap<u16, PeerMtls>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct PeerMtls {
-    pub mode: MtlsMode,
+pub(crate) struct PeerMtls {
+    pub(crate) mode: MtlsMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MtlsMode {
+pub(crate) enum MtlsMode {
     /// Inherit from the parent (namespace, then mesh); PERMISSIVE at the top.
     #[default]
     Unset,
@@ -55,29 +53,27 @@ pub enum MtlsMode {
     Strict,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthorizationPolicy {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub spec: AuthorizationPolicySpec,
+pub(crate) type AuthorizationPolicy = Resource<AuthorizationPolicySpec>;
+
+impl Spec for AuthorizationPolicySpec {
+    fn absent() -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthorizationPolicySpec {
-    pub selector: Option<WorkloadSelector>,
-    pub action: Action,
+pub(crate) struct AuthorizationPolicySpec {
+    pub(crate) selector: Option<WorkloadSelector>,
+    pub(crate) action: Action,
     /// CUSTOM's external authorizer: refused (see `translate::security`).
-    pub provider: Option<serde_norway::Value>,
-    pub rules: Vec<Rule>,
+    pub(crate) provider: Option<serde_norway::Value>,
+    pub(crate) rules: Vec<Rule>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Action {
+pub(crate) enum Action {
     #[default]
     Allow,
     Deny,
@@ -87,49 +83,49 @@ pub enum Action {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Rule {
-    pub from: Vec<From>,
-    pub to: Vec<To>,
-    pub when: Vec<Condition>,
+pub(crate) struct Rule {
+    pub(crate) from: Vec<From>,
+    pub(crate) to: Vec<To>,
+    pub(crate) when: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct From {
-    pub source: Source,
+pub(crate) struct From {
+    pub(crate) source: Source,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Source {
-    pub principals: Vec<String>,
-    pub not_principals: Vec<String>,
-    pub namespaces: Vec<String>,
-    pub not_namespaces: Vec<String>,
+pub(crate) struct Source {
+    pub(crate) principals: Vec<String>,
+    pub(crate) not_principals: Vec<String>,
+    pub(crate) namespaces: Vec<String>,
+    pub(crate) not_namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct To {
-    pub operation: Operation,
+pub(crate) struct To {
+    pub(crate) operation: Operation,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Operation {
-    pub methods: Vec<String>,
-    pub not_methods: Vec<String>,
-    pub paths: Vec<String>,
-    pub not_paths: Vec<String>,
+pub(crate) struct Operation {
+    pub(crate) methods: Vec<String>,
+    pub(crate) not_methods: Vec<String>,
+    pub(crate) paths: Vec<String>,
+    pub(crate) not_paths: Vec<String>,
     /// Strings in Istio's API (`"8080"`).
-    pub ports: Vec<String>,
-    pub not_ports: Vec<String>,
+    pub(crate) ports: Vec<String>,
+    pub(crate) not_ports: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Condition {
-    pub key: String,
-    pub values: Vec<String>,
-    pub not_values: Vec<String>,
+pub(crate) struct Condition {
+    pub(crate) key: String,
+    pub(crate) values: Vec<String>,
+    pub(crate) not_values: Vec<String>,
 }

@@ -5,59 +5,87 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VirtualService {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: VirtualServiceSpec,
+pub(crate) type VirtualService = Resource<VirtualServiceSpec>;
+
+impl Spec for VirtualServiceSpec {}
+
+impl VirtualServiceSpec {
+    /// The http route named `name`, to change it (a weight override; routes without a name
+    /// cannot be named).
+    pub(crate) fn route_named_mut(&mut self, name: &str) -> Option<&mut HttpRoute> {
+        self.http
+            .iter_mut()
+            .find(|r| r.name.as_deref() == Some(name))
+    }
+}
+
+/// One http route of one VirtualService, by name: what `set-weights`, a weight override and
+/// the canary name (`kyc-credit-check/credit-check-report`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteRef {
+    pub virtual_service: String,
+    pub route: String,
+}
+
+impl RouteRef {
+    pub fn new(virtual_service: impl Into<String>, route: impl Into<String>) -> Self {
+        RouteRef {
+            virtual_service: virtual_service.into(),
+            route: route.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RouteRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.virtual_service, self.route)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VirtualServiceSpec {
-    pub hosts: Vec<String>,
+pub(crate) struct VirtualServiceSpec {
+    pub(crate) hosts: Vec<String>,
     #[serde(default)]
-    pub gateways: Vec<String>,
+    pub(crate) gateways: Vec<String>,
     #[serde(default)]
-    pub http: Vec<HttpRoute>,
+    pub(crate) http: Vec<HttpRoute>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpRoute {
-    pub name: Option<String>,
+pub(crate) struct HttpRoute {
+    pub(crate) name: Option<String>,
     #[serde(rename = "match")]
-    pub matches: Vec<HttpMatch>,
-    pub route: Vec<RouteDestination>,
-    pub rewrite: Option<Rewrite>,
-    pub timeout: Option<String>,
-    pub retries: Option<Retries>,
-    pub fault: Option<Fault>,
-    pub mirror: Option<Destination>,
-    pub mirror_percentage: Option<Percent>,
-    pub headers: Option<Headers>,
+    pub(crate) matches: Vec<HttpMatch>,
+    pub(crate) route: Vec<RouteDestination>,
+    pub(crate) rewrite: Option<Rewrite>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) retries: Option<Retries>,
+    pub(crate) fault: Option<Fault>,
+    pub(crate) mirror: Option<Destination>,
+    pub(crate) mirror_percentage: Option<Percent>,
+    pub(crate) headers: Option<Headers>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpMatch {
-    pub name: Option<String>,
-    pub uri: Option<StringMatch>,
-    pub method: Option<StringMatch>,
-    pub headers: BTreeMap<String, StringMatch>,
-    pub without_headers: BTreeMap<String, StringMatch>,
-    pub query_params: BTreeMap<String, StringMatch>,
-    pub ignore_uri_case: bool,
-    pub gateways: Vec<String>,
+pub(crate) struct HttpMatch {
+    pub(crate) name: Option<String>,
+    pub(crate) uri: Option<StringMatch>,
+    pub(crate) method: Option<StringMatch>,
+    pub(crate) headers: BTreeMap<String, StringMatch>,
+    pub(crate) without_headers: BTreeMap<String, StringMatch>,
+    pub(crate) query_params: BTreeMap<String, StringMatch>,
+    pub(crate) ignore_uri_case: bool,
+    pub(crate) gateways: Vec<String>,
 }
 
 /// Istio StringMatch: exactly one of exact, prefix, regex.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StringMatch {
+pub(crate) enum StringMatch {
     Exact(String),
     Prefix(String),
     Regex(String),
@@ -89,79 +117,79 @@ impl<'de> Deserialize<'de> for StringMatch {
 /// One destination of a route and its share of the traffic.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteDestination {
-    pub destination: Destination,
-    pub weight: Option<u32>,
-    pub headers: Option<Headers>,
+pub(crate) struct RouteDestination {
+    pub(crate) destination: Destination,
+    pub(crate) weight: Option<u32>,
+    pub(crate) headers: Option<Headers>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Destination {
-    pub host: String,
-    pub subset: Option<String>,
-    pub port: Option<PortSelector>,
+pub(crate) struct Destination {
+    pub(crate) host: String,
+    pub(crate) subset: Option<String>,
+    pub(crate) port: Option<PortSelector>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PortSelector {
-    pub number: u16,
+pub(crate) struct PortSelector {
+    pub(crate) number: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Rewrite {
-    pub uri: Option<String>,
-    pub authority: Option<String>,
+pub(crate) struct Rewrite {
+    pub(crate) uri: Option<String>,
+    pub(crate) authority: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Retries {
-    pub attempts: u32,
-    pub per_try_timeout: Option<String>,
-    pub retry_on: Option<String>,
+pub(crate) struct Retries {
+    pub(crate) attempts: u32,
+    pub(crate) per_try_timeout: Option<String>,
+    pub(crate) retry_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Fault {
-    pub delay: Option<FaultDelay>,
-    pub abort: Option<FaultAbort>,
+pub(crate) struct Fault {
+    pub(crate) delay: Option<FaultDelay>,
+    pub(crate) abort: Option<FaultAbort>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FaultDelay {
-    pub fixed_delay: String,
-    pub percentage: Option<Percent>,
+pub(crate) struct FaultDelay {
+    pub(crate) fixed_delay: String,
+    pub(crate) percentage: Option<Percent>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FaultAbort {
-    pub http_status: u16,
-    pub percentage: Option<Percent>,
+pub(crate) struct FaultAbort {
+    pub(crate) http_status: u16,
+    pub(crate) percentage: Option<Percent>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Percent {
-    pub value: f64,
+pub(crate) struct Percent {
+    pub(crate) value: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Headers {
-    pub request: Option<HeaderOps>,
-    pub response: Option<HeaderOps>,
+pub(crate) struct Headers {
+    pub(crate) request: Option<HeaderOps>,
+    pub(crate) response: Option<HeaderOps>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct HeaderOps {
-    pub set: BTreeMap<String, String>,
-    pub add: BTreeMap<String, String>,
-    pub remove: Vec<String>,
+pub(crate) struct HeaderOps {
+    pub(crate) set: BTreeMap<String, String>,
+    pub(crate) add: BTreeMap<String, String>,
+    pub(crate) remove: Vec<String>,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// What happens when a service exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RestartPolicy {
+pub(crate) enum RestartPolicy {
     /// Restart it after the back-off (the kubelet's `Always`).
     #[default]
     Always,
@@ -17,15 +17,15 @@ pub enum RestartPolicy {
 
 /// The delays between restarts of one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
+pub(crate) struct Backoff {
+    pub(crate) initial: Duration,
+    pub(crate) max: Duration,
     /// The delay used for the previous restart, None before the first one or after a reset.
     last: Option<Duration>,
 }
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Backoff {
             initial,
             max: max.max(initial),
@@ -34,12 +34,12 @@ impl Backoff {
     }
 
     /// Running this long without exiting resets the back-off (twice the cap, as the kubelet).
-    pub fn reset_after(&self) -> Duration {
+    pub(crate) fn reset_after(&self) -> Duration {
         self.max * 2
     }
 
     /// The delay before restarting a service that exited after running for `ran_for`.
-    pub fn next(&mut self, ran_for: Duration) -> Duration {
+    pub(crate) fn next(&mut self, ran_for: Duration) -> Duration {
         if ran_for >= self.reset_after() {
             self.last = None;
         }

@@ -15,7 +15,7 @@ pub enum EnvoyNotFound {
 }
 
 /// Find an executable on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
+pub(super) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))

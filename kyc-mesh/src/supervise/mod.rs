@@ -5,7 +5,7 @@
 mod backoff;
 mod envoy_bin;
 
-pub use backoff::{Backoff, RestartPolicy};
+pub(crate) use backoff::{Backoff, RestartPolicy};
 pub use envoy_bin::{find_envoy, EnvoyNotFound, ENVOY_INSTALL_HINT};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,16 +38,16 @@ pub enum SuperviseError {
 }
 
 /// An exit report: (the process's [`Proc::id`], exit status text).
-pub type Exit = (usize, String);
+pub(crate) type Exit = (usize, String);
 
 /// Ids of started processes, unique for the life of kyc-mesh (a restarted service gets a new one).
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
-pub struct Proc {
-    pub name: String,
+pub(crate) struct Proc {
+    pub(crate) name: String,
     /// Names this process in [`Exit`] reports.
-    pub id: usize,
-    pub pid: Option<u32>,
+    pub(crate) id: usize,
+    pub(crate) pid: Option<u32>,
     /// Asks the owning task to stop the child (SIGTERM, then SIGKILL after 10s).
     stop: Option<oneshot::Sender<()>>,
     /// Becomes Some(status text) when the process has exited.
@@ -55,13 +55,13 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn exited(&self) -> Option<String> {
+    pub(crate) fn exited(&self) -> Option<String> {
         self.done.borrow().clone()
     }
 
     /// SIGTERM (SIGKILL after 10 s) and wait until it has exited; false if it did not
     /// within `timeout`.
-    pub async fn stop(&mut self, timeout: Duration) -> bool {
+    pub(crate) async fn stop(&mut self, timeout: Duration) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -88,7 +88,7 @@ fn forward(name: &str, stream: Stream, is_err: bool) {
 
 /// Start a child in its own process group; its output is prefixed with its name and its
 /// exit is reported on `exits` ([`Proc::id`], status).
-pub fn spawn(
+pub(crate) fn spawn(
     name: &str,
     mut cmd: Command,
     exits: &mpsc::UnboundedSender<Exit>,
@@ -177,7 +177,7 @@ async fn wait_exit(p: &mut Proc, timeout: Duration) -> bool {
         .is_ok()
 }
 
-pub async fn stop_all(procs: &mut [Proc]) {
+pub(crate) async fn stop_all(procs: &mut [Proc]) {
     // Gateway first (it is last in the list), then the services.
     for p in procs.iter_mut().rev() {
         if let Some(stop) = p.stop.take() {
@@ -192,7 +192,7 @@ pub async fn stop_all(procs: &mut [Proc]) {
 }
 
 /// Wait until `url` answers 200, failing early when the process exits.
-pub async fn wait_ready(
+pub(crate) async fn wait_ready(
     client: &reqwest::Client,
     p: &Proc,
     url: &str,

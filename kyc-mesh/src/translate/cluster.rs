@@ -13,7 +13,7 @@ use crate::envoy::{Any, ClusterName, Duration};
 use crate::identity::SpiffeId;
 use crate::istio::{ClientTlsMode, Destination, Loaded, TrafficPolicy};
 
-use super::{dur, Ctx};
+use super::{dur, Ctx, Untranslatable};
 
 /// Envoy's circuit breaker default when Istio sets no limit: effectively none.
 const UNLIMITED: u64 = u32::MAX as u64;
@@ -122,7 +122,7 @@ impl Ctx<'_> {
             Err(e) => {
                 // The rule is what to fix, so the finding points at it.
                 self.findings
-                    .push(Severity::Error, rule.map_or(origin, |(o, _)| o), e);
+                    .push(Severity::Error, rule.map_or(origin, |(o, _)| o), e.0);
                 None
             }
         }
@@ -173,7 +173,7 @@ pub(super) fn build_cluster(
     name: ClusterName,
     ports: &[u16],
     policy: &TrafficPolicy,
-) -> Result<Cluster, String> {
+) -> Result<Cluster, Untranslatable> {
     let pool = policy.connection_pool.clone().unwrap_or_default();
     let tcp = pool.tcp.unwrap_or_default();
     let http = pool.http.unwrap_or_default();
@@ -186,9 +186,9 @@ pub(super) fn build_cluster(
         Some("ROUND_ROBIN") => LbPolicy::RoundRobin,
         Some("RANDOM") => LbPolicy::Random,
         Some(other) => {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "trafficPolicy.loadBalancer.simple {other:?} is not translated (use ROUND_ROBIN, LEAST_REQUEST or RANDOM)"
-            ))
+            )))
         }
     };
     if let Some(mode @ (ClientTlsMode::Simple | ClientTlsMode::Mutual)) =
@@ -199,9 +199,9 @@ pub(super) fn build_cluster(
         } else {
             "MUTUAL"
         };
-        return Err(format!(
+        return Err(Untranslatable(format!(
             "trafficPolicy.tls.mode {mode} (TLS to a server outside the mesh) is not translated by the local mesh; use ISTIO_MUTUAL or DISABLE"
-        ));
+        )));
     }
     let limit = |v: Option<u32>| v.map(u64::from).unwrap_or(UNLIMITED);
     let common = CommonHttpProtocolOptions {
@@ -261,7 +261,9 @@ pub(super) fn build_cluster(
 /// stands for the kubelet's readiness probes with Envoy's active health checks (`/readyz`),
 /// whose next pass would otherwise uneject a pod that answers `/readyz` but fails requests
 /// at once (every 0.5 s).
-fn outlier_detection(od: &crate::istio::OutlierDetection) -> Result<OutlierDetection, String> {
+fn outlier_detection(
+    od: &crate::istio::OutlierDetection,
+) -> Result<OutlierDetection, Untranslatable> {
     let enforcing = |n: u32| if n > 0 { 100 } else { 0 };
     Ok(OutlierDetection {
         consecutive_5xx: od.consecutive_5xx_errors,

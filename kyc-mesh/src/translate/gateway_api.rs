@@ -26,7 +26,7 @@ use crate::istio::{
 };
 
 use super::route::{RouteSource, Semantics};
-use super::Ctx;
+use super::{Ctx, Untranslatable};
 
 /// The Gateway API's largest backend weight (its CRD's maximum): Envoy's total stays in u32.
 const MAX_WEIGHT: u32 = 1_000_000;
@@ -265,7 +265,7 @@ fn route_hosts(hostnames: &[String], listener: Option<&str>) -> Vec<String> {
 
 /// A rule's backends, filters and timeout as the route model; Err is a field path
 /// (relative to the rule) and what is wrong.
-fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, String> {
+fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, Untranslatable> {
     if rule.backend_refs.is_empty() {
         return Err(".backendRefs: a rule needs at least one backendRef (without one Gateway API answers 500; redirects are not translated)".into());
     }
@@ -273,23 +273,25 @@ fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, String> {
     for (bi, b) in rule.backend_refs.iter().enumerate() {
         let at = format!(".backendRefs[{bi}]");
         if !b.is_service() {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "{at}: group {:?} kind {:?}: only core Services are translated",
                 b.group.as_deref().unwrap_or(""),
                 b.kind.as_deref().unwrap_or("Service")
-            ));
+            )));
         }
         if b.namespace.as_deref().is_some_and(|n| n != ns) {
-            return Err(format!("{at}.namespace: a backend in another namespace needs a ReferenceGrant, which is not translated"));
+            return Err(Untranslatable(format!("{at}.namespace: a backend in another namespace needs a ReferenceGrant, which is not translated")));
         }
         if b.weight() > MAX_WEIGHT {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "{at}.weight {}: at most {MAX_WEIGHT} (Gateway API)",
                 b.weight()
-            ));
+            )));
         }
         let Some(port) = b.port else {
-            return Err(format!("{at}.port: required for a Service backend"));
+            return Err(Untranslatable(format!(
+                "{at}.port: required for a Service backend"
+            )));
         };
         route.push(RouteDestination {
             destination: Destination {
@@ -307,10 +309,10 @@ fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, String> {
     for (fi, f) in rule.filters.iter().enumerate() {
         let at = format!(".filters[{fi}]");
         if !seen.insert(format!("{:?}", f.kind)) {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "{at}.type: {:?} is given twice in one rule",
                 f.kind
-            ));
+            )));
         }
         let given = [
             f.request_header_modifier.is_some(),
@@ -323,10 +325,10 @@ fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, String> {
             FilterType::UrlRewrite => 2,
         };
         if given.iter().enumerate().any(|(i, g)| *g != (i == wanted)) {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "{at}: type {:?} needs exactly its own field (requestHeaderModifier, responseHeaderModifier or urlRewrite)",
                 f.kind
-            ));
+            )));
         }
         if let Some(m) = &f.request_header_modifier {
             headers.request = Some(header_ops(m));
@@ -356,14 +358,18 @@ fn convert_rule(rule: &Rule, ns: &str) -> Result<HttpRoute, String> {
 
 /// `URLRewrite`: hostname → authority, `ReplacePrefixMatch` → prefix rewrite (only after
 /// `PathPrefix` matches, as the Gateway API requires).
-fn url_rewrite(u: &gateway_api::UrlRewrite, rule: &Rule, at: &str) -> Result<Rewrite, String> {
+fn url_rewrite(
+    u: &gateway_api::UrlRewrite,
+    rule: &Rule,
+    at: &str,
+) -> Result<Rewrite, Untranslatable> {
     let uri = match &u.path {
         None => None,
         Some(p) => {
             let Some(value) = &p.replace_prefix_match else {
-                return Err(format!(
+                return Err(Untranslatable(format!(
                     "{at}.urlRewrite.path.replacePrefixMatch: required for type ReplacePrefixMatch"
-                ));
+                )));
             };
             let prefix_only = !rule.matches.is_empty()
                 && rule.matches.iter().all(|m| {
@@ -372,10 +378,10 @@ fn url_rewrite(u: &gateway_api::UrlRewrite, rule: &Rule, at: &str) -> Result<Rew
                         .is_some_and(|p| p.kind == PathMatchType::PathPrefix && p.value != "/")
                 });
             if !prefix_only {
-                return Err(format!("{at}.urlRewrite.path: ReplacePrefixMatch needs every match of the rule to be a PathPrefix other than \"/\""));
+                return Err(Untranslatable(format!("{at}.urlRewrite.path: ReplacePrefixMatch needs every match of the rule to be a PathPrefix other than \"/\"")));
             }
             if value == "/" {
-                return Err(format!("{at}.urlRewrite.path.replacePrefixMatch: \"/\" (strip the prefix) is not translated by the local mesh"));
+                return Err(Untranslatable(format!("{at}.urlRewrite.path.replacePrefixMatch: \"/\" (strip the prefix) is not translated by the local mesh")));
             }
             Some(value.clone())
         }
@@ -400,15 +406,15 @@ fn header_ops(m: &gateway_api::HeaderModifier) -> HeaderOps {
 }
 
 /// One Gateway API match as the route model's match; Err is a relative field path.
-fn convert_match(m: &gateway_api::RouteMatch) -> Result<HttpMatch, String> {
+fn convert_match(m: &gateway_api::RouteMatch) -> Result<HttpMatch, Untranslatable> {
     let uri = match &m.path {
         None => Some(StringMatch::Prefix("/".into())),
         Some(p) => {
             if p.kind != PathMatchType::RegularExpression && !p.value.starts_with('/') {
-                return Err(format!(
+                return Err(Untranslatable(format!(
                     ".path.value {:?}: a path starts with \"/\"",
                     p.value
-                ));
+                )));
             }
             Some(match p.kind {
                 PathMatchType::Exact => StringMatch::Exact(p.value.clone()),

@@ -18,8 +18,6 @@ mod route;
 mod security;
 mod sidecar;
 
-pub use route::ISTIO_DEFAULT_RETRY_ON;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analyze::{self, Code, Findings, Severity};
@@ -36,19 +34,19 @@ use crate::registry::Registry;
 use crate::topology::{Ports, SidecarPlan, Topology};
 
 /// The Istio port the ingress gateway's listener stands for (the gateway Service's 80).
-pub const INGRESS_ISTIO_PORT: u16 = 80;
+pub(crate) const INGRESS_ISTIO_PORT: u16 = 80;
 
 /// Which Envoy a configuration is for: the ingress gateway, or the sidecar of one
 /// workload (by Deployment name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ProxyId {
+pub(crate) enum ProxyId {
     IngressGateway,
     Sidecar(&'static str),
 }
 
 impl ProxyId {
     /// Its directory under the state directory (certificates, xDS files).
-    pub fn dir_name(&self) -> &'static str {
+    pub(crate) fn dir_name(&self) -> &'static str {
         match self {
             ProxyId::IngressGateway => "istio-ingressgateway",
             ProxyId::Sidecar(w) => w,
@@ -67,29 +65,29 @@ impl std::fmt::Display for ProxyId {
 
 /// One HTTP listener of a proxy and its route table.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProxyListener {
-    pub listener: HttpListener,
-    pub routes: RouteConfiguration,
+pub(crate) struct ProxyListener {
+    pub(crate) listener: HttpListener,
+    pub(crate) routes: RouteConfiguration,
 }
 
 /// Everything one Envoy needs: its node, its listeners with their routes (the gateway
 /// has one; a sidecar its inbound, then its outbound), its clusters, and in a mesh with
 /// sidecars its workload identity.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProxyConfig {
-    pub node: Node,
-    pub listeners: Vec<ProxyListener>,
-    pub clusters: BTreeMap<ClusterName, Cluster>,
-    pub identity: Option<ProxyIdentity>,
+pub(crate) struct ProxyConfig {
+    pub(crate) node: Node,
+    pub(crate) listeners: Vec<ProxyListener>,
+    pub(crate) clusters: BTreeMap<ClusterName, Cluster>,
+    pub(crate) identity: Option<ProxyIdentity>,
 }
 
 /// A proxy's SPIFFE identity and where its certificate files and SDS secrets are (`up`
 /// issues them there with `identity::MeshCa` before the proxy starts).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProxyIdentity {
-    pub spiffe: SpiffeId,
-    pub dir: std::path::PathBuf,
-    pub sds: SdsSources,
+pub(crate) struct ProxyIdentity {
+    pub(crate) spiffe: SpiffeId,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) sds: SdsSources,
 }
 
 impl ProxyIdentity {
@@ -105,7 +103,7 @@ impl ProxyIdentity {
 
 impl ProxyConfig {
     /// A self-contained static bootstrap (what `render` prints).
-    pub fn static_bootstrap(&self, admin_port: u16) -> Bootstrap {
+    pub(crate) fn static_bootstrap(&self, admin_port: u16) -> Bootstrap {
         Bootstrap {
             node: self.node.clone(),
             admin: Admin::loopback(admin_port),
@@ -129,20 +127,21 @@ impl ProxyConfig {
     }
 
     /// The first listener (the gateway's only one, a sidecar's inbound).
-    pub fn main_listener(&self) -> Option<&ProxyListener> {
+    pub(crate) fn main_listener(&self) -> Option<&ProxyListener> {
         self.listeners.first()
     }
 }
 
 /// The output of translation: one configuration per proxy, and what `check` reports.
 #[derive(Debug, Clone)]
-pub struct Translation {
-    pub proxies: BTreeMap<ProxyId, ProxyConfig>,
-    pub findings: Findings,
+pub(crate) struct Translation {
+    pub(crate) proxies: BTreeMap<ProxyId, ProxyConfig>,
+    pub(crate) findings: Findings,
 }
 
+#[cfg(test)]
 impl Translation {
-    pub fn proxy(&self, id: ProxyId) -> Option<&ProxyConfig> {
+    pub(crate) fn proxy(&self, id: ProxyId) -> Option<&ProxyConfig> {
         self.proxies.get(&id)
     }
 }
@@ -159,19 +158,38 @@ struct Ctx<'a> {
     sds: Option<SdsSources>,
 }
 
+/// A value translation cannot turn into Envoy configuration: the text of its finding (it
+/// names the field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Untranslatable(pub String);
+
+impl From<String> for Untranslatable {
+    fn from(text: String) -> Self {
+        Untranslatable(text)
+    }
+}
+
+impl From<&str> for Untranslatable {
+    fn from(text: &str) -> Self {
+        Untranslatable(text.to_string())
+    }
+}
+
 /// An Istio duration field as an Envoy duration; the error names the field.
-fn dur(text: &str, what: &str) -> Result<Duration, String> {
-    Duration::parse_istio(text).map_err(|e| format!("{what}: {e}"))
+fn dur(text: &str, what: &str) -> Result<Duration, Untranslatable> {
+    Duration::parse_istio(text).map_err(|e| Untranslatable(format!("{what}: {e}")))
 }
 
 /// Translate loaded objects into the ingress gateway's configuration plus findings (the
 /// edge-only mesh: no sidecars).
-pub fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
+#[cfg(test)]
+pub(crate) fn translate(objects: &[Loaded], ports: &Ports) -> Translation {
     translate_mesh(objects, ports, &SidecarPlan::default())
 }
 
 /// Translate for the gateway and one sidecar per workload the plan injects.
-pub fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> Translation {
+pub(crate) fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> Translation {
     let registry = Registry::new(objects);
     let topology = Topology::local(ports, objects);
     let findings = analyze::objects(objects, &registry, &topology);
@@ -217,7 +235,7 @@ pub fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPlan) -> 
     let ingress = ProxyConfig {
         node: Node {
             id: "kyc-mesh".into(),
-            cluster: "istio-ingressgateway".into(),
+            cluster: crate::envoy::telemetry::SERVICE_NAME.into(),
         },
         listeners: vec![ProxyListener {
             routes: RouteConfiguration {

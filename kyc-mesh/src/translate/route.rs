@@ -17,11 +17,12 @@ use crate::istio::{
     namespace_of, Fault, HeaderOps, Headers, HttpMatch, HttpRoute, Loaded, Percent, Retries,
     StringMatch, VirtualService,
 };
+use crate::weights;
 
-use super::{dur, Ctx};
+use super::{dur, Ctx, Untranslatable};
 
 /// Istio's default route retry policy (pilot/pkg/networking/core/route/retry).
-pub const ISTIO_DEFAULT_RETRY_ON: &str =
+pub(crate) const ISTIO_DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 /// How a route's fields read: istiod marks the VirtualServices it generates from Gateway
@@ -39,12 +40,12 @@ pub(super) enum Semantics {
 /// is reported (the object's own field path).
 pub(super) struct RouteSource<'s> {
     /// The namespace short hosts resolve in.
-    pub namespace: &'s str,
+    pub(crate) namespace: &'s str,
     /// The Envoy route name (`<object>.<route>`).
-    pub name: String,
+    pub(crate) name: String,
     /// The field path of the route (`spec.http[0]`, `spec.rules[2]`).
-    pub field: String,
-    pub semantics: Semantics,
+    pub(crate) field: String,
+    pub(crate) semantics: Semantics,
 }
 
 impl RouteSource<'_> {
@@ -76,7 +77,7 @@ impl Ctx<'_> {
     ) -> Vec<Route> {
         let ns = source.namespace.to_string();
         let where_ = &source.field;
-        let mut errors = Vec::new();
+        let mut errors: Vec<Untranslatable> = Vec::new();
         if route.route.is_empty() {
             self.findings.push(
                 Severity::Error,
@@ -85,12 +86,8 @@ impl Ctx<'_> {
             );
             return Vec::new();
         }
-        // Saturating: weights come from the YAML, and a sum must not overflow.
-        let total: u32 = route
-            .route
-            .iter()
-            .fold(0, |sum, d| sum.saturating_add(d.weight.unwrap_or(0)));
-        if source.semantics == Semantics::GatewayApi && total == 0 {
+        let weights = || route.route.iter().map(|d| d.weight.unwrap_or(0));
+        if source.semantics == Semantics::GatewayApi && weights::total(weights()) == 0 {
             self.findings.push(
                 Severity::Error,
                 origin,
@@ -98,12 +95,14 @@ impl Ctx<'_> {
             );
             return Vec::new();
         }
-        if route.route.len() > 1 && source.semantics == Semantics::Istio && total != 100 {
-            self.findings.push(
-                Severity::Error,
-                origin,
-                format!("{where_}.route: weights add up to {total}, they must add up to 100"),
-            );
+        if route.route.len() > 1 && source.semantics == Semantics::Istio {
+            if let Err(total) = weights::sum_to_100(weights()) {
+                self.findings.push(
+                    Severity::Error,
+                    origin,
+                    format!("{where_}.route: weights add up to {total}, they must add up to 100"),
+                );
+            }
         }
         // A destination with weight 0 gets no traffic: Envoy is not told about it.
         let weighted: Vec<_> = route
@@ -159,7 +158,7 @@ impl Ctx<'_> {
                         runtime_fraction: RuntimeFraction { default_value },
                         trace_sampled: false,
                     }),
-                    Err(e) => errors.push(format!("mirrorPercentage: {e}")),
+                    Err(e) => errors.push(format!("mirrorPercentage: {e}").into()),
                 }
             }
         } else if route.mirror_percentage.is_some() {
@@ -254,8 +253,8 @@ fn string_match(m: &StringMatch) -> StringMatcher {
     }
 }
 
-fn fraction(p: Option<&Percent>) -> Result<FractionalPercent, String> {
-    FractionalPercent::from_percent(p.map(|p| p.value)).map_err(|e| e.to_string())
+fn fraction(p: Option<&Percent>) -> Result<FractionalPercent, Untranslatable> {
+    FractionalPercent::from_percent(p.map(|p| p.value)).map_err(|e| Untranslatable(e.to_string()))
 }
 
 fn route_match(m: Option<&HttpMatch>, semantics: Semantics) -> RouteMatch {
@@ -304,7 +303,7 @@ fn route_match(m: Option<&HttpMatch>, semantics: Semantics) -> RouteMatch {
 
 /// Istio's retries: none when `attempts: 0`, Istio's defaults when absent; status codes
 /// in `retryOn` become `retriable_status_codes`.
-pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, String> {
+pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, Untranslatable> {
     let (attempts, per_try, retry_on) = match r {
         None => (2, None, None),
         Some(r) => (
@@ -347,7 +346,7 @@ pub(super) fn retry_policy(r: Option<&Retries>) -> Result<Option<RetryPolicy>, S
     }))
 }
 
-fn fault_config(f: &Fault) -> Result<HttpFault, String> {
+fn fault_config(f: &Fault) -> Result<HttpFault, Untranslatable> {
     let delay = match &f.delay {
         None => None,
         Some(d) => Some(FaultDelay {
@@ -358,10 +357,10 @@ fn fault_config(f: &Fault) -> Result<HttpFault, String> {
     let abort = match &f.abort {
         None => None,
         Some(a) if !(200..600).contains(&a.http_status) => {
-            return Err(format!(
+            return Err(Untranslatable(format!(
                 "fault.abort.httpStatus {} is not an HTTP status",
                 a.http_status
-            ))
+            )))
         }
         Some(a) => Some(FaultAbort {
             http_status: a.http_status,

@@ -31,7 +31,7 @@ use super::{Ctx, ProxyConfig, ProxyId, ProxyIdentity, ProxyListener};
 use crate::identity::SpiffeId;
 
 /// The ingress gateway's Service, as sidecars name it.
-pub const INGRESS_FQDN: &str = "istio-ingressgateway.istio-system.svc.cluster.local";
+pub(super) const INGRESS_FQDN: &str = "istio-ingressgateway.istio-system.svc.cluster.local";
 
 /// A route to one cluster with Istio's defaults (no timeout, 2 retries).
 fn default_route(name: &str, cluster: ClusterName) -> Route {

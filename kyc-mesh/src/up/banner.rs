@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::topology::Topology;
 
 use super::layout::Layout;
-use super::UpOptions;
+use super::options::UpOptions;
 
 /// What the user sees once the mesh is up (tests wait for its first line).
 pub(super) fn banner(o: &UpOptions, topology: &Topology, layout: &Layout, scenario: Option<&Path>) {

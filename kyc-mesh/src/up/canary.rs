@@ -1,34 +1,35 @@
-//! The canary inside `up` (so that a dashboard can start and watch it): `canary-start` spawns
-//! the analysis loop ([`crate::canary::run`]) on Envoy's stats, moving weights with
-//! `set-weights` requests sent to `up`'s own loop, publishing each check and phase on the
-//! event bus; `canary-promote`/`canary-abort` reach it as commands; `load` runs the load
-//! generator. One canary at a time.
+//! The canary inside `up` (so that a dashboard can start and watch it), and the load
+//! generator: `canary-start` spawns the analysis loop ([`crate::canary::run`]) on the gateway
+//! Envoy's stats, moving weights with in-process `set-weights` calls into `up`'s own loop
+//! (the same checks, generation and confirmed apply as any client's), publishing each check
+//! and phase on the event bus; `canary-promote`/`canary-abort` reach it as commands. One
+//! canary at a time.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::canary::envoy_metrics::EnvoyMetrics;
-use crate::canary::load::{LoadGen, MAX_RPS};
-use crate::canary::model::{CanarySpec, CanaryStatus};
+use crate::canary::load::{LoadError, LoadGen, LoadStatus, MAX_RPS};
+use crate::canary::model::{CanarySpec, CanaryStatus, Phase};
 use crate::canary::run::{run, Command, Update};
-use crate::canary::Actuator;
-use crate::control::event::Event;
-use crate::control::protocol::{Refusal, Request, Response};
-use crate::control::server::Call;
-use crate::control::state::RouteDestinationState;
+use crate::canary::{Actuator, CanaryError};
 use crate::envoy::ClusterName;
+use crate::field::FieldError;
+use crate::istio::RouteRef;
+use crate::ops::{Calls, MeshEvent, Op, Outcome, Refusal, Refused};
+use crate::weights::{WeightedDestination, WeightedRoute, Weights};
 
-use super::live::Live;
+use super::proxies::Proxies;
 
 /// The canary running (or finished: its status stays for `canary status`).
-pub(super) struct RunningCanary {
+struct RunningCanary {
     status: Arc<Mutex<CanaryStatus>>,
     commands: mpsc::Sender<Command>,
 }
 
 impl RunningCanary {
-    pub fn status(&self) -> CanaryStatus {
+    fn status(&self) -> CanaryStatus {
         self.status
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -36,48 +37,49 @@ impl RunningCanary {
     }
 }
 
-/// Moves weights by asking `up`'s loop, like any client: the same validation, pipeline,
-/// confirmed reload and persisted override.
+/// The canary (running or last run) and the load generator of the mesh.
+pub(super) struct Canary {
+    running: Option<RunningCanary>,
+    load: Option<LoadGen>,
+    /// `up`'s own loop: the canary moves weights through it.
+    calls: Calls,
+    bus: broadcast::Sender<MeshEvent>,
+    gateway_port: u16,
+}
+
+/// Moves weights with a typed `set-weights` call into `up`'s loop, like any client: the same
+/// checks, the next generation, the confirmed apply and the persisted override.
 struct LocalActuator {
-    calls: mpsc::Sender<Call>,
-    virtual_service: String,
-    route: String,
+    calls: Calls,
+    route: RouteRef,
     stable: String,
     canary: String,
 }
 
 impl Actuator for LocalActuator {
-    async fn set_weight(&mut self, weight: u32) -> Result<(), String> {
-        let weights = [
-            (self.stable.clone(), (100 - weight).into()),
-            (self.canary.clone(), weight.into()),
-        ]
-        .into_iter()
-        .collect();
-        let request = Request::SetWeights {
-            virtual_service: self.virtual_service.clone(),
+    async fn set_weight(&mut self, weight: u32) -> Result<(), CanaryError> {
+        let weights = Weights::split(&self.stable, &self.canary, weight)
+            .map_err(|e| CanaryError::Mesh(e.to_string()))?;
+        let op = Op::SetWeights {
             route: self.route.clone(),
             weights: Some(weights),
         };
-        match ask(&self.calls, request).await {
-            Some(Response::Done { .. }) => Ok(()),
-            Some(Response::Refused { message, .. } | Response::Failed { message }) => Err(message),
-            None => Err("the mesh is stopping".into()),
+        match self.calls.ask(op).await {
+            Some(Outcome::Done { .. }) => Ok(()),
+            Some(Outcome::Refused(Refused { message, .. }) | Outcome::Failed { message }) => {
+                Err(CanaryError::Mesh(message))
+            }
+            None => Err(CanaryError::Mesh("the mesh is stopping".into())),
         }
     }
 }
 
-async fn ask(calls: &mpsc::Sender<Call>, request: Request) -> Option<Response> {
-    let (reply, answer) = oneshot::channel();
-    calls.send(Call { request, reply }).await.ok()?;
-    answer.await.ok()
-}
-
-/// The subset cluster Envoy holds for a destination (as translated), else istiod's name for it.
-fn cluster_of(live: &Live<'_>, d: &RouteDestinationState) -> ClusterName {
+/// The subset cluster the gateway holds for a destination (as translated), else istiod's
+/// name for it.
+fn cluster_of(proxies: &Proxies, d: &WeightedDestination) -> ClusterName {
     let subset = d.subset.clone().unwrap_or_default();
     let prefix = format!("{}.", d.host);
-    let gateway = live.mesh.gateway().map(|g| &g.config.clusters);
+    let gateway = proxies.gateway().map(|g| &g.config.clusters);
     gateway
         .and_then(|clusters| {
             clusters
@@ -91,66 +93,88 @@ fn cluster_of(live: &Live<'_>, d: &RouteDestinationState) -> ClusterName {
         })
 }
 
-impl Live<'_> {
-    pub(super) fn canary_start(&mut self, spec: CanarySpec) -> Response {
-        if let Some(c) = &self.canary {
-            let s = c.status();
-            if !s.phase.is_final() {
-                return Response::refused(
-                    Refusal::Conflict,
-                    format!(
-                        "a canary already runs on {}/{} ({:?}, canary at {}%): `kyc-mesh canary abort` or wait for it",
-                        s.spec.virtual_service, s.spec.route, s.phase, s.weight
-                    ),
-                );
-            }
+impl Canary {
+    pub(super) fn new(calls: Calls, bus: broadcast::Sender<MeshEvent>, gateway_port: u16) -> Self {
+        Canary {
+            running: None,
+            load: None,
+            calls,
+            bus,
+            gateway_port,
         }
-        if let Err(e) = spec.validate() {
-            return Response::refused(Refusal::BadRequest, e);
+    }
+
+    /// The status of the canary running or last run.
+    pub(super) fn status(&self) -> Option<CanaryStatus> {
+        self.running.as_ref().map(RunningCanary::status)
+    }
+
+    pub(super) fn load_status(&self) -> LoadStatus {
+        self.load.as_ref().map(LoadGen::status).unwrap_or_default()
+    }
+
+    /// `canary-start` on `route` (the weighted route the spec names, as in force): the
+    /// message of its start, or why not.
+    pub(super) fn start(
+        &mut self,
+        spec: CanarySpec,
+        route: Option<&WeightedRoute>,
+        proxies: &Proxies,
+    ) -> Result<String, Outcome> {
+        if let Some(s) = self.status().filter(|s| !s.phase.is_final()) {
+            return Err(Outcome::refused(
+                Refusal::Conflict,
+                format!(
+                    "a canary already runs on {}/{} ({:?}, canary at {}%): `kyc-mesh canary abort` or wait for it",
+                    s.spec.virtual_service, s.spec.route, s.phase, s.weight
+                ),
+            ));
         }
-        let (vs, route) = (&spec.virtual_service, &spec.route);
-        let found = self
-            .routes
-            .iter()
-            .find(|r| &r.virtual_service == vs && &r.route == route)
-            .cloned();
-        let Some(r) = found else {
-            return Response::refused(
-                Refusal::BadRequest,
-                format!("route: no weighted http route {route:?} in VirtualService {vs:?}"),
-            );
+        spec.validate()?;
+        let r = spec.route();
+        let Some(found) = route else {
+            return Err(FieldError::new(
+                "route",
+                format!(
+                    "no weighted http route {:?} in VirtualService {:?}",
+                    r.route, r.virtual_service
+                ),
+            )
+            .into());
         };
-        let [stable, canary] = r.destinations.as_slice() else {
-            return Response::refused(
-                Refusal::BadRequest,
-                format!("route: {vs}/{route} has {} destinations; the canary needs exactly two (stable first)", r.destinations.len()),
-            );
+        let [stable, canary] = found.destinations.as_slice() else {
+            return Err(FieldError::new(
+                "route",
+                format!(
+                    "{r} has {} destinations; the canary needs exactly two (stable first)",
+                    found.destinations.len()
+                ),
+            )
+            .into());
         };
-        // The canary reads the gateway's subset clusters (with sidecars too: the
-        // sidecars' inbound clusters do not know the subsets).
-        let Some(gateway) = self.mesh.gateway() else {
-            return Response::failed("the mesh runs no ingress gateway");
+        // The canary reads the gateway's subset clusters (with sidecars too: the sidecars'
+        // inbound clusters do not know the subsets).
+        let Some(gateway) = proxies.gateway() else {
+            return Err(Outcome::failed("the mesh runs no ingress gateway"));
         };
         let metrics = EnvoyMetrics::new(
             gateway.admin.clone(),
-            &cluster_of(self, stable),
-            &cluster_of(self, canary),
+            &cluster_of(proxies, stable),
+            &cluster_of(proxies, canary),
         );
         let actuator = LocalActuator {
             calls: self.calls.clone(),
-            virtual_service: vs.clone(),
-            route: route.clone(),
+            route: r.clone(),
             stable: stable.host.clone(),
             canary: canary.host.clone(),
         };
         if let Some(rps) = spec.load_rps.filter(|r| *r > 0) {
-            if let Err(e) = self.start_load(rps) {
-                return Response::failed(e);
-            }
+            self.start_load(rps)
+                .map_err(|e| Outcome::failed(e.to_string()))?;
         }
         let (tx, rx) = mpsc::channel(4);
         let status = Arc::new(Mutex::new(CanaryStatus {
-            phase: crate::canary::model::Phase::Progressing,
+            phase: Phase::Progressing,
             spec: spec.clone(),
             stable: stable.host.clone(),
             canary: canary.host.clone(),
@@ -160,7 +184,7 @@ impl Live<'_> {
             message: "starting".into(),
         }));
         let message = format!(
-            "canary started on {vs}/{route}: stable {}, canary {}, +{}% every {} ms",
+            "canary started on {r}: stable {}, canary {}, +{}% every {} ms",
             stable.host, canary.host, spec.step_weight, spec.interval_ms
         );
         println!("kyc-mesh: {message}");
@@ -171,53 +195,65 @@ impl Live<'_> {
             rx,
             status.clone(),
             self.bus.clone(),
-            self.calls.clone(),
         ));
-        self.canary = Some(RunningCanary {
+        self.running = Some(RunningCanary {
             status,
             commands: tx,
         });
-        self.answer(message)
+        Ok(message)
     }
 
-    /// `canary-promote` / `canary-abort`: handed to the loop, which moves the weights (through
-    /// this same loop, so the answer cannot wait for it: follow the events or `canary-status`).
-    pub(super) fn canary_command(&mut self, command: Command) -> Response {
+    /// `canary-promote` / `canary-abort`: handed to the analysis, which moves the weights
+    /// (through `up`'s loop, so the answer cannot wait for it: follow the events or
+    /// `canary-status`).
+    pub(super) fn command(&mut self, command: Command) -> Result<String, Outcome> {
         let running = self
-            .canary
+            .running
             .as_ref()
             .filter(|c| !c.status().phase.is_final());
         let Some(c) = running else {
-            return Response::refused(Refusal::Conflict, "no canary is running");
+            return Err(Outcome::refused(Refusal::Conflict, "no canary is running"));
         };
         match c.commands.try_send(command) {
-            Ok(()) => self.answer(format!("{command:?} sent to the canary")),
-            Err(_) => Response::refused(Refusal::Unavailable, "the canary is busy; try again"),
+            Ok(()) => Ok(format!("{command:?} sent to the canary")),
+            Err(_) => Err(Outcome::refused(
+                Refusal::Unavailable,
+                "the canary is busy; try again",
+            )),
         }
     }
 
-    pub(super) fn load(&mut self, rps: u32) -> Response {
+    /// The `load` request: `rps` requests a second through the gateway, 0 stops it.
+    pub(super) fn load(&mut self, rps: u32) -> Result<String, Outcome> {
         if rps == 0 {
             if let Some(l) = &mut self.load {
                 l.stop();
             }
-            let _ = self.bus.send(Event::Load {
-                load: self.load.as_ref().map(LoadGen::status).unwrap_or_default(),
-            });
-            return self.answer("load generator stopped".into());
+            let _ = self.bus.send(MeshEvent::Load(self.load_status()));
+            return Ok("load generator stopped".into());
         }
         match self.start_load(rps) {
-            Ok(()) => self.answer(format!("load generator at {rps} requests/s")),
-            Err(e) => Response::refused(Refusal::BadRequest, e),
+            Ok(()) => Ok(format!("load generator at {rps} requests/s")),
+            Err(e @ LoadError::TooFast(_)) => Err(Refused {
+                reason: Refusal::BadRequest,
+                field: Some("rps".into()),
+                message: e.to_string(),
+            }
+            .into()),
+            Err(e) => Err(Outcome::refused(Refusal::BadRequest, e.to_string())),
         }
     }
 
-    fn start_load(&mut self, rps: u32) -> Result<(), String> {
+    fn start_load(&mut self, rps: u32) -> Result<(), LoadError> {
         if rps > MAX_RPS {
-            return Err(format!("rps: {rps} is more than {MAX_RPS}"));
+            return Err(LoadError::TooFast(rps)); // the one running keeps running
         }
         self.load = None;
-        self.load = Some(LoadGen::start(self.o.ports.gateway, rps, self.bus.clone())?);
+        let bus = self.bus.clone();
+        let report = move |load| {
+            let _ = bus.send(MeshEvent::Load(load));
+        };
+        self.load = Some(LoadGen::start(self.gateway_port, rps, report)?);
         Ok(())
     }
 }
@@ -229,27 +265,23 @@ async fn analyse(
     mut actuator: LocalActuator,
     mut commands: mpsc::Receiver<Command>,
     status: Arc<Mutex<CanaryStatus>>,
-    bus: tokio::sync::broadcast::Sender<Event>,
-    calls: mpsc::Sender<Call>,
+    bus: broadcast::Sender<MeshEvent>,
 ) {
     let (stable, canary) = (actuator.stable.clone(), actuator.canary.clone());
+    let calls = actuator.calls.clone();
     let on = |u: Update| match u {
         Update::Check(check) => {
             if let Ok(mut s) = status.lock() {
                 s.last = Some(check.clone());
                 s.failed_checks = check.failed_checks;
             }
-            let _ = bus.send(Event::CanaryCheck {
-                check: Box::new(check),
-            });
+            let _ = bus.send(MeshEvent::CanaryCheck(Box::new(check)));
         }
         Update::Status(st) => {
             if let Ok(mut s) = status.lock() {
                 *s = st.clone();
             }
-            let _ = bus.send(Event::CanaryPhase {
-                status: Box::new(st),
-            });
+            let _ = bus.send(MeshEvent::CanaryPhase(Box::new(st)));
         }
     };
     let last = run(
@@ -264,6 +296,6 @@ async fn analyse(
     .await;
     println!("kyc-mesh: canary {:?}: {}", last.phase, last.message);
     if spec.load_rps.is_some() {
-        let _ = ask(&calls, Request::Load { rps: 0 }).await;
+        let _ = calls.ask(Op::Load { rps: 0 }).await;
     }
 }

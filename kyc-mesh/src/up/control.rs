@@ -1,46 +1,50 @@
-//! The control requests, answered in `up`'s loop in order with reloads and restarts.
-
-use crate::control::protocol::{Refusal, Request, Response};
+//! The requests (`ops::Op`), answered in `up`'s loop in order with reloads and restarts: each
+//! goes to the module of its idea — instances (`rollout`, `chaos`), configuration
+//! (`reconfigure`), the canary and load generator (`canary`).
 
 use crate::canary::run::Command;
+use crate::ops::{Op, Outcome, Refusal};
 
-use super::live::Live;
+use super::mesh::Mesh;
+use super::{chaos, reconfigure, rollout};
 
-pub(super) async fn handle(live: &mut Live<'_>, request: Request) -> Response {
-    match request {
-        Request::RolloutRestart { service } => {
-            live.fleet.rollout_restart(&service, &mut *live.mesh).await
+pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
+    let done = |mesh: &Mesh<'_>, r: Result<String, Outcome>| match r {
+        Ok(message) => mesh.answer(message),
+        Err(outcome) => outcome,
+    };
+    match op {
+        Op::RolloutRestart { service } => {
+            rollout::restart(mesh.fleet, mesh.proxies, &service).await
         }
-        Request::SetWeights {
-            virtual_service,
-            route,
-            weights,
-        } => live.set_weights(&virtual_service, &route, weights).await,
-        Request::Chaos {
+        Op::SetWeights { route, weights } => reconfigure::set_weights(mesh, &route, weights).await,
+        Op::Chaos {
             service,
             instance,
-            error_rate,
-            delay_ms,
-            off,
-        } => match super::chaos::setting(error_rate, delay_ms, off) {
-            Ok(setting) => {
-                let bus = live.bus.clone();
-                live.fleet
-                    .chaos(&service, instance.as_deref(), setting, &bus)
-                    .await
-            }
-            Err(e) => Response::refused(Refusal::BadRequest, e),
+            setting,
+        } => chaos::set(mesh.fleet, &service, instance.as_deref(), setting).await,
+        Op::State => mesh.answer("mesh state".into()),
+        Op::Use { scenario } => reconfigure::use_scenario(mesh, scenario).await,
+        Op::CanaryStart(spec) => {
+            let route = mesh.config.current().weighted_route(&spec.route()).cloned();
+            let started = mesh.canary.start(spec, route.as_ref(), mesh.proxies);
+            done(mesh, started)
+        }
+        Op::CanaryPromote => {
+            let sent = mesh.canary.command(Command::Promote);
+            done(mesh, sent)
+        }
+        Op::CanaryAbort => {
+            let sent = mesh.canary.command(Command::Abort);
+            done(mesh, sent)
+        }
+        Op::CanaryStatus => match mesh.canary.status() {
+            Some(s) => mesh.answer(format!("canary {:?}", s.phase)),
+            None => Outcome::refused(Refusal::Conflict, "no canary has run in this mesh"),
         },
-        Request::State => live.answer("mesh state".into()),
-        // Answered by the server itself (it keeps the connection for the events).
-        Request::Subscribe => Response::done("subscribed"),
-        Request::CanaryStart(spec) => live.canary_start(spec),
-        Request::CanaryPromote => live.canary_command(Command::Promote),
-        Request::CanaryAbort => live.canary_command(Command::Abort),
-        Request::CanaryStatus => match &live.canary {
-            Some(c) => live.answer(format!("canary {:?}", c.status().phase)),
-            None => Response::refused(Refusal::Conflict, "no canary has run in this mesh"),
-        },
-        Request::Load { rps } => live.load(rps),
+        Op::Load { rps } => {
+            let r = mesh.canary.load(rps);
+            done(mesh, r)
+        }
     }
 }

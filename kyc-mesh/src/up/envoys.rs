@@ -6,20 +6,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::apply::admin::{poll, LDS_STAT};
 use crate::apply::endpoints::Placement;
 use crate::apply::{Admin, XdsDir};
-use crate::pipeline::Accepted;
+use crate::snapshot::Accepted;
 use crate::supervise::{self, Exit, Proc};
 use crate::translate::{ProxyConfig, ProxyId};
 
+use super::error::UpError;
 use super::fleet::{Fleet, Slot};
+use super::options::UpOptions;
 use super::proxies::{placed, Proxies, Proxy};
-use super::UpOptions;
+
+type Result<T> = std::result::Result<T, UpError>;
 
 /// Start every sidecar (each owned by its instance's slot: it stops with the instance),
 /// then the gateway (into `procs`), with the instances of `fleet`.
@@ -78,7 +80,7 @@ pub(super) async fn start_sidecar(
 ) -> Result<(Proxy, Proc)> {
     let pod = &slot.pod;
     let Some(sidecar) = pod.sidecar else {
-        bail!("{} has no sidecar ports", pod.name);
+        return Err(UpError::NoSidecarPorts(pod.name.clone()));
     };
     // Instance 0's directory keeps the workload's name, as before replicas (`bench/lib.sh`
     // finds a workload's sidecar by `/<workload>/bootstrap.json`).
@@ -150,9 +152,10 @@ async fn launch(
     );
     let listener = poll(o.ready_timeout, Duration::from_millis(50), || async {
         if let Some(status) = envoy.exited() {
-            return Some(Err(anyhow::anyhow!(
-                "{name} exited during start-up ({status})"
-            )));
+            return Some(Err(UpError::EnvoyExited {
+                name: name.to_string(),
+                status,
+            }));
         }
         if !admin.ready().await {
             return None;
@@ -161,19 +164,17 @@ async fn launch(
         let stats = admin.stats(&filter).await.ok()?;
         let value = |name: &str| stats.get(name).copied().unwrap_or(0);
         if value(&rejected) > 0 || value(active) == 0 {
-            return Some(Err(anyhow::anyhow!(
-                "Envoy could not open {what} (port in use?)"
-            )));
+            return Some(Err(UpError::EnvoyPort(what.to_string())));
         }
         Some(Ok(()))
     })
     .await;
     match listener {
         Some(r) => r.map(|()| envoy),
-        None => bail!(
-            "{name} not ready on admin port {} within {:?}",
-            admin.port,
-            o.ready_timeout
-        ),
+        None => Err(UpError::EnvoyNotReady {
+            name: name.to_string(),
+            port: admin.port,
+            timeout: o.ready_timeout,
+        }),
     }
 }

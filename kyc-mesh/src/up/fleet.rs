@@ -1,59 +1,59 @@
 //! The service instances of the running mesh, kubelet-like: start every instance (pod) of
 //! each workload of the topology, restart one that exits (capped exponential back-off per
 //! instance, unless `--restart never`), and know which instances serve which workload (a
-//! rollout replaces them one at a time, see [`super::rollout`]).
+//! rollout replaces them one at a time, see `super::rollout`; chaos is set on them by
+//! `super::chaos`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
 use tokio::process::Command;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::apply::endpoints::Placement;
-use crate::control::event::Event;
-use crate::control::protocol::{Refusal, Response};
-use crate::control::state::ChaosSetting;
 use crate::envoy::health::READINESS_REACTION_MS;
+use crate::ops::{ChaosSetting, MeshEvent, Refusal, Refused};
 use crate::supervise::{self, Backoff, Exit, Proc, RestartPolicy};
 use crate::topology::{Topology, Workload};
 
-use super::layout::Pod;
-use super::UpOptions;
+use super::error::UpError;
+use super::layout::{Layout, Pod};
+use super::options::UpOptions;
+use super::probe::{client, push_chaos, readyz, wait_http_ok};
 
 /// How long a service keeps serving after SIGTERM under the local mesh, unless
 /// `KYC_DRAIN_MS` is set: longer than Envoy takes to stop sending it requests (its
 /// readiness probes), as the cluster's 5 s outlast endpoint propagation.
-pub const LOCAL_DRAIN_MS: u64 = READINESS_REACTION_MS + 1000;
+pub(crate) const LOCAL_DRAIN_MS: u64 = READINESS_REACTION_MS + 1000;
 
 /// One running process of a workload.
 pub(super) struct Instance {
-    pub proc: Proc,
-    pub port: u16,
+    pub(crate) proc: Proc,
+    pub(crate) port: u16,
     started: Instant,
 }
 
 /// One instance (pod) of a workload and its running process.
 pub(super) struct Slot {
-    pub workload: Workload,
+    pub(crate) workload: Workload,
     /// Its name, index and sidecar ports.
-    pub pod: Pod,
+    pub(crate) pod: Pod,
     /// Where its app listens (the layout's port until a rollout moves it).
-    pub port: u16,
+    pub(crate) port: u16,
     /// None while it waits for a restart.
-    pub instance: Option<Instance>,
+    pub(crate) instance: Option<Instance>,
     backoff: Backoff,
     restarts: u32,
     /// Runtime chaos of this instance (`kyc-mesh chaos`): given again to its next process
     /// before it serves.
-    pub chaos: Option<ChaosSetting>,
+    pub(crate) chaos: Option<ChaosSetting>,
     /// Its sidecar's Envoy process (stopped with the instance: scaling down, shutdown).
-    pub sidecar: Option<Proc>,
+    pub(crate) sidecar: Option<Proc>,
 }
 
 impl Slot {
-    pub fn new(workload: &Workload, pod: Pod, backoff: Backoff) -> Slot {
+    pub(super) fn new(workload: &Workload, pod: Pod, backoff: Backoff) -> Slot {
         Slot {
             port: pod.app,
             workload: workload.clone(),
@@ -78,31 +78,31 @@ struct Launch {
 pub(super) struct Fleet {
     backoff: Backoff,
     /// The workloads it runs (none with `--external-services`), a `replicas: 0` one too.
-    pub workloads: Vec<Workload>,
+    pub(crate) workloads: Vec<Workload>,
     /// Every instance, workload by workload, in index order.
-    pub slots: Vec<Slot>,
+    pub(crate) slots: Vec<Slot>,
     policy: RestartPolicy,
     launch: Launch,
-    pub ready_timeout: Duration,
-    pub exits: mpsc::UnboundedSender<Exit>,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) exits: mpsc::UnboundedSender<Exit>,
     /// The instance (by name: slots come and go with scaling) whose restart is due.
     restart_due: mpsc::UnboundedSender<String>,
     /// Runtime chaos set on a whole service (what `state` reports; each instance's own is
     /// [`Slot::chaos`]).
-    pub chaos: BTreeMap<String, ChaosSetting>,
-    pub bus: broadcast::Sender<Event>,
+    pub(crate) chaos: BTreeMap<String, ChaosSetting>,
+    pub(crate) bus: broadcast::Sender<MeshEvent>,
 }
 
 impl Fleet {
     /// The instances `up` runs (none with `--external-services`), where `layout` places
     /// them; restarts come due on the returned receiver (an instance name, for
     /// [`Fleet::restart`]).
-    pub fn new(
+    pub(super) fn new(
         o: &UpOptions,
         topology: &Topology,
-        layout: &super::layout::Layout,
+        layout: &Layout,
         exits: &mpsc::UnboundedSender<Exit>,
-        bus: &broadcast::Sender<Event>,
+        bus: &broadcast::Sender<MeshEvent>,
     ) -> (Self, mpsc::UnboundedReceiver<String>) {
         let workloads = if o.external_services {
             Vec::new()
@@ -137,7 +137,7 @@ impl Fleet {
     }
 
     /// Start every instance and wait until each one is ready.
-    pub async fn start_all(&mut self) -> Result<()> {
+    pub(super) async fn start_all(&mut self) -> Result<(), UpError> {
         for i in 0..self.slots.len() {
             let port = self.slots[i].port;
             let instance = self.spawn(&self.slots[i], port)?;
@@ -153,15 +153,12 @@ impl Fleet {
     }
 
     /// Start a process for `slot`'s instance listening on `port`.
-    pub fn spawn(&self, slot: &Slot, port: u16) -> Result<Instance> {
+    pub(super) fn spawn(&self, slot: &Slot, port: u16) -> Result<Instance, UpError> {
         let w = &slot.workload;
         let l = &self.launch;
         let path = l.bin_dir.join(w.binary);
         if !path.is_file() {
-            bail!(
-                "{} not found; build it with `cargo build --release --workspace --bins` or pass --bin-dir / KYC_BIN_DIR",
-                path.display()
-            );
+            return Err(UpError::BinaryMissing(path));
         }
         let mut cmd = Command::new(&path);
         let calls_go_to = slot.pod.sidecar.map_or(l.gateway_port, |s| s.outbound);
@@ -193,7 +190,7 @@ impl Fleet {
     }
 
     /// A process exited: if it was a slot's instance, report it and schedule its restart.
-    pub fn on_exit(&mut self, id: usize, status: &str) {
+    pub(super) fn on_exit(&mut self, id: usize, status: &str) {
         let Some(index) = self
             .slots
             .iter()
@@ -207,7 +204,7 @@ impl Fleet {
             .take()
             .map_or(Duration::ZERO, |i| i.started.elapsed());
         let name = slot.workload.binary;
-        let _ = self.bus.send(Event::ServiceExited {
+        let _ = self.bus.send(MeshEvent::ServiceExited {
             service: name.to_string(),
             status: status.to_string(),
         });
@@ -235,7 +232,7 @@ impl Fleet {
     }
 
     /// Restart instance `pod` (a restart came due).
-    pub fn restart(&mut self, pod: &str) {
+    pub(super) fn restart(&mut self, pod: &str) {
         let Some(index) = self.slots.iter().position(|s| s.pod.name == pod) else {
             return; // scaled down meanwhile
         };
@@ -261,13 +258,13 @@ impl Fleet {
                         return;
                     }
                     if chaos.is_some() {
-                        if let Err(e) = super::chaos::push(port, chaos).await {
+                        if let Err(e) = push_chaos(port, chaos).await {
                             eprintln!("kyc-mesh: service {name}: runtime chaos not restored: {e}");
                         }
                     }
                     let pid = pid.unwrap_or(0);
                     println!("kyc-mesh: service {name} restarted (restart {n}, pid {pid}, instance {pod}) and ready on 127.0.0.1:{port}; the gateway sends it requests again");
-                    let _ = bus.send(Event::ServiceRestarted {
+                    let _ = bus.send(MeshEvent::ServiceRestarted {
                         service: name.to_string(),
                         pid,
                         port,
@@ -277,7 +274,7 @@ impl Fleet {
             Err(e) => self.schedule(
                 index,
                 Duration::ZERO,
-                &format!("could not be started ({e:#})"),
+                &format!("could not be started ({})", crate::errors::chain(&e)),
             ),
         }
     }
@@ -285,7 +282,7 @@ impl Fleet {
     /// Which instances serve each workload now: every instance is an endpoint (Envoy's
     /// readiness checks keep one that is not ready, or restarting, out of the rotation), a
     /// `replicas: 0` workload has none; behind each sidecar, its own app.
-    pub fn serving(&self) -> Placement {
+    pub(super) fn serving(&self) -> Placement {
         let mut placement = Placement::default();
         for w in &self.workloads {
             let fronts = self
@@ -304,7 +301,7 @@ impl Fleet {
 
     /// The instances of service `service` (slot indices), or the refusal naming the known
     /// services.
-    pub fn instances_of(&self, service: &str) -> Result<Vec<usize>, Response> {
+    pub(super) fn instances_of(&self, service: &str) -> Result<Vec<usize>, Refused> {
         if self.workloads.iter().any(|w| w.binary == service) {
             return Ok((0..self.slots.len())
                 .filter(|&i| self.slots[i].workload.binary == service)
@@ -312,12 +309,12 @@ impl Fleet {
         }
         let known: Vec<&str> = self.workloads.iter().map(|w| w.binary).collect();
         Err(if known.is_empty() {
-            Response::refused(
+            Refused::new(
                 Refusal::Unavailable,
                 "this kyc-mesh up runs with --external-services: it has no instances of its own",
             )
         } else {
-            Response::refused(
+            Refused::new(
                 Refusal::UnknownService,
                 format!("unknown service {service:?} (one of {})", known.join(", ")),
             )
@@ -325,7 +322,7 @@ impl Fleet {
     }
 
     /// Stop every instance (SIGTERM; they drain, then exit).
-    pub async fn stop_all(&mut self) {
+    pub(super) async fn stop_all(&mut self) {
         let mut procs: Vec<Proc> = self
             .slots
             .iter_mut()
@@ -336,7 +333,7 @@ impl Fleet {
     }
 
     /// A new instance (scaling up), after the workload's others; its index.
-    pub fn add(&mut self, slot: Slot) -> usize {
+    pub(super) fn add(&mut self, slot: Slot) -> usize {
         let at = self
             .slots
             .iter()
@@ -347,27 +344,7 @@ impl Fleet {
     }
 
     /// The back-off a new instance starts with.
-    pub fn backoff(&self) -> Backoff {
+    pub(super) fn backoff(&self) -> Backoff {
         self.backoff
     }
-}
-
-pub(super) fn client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .no_proxy()
-        .build()?)
-}
-
-pub(super) fn readyz(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/readyz")
-}
-
-/// Poll `url` until it answers 200 or `timeout` passes.
-pub(super) async fn wait_http_ok(client: &reqwest::Client, url: &str, timeout: Duration) -> bool {
-    crate::apply::admin::poll(timeout, Duration::from_millis(50), || async {
-        matches!(client.get(url).send().await, Ok(r) if r.status().as_u16() == 200).then_some(())
-    })
-    .await
-    .is_some()
 }

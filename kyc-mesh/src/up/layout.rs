@@ -11,41 +11,41 @@ use crate::topology::{SidecarPlan, SidecarPorts, Topology, Workload};
 
 /// The ports of one instance's sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PodSidecar {
+pub(super) struct PodSidecar {
     /// What callers send to (the gateway's and other sidecars' endpoint for this instance).
-    pub inbound: u16,
-    pub outbound: u16,
-    pub admin: u16,
+    pub(crate) inbound: u16,
+    pub(crate) outbound: u16,
+    pub(crate) admin: u16,
 }
 
 /// One instance of a workload: its name (`<workload>-<index>`), where its app starts and its
 /// sidecar, if injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pod {
-    pub workload: &'static str,
-    pub index: usize,
-    pub name: String,
-    pub app: u16,
-    pub sidecar: Option<PodSidecar>,
+pub(super) struct Pod {
+    pub(crate) workload: &'static str,
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) app: u16,
+    pub(crate) sidecar: Option<PodSidecar>,
 }
 
 impl Pod {
     /// The port callers reach this instance on: its sidecar's inbound, else its app (which a
     /// rollout may move: see `Fleet::serving`).
-    pub fn front(&self) -> Option<u16> {
+    pub(super) fn front(&self) -> Option<u16> {
         self.sidecar.map(|s| s.inbound)
     }
 }
 
 /// The allocated ports of every instance.
 #[derive(Debug, Clone, Default)]
-pub struct Layout {
+pub(super) struct Layout {
     /// The injected workloads (instance 0's outbound and admin, which translation writes into
     /// the workload's sidecar configuration; each instance's sidecar gets its own ports) and
     /// where their certificates go.
-    pub plan: SidecarPlan,
+    pub(crate) plan: SidecarPlan,
     /// Every instance, by workload, in index order (none for a workload with `replicas: 0`).
-    pub pods: BTreeMap<&'static str, Vec<Pod>>,
+    pub(crate) pods: BTreeMap<&'static str, Vec<Pod>>,
 }
 
 /// Free loopback ports, all held while choosing so no two are the same, never one of
@@ -103,7 +103,7 @@ impl Picker<'_> {
 
 impl Layout {
     /// Allocate the ports of every instance of every workload (see [`Picker`]).
-    pub fn allocate(
+    pub(super) fn allocate(
         topology: &Topology,
         injected: &BTreeSet<&'static str>,
         reserved: &BTreeSet<u16>,
@@ -141,7 +141,7 @@ impl Layout {
     }
 
     /// The ports of one more instance (scaling up while the mesh runs).
-    pub fn allocate_pod(
+    pub(super) fn allocate_pod(
         w: &Workload,
         index: usize,
         with_sidecar: bool,
@@ -155,7 +155,8 @@ impl Layout {
     }
 
     /// Every instance, workload by workload.
-    pub fn all_pods(&self) -> impl Iterator<Item = &Pod> {
+    #[cfg(test)]
+    pub(super) fn all_pods(&self) -> impl Iterator<Item = &Pod> {
         self.pods.values().flatten()
     }
 }

@@ -8,23 +8,23 @@ use crate::apply::endpoints::{place, Placement};
 use crate::apply::{Admin, ApplyError, XdsDir};
 use crate::envoy::limits::GatewayLimits;
 use crate::envoy::ListenerKind;
-use crate::pipeline::Accepted;
+use crate::snapshot::Accepted;
 use crate::translate::{ProxyConfig, ProxyId};
 
 use super::layout::Pod;
 
 /// One running Envoy.
 pub(super) struct Proxy {
-    pub id: ProxyId,
+    pub(crate) id: ProxyId,
     /// The instance whose sidecar it is (none for the gateway).
-    pub pod: Option<Pod>,
-    pub xds: XdsDir,
-    pub admin: Admin,
+    pub(crate) pod: Option<Pod>,
+    pub(crate) xds: XdsDir,
+    pub(crate) admin: Admin,
     /// Its process (`supervise::Proc::id`): its exit stops the mesh.
-    pub proc_id: usize,
+    pub(crate) proc_id: usize,
     /// The last good translation for its workload (endpoints on contract ports, the ports
     /// of instance 0's sidecar).
-    pub config: ProxyConfig,
+    pub(crate) config: ProxyConfig,
 }
 
 /// What one proxy runs: `config` for its instance, with the instances serving now. Each
@@ -56,29 +56,29 @@ pub(super) fn placed(config: &ProxyConfig, pod: Option<&Pod>, at: &Placement) ->
 
 pub(super) struct Proxies {
     /// Sidecars first, the gateway last.
-    pub all: Vec<Proxy>,
+    pub(crate) all: Vec<Proxy>,
     /// `up`'s `--gateway-*` limits: a translation carries the defaults, and the gateway's
     /// listener is updated by a reload now (sidecars' mode changes are listener updates),
     /// so every configuration applied to the gateway gets them again.
-    pub gateway_limits: GatewayLimits,
+    pub(crate) gateway_limits: GatewayLimits,
     /// Each proxy's xDS directory is in here (`<workload>/` for instance 0's sidecar, `<pod>/`
     /// for the others', `gateway/`).
-    pub xds_dir: std::path::PathBuf,
+    pub(crate) xds_dir: std::path::PathBuf,
 }
 
 impl Proxies {
     /// The proxy whose process has id `proc_id`.
-    pub fn by_proc(&self, proc_id: usize) -> Option<&Proxy> {
+    pub(super) fn by_proc(&self, proc_id: usize) -> Option<&Proxy> {
         self.all.iter().find(|p| p.proc_id == proc_id)
     }
 
     /// The gateway, or the first sidecar of a workload.
-    pub fn get(&self, id: ProxyId) -> Option<&Proxy> {
+    pub(super) fn get(&self, id: ProxyId) -> Option<&Proxy> {
         self.all.iter().find(|p| p.id == id)
     }
 
     /// The sidecar of instance `pod` (by name).
-    pub fn sidecar_of(&self, pod: &str) -> Option<&Proxy> {
+    pub(super) fn sidecar_of(&self, pod: &str) -> Option<&Proxy> {
         self.all
             .iter()
             .find(|p| p.pod.as_ref().is_some_and(|p| p.name == pod))
@@ -86,13 +86,13 @@ impl Proxies {
 
     /// The ingress gateway: the mesh's edge, whose subset clusters the canary reads and
     /// whose routes `set-weights` changes (`up` always starts it, last).
-    pub fn gateway(&self) -> Option<&Proxy> {
+    pub(super) fn gateway(&self) -> Option<&Proxy> {
         self.get(ProxyId::IngressGateway)
     }
 
     /// The admin that confirms a change of instance `pod`'s endpoints: its sidecar's if it
     /// has one, else the gateway's.
-    pub fn admin_for(&self, pod: &str) -> Option<&Admin> {
+    pub(super) fn admin_for(&self, pod: &str) -> Option<&Admin> {
         self.sidecar_of(pod)
             .or_else(|| self.gateway())
             .map(|p| &p.admin)
@@ -100,7 +100,11 @@ impl Proxies {
 
     /// Apply a new translation with the instances serving now. Every proxy is tried; the
     /// first error is returned (the proxies that applied keep the new configuration).
-    pub async fn apply(&mut self, accepted: &Accepted, at: &Placement) -> Result<bool, ApplyError> {
+    pub(super) async fn apply(
+        &mut self,
+        accepted: &Accepted,
+        at: &Placement,
+    ) -> Result<bool, ApplyError> {
         let mut changed = false;
         let mut first_error = None;
         for p in &mut self.all {
@@ -140,7 +144,7 @@ impl Proxies {
     /// Wait until every endpoint of every proxy passed its readiness check (the first round
     /// runs while the other proxies still start: an early request would get 503). False
     /// after `deadline`.
-    pub async fn wait_healthy(&self, deadline: std::time::Duration) -> bool {
+    pub(super) async fn wait_healthy(&self, deadline: std::time::Duration) -> bool {
         let tick = std::time::Duration::from_millis(50);
         crate::apply::admin::poll(deadline, tick, || async {
             for p in &self.all {
@@ -163,7 +167,7 @@ impl Proxies {
     }
 
     /// Re-apply the held configurations with moved instances (a rollout).
-    pub async fn reserve(&mut self, at: &Placement) -> Result<(), ApplyError> {
+    pub(super) async fn reserve(&mut self, at: &Placement) -> Result<(), ApplyError> {
         for p in &mut self.all {
             let config = placed(&p.config, p.pod.as_ref(), at);
             p.xds.apply(&p.admin, &config).await?;
@@ -191,14 +195,10 @@ mod tests {
             "certs".into(),
         )
         .expect("allocate");
-        let accepted = crate::pipeline::build_mesh(
-            &networking,
-            None,
-            &ports,
-            &layout.plan,
-            &Default::default(),
-        )
-        .expect("networking/ translates");
+        let accepted = crate::snapshot::Sources::new(&networking)
+            .snapshot(None, ports)
+            .and_then(|s| s.translate(&layout.plan))
+            .expect("networking/ translates");
         let name = "kyc-credit-check-advanced";
         let pods = &layout.pods[name];
         let sidecar = pods[1].sidecar.expect("injected");

@@ -11,16 +11,16 @@ use crate::translate::ProxyId;
 
 use super::fleet::Fleet;
 use super::layout::Layout;
+use super::options::UpOptions;
 use super::proxies::Proxies;
-use super::UpOptions;
 
 pub(super) struct View<'a> {
-    pub o: &'a UpOptions,
-    pub topology: &'a Topology,
-    pub layout: &'a Layout,
-    pub fleet: &'a Fleet,
-    pub mesh: &'a Proxies,
-    pub scenario: Option<&'a Path>,
+    pub(crate) o: &'a UpOptions,
+    pub(crate) topology: &'a Topology,
+    pub(crate) layout: &'a Layout,
+    pub(crate) fleet: &'a Fleet,
+    pub(crate) mesh: &'a Proxies,
+    pub(crate) scenario: Option<&'a Path>,
 }
 
 fn mode(m: Option<InboundMtls>) -> String {

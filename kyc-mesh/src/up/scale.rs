@@ -8,43 +8,49 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
-
-use crate::pipeline::{self, Accepted};
+use crate::snapshot::{Accepted, Snapshot};
 use crate::supervise;
 use crate::topology::Workload;
 
-use super::fleet::{client, readyz, Slot};
+use super::error::UpError;
+use super::fleet::Slot;
 use super::layout::Layout;
-use super::live::Live;
+use super::mesh::Mesh;
+use super::probe::{client, push_chaos, readyz};
 
-impl Live<'_> {
-    /// Start or stop instances so that each workload runs the `spec.replicas` of the files
-    /// now loaded (`scenario` included). A failure is reported; what runs stays.
-    pub(super) async fn scale(&mut self, accepted: &Accepted, scenario: Option<&std::path::Path>) {
-        let o = self.o;
+/// Start or stop instances so that each workload runs the `spec.replicas` of `snapshot`
+/// (the generation just applied, translated as `accepted`). A failure is reported; what runs
+/// stays.
+pub(super) async fn to_replicas(mesh: &mut Mesh<'_>, snapshot: &Snapshot, accepted: &Accepted) {
+    Scaler(mesh).scale(snapshot, accepted).await
+}
+
+/// The scaling of one mesh.
+struct Scaler<'m, 'a>(&'m mut Mesh<'a>);
+
+impl Scaler<'_, '_> {
+    async fn scale(&mut self, snapshot: &Snapshot, accepted: &Accepted) {
+        let o = self.0.o;
         if o.external_services {
             return;
         }
-        let Ok(target) = pipeline::replicas(&o.networking, scenario, &o.ports) else {
-            return;
-        };
-        for wi in 0..self.fleet.workloads.len() {
-            let w = self.fleet.workloads[wi].clone();
+        let target = snapshot.replicas();
+        for wi in 0..self.0.fleet.workloads.len() {
+            let w = self.0.fleet.workloads[wi].clone();
             let want = target.get(w.name).copied().unwrap_or(1);
             if want == w.replicas {
                 continue;
             }
             println!("kyc-mesh: {}: replicas {} → {want}", w.name, w.replicas);
-            self.fleet.workloads[wi].replicas = want;
+            self.0.fleet.workloads[wi].replicas = want;
             let running = |live: &Self| {
-                let slots = live.fleet.slots.iter();
+                let slots = live.0.fleet.slots.iter();
                 slots.filter(|s| s.workload.name == w.name).count()
             };
             while running(self) < want as usize {
                 let index = running(self);
                 if let Err(e) = self.scale_up(&w, index, accepted).await {
-                    eprintln!("kyc-mesh: {}: instance {index} not started ({e:#}); {} instances keep running", w.name, running(self));
+                    eprintln!("kyc-mesh: {}: instance {index} not started ({}); {} instances keep running", w.name, crate::errors::chain(&e), running(self));
                     break;
                 }
             }
@@ -54,56 +60,63 @@ impl Live<'_> {
             // After a failed start, what runs: the next reload tries again.
             let now = running(self) as u32;
             if now != want {
-                self.fleet.workloads[wi].replicas = now;
+                self.0.fleet.workloads[wi].replicas = now;
             }
         }
     }
 
     /// Start instance `index` of `w`: its app, ready, then its sidecar; then every proxy
     /// lists it.
-    async fn scale_up(&mut self, w: &Workload, index: usize, accepted: &Accepted) -> Result<()> {
-        let o = self.o;
+    async fn scale_up(
+        &mut self,
+        w: &Workload,
+        index: usize,
+        accepted: &Accepted,
+    ) -> Result<(), UpError> {
+        let o = self.0.o;
         let sidecar_config = accepted.sidecars.get(w.name);
         let with_sidecar =
-            self.layout.plan.sidecars.contains_key(w.name) && sidecar_config.is_some();
+            self.0.layout.plan.sidecars.contains_key(w.name) && sidecar_config.is_some();
         // Never a port the mesh was told to use, nor one an instance holds (a restarting
         // instance's port is free for a moment).
-        let mut reserved: BTreeSet<u16> = super::reserved_ports(o);
-        for s in &self.fleet.slots {
+        let mut reserved: BTreeSet<u16> = o.reserved_ports();
+        for s in &self.0.fleet.slots {
             reserved.insert(s.port);
             if let Some(sc) = s.pod.sidecar {
                 reserved.extend([sc.inbound, sc.outbound, sc.admin]);
             }
         }
         let pod = Layout::allocate_pod(w, index, with_sidecar, &reserved)?;
-        let mut slot = Slot::new(w, pod, self.fleet.backoff());
-        let instance = self.fleet.spawn(&slot, slot.port)?;
+        let mut slot = Slot::new(w, pod, self.0.fleet.backoff());
+        let instance = self.0.fleet.spawn(&slot, slot.port)?;
         let url = readyz(slot.port);
-        supervise::wait_ready(&client()?, &instance.proc, &url, self.fleet.ready_timeout).await?;
+        supervise::wait_ready(&client()?, &instance.proc, &url, self.0.fleet.ready_timeout).await?;
         // Chaos set on the whole service reaches its new instance too.
-        if let Some(chaos) = self.fleet.chaos.get(w.binary).copied() {
-            super::chaos::push(slot.port, Some(chaos))
-                .await
-                .map_err(|e| anyhow!(e))?;
+        if let Some(chaos) = self.0.fleet.chaos.get(w.binary).copied() {
+            push_chaos(slot.port, Some(chaos)).await?;
             slot.chaos = Some(chaos);
         }
         slot.instance = Some(instance);
-        let mut at = self.fleet.serving();
+        let mut at = self.0.fleet.serving();
         at.apps.insert(slot.pod.name.clone(), vec![slot.port]);
         if let (true, Some(config)) = (with_sidecar, sidecar_config) {
-            let exits = self.fleet.exits.clone();
+            let exits = self.0.fleet.exits.clone();
             let (proxy, proc) =
-                super::envoys::start_sidecar(o, self.mesh, &slot, config, &at, &exits).await?;
+                super::envoys::start_sidecar(o, self.0.proxies, &slot, config, &at, &exits).await?;
             slot.sidecar = Some(proc);
             // Sidecars first: see `Proxies::all`.
-            self.mesh.all.insert(0, proxy);
+            self.0.proxies.all.insert(0, proxy);
         }
         let (name, port) = (slot.pod.name.clone(), slot.pod.front().unwrap_or(slot.port));
-        self.fleet.add(slot);
-        self.mesh
-            .reserve(&self.fleet.serving())
+        self.0.fleet.add(slot);
+        self.0
+            .proxies
+            .reserve(&self.0.fleet.serving())
             .await
-            .map_err(|e| anyhow!("{name} runs but Envoy did not take it as an endpoint: {e}"))?;
+            .map_err(|error| UpError::NotAnEndpoint {
+                name: name.clone(),
+                error,
+            })?;
         println!("kyc-mesh: {name} started on 127.0.0.1:{port}; an endpoint of {} once its readiness check passes", w.name);
         Ok(())
     }
@@ -112,6 +125,7 @@ impl Live<'_> {
     /// then its sidecar.
     async fn scale_down(&mut self, w: &Workload, index: usize) {
         let Some(i) = self
+            .0
             .fleet
             .slots
             .iter()
@@ -119,13 +133,14 @@ impl Live<'_> {
         else {
             return;
         };
-        let mut slot = self.fleet.slots.remove(i);
+        let mut slot = self.0.fleet.slots.remove(i);
         let name = slot.pod.name.clone();
-        if let Err(e) = self.mesh.reserve(&self.fleet.serving()).await {
+        if let Err(e) = self.0.proxies.reserve(&self.0.fleet.serving()).await {
             eprintln!("kyc-mesh: {name}: Envoy did not drop it as an endpoint ({e}); stopping it anyway (it drains first)");
         }
         // No longer part of the mesh: its sidecar's exit does not stop `up`.
-        self.mesh
+        self.0
+            .proxies
             .all
             .retain(|p| p.pod.as_ref().is_none_or(|p| p.name != name));
         let drained = match slot.instance.take() {

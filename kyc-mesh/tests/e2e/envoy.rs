@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::helpers::backend::Backends;
 use crate::helpers::http::{count, get, tally};
-use crate::helpers::mesh::{ingress_listener, run_split};
+use crate::helpers::mesh::{gateway_http_stat, run_split};
 use crate::helpers::{poll_async, ADVANCED, BASIC};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,9 +107,7 @@ async fn scenario_header_routing() {
 async fn scenario_fault_delay() {
     let (_b, mesh, c) = mesh_on_repo!(Some("fault-delay-advanced.yaml"));
     // The fault filter's counter, under the stat prefix the translated listener carries.
-    let stat = ingress_listener(&mesh)
-        .stat_prefix()
-        .http("fault.delays_injected");
+    let stat = gateway_http_stat(&mesh, "fault.delays_injected");
     let m = tally(&c, &mesh.url("/credit-check/basic"), 5, &[]).await;
     assert_eq!(count(&m, BASIC), 5);
     assert_eq!(mesh.stat(&stat).await, 0, "basic is not delayed");

@@ -6,6 +6,8 @@
 //! - [`dashboard`]: the live dashboard in a real headless Chromium, its API and its security;
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
 //!   scenario of networking/scenarios;
+//! - [`generations`]: networking/ read once per configuration generation (opens counted by
+//!   inotify);
 //! - [`lifecycle`]: rendered configs Envoy accepts, live reload under load, invalid edits,
 //!   `check`, start-up errors, shutdown and Envoy options;
 //! - [`services`]: the real service binaries behind Envoy (after `cargo build --workspace --bins`);
@@ -34,6 +36,7 @@ mod dashboard;
 mod envoy;
 mod gateway;
 mod gateway_api;
+mod generations;
 mod hostile_yaml;
 mod lifecycle;
 mod prometheus;

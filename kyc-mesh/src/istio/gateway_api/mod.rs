@@ -9,59 +9,54 @@
 
 use serde::Deserialize;
 
-use super::Metadata;
+use super::{Resource, Spec};
 
 /// The API group of both kinds (and the default `group` of a `parentRef`).
-pub const GROUP: &str = "gateway.networking.k8s.io";
+pub(crate) const GROUP: &str = "gateway.networking.k8s.io";
 
 /// The GatewayClass Istio's controller serves.
-pub const ISTIO_CLASS: &str = "istio";
+pub(crate) const ISTIO_CLASS: &str = "istio";
 
 /// A Gateway API `Gateway`: in the cluster, istiod deploys a dedicated gateway
 /// (Deployment + Service `<name>-istio`); locally the one Envoy gateway serves it.
+pub(crate) type Gateway = Resource<GatewaySpec>;
+
+impl Spec for GatewaySpec {}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Gateway {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: GatewaySpec,
+pub(crate) struct GatewaySpec {
+    pub(crate) gateway_class_name: String,
+    pub(crate) listeners: Vec<Listener>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewaySpec {
-    pub gateway_class_name: String,
-    pub listeners: Vec<Listener>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Listener {
-    pub name: String,
-    pub port: u16,
-    pub protocol: String,
-    pub hostname: Option<String>,
+pub(crate) struct Listener {
+    pub(crate) name: String,
+    pub(crate) port: u16,
+    pub(crate) protocol: String,
+    pub(crate) hostname: Option<String>,
     #[serde(default)]
-    pub allowed_routes: AllowedRoutes,
+    pub(crate) allowed_routes: AllowedRoutes,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct AllowedRoutes {
-    pub namespaces: RouteNamespaces,
-    pub kinds: Vec<RouteGroupKind>,
+pub(crate) struct AllowedRoutes {
+    pub(crate) namespaces: RouteNamespaces,
+    pub(crate) kinds: Vec<RouteGroupKind>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteNamespaces {
-    pub from: FromNamespaces,
+pub(crate) struct RouteNamespaces {
+    pub(crate) from: FromNamespaces,
 }
 
 /// Which namespaces may attach routes (`Selector` needs namespace labels: not translated).
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-pub enum FromNamespaces {
+pub(crate) enum FromNamespaces {
     #[default]
     Same,
     All,
@@ -69,66 +64,61 @@ pub enum FromNamespaces {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteGroupKind {
-    pub group: Option<String>,
-    pub kind: String,
+pub(crate) struct RouteGroupKind {
+    pub(crate) group: Option<String>,
+    pub(crate) kind: String,
 }
 
 /// A Gateway API `HTTPRoute`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpRoute {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
-    pub spec: HttpRouteSpec,
-}
+pub(crate) type HttpRoute = Resource<HttpRouteSpec>;
+
+impl Spec for HttpRouteSpec {}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpRouteSpec {
-    pub parent_refs: Vec<ParentRef>,
-    pub hostnames: Vec<String>,
-    pub rules: Vec<Rule>,
+pub(crate) struct HttpRouteSpec {
+    pub(crate) parent_refs: Vec<ParentRef>,
+    pub(crate) hostnames: Vec<String>,
+    pub(crate) rules: Vec<Rule>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ParentRef {
-    pub group: Option<String>,
-    pub kind: Option<String>,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub section_name: Option<String>,
-    pub port: Option<u16>,
+pub(crate) struct ParentRef {
+    pub(crate) group: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
+    pub(crate) section_name: Option<String>,
+    pub(crate) port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Rule {
-    pub name: Option<String>,
-    pub matches: Vec<RouteMatch>,
-    pub filters: Vec<Filter>,
-    pub backend_refs: Vec<BackendRef>,
-    pub timeouts: Option<Timeouts>,
+pub(crate) struct Rule {
+    pub(crate) name: Option<String>,
+    pub(crate) matches: Vec<RouteMatch>,
+    pub(crate) filters: Vec<Filter>,
+    pub(crate) backend_refs: Vec<BackendRef>,
+    pub(crate) timeouts: Option<Timeouts>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct RouteMatch {
-    pub path: Option<PathMatch>,
-    pub headers: Vec<ValueMatch>,
-    pub query_params: Vec<ValueMatch>,
-    pub method: Option<String>,
+pub(crate) struct RouteMatch {
+    pub(crate) path: Option<PathMatch>,
+    pub(crate) headers: Vec<ValueMatch>,
+    pub(crate) query_params: Vec<ValueMatch>,
+    pub(crate) method: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PathMatch {
+pub(crate) struct PathMatch {
     #[serde(rename = "type", default)]
-    pub kind: PathMatchType,
+    pub(crate) kind: PathMatchType,
     #[serde(default = "root")]
-    pub value: String,
+    pub(crate) value: String,
 }
 
 fn root() -> String {
@@ -136,7 +126,7 @@ fn root() -> String {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-pub enum PathMatchType {
+pub(crate) enum PathMatchType {
     Exact,
     #[default]
     PathPrefix,
@@ -146,15 +136,15 @@ pub enum PathMatchType {
 /// A header or query parameter match.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ValueMatch {
+pub(crate) struct ValueMatch {
     #[serde(rename = "type", default)]
-    pub kind: ValueMatchType,
-    pub name: String,
-    pub value: String,
+    pub(crate) kind: ValueMatchType,
+    pub(crate) name: String,
+    pub(crate) value: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-pub enum ValueMatchType {
+pub(crate) enum ValueMatchType {
     #[default]
     Exact,
     RegularExpression,
@@ -163,18 +153,18 @@ pub enum ValueMatchType {
 /// One filter: `type` names which of the other fields is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Filter {
+pub(crate) struct Filter {
     #[serde(rename = "type")]
-    pub kind: FilterType,
-    pub request_header_modifier: Option<HeaderModifier>,
-    pub response_header_modifier: Option<HeaderModifier>,
-    pub url_rewrite: Option<UrlRewrite>,
+    pub(crate) kind: FilterType,
+    pub(crate) request_header_modifier: Option<HeaderModifier>,
+    pub(crate) response_header_modifier: Option<HeaderModifier>,
+    pub(crate) url_rewrite: Option<UrlRewrite>,
 }
 
 /// The filter types translated; any other `type` (RequestRedirect, RequestMirror,
 /// ExtensionRef, CORS) is refused at `filters[i].type`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum FilterType {
+pub(crate) enum FilterType {
     RequestHeaderModifier,
     ResponseHeaderModifier,
     #[serde(rename = "URLRewrite")]
@@ -183,59 +173,60 @@ pub enum FilterType {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct HeaderModifier {
-    pub set: Vec<Header>,
-    pub add: Vec<Header>,
-    pub remove: Vec<String>,
+pub(crate) struct HeaderModifier {
+    pub(crate) set: Vec<Header>,
+    pub(crate) add: Vec<Header>,
+    pub(crate) remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Header {
-    pub name: String,
-    pub value: String,
+pub(crate) struct Header {
+    pub(crate) name: String,
+    pub(crate) value: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct UrlRewrite {
-    pub hostname: Option<String>,
-    pub path: Option<PathModifier>,
+pub(crate) struct UrlRewrite {
+    pub(crate) hostname: Option<String>,
+    pub(crate) path: Option<PathModifier>,
 }
 
 /// `URLRewrite.path`: only `ReplacePrefixMatch` (Envoy's `prefix_rewrite`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PathModifier {
+pub(crate) struct PathModifier {
     #[serde(rename = "type")]
-    pub kind: PathModifierType,
-    pub replace_prefix_match: Option<String>,
+    #[allow(dead_code)] // accepted in the YAML; the local mesh has no use for it
+    pub(crate) kind: PathModifierType,
+    pub(crate) replace_prefix_match: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum PathModifierType {
+pub(crate) enum PathModifierType {
     ReplacePrefixMatch,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BackendRef {
-    pub group: Option<String>,
-    pub kind: Option<String>,
-    pub name: String,
-    pub namespace: Option<String>,
-    pub port: Option<u16>,
-    pub weight: Option<u32>,
+pub(crate) struct BackendRef {
+    pub(crate) group: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) weight: Option<u32>,
 }
 
 impl BackendRef {
     /// Gateway API's default weight is 1 (relative), not Istio's "rest of 100".
-    pub fn weight(&self) -> u32 {
+    pub(crate) fn weight(&self) -> u32 {
         self.weight.unwrap_or(1)
     }
 
     /// Only core Services are translated (the default group "" and kind Service).
-    pub fn is_service(&self) -> bool {
+    pub(crate) fn is_service(&self) -> bool {
         self.group.as_deref().unwrap_or("").is_empty()
             && self.kind.as_deref().unwrap_or("Service") == "Service"
     }
@@ -243,7 +234,7 @@ impl BackendRef {
 
 impl ParentRef {
     /// Only Gateways are parents here (a Service parent is GAMMA mesh routing: sidecars).
-    pub fn is_gateway(&self) -> bool {
+    pub(crate) fn is_gateway(&self) -> bool {
         self.group.as_deref().unwrap_or(GROUP) == GROUP
             && self.kind.as_deref().unwrap_or("Gateway") == "Gateway"
     }
@@ -251,13 +242,18 @@ impl ParentRef {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Timeouts {
-    pub request: Option<String>,
+pub(crate) struct Timeouts {
+    pub(crate) request: Option<String>,
 }
 
+/// Text that is not a Gateway API duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a Gateway API duration (e.g. 5s, 500ms, 1h30m)")]
+pub(crate) struct BadDuration(pub String);
+
 /// A Gateway API duration (GEP-2257: `1h`, `30s`, `500ms`, `1h30m`, `0s`) in milliseconds.
-pub fn duration_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a Gateway API duration (e.g. 5s, 500ms, 1h30m)");
+pub(crate) fn duration_ms(text: &str) -> Result<u64, BadDuration> {
+    let bad = || BadDuration(text.to_string());
     let mut rest = text;
     let mut total: u64 = 0;
     if rest.is_empty() {

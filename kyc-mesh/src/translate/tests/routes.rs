@@ -7,6 +7,7 @@ use crate::envoy::route::{
     PerFilterConfig, RegexMatcher, StringMatcher,
 };
 use crate::envoy::{Message, Weight};
+use crate::translate::route::ISTIO_DEFAULT_RETRY_ON;
 
 #[test]
 fn weighted_split_becomes_weighted_clusters_with_subset_clusters() {

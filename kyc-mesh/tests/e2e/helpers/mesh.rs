@@ -268,19 +268,18 @@ pub async fn mesh_with(
     mesh
 }
 
-/// The gateway listener kyc-mesh translates for this mesh: stat names come from it,
-/// never retyped.
-pub fn ingress_listener(mesh: &Mesh) -> kyc_mesh::envoy::listener::HttpListener {
+/// The name of one HTTP stat (`fault.delays_injected`) of this mesh's gateway listener, as
+/// kyc-mesh names it: stat names come from the translated listener, never retyped.
+pub fn gateway_http_stat(mesh: &Mesh, stat: &str) -> String {
     let ports = kyc_mesh::topology::Ports {
         gateway: mesh.gateway,
         admin: mesh.admin,
         ..Default::default()
     };
-    kyc_mesh::pipeline::build(&mesh.networking, None, &ports)
+    kyc_mesh::snapshot::gateway_listener(&mesh.networking, ports)
         .expect("networking/ translates")
-        .ingress
-        .listeners[0]
-        .listener
+        .stat_prefix()
+        .http(stat)
 }
 
 /// `kyc-mesh split N` against a running gateway (off the async runtime).
