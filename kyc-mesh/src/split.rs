@@ -1,4 +1,6 @@
-//! `kyc-mesh split N`: send N requests and draw who answered as a terminal bar chart.
+//! `kyc-mesh split N`: send N requests and draw who answered as a terminal bar chart. The
+//! target is the local gateway or aggregator (`--via`), or any URL (`--url`: a cluster's
+//! gateway; `scripts/smoke.sh` uses it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +15,51 @@ pub enum SplitError {
     Client(#[from] reqwest::Error),
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// Why a `--url` is not one `split` can send to.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetError {
+    #[error("{0:?} is not a URL ({1}); e.g. http://127.0.0.1/kyc/v1/customer?type=report")]
+    Parse(String, String),
+    #[error("{0:?}: only http:// and https:// URLs")]
+    Scheme(String),
+}
+
+/// Where the requests go: `http(s)://host[:port]/path?query`, checked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target(reqwest::Url);
+
+impl Target {
+    /// `/kyc/v1/customer?type=<t>` on a local port (the gateway or the aggregator).
+    pub(crate) fn local(port: u16, report_type: &str) -> Result<Self, TargetError> {
+        let mut url = Self::parse(&format!("http://127.0.0.1:{port}/kyc/v1/customer"))?;
+        url.0.query_pairs_mut().append_pair("type", report_type);
+        Ok(url)
+    }
+
+    /// Any http(s) URL, used as given.
+    pub(crate) fn parse(s: &str) -> Result<Self, TargetError> {
+        let url =
+            reqwest::Url::parse(s).map_err(|e| TargetError::Parse(s.to_string(), e.to_string()))?;
+        match url.scheme() {
+            "http" | "https" if url.has_host() => Ok(Target(url)),
+            _ => Err(TargetError::Scheme(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = TargetError;
+    fn from_str(s: &str) -> Result<Self, TargetError> {
+        Self::parse(s)
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,18 +84,21 @@ pub(crate) fn classify(status: u16, scored_by: Option<&str>, body: &str) -> Stri
     format!("HTTP {status}")
 }
 
-/// Send `n` requests to 127.0.0.1:port/kyc/v1/customer?type=<t> and count per scorer.
+/// Send `n` GET requests to `target`, `concurrency` at a time, each within `timeout`, and count
+/// them per scorer.
 pub(crate) async fn collect(
-    port: u16,
+    target: &Target,
     n: usize,
     concurrency: usize,
-    t: &str,
+    timeout: Duration,
 ) -> Result<BTreeMap<String, usize>, SplitError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .no_proxy()
-        .build()?;
-    let url = format!("http://127.0.0.1:{port}/kyc/v1/customer?type={t}");
+    let mut client = reqwest::Client::builder().timeout(timeout);
+    if target.0.host_str().is_some_and(is_loopback) {
+        // A proxy from the environment must not take requests meant for this machine.
+        client = client.no_proxy();
+    }
+    let client = client.build()?;
+    let url = target.0.clone();
     let counts = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -57,7 +107,7 @@ pub(crate) async fn collect(
             (client.clone(), url.clone(), counts.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
-                let key = match client.get(&url).send().await {
+                let key = match client.get(url.clone()).send().await {
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let h = r
@@ -107,15 +157,23 @@ pub(crate) fn chart(counts: &BTreeMap<String, usize>) -> String {
     out
 }
 
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Send the requests and print the chart; true when a scorer answered every one.
 pub(crate) async fn run(
-    port: u16,
+    target: &Target,
     n: usize,
     concurrency: usize,
-    t: &str,
+    timeout: Duration,
 ) -> Result<bool, SplitError> {
-    println!("sending {n} requests to http://127.0.0.1:{port}/kyc/v1/customer?type={t}");
-    let counts = collect(port, n, concurrency, t).await?;
+    println!("sending {n} requests to {target}");
+    let counts = collect(target, n, concurrency, timeout).await?;
     print!("{}", chart(&counts));
     let failed = counts
         .keys()
@@ -142,6 +200,28 @@ mod tests {
             "kyc-credit-check-advanced"
         );
         assert_eq!(classify(503, None, ""), "HTTP 503");
+    }
+
+    #[test]
+    fn a_target_is_an_http_url() {
+        assert_eq!(
+            Target::local(8000, "report").expect("local").to_string(),
+            "http://127.0.0.1:8000/kyc/v1/customer?type=report"
+        );
+        let cluster = Target::parse("http://192.168.49.2:31380/kyc/v1/customer?type=report")
+            .expect("any host");
+        assert_eq!(
+            cluster.to_string(),
+            "http://192.168.49.2:31380/kyc/v1/customer?type=report"
+        );
+        assert!(Target::parse("https://gw.example/kyc/v1/customer").is_ok());
+        let e = Target::parse("ftp://gw.example/x").expect_err("scheme");
+        assert!(e.to_string().contains("only http:// and https://"), "{e}");
+        let e = Target::parse("127.0.0.1:8000/kyc").expect_err("no scheme");
+        assert!(e.to_string().contains("\"127.0.0.1:8000/kyc\""), "{e}");
+        assert!(Target::parse("http://").is_err());
+        assert!(is_loopback("127.0.0.1") && is_loopback("localhost") && is_loopback("[::1]"));
+        assert!(!is_loopback("192.168.49.2") && !is_loopback("gw.example"));
     }
 
     #[test]

@@ -78,14 +78,28 @@ pub(crate) fn files_of(networking: &Path, vs: &str) -> Result<Vec<PathBuf>, Yaml
 
 /// Set the weights of route `r` in the file of networking/ that holds its VirtualService;
 /// `weights` in destination order, adding up to 100. Returns the file. Refused (nothing
-/// written) unless the edit can be made exactly: one document with that VirtualService, one
-/// `weight:` line per destination in the route's block, and the edited file loads with
-/// exactly those weights.
+/// written) unless the edit can be made exactly (see [`edited`]).
 pub(crate) fn write(
     networking: &Path,
     r: &RouteRef,
     weights: &[u32],
 ) -> Result<PathBuf, YamlError> {
+    let (file, text) = edited(networking, r, weights)?;
+    crate::files::write_atomic(&file, &text)
+        .map_err(|e| YamlError::Io(file.display().to_string(), e))?;
+    Ok(file)
+}
+
+/// The file of networking/ that holds route `r`'s VirtualService, and its text with only the
+/// route's `weight:` numbers changed to `weights` (destination order, adding up to 100): what
+/// [`write`] writes and `kyc-mesh weights --print` prints. Refused unless the edit can be made
+/// exactly: one file with that VirtualService, one `weight:` line per destination in the
+/// route's block, and the edited text loads with exactly those weights.
+pub(crate) fn edited(
+    networking: &Path,
+    r: &RouteRef,
+    weights: &[u32],
+) -> Result<(PathBuf, String), YamlError> {
     weights::sum_to_100(weights.iter().copied())
         .map_err(|total| YamlError::Total(weights.to_vec(), total))?;
     let files = files_of(networking, &r.virtual_service)?;
@@ -118,8 +132,7 @@ pub(crate) fn write(
             file: shown,
         });
     }
-    crate::files::write_atomic(file, &edited).map_err(|e| YamlError::Io(shown, e))?;
-    Ok(file.clone())
+    Ok((file.clone(), edited))
 }
 
 fn indent(line: &str) -> usize {

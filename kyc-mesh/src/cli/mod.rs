@@ -14,6 +14,7 @@ mod mesh;
 mod observe;
 mod rollout;
 mod up_args;
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,6 +112,10 @@ pub(crate) enum Cmd {
     Canary(canary_args::CanaryArgs),
     /// Show the running mesh: workloads, instances and ports, sidecars, identities, the CA, the scenario
     Status,
+    /// Set the weights of a route with several destinations: on the running mesh (a runtime
+    /// override, like the dashboard's sliders), or in the networking/ file that holds it
+    /// (`--write`, `--print`); `--clear` drops the override
+    Weights(weights::WeightsArgs),
     /// Send one request as a workload, through its sidecar and with its identity (like
     /// `kubectl exec deploy/WORKLOAD -c istio-proxy -- curl URL`); prints status and body
     Curl(CurlArgs),
@@ -191,6 +196,13 @@ pub(crate) struct SplitArgs {
     /// Query type: report (the canary), basicReport or advancedReport
     #[arg(long, default_value = "report")]
     r#type: String,
+    /// Send to this URL instead, as given (any host: a cluster's gateway, e.g.
+    /// http://192.168.49.2:31380/kyc/v1/customer?type=report); --via and --type then do not apply
+    #[arg(long, value_name = "URL", conflicts_with_all = ["via", "type"])]
+    url: Option<split::Target>,
+    /// Time each request may take, connect to last byte (`10s`, `500ms`)
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = chaos::duration)]
+    timeout: Duration,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -229,13 +241,20 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Check => commands::check(&c),
         Cmd::Render { format } => commands::render(&c, format),
         Cmd::Split(a) => {
-            let port = match a.via {
-                split::Via::Gateway => c.gateway_port,
-                // The aggregator is the topology's entry point (the browser's URL).
-                split::Via::Aggregator => Topology::new(&c.ports()).entry().port,
+            let target = match a.url {
+                Some(url) => url,
+                None => {
+                    let port = match a.via {
+                        split::Via::Gateway => c.gateway_port,
+                        // The aggregator is the topology's entry point (the browser's URL).
+                        split::Via::Aggregator => Topology::new(&c.ports()).entry().port,
+                    };
+                    split::Target::local(port, &a.r#type)
+                        .map_err(|e| CliError::Usage(format!("--type: {e}")))?
+                }
             };
             Ok(Exit::of(
-                split::run(port, a.n, a.concurrency, &a.r#type).await?,
+                split::run(&target, a.n, a.concurrency, a.timeout).await?,
             ))
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
@@ -255,6 +274,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         } => rollout::restart(&c, &service).await,
         Cmd::Chaos(a) => chaos::run(&c, &a).await,
         Cmd::Canary(a) => canary::run(&c, &a).await,
+        Cmd::Weights(a) => weights::run(&c, &a).await,
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),

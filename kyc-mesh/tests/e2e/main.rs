@@ -2,6 +2,8 @@
 //!
 //! - [`canary`]: `kyc-mesh canary` promoting, rolling back, pausing, aborting (real services);
 //! - [`canary_cluster`]: `canary --cluster` against a stand-in Prometheus and kubectl;
+//! - [`cli_weights`]: `kyc-mesh weights` (override, clear, `--print`, `--write`) and
+//!   `split --url` on a running mesh;
 //! - [`control`]: the control socket's set-weights, chaos, state and events (real services);
 //! - [`dashboard`]: the live dashboard in a real headless Chromium, its API and its security;
 //! - [`envoy`]: routing through a real Envoy in front of stand-in backends, one test per
@@ -31,6 +33,7 @@ mod helpers;
 
 mod canary;
 mod canary_cluster;
+mod cli_weights;
 mod control;
 mod dashboard;
 mod envoy;
