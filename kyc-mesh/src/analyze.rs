@@ -17,7 +17,9 @@ pub enum Severity {
     Info,
 }
 
-/// Istio analyzer message codes (istio.io/latest/docs/reference/config/analysis/).
+/// Istio analyzer message codes (istio.io/latest/docs/reference/config/analysis/), and the
+/// project's own `KYC…` codes for what Istio refuses without an analyzer code.
+/// `tests/deploy/meshcheck.py`, the independent second analyzer, uses the same codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// IST0101: a Gateway, host, port or subset a resource refers to does not exist (also
@@ -29,6 +31,9 @@ pub enum Code {
     UnknownDestinationRuleHost,
     /// IST0127: a policy's workload selector matches no pod.
     NoMatchingWorkloadsFound,
+    /// KYC0001: the weights of a route do not add up to 100 (Istio's validation webhook
+    /// refuses such a VirtualService; no analyzer code exists for it).
+    WeightsNotHundred,
 }
 
 impl Code {
@@ -38,6 +43,7 @@ impl Code {
             Code::DestinationRuleSubsetNotSelectPods => "IST0173",
             Code::UnknownDestinationRuleHost => "IST0174",
             Code::NoMatchingWorkloadsFound => "IST0127",
+            Code::WeightsNotHundred => "KYC0001",
         }
     }
 }
@@ -134,13 +140,16 @@ fn gateways(registry: &Registry, findings: &mut Findings) {
     let mut ports = BTreeSet::new();
     for (o, g) in &registry.gateways {
         if g.spec.selector.get("istio").map(String::as_str) != Some("ingressgateway") {
-            findings.push(
+            // istioctl analyze: an error (no gateway workload runs it); locally a warning,
+            // since the one Envoy gateway serves it anyway.
+            findings.push_coded(
                 Severity::Warning,
                 o,
                 format!(
                     "spec.selector {:?} does not select Istio's ingress gateway (istio: ingressgateway); locally this Gateway is still served by the Envoy gateway",
                     g.spec.selector
                 ),
+                Some(Code::ReferencedResourceNotFound),
             );
         }
         for (i, s) in g.spec.servers.iter().enumerate() {

@@ -1,5 +1,13 @@
 """Cross-reference checks on networking/, in the spirit of `istioctl analyze`, without a cluster.
 
+An independent second analyzer, on purpose: `kyc-mesh check` (Rust) validates networking/ for
+what the local mesh translates; this one (Python, written separately from the manifests' side)
+checks them for the cluster (Service port naming, Gateway hosts and ports against the demo
+profile's ingress gateway, duplicates). Where the two look at the same problem they use the
+same code, and test_meshcheck.py runs both on networking/, every scenario and every broken copy
+and requires them to agree on those codes (IST0101, IST0127, IST0173, IST0174, KYC0001): a
+disagreement is a bug in one of them. The other codes are this analyzer's alone.
+
 Schema validation says each object is well formed; these checks say the objects fit together:
 
   IST0101  a referenced resource is missing: a VirtualService gateway, destination host,
@@ -10,9 +18,9 @@ Schema validation says each object is well formed; these checks say the objects 
   IST0162  a Gateway listens on a port the ingress gateway's Service does not expose
   IST0173  a DestinationRule subset selects no pods
   IST0174  a DestinationRule host matches no Service
-  KYC0001  route weights do not sum to 100 (or are negative)
+  IST0127  a security policy (PeerAuthentication/AuthorizationPolicy) selects no pods
+  KYC0001  route weights do not sum to 100 (or are negative): Istio's webhook refuses them
   KYC0002  a Service selects no pods, or targets a container port no pod declares
-  KYC0003  a security policy (PeerAuthentication/AuthorizationPolicy) selects no pods
   KYC0004  the same object (kind, namespace, name) is defined twice
 
 The "cluster side" is the Istio demo profile's ingress gateway (fixtures/); pass other
@@ -313,11 +321,11 @@ def analyze(objs: list[dict[str, Any]], cluster: list[dict[str, Any]] | None = N
             if not matching_pods(pods, svc_key[0], selector):
                 add("IST0173", dr, f"The Subset {s.get('name')!r} defined in the DestinationRule does not select any pods ({selector})")
 
-    # Security policies: their selectors must select pods (KYC0003)
+    # Security policies: their selectors must select pods (IST0127)
     for pol in (o for o in objs if group_of(o) == ISTIO_SEC):
         selector = (pol.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
         if selector and not matching_pods(pods, ns_of(pol), selector):
-            add("KYC0003", pol, f"selector {selector} selects no pods")
+            add("IST0127", pol, f"selector {selector} selects no pods")
 
     # Gateway API: parentRefs, backendRefs, weights
     for route in (o for o in objs if o.get("kind") == "HTTPRoute" and group_of(o) == GATEWAY_API):

@@ -1,8 +1,11 @@
-"""Cross-reference checks (istioctl analyze style) on networking/ and every scenario, and proof
-that they fail on deliberately broken copies."""
+"""Cross-reference checks (istioctl analyze style) on networking/ and every scenario, proof that
+they fail on deliberately broken copies, and that meshcheck.py and `kyc-mesh check` (two
+independent analyzers) agree on every problem both look at."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +15,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from conftest import HERE, NETWORKING, scenario_files
+from conftest import HERE, NETWORKING, ROOT, scenario_files
 import meshcheck
 
 
@@ -153,3 +156,55 @@ def test_cli_exit_status(broken_copy: Path):
     bad = subprocess.run([*cli, str(broken_copy)], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "IST0101" in bad.stdout and "nope" in bad.stdout
+
+
+# ---- the two analyzers agree ------------------------------------------------------------------
+
+# The codes both analyzers report (see meshcheck.py's docstring); the others are meshcheck's alone
+# (cluster-side checks the local mesh has no use for).
+SHARED_CODES = {"IST0101", "IST0127", "IST0173", "IST0174", "KYC0001"}
+
+
+def kyc_mesh() -> str:
+    found = os.environ.get("KYC_MESH") or str(ROOT / "target" / "debug" / "kyc-mesh")
+    assert Path(found).is_file(), f"{found} not found: build it first (cargo build -p kyc-mesh; scripts/test.sh does) or set KYC_MESH"
+    return found
+
+
+def kyc_mesh_codes(networking: Path, scenario: Path | None = None) -> set[str]:
+    cmd = [kyc_mesh(), "--networking", str(networking)]
+    if scenario:
+        cmd += ["--scenario", str(scenario)]
+    out = subprocess.run([*cmd, "check"], capture_output=True, text=True)
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+    return set(re.findall(r"\((IST\d{4}|KYC\d{4}) \w+\)", out.stdout))
+
+
+def meshcheck_codes(objects: list[dict]) -> set[str]:
+    return {f.code for f in meshcheck.analyze(objects)} & SHARED_CODES
+
+
+@pytest.mark.parametrize("scenario", [None, *scenario_files()], ids=lambda p: p.name if p else "networking")
+def test_both_analyzers_agree_on_networking_and_every_scenario(base_objects, scenario):
+    objects = meshcheck.overlay(base_objects, meshcheck.load_file(scenario)) if scenario else base_objects
+    assert meshcheck_codes(objects) == kyc_mesh_codes(NETWORKING, scenario) == set()
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_both_analyzers_agree_on_every_broken_copy(broken_copy: Path, breakage: str):
+    kind, name, change, code, _ = BREAKAGES[breakage]
+    edit(broken_copy, kind, name, change)
+    ours = meshcheck_codes(meshcheck.load_dir(broken_copy))
+    theirs = kyc_mesh_codes(broken_copy)
+    assert ours == theirs, f"meshcheck.py {sorted(ours)} vs kyc-mesh check {sorted(theirs)}"
+    if code in SHARED_CODES:
+        assert code in theirs  # the comparison is not vacuous
+
+
+def test_the_comparison_reads_kyc_mesh_codes(tmp_path: Path):
+    copy = tmp_path / "networking"
+    copy.mkdir()
+    for path in meshcheck.yaml_files(NETWORKING):
+        shutil.copy(path, copy / path.name)
+    edit(copy, "VirtualService", "kyc-credit-check", lambda vs: report_route(vs)["route"][1].update(weight=40))
+    assert kyc_mesh_codes(copy) == {"KYC0001"}

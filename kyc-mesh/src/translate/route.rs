@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::analyze::Severity;
+use crate::analyze::{Code, Severity};
 use crate::envoy::listener::FAULT_FILTER;
 use crate::envoy::route::{
     AppendAction, FaultAbort, FaultDelay, HeaderMatcher, HeaderMutations, HeaderValue,
@@ -97,10 +97,11 @@ impl Ctx<'_> {
         }
         if route.route.len() > 1 && source.semantics == Semantics::Istio {
             if let Err(total) = weights::sum_to_100(weights()) {
-                self.findings.push(
+                self.findings.push_coded(
                     Severity::Error,
                     origin,
                     format!("{where_}.route: weights add up to {total}, they must add up to 100"),
+                    Some(Code::WeightsNotHundred),
                 );
             }
         }
