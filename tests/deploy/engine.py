@@ -4,6 +4,7 @@ images (scripts/build-images.sh --offline) before it runs `tests/deploy/run.sh -
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
@@ -106,6 +107,21 @@ class Container:
         docker("rm", "-f", "-v", self.name, check=False)
 
 
+_default_network: str | None = None
+
+
+def default_network() -> str:
+    """A network for containers that need none of their own: an engine started with --bridge=none
+    (as scripts/test.sh starts it) has no default bridge, so nothing is published without one."""
+    global _default_network
+    if _default_network is None:
+        name = unique("kyc-test-default")
+        docker("network", "create", "--label", "kyc-test=1", name)
+        atexit.register(lambda: docker("network", "rm", name, check=False))
+        _default_network = name
+    return _default_network
+
+
 def run_container(image: str, *, network: str | None = None, env: dict | None = None, publish: bool = True,
                   aliases: tuple[str, ...] = (), args: tuple[str, ...] = (), hardened: bool = True,
                   name: str | None = None, mounts: tuple[str, ...] = (), entry_args: tuple[str, ...] = ()) -> Container:
@@ -114,10 +130,9 @@ def run_container(image: str, *, network: str | None = None, env: dict | None = 
     cmd = ["run", "-d", "--name", name, "--label", "kyc-test=1"]
     if hardened:
         cmd += ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true"]
-    if network:
-        cmd += ["--network", network]
-        for a in aliases:
-            cmd += ["--network-alias", a]
+    cmd += ["--network", network or default_network()]
+    for a in aliases:
+        cmd += ["--network-alias", a]
     if port:
         cmd += ["-p", f"127.0.0.1:{port}:8080"]
     for k, v in (env or {}).items():
