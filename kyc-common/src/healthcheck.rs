@@ -45,8 +45,11 @@ pub fn default_url(common: &CommonSettings) -> Result<Url, String> {
         IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         other => other,
     };
-    Url::parse(&format!("http://{}/readyz", SocketAddr::new(host, common.port)))
-        .map_err(|e| format!("healthcheck: {e}"))
+    Url::parse(&format!(
+        "http://{}/readyz",
+        SocketAddr::new(host, common.port)
+    ))
+    .map_err(|e| format!("healthcheck: {e}"))
 }
 
 /// Parses the URLs (an empty list means [`default_url`]).
@@ -95,7 +98,10 @@ mod tests {
     }
 
     fn args(a: &[&str]) -> impl Iterator<Item = String> {
-        a.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+        a.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
@@ -121,7 +127,10 @@ mod tests {
             "http://127.0.0.1:8081/readyz"
         );
         let c = common(&[("KYC_HOST", "::"), ("KYC_PORT", "80")]);
-        assert_eq!(default_url(&c).expect("url").as_str(), "http://[::1]/readyz");
+        assert_eq!(
+            default_url(&c).expect("url").as_str(),
+            "http://[::1]/readyz"
+        );
         let c = common(&[("KYC_HOST", "10.1.2.3"), ("KYC_PORT", "9000")]);
         assert_eq!(
             default_url(&c).expect("url").as_str(),
@@ -156,9 +165,7 @@ mod tests {
         let url = |p: &str| Url::parse(&format!("http://{addr}{p}")).expect("url");
 
         assert_eq!(probe(&[url("/ok")]).await, Ok(()));
-        let err = probe(&[url("/ok"), url("/down")])
-            .await
-            .expect_err("503");
+        let err = probe(&[url("/ok"), url("/down")]).await.expect_err("503");
         assert!(err.contains("/down answered 503"), "{err}");
         // nothing listens there any more
         let closed = {
