@@ -252,7 +252,8 @@ if [[ -x /usr/bin/docker ]]; then
 fi
 
 step "containers: scripts/build-images.sh --offline (BuildKit, --network none)"
-DOCKER_BUILDKIT=1 scripts/build-images.sh --offline
+export DOCKER_BUILDKIT=1
+scripts/build-images.sh --offline
 scripts/base-images.sh envoy
 
 step "containers: the images, the registry, the compose canary (tests/deploy/run.sh -m engine)"
