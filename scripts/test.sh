@@ -112,6 +112,7 @@ apt_install_no_start() {
 # docker-proxy), its trust key off /etc/docker. Stopped (and its runtime directory removed) on exit.
 engine_run=/run/kyc-mesh-docker
 engine_started=no
+engine_cgroups_before=""
 start_engine() {
     unset DOCKER_API_VERSION # let the client negotiate with the engine
     if docker info >/dev/null 2>&1; then
@@ -119,6 +120,8 @@ start_engine() {
         return 0
     fi
     local data="${KYC_DOCKER_DATA:-$HOME/.cache/kyc-mesh/docker}"
+    # dockerd leaves its (empty) parent cgroups behind: note which exist, remove the new ones at the end
+    engine_cgroups_before="$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)"
     as_root mkdir -p "$engine_run" "$data"
     printf '{}\n' | as_root tee "$engine_run/daemon.json" >/dev/null
     echo "starting a private dockerd (socket $engine_run/docker.sock, data root $data, no iptables, no ip_forward)"
@@ -154,6 +157,11 @@ stop_engine() {
         as_root kill -KILL "$pid" 2>/dev/null || true
     fi
     as_root rm -rf "$engine_run"
+    local cg
+    for cg in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do
+        [[ -d $cg ]] || continue
+        grep -qxF "$cg" <<<"$engine_cgroups_before" || as_root rmdir "$cg" 2>/dev/null || true
+    done
     echo "stopped the dockerd started by scripts/test.sh"
 }
 summary() {
