@@ -160,7 +160,8 @@ stop_engine() {
     local cg
     for cg in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do
         [[ -d $cg ]] || continue
-        grep -qxF "$cg" <<<"$engine_cgroups_before" || as_root rmdir "$cg" 2>/dev/null || true
+        # depth first: BuildKit nests its own (docker/buildkit)
+        grep -qxF "$cg" <<<"$engine_cgroups_before" || as_root find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
     done
     echo "stopped the dockerd started by scripts/test.sh"
 }
