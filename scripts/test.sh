@@ -109,10 +109,12 @@ apt_install_no_start() {
 # /run/kyc-mesh-docker, no iptables rules (--iptables=false), no ip_forward change
 # (--ip-forward=false), no default bridge (--bridge=none; tests and compose make their own
 # networks, whose containers reach each other and 127.0.0.1-published ports through
-# docker-proxy), its trust key off /etc/docker. Stopped (and its runtime directory removed) on exit.
+# docker-proxy). Stopped on exit, with what it leaves behind removed: its runtime directory, its
+# empty parent cgroups and /etc/docker/key.json (when they were not there before).
 engine_run=/run/kyc-mesh-docker
 engine_started=no
 engine_cgroups_before=""
+engine_key_before=no
 start_engine() {
     unset DOCKER_API_VERSION # let the client negotiate with the engine
     if docker info >/dev/null 2>&1; then
@@ -122,6 +124,8 @@ start_engine() {
     local data="${KYC_DOCKER_DATA:-$HOME/.cache/kyc-mesh/docker}"
     # dockerd leaves its (empty) parent cgroups behind: note which exist, remove the new ones at the end
     engine_cgroups_before="$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)"
+    # and dockerd 20.10 writes its trust key to /etc/docker/key.json (no option moves it)
+    [[ -e /etc/docker/key.json ]] && engine_key_before=yes
     as_root mkdir -p "$engine_run" "$data"
     printf '{}\n' | as_root tee "$engine_run/daemon.json" >/dev/null
     echo "starting a private dockerd (socket $engine_run/docker.sock, data root $data, no iptables, no ip_forward)"
@@ -130,7 +134,7 @@ start_engine() {
         dockerd --config-file "$engine_run/daemon.json" \
         --host "unix://$engine_run/docker.sock" --group "$(id -g)" \
         --exec-root "$engine_run/exec" --pidfile "$engine_run/dockerd.pid" \
-        --data-root "$data" --deprecated-key-path "$engine_run/key.json" \
+        --data-root "$data" \
         --iptables=false --ip-masq=false --ip-forward=false --bridge=none
     engine_started=yes
     export DOCKER_HOST="unix://$engine_run/docker.sock"
@@ -157,6 +161,7 @@ stop_engine() {
         as_root kill -KILL "$pid" 2>/dev/null || true
     fi
     as_root rm -rf "$engine_run"
+    [[ $engine_key_before == yes ]] || as_root rm -f /etc/docker/key.json
     local cg
     for cg in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do
         [[ -d $cg ]] || continue
