@@ -160,6 +160,11 @@ stop_engine() {
         while as_root kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
         as_root kill -KILL "$pid" 2>/dev/null || true
     fi
+    # a dockerd that had to be killed can leave its network namespace mounted there
+    local m
+    for m in $(awk -v d="$engine_run/" 'index($2, d) == 1 { print $2 }' /proc/mounts); do
+        as_root umount "$m" 2>/dev/null || true
+    done
     as_root rm -rf "$engine_run"
     [[ $engine_key_before == yes ]] || as_root rm -f /etc/docker/key.json
     local cg
