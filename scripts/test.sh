@@ -162,9 +162,9 @@ stop_engine() {
     fi
     # a dockerd that had to be killed can leave its network namespace mounted there
     local m
-    for m in $(awk -v d="$engine_run/" 'index($2, d) == 1 { print $2 }' /proc/mounts); do
+    while read -r m; do
         as_root umount "$m" 2>/dev/null || true
-    done
+    done < <(awk -v d="$engine_run/" 'index($2, d) == 1 { print $2 }' /proc/mounts)
     as_root rm -rf "$engine_run"
     [[ $engine_key_before == yes ]] || as_root rm -f /etc/docker/key.json
     local cg
