@@ -5,9 +5,19 @@ KYC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC2034 # used by the scripts that source this file
 KYC_SERVICES=(kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced)
 KYC_DEFAULT_TAG="0.1.0"
+# The Rust toolchain of the image build (docker/Dockerfile's ARG RUST_VERSION) and the local
+# base images that scripts/base-images.sh makes for machines that cannot pull.
+KYC_RUST_VERSION="$(sed -n 's/^ARG RUST_VERSION=//p' "$KYC_ROOT/docker/Dockerfile" | head -n1)"
+# shellcheck disable=SC2034 # used by the scripts that source this file
+KYC_LOCAL_RUNTIME="kyc-local/static:bookworm"
+# shellcheck disable=SC2034
+KYC_LOCAL_CC="kyc-local/cc:bookworm"
+# shellcheck disable=SC2034
+KYC_LOCAL_BUILDER="kyc-local/rust:${KYC_RUST_VERSION}-bookworm"
+KYC_TOOLS_HOME="${KYC_TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/kyc-mesh/tools}"
 MINIKUBE_PROFILE="${MINIKUBE_PROFILE:-minikube}"
 KYC_NAMESPACE="${KYC_NAMESPACE:-default}"
-export KYC_ROOT MINIKUBE_PROFILE KYC_NAMESPACE
+export KYC_ROOT MINIKUBE_PROFILE KYC_NAMESPACE KYC_TOOLS_HOME
 
 info() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -23,6 +33,8 @@ install_hint() {
     kubectl) echo "https://kubernetes.io/docs/tasks/tools/ (or use 'minikube kubectl --')" ;;
     istioctl) echo "curl -L https://istio.io/downloadIstio | sh - && export PATH=\"\$PWD/istio-<version>/bin:\$PATH\"" ;;
     curl) echo "apt-get install curl / brew install curl" ;;
+    mmdebstrap) echo "apt-get install mmdebstrap (Debian/Ubuntu)" ;;
+    cargo | rustup) echo "https://rustup.rs" ;;
     *) echo "install '$1' with your package manager" ;;
     esac
 }

@@ -27,7 +27,8 @@ UTILITIES = (
     "tr", "head", "tail", "wc", "mkdir", "cp", "uniq", "cut", "curl", "seq", "ls",
 )
 SERVICES = ("kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced")
-SCRIPT_NAMES = ("minikube-up.sh", "build-images.sh", "deploy.sh", "canary.sh", "smoke.sh", "teardown.sh")
+SCRIPT_NAMES = ("minikube-up.sh", "build-images.sh", "deploy.sh", "canary.sh", "smoke.sh", "teardown.sh",
+                "base-images.sh", "compose-envoy.sh")
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +111,7 @@ def test_strict_mode(script):
     assert "\nset -euo pipefail\n" in text
 
 
-@pytest.mark.parametrize("script", ("minikube-up.sh", "deploy.sh", "teardown.sh"))
+@pytest.mark.parametrize("script", ("minikube-up.sh", "deploy.sh", "teardown.sh", "base-images.sh", "compose-envoy.sh"))
 def test_unknown_argument_is_refused(run, script):
     proc = run(script, "--bogus")
     assert proc.returncode != 0 and "unknown argument: --bogus" in proc.stderr
@@ -201,22 +202,58 @@ def test_build_into_minikube_docker(run):
     for service, call in zip(SERVICES, builds):
         assert call == [
             "docker", "build", "--file", f"{ROOT}/docker/Dockerfile",
-            "--build-arg", f"SERVICE={service}", "--build-arg", "VERSION=0.1.0",
-            "--build-arg", "REVISION=unknown", "--tag", f"{service}:0.1.0", str(ROOT),
+            "--build-arg", "VERSION=0.1.0", "--build-arg", "REVISION=unknown",
+            "--target", service, "--tag", f"{service}:0.1.0", str(ROOT),
         ]
     # the docker-env output was evaluated: docker talked to minikube's daemon
     assert run.file("docker-env", 1).read_text() == "DOCKER_HOST=tcp://127.0.0.1:1\n"
 
 
-def test_build_and_push_to_a_registry(run):
-    proc = run("build-images.sh", "kyc-credit-check-advanced", env={"REGISTRY": "registry.example/kyc/", "TAG": "1.2.3"})
+def test_build_and_push_to_a_registry(run, tmp_path):
+    digests = tmp_path / "digests"
+    proc = run("build-images.sh", "kyc-credit-check-advanced",
+               env={"REGISTRY": "registry.example/kyc/", "TAG": "1.2.3", "KYC_DIGESTS_FILE": str(digests)})
     assert proc.returncode == 0, proc.stderr
     image = "registry.example/kyc/kyc-credit-check-advanced:1.2.3"
     calls = run.calls()
     assert all(c[0] == "docker" for c in calls)  # no minikube
-    assert calls[0][-3:] == ["--tag", image, str(ROOT)]
+    assert calls[0][-5:] == ["--target", "kyc-credit-check-advanced", "--tag", image, str(ROOT)]
     assert calls[1] == ["docker", "push", image]
-    assert len(calls) == 2
+    assert calls[2][:3] == ["docker", "image", "inspect"] and calls[2][-1] == image
+    assert len(calls) == 3
+    pinned = f"registry.example/kyc/kyc-credit-check-advanced@sha256:{'0' * 64}"
+    assert digests.read_text() == f"kyc-credit-check-advanced {pinned}\n"
+    assert f"pushed {pinned}" in proc.stdout and "--digests" in proc.stdout
+
+
+def test_build_offline(run, tmp_path):
+    (run.stubs / "cargo").symlink_to(STUB)
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE----- MIIB -----END CERTIFICATE-----\n")  # one line: the stub logs lines
+    proc = run("build-images.sh", "--offline", env={"PROXY_CA": str(ca)})
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    assert all(c[0] in ("docker", "cargo") for c in calls)  # no minikube, no docker-env
+    assert calls[0] == ["docker", "image", "inspect", "kyc-local/rust:1.95-bookworm"]
+    assert calls[1] == ["docker", "image", "inspect", "kyc-local/static:bookworm"]
+    assert calls[2] == ["cargo", "vendor", "--locked", "--quiet", "vendor/crates"]
+    builds = build_calls(calls)
+    assert [b[b.index("--target") + 1] for b in builds] == list(SERVICES)
+    for b in builds:
+        assert "--network" in b and b[b.index("--network") + 1] == "none"
+        args = [b[i + 1] for i, a in enumerate(b) if a == "--build-arg"]
+        assert "BUILDER_IMAGE=kyc-local/rust:1.95-bookworm" in args
+        assert "RUNTIME_IMAGE=kyc-local/static:bookworm" in args
+        assert f"PROXY_CA={ca.read_text()}".rstrip("\n") in args
+    assert run.file("docker-env", index_of(calls, ["docker", "build"])).read_text() == "DOCKER_HOST=\n"
+
+
+def test_build_offline_refuses_what_cannot_work(run):
+    proc = run("build-images.sh", "--offline", env={"REGISTRY": "r.example", "PLATFORMS": "linux/arm64"})
+    assert proc.returncode == 1 and "PLATFORMS and --offline do not mix" in proc.stderr
+    proc = run("build-images.sh", env={"PROXY_CA": "/nonexistent/ca.pem"})
+    assert proc.returncode == 1 and "PROXY_CA=/nonexistent/ca.pem" in proc.stderr
+    assert run.calls() == []
 
 
 def test_build_multi_arch(run):
@@ -290,6 +327,44 @@ def test_deploy_with_registry_rewrites_a_copy(run):
     assert meshcheck.load_dir(copy) == originals
     after = {p.name: p.read_bytes() for p in NETWORKING.rglob("*") if p.is_file()}
     assert after == before
+
+
+def digest_file(tmp_path, lines) -> Path:
+    f = tmp_path / "images.digests"
+    f.write_text("".join(l + "\n" for l in lines))
+    return f
+
+
+def test_deploy_by_digest(run, tmp_path):
+    pinned = {s: f"127.0.0.1:5000/{s}@sha256:{(str(i) * 64)}" for i, s in enumerate(SERVICES, 1)}
+    f = digest_file(tmp_path, [f"{s} {ref}" for s, ref in pinned.items()])
+    proc = run("deploy.sh", "--digests", str(f))
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    apply_at = index_of(calls, ["kubectl", "apply"])
+    copy = run.file("dir", apply_at)
+    deployed = {
+        o["metadata"]["name"]: c["image"] for o in meshcheck.load_dir(copy) if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert deployed == pinned
+    assert "pinned by digest" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (["kyc-aggregator-mgt 127.0.0.1:5000/kyc-aggregator-mgt:0.1.0"], "is not '<crate> <image>@sha256:<64 hex>'"),
+        (["kyc-nope r/x@sha256:" + "0" * 64], "unknown service 'kyc-nope'"),
+        ([f"kyc-aggregator-mgt r/a@sha256:{'0' * 64}"], "expected a digest for each of"),
+    ],
+)
+def test_deploy_by_digest_refuses_a_bad_file(run, tmp_path, lines, message):
+    proc = run("deploy.sh", "--digests", str(digest_file(tmp_path, lines)))
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert run.calls() == []
+    proc = run("deploy.sh", "--digests", str(tmp_path / "missing"))
+    assert proc.returncode == 1 and "not a readable file" in proc.stderr
 
 
 def test_deploy_without_istio_stops_early(run):
