@@ -22,16 +22,17 @@ then runs, stopping at the first failure:
   3. cargo build --workspace --bins      (the tests start the real binaries)
   4. cargo test --workspace              (unit, handler, loopback integration, browser, real-Envoy tests)
   5. tests/api-fuzz/run.sh               (schemathesis against each service's OpenAPI: no 5xx, answers as documented)
-  6. scripts/resilience.sh --check       (optimised build without LTO (profile ci), real Envoy; zero-loss
-                                          counts: nothing lost at SIGTERM, during a live reweight or a rollout
-                                          restart; a killed scorer restarted and served again)
-  7. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, compose
-                                          file, scripts)
-  8. containers, on a real Docker engine (a running one, else a private dockerd started here and
+  6. tests/deploy/run.sh                 (networking/ schemas and cross-references, Dockerfile, compose
+                                          file, scripts, docs)
+  7. containers, on a real Docker engine (a running one, else a private dockerd started here and
      stopped at the end: own socket, no iptables rules, no ip_forward, no default bridge; data root
      KYC_DOCKER_DATA, default ~/.cache/kyc-mesh/docker, kept as the layer cache):
      scripts/build-images.sh --offline (local base images, vendored crates, --network none, BuildKit),
      then tests/deploy/run.sh -m engine (the images as images, the registry, the compose canary)
+  8. scripts/resilience.sh --check       (the images' release binaries, the ones that ship, behind a real
+                                          Envoy; zero-loss counts: nothing lost at SIGTERM, during a live
+                                          reweight or a rollout restart; a killed scorer restarted and
+                                          served again)
 Prints each step's wall time at the end.
 
 Environment: CHROMIUM (browser binary, default chromium), KYC_ENVOY_BIN (Envoy binary, default: on PATH),
@@ -251,12 +252,6 @@ cargo test --workspace --locked
 step "API fuzzing against the OpenAPI documents"
 bash tests/api-fuzz/run.sh
 
-step "resilience checks on the local mesh (optimised build, real Envoy, zero-loss counts)"
-# profile ci = release without LTO: optimised like release, a third of its build time
-cargo build --profile ci --workspace --bins --locked
-KYC_BIN_DIR="$PWD/target/ci" scripts/resilience.sh --no-build --duration 3 --kill-runs 1 --check \
-    --out "${TMPDIR:-/tmp}/kyc-resilience-ci.json"
-
 step "deploy checks (networking/, docker/, scripts/)"
 bash tests/deploy/run.sh
 
@@ -277,3 +272,18 @@ scripts/base-images.sh envoy
 
 step "containers: the images, the registry, the compose canary (tests/deploy/run.sh -m engine)"
 bash tests/deploy/run.sh -m engine
+
+step "resilience checks on the local mesh (the images' binaries, real Envoy, zero-loss counts)"
+# The checks need optimised services: the images hold the release binaries of all three (static,
+# the artifacts that ship), so they run those instead of compiling the workspace a second time.
+# kyc-mesh, which starts them and programs Envoy but is not on the request path, is the debug one.
+resilience_bins="$(mktemp -d)"
+for service in kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced; do
+    container="$(docker create "$service:0.1.0")"
+    docker cp "$container:/usr/local/bin/service" "$resilience_bins/$service"
+    docker rm "$container" >/dev/null
+done
+cp target/debug/kyc-mesh "$resilience_bins/"
+KYC_BIN_DIR="$resilience_bins" scripts/resilience.sh --no-build --duration 3 --kill-runs 1 --check \
+    --out "${TMPDIR:-/tmp}/kyc-resilience-ci.json"
+rm -rf "$resilience_bins"

@@ -1,7 +1,9 @@
 """The deploy scripts run against stand-in docker/kubectl/minikube/istioctl executables
 (stubs/stub) that record their arguments; the tests assert the command sequence, the
 idempotent paths, the input checks and the missing-tool messages. smoke.sh talks to a real
-HTTP server on 127.0.0.1 standing in for the ingress gateway."""
+HTTP server on 127.0.0.1 standing in for the ingress gateway. smoke.sh and canary.sh call the real
+kyc-mesh (`split --url`, `weights --print`): target/debug/kyc-mesh, built by scripts/test.sh, or
+$KYC_MESH."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ UTILITIES = (
     "bash", "env", "dirname", "basename", "cat", "sed", "awk", "grep", "mktemp", "rm", "sort",
     "tr", "head", "tail", "wc", "mkdir", "cp", "uniq", "cut", "curl", "seq", "ls",
 )
+# The real kyc-mesh the scripts call (scripts/test.sh builds it before these tests run).
+KYC_MESH = os.environ.get("KYC_MESH") or str(ROOT / "target" / "debug" / "kyc-mesh")
 SERVICES = ("kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced")
 SCRIPT_NAMES = ("minikube-up.sh", "build-images.sh", "deploy.sh", "canary.sh", "smoke.sh", "teardown.sh",
                 "base-images.sh", "compose-envoy.sh")
@@ -65,7 +69,9 @@ class Runner:
             for tool in missing:
                 (self.stubs / tool).unlink(missing_ok=True)
         path = f"{self.stubs}:{self.utilities}" if with_stubs else str(self.utilities)
-        full_env = {"PATH": path, "HOME": str(self.home), "STUB_LOG": str(self.log), "LC_ALL": "C"}
+        assert Path(KYC_MESH).is_file(), f"{KYC_MESH} not found: cargo build -p kyc-mesh first (scripts/test.sh does)"
+        full_env = {"PATH": path, "HOME": str(self.home), "STUB_LOG": str(self.log), "LC_ALL": "C",
+                    "KYC_MESH": KYC_MESH}
         full_env.update(env or {})
         return subprocess.run(
             [str(SCRIPTS / script), *args], capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120,
@@ -422,19 +428,21 @@ def test_canary_print_needs_no_cluster(run):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    "args,code,message",
     [
-        (("50", "60"), "weights must sum to 100"),
-        (("101", "0"), "not an integer in 0..100"),
-        (("x", "100"), "not an integer in 0..100"),
-        (("1.5", "98.5"), "not an integer in 0..100"),
-        (("100",), "expected two weights"),
-        (("40", "30", "30"), "expected two weights"),
+        # kyc-mesh weights checks them (exit 2, naming the field): the rule lives there only
+        (("50", "60"), 2, "weights: they add up to 110, not 100"),
+        (("101", "0"), 2, "weights.kyc-credit-check-basic: 101 is not a whole number from 0 to 100"),
+        (("x", "100"), 2, '"x" is not a whole number'),
+        (("1.5", "98.5"), 2, '"1.5" is not a whole number'),
+        # canary.sh's own interface: BASIC ADVANCED
+        (("100",), 1, "expected two weights"),
+        (("40", "30", "30"), 1, "expected two weights"),
     ],
 )
-def test_canary_refuses_bad_weights(run, args, message):
+def test_canary_refuses_bad_weights(run, args, code, message):
     proc = run("canary.sh", *args)
-    assert proc.returncode == 1 and message in proc.stderr
+    assert proc.returncode == code and message in proc.stderr, proc.stderr
     assert run.calls() == []
 
 
@@ -488,6 +496,7 @@ ADVANCED = "kyc-credit-check-advanced"
 
 
 def bar_line(stdout: str, who: str) -> list[str]:
+    """`kyc-mesh split`'s line for WHO: name, bar, count, percent."""
     [line] = [l for l in stdout.splitlines() if l.startswith(who + " ")]
     return line.split()
 
@@ -497,8 +506,9 @@ def test_smoke_draws_the_split(run):
         proc = run("smoke.sh", "8", env={"GATEWAY": f"http://127.0.0.1:{gw.port}"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert gw.paths == ["/kyc/v1/customer?type=report"] * 8
-    assert bar_line(proc.stdout, f"{BASIC}/v1") == [f"{BASIC}/v1", "6", "75%", "#" * 30]
-    assert bar_line(proc.stdout, f"{ADVANCED}/v2") == [f"{ADVANCED}/v2", "2", "25%", "#" * 10]
+    assert bar_line(proc.stdout, BASIC) == [BASIC, "█" * 38, "6", "75.0%"]
+    assert bar_line(proc.stdout, ADVANCED) == [ADVANCED, "█" * 13, "2", "25.0%"]
+    assert "all 8 calls succeeded" in proc.stdout
     assert run.calls() == []  # GATEWAY given: no kubectl/minikube
 
 
@@ -507,15 +517,15 @@ def test_smoke_reads_the_body_without_the_header(run):
         proc = run("smoke.sh", "3", env={"GATEWAY": f"127.0.0.1:{gw.port}/", "KYC_TYPE": "advancedReport"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert gw.paths == ["/kyc/v1/customer?type=advancedReport"] * 3
-    assert bar_line(proc.stdout, ADVANCED)[:3] == [ADVANCED, "3", "100%"]
+    assert bar_line(proc.stdout, ADVANCED)[2:] == ["3", "100.0%"]
 
 
 def test_smoke_fails_on_errors(run):
     with FakeGateway([(200, BASIC, True), (502, None, False)]) as gw:
         proc = run("smoke.sh", "4", env={"GATEWAY": f"http://127.0.0.1:{gw.port}"})
     assert proc.returncode == 1
-    assert bar_line(proc.stdout, "errors")[:3] == ["errors", "2", "50%"]
-    assert "2 of 4 calls failed" in proc.stderr and "HTTP 502" in proc.stderr
+    assert bar_line(proc.stdout, "HTTP 502")[-2:] == ["2", "50.0%"]
+    assert "some of the 4 calls failed" in proc.stderr
 
 
 def test_smoke_finds_the_gateway_through_the_node_port(run):
@@ -533,6 +543,12 @@ def test_smoke_refuses_bad_counts(run, n):
     proc = run("smoke.sh", n, env={"GATEWAY": "http://127.0.0.1:9"})
     assert proc.returncode == 1
     assert run.calls() == []
+
+
+@pytest.mark.parametrize("timeout", ["0", "ten", "1.5"])
+def test_smoke_refuses_a_bad_timeout(run, timeout):
+    proc = run("smoke.sh", "1", env={"GATEWAY": "http://127.0.0.1:9", "SMOKE_TIMEOUT": timeout})
+    assert proc.returncode == 1 and "SMOKE_TIMEOUT" in proc.stderr, proc.stderr
 
 
 # ---- teardown.sh ------------------------------------------------------------------------------
