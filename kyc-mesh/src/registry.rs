@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::istio::{
     gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, Loaded,
-    Object, PeerAuthentication, RouteRef, Service, VirtualService,
+    Object, PeerAuthentication, RequestAuthentication, RouteRef, Service, VirtualService,
 };
 
 /// An object of one kind together with where it came from.
@@ -55,6 +55,7 @@ pub(crate) struct Registry<'a> {
     pub(crate) api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
     pub(crate) http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
     pub(crate) peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
+    pub(crate) request_authentications: Vec<Entry<'a, RequestAuthentication>>,
     pub(crate) authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
 }
 
@@ -70,6 +71,7 @@ impl<'a> Registry<'a> {
                 Object::ApiGateway(g) => r.api_gateways.push((o, g)),
                 Object::HttpRoute(h) => r.http_routes.push((o, h)),
                 Object::PeerAuthentication(p) => r.peer_authentications.push((o, p)),
+                Object::RequestAuthentication(p) => r.request_authentications.push((o, p)),
                 Object::AuthorizationPolicy(p) => r.authorization_policies.push((o, p)),
                 Object::Deployment(_) | Object::Namespace(_) | Object::TopologyOnly => {}
             }

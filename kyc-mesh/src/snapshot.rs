@@ -208,6 +208,7 @@ impl Snapshot {
         SidecarPlan {
             sidecars: self.injected.iter().map(|w| (*w, none)).collect(),
             certs: Default::default(),
+            edge_only: false,
         }
     }
 
@@ -273,7 +274,7 @@ pub fn gateway_listener(networking: &Path, ports: Ports) -> Result<HttpListener,
     accepted
         .ingress
         .main_listener()
-        .map(|l| l.listener)
+        .map(|l| l.listener.clone())
         .ok_or(Rejected::NoGateway)
 }
 

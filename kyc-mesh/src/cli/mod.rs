@@ -13,6 +13,7 @@ mod error;
 mod mesh;
 mod observe;
 mod rollout;
+mod token;
 mod up_args;
 mod weights;
 
@@ -119,6 +120,9 @@ pub(crate) enum Cmd {
     /// Send one request as a workload, through its sidecar and with its identity (like
     /// `kubectl exec deploy/WORKLOAD -c istio-proxy -- curl URL`); prints status and body
     Curl(CurlArgs),
+    /// Print a signed JWT for the jwt-auth scenario's issuer (demo key, DEMO ONLY; `--key`
+    /// for your own), or the public keys as a JWKS (`--jwks`); needs no running mesh
+    Token(token::TokenArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -275,6 +279,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Chaos(a) => chaos::run(&c, &a).await,
         Cmd::Canary(a) => canary::run(&c, &a).await,
         Cmd::Weights(a) => weights::run(&c, &a).await,
+        Cmd::Token(a) => token::run(&a),
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),
