@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, Loaded,
-    Object, PeerAuthentication, RequestAuthentication, RouteRef, Service, VirtualService,
+    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, JwtRule,
+    Loaded, Object, PeerAuthentication, RequestAuthentication, RouteRef, Service, VirtualService,
+    ROOT_NAMESPACE,
 };
+use crate::topology::Workload;
 
 /// An object of one kind together with where it came from.
 pub(crate) type Entry<'a, T> = (&'a Loaded, &'a T);
@@ -77,6 +79,28 @@ impl<'a> Registry<'a> {
             }
         }
         r
+    }
+
+    /// The JWT rules of the RequestAuthentications that apply to workload `w` (of its
+    /// namespace or the root namespace, with a selector that matches it or none), sorted by
+    /// issuer as istiod sorts them: what its sidecar verifies.
+    pub(crate) fn jwt_rules_for(&self, w: &Workload) -> Vec<&'a JwtRule> {
+        let mut rules: Vec<&'a JwtRule> = self
+            .request_authentications
+            .iter()
+            .filter(|(_, ra)| {
+                let ns = namespace_of(&ra.metadata.namespace);
+                (ns == w.namespace || ns == ROOT_NAMESPACE)
+                    && ra
+                        .spec
+                        .selector
+                        .as_ref()
+                        .is_none_or(|s| w.selected_by(&s.match_labels))
+            })
+            .flat_map(|(_, ra)| ra.spec.jwt_rules.iter())
+            .collect();
+        rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        rules
     }
 
     /// The VirtualServices named `name`, whatever their namespace (a route reference names

@@ -146,6 +146,18 @@ pub fn demo_jwks() -> Result<Vec<Jwk>, TokenError> {
         .collect()
 }
 
+/// Whether a JWKS document holds the public half of the default demo key (the one
+/// [`demo_token`] signs with).
+pub fn has_demo_key(jwks: &str) -> bool {
+    let Ok(n) = SigningKey::demo(DEFAULT_KID).and_then(|k| k.jwk()).map(|k| k.n) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(jwks)
+        .ok()
+        .and_then(|v| v.get("keys").and_then(|k| k.as_array()).cloned())
+        .is_some_and(|keys| keys.iter().any(|k| k.get("n").and_then(|x| x.as_str()) == Some(&n)))
+}
+
 /// The claims `kyc-mesh token` puts in a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims {

@@ -156,16 +156,4 @@ impl JwtAuthentication {
         }
     }
 
-    /// The issuers it accepts, in provider order.
-    pub(crate) fn issuers(&self) -> Vec<&str> {
-        self.providers.values().map(|p| p.issuer.as_str()).collect()
-    }
-
-    /// The audiences it accepts (any, when a provider names none), in provider order.
-    pub(crate) fn audiences(&self) -> Vec<&str> {
-        self.providers
-            .values()
-            .flat_map(|p| p.audiences.iter().map(String::as_str))
-            .collect()
-    }
 }

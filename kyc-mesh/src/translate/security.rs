@@ -33,7 +33,7 @@ use crate::envoy::route::{HeaderMatcher, PerFilterConfig, RegexMatcher, StringMa
 use crate::envoy::Any;
 use crate::identity::{SpiffeId, TRUST_DOMAIN};
 use crate::istio::{
-    namespace_of, Action, Condition, JwtRule, Loaded, MtlsMode, Operation, Rule, Source,
+    namespace_of, Action, Condition, Loaded, MtlsMode, Operation, Rule, Source,
     WorkloadSelector, ROOT_NAMESPACE,
 };
 use crate::topology::{Workload, CONTAINER_PORT};
@@ -438,30 +438,13 @@ impl Ctx<'_> {
         )))
     }
 
-    /// The RequestAuthentications that apply to workload `w`: of its namespace or the root
-    /// namespace, with a selector that matches it (none: every workload there).
-    fn jwt_rules_of(&self, w: &Workload) -> Vec<JwtRule> {
-        let mut rules: Vec<JwtRule> = self
-            .registry
-            .request_authentications
-            .iter()
-            .filter(|(_, ra)| {
-                let ns = namespace_of(&ra.metadata.namespace);
-                (ns == w.namespace || ns == ROOT_NAMESPACE) && selects(&ra.spec.selector, w)
-            })
-            .flat_map(|(_, ra)| ra.spec.jwt_rules.iter().cloned())
-            .collect();
-        // As istiod: sorted by issuer, so the providers' names are stable.
-        rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
-        rules
-    }
-
     /// Workload `w`'s inbound token verification (`None`: no RequestAuthentication applies).
     /// Invalid rules were reported by [`Ctx::check_security`] (and fail the translation).
     pub(super) fn inbound_jwt(&self, w: &Workload) -> Option<JwtAuthentication> {
         let providers: Vec<JwtProvider> = self
-            .jwt_rules_of(w)
-            .iter()
+            .registry
+            .jwt_rules_for(w)
+            .into_iter()
             .filter_map(|r| {
                 let mut claims: Vec<String> = r.space_delimited_claims.clone().unwrap_or_default();
                 claims.extend(["permission".to_string(), "scope".to_string()]);
