@@ -202,7 +202,11 @@ pub(crate) async fn run(
     timeout: Duration,
     token: Option<&str>,
 ) -> Result<bool, SplitError> {
-    let with = if token.is_some() { " with a bearer token" } else { "" };
+    let with = if token.is_some() {
+        " with a bearer token"
+    } else {
+        ""
+    };
     println!("sending {n} requests to {target}{with}");
     let counts = collect(target, n, concurrency, timeout, token).await?;
     print!("{}", chart(&counts));

@@ -149,13 +149,19 @@ pub fn demo_jwks() -> Result<Vec<Jwk>, TokenError> {
 /// Whether a JWKS document holds the public half of the default demo key (the one
 /// [`demo_token`] signs with).
 pub fn has_demo_key(jwks: &str) -> bool {
-    let Ok(n) = SigningKey::demo(DEFAULT_KID).and_then(|k| k.jwk()).map(|k| k.n) else {
+    let Ok(n) = SigningKey::demo(DEFAULT_KID)
+        .and_then(|k| k.jwk())
+        .map(|k| k.n)
+    else {
         return false;
     };
     serde_json::from_str::<serde_json::Value>(jwks)
         .ok()
         .and_then(|v| v.get("keys").and_then(|k| k.as_array()).cloned())
-        .is_some_and(|keys| keys.iter().any(|k| k.get("n").and_then(|x| x.as_str()) == Some(&n)))
+        .is_some_and(|keys| {
+            keys.iter()
+                .any(|k| k.get("n").and_then(|x| x.as_str()) == Some(&n))
+        })
 }
 
 /// The claims `kyc-mesh token` puts in a token.
@@ -227,7 +233,9 @@ impl TokenSpec {
     /// The claims at `now` (seconds since the epoch).
     pub fn claims_at(&self, now: u64) -> Result<Claims, TokenError> {
         if self.expires_in.is_zero() {
-            return Err(TokenError::Claims("--expires-in: must be more than 0s".into()));
+            return Err(TokenError::Claims(
+                "--expires-in: must be more than 0s".into(),
+            ));
         }
         let scope = (!self.scopes.is_empty()).then(|| self.scopes.join(" "));
         let nbf = now.saturating_add_signed(self.not_before);
@@ -280,7 +288,11 @@ mod tests {
     #[test]
     fn a_demo_token_verifies_with_its_jwk_and_carries_the_claims() {
         let key = SigningKey::demo("kyc-demo-2").expect("demo");
-        let mut spec = TokenSpec::demo("alice", &["kyc.read", "kyc.write"], Duration::from_secs(600));
+        let mut spec = TokenSpec::demo(
+            "alice",
+            &["kyc.read", "kyc.write"],
+            Duration::from_secs(600),
+        );
         spec.groups = vec!["kyc-officers".into()];
         let token = key.sign(&spec.claims().expect("claims")).expect("sign");
         let header = jsonwebtoken::decode_header(&token).expect("header");
@@ -292,7 +304,10 @@ mod tests {
         assert_eq!(claims["scope"], "kyc.read kyc.write");
         assert_eq!(claims["groups"][0], "kyc-officers");
         // Not with the other demo key.
-        let other = SigningKey::demo("kyc-demo-1").expect("demo").jwk().expect("jwk");
+        let other = SigningKey::demo("kyc-demo-1")
+            .expect("demo")
+            .jwk()
+            .expect("jwk");
         let dk = jsonwebtoken::DecodingKey::from_rsa_components(&other.n, &other.e).expect("key");
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         v.set_audience(&[DEMO_AUDIENCE]);
@@ -314,8 +329,13 @@ mod tests {
     fn bad_keys_and_kids_are_named() {
         let e = SigningKey::demo("nope").err().expect("unknown");
         assert!(e.to_string().contains("kyc-demo-1, kyc-demo-2"), "{e}");
-        let e = SigningKey::from_pem("k", "not a key", "my.pem").err().expect("bad");
-        assert!(e.to_string().starts_with("my.pem: not an RSA private key"), "{e}");
+        let e = SigningKey::from_pem("k", "not a key", "my.pem")
+            .err()
+            .expect("bad");
+        assert!(
+            e.to_string().starts_with("my.pem: not an RSA private key"),
+            "{e}"
+        );
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let e = SigningKey::from_pem("k", cert, "c.pem").err().expect("bad");
         assert!(e.to_string().contains("CERTIFICATE"), "{e}");

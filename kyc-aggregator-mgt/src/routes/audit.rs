@@ -116,11 +116,7 @@ fn report_type(query: Option<&str>) -> &'static str {
 }
 
 /// The middleware around the KYC API's routes: one audit line and one count per request.
-pub async fn audit(
-    State(ctx): State<Arc<ServiceContext>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn audit(State(ctx): State<Arc<ServiceContext>>, req: Request, next: Next) -> Response {
     let subject = Subject::of(req.headers());
     let request_id = req
         .headers()
@@ -157,8 +153,11 @@ pub async fn audit(
         served_by,
         "audit"
     );
-    ctx.metrics
-        .increment(REPORTS, &[("outcome", outcome), ("identity", identity)], None);
+    ctx.metrics.increment(
+        REPORTS,
+        &[("outcome", outcome), ("identity", identity)],
+        None,
+    );
     response
 }
 
@@ -177,7 +176,10 @@ mod tests {
 
     #[test]
     fn a_subject_counts_as_verified_only_with_its_issuer_and_once() {
-        let both = headers(&[(SUBJECT_HEADER, "alice"), (ISSUER_HEADER, "kyc-demo@banknext.example")]);
+        let both = headers(&[
+            (SUBJECT_HEADER, "alice"),
+            (ISSUER_HEADER, "kyc-demo@banknext.example"),
+        ]);
         assert_eq!(
             Subject::of(&both),
             Subject::Verified {
@@ -186,7 +188,10 @@ mod tests {
             }
         );
         assert_eq!(Subject::of(&HeaderMap::new()), Subject::Anonymous);
-        assert_eq!(Subject::of(&headers(&[(SUBJECT_HEADER, "mallory")])), Subject::Unverified);
+        assert_eq!(
+            Subject::of(&headers(&[(SUBJECT_HEADER, "mallory")])),
+            Subject::Unverified
+        );
         let twice = headers(&[
             (SUBJECT_HEADER, "mallory"),
             (SUBJECT_HEADER, "alice"),
@@ -195,7 +200,9 @@ mod tests {
         assert_eq!(Subject::of(&twice), Subject::Unverified);
         let long = "x".repeat(1000);
         match Subject::of(&headers(&[(SUBJECT_HEADER, &long), (ISSUER_HEADER, "i")])) {
-            Subject::Verified { subject, .. } => assert_eq!(subject.chars().count(), MAX_SUBJECT + 1),
+            Subject::Verified { subject, .. } => {
+                assert_eq!(subject.chars().count(), MAX_SUBJECT + 1)
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -207,7 +214,10 @@ mod tests {
         assert_eq!(outcome(503), "failed");
         assert_eq!(report_type(None), "report");
         assert_eq!(report_type(Some("type=basicReport")), "basicReport");
-        assert_eq!(report_type(Some("demo=alice&type=advancedReport")), "advancedReport");
+        assert_eq!(
+            report_type(Some("demo=alice&type=advancedReport")),
+            "advancedReport"
+        );
         assert_eq!(report_type(Some("type=FR1234567")), "invalid");
     }
 }

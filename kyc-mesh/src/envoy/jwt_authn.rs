@@ -130,7 +130,9 @@ impl JwtAuthentication {
     /// passes. One provider: `any(p, allow_missing)`; several: `any(p0, p1, …, all(any(p0,
     /// allow_missing), any(p1, allow_missing), …))`.
     pub(crate) fn new(providers: Vec<JwtProvider>) -> Self {
-        let names: Vec<String> = (0..providers.len()).map(|i| format!("origins-{i}")).collect();
+        let names: Vec<String> = (0..providers.len())
+            .map(|i| format!("origins-{i}"))
+            .collect();
         let optional = |n: &String| {
             Requirement::Any(vec![
                 Requirement::Provider(n.clone()),
@@ -140,8 +142,10 @@ impl JwtAuthentication {
         let requires = match names.as_slice() {
             [one] => optional(one),
             many => {
-                let mut any: Vec<Requirement> =
-                    many.iter().map(|n| Requirement::Provider(n.clone())).collect();
+                let mut any: Vec<Requirement> = many
+                    .iter()
+                    .map(|n| Requirement::Provider(n.clone()))
+                    .collect();
                 any.push(Requirement::All(many.iter().map(optional).collect()));
                 Requirement::Any(any)
             }
@@ -155,5 +159,4 @@ impl JwtAuthentication {
             bypass_cors_preflight: true,
         }
     }
-
 }

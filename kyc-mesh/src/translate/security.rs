@@ -33,8 +33,8 @@ use crate::envoy::route::{HeaderMatcher, PerFilterConfig, RegexMatcher, StringMa
 use crate::envoy::Any;
 use crate::identity::{SpiffeId, TRUST_DOMAIN};
 use crate::istio::{
-    namespace_of, Action, Condition, Loaded, MtlsMode, Operation, Rule, Source,
-    WorkloadSelector, ROOT_NAMESPACE,
+    namespace_of, Action, Condition, Loaded, MtlsMode, Operation, Rule, Source, WorkloadSelector,
+    ROOT_NAMESPACE,
 };
 use crate::topology::{Workload, CONTAINER_PORT};
 
@@ -167,7 +167,10 @@ fn claim_values(path: &[&str], values: &[String]) -> Principal {
         .map(|v| ValueMatcher::String(istio_match(v, "")))
         .collect();
     let one = match strings.len() {
-        1 => strings.into_iter().next().unwrap_or(ValueMatcher::Or(Vec::new())),
+        1 => strings
+            .into_iter()
+            .next()
+            .unwrap_or(ValueMatcher::Or(Vec::new())),
         _ => ValueMatcher::Or(strings),
     };
     claim(
@@ -318,10 +321,7 @@ impl Ctx<'_> {
             }
         }
         let sources = rule.from.iter().map(|f| source(&f.source)).collect();
-        whom.insert(
-            0,
-            any_of(sources, Principal::Or).unwrap_or(Principal::Any),
-        );
+        whom.insert(0, any_of(sources, Principal::Or).unwrap_or(Principal::Any));
         whom.retain(|p| *p != Principal::Any);
         Some(Policy {
             permissions: vec![all_of(perms, Permission::And, Permission::Any)],
@@ -389,10 +389,19 @@ impl Ctx<'_> {
         match c.key.as_str() {
             "request.auth.principal" => {
                 let mut all = Vec::new();
-                let list = |v: &[String]| any_of(v.iter().map(|x| request_principal(x)).collect(), Principal::Or);
+                let list = |v: &[String]| {
+                    any_of(
+                        v.iter().map(|x| request_principal(x)).collect(),
+                        Principal::Or,
+                    )
+                };
                 all.extend(list(&c.values));
                 all.extend(list(&c.not_values).map(|p| Principal::Not(Box::new(p))));
-                return Some(Matched::Principal(all_of(all, Principal::And, Principal::Any)));
+                return Some(Matched::Principal(all_of(
+                    all,
+                    Principal::And,
+                    Principal::Any,
+                )));
             }
             "request.auth.audiences" => return Some(on_token(vec!["aud"])),
             "request.auth.presenter" => return Some(on_token(vec!["azp"])),
@@ -499,13 +508,20 @@ impl Ctx<'_> {
             for (i, r) in ra.spec.jwt_rules.iter().enumerate() {
                 let at = format!("spec.jwtRules[{i}]");
                 let mut bad = |field: &str, message: String| {
-                    self.findings.push(Severity::Error, o, format!("{at}.{field}: {message}"));
+                    self.findings
+                        .push(Severity::Error, o, format!("{at}.{field}: {message}"));
                 };
                 if r.issuer.trim().is_empty() {
                     bad("issuer", "required (the `iss` a token must carry)".into());
                 }
                 if issuers.contains(&r.issuer) {
-                    bad("issuer", format!("{:?} is already in another rule of this RequestAuthentication", r.issuer));
+                    bad(
+                        "issuer",
+                        format!(
+                            "{:?} is already in another rule of this RequestAuthentication",
+                            r.issuer
+                        ),
+                    );
                 }
                 issuers.push(r.issuer.clone());
                 if r.jwks_uri.is_some() {
@@ -531,9 +547,15 @@ impl Ctx<'_> {
                 for (j, c) in r.output_claim_to_headers.iter().enumerate() {
                     let h = c.header.to_ascii_lowercase();
                     if h.is_empty() || c.claim.is_empty() {
-                        bad(&format!("outputClaimToHeaders[{j}]"), "needs both `header` and `claim`".into());
+                        bad(
+                            &format!("outputClaimToHeaders[{j}]"),
+                            "needs both `header` and `claim`".into(),
+                        );
                     } else if seen.contains(&h) {
-                        bad(&format!("outputClaimToHeaders[{j}].header"), format!("{h:?} is used twice (Istio requires each header once)"));
+                        bad(
+                            &format!("outputClaimToHeaders[{j}].header"),
+                            format!("{h:?} is used twice (Istio requires each header once)"),
+                        );
                     }
                     seen.push(h);
                 }
@@ -652,7 +674,9 @@ fn check_jwks(text: &str) -> Result<(), String> {
     for (i, k) in keys.iter().enumerate() {
         let kty = k.get("kty").and_then(|t| t.as_str()).unwrap_or("");
         if !matches!(kty, "RSA" | "EC" | "oct" | "OKP") {
-            return Err(format!("keys[{i}]: `kty` must be RSA, EC, oct or OKP (got {kty:?})"));
+            return Err(format!(
+                "keys[{i}]: `kty` must be RSA, EC, oct or OKP (got {kty:?})"
+            ));
         }
         if kty == "RSA" && (k.get("n").is_none() || k.get("e").is_none()) {
             return Err(format!("keys[{i}]: an RSA key needs `n` and `e`"));

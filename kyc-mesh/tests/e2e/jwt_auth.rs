@@ -67,7 +67,9 @@ async fn ask(
         r = r.header("authorization", t);
     }
     if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b.to_string());
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
     }
     let a = r.send().await.unwrap_or_else(|e| panic!("{url}: {e:?}"));
     (a.status().as_u16(), a.text().await.unwrap_or_default())
@@ -162,7 +164,10 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     let alg_none = forged(r#"{"alg":"none","typ":"JWT"}"#, &payload, "");
     let alg_none_signed = forged(r#"{"alg":"none","kid":"kyc-demo-1"}"#, &payload, "c2ln");
     // HS256 with the RSA public key as the secret (the classic key-confusion attack).
-    let public = SigningKey::demo("kyc-demo-1").expect("k").jwk().expect("jwk");
+    let public = SigningKey::demo("kyc-demo-1")
+        .expect("k")
+        .jwk()
+        .expect("jwk");
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs.kid = Some("kyc-demo-1".into());
     let confused = jsonwebtoken::encode(
@@ -173,14 +178,44 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     .expect("hs256");
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("expired", expired.clone(), 401, "Jwt is expired"),
-        ("not yet valid", signed("kyc-demo-1", &later), 401, "Jwt not yet valid"),
-        ("wrong issuer", signed("kyc-demo-1", &evil), 401, "Jwt issuer is not configured"),
-        ("wrong audience", signed("kyc-demo-1", &elsewhere), 403, "Audiences in Jwt are not allowed"),
+        (
+            "not yet valid",
+            signed("kyc-demo-1", &later),
+            401,
+            "Jwt not yet valid",
+        ),
+        (
+            "wrong issuer",
+            signed("kyc-demo-1", &evil),
+            401,
+            "Jwt issuer is not configured",
+        ),
+        (
+            "wrong audience",
+            signed("kyc-demo-1", &elsewhere),
+            403,
+            "Audiences in Jwt are not allowed",
+        ),
         ("bad signature", wrong_key, 401, "Jwt verification fails"),
-        ("unknown kid", unknown_kid, 401, "Jwks doesn't have key to match kid or alg from Jwt"),
-        ("alg none", alg_none, 401, "Jwt is not in the form of Header.Payload.Signature"),
+        (
+            "unknown kid",
+            unknown_kid,
+            401,
+            "Jwks doesn't have key to match kid or alg from Jwt",
+        ),
+        (
+            "alg none",
+            alg_none,
+            401,
+            "Jwt is not in the form of Header.Payload.Signature",
+        ),
         ("alg none with a signature", alg_none_signed, 401, "Jwt"),
-        ("HS256 with the public key", confused, 401, "Jwks doesn't have key to match kid or alg from Jwt"),
+        (
+            "HS256 with the public key",
+            confused,
+            401,
+            "Jwks doesn't have key to match kid or alg from Jwt",
+        ),
     ];
     for (what, token, status, message) in &cases {
         for url in [&gateway, &direct] {
@@ -193,7 +228,10 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     // POST (personal data) needs scope kyc.write or group kyc-officers.
     let (s, body) = ask(&c, post.clone(), &direct, Some(&alice), Some(APPLICANT)).await;
     assert_eq!((s, body.as_str()), (403, "RBAC: access denied"));
-    let writer = bearer(&signed("kyc-demo-1", &spec("bob", &["kyc.read", "kyc.write"])));
+    let writer = bearer(&signed(
+        "kyc-demo-1",
+        &spec("bob", &["kyc.read", "kyc.write"]),
+    ));
     let mut officer = spec("carol", &[]);
     officer.groups = vec!["kyc-officers".into()];
     let officer = bearer(&signed("kyc-demo-2", &officer));
@@ -202,16 +240,32 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
         assert_eq!(s, 200, "{body}");
     }
     // Probes, version, metrics, Swagger UI and the OpenAPI document stay open.
-    for path in ["/healthz", "/readyz", "/version", "/metrics", "/swagger-ui/", "/api-docs/openapi.json"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+        "/swagger-ui/",
+        "/api-docs/openapi.json",
+    ] {
         let url = format!("http://127.0.0.1:{}{path}", mesh.aggregator);
         let a = get(&c, &url, &[]).await;
         assert_eq!(a.status, 200, "{path}: {}", a.body);
     }
     let doc: serde_json::Value = serde_json::from_str(
-        &get(&c, &format!("http://127.0.0.1:{}/api-docs/openapi.json", mesh.aggregator), &[]).await.body,
+        &get(
+            &c,
+            &format!("http://127.0.0.1:{}/api-docs/openapi.json", mesh.aggregator),
+            &[],
+        )
+        .await
+        .body,
     )
     .expect("openapi");
-    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
     // A subject sent by the client is replaced by the verified one.
     let (s, _) = {
         let r = c
@@ -251,7 +305,11 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
         ("huge claims", bearer(&huge), 401),
         ("deeply nested claims", bearer(&deep), 401),
         ("garbage base64", "Bearer !!!.@@@.###".into(), 401),
-        ("another audience", bearer(&signed("kyc-demo-1", &elsewhere)), 403),
+        (
+            "another audience",
+            bearer(&signed("kyc-demo-1", &elsewhere)),
+            403,
+        ),
         ("replayed expired token", bearer(&expired), 401),
     ];
     for round in 0..30 {
@@ -282,7 +340,14 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     .await;
     let lines = audit_lines(&mesh);
     for l in &lines {
-        for secret in ["Martin", "FR1234567", "1990-04-12", "Bearer", "eyJ", "mallory"] {
+        for secret in [
+            "Martin",
+            "FR1234567",
+            "1990-04-12",
+            "Bearer",
+            "eyJ",
+            "mallory",
+        ] {
             assert!(!l.contains(secret), "{secret} in an audit line: {l}");
         }
         assert!(l.contains(r#""identity":"verified""#), "{l}");
@@ -295,12 +360,21 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     for secret in ["FR1234567", "Martin", &alice[7..]] {
         assert!(!all.contains(secret), "{secret} reached a log line");
     }
-    let metrics = get(&c, &format!("http://127.0.0.1:{}/metrics", mesh.aggregator), &[]).await.body;
+    let metrics = get(
+        &c,
+        &format!("http://127.0.0.1:{}/metrics", mesh.aggregator),
+        &[],
+    )
+    .await
+    .body;
     assert!(
         metrics.contains(r#"kyc_reports_total{outcome="served",identity="verified"}"#),
         "{metrics}"
     );
-    assert!(!metrics.contains("alice") && !metrics.contains("subject="), "no subject label");
+    assert!(
+        !metrics.contains("alice") && !metrics.contains("subject="),
+        "no subject label"
+    );
 
     // The mesh's own traffic carries a demo token: split and the load generator.
     let gw = mesh.gateway.to_string();
@@ -310,18 +384,27 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     let state = mesh.state_dir.path().to_path_buf();
     let wait = Duration::from_secs(20);
     assert!(matches!(
-        call(&state, Request::Load { rps: 20 }, wait).await.expect("load"),
+        call(&state, Request::Load { rps: 20 }, wait)
+            .await
+            .expect("load"),
         Response::Done { .. }
     ));
     let load = poll_async("20 loaded requests", wait, || async {
         match call(&state, Request::State, wait).await.ok()? {
-            Response::Done { state: Some(s), .. } if s.load.ok + s.load.failed >= 20 => Some(s.load),
+            Response::Done { state: Some(s), .. } if s.load.ok + s.load.failed >= 20 => {
+                Some(s.load)
+            }
             _ => None,
         }
     })
     .await;
-    call(&state, Request::Load { rps: 0 }, wait).await.expect("stop");
-    assert_eq!(load.failed, 0, "the load generator's POSTs under jwt-auth: {load:?}");
+    call(&state, Request::Load { rps: 0 }, wait)
+        .await
+        .expect("stop");
+    assert_eq!(
+        load.failed, 0,
+        "the load generator's POSTs under jwt-auth: {load:?}"
+    );
 
     // The dashboard: the auth in force, and the 403s on the gateway → aggregator edge.
     for _ in 0..3 {
@@ -329,7 +412,11 @@ async fn jwt_auth_gives_istios_statuses_audits_without_personal_data_and_keeps_t
     }
     let view = poll_async("the dashboard's 403s", wait, || async {
         let v = dashboard_state(dashboard).await?;
-        let edge = v["edges"].as_array()?.iter().find(|e| e["from"] == "gateway" && e["to"] == AGG)?.clone();
+        let edge = v["edges"]
+            .as_array()?
+            .iter()
+            .find(|e| e["from"] == "gateway" && e["to"] == AGG)?
+            .clone();
         (edge["figures"]["forbidden"].as_u64()? >= 3).then_some(v)
     })
     .await;
@@ -360,7 +447,14 @@ fn edit(file: &Path, f: impl FnOnce(String) -> String) {
 async fn keys_and_policy_reload_live_under_load_without_failing_a_valid_request() {
     let envoy = require_envoy!();
     let (dir, file) = editable_scenario();
-    let mesh = start_real(envoy, dir.path().to_path_buf(), Some(file.clone()), vec![], vec![]).await;
+    let mesh = start_real(
+        envoy,
+        dir.path().to_path_buf(),
+        Some(file.clone()),
+        vec![],
+        vec![],
+    )
+    .await;
     let c = client();
     let direct = format!("http://127.0.0.1:{}/kyc/v1/customer", mesh.aggregator);
     let gateway = mesh.url("/kyc/v1/customer");
@@ -369,13 +463,22 @@ async fn keys_and_policy_reload_live_under_load_without_failing_a_valid_request(
     let old = bearer(&signed("kyc-demo-1", &spec("old", &["kyc.read"])));
     let no_scope = bearer(&signed("kyc-demo-2", &spec("no-scope", &[])));
     let load = Load::start_with_headers(
-        &[gateway.clone(), gateway.clone(), direct.clone(), direct.clone()],
+        &[
+            gateway.clone(),
+            gateway.clone(),
+            direct.clone(),
+            direct.clone(),
+        ],
         &[("authorization", &next)],
     );
     load.flows_on("load before the edits", 20).await;
     let status = |token: String| {
         let (c, url) = (c.clone(), direct.clone());
-        async move { ask(&c, reqwest::Method::GET, &url, Some(&token), None).await.0 }
+        async move {
+            ask(&c, reqwest::Method::GET, &url, Some(&token), None)
+                .await
+                .0
+        }
     };
     assert_eq!(status(old.clone()).await, 200);
     // 1. Rotation: the old key leaves the JWKS; its tokens get 401, live.
@@ -385,9 +488,11 @@ async fn keys_and_policy_reload_live_under_load_without_failing_a_valid_request(
             .map(|l| format!("{l}\n"))
             .collect()
     });
-    poll_async("old-key tokens refused", Duration::from_secs(20), || async {
-        (status(old.clone()).await == 401).then_some(())
-    })
+    poll_async(
+        "old-key tokens refused",
+        Duration::from_secs(20),
+        || async { (status(old.clone()).await == 401).then_some(()) },
+    )
     .await;
     load.flows_on("load after the rotation", 20).await;
     // 2. The policy: GET now needs scope kyc.read (the load's token has it).
@@ -398,9 +503,11 @@ async fn keys_and_policy_reload_live_under_load_without_failing_a_valid_request(
             1,
         )
     });
-    poll_async("a token without kyc.read refused", Duration::from_secs(20), || async {
-        (status(no_scope.clone()).await == 403).then_some(())
-    })
+    poll_async(
+        "a token without kyc.read refused",
+        Duration::from_secs(20),
+        || async { (status(no_scope.clone()).await == 403).then_some(()) },
+    )
     .await;
     load.flows_on("load after the policy edit", 20).await;
     // 3. Back to networking/ alone and to the scenario: tokens are ignored, then checked again.
@@ -447,10 +554,26 @@ fn up_without_sidecars_refuses_the_scenario_and_says_why() {
         "{said}"
     );
     // And `kyc-mesh token` needs no mesh.
-    let out = Command::new(kyc_mesh()).args(["token", "--sub", "alice"]).output().expect("token");
+    let out = Command::new(kyc_mesh())
+        .args(["token", "--sub", "alice"])
+        .output()
+        .expect("token");
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().split('.').count(), 3);
-    let out = Command::new(kyc_mesh()).args(["token", "--kid", "nope"]).output().expect("token");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+    let out = Command::new(kyc_mesh())
+        .args(["token", "--kid", "nope"])
+        .output()
+        .expect("token");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("kyc-demo-1, kyc-demo-2"), "{}", text(&out));
+    assert!(
+        text(&out).contains("kyc-demo-1, kyc-demo-2"),
+        "{}",
+        text(&out)
+    );
 }

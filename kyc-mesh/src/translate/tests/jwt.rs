@@ -15,7 +15,10 @@ fn plan(edge_only: bool) -> SidecarPlan {
         sidecars: if edge_only {
             Default::default()
         } else {
-            crate::topology::BINARIES.iter().map(|b| (*b, none)).collect()
+            crate::topology::BINARIES
+                .iter()
+                .map(|b| (*b, none))
+                .collect()
         },
         certs: "/certs".into(),
         edge_only,
@@ -140,9 +143,11 @@ fn request_principals_and_claims_match_the_verified_payload() {
         write["principals"][0],
         serde_json::json!({"and_ids": {"ids": [any_token, scope]}})
     );
-    assert!(policies["ns[default]-policy[kyc-aggregator-mgt-write]-rule[1]"]
-        .to_string()
-        .contains("\"groups\""));
+    assert!(
+        policies["ns[default]-policy[kyc-aggregator-mgt-write]-rule[1]"]
+            .to_string()
+            .contains("\"groups\"")
+    );
 }
 
 #[test]
@@ -166,7 +171,9 @@ fn istios_request_principal_wildcards() {
         let v = serde_json::to_value(&allow.value).expect("json");
         let ids = &v["rbac"]["rules"]["policies"]["ns[default]-policy[p]-rule[0]"]["principals"][0]
             ["and_ids"]["ids"];
-        let m = |i: usize| ids[i]["sourced_metadata"]["metadata_matcher"]["value"]["string_match"].to_string();
+        let m = |i: usize| {
+            ids[i]["sourced_metadata"]["metadata_matcher"]["value"]["string_match"].to_string()
+        };
         (m(0), m(1))
     };
     assert_eq!(
@@ -198,12 +205,24 @@ fn what_the_local_mesh_cannot_honour_is_refused_by_field() {
         format!("apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: r}}\nspec:\n  selector: {{matchLabels: {{app: kyc-aggregator-mgt}}}}\n  jwtRules:\n  - {rule}\n")
     };
     let cases = [
-        ("{issuer: i, jwksUri: 'https://x/jwks'}", "spec.jwtRules[0].jwksUri"),
+        (
+            "{issuer: i, jwksUri: 'https://x/jwks'}",
+            "spec.jwtRules[0].jwksUri",
+        ),
         ("{issuer: i}", "spec.jwtRules[0].jwks: required"),
-        ("{issuer: i, jwks: 'not json'}", "spec.jwtRules[0].jwks: not JSON"),
+        (
+            "{issuer: i, jwks: 'not json'}",
+            "spec.jwtRules[0].jwks: not JSON",
+        ),
         ("{issuer: i, jwks: '{\"keys\": []}'}", "`keys` is empty"),
-        ("{issuer: i, jwks: '{\"keys\": [{\"kty\": \"RSA\"}]}'}", "needs `n` and `e`"),
-        ("{issuer: '', jwks: '{\"keys\": [{\"kty\": \"oct\"}]}'}", "spec.jwtRules[0].issuer: required"),
+        (
+            "{issuer: i, jwks: '{\"keys\": [{\"kty\": \"RSA\"}]}'}",
+            "needs `n` and `e`",
+        ),
+        (
+            "{issuer: '', jwks: '{\"keys\": [{\"kty\": \"oct\"}]}'}",
+            "spec.jwtRules[0].issuer: required",
+        ),
     ];
     for (rule, expected) in cases {
         let e = errors(&translate_with(&ra(rule), false)).join("\n");
@@ -211,7 +230,11 @@ fn what_the_local_mesh_cannot_honour_is_refused_by_field() {
         assert!(e.contains("RequestAuthentication \"r\""), "{e}");
     }
     // An untranslated field is refused when loading, by path.
-    let text = format!("{}---\n{}", super::base(), ra("{issuer: i, jwks: '{}', bogus: 1}"));
+    let text = format!(
+        "{}---\n{}",
+        super::base(),
+        ra("{issuer: i, jwks: '{}', bogus: 1}")
+    );
     let e = parse_documents(&text, Path::new("t.yaml")).expect_err("refused");
     assert!(e[0].to_string().contains("spec.jwtRules[0]"), "{}", e[0]);
     let e = parse_documents(
@@ -229,7 +252,10 @@ fn what_the_local_mesh_cannot_honour_is_refused_by_field() {
 #[test]
 fn a_mesh_without_sidecars_refuses_a_request_authentication() {
     let e = errors(&translate_with(&scenario(), true)).join("\n");
-    assert!(e.contains("no sidecars in this mesh") && e.contains("--no-sidecars"), "{e}");
+    assert!(
+        e.contains("no sidecars in this mesh") && e.contains("--no-sidecars"),
+        "{e}"
+    );
     // `check` and `use` translate as if every injected workload had its sidecar: accepted.
     assert!(errors(&translate_with(&scenario(), false)).is_empty());
 }
