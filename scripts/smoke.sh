@@ -16,6 +16,10 @@ Environment:
   GATEWAY         base URL of the ingress gateway, e.g. http://127.0.0.1 (default: found with
                   kubectl + minikube: the LoadBalancer IP under 'minikube tunnel', else the NodePort)
   KYC_TYPE        report | basicReport | advancedReport (default: report, the 50/50 route)
+  KYC_TOKEN       a bearer token every call carries (the jwt-auth scenario:
+                  KYC_TOKEN=\$(target/release/kyc-mesh token)); unset, and GATEWAY unset too, when
+                  the cluster has jwt-auth's RequestAuthentication a demo token is made with kyc-mesh
+  KYC_MESH        the kyc-mesh binary for that (default: kyc-mesh on PATH, else target/release/kyc-mesh)
   SMOKE_TIMEOUT   seconds per call (default: 10)
   MINIKUBE_PROFILE  minikube profile (default: minikube)
 USAGE
@@ -54,13 +58,26 @@ gateway="${gateway%/}"
 [[ "$gateway" == http://* || "$gateway" == https://* ]] || gateway="http://$gateway"
 url="$gateway/kyc/v1/customer?type=$kyc_type"
 
+# End-user authentication (networking/scenarios/jwt-auth.yaml): a token with every call.
+token="${KYC_TOKEN:-}"
+if [[ -z "$token" && -z "${GATEWAY:-}" ]] &&
+    [[ -n "$(kubectl get requestauthentication kyc-aggregator-mgt-jwt -n "$KYC_NAMESPACE" -o name 2>/dev/null || true)" ]]; then
+    kyc_mesh="${KYC_MESH:-$(command -v kyc-mesh || echo "$KYC_ROOT/target/release/kyc-mesh")}"
+    [[ -x "$kyc_mesh" ]] ||
+        die "the cluster verifies end-user tokens (jwt-auth): set KYC_TOKEN=\$(target/release/kyc-mesh token) or build kyc-mesh (cargo build --release -p kyc-mesh)"
+    token="$("$kyc_mesh" token --sub smoke-test)" || die "$kyc_mesh token failed"
+    info "the cluster verifies end-user tokens (jwt-auth): the calls carry a demo token"
+fi
+auth=()
+[[ -z "$token" ]] || auth=(-H "Authorization: Bearer $token")
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 declare -A counts=()
 errors=0
 info "$n calls to $url"
 for ((i = 1; i <= n; i++)); do
-    code="$(curl -sS -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' \
+    code="$(curl -sS -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' "${auth[@]}" \
         --max-time "${SMOKE_TIMEOUT:-10}" "$url" 2>"$tmp/err")" || code="000"
     if [[ "$code" != 2* ]]; then
         errors=$((errors + 1))
