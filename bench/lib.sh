@@ -117,7 +117,9 @@ mesh_up() {
     KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    local auth=()
+    [[ -z "${BENCH_AUTH:-}" ]] || auth=(-H "Authorization: $BENCH_AUTH")
+    until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' ${auth[@]+"${auth[@]}"} \
         --data-binary "@$BENCH_BODY" "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" 2>/dev/null || true)" == 200 ]]; do
         kill -0 "$MESH_PID" 2>/dev/null || {
             tail -n 30 "$MESH_LOG" >&2
@@ -189,7 +191,7 @@ run_wrk() {
     local body=""
     ((post)) && body="$BENCH_BODY"
     local out
-    out="$(BENCH_BODY_FILE="$body" BENCH_LABEL="$label" BENCH_COUNT="$( ((count)) && echo 1 || true)" BENCH_DELAY_MS="${BENCH_DELAY_MS:-}" BENCH_HOST="${BENCH_HOST:-}" \
+    out="$(BENCH_BODY_FILE="$body" BENCH_LABEL="$label" BENCH_COUNT="$( ((count)) && echo 1 || true)" BENCH_DELAY_MS="${BENCH_DELAY_MS:-}" BENCH_HOST="${BENCH_HOST:-}" BENCH_AUTH="${BENCH_AUTH:-}" \
         wrk -t "$threads" -c "$conns" -d "${dur}s" --timeout 5s -s "$BENCH_LUA" "$url" 2>&1)" ||
         die "wrk failed for $label: $out"
     grep '^BENCH_JSON ' <<<"$out" | head -n1 | cut -d' ' -f2- | grep . ||
