@@ -135,7 +135,10 @@ fn refusals_401_and_403_are_counted_per_cluster_over_the_window() {
         parse(&t)
     };
     let s = with(3, 5);
-    assert_eq!((s.clusters[BASIC].unauthorized, s.clusters[BASIC].forbidden), (3, 5));
+    assert_eq!(
+        (s.clusters[BASIC].unauthorized, s.clusters[BASIC].forbidden),
+        (3, 5)
+    );
     let mut w = Window::new(Duration::from_secs(10));
     let t0 = Instant::now();
     w.push(t0, with(3, 5));
