@@ -388,7 +388,7 @@ function renderScenario(v) {
   f.auth.textContent = a
     ? `end-user auth: ${a.workload}'s sidecar verifies JWTs of ${a.issuers.join(", ")}` +
       (a.audiences.length ? ` (audience ${a.audiences.join(", ")})` : "") +
-      (a.demoTokens ? "; `kyc-mesh token` is accepted and the load generator sends a demo token" : "")
+      (a.demoTokens ? "; kyc-mesh token is accepted and the load generator sends a demo token" : "")
     : "end-user auth: none (no RequestAuthentication: anyone may ask for a report)";
   const names = ["", ...v.scenarios];
   if (f.select.options.length !== names.length && document.activeElement !== f.select) {
