@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use kyc_common::http::{ServiceContext, SCORED_BY_HEADER};
-use kyc_common::propagation::REQUEST_ID;
+use kyc_common::propagation::request_id;
 
 use crate::domain::{gateway_metrics, RequestedReport};
 
@@ -118,12 +118,7 @@ fn report_type(query: Option<&str>) -> &'static str {
 /// The middleware around the KYC API's routes: one audit line and one count per request.
 pub async fn audit(State(ctx): State<Arc<ServiceContext>>, req: Request, next: Next) -> Response {
     let subject = Subject::of(req.headers());
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = request_id(req.headers());
     let method = req.method().clone();
     let report = report_type(req.uri().query());
     let response = next.run(req).await;
