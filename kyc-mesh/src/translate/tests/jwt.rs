@@ -157,8 +157,6 @@ fn istios_request_principal_wildcards() {
     };
     let matchers = |principal: &str| -> (String, String) {
         let t = translate_with(&ap(principal), false);
-        let json = inbound_json(&t, "kyc-aggregator-mgt");
-        let _ = json;
         let p = t
             .proxy(ProxyId::Sidecar("kyc-aggregator-mgt"))
             .expect("sidecar");
