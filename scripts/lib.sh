@@ -173,7 +173,10 @@ mesh_up() {
     KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    # BENCH_AUTH: an Authorization header value, when the mesh verifies end-user tokens (jwt-auth).
+    local auth=()
+    [[ -z "${BENCH_AUTH:-}" ]] || auth=(-H "Authorization: $BENCH_AUTH")
+    until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' ${auth[@]+"${auth[@]}"} \
         --data-binary "@$KYC_APPLICANT" "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" 2>/dev/null || true)" == 200 ]]; do
         kill -0 "$MESH_PID" 2>/dev/null || {
             tail -n 30 "$MESH_LOG" >&2

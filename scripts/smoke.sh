@@ -16,6 +16,9 @@ Environment:
   GATEWAY         base URL of the ingress gateway, e.g. http://127.0.0.1 (default: found with
                   kubectl + minikube: the LoadBalancer IP under 'minikube tunnel', else the NodePort)
   KYC_TYPE        report | basicReport | advancedReport (default: report, the 50/50 route)
+  KYC_TOKEN       a bearer token every call carries (the jwt-auth scenario:
+                  KYC_TOKEN=\$(target/release/kyc-mesh token)); unset, and GATEWAY unset too, when
+                  the cluster has jwt-auth's RequestAuthentication a demo token is made with kyc-mesh
   SMOKE_TIMEOUT   seconds per call (default: 10)
   KYC_MESH        the kyc-mesh binary (default: target/release/kyc-mesh, target/debug/kyc-mesh,
                   then PATH; built with cargo when none is found)
@@ -60,9 +63,19 @@ gateway="${gateway%/}"
 url="$gateway/kyc/v1/customer?type=$kyc_type"
 mesh="$(kyc_mesh_bin)"
 
+# End-user authentication (networking/scenarios/jwt-auth.yaml): a token with every call.
+token="${KYC_TOKEN:-}"
+if [[ -z "$token" && -z "${GATEWAY:-}" ]] &&
+    [[ -n "$(kubectl get requestauthentication kyc-aggregator-mgt-jwt -n "$KYC_NAMESPACE" -o name 2>/dev/null || true)" ]]; then
+    token="$("$mesh" token --sub smoke-test)" || die "$mesh token failed"
+    info "the cluster verifies end-user tokens (jwt-auth): the calls carry a demo token"
+fi
+auth=()
+[[ -z "$token" ]] || auth=(--token "$token")
+
 info "$n calls to $url"
 code=0
-"$mesh" split "$n" --url "$url" --concurrency 1 --timeout "$((10#$timeout))s" || code=$?
+"$mesh" split "$n" --url "$url" --concurrency 1 --timeout "$((10#$timeout))s" ${auth[@]+"${auth[@]}"} || code=$?
 case "$code" in
 0) info "all $n calls succeeded" ;;
 1) die "some of the $n calls failed (see the chart)" ;;

@@ -456,11 +456,13 @@ class FakeGateway:
     def __init__(self, plan):
         self.plan = plan
         self.paths: list[str] = []
+        self.auth: list[str | None] = []
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 gateway.paths.append(self.path)
+                gateway.auth.append(self.headers.get("Authorization"))
                 status, scorer, header = gateway.plan[(len(gateway.paths) - 1) % len(gateway.plan)]
                 if scorer:
                     body = ('{"type":"BASIC","servedBy":{"service":"%s","version":"v1","instance":"pod-1"}}' % scorer)
@@ -534,8 +536,29 @@ def test_smoke_finds_the_gateway_through_the_node_port(run):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(gw.paths) == 2
     calls = run.calls()
-    assert [c[0] for c in calls] == ["kubectl", "kubectl", "minikube"]
+    assert [c[0] for c in calls] == ["kubectl", "kubectl", "minikube", "kubectl"]
     assert calls[2] == ["minikube", "-p", "minikube", "ip"]
+    assert "requestauthentication" in calls[3]  # jwt-auth applied? (not here: no token)
+    assert gw.auth == [None, None]
+
+
+def test_smoke_sends_a_token(run, tmp_path):
+    with FakeGateway([(200, BASIC, True)]) as gw:
+        proc = run("smoke.sh", "2", env={"GATEWAY": f"http://127.0.0.1:{gw.port}", "KYC_TOKEN": "given.token.value"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gw.auth == ["Bearer given.token.value"] * 2
+    # The cluster runs jwt-auth and no token is given: kyc-mesh makes a demo token.
+    fake = tmp_path / "kyc-mesh"
+    # kyc-mesh's token made up, everything else (split) the real one
+    fake.write_text("#!/bin/sh\nif [ \"$1 $2 $3\" = 'token --sub smoke-test' ]; then echo minted.demo.token; exit 0; fi\n"
+                    f"exec {KYC_MESH} \"$@\"\n")
+    fake.chmod(0o755)
+    with FakeGateway([(200, BASIC, True)]) as gw:
+        env = {"STUB_NODEPORT": str(gw.port), "STUB_MINIKUBE_IP": "127.0.0.1", "STUB_JWT_AUTH": "1", "KYC_MESH": str(fake)}
+        proc = run("smoke.sh", "2", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gw.auth == ["Bearer minted.demo.token"] * 2
+    assert "jwt-auth" in proc.stdout
 
 
 @pytest.mark.parametrize("n", ["0", "abc", "10001", "-3"])

@@ -33,7 +33,8 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         watch,
         ..
     } = p;
-    let canary = Canary::new(calls.clone(), bus.clone(), o.ports.gateway);
+    let bearer = super::canary::demo_bearer(config.subscribe());
+    let canary = Canary::new(calls.clone(), bus.clone(), o.ports.gateway, bearer);
     let mut mesh = Mesh {
         o,
         fleet,

@@ -22,6 +22,8 @@
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
 //! - [`gateway_api`]: the Gateway API scenario (Gateway + HTTPRoutes) on the running mesh;
 //! - [`hostile_yaml`]: hostile YAML saved into a running mesh's networking/;
+//! - [`jwt_auth`]: end-user authentication (jwt-auth): Istio's statuses, hostile tokens, the
+//!   audit line, the mesh's own traffic with a demo token, live key rotation under load;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
 //! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
@@ -41,6 +43,7 @@ mod gateway;
 mod gateway_api;
 mod generations;
 mod hostile_yaml;
+mod jwt_auth;
 mod lifecycle;
 mod prometheus;
 mod replicas;

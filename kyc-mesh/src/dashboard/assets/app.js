@@ -120,7 +120,11 @@ function renderGraph(v) {
     // Above a straight edge; by a curved one's end, away from the curve.
     const ly = y1 === y2 ? y1 - NODE_H / 2 - 26 : y2 < y1 ? y2 - 24 : y2 + 22;
     const lines = f.requests === 0 ? ["no traffic"] : [`${fmt.rps(f)} req/s`, `${fmt.ok(f)} · p99 ${fmt.p99(f)}`];
+    // Refused by a sidecar: 401 (a token refused), 403 (no token, a claim missing, RBAC).
+    if (f.unauthorized || f.forbidden) lines.push(`401 ×${f.unauthorized} · 403 ×${f.forbidden}`);
     lines.forEach((t, i) => g.append(s("text", { x: mid, y: ly + i * 14, "text-anchor": "middle" }, t)));
+    g.setAttribute("data-401", String(f.unauthorized));
+    g.setAttribute("data-403", String(f.forbidden));
     svg.append(g);
   }
   for (const n of v.nodes) {
@@ -369,8 +373,8 @@ function renderScenario(v) {
     traffic.addEventListener("change", sendLoad);
     rps.addEventListener("change", () => { if (traffic.checked) sendLoad(); });
     const counters = h("p", { class: "muted" });
-    scenarioForm = { select, traffic, rps, counters, current: h("p", {}) };
-    $("scenario").replaceChildren(scenarioForm.current,
+    scenarioForm = { select, traffic, rps, counters, current: h("p", {}), auth: h("p", { id: "auth" }) };
+    $("scenario").replaceChildren(scenarioForm.current, scenarioForm.auth,
       h("div", { class: "form" }, h("label", { for: "scenario-pick", text: "scenario" }), select), h("div", { class: "row" }, use),
       h("h3", {}, "Send traffic"),
       h("div", { class: "form" }, h("label", { for: "load-on", text: "load generator on" }), traffic,
@@ -378,6 +382,14 @@ function renderScenario(v) {
   }
   const f = scenarioForm;
   f.current.textContent = "in use: " + (v.scenario || "none (networking/ only)");
+  // The RequestAuthentication in force at the KYC API (who may ask for a report).
+  const a = v.auth;
+  f.auth.dataset.auth = a ? "jwt" : "none";
+  f.auth.textContent = a
+    ? `end-user auth: ${a.workload}'s sidecar verifies JWTs of ${a.issuers.join(", ")}` +
+      (a.audiences.length ? ` (audience ${a.audiences.join(", ")})` : "") +
+      (a.demoTokens ? "; kyc-mesh token is accepted and the load generator sends a demo token" : "")
+    : "end-user auth: none (no RequestAuthentication: anyone may ask for a report)";
   const names = ["", ...v.scenarios];
   if (f.select.options.length !== names.length && document.activeElement !== f.select) {
     f.select.replaceChildren(...names.map((n) => h("option", { value: n }, n || "none (networking/ only)")));
