@@ -1,179 +1,23 @@
 //! Node proxies on loopback, in process: a mesh CA and SPIFFE certificates as kyc-mesh
 //! issues them, echo apps, and real TCP/TLS/HTTP/2 between them.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
+use common::*;
 use kyc_node_proxy::config::Peer;
 use kyc_node_proxy::hbone::{HboneClient, HboneError};
 use kyc_node_proxy::spiffe::SpiffeId;
 use kyc_node_proxy::tls::{Credentials, Trust};
 use kyc_node_proxy::{Node, NodeConfig};
-
-const CLIENT: &str = "kyc-aggregator-mgt";
-const BASIC: &str = "kyc-credit-check-basic";
-const ADVANCED: &str = "kyc-credit-check-advanced";
-
-fn free_port() -> u16 {
-    static NEXT: Mutex<Option<u16>> = Mutex::new(None);
-    let mut next = NEXT.lock().expect("lock");
-    let mut offset = next.unwrap_or((std::process::id() % 6000) as u16);
-    loop {
-        let port = 20_000 + 6_000 + (offset % 6000);
-        offset = offset.wrapping_add(1);
-        if StdListener::bind(("127.0.0.1", port)).is_ok() {
-            *next = Some(offset);
-            return port;
-        }
-    }
-}
-
-fn addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_port()))
-}
-
-fn spiffe(sa: &str) -> String {
-    format!("spiffe://cluster.local/ns/default/sa/{sa}")
-}
-
-/// A mesh CA in a temporary directory, issuing certificates as kyc-mesh's identity.rs does.
-struct Ca {
-    dir: tempfile::TempDir,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let dir = tempfile::tempdir().expect("tmp");
-        let key = KeyPair::generate().expect("key");
-        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = p.self_signed(&key).expect("root");
-        std::fs::write(dir.path().join("root-cert.pem"), cert.pem()).expect("write");
-        Ca {
-            dir,
-            issuer: Issuer::new(p, key),
-        }
-    }
-
-    fn root(&self) -> std::path::PathBuf {
-        self.dir.path().join("root-cert.pem")
-    }
-
-    /// `<dir>/<name>/{cert-chain,key}.pem` with `uri` as the URI SAN.
-    fn issue(&self, name: &str, uri: &str) -> (String, String) {
-        let dir = self.dir.path().join(name);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let key = KeyPair::generate().expect("key");
-        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-        p.subject_alt_names = vec![SanType::URI(uri.try_into().expect("uri"))];
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        p.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = p.signed_by(&key, &self.issuer).expect("leaf");
-        let (c, k) = (dir.join("cert-chain.pem"), dir.join("key.pem"));
-        std::fs::write(&c, cert.pem()).expect("write");
-        std::fs::write(&k, key.serialize_pem()).expect("write");
-        (c.display().to_string(), k.display().to_string())
-    }
-}
-
-/// An app that answers every read with `<name>:<bytes read>`; counts its connections.
-async fn echo_app(name: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let at = listener.local_addr().expect("addr");
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            c.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut out = format!("{name}:").into_bytes();
-                    out.extend_from_slice(&buf[..n]);
-                    if s.write_all(&out).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (at, count)
-}
-
-/// Send `msg` through `to` and read the answer; None when the connection closes first.
-async fn exchange(to: SocketAddr, msg: &str) -> Option<String> {
-    let mut s = TcpStream::connect(to).await.ok()?;
-    s.write_all(msg.as_bytes()).await.ok()?;
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).into_owned())
-}
-
-async fn metrics(admin: SocketAddr) -> String {
-    let mut s = TcpStream::connect(admin).await.expect("admin");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
-}
-
-/// The value of the first sample of `metric` whose labels contain every one of `labels`.
-fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(metric) && labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// Poll `admin`'s metrics until `ok` holds (deadline 10 s).
-async fn until_metrics(admin: SocketAddr, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = metrics(admin).await;
-        if ok(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "metrics never matched:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn start(config: Value, dir: &Path, name: &str) -> Node {
-    let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, config.to_string()).expect("write");
-    let config = NodeConfig::read(&path).expect("config");
-    Node::start(config).await.expect("start")
-}
 
 /// Two nodes: node-1 runs the client (an outbound listener to the scorer service), node-2
 /// runs basic and advanced, the service's two endpoints.
@@ -376,15 +220,6 @@ async fn plaintext_and_foreign_certificates_never_reach_the_app() {
         .await
         .is_err());
     assert_eq!(m.basic_hits.load(Ordering::SeqCst), 0);
-}
-
-fn hbone_client(ca: &Ca, sa: &str) -> HboneClient {
-    let (c, k) = ca.issue(&format!("client-{sa}"), &spiffe(sa));
-    HboneClient::new(
-        Trust::load(&ca.root()).expect("trust"),
-        Credentials::load(c.as_ref(), k.as_ref()).expect("cred"),
-        sa.into(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
