@@ -288,3 +288,222 @@ async fn the_node_proxy_originates_hbone_to_an_envoy_that_terminates_connect() {
         "only the good tunnel reached the app"
     );
 }
+
+/// An HTTP app answering every request `200 <name>`.
+async fn http_app(name: &'static str) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let at = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let body = format!("{name}");
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if s.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    at
+}
+
+/// The waypoint's shape, as kyc-mesh builds it: HBONE terminated (mTLS, CONNECT) into an
+/// internal listener that applies the L7 routes (a 50/50 weighted split), whose clusters'
+/// endpoints are internal addresses carrying the tunnel's destination and HBONE cluster in
+/// their metadata; one internal listener originates HBONE from them to each endpoint's node
+/// proxy. A node proxy on each side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waypoint_shaped_envoy_splits_http_between_node_proxies_over_hbone() {
+    let Some(bin) = envoy() else { return };
+    let ca = Ca::new();
+    let (v1, v2) = (http_app("v1").await, http_app("v2").await);
+    let (hbone_v1, hbone_v2, waypoint_hbone, outbound, admin_a, admin_b) =
+        (addr(), addr(), addr(), addr(), addr(), addr());
+    let (wc, wk) = ca.issue(WAYPOINT, &spiffe(WAYPOINT));
+    let tls = |chain: &str, key: &str, san: &str| {
+        json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "common_tls_context": {
+                    "alpn_protocols": ["h2"],
+                    "tls_certificates": [tls_certificate(chain, key)],
+                    "validation_context": validation(&ca.root(), san)
+                }
+            }
+        })
+    };
+    let hbone_peer = |name: &str, to: SocketAddr, san: &str| {
+        json!({
+            "name": name, "type": "STATIC", "connect_timeout": "5s",
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(to)}}]}]},
+            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}},
+            "transport_socket": tls(&wc, &wk, san)
+        })
+    };
+    let internal_endpoint = |target: SocketAddr, peer: &str| {
+        json!({"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": "connect_originate", "endpoint_id": target.to_string()}}},
+               "metadata": {"filter_metadata": {"tunnel": {"destination": target.to_string(), "cluster": peer}}}})
+    };
+    let internal_upstream = json!({
+        "name": "envoy.transport_sockets.internal_upstream",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.internal_upstream.v3.InternalUpstreamTransport",
+            "passthrough_metadata": [{"kind": {"host": {}}, "name": "tunnel"}],
+            "transport_socket": {"name": "envoy.transport_sockets.raw_buffer", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}}
+        }
+    });
+    let backend = |name: &str, endpoints: Vec<Value>| {
+        json!({"name": name, "type": "STATIC", "connect_timeout": "5s",
+               "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
+               "transport_socket": internal_upstream.clone()})
+    };
+    let router = json!([{"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]);
+    let downstream_tls = json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": true,
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "tls_certificates": [tls_certificate(&wc, &wk)],
+                "validation_context": {"trusted_ca": {"filename": ca.root()}}
+            }
+        }
+    });
+    let bootstrap = json!({
+        "bootstrap_extensions": [{"name": "envoy.bootstrap.internal_listener", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener"}}],
+        "static_resources": {
+        "listeners": [
+            {"name": "hbone", "stat_prefix": "hbone", "address": socket(waypoint_hbone),
+             "filter_chains": [{"transport_socket": downstream_tls, "filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "hbone", "codec_type": "HTTP2",
+                    "http2_protocol_options": {"allow_connect": true},
+                    "upgrade_configs": [{"upgrade_type": "CONNECT"}],
+                    "route_config": {"virtual_hosts": [{"name": "services", "domains": ["kyc-credit-check.default.svc.cluster.local:8080"],
+                        "routes": [{"match": {"connect_matcher": {}},
+                                    "route": {"cluster": "main_internal", "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}]}}]}]},
+                    "http_filters": router.clone()
+                }}]}]},
+            {"name": "main_internal", "internal_listener": {},
+             "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "waypoint",
+                    "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+                        {"match": {"prefix": "/"}, "route": {"weighted_clusters": {"clusters": [
+                            {"name": "v1", "weight": 50}, {"name": "v2", "weight": 50}]}}}]}]},
+                    "http_filters": router.clone()
+                }}]}]},
+            {"name": "connect_originate", "internal_listener": {},
+             "filter_chains": [{"filters": [
+                {"name": "envoy.filters.network.set_filter_state", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3.Config",
+                    "on_new_connection": [{"object_key": "envoy.tcp_proxy.cluster",
+                        "format_string": {"text_format_source": {"inline_string": "%DYNAMIC_METADATA(tunnel:cluster)%"}}}]}},
+                {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                    "stat_prefix": "connect_originate", "cluster": "unused",
+                    "tunneling_config": {"hostname": "%DYNAMIC_METADATA(tunnel:destination)%"}}}
+             ]}]}
+        ],
+        "clusters": [
+            {"name": "main_internal", "type": "STATIC", "connect_timeout": "5s",
+             "load_assignment": {"cluster_name": "main_internal", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": "main_internal"}}}}]}]}},
+            backend("v1", vec![internal_endpoint(v1, "hbone|v1-0")]),
+            backend("v2", vec![internal_endpoint(v2, "hbone|v2-0")]),
+            hbone_peer("hbone|v1-0", hbone_v1, &spiffe(BASIC)),
+            hbone_peer("hbone|v2-0", hbone_v2, &spiffe(ADVANCED)),
+            {"name": "unused", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {"cluster_name": "unused", "endpoints": []}}
+        ]
+    }});
+    let envoy = Envoy::start(&bin, ca.dir.path(), "waypoint", bootstrap, 3).await;
+
+    // Node B: the two scorers' HBONE inbounds. Node A: the caller's outbound to the service,
+    // which has a waypoint.
+    let (bc, bk) = ca.issue(BASIC, &spiffe(BASIC));
+    let (ac, ak) = ca.issue(ADVANCED, &spiffe(ADVANCED));
+    let (cc, ck) = ca.issue(CLIENT, &spiffe(CLIENT));
+    let node_b = json!({"node": "node-b", "admin": admin_b, "trust_root": ca.root(), "workloads": [
+        {"name": "v1-0", "workload": BASIC, "identity": spiffe(BASIC), "cert_chain": bc, "key": bk,
+         "inbound": {"hbone": hbone_v1, "app": [v1]}},
+        {"name": "v2-0", "workload": ADVANCED, "identity": spiffe(ADVANCED), "cert_chain": ac, "key": ak,
+         "inbound": {"hbone": hbone_v2, "app": [v2]}}]});
+    let node_a = json!({"node": "node-a", "admin": admin_a, "trust_root": ca.root(),
+        "workloads": [{"name": "agg-0", "workload": CLIENT, "identity": spiffe(CLIENT), "cert_chain": cc, "key": ck,
+            "outbound": [{"listen": outbound, "service": "kyc-credit-check.default.svc.cluster.local:8080"}]}],
+        "services": [{"host": "kyc-credit-check.default.svc.cluster.local", "port": 8080,
+            "waypoint": {"hbone": waypoint_hbone, "identity": spiffe(WAYPOINT)}}]});
+    let _b = start(node_b, ca.dir.path(), "node-b").await;
+    let _a = start(node_a, ca.dir.path(), "node-a").await;
+
+    // HTTP through the caller's node proxy → waypoint (split) → a scorer's node proxy → app.
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..40 {
+        let answer = exchange(
+            outbound,
+            "GET /credit-check/report HTTP/1.1\r\nHost: kyc-credit-check:8080\r\n\r\n",
+        )
+        .await
+        .expect("an answer");
+        let body = answer
+            .rsplit("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        *seen.entry(body).or_default() += 1;
+    }
+    assert_eq!(
+        seen.keys().cloned().collect::<Vec<_>>(),
+        ["v1", "v2"],
+        "{seen:?}"
+    );
+    assert!(seen.values().all(|n| *n >= 8), "roughly 50/50: {seen:?}");
+    envoy.until_stat("cluster.v1.upstream_rq_2xx", 1).await;
+    // Both scorers' node proxies saw the waypoint's identity.
+    until_metrics(admin_b, |t| {
+        sample(
+            t,
+            "istio_tcp_connections_opened_total",
+            &[
+                "source_principal=\"cluster.local/ns/default/sa/waypoint\"",
+                "destination_workload=\"kyc-credit-check-basic\"",
+            ],
+        ) >= 1.0
+            && sample(
+                t,
+                "istio_tcp_connections_opened_total",
+                &[
+                    "source_principal=\"cluster.local/ns/default/sa/waypoint\"",
+                    "destination_workload=\"kyc-credit-check-advanced\"",
+                ],
+            ) >= 1.0
+    })
+    .await;
+}
