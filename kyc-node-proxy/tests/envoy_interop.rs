@@ -308,7 +308,7 @@ async fn http_app(name: &'static str) -> SocketAddr {
                     seen.extend_from_slice(&buf[..n]);
                     while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
                         seen.drain(..end + 4);
-                        let body = format!("{name}");
+                        let body = name;
                         let answer = format!(
                             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
                             body.len()
