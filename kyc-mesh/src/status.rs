@@ -18,6 +18,30 @@ pub struct MeshStatus {
     pub ca: Option<PathBuf>,
     pub scenario: Option<PathBuf>,
     pub workloads: Vec<WorkloadStatus>,
+    /// Ambient mode: the node proxy and the waypoints (none with sidecars).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambient: Option<AmbientStatus>,
+}
+
+/// The ambient data plane of a running mesh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AmbientStatus {
+    /// The workloads in it (by Deployment name).
+    pub workloads: Vec<String>,
+    /// The node proxy's admin port (`/metrics`, `/healthz`).
+    pub node_admin: u16,
+    /// Each instance's HBONE port (its pod's 15008), by instance name.
+    pub hbone: std::collections::BTreeMap<String, u16>,
+    pub waypoints: Vec<WaypointStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaypointStatus {
+    pub name: String,
+    pub hbone: u16,
+    /// Its Envoy's admin port.
+    pub admin: u16,
+    pub spiffe: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +131,7 @@ pub(crate) fn fixture(
         gateway_identity: None,
         ca: None,
         scenario: None,
+        ambient: None,
         workloads: topology
             .workloads
             .iter()

@@ -4,11 +4,11 @@
 //! port); the L7 fields (methods, paths, request principals) belong to the waypoint and are
 //! translated by `kyc-mesh`, which writes a policy in Istio's own shape.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::spiffe::SpiffeId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Action {
     Allow,
@@ -16,7 +16,7 @@ pub enum Action {
 }
 
 /// One AuthorizationPolicy (its L4 part) that selects the workload.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// `<namespace>/<name>`, for log lines and metrics.
@@ -27,7 +27,7 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     #[serde(default)]
@@ -36,19 +36,19 @@ pub struct Rule {
     pub to: Vec<To>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct From {
     pub source: Source,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct To {
     pub operation: Operation,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Source {
     pub principals: Option<Vec<String>>,
@@ -57,7 +57,7 @@ pub struct Source {
     pub not_namespaces: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Operation {
     pub ports: Option<Vec<String>>,

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::authz::Policy;
 use crate::spiffe::SpiffeId;
@@ -32,7 +32,7 @@ pub enum ConfigError {
 }
 
 /// The whole node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// The node's name (metrics, log lines): `node-1`.
@@ -48,7 +48,7 @@ pub struct NodeConfig {
 }
 
 /// A workload (one instance of a Deployment) on this node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// The instance's name: `kyc-credit-check-basic-0`.
@@ -59,13 +59,14 @@ pub struct Workload {
     /// Its certificate chain and key (PEM), as `kyc-mesh`'s CA issued them.
     pub cert_chain: PathBuf,
     pub key: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound: Option<Inbound>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbound: Vec<Outbound>,
 }
 
 /// HBONE into the workload.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inbound {
     /// The HBONE listener (mTLS + HTTP/2 CONNECT): the workload's port 15008.
@@ -78,7 +79,7 @@ pub struct Inbound {
 }
 
 /// A plain TCP listener the app is pointed at, carrying its connections to one service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outbound {
     pub listen: SocketAddr,
@@ -87,7 +88,7 @@ pub struct Outbound {
 }
 
 /// A service a workload here may call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// `kyc-credit-check.default.svc.cluster.local`.
@@ -95,6 +96,7 @@ pub struct Service {
     pub port: u16,
     /// Its waypoint (`istio.io/use-waypoint`): every connection goes there, the CONNECT
     /// authority being the service's `host:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub waypoint: Option<Peer>,
     /// Its endpoints (when there is no waypoint), chosen round robin.
     #[serde(default)]
@@ -108,7 +110,7 @@ impl Service {
 }
 
 /// An HBONE listener and the identity it must present.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Peer {
     pub hbone: SocketAddr,
@@ -116,7 +118,7 @@ pub struct Peer {
 }
 
 /// One endpoint of a service: the app's address (the CONNECT authority) behind an HBONE peer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     pub target: SocketAddr,

@@ -94,13 +94,14 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<Exit, CliErro
     let path =
         scenario::resolve(&c.networking, name).map_err(|e| CliError::Usage(e.to_string()))?;
     // Read once; valid for the mesh with its sidecars, and translated for the gateway.
-    let built = Sources::new(&c.networking)
+    let sources = Sources::new(&c.networking);
+    let next = sources
         .snapshot(path.as_deref(), c.ports())
-        .and_then(|s| {
-            s.validate()?;
-            s.translate(&SidecarPlan::default())
-        });
-    let accepted = built.map_err(CliError::NotSwitched)?;
+        .map_err(CliError::NotSwitched)?;
+    let accepted = next
+        .validate()
+        .and_then(|()| next.translate(&SidecarPlan::default()))
+        .map_err(CliError::NotSwitched)?;
     let admin = Admin::new(c.admin_port);
     let rds = accepted
         .ingress
@@ -109,6 +110,21 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<Exit, CliErro
         .unwrap_or_default();
     let subscriptions = [rds.as_str(), CDS_STAT];
     let before = admin.snapshot(&subscriptions).await.ok();
+    // The running mesh's data plane (sidecars or ambient) stays until it starts again.
+    if let (Some(_), Some(status)) = (&before, crate::status::read(&c.state_dir())) {
+        let running = status
+            .ambient
+            .iter()
+            .flat_map(|a| a.workloads.iter().map(String::as_str))
+            .collect();
+        let shown = scenario::shown(path.as_deref());
+        if let Some(why) = crate::up::dataplane_change(&running, &next, &shown) {
+            return Err(CliError::Refused {
+                what: "use".into(),
+                message: why,
+            });
+        }
+    }
     scenario::write_state(&c.state_dir(), path.as_deref())?;
     let shown = scenario::shown(path.as_deref());
     let Some(before) = before else {

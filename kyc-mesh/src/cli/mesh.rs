@@ -70,13 +70,30 @@ fn render(s: &MeshStatus) -> String {
                 None => "app not running (waiting for a restart)".into(),
             };
             line(format!("    {}  :{}  {instance}", pod.name, pod.port));
-            match &pod.sidecar {
-                Some(sc) => line(format!(
+            let hbone = s.ambient.as_ref().and_then(|a| a.hbone.get(&pod.name));
+            match (&pod.sidecar, hbone) {
+                (Some(sc), _) => line(format!(
                     "      sidecar: inbound :{} ({}), outbound :{}, admin :{}, identity {}",
                     pod.port, sc.mtls, sc.outbound, sc.admin, sc.spiffe
                 )),
-                None => line("      no sidecar".into()),
+                (None, Some(port)) => line(format!(
+                    "      ambient: HBONE :{port} (mTLS, node proxy node-1)"
+                )),
+                (None, None) => line("      no sidecar".into()),
             }
+        }
+    }
+    if let Some(a) = &s.ambient {
+        line(format!(
+            "  ambient:   node proxy node-1 (metrics :{}/metrics) for {}",
+            a.node_admin,
+            a.workloads.join(", ")
+        ));
+        for w in &a.waypoints {
+            line(format!(
+                "  waypoint:  {} HBONE :{} (admin :{}) as {}",
+                w.name, w.hbone, w.admin, w.spiffe
+            ));
         }
     }
     out

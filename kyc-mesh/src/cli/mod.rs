@@ -176,6 +176,9 @@ pub(crate) struct UpArgs {
     /// contract ports behind the ingress gateway alone)
     #[arg(long)]
     no_sidecars: bool,
+    /// The data plane [default: as networking/ labels it]
+    #[arg(long, value_enum, value_name = "MODE")]
+    dataplane: Option<up_args::DataplaneArg>,
     #[command(flatten)]
     observe: observe::ObserveArgs,
     #[command(flatten)]
@@ -299,9 +302,18 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                     .ok_or(CliError::NoBinDir)?,
             };
             let envoy = crate::supervise::find_envoy(c.envoy.as_deref())?;
+            let dataplane = a.dataplane.map(up_args::DataplaneArg::dataplane);
+            // `--dataplane ambient` alone runs the ambient scenario.
+            let scenario = match (&c.scenario, dataplane) {
+                (None, Some(up::Dataplane::Ambient)) => {
+                    crate::scenario::resolve(&c.networking, "ambient")
+                        .map_err(|e| CliError::Usage(e.to_string()))?
+                }
+                (given, _) => given.clone(),
+            };
             let stopped = up::up(UpOptions {
                 networking: c.networking.clone(),
-                scenario: c.scenario.clone(),
+                scenario,
                 ports: c.ports(),
                 bin_dir,
                 envoy,
@@ -319,6 +331,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                 gateway_limits: a.gateway.limits(),
                 dashboard_port: a.dashboard.port(),
                 sidecars: !a.no_sidecars,
+                dataplane,
             })
             .await?;
             Ok(Exit::of(stopped == up::Stopped::Asked))

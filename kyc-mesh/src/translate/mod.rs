@@ -17,6 +17,9 @@ mod gateway_api;
 mod route;
 mod security;
 mod sidecar;
+mod waypoint;
+
+pub(crate) use waypoint::Waypoint;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,6 +139,8 @@ impl ProxyConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Translation {
     pub(crate) proxies: BTreeMap<ProxyId, ProxyConfig>,
+    /// The waypoints (ambient mode) and the Services they serve.
+    pub(crate) waypoints: Vec<Waypoint>,
     pub(crate) findings: Findings,
 }
 
@@ -255,8 +260,13 @@ pub(crate) fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPl
             proxies.insert(ProxyId::Sidecar(name), proxy);
         }
     }
+    // Waypoints reach their endpoints over HBONE (their own certificate), not a sidecar's mTLS.
+    ctx.sds = None;
+    ctx.clusters.clear();
+    let waypoints = ctx.waypoints(objects);
     Translation {
         proxies,
+        waypoints,
         findings: ctx.findings,
     }
 }

@@ -37,6 +37,8 @@ pub enum UpError {
         port: u16,
         timeout: Duration,
     },
+    #[error("ambient mode: {0}")]
+    Ambient(String),
     #[error("{name} runs but Envoy did not take it as an endpoint: {error}")]
     NotAnEndpoint { name: String, error: ApplyError },
     #[error("watching {}", .path.display())]

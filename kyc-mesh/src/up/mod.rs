@@ -8,6 +8,7 @@
 //! instances), [`canary`] (the canary and load generator), [`control`] (which request goes
 //! where), [`watch`] (what makes a reload), [`layout`] (ports), [`report`] and [`banner`].
 
+mod ambient;
 mod banner;
 mod canary;
 mod chaos;
@@ -30,7 +31,8 @@ mod start;
 mod watch;
 
 pub(crate) use error::{Stopped, UpError};
-pub(crate) use options::UpOptions;
+pub(crate) use options::{Dataplane, UpOptions};
+pub(crate) use reconfigure::dataplane_change;
 
 use tokio::signal::unix::{signal, SignalKind};
 

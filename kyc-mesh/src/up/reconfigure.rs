@@ -47,6 +47,26 @@ fn warn_injection_change(mesh: &Mesh<'_>, snapshot: &Snapshot) {
     }
 }
 
+/// Why `next` cannot replace `before` in a running mesh: it moves workloads between the
+/// sidecar and the ambient data plane, which pods restart for in the cluster (the ambient
+/// scenario's own Apply says `kubectl rollout restart`); locally, the mesh starts again.
+pub(crate) fn dataplane_change(
+    running: &std::collections::BTreeSet<&str>,
+    next: &Snapshot,
+    shown: &str,
+) -> Option<String> {
+    let next_ambient: std::collections::BTreeSet<&str> = next.ambient.iter().copied().collect();
+    (&next_ambient != running).then(|| {
+        let start = match next.scenario() {
+            Some(p) => format!("kyc-mesh up --scenario {}", p.display()),
+            None => "kyc-mesh up".into(),
+        };
+        format!(
+            "{shown} moves workloads between the sidecar and the ambient data plane, which takes a new start, as pods restart for it in the cluster: stop this mesh and run `{start}`"
+        )
+    })
+}
+
 /// The scenario in force is now `now`: say so, record it for `kyc-mesh use`, publish it.
 fn switched(mesh: &Mesh<'_>, now: Option<&Path>) {
     let o = mesh.o;
@@ -79,6 +99,13 @@ pub(super) async fn reload(mesh: &mut Mesh<'_>, change: Change) {
     }
     warn_injection_change(mesh, &candidate.snapshot);
     let before = mesh.config.current().clone();
+    let shown = scenario::shown(candidate.snapshot.scenario());
+    let running = before.ambient.iter().copied().collect();
+    if let Some(why) = dataplane_change(&running, &candidate.snapshot, &shown) {
+        eprintln!("kyc-mesh: not applied, the last good configuration stays live: {why}");
+        mesh.publish(MeshEvent::EditRejected { error: why });
+        return;
+    }
     match apply(mesh, &candidate).await {
         Ok(changed) => {
             let now = candidate.snapshot;
@@ -213,6 +240,10 @@ pub(super) async fn use_scenario(mesh: &mut Mesh<'_>, arg: Option<String>) -> Ou
     };
     if let Err(r) = next.translate(&SidecarPlan::default()) {
         return not_translated(&r);
+    }
+    let running = before.ambient.iter().copied().collect();
+    if let Some(why) = dataplane_change(&running, &next, &shown) {
+        return FieldError::new("scenario", why).into();
     }
     let candidate = match mesh.config.translate(next) {
         Ok(c) => c,

@@ -18,6 +18,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
     let Spawned {
         mut proxies,
         prometheus_id,
+        ambient,
     } = spawned;
     let Prepared {
         o,
@@ -31,6 +32,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         calls,
         requests,
         watch,
+        ambient: dataplane,
         ..
     } = p;
     let bearer = super::canary::demo_bearer(config.subscribe());
@@ -58,6 +60,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
             fleet: mesh.fleet,
             mesh: mesh.proxies,
             scenario: mesh.config.current().scenario(),
+            ambient: dataplane.as_ref(),
         });
         tokio::select! {
             Some((id, status)) = exits.recv() => {
@@ -72,6 +75,10 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
                         return Ok(Stopped::ProxyExited);
                     }
                     None => {}
+                }
+                if let Some((_, name)) = ambient.iter().find(|(pid, _)| *pid == id) {
+                    eprintln!("kyc-mesh: {name} exited ({status}); stopping everything");
+                    return Ok(Stopped::ProxyExited);
                 }
                 if Some(id) == prometheus_id {
                     eprintln!("kyc-mesh: prometheus exited ({status}); the mesh runs on without it");

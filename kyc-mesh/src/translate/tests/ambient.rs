@@ -1,0 +1,188 @@
+//! Ambient mode: networking/scenarios/ambient.yaml's waypoint and what it serves, which
+//! workloads are ambient, and what `check` refuses by field path (a waypoint the local mesh
+//! cannot serve, a Service parent without a waypoint, a `use-waypoint` naming nothing).
+
+use super::*;
+use crate::ambient;
+use crate::topology::Topology;
+
+fn networking() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking")
+}
+
+fn with_scenario() -> Vec<Loaded> {
+    crate::istio::load(
+        &networking(),
+        Some(&networking().join("scenarios/ambient.yaml")),
+    )
+    .expect("networking/ with the ambient scenario loads")
+}
+
+#[test]
+fn the_scenario_has_one_waypoint_splitting_the_report_route_50_50_and_defaulting_to_basic() {
+    let objects = with_scenario();
+    let t = translate(&objects, &Ports::default());
+    let errors: Vec<String> = t.findings.errors().map(|f| f.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let [w] = t.waypoints.as_slice() else {
+        panic!("one waypoint: {:?}", t.waypoints);
+    };
+    assert_eq!(
+        (w.name.as_str(), w.namespace.as_str()),
+        ("waypoint", "default")
+    );
+    assert_eq!(
+        w.identity.uri(),
+        "spiffe://cluster.local/ns/default/sa/waypoint"
+    );
+    let [s] = w.services.as_slice() else {
+        panic!("one Service: {:?}", w.services);
+    };
+    assert_eq!(s.fqdn(), "kyc-credit-check-basic.default.svc.cluster.local");
+    assert_eq!(s.port, 8080);
+    assert_eq!(
+        s.vip_name(),
+        "inbound-vip|8080|http|kyc-credit-check-basic.default.svc.cluster.local"
+    );
+    let report = &s.routes[0];
+    assert_eq!(
+        report.matcher,
+        RouteMatch {
+            path: PathMatch::PathSeparatedPrefix("/credit-check/report".into()),
+            ..prefix("/")
+        }
+    );
+    let split: Vec<(String, u32)> = weighted(report)
+        .iter()
+        .map(|c| (c.name.to_string(), c.weight.0))
+        .collect();
+    assert_eq!(
+        split,
+        [
+            (
+                "outbound|8080||kyc-credit-check-basic.default.svc.cluster.local".to_string(),
+                50
+            ),
+            (
+                "outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local".to_string(),
+                50
+            )
+        ]
+    );
+    // The rest of the Service's traffic stays with basic.
+    assert_eq!(
+        single(&s.routes[1]),
+        "outbound|8080||kyc-credit-check-basic.default.svc.cluster.local"
+    );
+    assert_eq!(w.clusters.len(), 2, "{:?}", w.clusters.keys());
+    // Plain clusters: the tunnel, not a sidecar's mTLS, secures them.
+    assert!(w.clusters.values().all(|c| c.transport_socket.is_none()));
+}
+
+#[test]
+fn the_namespace_label_makes_every_workload_ambient_unless_opted_out_or_injected() {
+    let objects = with_scenario();
+    let topology = Topology::local(&Ports::default(), &objects);
+    let injected = crate::injection::injected_workloads(&objects, &topology);
+    assert!(
+        injected.is_empty(),
+        "the scenario's namespace has no istio-injection label"
+    );
+    let all = ambient::ambient_workloads(&objects, &topology, &injected);
+    assert_eq!(all.len(), 3, "{all:?}");
+    let one_injected = ["kyc-aggregator-mgt"].into_iter().collect();
+    let rest = ambient::ambient_workloads(&objects, &topology, &one_injected);
+    assert!(!rest.contains("kyc-aggregator-mgt") && rest.len() == 2);
+    // networking/ alone: sidecars, nothing ambient.
+    let plain = crate::istio::load(&networking(), None).expect("loads");
+    let topology = Topology::local(&Ports::default(), &plain);
+    let injected = crate::injection::injected_workloads(&plain, &topology);
+    assert!(ambient::ambient_workloads(&plain, &topology, &injected).is_empty());
+}
+
+const WAYPOINT: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+"#;
+
+/// The base objects with basic's Service labelled `istio.io/use-waypoint: <waypoint>`, and
+/// `extra`.
+fn with_basic_using(waypoint: &str, extra: &str) -> Out {
+    let base = base().replace(
+        &service("kyc-credit-check-basic"),
+        &service_with_waypoint("kyc-credit-check-basic", waypoint),
+    );
+    let text = format!("{base}\n---\n{extra}");
+    let objects = parse_documents(&text, Path::new("test.yaml")).expect("parses");
+    translate_objects(&objects)
+}
+
+fn service_with_waypoint(name: &str, waypoint: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, labels: {{istio.io/use-waypoint: {waypoint}}}}}\nspec:\n  selector: {{app: {name}}}\n  ports: [{{name: http, port: 8080}}]\n"
+    )
+}
+
+const CANARY: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: canary}
+spec:
+  parentRefs: [{group: "", kind: Service, name: kyc-credit-check-basic, port: 8080}]
+  rules:
+  - backendRefs: [{name: kyc-credit-check-basic, port: 8080, weight: 90}, {name: kyc-credit-check-advanced, port: 8080, weight: 10}]
+"#;
+
+#[test]
+fn a_service_parent_is_served_by_its_waypoint_and_refused_without_one() {
+    let good = with_basic_using("waypoint", &format!("{WAYPOINT}---\n{CANARY}"));
+    assert!(good.error_texts().is_empty(), "{:#?}", good.error_texts());
+    let out = cfg_of(CANARY);
+    let e = out.error_texts();
+    assert!(
+        e.iter().any(|m| m.contains("HTTPRoute \"canary\"] spec.parentRefs[0]: Service kyc-credit-check-basic has no waypoint")),
+        "{e:#?}"
+    );
+    let out = with_basic_using(
+        "nowhere",
+        &CANARY.replace(
+            "port: 8080}]\n  rules",
+            "port: 9090, sectionName: x}]\n  rules",
+        ),
+    );
+    let e = out.error_texts();
+    for want in [
+        "Service \"kyc-credit-check-basic\"] metadata.labels[\"istio.io/use-waypoint\"]: no Gateway \"default/nowhere\" of class istio-waypoint",
+        "spec.parentRefs[0].sectionName: not translated for a Service parent",
+        "spec.parentRefs[0].port 9090 is not a port of Service kyc-credit-check-basic",
+        "spec.parentRefs[0]: Service kyc-credit-check-basic uses waypoint \"default/nowhere\", which is not a Gateway of class istio-waypoint",
+    ] {
+        assert!(e.iter().any(|m| m.contains(want)), "{want}: {e:#?}");
+    }
+}
+
+#[test]
+fn a_waypoint_the_local_mesh_cannot_serve_is_refused_by_field() {
+    let bad = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, labels: {istio.io/waypoint-for: workload}}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}, {name: http, port: 80, protocol: HTTP, hostname: x.example}]
+"#;
+    let e = cfg_of(bad).error_texts();
+    for want in [
+        "metadata.labels[\"istio.io/waypoint-for\"] \"workload\": the local waypoint serves Services only",
+        "spec.listeners: a waypoint has one listener (HBONE on 15008), not 2",
+        "spec.listeners[1]: HTTP on 80: a waypoint listens for HBONE on 15008",
+        "spec.listeners[1].hostname: not translated for a waypoint",
+    ] {
+        assert!(e.iter().any(|m| m.contains(want)), "{want}: {e:#?}");
+    }
+    assert_eq!(e.len(), 4, "{e:#?}");
+}

@@ -1,0 +1,196 @@
+//! Ambient mode with the real service binaries and `kyc-node-proxy` (after `cargo build
+//! --workspace --bins`): networking/scenarios/ambient.yaml's canary split 50/50 by the
+//! waypoint Envoy, every hop between instances mTLS over HBONE through the node proxy, with
+//! the SPIFFE identities on its counters; its HBONE ports refuse plaintext.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::helpers::http::{client, count, tally};
+use crate::helpers::mesh::{cli, text, Mesh};
+use crate::helpers::{poll_async, repo_networking};
+use crate::helpers::{ADVANCED, BASIC};
+use crate::services::start_real;
+
+/// The port after `label` in `up`'s ambient line (`metrics http://127.0.0.1:PORT/…`).
+fn port_after(mesh: &Mesh, label: &str) -> u16 {
+    let out = mesh.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("kyc-mesh: ambient:"))
+        .unwrap_or_else(|| panic!("no ambient line:\n{out}"));
+    let rest = &line[line
+        .find(label)
+        .unwrap_or_else(|| panic!("{label} in {line}"))
+        + label.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a port after {label} in {line}"))
+}
+
+async fn metrics(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    match client().get(&url).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambient_splits_the_canary_in_the_waypoint_over_hbone_between_node_proxies() {
+    let envoy = require_envoy!();
+    // `--dataplane ambient` alone: networking/ with networking/scenarios/ambient.yaml.
+    let mut mesh = start_real(
+        envoy,
+        repo_networking(),
+        None,
+        vec![],
+        vec!["--dataplane".into(), "ambient".into()],
+    )
+    .await;
+    let out = mesh.output();
+    assert!(out.contains("scenarios/ambient.yaml"), "{out}");
+    assert!(out.contains("sidecars:            none"), "{out}");
+    let node_admin = port_after(&mesh, "metrics http://127.0.0.1:");
+    let waypoint_hbone = port_after(&mesh, "HBONE 127.0.0.1:");
+
+    // The KYC API through the gateway: the aggregator's call to the scorer Service crosses
+    // its node proxy, the waypoint (the HTTPRoute's 50/50) and the scorer's node proxy.
+    let c = client();
+    let url = mesh.url("/kyc/v1/customer?type=report");
+    let seen = tally(&c, &url, 60, &[]).await;
+    assert_eq!(
+        count(&seen, BASIC) + count(&seen, ADVANCED),
+        60,
+        "every report scored: {seen:?}"
+    );
+    assert!(
+        count(&seen, BASIC) >= 15 && count(&seen, ADVANCED) >= 15,
+        "about 50/50: {seen:?}"
+    );
+
+    // The node proxy's counters: the aggregator → the waypoint, the waypoint → each scorer,
+    // all mutual TLS between SPIFFE identities.
+    let counters = poll_async("HBONE counters", Duration::from_secs(10), || async {
+        let t = metrics(node_admin).await;
+        let to_advanced = sample(
+            &t,
+            "istio_tcp_connections_opened_total",
+            &[
+                "reporter=\"destination\"",
+                "source_principal=\"cluster.local/ns/default/sa/waypoint\"",
+                "destination_principal=\"cluster.local/ns/default/sa/kyc-credit-check-advanced\"",
+            ],
+        );
+        (to_advanced >= 1.0).then_some(t)
+    })
+    .await;
+    let from_aggregator = [
+        "reporter=\"source\"",
+        "source_principal=\"cluster.local/ns/default/sa/kyc-aggregator-mgt\"",
+        "destination_principal=\"cluster.local/ns/default/sa/waypoint\"",
+        "destination_service=\"kyc-credit-check-basic.default.svc.cluster.local\"",
+        "connection_security_policy=\"mutual_tls\"",
+    ];
+    assert!(
+        sample(
+            &counters,
+            "istio_tcp_connections_opened_total",
+            &from_aggregator
+        ) >= 1.0,
+        "{counters}"
+    );
+    assert!(
+        sample(
+            &counters,
+            "istio_tcp_received_bytes_total",
+            &from_aggregator
+        ) > 0.0,
+        "{counters}"
+    );
+
+    // Plaintext to the waypoint's HBONE port: no HTTP answer (the TLS handshake fails).
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", waypoint_hbone)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"GET /credit-check/report HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"),
+        "{buf:?}"
+    );
+
+    // `status`: every instance's HBONE port, the node proxy and the waypoint.
+    let status = text(&cli(&mesh, &["status"]).await);
+    for want in [
+        "kyc-credit-check-basic-0",
+        "ambient: HBONE :",
+        "ambient:   node proxy node-1 (metrics :",
+        "waypoint:  waypoint HBONE :",
+        "as spiffe://cluster.local/ns/default/sa/waypoint",
+    ] {
+        assert!(status.contains(want), "{want}: {status}");
+    }
+
+    // Back to sidecars is a new start, as pods restart for it: `use` says so and changes
+    // nothing.
+    let refused = cli(&mesh, &["use", "none"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("moves workloads between the sidecar and the ambient data plane"),
+        "{}",
+        text(&refused)
+    );
+    let again = tally(&c, &url, 4, &[]).await;
+    assert_eq!(
+        count(&again, BASIC) + count(&again, ADVANCED),
+        4,
+        "{again:?}"
+    );
+
+    assert!(mesh.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataplane_ambient_without_an_ambient_namespace_starts_nothing() {
+    let envoy = require_envoy!();
+    let state = tempfile::tempdir().expect("tmp");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::helpers::kyc_mesh())
+            .arg("--networking")
+            .arg(repo_networking())
+            .arg("--scenario")
+            .arg(crate::helpers::scenario("canary-90-10.yaml"))
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--envoy")
+            .arg(envoy)
+            .args([
+                "up",
+                "--dataplane",
+                "ambient",
+                "--no-prometheus",
+                "--no-dashboard",
+            ])
+            .output()
+            .expect("kyc-mesh up")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--dataplane ambient: no workload is in the ambient data plane"),
+        "{}",
+        text(&out)
+    );
+}
