@@ -267,6 +267,7 @@ impl Snapshot {
         let Translation {
             mut proxies,
             waypoints,
+            node_policies,
             findings,
         } = translate::translate_mesh(&self.objects, &self.ports, plan);
         let (errors, notes): (Vec<Finding>, Vec<Finding>) = findings
@@ -290,6 +291,7 @@ impl Snapshot {
             ingress,
             sidecars,
             waypoints,
+            node_policies,
             notes,
         })
     }
@@ -328,6 +330,8 @@ pub(crate) struct Accepted {
     pub(crate) sidecars: BTreeMap<&'static str, ProxyConfig>,
     /// The waypoints (ambient mode), run by `up` beside the node proxies.
     pub(crate) waypoints: Vec<translate::Waypoint>,
+    /// The node proxy's L4 policies of each ambient workload.
+    pub(crate) node_policies: translate::NodePolicies,
     /// Warnings and infos (errors were refused).
     pub(crate) notes: Vec<Finding>,
 }

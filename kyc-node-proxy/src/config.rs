@@ -73,6 +73,10 @@ pub struct Inbound {
     pub hbone: SocketAddr,
     /// Where its app listens: the only CONNECT targets accepted.
     pub app: Vec<SocketAddr>,
+    /// The port policies see (the pod's container port, when the app listens elsewhere on
+    /// this machine); default: the target's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// The AuthorizationPolicies that select this workload (L4 part).
     #[serde(default)]
     pub policies: Vec<Policy>,

@@ -110,7 +110,7 @@ async fn tunnel(
         &ctx.inbound.policies,
         authz::Connection {
             peer,
-            port: target.port(),
+            port: ctx.inbound.port.unwrap_or(target.port()),
         },
     );
     if verdict != Verdict::Allow {

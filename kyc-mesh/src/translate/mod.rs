@@ -14,11 +14,13 @@
 
 mod cluster;
 mod gateway_api;
+mod node_policy;
 mod route;
 mod security;
 mod sidecar;
 mod waypoint;
 
+pub(crate) use node_policy::NodePolicies;
 pub(crate) use waypoint::Waypoint;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,6 +143,8 @@ pub(crate) struct Translation {
     pub(crate) proxies: BTreeMap<ProxyId, ProxyConfig>,
     /// The waypoints (ambient mode) and the Services they serve.
     pub(crate) waypoints: Vec<Waypoint>,
+    /// The node proxy's L4 policies of the ambient workloads.
+    pub(crate) node_policies: NodePolicies,
     pub(crate) findings: Findings,
 }
 
@@ -264,9 +268,13 @@ pub(crate) fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPl
     ctx.sds = None;
     ctx.clusters.clear();
     let waypoints = ctx.waypoints(objects);
+    let injected = crate::injection::injected_workloads(objects, &ctx.topology);
+    let ambient = crate::ambient::ambient_workloads(objects, &ctx.topology, &injected);
+    let node_policies = ctx.node_policies(&ambient);
     Translation {
         proxies,
         waypoints,
+        node_policies,
         findings: ctx.findings,
     }
 }

@@ -40,7 +40,7 @@ use crate::topology::{Workload, CONTAINER_PORT};
 
 use super::Ctx;
 
-fn selects(selector: &Option<WorkloadSelector>, w: &Workload) -> bool {
+pub(super) fn selects(selector: &Option<WorkloadSelector>, w: &Workload) -> bool {
     selector
         .as_ref()
         .is_none_or(|s| w.selected_by(&s.match_labels))

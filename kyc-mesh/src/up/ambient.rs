@@ -304,7 +304,12 @@ fn node_config(
             inbound: Some(node::Inbound {
                 hbone: loopback(p.hbone),
                 app: vec![loopback(p.app)],
-                policies: Vec::new(),
+                port: Some(crate::topology::CONTAINER_PORT),
+                policies: accepted
+                    .node_policies
+                    .get(p.workload)
+                    .cloned()
+                    .unwrap_or_default(),
             }),
             outbound,
         });

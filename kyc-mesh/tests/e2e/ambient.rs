@@ -194,3 +194,47 @@ async fn dataplane_ambient_without_an_ambient_namespace_starts_nothing() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_l4_deny_policy_is_enforced_by_the_node_proxy() {
+    let envoy = require_envoy!();
+    let networking = crate::helpers::networking_copy();
+    std::fs::write(
+        networking.path().join("zz-deny-waypoint-to-advanced.yaml"),
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: no-waypoint-to-advanced\nspec:\n  selector:\n    matchLabels:\n      app: kyc-credit-check-advanced\n  action: DENY\n  rules:\n    - from:\n        - source:\n            principals: [cluster.local/ns/default/sa/waypoint]\n",
+    )
+    .expect("write the policy");
+    let mut mesh = start_real(
+        envoy,
+        networking.path().to_path_buf(),
+        Some(crate::helpers::scenario("ambient.yaml")),
+        vec![],
+        vec![],
+    )
+    .await;
+    let node_admin = port_after(&mesh, "metrics http://127.0.0.1:");
+    let c = client();
+    let seen = tally(&c, &mesh.url("/kyc/v1/customer?type=report"), 30, &[]).await;
+    // The waypoint still splits, but advanced's node proxy refuses the waypoint's tunnels.
+    assert_eq!(count(&seen, ADVANCED), 0, "{seen:?}");
+    assert!(count(&seen, BASIC) >= 5, "{seen:?}");
+    poll_async(
+        "the node proxy's denials",
+        Duration::from_secs(10),
+        || async {
+            let t = metrics(node_admin).await;
+            let denied = sample(
+                &t,
+                "kyc_node_proxy_connections_denied_total",
+                &[
+                    "destination_workload=\"kyc-credit-check-advanced\"",
+                    "source_principal=\"cluster.local/ns/default/sa/waypoint\"",
+                    "policy=\"default/no-waypoint-to-advanced\"",
+                ],
+            );
+            (denied >= 1.0).then_some(())
+        },
+    )
+    .await;
+    assert!(mesh.stop().success());
+}

@@ -186,3 +186,73 @@ spec:
     }
     assert_eq!(e.len(), 4, "{e:#?}");
 }
+
+/// networking/ with the ambient scenario and `extra`.
+fn scenario_and(extra: &str) -> Translation {
+    let mut objects = with_scenario();
+    objects.extend(parse_documents(extra, Path::new("extra.yaml")).expect("parses"));
+    translate(&objects, &Ports::default())
+}
+
+#[test]
+fn authorization_policies_of_ambient_workloads_become_the_node_proxys_l4_policies() {
+    let t = scenario_and(
+        r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-waypoint-to-advanced}
+spec:
+  selector: {matchLabels: {app: kyc-credit-check-advanced}}
+  action: DENY
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/waypoint]}}]
+    to: [{operation: {ports: ["8080"]}}]
+"#,
+    );
+    let errors: Vec<String> = t.findings.errors().map(|f| f.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(
+        t.node_policies.keys().copied().collect::<Vec<_>>(),
+        ["kyc-credit-check-advanced"]
+    );
+    let [p] = t.node_policies["kyc-credit-check-advanced"].as_slice() else {
+        panic!("one policy");
+    };
+    assert_eq!(p.name, "default/no-waypoint-to-advanced");
+    assert_eq!(p.action, kyc_node_proxy::authz::Action::Deny);
+    assert_eq!(
+        p.rules[0].from[0].source.principals.as_deref(),
+        Some(&["cluster.local/ns/default/sa/waypoint".to_string()][..])
+    );
+    assert_eq!(
+        p.rules[0].to[0].operation.ports.as_deref(),
+        Some(&["8080".to_string()][..])
+    );
+}
+
+#[test]
+fn an_l7_attribute_on_an_ambient_workloads_policy_is_refused_by_path() {
+    let t = scenario_and(
+        r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: l7}
+spec:
+  selector: {matchLabels: {app: kyc-credit-check-basic}}
+  rules:
+  - from: [{source: {requestPrincipals: ["*"]}}]
+    to: [{operation: {paths: [/credit-check/*], methods: [GET]}}]
+    when: [{key: "request.auth.claims[scope]", values: [x]}]
+"#,
+    );
+    let e: Vec<String> = t.findings.errors().map(|f| f.to_string()).collect();
+    for want in [
+        "spec.rules[0].when: an L7 attribute",
+        "spec.rules[0].from[0].source.requestPrincipals: an L7 attribute",
+        "spec.rules[0].to[0].operation.methods: an L7 attribute",
+        "spec.rules[0].to[0].operation.paths: an L7 attribute",
+    ] {
+        assert!(e.iter().any(|m| m.contains(want)), "{want}: {e:#?}");
+    }
+    assert!(t.node_policies.is_empty());
+}
