@@ -130,6 +130,18 @@ async fn ambient_splits_the_canary_in_the_waypoint_over_hbone_between_node_proxi
         "{buf:?}"
     );
 
+    // Chaos reaches the instances as with sidecars: advanced answers 503 to every call, so
+    // no report is scored by it; off again, it is back in the split.
+    let chaos = cli(&mesh, &["chaos", ADVANCED, "--error-rate", "1"]).await;
+    assert!(chaos.status.success(), "{}", text(&chaos));
+    let broken = tally(&c, &url, 20, &[]).await;
+    assert_eq!(count(&broken, ADVANCED), 0, "{broken:?}");
+    assert!(count(&broken, BASIC) >= 1, "{broken:?}");
+    let off = cli(&mesh, &["chaos", ADVANCED, "--off"]).await;
+    assert!(off.status.success(), "{}", text(&off));
+    let healed = tally(&c, &url, 30, &[]).await;
+    assert!(count(&healed, ADVANCED) >= 3, "{healed:?}");
+
     // `status`: every instance's HBONE port, the node proxy and the waypoint.
     let status = text(&cli(&mesh, &["status"]).await);
     for want in [
@@ -235,6 +247,55 @@ async fn an_l4_deny_policy_is_enforced_by_the_node_proxy() {
             (denied >= 1.0).then_some(())
         },
     )
+    .await;
+    assert!(mesh.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_node_proxy_and_the_waypoint() {
+    let envoy = require_envoy!();
+    let prometheus = crate::prometheus::prometheus_binary();
+    let port = crate::helpers::free_port();
+    let mut mesh = start_real(
+        envoy,
+        repo_networking(),
+        None,
+        vec![],
+        vec![
+            "--dataplane".into(),
+            "ambient".into(),
+            "--prometheus".into(),
+            prometheus.display().to_string(),
+            "--prometheus-port".into(),
+            port.to_string(),
+        ],
+    )
+    .await;
+    let c = client();
+    let seen = tally(&c, &mesh.url("/kyc/v1/customer?type=report"), 10, &[]).await;
+    assert_eq!(count(&seen, BASIC) + count(&seen, ADVANCED), 10, "{seen:?}");
+    // Both targets up, and the node proxy's HBONE counters in Prometheus with their labels.
+    let q = |promql: &'static str| {
+        let c = c.clone();
+        async move {
+            crate::prometheus::query(&c, port, promql)
+                .await
+                .filter(|r| !r.is_empty())
+        }
+    };
+    poll_async(
+        "the node proxy's target up",
+        Duration::from_secs(60),
+        || q(r#"up{job="kyc-node-proxies",proxy="node-proxy"} == 1"#),
+    )
+    .await;
+    poll_async("the waypoint's target up", Duration::from_secs(60), || {
+        q(r#"up{job="kyc-sidecars",proxy="waypoint"} == 1"#)
+    })
+    .await;
+    poll_async("HBONE connections in Prometheus", Duration::from_secs(60), || {
+        q(r#"istio_tcp_connections_opened_total{reporter="destination",source_principal="cluster.local/ns/default/sa/waypoint",destination_workload="kyc-credit-check-advanced"} > 0"#)
+    })
     .await;
     assert!(mesh.stop().success());
 }
