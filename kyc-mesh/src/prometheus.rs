@@ -371,6 +371,7 @@ mod tests {
             workloads: vec!["kyc-credit-check-basic".into()],
             node_admin: 41000,
             hbone: Default::default(),
+            outbound: Vec::new(),
             waypoints: vec![crate::status::WaypointStatus {
                 name: "waypoint".into(),
                 hbone: 41001,

@@ -32,7 +32,18 @@ pub struct AmbientStatus {
     pub node_admin: u16,
     /// Each instance's HBONE port (its pod's 15008), by instance name.
     pub hbone: std::collections::BTreeMap<String, u16>,
+    /// The outbound listeners instances' calls go to (a pod's captured calls).
+    #[serde(default)]
+    pub outbound: Vec<OutboundStatus>,
     pub waypoints: Vec<WaypointStatus>,
+}
+
+/// One outbound listener of the node proxy: `pod`'s calls to `service` (`fqdn:port`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundStatus {
+    pub pod: String,
+    pub service: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -113,6 +113,15 @@ impl AmbientLayout {
             workloads: workloads.iter().map(|w| w.to_string()).collect(),
             node_admin: self.node_admin,
             hbone: self.hbone.clone(),
+            outbound: self
+                .outbound
+                .iter()
+                .map(|(pod, service, port)| crate::status::OutboundStatus {
+                    pod: pod.clone(),
+                    service: service.clone(),
+                    port: *port,
+                })
+                .collect(),
             waypoints: self
                 .waypoints
                 .iter()

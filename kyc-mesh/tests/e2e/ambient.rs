@@ -142,6 +142,35 @@ async fn ambient_splits_the_canary_in_the_waypoint_over_hbone_between_node_proxi
     let healed = tally(&c, &url, 30, &[]).await;
     assert!(count(&healed, ADVANCED) >= 3, "{healed:?}");
 
+    // `curl --from` the aggregator: through its node proxy (its identity) and the waypoint.
+    let url_report = "http://kyc-credit-check-basic:8080/credit-check/report?demo=alice";
+    let mut scored_by = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let out = cli(&mesh, &["curl", "--from", crate::helpers::AGG, url_report]).await;
+        let shown = text(&out);
+        assert!(
+            out.status.success() && shown.starts_with("HTTP 200"),
+            "{shown}"
+        );
+        for s in [BASIC, ADVANCED] {
+            if shown.contains(s) {
+                scored_by.insert(s);
+            }
+        }
+    }
+    assert_eq!(
+        scored_by.len(),
+        2,
+        "both scorers through the waypoint: {scored_by:?}"
+    );
+    let nowhere = cli(&mesh, &["curl", "--from", BASIC, url_report]).await;
+    assert_eq!(nowhere.status.code(), Some(2), "{}", text(&nowhere));
+    assert!(
+        text(&nowhere).contains("through its node proxy"),
+        "{}",
+        text(&nowhere)
+    );
+
     // `status`: every instance's HBONE port, the node proxy and the waypoint.
     let status = text(&cli(&mesh, &["status"]).await);
     for want in [
