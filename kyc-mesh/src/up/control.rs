@@ -8,12 +8,21 @@ use crate::ops::{Op, Outcome, Refusal};
 use super::mesh::Mesh;
 use super::{chaos, reconfigure, rollout};
 
+/// Whether `service` is in the ambient data plane of the running mesh.
+fn in_ambient(mesh: &Mesh<'_>, service: &str) -> bool {
+    mesh.config.current().ambient.contains(service)
+}
+
 pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
     let done = |mesh: &Mesh<'_>, r: Result<String, Outcome>| match r {
         Ok(message) => mesh.answer(message),
         Err(outcome) => outcome,
     };
     match op {
+        Op::RolloutRestart { service } if in_ambient(mesh, &service) => Outcome::refused(
+            Refusal::Unavailable,
+            format!("{service} runs in ambient mode, whose node proxy and waypoint keep the instances they started with: rollout restart is not done there yet (docs/ambient.md#not-done-yet)"),
+        ),
         Op::RolloutRestart { service } => {
             rollout::restart(mesh.fleet, mesh.proxies, &service).await
         }
@@ -25,6 +34,10 @@ pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
         } => chaos::set(mesh.fleet, &service, instance.as_deref(), setting).await,
         Op::State => mesh.answer("mesh state".into()),
         Op::Use { scenario } => reconfigure::use_scenario(mesh, scenario).await,
+        Op::CanaryStart(_) if !mesh.config.current().ambient.is_empty() => Outcome::refused(
+            Refusal::Unavailable,
+            "the mesh runs in ambient mode, where the waypoint's HTTPRoute splits the calls: the canary moves VirtualService weights and reads the gateway's figures, not the waypoint's yet (docs/ambient.md#not-done-yet)",
+        ),
         Op::CanaryStart(spec) => {
             let route = mesh.config.current().weighted_route(&spec.route()).cloned();
             let started = mesh.canary.start(spec, route.as_ref(), mesh.proxies);

@@ -41,6 +41,11 @@ impl Scaler<'_, '_> {
             if want == w.replicas {
                 continue;
             }
+            if snapshot.ambient.contains(w.name) {
+                // The node proxy and the waypoint keep the instances they started with.
+                eprintln!("kyc-mesh: {}: replicas {} → {want} not applied: in ambient mode the instances are fixed at start (docs/ambient.md#not-done-yet); start the mesh again", w.name, w.replicas);
+                continue;
+            }
             println!("kyc-mesh: {}: replicas {} → {want}", w.name, w.replicas);
             self.0.fleet.workloads[wi].replicas = want;
             let running = |live: &Self| {

@@ -171,6 +171,18 @@ async fn ambient_splits_the_canary_in_the_waypoint_over_hbone_between_node_proxi
         text(&nowhere)
     );
 
+    // What ambient mode does not do yet is refused, not approximated.
+    let rollout = cli(&mesh, &["rollout", "restart", BASIC]).await;
+    assert_eq!(rollout.status.code(), Some(2), "{}", text(&rollout));
+    assert!(
+        text(&rollout).contains("ambient mode"),
+        "{}",
+        text(&rollout)
+    );
+    let canary = cli(&mesh, &["canary", "--interval", "1s"]).await;
+    assert_eq!(canary.status.code(), Some(2), "{}", text(&canary));
+    assert!(text(&canary).contains("ambient mode"), "{}", text(&canary));
+
     // `status`: every instance's HBONE port, the node proxy and the waypoint.
     let status = text(&cli(&mesh, &["status"]).await);
     for want in [
