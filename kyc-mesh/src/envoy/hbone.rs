@@ -14,7 +14,10 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::listener::FAULT_FILTER;
+use super::listener::{FAULT_FILTER, RBAC_ALLOW_FILTER, RBAC_DENY_FILTER};
+use super::rbac::Rbac;
+
+const RBAC_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 
 /// The internal listener that originates HBONE.
 pub(crate) const CONNECT_ORIGINATE: &str = "connect_originate";
@@ -48,11 +51,20 @@ fn common_tls(files: &TlsFiles, peer_sans: &[String]) -> Value {
     })
 }
 
-fn router_filters() -> Value {
-    json!([
-        {"name": FAULT_FILTER, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}},
-        {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-    ])
+/// The internal listener's HTTP filters: RBAC (DENY, then ALLOW, when policies apply), the
+/// fault filter the routes configure, the router.
+fn http_filters(deny: Option<&Rbac>, allow: Option<&Rbac>) -> Value {
+    let mut filters = Vec::new();
+    for (name, rbac) in [(RBAC_DENY_FILTER, deny), (RBAC_ALLOW_FILTER, allow)] {
+        if let Some(rbac) = rbac {
+            let mut config = serde_json::to_value(rbac).unwrap_or_default();
+            config["@type"] = json!(RBAC_TYPE);
+            filters.push(json!({"name": name, "typed_config": config}));
+        }
+    }
+    filters.push(json!({"name": FAULT_FILTER, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}}));
+    filters.push(json!({"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}));
+    Value::Array(filters)
 }
 
 /// The bootstrap extension internal listeners need.
@@ -63,11 +75,14 @@ pub(crate) fn bootstrap_extensions() -> Value {
 
 /// The HBONE listener on `port`: mTLS with `files` (any mesh identity may connect: policy
 /// is the routes' business), HTTP/2 CONNECT only; each `(authorities, internal listener)`
-/// takes the tunnels whose authority is one of `authorities`; any other gets 404.
+/// takes the tunnels whose authority is one of `authorities`; any other gets 404. The peer's
+/// SPIFFE ID goes with each tunnel to the internal listener, in the filter state under
+/// `peer_key` (its RBAC matches it there).
 pub(crate) fn terminating_listener(
     port: u16,
     files: &TlsFiles,
     vips: &[(Vec<String>, String)],
+    peer_key: &str,
 ) -> Value {
     let virtual_hosts: Vec<Value> = vips
         .iter()
@@ -95,15 +110,31 @@ pub(crate) fn terminating_listener(
                 "http2_protocol_options": {"allow_connect": true},
                 "upgrade_configs": [{"upgrade_type": "CONNECT"}],
                 "route_config": {"name": "hbone", "virtual_hosts": virtual_hosts},
-                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
+                "http_filters": [
+                    {"name": "envoy.filters.http.set_filter_state", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+                        "on_request_headers": [{
+                            "object_key": peer_key,
+                            "factory_key": "envoy.string",
+                            "format_string": {"text_format_source": {"inline_string": "%DOWNSTREAM_PEER_URI_SAN%"}},
+                            "shared_with_upstream": "ONCE"
+                        }]}},
+                    {"name": "envoy.filters.http.router", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+                ]
             }}]
         }]
     })
 }
 
-/// A Service's internal listener `name`: HTTP with `routes` (Envoy routes, in order).
-pub(crate) fn internal_http_listener(name: &str, routes: Vec<Value>) -> Value {
+/// A Service's internal listener `name`: HTTP with `routes` (Envoy routes, in order) and the
+/// RBAC of the policies attached to it.
+pub(crate) fn internal_http_listener(
+    name: &str,
+    routes: Vec<Value>,
+    deny: Option<&Rbac>,
+    allow: Option<&Rbac>,
+) -> Value {
     json!({
         "name": name,
         "internal_listener": {},
@@ -112,7 +143,7 @@ pub(crate) fn internal_http_listener(name: &str, routes: Vec<Value>) -> Value {
             "stat_prefix": name,
             "normalize_path": true,
             "route_config": {"name": name, "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}]},
-            "http_filters": router_filters()
+            "http_filters": http_filters(deny, allow)
         }}]}]
     })
 }
@@ -122,7 +153,8 @@ pub(crate) fn internal_cluster(name: &str) -> Value {
     json!({
         "name": name, "type": "STATIC", "connect_timeout": "5s",
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": name}}}}]}]}
+            {"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": name}}}}]}]},
+        "transport_socket": internal_upstream()
     })
 }
 

@@ -3,8 +3,8 @@
 //! the root namespace) whose selector selects it, with what a node proxy can see — the
 //! peer's principal and namespace, the destination port. An L7 field (methods, paths,
 //! request principals, `when` conditions) cannot be enforced there and is refused by path:
-//! in the cluster it belongs on the waypoint (`targetRefs`), which the local mesh does not
-//! translate yet. Ports are the pod's container port, as in the cluster.
+//! it belongs on the waypoint (`targetRefs`, `waypoint.rs`). Ports are the pod's container
+//! port, as in the cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,7 +36,10 @@ impl Ctx<'_> {
         for w in &workloads {
             for (o, ap) in self.registry.authorization_policies.clone() {
                 let ns = namespace_of(&ap.metadata.namespace);
-                if (ns != w.namespace && ns != ROOT_NAMESPACE) || !selects(&ap.spec.selector, w) {
+                if (ns != w.namespace && ns != ROOT_NAMESPACE)
+                    || !selects(&ap.spec.selector, w)
+                    || !ap.spec.target_refs.is_empty()
+                {
                     continue;
                 }
                 if let Some(p) = self.node_policy(o, ap) {
@@ -50,7 +53,7 @@ impl Ctx<'_> {
     /// One policy's L4 part; `None` (with findings) when it has what a node proxy cannot
     /// enforce.
     fn node_policy(&mut self, o: &Loaded, ap: &AuthorizationPolicy) -> Option<authz::Policy> {
-        let l7 = "an L7 attribute: in ambient mode the node proxy enforces L4 only (principals, namespaces, ports); in the cluster attach the policy to the waypoint (targetRefs), which the local mesh does not translate yet";
+        let l7 = "an L7 attribute: in ambient mode the node proxy enforces L4 only (principals, namespaces, ports); attach the policy to the Service's waypoint instead (spec.targetRefs)";
         let mut problems = Vec::new();
         let action = match ap.spec.action {
             Action::Allow => authz::Action::Allow,

@@ -360,10 +360,18 @@ fn waypoint_bootstrap(
             .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()
             .map_err(json_err)?;
-        listeners.push(hbone::internal_http_listener(&vip, routes));
+        listeners.push(hbone::internal_http_listener(
+            &vip,
+            routes,
+            s.rbac_deny.as_ref(),
+            s.rbac_allow.as_ref(),
+        ));
         clusters.push(hbone::internal_cluster(&vip));
     }
-    listeners.insert(0, hbone::terminating_listener(ports.hbone, files, &vips));
+    listeners.insert(
+        0,
+        hbone::terminating_listener(ports.hbone, files, &vips, crate::translate::PEER_PRINCIPAL),
+    );
     listeners.push(hbone::originating_listener());
     clusters.push(hbone::originating_placeholder());
     for c in w.clusters.values() {

@@ -340,3 +340,78 @@ async fn prometheus_scrapes_the_node_proxy_and_the_waypoint() {
     .await;
     assert!(mesh.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_l7_rule_attached_to_the_service_is_enforced_by_the_waypoint() {
+    let envoy = require_envoy!();
+    let networking = crate::helpers::networking_copy();
+    // The aggregator may not ask the scorer Service for reports; someone else may not ask
+    // for basic's own path: only the first matches the aggregator's calls.
+    std::fs::write(
+        networking.path().join("zz-waypoint-policy.yaml"),
+        r#"apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: no-reports-for-the-aggregator
+spec:
+  targetRefs:
+    - kind: Service
+      group: ""
+      name: kyc-credit-check-basic
+  action: DENY
+  rules:
+    - from:
+        - source:
+            principals: [cluster.local/ns/default/sa/kyc-aggregator-mgt]
+      to:
+        - operation:
+            paths: [/credit-check/report]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: no-basic-for-someone-else
+spec:
+  targetRefs:
+    - kind: Gateway
+      group: gateway.networking.k8s.io
+      name: waypoint
+  action: DENY
+  rules:
+    - from:
+        - source:
+            principals: [cluster.local/ns/default/sa/someone-else]
+      to:
+        - operation:
+            paths: [/credit-check/basic]
+"#,
+    )
+    .expect("write the policies");
+    let mut mesh = start_real(
+        envoy,
+        networking.path().to_path_buf(),
+        Some(crate::helpers::scenario("ambient.yaml")),
+        vec![],
+        vec![],
+    )
+    .await;
+    let from_aggregator = |path: &'static str| {
+        let mesh = &mesh;
+        async move {
+            let url = format!("http://kyc-credit-check-basic:8080{path}");
+            text(&cli(mesh, &["curl", "--from", crate::helpers::AGG, &url]).await)
+        }
+    };
+    let denied = from_aggregator("/credit-check/report?demo=alice").await;
+    assert!(
+        denied.starts_with("HTTP 403") && denied.contains("RBAC: access denied"),
+        "{denied}"
+    );
+    let allowed = from_aggregator("/credit-check/basic?demo=alice").await;
+    assert!(allowed.starts_with("HTTP 200"), "{allowed}");
+    // Through the KYC API the aggregator's report calls are refused by the waypoint too.
+    let c = client();
+    let seen = tally(&c, &mesh.url("/kyc/v1/customer?type=report"), 5, &[]).await;
+    assert_eq!(count(&seen, BASIC) + count(&seen, ADVANCED), 0, "{seen:?}");
+    assert!(mesh.stop().success());
+}

@@ -256,3 +256,81 @@ spec:
     }
     assert!(t.node_policies.is_empty());
 }
+
+#[test]
+fn a_policy_attached_to_the_service_becomes_the_waypoints_rbac_on_the_peer_in_filter_state() {
+    let t = scenario_and(
+        r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reports}
+spec:
+  targetRefs: [{kind: Service, group: "", name: kyc-credit-check-basic}]
+  action: DENY
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/kyc-aggregator-mgt]}}]
+    to: [{operation: {paths: [/credit-check/report], methods: [POST]}}]
+"#,
+    );
+    let errors: Vec<String> = t.findings.errors().map(|f| f.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let s = &t.waypoints[0].services[0];
+    assert!(s.rbac_allow.is_none());
+    let deny = serde_json::to_value(s.rbac_deny.as_ref().expect("a DENY filter")).expect("json");
+    let policy = &deny["rules"]["policies"]["ns[default]-policy[reports]-rule[0]"];
+    assert_eq!(deny["rules"]["action"], "DENY");
+    assert_eq!(
+        policy["principals"][0]["filter_state"]["key"],
+        crate::translate::PEER_PRINCIPAL
+    );
+    assert_eq!(
+        policy["principals"][0]["filter_state"]["string_match"]["exact"],
+        "spiffe://cluster.local/ns/default/sa/kyc-aggregator-mgt"
+    );
+    let text = policy["permissions"].to_string();
+    assert!(
+        text.contains("/credit-check/report") && text.contains("POST"),
+        "{text}"
+    );
+    // A targetRefs policy is the waypoint's: no sidecar, no node proxy policy for it.
+    assert!(t.node_policies.is_empty());
+}
+
+#[test]
+fn what_the_local_waypoint_cannot_enforce_is_refused_by_field() {
+    let t = scenario_and(
+        r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bad}
+spec:
+  selector: {matchLabels: {app: kyc-credit-check-basic}}
+  targetRefs:
+  - {kind: Service, group: "", name: kyc-credit-check-advanced}
+  - {kind: Gateway, group: gateway.networking.k8s.io, name: kyc-gateway}
+  - {kind: ServiceEntry, group: networking.istio.io, name: x}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: l7-at-waypoint}
+spec:
+  targetRefs: [{kind: Service, group: "", name: kyc-credit-check-basic}]
+  rules:
+  - from: [{source: {requestPrincipals: ["*"]}}]
+    to: [{operation: {ports: ["8080"]}}]
+    when: [{key: "request.headers[x]", values: [y]}]
+"#,
+    );
+    let e: Vec<String> = t.findings.errors().map(|f| f.to_string()).collect();
+    for want in [
+        "spec.selector and spec.targetRefs: a policy has one or the other",
+        "spec.targetRefs[0]: Service kyc-credit-check-advanced has no waypoint",
+        "spec.targetRefs[1]: no waypoint Gateway \"default/kyc-gateway\"",
+        "spec.targetRefs[2]: group \"networking.istio.io\" kind \"ServiceEntry\"",
+        "spec.rules[0].when: not translated at the local waypoint",
+        "spec.rules[0].from[0].source.requestPrincipals: not translated at the local waypoint",
+        "spec.rules[0].to[0].operation.ports: at the waypoint the port is the Service's",
+    ] {
+        assert!(e.iter().any(|m| m.contains(want)), "{want}: {e:#?}");
+    }
+}
