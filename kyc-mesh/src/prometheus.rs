@@ -128,8 +128,10 @@ pub(crate) fn write_targets(
             sidecars.push(json!({"targets": [format!("127.0.0.1:{}", w.admin)],
                 "labels": {"app": w.name, "namespace": "default", "pod": format!("{}-0", w.name), "proxy": "waypoint"}}));
         }
-        nodes.push(json!({"targets": [format!("127.0.0.1:{}", a.node_admin)],
-            "labels": {"node": "node-1", "proxy": "node-proxy"}}));
+        for n in &a.nodes {
+            nodes.push(json!({"targets": [format!("127.0.0.1:{}", n.admin)],
+                "labels": {"node": n.name, "proxy": "node-proxy"}}));
+        }
     }
     replace_if_changed(&services_file(state_dir), &json!(services))?;
     replace_if_changed(&sidecars_file(state_dir), &json!(sidecars))?;
@@ -369,7 +371,11 @@ mod tests {
         let mut ambient = crate::status::fixture(&topology, Some(40000), false);
         ambient.ambient = Some(crate::status::AmbientStatus {
             workloads: vec!["kyc-credit-check-basic".into()],
-            node_admin: 41000,
+            nodes: vec![crate::status::NodeStatus {
+                name: "node-1".into(),
+                admin: 41000,
+                pods: vec!["kyc-credit-check-basic-0".into()],
+            }],
             hbone: Default::default(),
             outbound: Vec::new(),
             waypoints: vec![crate::status::WaypointStatus {

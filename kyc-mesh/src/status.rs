@@ -28,14 +28,25 @@ pub struct MeshStatus {
 pub struct AmbientStatus {
     /// The workloads in it (by Deployment name).
     pub workloads: Vec<String>,
-    /// The node proxy's admin port (`/metrics`, `/healthz`).
-    pub node_admin: u16,
+    /// The node proxies (`--nodes`), each with the instances it carries.
+    pub nodes: Vec<NodeStatus>,
     /// Each instance's HBONE port (its pod's 15008), by instance name.
     pub hbone: std::collections::BTreeMap<String, u16>,
     /// The outbound listeners instances' calls go to (a pod's captured calls).
     #[serde(default)]
     pub outbound: Vec<OutboundStatus>,
     pub waypoints: Vec<WaypointStatus>,
+}
+
+/// One node proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// `node-1`, `node-2`, …
+    pub name: String,
+    /// Its admin port (`/metrics`, `/healthz`).
+    pub admin: u16,
+    /// The instances on it (by name).
+    pub pods: Vec<String>,
 }
 
 /// One outbound listener of the node proxy: `pod`'s calls to `service` (`fqdn:port`).

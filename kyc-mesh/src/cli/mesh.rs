@@ -76,19 +76,30 @@ fn render(s: &MeshStatus) -> String {
                     "      sidecar: inbound :{} ({}), outbound :{}, admin :{}, identity {}",
                     pod.port, sc.mtls, sc.outbound, sc.admin, sc.spiffe
                 )),
-                (None, Some(port)) => line(format!(
-                    "      ambient: HBONE :{port} (mTLS, node proxy node-1)"
-                )),
+                (None, Some(port)) => {
+                    let node = s
+                        .ambient
+                        .iter()
+                        .flat_map(|a| &a.nodes)
+                        .find(|n| n.pods.contains(&pod.name));
+                    line(format!(
+                        "      ambient: HBONE :{port} (mTLS, node proxy {})",
+                        node.map_or("?", |n| n.name.as_str())
+                    ))
+                }
                 (None, None) => line("      no sidecar".into()),
             }
         }
     }
     if let Some(a) = &s.ambient {
-        line(format!(
-            "  ambient:   node proxy node-1 (metrics :{}/metrics) for {}",
-            a.node_admin,
-            a.workloads.join(", ")
-        ));
+        for n in &a.nodes {
+            line(format!(
+                "  ambient:   node proxy {} (metrics :{}/metrics): {}",
+                n.name,
+                n.admin,
+                n.pods.join(", ")
+            ));
+        }
         for w in &a.waypoints {
             line(format!(
                 "  waypoint:  {} HBONE :{} (admin :{}) as {}",

@@ -179,6 +179,9 @@ pub(crate) struct UpArgs {
     /// The data plane [default: as networking/ labels it]
     #[arg(long, value_enum, value_name = "MODE")]
     dataplane: Option<up_args::DataplaneArg>,
+    /// Ambient mode: node proxies to spread the instances over (cross-node HBONE)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    nodes: u8,
     #[command(flatten)]
     observe: observe::ObserveArgs,
     #[command(flatten)]
@@ -332,6 +335,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                 dashboard_port: a.dashboard.port(),
                 sidecars: !a.no_sidecars,
                 dataplane,
+                nodes: usize::from(a.nodes),
             })
             .await?;
             Ok(Exit::of(stopped == up::Stopped::Asked))

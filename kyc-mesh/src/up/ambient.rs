@@ -35,8 +35,10 @@ use super::probe::client;
 
 /// The node proxy's binary, beside the services'.
 pub(crate) const NODE_PROXY_BINARY: &str = "kyc-node-proxy";
-/// The one local node.
-const NODE: &str = "node-1";
+/// The name of node `i` (0-based): `node-1`, `node-2`, …
+fn node_name(i: usize) -> String {
+    format!("node-{}", i + 1)
+}
 
 /// One waypoint's ports and identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +51,10 @@ pub(crate) struct WaypointPorts {
 /// Where every part of the ambient data plane listens.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AmbientLayout {
-    pub(crate) node_admin: u16,
+    /// Each node proxy's admin port (`/metrics`, `/healthz`), node by node.
+    pub(crate) nodes: Vec<u16>,
+    /// The node of each instance (by pod name): round robin over the nodes.
+    pub(crate) node_of: BTreeMap<String, usize>,
     /// Each ambient instance's HBONE port (by pod name).
     pub(crate) hbone: BTreeMap<String, u16>,
     /// The entry workload's instances' outbound listeners: (pod, `fqdn:port`, port).
@@ -66,21 +71,24 @@ impl AmbientLayout {
         layout: &Layout,
         accepted: &Accepted,
         reserved: &BTreeSet<u16>,
+        nodes: usize,
     ) -> std::io::Result<Option<AmbientLayout>> {
         if ambient.is_empty() {
             return Ok(None);
         }
         let mut picker = Picker::new(reserved);
-        let mut al = AmbientLayout {
-            node_admin: picker.next()?,
-            ..AmbientLayout::default()
-        };
+        let mut al = AmbientLayout::default();
+        for _ in 0..nodes.max(1) {
+            al.nodes.push(picker.next()?);
+        }
         let entry = topology.entry().name;
         for (workload, pods) in &layout.pods {
             if !ambient.contains(workload) {
                 continue;
             }
             for pod in pods {
+                let node = al.node_of.len() % al.nodes.len();
+                al.node_of.insert(pod.name.clone(), node);
                 al.hbone.insert(pod.name.clone(), picker.next()?);
                 if *workload == entry {
                     for w in &accepted.waypoints {
@@ -111,7 +119,21 @@ impl AmbientLayout {
     ) -> crate::status::AmbientStatus {
         crate::status::AmbientStatus {
             workloads: workloads.iter().map(|w| w.to_string()).collect(),
-            node_admin: self.node_admin,
+            nodes: self
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, admin)| crate::status::NodeStatus {
+                    name: node_name(i),
+                    admin: *admin,
+                    pods: self
+                        .node_of
+                        .iter()
+                        .filter(|(_, n)| **n == i)
+                        .map(|(pod, _)| pod.clone())
+                        .collect(),
+                })
+                .collect(),
             hbone: self.hbone.clone(),
             outbound: self
                 .outbound
@@ -211,20 +233,35 @@ pub(super) async fn start(
         }
     }
     let root = ca.root_cert_path();
-    let config = node_config(al, &pods, accepted, &root)?;
-    let config_path = dir.join(format!("{NODE}.json"));
-    let text = serde_json::to_vec_pretty(&config)
-        .map_err(|e| UpError::Ambient(format!("the node configuration: {e}")))?;
-    crate::files::write_atomic(&config_path, text)?;
     let mut started = AmbientProcs::new();
-    let mut cmd = Command::new(&binary);
-    cmd.arg("--config").arg(&config_path);
-    let name = format!("{NODE}/{NODE_PROXY_BINARY}");
-    let proc = supervise::spawn(&name, cmd, exits)?;
-    let url = format!("http://127.0.0.1:{}/healthz", al.node_admin);
-    supervise::wait_ready(&client()?, &proc, &url, o.ready_timeout).await?;
-    started.push((proc.id, name));
-    procs.push(proc);
+    let mut shown = Vec::new();
+    for (i, admin) in al.nodes.iter().enumerate() {
+        let node = node_name(i);
+        let here: Vec<&AmbientPod> = pods
+            .iter()
+            .filter(|p| al.node_of.get(&p.pod) == Some(&i))
+            .collect();
+        let config = node_config(al, &node, *admin, &here, accepted, &root)?;
+        let config_path = dir.join(format!("{node}.json"));
+        let text = serde_json::to_vec_pretty(&config)
+            .map_err(|e| UpError::Ambient(format!("the configuration of {node}: {e}")))?;
+        crate::files::write_atomic(&config_path, text)?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--config").arg(&config_path);
+        let name = format!("{node}/{NODE_PROXY_BINARY}");
+        let proc = supervise::spawn(&name, cmd, exits)?;
+        let url = format!("http://127.0.0.1:{admin}/healthz");
+        supervise::wait_ready(&client()?, &proc, &url, o.ready_timeout).await?;
+        started.push((proc.id, name));
+        procs.push(proc);
+        shown.push(format!(
+            "node proxy {node} (metrics http://127.0.0.1:{admin}/metrics) carries {}",
+            here.iter()
+                .map(|p| p.pod.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     for w in &accepted.waypoints {
         let Some(ports) = al.waypoints.get(&w.name) else {
             continue;
@@ -257,12 +294,14 @@ pub(super) async fn start(
         procs.push(proc);
     }
     println!(
-        "kyc-mesh: ambient: node proxy {NODE} (metrics http://127.0.0.1:{}/metrics) carries {} instances over HBONE{}",
-        al.node_admin,
-        pods.len(),
+        "kyc-mesh: ambient: {} over HBONE{}",
+        shown.join("; "),
         al.waypoints
             .iter()
-            .map(|(name, p)| format!("; waypoint {name} (HBONE 127.0.0.1:{}, admin http://127.0.0.1:{})", p.hbone, p.admin))
+            .map(|(name, p)| format!(
+                "; waypoint {name} (HBONE 127.0.0.1:{}, admin http://127.0.0.1:{})",
+                p.hbone, p.admin
+            ))
             .collect::<String>()
     );
     Ok(started)
@@ -272,7 +311,9 @@ pub(super) async fn start(
 /// outbound listeners, and the Services they reach (through their waypoint).
 fn node_config(
     al: &AmbientLayout,
-    pods: &[AmbientPod],
+    name: &str,
+    admin: u16,
+    pods: &[&AmbientPod],
     accepted: &Accepted,
     root: &Path,
 ) -> Result<node::NodeConfig, UpError> {
@@ -324,8 +365,8 @@ fn node_config(
         });
     }
     Ok(node::NodeConfig {
-        node: NODE.into(),
-        admin: loopback(al.node_admin),
+        node: name.into(),
+        admin: loopback(admin),
         trust_root: root.to_path_buf(),
         workloads,
         services,

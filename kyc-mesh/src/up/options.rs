@@ -42,6 +42,8 @@ pub(crate) struct UpOptions {
     pub(crate) sidecars: bool,
     /// The data plane asked for (`--dataplane`); `None`: networking/'s labels decide.
     pub(crate) dataplane: Option<Dataplane>,
+    /// Ambient mode: how many node proxies (`--nodes`); instances are spread round robin.
+    pub(crate) nodes: usize,
 }
 
 /// Sidecars (`istio-injection`) or ambient (`istio.io/dataplane-mode: ambient`).

@@ -129,8 +129,15 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
                         .flatten(),
                 );
             }
-            AmbientLayout::allocate(&first.ambient, &topology, &layout, &accepted, &taken)?
-                .map(|al| (first.ambient.clone(), al))
+            AmbientLayout::allocate(
+                &first.ambient,
+                &topology,
+                &layout,
+                &accepted,
+                &taken,
+                o.nodes,
+            )?
+            .map(|al| (first.ambient.clone(), al))
         }
         _ => None,
     };
@@ -201,6 +208,9 @@ fn check_dataplane(
             "--dataplane ambient: no workload is in the ambient data plane; label its namespace {}: ambient (networking/scenarios/ambient.yaml does)",
             crate::ambient::DATAPLANE_MODE
         ))),
+        _ if o.nodes > 1 && ambient.is_empty() => Err(UpError::Ambient(
+            "--nodes places the instances of ambient mode on node proxies: nothing is ambient here (--dataplane ambient)".into(),
+        )),
         Some(Dataplane::Sidecar) if !ambient.is_empty() => Err(UpError::Ambient(format!(
             "--dataplane sidecar, but the namespace of {ambient:?} is labelled {}: ambient; drop the flag or the scenario",
             crate::ambient::DATAPLANE_MODE

@@ -415,3 +415,59 @@ spec:
     assert_eq!(count(&seen, BASIC) + count(&seen, ADVANCED), 0, "{seen:?}");
     assert!(mesh.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_carry_hbone_between_them() {
+    let envoy = require_envoy!();
+    let mut mesh = start_real(
+        envoy,
+        repo_networking(),
+        None,
+        vec![],
+        vec![
+            "--dataplane".into(),
+            "ambient".into(),
+            "--nodes".into(),
+            "2".into(),
+        ],
+    )
+    .await;
+    let node1 = port_after(&mesh, "node proxy node-1 (metrics http://127.0.0.1:");
+    let node2 = port_after(&mesh, "node proxy node-2 (metrics http://127.0.0.1:");
+    let c = client();
+    let seen = tally(&c, &mesh.url("/kyc/v1/customer?type=report"), 40, &[]).await;
+    assert!(
+        count(&seen, BASIC) >= 8 && count(&seen, ADVANCED) >= 8,
+        "{seen:?}"
+    );
+    // The instances are spread round robin (by workload name): the aggregator and basic on
+    // node-1, advanced on node-2; each node proxy reports what it carried.
+    let status = text(&cli(&mesh, &["status"]).await);
+    assert!(status.contains("node proxy node-2 (metrics :"), "{status}");
+    assert!(status.contains("(mTLS, node proxy node-2)"), "{status}");
+    let opened = |t: &str, labels: &[&str]| sample(t, "istio_tcp_connections_opened_total", labels);
+    poll_async("both nodes' counters", Duration::from_secs(10), || async {
+        let (one, two) = (metrics(node1).await, metrics(node2).await);
+        let from_aggregator = opened(
+            &one,
+            &[
+                "reporter=\"source\"",
+                "source_workload=\"kyc-aggregator-mgt\"",
+            ],
+        );
+        let into_advanced = opened(
+            &two,
+            &[
+                "reporter=\"destination\"",
+                "destination_workload=\"kyc-credit-check-advanced\"",
+            ],
+        );
+        let advanced_on_one = opened(
+            &one,
+            &["destination_workload=\"kyc-credit-check-advanced\""],
+        );
+        (from_aggregator >= 1.0 && into_advanced >= 1.0 && advanced_on_one == 0.0).then_some(())
+    })
+    .await;
+    assert!(mesh.stop().success());
+}
