@@ -61,6 +61,8 @@ pub(crate) struct AmbientLayout {
     pub(crate) outbound: Vec<(String, String, u16)>,
     /// By waypoint name.
     pub(crate) waypoints: BTreeMap<String, WaypointPorts>,
+    /// What the node proxies and the waypoints were started with (fixed for the mesh's life).
+    pub(crate) started: (Vec<Waypoint>, crate::translate::NodePolicies),
 }
 
 impl AmbientLayout {
@@ -77,7 +79,10 @@ impl AmbientLayout {
             return Ok(None);
         }
         let mut picker = Picker::new(reserved);
-        let mut al = AmbientLayout::default();
+        let mut al = AmbientLayout {
+            started: (accepted.waypoints.clone(), accepted.node_policies.clone()),
+            ..AmbientLayout::default()
+        };
         for _ in 0..nodes.max(1) {
             al.nodes.push(picker.next()?);
         }
@@ -154,6 +159,14 @@ impl AmbientLayout {
                     spiffe: p.spiffe.clone(),
                 })
                 .collect(),
+        }
+    }
+
+    /// Whether `accepted` asks the waypoints or the node proxies for something else than they
+    /// run: said once per change, as it applies at the next start.
+    pub(super) fn warn_if_changed(&self, accepted: &Accepted) {
+        if (&accepted.waypoints, &accepted.node_policies) != (&self.started.0, &self.started.1) {
+            eprintln!("kyc-mesh: the waypoint's routes or the ambient policies changed: in ambient mode they are fixed at start and apply when the mesh starts again (docs/ambient.md#not-done-yet)");
         }
     }
 

@@ -7,6 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::ops::{MeshEvent, MeshState, Outcome};
 
+use super::ambient::AmbientLayout;
 use super::canary::Canary;
 use super::config::Config;
 use super::fleet::Fleet;
@@ -24,6 +25,8 @@ pub(super) struct Mesh<'a> {
     pub(crate) config: &'a mut Config,
     pub(crate) canary: Canary,
     pub(crate) bus: broadcast::Sender<MeshEvent>,
+    /// Ambient mode: its workloads and its data plane (fixed for the mesh's life).
+    pub(crate) ambient: Option<&'a (std::collections::BTreeSet<&'static str>, AmbientLayout)>,
 }
 
 impl Mesh<'_> {

@@ -108,6 +108,9 @@ pub(super) async fn reload(mesh: &mut Mesh<'_>, change: Change) {
     }
     match apply(mesh, &candidate).await {
         Ok(changed) => {
+            if let Some((_, al)) = mesh.ambient {
+                al.warn_if_changed(&candidate.accepted);
+            }
             let now = candidate.snapshot;
             scale::to_replicas(mesh, &now, &candidate.accepted).await;
             if changed {
@@ -261,6 +264,9 @@ pub(super) async fn use_scenario(mesh: &mut Mesh<'_>, arg: Option<String>) -> Ou
     warn_injection_change(mesh, &candidate.snapshot);
     match apply(mesh, &candidate).await {
         Ok(changed) => {
+            if let Some((_, al)) = mesh.ambient {
+                al.warn_if_changed(&candidate.accepted);
+            }
             let now: Arc<Snapshot> = candidate.snapshot;
             if let Err(e) = scenario::write_state(&o.state_dir, now.scenario()) {
                 eprintln!("kyc-mesh: {}: {e}", o.state_dir.display());

@@ -45,6 +45,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         config,
         canary,
         bus: bus.clone(),
+        ambient: dataplane.as_ref(),
     };
     // Tell the user (and tests) the mesh is up.
     banner(o, topology, layout, mesh.config.current().scenario());
@@ -60,7 +61,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
             fleet: mesh.fleet,
             mesh: mesh.proxies,
             scenario: mesh.config.current().scenario(),
-            ambient: dataplane.as_ref(),
+            ambient: mesh.ambient,
         });
         tokio::select! {
             Some((id, status)) = exits.recv() => {

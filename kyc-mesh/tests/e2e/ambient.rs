@@ -471,3 +471,30 @@ async fn two_nodes_carry_hbone_between_them() {
     .await;
     assert!(mesh.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_the_waypoints_route_is_said_to_apply_at_the_next_start() {
+    let envoy = require_envoy!();
+    let networking = crate::helpers::networking_copy();
+    std::fs::create_dir_all(networking.path().join("scenarios")).expect("scenarios/");
+    let scenario = networking.path().join("scenarios/ambient.yaml");
+    let original =
+        std::fs::read_to_string(crate::helpers::scenario("ambient.yaml")).expect("scenario");
+    std::fs::write(&scenario, &original).expect("copy the scenario");
+    let mut mesh = start_real(
+        envoy,
+        networking.path().to_path_buf(),
+        Some(scenario.clone()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let moved =
+        original
+            .replacen("weight: 50", "weight: 90", 1)
+            .replacen("weight: 50", "weight: 10", 1);
+    assert_ne!(moved, original);
+    std::fs::write(&scenario, moved).expect("edit the weights");
+    mesh.wait_output("the waypoint's routes or the ambient policies changed");
+    assert!(mesh.stop().success());
+}
