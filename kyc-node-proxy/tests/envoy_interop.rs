@@ -337,29 +337,8 @@ async fn a_waypoint_shaped_envoy_splits_http_between_node_proxies_over_hbone() {
     let (hbone_v1, hbone_v2, waypoint_hbone, outbound, admin_a, admin_b) =
         (addr(), addr(), addr(), addr(), addr(), addr());
     let (wc, wk) = ca.issue(WAYPOINT, &spiffe(WAYPOINT));
-    let tls = |chain: &str, key: &str, san: &str| {
-        json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "common_tls_context": {
-                    "alpn_protocols": ["h2"],
-                    "tls_certificates": [tls_certificate(chain, key)],
-                    "validation_context": validation(&ca.root(), san)
-                }
-            }
-        })
-    };
-    let hbone_peer = |name: &str, to: SocketAddr, san: &str| {
-        json!({
-            "name": name, "type": "STATIC", "connect_timeout": "5s",
-            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(to)}}]}]},
-            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}},
-            "transport_socket": tls(&wc, &wk, san)
-        })
-    };
+    let hbone_peer =
+        |name: &str, to: SocketAddr, san: &str| hbone_cluster(name, to, &ca.root(), &wc, &wk, san);
     let internal_endpoint = |target: SocketAddr, peer: &str| {
         json!({"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": "connect_originate", "endpoint_id": target.to_string()}}},
                "metadata": {"filter_metadata": {"tunnel": {"destination": target.to_string(), "cluster": peer}}}})

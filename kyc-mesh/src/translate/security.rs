@@ -582,6 +582,18 @@ impl Ctx<'_> {
             })
             .collect();
         known.push(SpiffeId::ingress_gateway().principal().to_string());
+        // Ambient mode's waypoints have an identity too (their Gateway's name).
+        known.extend(
+            self.registry
+                .api_gateways
+                .iter()
+                .filter(|(_, g)| crate::ambient::is_waypoint(g))
+                .map(|(_, g)| {
+                    SpiffeId::new(namespace_of(&g.metadata.namespace), &g.metadata.name)
+                        .principal()
+                        .to_string()
+                }),
+        );
         let mut namespaces: Vec<String> = self
             .topology
             .workloads

@@ -334,3 +334,26 @@ spec:
         assert!(e.iter().any(|m| m.contains(want)), "{want}: {e:#?}");
     }
 }
+
+#[test]
+fn the_waypoints_identity_is_a_known_principal() {
+    let t = scenario_and(
+        r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: from-the-waypoint}
+spec:
+  selector: {matchLabels: {app: kyc-credit-check-advanced}}
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/waypoint]}}]
+"#,
+    );
+    let unknown: Vec<String> = t
+        .findings
+        .0
+        .iter()
+        .map(|f| f.to_string())
+        .filter(|f| f.contains("is no identity of the mesh"))
+        .collect();
+    assert!(unknown.is_empty(), "{unknown:#?}");
+}
