@@ -42,6 +42,7 @@ mod split;
 pub mod status;
 pub mod supervise;
 pub mod topology;
+mod traces;
 mod translate;
 mod up;
 mod weights;

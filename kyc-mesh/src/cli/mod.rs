@@ -284,6 +284,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                     .ok_or(CliError::NoBinDir)?,
             };
             let envoy = crate::supervise::find_envoy(c.envoy.as_deref())?;
+            let telemetry = a.observe.telemetry()?;
             let stopped = up::up(UpOptions {
                 networking: c.networking.clone(),
                 scenario: c.scenario.clone(),
@@ -298,11 +299,13 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                 ready_timeout: Duration::from_secs(a.ready_timeout),
                 prometheus: a.observe.prometheus(),
                 prometheus_port: a.observe.prometheus_port,
-                telemetry: a.observe.telemetry()?,
+                traces: a.observe.receiver(&telemetry),
+                telemetry,
                 restart: a.supervision.policy(),
                 backoff: a.supervision.backoff(),
                 gateway_limits: a.gateway.limits(),
                 dashboard_port: a.dashboard.port(),
+                record: a.dashboard.record.clone(),
                 sidecars: !a.no_sidecars,
             })
             .await?;

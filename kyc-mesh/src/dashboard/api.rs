@@ -24,7 +24,9 @@ use crate::snapshot::Snapshot;
 use super::collector::Demand;
 use super::input::{self, answer, ApiError, ChaosBody, LoadBody, ScenarioBody, WeightsBody};
 use super::security::{self, Guard};
+use super::traces;
 use super::view::View;
+use crate::traces::hop::MeshNames;
 
 /// How long a write waits for `up`'s loop (a weight change waits for Envoy to apply it).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +42,9 @@ pub(super) struct App {
     pub(crate) page: Arc<str>,
     /// The configuration generation in force (the scenarios it offers).
     pub(crate) generations: watch::Receiver<Arc<Snapshot>>,
+    /// `up`'s OTLP receiver's store, and why there is none.
+    pub(crate) traces: Option<Arc<crate::traces::store::Store>>,
+    pub(crate) traces_note: Arc<str>,
 }
 
 const CSS: &str = include_str!("assets/style.css");
@@ -68,6 +73,8 @@ pub(super) fn router(app: App, guard: Guard) -> Router {
         .route("/api/canary/promote", post(canary_promote))
         .route("/api/canary/abort", post(canary_abort))
         .route("/api/load", put(load))
+        .route("/api/traces", get(traces_list))
+        .route("/api/traces/{trace_id}", get(trace_detail))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -148,6 +155,26 @@ async fn state(State(mut app): State<App>) -> HttpResponse {
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// The names hops are told apart by: the generation in force's workloads.
+fn mesh_names(app: &App) -> MeshNames {
+    MeshNames::from_topology(&app.generations.borrow().topology)
+}
+
+/// `GET /api/traces?errors&minMs&version&from&to&sort&limit&since&until`.
+async fn traces_list(State(app): State<App>, uri: Uri) -> Result<HttpResponse, ApiError> {
+    let source = app.traces.as_deref().map(|s| s as &dyn traces::Source);
+    traces::list(source, &mesh_names(&app), uri.query(), &app.traces_note)
+}
+
+/// `GET /api/traces/{traceId}`: one trace's waterfall.
+async fn trace_detail(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let source = app.traces.as_deref().map(|s| s as &dyn traces::Source);
+    traces::detail(source, &mesh_names(&app), &id)
 }
 
 /// Counts an open event stream while it lives.

@@ -22,6 +22,7 @@ mod events;
 mod figures;
 mod input;
 mod security;
+mod traces;
 mod view;
 
 use std::path::PathBuf;
@@ -44,6 +45,12 @@ pub(crate) struct Config {
     pub(crate) port: u16,
     pub(crate) ports: Ports,
     pub(crate) state_dir: PathBuf,
+    /// The store of `up`'s OTLP receiver (`None`: no receiver).
+    pub(crate) traces: Option<Arc<crate::traces::store::Store>>,
+    /// Where spans go instead, when the user said (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub(crate) traces_elsewhere: Option<String>,
+    /// `up --record DIR`.
+    pub(crate) record: Option<PathBuf>,
 }
 
 /// The running dashboard; stops (server and collector) when dropped.
@@ -124,6 +131,8 @@ pub(crate) async fn start(
         demand,
         page: api::page(&token).into(),
         generations,
+        traces: config.traces.clone(),
+        traces_note: traces::off_note(config.traces_elsewhere.as_deref()).into(),
     };
     let router = api::router(app, security::Guard { port, token });
     tasks.push(tokio::spawn(async move {
