@@ -51,9 +51,10 @@ const CSS: &str = include_str!("assets/style.css");
 const JS: &str = include_str!("assets/app.js");
 const HTML: &str = include_str!("assets/index.html");
 
-/// The page, its token in `<meta name="kyc-token">`.
-pub(super) fn page(token: &str) -> String {
-    HTML.replace("{{TOKEN}}", token)
+/// The page, its token in `<meta name="kyc-token">` and its mode (`live`, or `replay` for
+/// `kyc-mesh replay`) in `<meta name="kyc-mode">`.
+pub(super) fn page(token: &str, mode: &str) -> String {
+    HTML.replace("{{TOKEN}}", token).replace("{{MODE}}", mode)
 }
 
 pub(super) fn router(app: App, guard: Guard) -> Router {
@@ -75,6 +76,8 @@ pub(super) fn router(app: App, guard: Guard) -> Router {
         .route("/api/load", put(load))
         .route("/api/traces", get(traces_list))
         .route("/api/traces/{trace_id}", get(trace_detail))
+        .route("/api/canary/report.html", get(|s| canary_report(s, true)))
+        .route("/api/canary/report.json", get(|s| canary_report(s, false)))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -175,6 +178,31 @@ async fn trace_detail(
 ) -> Result<HttpResponse, ApiError> {
     let source = app.traces.as_deref().map(|s| s as &dyn traces::Source);
     traces::detail(source, &mesh_names(&app), &id)
+}
+
+/// `GET /api/canary/report.{html,json}`: the report of the canary running or last run.
+async fn canary_report(State(app): State<App>, html: bool) -> Result<HttpResponse, ApiError> {
+    let view = serde_json::to_value(&**app.view.borrow()).unwrap_or_default();
+    let names = mesh_names(&app);
+    let links =
+        |status: &crate::canary::model::CanaryStatus, since: u64| {
+            let store = app.traces.as_ref()?;
+            let hosts = [status.stable.as_str(), status.canary.as_str()];
+            let now = super::events::now_ms();
+            Some(store.with_traces(|all| {
+                crate::traces::query::canary_links(all, &names, hosts, since, now)
+            }))
+        };
+    let generation = app.generations.borrow().clone();
+    let file = |vs: &str| {
+        generation
+            .objects
+            .iter()
+            .find(|o| o.origin.kind == "VirtualService" && o.origin.name == vs)
+            .map(|o| o.origin.file.display().to_string())
+    };
+    let report = super::report::from_view(&view, links, file, super::events::now_ms());
+    super::report::answer(report, html)
 }
 
 /// Counts an open event stream while it lives.

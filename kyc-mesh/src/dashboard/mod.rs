@@ -21,6 +21,7 @@ mod collector;
 mod events;
 mod figures;
 mod input;
+mod report;
 mod security;
 mod traces;
 mod view;
@@ -129,7 +130,7 @@ pub(crate) async fn start(
         calls,
         view: view_rx,
         demand,
-        page: api::page(&token).into(),
+        page: api::page(&token, "live").into(),
         generations,
         traces: config.traces.clone(),
         traces_note: traces::off_note(config.traces_elsewhere.as_deref()).into(),

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::canary::model::{TraceLink, TraceLinks};
 use crate::field::FieldError;
 
 use super::hop::{upstream_workload, Hop, MeshNames};
@@ -453,6 +454,47 @@ pub(crate) fn detail(t: &Trace, names: &MeshNames) -> Option<Detail> {
         spans: out,
         other_access_log: other,
     })
+}
+
+/// The canary's failing and slowest traces between `since_ms` and `until_ms`: on the mesh
+/// route to each of `hosts` (the stable and the canary), the `failing` newest failed ones and
+/// the `slowest`, as the report and the final status link them.
+pub(crate) fn canary_links<'a>(
+    all: impl Iterator<Item = &'a Trace> + Clone,
+    names: &MeshNames,
+    hosts: [&str; 2],
+    since_ms: u64,
+    until_ms: u64,
+) -> TraceLinks {
+    const FAILING: usize = 5;
+    const SLOWEST: usize = 3;
+    let mut links = TraceLinks::default();
+    for host in hosts {
+        let filter = |errors: bool, sort: Sort, limit: usize| Filter {
+            errors,
+            edge: Some(Edge {
+                from: GATEWAY_MESH.into(),
+                to: host.into(),
+            }),
+            since_ms: Some(since_ms),
+            until_ms: Some(until_ms),
+            sort,
+            limit,
+            ..Filter::default()
+        };
+        let link = |s: Summary| TraceLink {
+            trace_id: s.trace_id.to_string(),
+            host: host.to_string(),
+            duration_ms: s.edge_ms.unwrap_or(s.duration_ms),
+            start_ms: s.start_ms,
+            error: s.edge_error,
+        };
+        let failing = list(all.clone(), names, &filter(true, Sort::Recent, FAILING));
+        links.failing.extend(failing.traces.into_iter().map(link));
+        let slowest = list(all.clone(), names, &filter(false, Sort::Slowest, SLOWEST));
+        links.slowest.extend(slowest.traces.into_iter().map(link));
+    }
+    links
 }
 
 #[cfg(test)]

@@ -80,6 +80,17 @@ pub(crate) struct StoreStatus {
     pub(crate) logs_rejected: u64,
 }
 
+/// The traces of the store with a span, in no order (see [`Store::with_traces`]).
+#[derive(Clone)]
+pub(crate) struct Traces<'a>(std::collections::hash_map::Values<'a, TraceId, Trace>);
+
+impl<'a> Iterator for Traces<'a> {
+    type Item = &'a Trace;
+    fn next(&mut self) -> Option<&'a Trace> {
+        self.0.by_ref().find(|t| !t.spans.is_empty())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     traces: HashMap<TraceId, Trace>,
@@ -173,19 +184,10 @@ impl Store {
             .cloned()
     }
 
-    /// Run `f` over every trace with a span, newest first (by arrival).
-    pub(crate) fn with_traces<R>(
-        &self,
-        f: impl FnOnce(&mut dyn Iterator<Item = &Trace>) -> R,
-    ) -> R {
+    /// Run `f` over every trace with a span (the iterator can be cloned to go again).
+    pub(crate) fn with_traces<R>(&self, f: impl FnOnce(Traces<'_>) -> R) -> R {
         let inner = self.lock();
-        let mut it = inner
-            .order
-            .iter()
-            .rev()
-            .filter_map(|(id, _)| inner.traces.get(id))
-            .filter(|t| !t.spans.is_empty());
-        f(&mut it)
+        f(Traces(inner.traces.values()))
     }
 
     /// Traces first seen after `after_seq` whose last span arrived before `settled_before_ms`,
@@ -348,8 +350,9 @@ mod tests {
         assert_eq!((s.traces, s.traces_dropped, s.spans_received), (3, 2, 5));
         assert!(store.get(&TraceId([1; 16])).is_none());
         assert!(store.get(&TraceId([5; 16])).is_some());
-        let newest: Vec<u8> = store.with_traces(|it| it.map(|t| t.id.0[0]).collect());
-        assert_eq!(newest, [5, 4, 3]);
+        let mut kept: Vec<u8> = store.with_traces(|it| it.map(|t| t.id.0[0]).collect());
+        kept.sort_unstable();
+        assert_eq!(kept, [3, 4, 5]);
         // A late span of a kept trace keeps it where it was; the cap per trace holds.
         store.add_spans(vec![span(3, 2, 0), span(3, 3, 0)], 9);
         assert_eq!(store.get(&TraceId([3; 16])).map(|t| t.spans.len()), Some(2));

@@ -11,13 +11,16 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::canary::envoy_metrics::EnvoyMetrics;
 use crate::canary::load::{LoadError, LoadGen, LoadStatus, MAX_RPS};
-use crate::canary::model::{CanarySpec, CanaryStatus, Phase};
+use crate::canary::model::{CanarySpec, CanaryStatus, Phase, TraceLinks};
 use crate::canary::run::{run, Command, Update};
 use crate::canary::{Actuator, CanaryError};
 use crate::envoy::ClusterName;
 use crate::field::FieldError;
 use crate::istio::RouteRef;
 use crate::ops::{Calls, MeshEvent, Op, Outcome, Refusal, Refused};
+use crate::traces::hop::MeshNames;
+use crate::traces::query::canary_links;
+use crate::traces::store::Store;
 use crate::weights::{WeightedDestination, WeightedRoute, Weights};
 
 use super::proxies::Proxies;
@@ -45,6 +48,33 @@ pub(super) struct Canary {
     calls: Calls,
     bus: broadcast::Sender<MeshEvent>,
     gateway_port: u16,
+    /// Where a finished run finds its failing and slowest traces (`up`'s receiver).
+    traces: Option<Arc<TraceLinker>>,
+}
+
+/// A finished run's trace links, from `up`'s receiver.
+pub(super) struct TraceLinker {
+    pub(crate) store: Arc<Store>,
+    pub(crate) names: MeshNames,
+    /// The dashboard's port: each link opens the trace there.
+    pub(crate) dashboard: Option<u16>,
+}
+
+/// How long a finished run waits for its last spans (the services and Envoys export to `up`'s
+/// receiver every 500 ms) before it links its traces and says it ended.
+const LAST_SPANS: std::time::Duration = std::time::Duration::from_millis(1_500);
+
+impl TraceLinker {
+    fn links(&self, stable: &str, canary: &str, since_ms: u64) -> TraceLinks {
+        let until = crate::traces::now_ms();
+        let mut links = self
+            .store
+            .with_traces(|all| canary_links(all, &self.names, [stable, canary], since_ms, until));
+        links.open_at = self
+            .dashboard
+            .map(|port| format!("http://localhost:{port}/#trace="));
+        links
+    }
 }
 
 /// Moves weights with a typed `set-weights` call into `up`'s loop, like any client: the same
@@ -94,13 +124,19 @@ fn cluster_of(proxies: &Proxies, d: &WeightedDestination) -> ClusterName {
 }
 
 impl Canary {
-    pub(super) fn new(calls: Calls, bus: broadcast::Sender<MeshEvent>, gateway_port: u16) -> Self {
+    pub(super) fn new(
+        calls: Calls,
+        bus: broadcast::Sender<MeshEvent>,
+        gateway_port: u16,
+        traces: Option<TraceLinker>,
+    ) -> Self {
         Canary {
             running: None,
             load: None,
             calls,
             bus,
             gateway_port,
+            traces: traces.map(Arc::new),
         }
     }
 
@@ -182,6 +218,7 @@ impl Canary {
             failed_checks: 0,
             last: None,
             message: "starting".into(),
+            traces: None,
         }));
         let message = format!(
             "canary started on {r}: stable {}, canary {}, +{}% every {} ms",
@@ -195,6 +232,7 @@ impl Canary {
             rx,
             status.clone(),
             self.bus.clone(),
+            self.traces.clone(),
         ));
         self.running = Some(RunningCanary {
             status,
@@ -258,7 +296,8 @@ impl Canary {
     }
 }
 
-/// The canary task: run the loop, publish as it goes, stop the load it started.
+/// The canary task: run the loop, publish as it goes (the end once its traces are linked),
+/// stop the load it started.
 async fn analyse(
     spec: CanarySpec,
     mut metrics: EnvoyMetrics,
@@ -266,10 +305,18 @@ async fn analyse(
     mut commands: mpsc::Receiver<Command>,
     status: Arc<Mutex<CanaryStatus>>,
     bus: broadcast::Sender<MeshEvent>,
+    traces: Option<Arc<TraceLinker>>,
 ) {
     let (stable, canary) = (actuator.stable.clone(), actuator.canary.clone());
     let calls = actuator.calls.clone();
+    let started_ms = crate::traces::now_ms();
     let on = |u: Update| match u {
+        // The end is published below, with its trace links.
+        Update::Status(st) if st.phase.is_final() => {
+            if let Ok(mut s) = status.lock() {
+                *s = st;
+            }
+        }
         Update::Check(check) => {
             if let Ok(mut s) = status.lock() {
                 s.last = Some(check.clone());
@@ -284,7 +331,7 @@ async fn analyse(
             let _ = bus.send(MeshEvent::CanaryPhase(Box::new(st)));
         }
     };
-    let last = run(
+    let mut last = run(
         &spec,
         &stable,
         &canary,
@@ -294,6 +341,14 @@ async fn analyse(
         on,
     )
     .await;
+    if let Some(t) = &traces {
+        tokio::time::sleep(LAST_SPANS).await;
+        last.traces = Some(t.links(&stable, &canary, started_ms));
+    }
+    if let Ok(mut s) = status.lock() {
+        *s = last.clone();
+    }
+    let _ = bus.send(MeshEvent::CanaryPhase(Box::new(last.clone())));
     println!("kyc-mesh: canary {:?}: {}", last.phase, last.message);
     if spec.load_rps.is_some() {
         let _ = calls.ask(Op::Load { rps: 0 }).await;
