@@ -72,7 +72,8 @@ fn verdict_text(v: Verdict) -> &'static str {
     }
 }
 
-fn utc(ms: u64) -> String {
+/// `2026-01-02 03:04:05 UTC`.
+pub(crate) fn utc(ms: u64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");

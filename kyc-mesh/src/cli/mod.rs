@@ -119,6 +119,19 @@ pub(crate) enum Cmd {
     /// Send one request as a workload, through its sidecar and with its identity (like
     /// `kubectl exec deploy/WORKLOAD -c istio-proxy -- curl URL`); prints status and body
     Curl(CurlArgs),
+    /// Serve a session recorded with `up --record DIR` in the dashboard, read-only, with a time
+    /// slider, pause and speed (no mesh needed: share the directory, review it offline)
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReplayArgs {
+    /// The recording's directory
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Port of the dashboard (on 127.0.0.1 only; 0 = any free port)
+    #[arg(long, value_name = "PORT", default_value_t = crate::dashboard::DEFAULT_PORT)]
+    dashboard_port: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -228,6 +241,20 @@ impl Common {
     }
 }
 
+/// Ctrl-C or SIGTERM.
+async fn stopped() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Run one command: how it ended, or the error that ended it (its exit code is
 /// [`CliError::exit_code`]).
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
@@ -275,6 +302,10 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Chaos(a) => chaos::run(&c, &a).await,
         Cmd::Canary(a) => canary::run(&c, &a).await,
         Cmd::Weights(a) => weights::run(&c, &a).await,
+        Cmd::Replay(a) => {
+            crate::dashboard::replay(&a.dir, a.dashboard_port, stopped()).await?;
+            Ok(Exit::Success)
+        }
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),

@@ -47,8 +47,8 @@ pub(super) struct App {
     pub(crate) traces_note: Arc<str>,
 }
 
-const CSS: &str = include_str!("assets/style.css");
-const JS: &str = include_str!("assets/app.js");
+pub(super) const CSS: &str = include_str!("assets/style.css");
+pub(super) const JS: &str = include_str!("assets/app.js");
 const HTML: &str = include_str!("assets/index.html");
 
 /// The page, its token in `<meta name="kyc-token">` and its mode (`live`, or `replay` for
@@ -91,7 +91,7 @@ pub(super) fn router(app: App, guard: Guard) -> Router {
 }
 
 /// No framing by other sites, no type sniffing, only the page's own assets and API.
-async fn headers(mut r: HttpResponse) -> HttpResponse {
+pub(super) async fn headers(mut r: HttpResponse) -> HttpResponse {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -168,7 +168,12 @@ fn mesh_names(app: &App) -> MeshNames {
 /// `GET /api/traces?errors&minMs&version&from&to&sort&limit&since&until`.
 async fn traces_list(State(app): State<App>, uri: Uri) -> Result<HttpResponse, ApiError> {
     let source = app.traces.as_deref().map(|s| s as &dyn traces::Source);
-    traces::list(source, &mesh_names(&app), uri.query(), &app.traces_note)
+    let note = if source.is_some() {
+        ""
+    } else {
+        &app.traces_note
+    };
+    traces::list(source, &mesh_names(&app), uri.query(), note)
 }
 
 /// `GET /api/traces/{traceId}`: one trace's waterfall.

@@ -73,7 +73,7 @@ pub(super) fn list(
         Some(s) => ListAnswer {
             listed: s.list(names, &filter),
             receiver: Some(s.status()),
-            note: None,
+            note: Some(note.to_string()).filter(|n| !n.is_empty()),
         },
         None => ListAnswer {
             listed: Listed {

@@ -122,16 +122,6 @@ impl Hop {
         )
     }
 
-    /// The workload the hop belongs to, if any (a sidecar's or a service's).
-    pub(crate) fn workload(&self) -> Option<&str> {
-        match self {
-            Hop::SidecarInbound(w) | Hop::SidecarOutbound(w) | Hop::Service(w) | Hop::Call(w) => {
-                Some(w)
-            }
-            _ => None,
-        }
-    }
-
     /// How the waterfall names it.
     pub(crate) fn label(&self, span: &Span, names: &MeshNames) -> String {
         let version = |w: &str| {

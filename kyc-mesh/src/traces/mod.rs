@@ -183,3 +183,7 @@ pub(crate) async fn start(config: Config) -> Result<Running, TracesError> {
         tasks,
     })
 }
+
+#[cfg(test)]
+#[path = "receiver_tests.rs"]
+mod tests;

@@ -133,10 +133,6 @@ impl Store {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Keep `spans` (received at `now_ms`), then drop the oldest traces beyond the limits.
     pub(crate) fn add_spans(&self, spans: Vec<Span>, now_ms: u64) {
         add(&self.counters.spans_received, spans.len() as u64);

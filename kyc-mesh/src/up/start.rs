@@ -134,6 +134,7 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         port,
         ports: o.ports,
         state_dir: o.state_dir.clone(),
+        networking: o.networking.clone(),
         traces: traces.as_ref().map(|t| t.store.clone()),
         traces_elsewhere: match o.traces {
             Some(_) => None,
@@ -142,8 +143,8 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         record: o.record.clone(),
     });
     let dashboard =
-        crate::dashboard::start(dashboard_config, calls.clone(), &bus, config.subscribe()).await;
-    o.dashboard_port = dashboard.as_ref().map(|d| d.port);
+        crate::dashboard::start(dashboard_config, calls.clone(), &bus, config.subscribe()).await?;
+    o.dashboard_port = dashboard.as_ref().and_then(|d| d.port);
     Ok(Prepared {
         o,
         topology,

@@ -438,10 +438,9 @@ async function start() {
     events.onerror = () => status("reconnecting…", false);
   }, 1000);
 }
-start();
 
 // ---- traces (the receiver of `kyc-mesh up`: GET /api/traces, /api/traces/{id}) -------------
-const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, busy: false };
+const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, shownAt: 0, busy: false, hover: false };
 let traceUi = null;
 
 /** The report of the canary shown (or, in a replay, as it was at the slider's time). */
@@ -487,6 +486,8 @@ function traceControls() {
     h("tbody"));
   const note = h("p", { class: "muted", id: "traces-note" });
   const waterfall = h("div", { id: "waterfall", "aria-live": "polite" });
+  list.addEventListener("mouseenter", () => { tf.hover = true; });
+  list.addEventListener("mouseleave", () => { tf.hover = false; });
   const changed = () => { tf.errors = errors.checked; tf.minMs = minMs.value; tf.version = version.value; tf.sort = sort.value; refreshTraces(true); };
   [errors, version, sort].forEach((el) => el.addEventListener("change", changed));
   minMs.addEventListener("change", changed);
@@ -529,13 +530,14 @@ function tracesQuery() {
 const ms = (x) => (x >= 1000 ? (x / 1000).toFixed(2) + " s" : x >= 10 ? x.toFixed(0) + " ms" : x.toFixed(1) + " ms");
 
 async function refreshTraces(force) {
-  if (tf.busy && !force) return;
+  // Rows do not move under the pointer: the list waits while it is hovered.
+  if (!force && (tf.busy || tf.hover)) return;
   tf.busy = true;
   try {
     const r = await fetch("/api/traces?" + tracesQuery(), { cache: "no-store" });
     const a = await r.json();
     renderTraceList(a);
-    if (tf.selected && force) showTrace(tf.selected);
+    if (tf.selected && force) showTrace(tf.selected, true);
   } catch (e) {
     console.error(e);
   } finally {
@@ -543,10 +545,23 @@ async function refreshTraces(force) {
   }
 }
 
+/** `#trace=<id>` (a report's link) opens that trace's waterfall. */
+function traceFromHash() {
+  const m = /^#trace=([0-9a-f]{32})$/.exec(location.hash);
+  if (m) { showTrace(m[1]); $("traces-card").scrollIntoView({ block: "start" }); }
+}
+window.addEventListener("hashchange", traceFromHash);
+
 function tracesEvery(period) {
   traceControls();
   refreshTraces(true);
-  setInterval(() => { if (!document.hidden) refreshTraces(false); }, period);
+  traceFromHash();
+  setInterval(() => {
+    if (document.hidden) return;
+    refreshTraces(false);
+    // A trace still arriving: its last spans and access-log lines come within seconds.
+    if (tf.selected && Date.now() - tf.shownAt < 15000) showTrace(tf.selected, true);
+  }, period);
 }
 
 function renderTraceList(a) {
@@ -581,13 +596,17 @@ function renderTraceList(a) {
   }));
   const st = a.receiver;
   $("traces-count").textContent = `· ${a.matched} matching`;
-  u.note.textContent = `receiver: ${st.traces} traces kept (at most ${st.maxTraces}, ${(st.maxBytes / 1048576).toFixed(0)} MiB), `
+  u.note.textContent = a.note ? `${st.traces} traces recorded: ${a.note}`
+    : `receiver: ${st.traces} traces kept (at most ${st.maxTraces}, ${(st.maxBytes / 1048576).toFixed(0)} MiB), `
     + `${st.tracesDropped} dropped as the oldest, ${st.spansReceived} spans received, `
     + `${st.payloadsRejected + st.payloadsTooLarge} bad payloads refused, ${st.spansRejected} spans refused`;
+  u.note.dataset.rejected = String(st.payloadsRejected + st.payloadsTooLarge);
   if (!a.traces.length) u.list.tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "no trace matches (requests show here within a second)")));
 }
 
-async function showTrace(id) {
+/** One trace's waterfall; `again`: the same trace refreshed (redrawn only when it grew). */
+async function showTrace(id, again) {
+  if (!again || tf.selected !== id) tf.shownAt = Date.now();
   tf.selected = id;
   for (const tr of traceControls().list.tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.trace === id);
   const box = traceUi.waterfall;
@@ -595,11 +614,15 @@ async function showTrace(id) {
   try {
     const r = await fetch("/api/traces/" + encodeURIComponent(id), { cache: "no-store" });
     d = await r.json();
-    if (!r.ok) { box.replaceChildren(h("p", { class: "muted" }, d.error || r.statusText)); return; }
+    if (!r.ok) { if (!again) box.replaceChildren(h("p", { class: "muted" }, d.error || r.statusText)); return; }
   } catch (e) {
-    box.replaceChildren(h("p", { class: "muted" }, "the dashboard is not reachable: " + e));
+    if (!again) box.replaceChildren(h("p", { class: "muted" }, "the dashboard is not reachable: " + e));
     return;
   }
+  const size = `${d.traceId} ${d.spans.length} ${d.spans.reduce((n, sp) => n + (sp.accessLog || []).length, 0)}`;
+  if (again && box.dataset.size === size) return;
+  box.dataset.size = size;
+  const open = new Set([...box.querySelectorAll("details[open]")].map((el) => el.dataset.span));
   const total = Math.max(d.durationMs, 0.001);
   box.replaceChildren(
     h("h3", {}, `trace ${d.traceId} · ${d.entry} · ${d.status ?? "–"} · ${ms(d.durationMs)} · ${d.spans.length} spans `,
@@ -608,9 +631,9 @@ async function showTrace(id) {
       const bar = h("i", { class: sp.error ? "bad" : (["ingress", "mesh-route", "sidecar-inbound", "sidecar-outbound"].includes(sp.hop.kind) ? "proxy" : null) });
       bar.style.left = (100 * sp.offsetMs / total).toFixed(2) + "%";
       bar.style.width = Math.max(0.3, 100 * sp.durationMs / total).toFixed(2) + "%";
-      const el = h("details", { class: "wf-span", "data-span": sp.spanId, "data-hop": sp.hop.kind, "data-error": sp.error ? "true" : "false" },
+      const el = h("details", { class: "wf-span", "data-span": sp.spanId, "data-hop": sp.hop.kind, "data-error": sp.error ? "true" : "false", open: open.has(sp.spanId) },
         h("summary", {},
-          h("span", { class: "wf-label", title: `${sp.service} · ${sp.name} (${sp.kind})` }, sp.label, sp.status ? ` · ${sp.status}` : ""),
+          h("span", { class: "wf-label", title: `${sp.label} — ${sp.service} · ${sp.name} (${sp.kind})` }, sp.label.replace(/kyc-credit-check-|kyc-/g, ""), sp.status ? ` · ${sp.status}` : ""),
           h("span", { class: "wf-bar" }, bar),
           h("span", { class: "wf-ms" }, ms(sp.durationMs)),
           ...(sp.accessLog || []).map((l) => h("code", { class: "wf-log", "data-access-log": "" }, l))),
@@ -642,8 +665,10 @@ async function startReplay() {
     status("replay unreachable", false);
     return;
   }
-  Object.assign(replay, { startMs: meta.startMs, endMs: meta.endMs, at: meta.startMs, dir: meta.dir, wall: performance.now() });
-  const slider = h("input", { type: "range", id: "replay-at", min: meta.startMs, max: meta.endMs, step: 1000, value: meta.startMs });
+  // Whole seconds from the start, the last one at or after the recording's end.
+  const end = meta.startMs + Math.ceil((meta.endMs - meta.startMs) / 1000) * 1000;
+  Object.assign(replay, { startMs: meta.startMs, endMs: end, at: meta.startMs, dir: meta.dir, wall: performance.now() });
+  const slider = h("input", { type: "range", id: "replay-at", min: meta.startMs, max: end, step: 1000, value: meta.startMs });
   const play = h("button", { id: "replay-play", "aria-label": "play or pause the replay" }, "pause");
   const speed = h("select", { id: "replay-speed" }, ...[1, 2, 5, 10, 30, 60].map((x) => h("option", { value: x }, x + "×")));
   const clock = h("output", { for: "replay-at", id: "replay-clock" });
@@ -656,6 +681,7 @@ async function startReplay() {
   slider.addEventListener("input", () => { replay.at = Number(slider.value); replay.playing = false; replayFetch(true); });
   traceControls();
   await replayFetch(true);
+  traceFromHash();
   setInterval(replayTick, 250);
 }
 
@@ -694,3 +720,5 @@ async function replayFetch(force) {
     if (!el.closest("#traces-card")) el.disabled = true;
   }
 }
+
+start();
