@@ -114,7 +114,10 @@ mesh_up() {
     # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
     local sidecars=(--no-sidecars)
     [[ "${MESH_SIDECARS:-0}" == 1 ]] && sidecars=()
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
+    # Nothing traced (the figures published before the receiver existed) unless asked for.
+    local traces=(--no-traces)
+    [[ " $* " == *" --otlp-http-port "* ]] && traces=()
+    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} ${traces[@]+"${traces[@]}"} "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
     until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \

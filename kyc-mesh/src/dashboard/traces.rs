@@ -21,9 +21,16 @@ pub(super) trait Source: Send + Sync {
     fn status(&self) -> StoreStatus;
 }
 
+/// A trace whose last span came less than this ago is still arriving (the exporters flush
+/// every 500 ms): the list shows it once complete, so no row reads "2 spans" for a moment.
+const ARRIVING_MS: u64 = 1_200;
+
 impl Source for Store {
     fn list(&self, names: &MeshNames, filter: &Filter) -> Listed {
-        self.with_traces(|all| query::list(all, names, filter))
+        let settled = crate::traces::now_ms().saturating_sub(ARRIVING_MS);
+        self.with_traces(|all| {
+            query::list(all.filter(|t| t.updated_ms <= settled), names, filter)
+        })
     }
     fn get(&self, id: &TraceId) -> Option<Trace> {
         Store::get(self, id)

@@ -30,6 +30,12 @@ pub(crate) const HOP_SIDECAR_OUTBOUND: &str = "sidecar-outbound";
 /// How often Envoy's tracer sends its spans to `up`'s receiver (Envoy's default: 5 s): the
 /// dashboard shows a request's trace within about a second.
 const FLUSH_INTERVAL_MS: u64 = 500;
+/// ... or as soon as it holds this many (Envoy's default, 5, makes one export per 5 spans: under
+/// load, thousands of small requests a second to the receiver; see BENCHMARKS.md).
+const MIN_FLUSH_SPANS: u64 = 1_000;
+/// The access logger's buffer (Envoy's default: 16 KiB, about 60 lines), flushed at least
+/// every [`FLUSH_INTERVAL_MS`].
+const LOG_BUFFER_BYTES: u64 = 256 << 10;
 
 /// A collector address in `OTEL_EXPORTER_OTLP_*` that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,6 +190,8 @@ impl Telemetry {
                 "common_config": {
                     "log_name": ACCESS_LOG_NAME,
                     "transport_api_version": "V3",
+                    "buffer_size_bytes": LOG_BUFFER_BYTES,
+                    "buffer_flush_interval": format!("{}s", FLUSH_INTERVAL_MS as f64 / 1000.0),
                     "grpc_service": {"envoy_grpc": {"cluster_name": LOG_RECEIVER_CLUSTER}, "timeout": "1s"}},
                 "body": {"string_value": line},
                 "attributes": {"values": [
@@ -227,7 +235,8 @@ impl Telemetry {
         self.collector.as_ref()?;
         Some(json!({"layers": [
             {"name": "kyc-mesh", "static_layer": {
-                "tracing.opentelemetry.flush_interval_ms": FLUSH_INTERVAL_MS}},
+                "tracing.opentelemetry.flush_interval_ms": FLUSH_INTERVAL_MS,
+                "tracing.opentelemetry.min_flush_spans": MIN_FLUSH_SPANS}},
             {"name": "admin", "admin_layer": {}},
         ]}))
     }

@@ -318,7 +318,7 @@ pub(crate) fn list<'a>(
         })
         .collect();
     match f.sort {
-        Sort::Recent => kept.sort_by(|a, b| b.start_ms.cmp(&a.start_ms)),
+        Sort::Recent => kept.sort_by_key(|s| std::cmp::Reverse(s.start_ms)),
         Sort::Slowest => kept.sort_by(|a, b| {
             let d = |s: &Summary| s.edge_ms.unwrap_or(s.duration_ms);
             d(b).total_cmp(&d(a))

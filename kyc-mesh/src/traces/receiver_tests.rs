@@ -199,7 +199,7 @@ async fn grpc_export(port: u16, path: &str, body: Vec<u8>) -> Result<Bytes, toni
         .expect("connect");
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.expect("ready");
-    let path = axum::http::uri::PathAndQuery::from_maybe_shared(path.to_string()).expect("path");
+    let path = axum::http::uri::PathAndQuery::try_from(path).expect("path");
     client
         .unary(tonic::Request::new(Bytes::from(body)), path, RawCodec)
         .await

@@ -205,7 +205,7 @@ impl Browser {
     /// moved onto it (hover), then a press and release at its centre.
     pub fn click(&mut self, page: &Page, selector: &str) {
         let sel = serde_json::to_string(selector).expect("json");
-        let mut centre = |b: &mut Browser| {
+        let centre = |b: &mut Browser| {
             let c = b.wait_for(
                 page,
                 &format!("{selector} to be shown"),
