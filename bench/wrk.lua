@@ -6,6 +6,7 @@
 --   BENCH_DELAY_MS   if set, each connection pauses this many ms between requests (paced load)
 --   BENCH_HOST       if set, the Host header (a sidecar's outbound listener routes on it, as
 --                    the Service name a pod's app calls)
+--   BENCH_AUTH       if set, the Authorization header (`Bearer <token>`: the jwt-auth scenario)
 --   BENCH_COUNT      if set, count responses by status and by x-kyc-scored-by / x-kyc-served-by
 --                    (slower: every response goes through Lua; used by the resilience script only)
 --
@@ -24,6 +25,11 @@ end
 local host = os.getenv("BENCH_HOST")
 if host and host ~= "" then
    wrk.headers["Host"] = host
+end
+
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then
+   wrk.headers["Authorization"] = auth
 end
 
 local label = os.getenv("BENCH_LABEL") or "run"

@@ -13,6 +13,8 @@ source "$BENCH_ROOT/bench/dashboard.sh"
 source "$BENCH_ROOT/bench/sidecars.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/traces.sh
 source "$BENCH_ROOT/bench/traces.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/jwt.sh
+source "$BENCH_ROOT/bench/jwt.sh"
 
 usage() {
     cat <<USAGE
@@ -89,6 +91,12 @@ Options:
                        measurements run with \`--no-traces\`
   --traces-rounds N    (default 3)
   --traces-only        run only that A/B
+  --jwt S              the cost of end-user authentication (the jwt-auth scenario): the chain on the
+                       aggregator's sidecar, paced at ~1000 req/s, without and with token verification
+                       (the same token sent both ways), --jwt-rounds rounds interleaved, a fresh mesh
+                       each (default 10; 0 = skip); writes target/bench/jwt.json
+  --jwt-rounds N       (default 3)
+  --jwt-only           run only that A/B
   -h, --help           this help
 
 Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
@@ -125,6 +133,10 @@ TR_S=10
 TR_ROUNDS=3
 TR_ONLY=0
 TR_OUT="$BENCH_ROOT/target/bench/traces.json"
+JWT_S=10
+JWT_ROUNDS=3
+JWT_ONLY=0
+JWT_OUT="$BENCH_ROOT/target/bench/jwt.json"
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 
@@ -146,7 +158,7 @@ while (($#)); do
     --log-level) need_value "$@"; LOG_LEVEL="$2"; shift ;;
     --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
-    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; TR_S=3; TR_ROUNDS=1 ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; TR_S=3; TR_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1 ;;
     --no-build) BUILD=0 ;;
     --observability) need_value "$@"; OBS_S="$2"; shift ;;
     --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
@@ -160,11 +172,14 @@ while (($#)); do
     --traces) need_value "$@"; TR_S="$2"; shift ;;
     --traces-rounds) need_value "$@"; TR_ROUNDS="$2"; shift ;;
     --traces-only) TR_ONLY=1 ;;
+    --jwt) need_value "$@"; JWT_S="$2"; shift ;;
+    --jwt-rounds) need_value "$@"; JWT_ROUNDS="$2"; shift ;;
+    --jwt-only) JWT_ONLY=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS TR_S TR_ROUNDS; do
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS TR_S TR_ROUNDS JWT_S JWT_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -244,6 +259,20 @@ trace_cost() {
 }
 if ((TR_ONLY)); then
     trace_cost
+    exit 0
+fi
+
+# --- the cost of end-user authentication (JWT), A/B ---------------------------------------------
+jwt_cost() {
+    ((JWT_S > 0 && JWT_ROUNDS > 0)) || return 0
+    mkdir -p "$(dirname "$JWT_OUT")"
+    jwt_ab "$WORK" "$JWT_S" "$WARMUP" "$JWT_ROUNDS" |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$JWT_OUT"
+    jwt_table "$JWT_OUT" >&2
+    echo "JWT results: $JWT_OUT" >&2
+}
+if ((JWT_ONLY)); then
+    jwt_cost
     exit 0
 fi
 
@@ -381,6 +410,7 @@ observability
 dashboard
 sidecar_cost
 trace_cost
+jwt_cost
 
 # --- results ------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"

@@ -11,11 +11,11 @@ Usage: scripts/canary.sh [--print] BASIC ADVANCED
        scripts/canary.sh -h|--help
 
 Sets how /credit-check/report is split between kyc-credit-check-basic (v1) and
-kyc-credit-check-advanced (v2). BASIC and ADVANCED are integers 0..100 that sum to 100.
-The VirtualService kyc-credit-check is rendered from
-networking/kyc-credit-check-istio-routing.yaml with the new weights and applied with
-'kubectl apply -f -' (the file itself is not changed; this also undoes any scenario that
-replaced that VirtualService).
+kyc-credit-check-advanced (v2). BASIC and ADVANCED are whole numbers 0..100 that add up to 100.
+\`kyc-mesh weights --print BASIC ADVANCED\` renders the VirtualService kyc-credit-check from
+networking/kyc-credit-check-istio-routing.yaml with only the two weights changed (and checks
+them), and 'kubectl apply -f -' applies it (the file itself is not changed; this also undoes any
+scenario that replaced that VirtualService).
 
 Examples:
   scripts/canary.sh 100 0    # all basic
@@ -38,7 +38,8 @@ Options:
 
 Environment:
   KYC_NAMESPACE  namespace (default: default)
-  KYC_MESH       the kyc-mesh binary for --auto (default: target/release/kyc-mesh, then PATH)
+  KYC_MESH       the kyc-mesh binary (default: target/release/kyc-mesh, target/debug/kyc-mesh,
+                 then PATH; built with cargo when none is found)
 USAGE
 }
 
@@ -57,15 +58,8 @@ auto() {
         esac
         shift
     done
-    local mesh="${KYC_MESH:-}"
-    if [[ -z "$mesh" ]]; then
-        if [[ -x "$KYC_ROOT/target/release/kyc-mesh" ]]; then
-            mesh="$KYC_ROOT/target/release/kyc-mesh"
-        else
-            mesh="$(command -v kyc-mesh || true)"
-        fi
-    fi
-    [[ -n "$mesh" && -x "$mesh" ]] || die "kyc-mesh not found: cargo build --release -p kyc-mesh (or set KYC_MESH)"
+    local mesh
+    mesh="$(kyc_mesh_bin)"
     require_tool kubectl
     local url="http://127.0.0.1:$port"
     if ((forward)); then
@@ -117,29 +111,12 @@ if [[ ${#weights[@]} -ne 2 ]]; then
     usage >&2
     die "expected two weights, BASIC and ADVANCED"
 fi
-basic="${weights[0]}"
-advanced="${weights[1]}"
-for w in "$basic" "$advanced"; do
-    if ! [[ "$w" =~ ^[0-9]{1,3}$ ]] || ((10#$w > 100)); then
-        die "weight '$w' is not an integer in 0..100"
-    fi
-done
-basic=$((10#$basic))
-advanced=$((10#$advanced))
-((basic + advanced == 100)) || die "weights must sum to 100 (got $basic + $advanced = $((basic + advanced)))"
-
-source_file="$KYC_ROOT/networking/kyc-credit-check-istio-routing.yaml"
-[[ -f "$source_file" ]] || die "missing $source_file"
-count="$(grep -cE '^[[:space:]]*weight:[[:space:]]*[0-9]+[[:space:]]*$' "$source_file" || true)"
-[[ "$count" == 2 ]] || die "expected exactly two 'weight:' lines (basic, then advanced) in $source_file, found $count"
-
-rendered="$(awk -v b="$basic" -v a="$advanced" '
-    /^[[:space:]]*weight:[[:space:]]*[0-9]+[[:space:]]*$/ {
-        n++
-        sub(/[0-9]+[[:space:]]*$/, (n == 1 ? b : a))
-    }
-    { print }
-' "$source_file")"
+mesh="$(kyc_mesh_bin)"
+# kyc-mesh checks the weights (whole numbers adding up to 100, one per destination) and edits only
+# the two `weight:` lines, as `kyc-mesh canary --write` does; exit 2 naming what is wrong.
+code=0
+rendered="$("$mesh" --networking "$KYC_ROOT/networking" weights --print "${weights[@]}")" || code=$?
+((code == 0)) || exit "$code"
 
 if [[ "$print_only" == 1 ]]; then
     printf '%s\n' "$rendered"
@@ -147,6 +124,6 @@ if [[ "$print_only" == 1 ]]; then
 fi
 
 require_tool kubectl
-info "setting /credit-check/report weights: basic $basic / advanced $advanced"
+info "setting /credit-check/report weights: basic ${weights[0]} / advanced ${weights[1]}"
 printf '%s\n' "$rendered" | kubectl apply -n "$KYC_NAMESPACE" -f -
 info "done. Watch the split with: scripts/smoke.sh 100"

@@ -3,8 +3,8 @@
 # as headless Chromium renders it; or (--canary-report) docs/canary-report.png: the HTML report
 # of a canary rolled back by chaos. Everything runs on free loopback ports.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<USAGE
@@ -25,14 +25,9 @@ Options:
   --no-build       do not run cargo build first
   --out FILE       where to write the PNG (default: docs/dashboard.png)
 Environment: CHROMIUM (default: chromium), KYC_ENVOY_BIN (else found by run-local.sh).
+The mesh is started and stopped by scripts/lib.sh (mesh_up, mesh_down), as the benchmarks start theirs.
 USAGE
 }
-
-die() {
-    printf 'error: %s\n' "$*" >&2
-    exit 1
-}
-info() { printf '==> %s\n' "$*" >&2; }
 
 profile=release
 build=1
@@ -60,68 +55,36 @@ while (($#)); do
     shift
 done
 if [[ -z "$out" ]]; then
-    out="$ROOT/docs/dashboard.png"
-    ((report)) && out="$ROOT/docs/canary-report.png"
+    out="$KYC_ROOT/docs/dashboard.png"
+    ((report)) && out="$KYC_ROOT/docs/canary-report.png"
 fi
 
 chromium="${CHROMIUM:-chromium}"
 command -v "$chromium" >/dev/null 2>&1 || die "$chromium not found (install Debian's chromium or set CHROMIUM)"
 command -v curl >/dev/null 2>&1 || die "curl is required"
-envoy="$("$ROOT/scripts/run-local.sh" --print-envoy)"
+ENVOY_BIN="$(find_envoy)"
 if ((build)); then
     flag=()
     [[ "$profile" == release ]] && flag=(--release)
     info "cargo build ${flag[*]} --workspace --bins"
-    (cd "$ROOT" && cargo build ${flag[@]+"${flag[@]}"} --workspace --bins)
+    (cd "$KYC_ROOT" && cargo build ${flag[@]+"${flag[@]}"} --workspace --bins)
 fi
-mesh="$ROOT/target/$profile/kyc-mesh"
-[[ -x "$mesh" ]] || die "$mesh not found; run without --no-build"
-
-# free_port: a loopback port nobody listens on now, not handed out before by this script.
-used=()
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        [[ " ${used[*]-} " == *" $p "* ]] && continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            used+=("$p")
-            printf '%s\n' "$p"
-            return 0
-        fi
-    done
-}
+MESH_BIN="$KYC_ROOT/target/$profile/kyc-mesh"
+[[ -x "$MESH_BIN" ]] || die "$MESH_BIN not found; run without --no-build"
 
 tmp="$(mktemp -d)"
-pid=""
 cleanup() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 150); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    mesh_down
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-dash="$(free_port)"
-gateway="$(free_port)"
-admin="$(free_port)"
+# The mesh as scripts/run-local.sh runs it (sidecars), on free loopback ports, with its dashboard.
+dash="$(free_ports 1)"
+MESH_SIDECARS=1
+MESH_TRACES=1
 info "starting kyc-mesh up (dashboard on 127.0.0.1:$dash)"
-"$mesh" --networking "$ROOT/networking" --state-dir "$tmp/state" --envoy "$envoy" \
-    --gateway-port "$gateway" --admin-port "$admin" --aggregator-port "$(free_port)" \
-    --basic-port "$(free_port)" --advanced-port "$(free_port)" \
-    up --no-prometheus --dashboard-port "$dash" \
-    --otlp-http-port "$(free_port)" --otlp-grpc-port "$(free_port)" >"$tmp/up.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-    grep -qs "KYC local mesh is up" "$tmp/up.log" && break
-    kill -0 "$pid" 2>/dev/null || die "kyc-mesh up exited: $(tail -n 20 "$tmp/up.log")"
-    sleep 0.1
-done
-grep -q "KYC local mesh is up" "$tmp/up.log" || die "kyc-mesh up not ready within 60 s: $(tail -n 20 "$tmp/up.log")"
+mesh_up "$tmp" --dashboard-port "$dash"
 
 base="http://127.0.0.1:$dash"
 token="$(curl -fsS "$base/" | sed -n 's/.*name="kyc-token" content="\([0-9a-f]*\)".*/\1/p')"
@@ -147,7 +110,8 @@ if ((report)); then
     info "chaos on the canary (60 % errors), then a canary that rolls back"
     api PUT /api/chaos/kyc-credit-check-advanced '{"errorRate":0.6,"delayMs":0}'
     rc=0
-    "$mesh" --networking "$ROOT/networking" --state-dir "$tmp/state" --admin-port "$admin" \
+    mapfile -t margs < <(mesh_args)
+    "$MESH_BIN" "${margs[@]}" \
         canary --load 40 --interval 2s --step-weight 20 --report-html "$tmp/report.html" >"$tmp/canary.log" 2>&1 || rc=$?
     ((rc == 1)) || die "the canary did not roll back (exit $rc): $(tail -n 20 "$tmp/canary.log")"
     shot "file://$tmp/report.html" 1100 1700

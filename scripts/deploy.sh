@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<USAGE
-Usage: scripts/deploy.sh [-h|--help]
+Usage: scripts/deploy.sh [--digests FILE] [-h|--help]
 
 Runs 'kubectl apply -f networking/' (only the top-level files; networking/scenarios/ is not
 applied), waits for the three Deployments to roll out and prints how to reach the ingress
@@ -14,6 +14,8 @@ gateway. Safe to run again.
 
 With REGISTRY and/or TAG set, the image references are rewritten in a temporary copy
 (REGISTRY/<crate>:TAG); the files in networking/ stay untouched.
+With --digests FILE (written by REGISTRY=... scripts/build-images.sh: lines '<crate> <image>@sha256:...'),
+each Deployment runs exactly the pushed image, by digest (a temporary copy too).
 
 Environment:
   REGISTRY          registry prefix used by build-images.sh (default: none)
@@ -24,11 +26,17 @@ Environment:
 USAGE
 }
 
+digests=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
     -h | --help)
         usage
         exit 0
+        ;;
+    --digests)
+        [[ $# -ge 2 && -n "$2" ]] || die "--digests needs a file (see --help)"
+        digests="$2"
+        shift 2
         ;;
     *)
         usage >&2
@@ -36,6 +44,27 @@ while [[ $# -gt 0 ]]; do
         ;;
     esac
 done
+
+# digest_sed FILE : sed expressions pinning each crate's image to its digest (input checked).
+digest_sed() {
+    local crate ref rest n=0 expr=""
+    [[ -r "$1" ]] || die "--digests $1: not a readable file"
+    while read -r crate ref rest || [[ -n "$crate" ]]; do
+        [[ -z "$crate" || "$crate" == \#* ]] && continue
+        case " ${KYC_SERVICES[*]} " in
+        *" $crate "*) ;;
+        *) die "--digests $1: unknown service '$crate'" ;;
+        esac
+        [[ -z "$rest" && "$ref" =~ ^[A-Za-z0-9._:/-]+@sha256:[0-9a-f]{64}$ ]] ||
+            die "--digests $1: '$crate $ref' is not '<crate> <image>@sha256:<64 hex>'"
+        expr+="s#^([[:space:]]*image:[[:space:]]*)${crate}:[^[:space:]]+#\\1${ref}#;"
+        n=$((n + 1))
+    done <"$1"
+    [[ $n -eq ${#KYC_SERVICES[@]} ]] || die "--digests $1: expected a digest for each of ${KYC_SERVICES[*]}, found $n"
+    printf '%s' "$expr"
+}
+pin=""
+[[ -z "$digests" ]] || pin="$(digest_sed "$digests")"
 
 require_tool kubectl
 
@@ -54,7 +83,16 @@ if [[ "$injection" != enabled ]]; then
 fi
 
 manifests="$KYC_ROOT/networking"
-if [[ -n "$registry" || -n "$tag" ]]; then
+if [[ -n "$pin" ]]; then
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    for f in "$manifests"/*.yaml "$manifests"/*.yml; do
+        [[ -e "$f" ]] || continue
+        sed -E "$pin" "$f" >"$tmp/$(basename "$f")"
+    done
+    info "images pinned by digest in a temporary copy: $(grep -ho 'image: .*' "$tmp"/* | sed 's/image: //' | sort -u | tr '\n' ' ')"
+    manifests="$tmp"
+elif [[ -n "$registry" || -n "$tag" ]]; then
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     prefix="${registry%/}"

@@ -8,15 +8,20 @@ usage() {
     cat <<USAGE
 Usage: scripts/smoke.sh [N] [-h|--help]
 
-Calls GET \$GATEWAY/kyc/v1/customer?type=\$KYC_TYPE N times (default 20), reads which scorer
-answered (the x-kyc-scored-by header, else servedBy.service in the body) and draws the split
-as a bar chart. Exits non-zero if any call fails.
+Calls GET \$GATEWAY/kyc/v1/customer?type=\$KYC_TYPE N times (default 20), one at a time, and draws
+which scorer answered as a bar chart: \`kyc-mesh split --url\` does it (the servedBy.service of the
+body, else the x-kyc-scored-by header). Exits non-zero if any call fails.
 
 Environment:
   GATEWAY         base URL of the ingress gateway, e.g. http://127.0.0.1 (default: found with
                   kubectl + minikube: the LoadBalancer IP under 'minikube tunnel', else the NodePort)
   KYC_TYPE        report | basicReport | advancedReport (default: report, the 50/50 route)
+  KYC_TOKEN       a bearer token every call carries (the jwt-auth scenario:
+                  KYC_TOKEN=\$(target/release/kyc-mesh token)); unset, and GATEWAY unset too, when
+                  the cluster has jwt-auth's RequestAuthentication a demo token is made with kyc-mesh
   SMOKE_TIMEOUT   seconds per call (default: 10)
+  KYC_MESH        the kyc-mesh binary (default: target/release/kyc-mesh, target/debug/kyc-mesh,
+                  then PATH; built with cargo when none is found)
   MINIKUBE_PROFILE  minikube profile (default: minikube)
 USAGE
 }
@@ -43,7 +48,10 @@ n=$((10#$n))
 kyc_type="${KYC_TYPE:-report}"
 [[ "$kyc_type" =~ ^[A-Za-z]+$ ]] || die "KYC_TYPE must be a word (got '$kyc_type')"
 
-require_tool curl
+timeout="${SMOKE_TIMEOUT:-10}"
+if ! [[ "$timeout" =~ ^[0-9]+$ ]] || ((10#$timeout == 0)); then
+    die "SMOKE_TIMEOUT must be a whole number of seconds (got '$timeout')"
+fi
 gateway="${GATEWAY:-}"
 if [[ -z "$gateway" ]]; then
     require_tool kubectl minikube
@@ -53,41 +61,23 @@ fi
 gateway="${gateway%/}"
 [[ "$gateway" == http://* || "$gateway" == https://* ]] || gateway="http://$gateway"
 url="$gateway/kyc/v1/customer?type=$kyc_type"
+mesh="$(kyc_mesh_bin)"
 
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-declare -A counts=()
-errors=0
-info "$n calls to $url"
-for ((i = 1; i <= n; i++)); do
-    code="$(curl -sS -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' \
-        --max-time "${SMOKE_TIMEOUT:-10}" "$url" 2>"$tmp/err")" || code="000"
-    if [[ "$code" != 2* ]]; then
-        errors=$((errors + 1))
-        if ((errors <= 3)); then
-            warn "call $i: HTTP $code $(head -c 200 "$tmp/body" 2>/dev/null || true)$(cat "$tmp/err")"
-        fi
-        continue
-    fi
-    who="$(tr -d '\r' <"$tmp/headers" | awk -F': *' 'tolower($1) == "x-kyc-scored-by" { print $2; exit }')"
-    who="${who%/*}" # drop the instance: service/version
-    if [[ -z "$who" ]]; then
-        who="$(grep -o '"service" *: *"[^"]*"' "$tmp/body" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/' || true)"
-    fi
-    who="${who:-unknown}"
-    counts["$who"]=$((${counts["$who"]:-0} + 1))
-done
-
-printf '\n%-34s %6s %5s\n' "answered by" "calls" "share"
-width=40
-for who in $(printf '%s\n' "${!counts[@]}" | sort); do
-    c="${counts[$who]}"
-    bar="$(printf '%*s' $((c * width / n)) '' | tr ' ' '#')"
-    printf '%-34s %6d %4d%%  %s\n' "$who" "$c" $((c * 100 / n)) "$bar"
-done
-if ((errors > 0)); then
-    bar="$(printf '%*s' $((errors * width / n)) '' | tr ' ' 'x')"
-    printf '%-34s %6d %4d%%  %s\n' "errors" "$errors" $((errors * 100 / n)) "$bar"
-    die "$errors of $n calls failed"
+# End-user authentication (networking/scenarios/jwt-auth.yaml): a token with every call.
+token="${KYC_TOKEN:-}"
+if [[ -z "$token" && -z "${GATEWAY:-}" ]] &&
+    [[ -n "$(kubectl get requestauthentication kyc-aggregator-mgt-jwt -n "$KYC_NAMESPACE" -o name 2>/dev/null || true)" ]]; then
+    token="$("$mesh" token --sub smoke-test)" || die "$mesh token failed"
+    info "the cluster verifies end-user tokens (jwt-auth): the calls carry a demo token"
 fi
-info "all $n calls succeeded"
+auth=()
+[[ -z "$token" ]] || auth=(--token "$token")
+
+info "$n calls to $url"
+code=0
+"$mesh" split "$n" --url "$url" --concurrency 1 --timeout "$((10#$timeout))s" ${auth[@]+"${auth[@]}"} || code=$?
+case "$code" in
+0) info "all $n calls succeeded" ;;
+1) die "some of the $n calls failed (see the chart)" ;;
+*) exit "$code" ;;
+esac

@@ -35,6 +35,7 @@ pub fn state(settings: &Settings) -> Result<AppState, String> {
         &settings.common,
     );
     gateway_metrics::describe(&ctx.metrics);
+    routes::audit::describe(&ctx);
     Ok(AppState {
         ctx,
         gateway: Arc::new(CreditCheckGateway::new(
@@ -46,8 +47,31 @@ pub fn state(settings: &Settings) -> Result<AppState, String> {
     })
 }
 
+/// The document's header with the bearer scheme the KYC operations accept (Swagger UI's
+/// Authorize button): a JWT the mesh verifies under the jwt-auth scenario.
+fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let mut doc = API.openapi();
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "A token the mesh verifies when the jwt-auth scenario is on (`kyc-mesh token` prints one); \
+the service itself never sees it, only the verified subject (`x-kyc-subject`). Without the scenario, no token is needed.",
+        ))
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("bearerAuth", SecurityScheme::Http(bearer));
+    doc
+}
+
 pub fn app(state: AppState) -> Router {
-    assemble(API.openapi(), routes::router(), state)
+    let audited = routes::router().layer(axum::middleware::from_fn_with_state(
+        state.ctx.clone(),
+        routes::audit::audit,
+    ));
+    assemble(openapi(), audited, state)
 }
 
 pub async fn build(settings: Settings) -> Result<Server, String> {

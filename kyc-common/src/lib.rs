@@ -8,7 +8,8 @@
 //! * [`telemetry`]: JSON or human log lines.
 //! * [`http`]: identity (`servedBy`), extractors, error bodies, request logs, chaos knobs, probes,
 //!   Swagger UI: what makes a router a KYC service.
-//! * [`server`]: bind, serve, drain and stop; [`connections`]: the accept loop and its limits; [`run`]: a service's `main` and its exit codes.
+//! * [`server`]: bind, serve, drain and stop; [`connections`]: the accept loop and its limits; [`run`]: a service's `main` and its exit codes;
+//!   [`healthcheck`]: `<service> healthcheck`, the probe the containers run.
 //! * [`otel`]: OpenTelemetry traces (off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set).
 //! * [`propagation`]: the tracing headers a service in an Istio mesh must forward.
 //!
@@ -18,6 +19,7 @@ pub mod configuration;
 pub mod connections;
 pub mod domain;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod otel;
 pub mod propagation;

@@ -9,6 +9,15 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// A request's `x-request-id` as a log line shows it (`-` when absent or not text).
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
 /// Forwarded as received, when present.
 pub const PROPAGATED_HEADERS: &[&str] = &[
     // Istio: request id (access logs, trace sampling)

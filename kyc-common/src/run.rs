@@ -1,11 +1,13 @@
 //! The body of every service's `main`, and its exit codes: 2 for a bad setting (the message names the
-//! variable), 1 when start-up or serving fails, 0 after SIGINT/SIGTERM and the drain.
+//! variable) or argument, 1 when start-up or serving fails, 0 after SIGINT/SIGTERM and the drain.
+//! `<service> healthcheck [URL...]` probes instead of serving (see [`crate::healthcheck`]).
 
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::configuration::ServiceSettings;
+use crate::healthcheck::{self, Invocation};
 use crate::server::{shutdown_signal, Server};
 
 /// Loads the settings `T`, starts logging for `crate_target` (the service crate, `kyc_aggregator_mgt`),
@@ -17,6 +19,13 @@ where
     Fut: Future<Output = Result<Server, String>>,
 {
     let started = Instant::now();
+    let invocation = match healthcheck::invocation(std::env::args().skip(1)) {
+        Ok(i) => i,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
     let settings = match T::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -24,6 +33,22 @@ where
             return ExitCode::from(2);
         }
     };
+    if let Invocation::Healthcheck(urls) = invocation {
+        let targets = match healthcheck::targets(settings.common(), &urls) {
+            Ok(t) => t,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::from(2);
+            }
+        };
+        return match healthcheck::probe(&targets).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("{err}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let c = settings.common();
     crate::telemetry::init(c.log_format, c.log_level, crate_target);
     let server = match build(settings).await {

@@ -41,6 +41,7 @@ pub mod snapshot;
 mod split;
 pub mod status;
 pub mod supervise;
+pub mod token;
 pub mod topology;
 mod traces;
 mod translate;

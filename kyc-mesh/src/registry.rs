@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 
 use crate::istio::{
-    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, Loaded,
-    Object, PeerAuthentication, RouteRef, Service, VirtualService,
+    gateway_api, namespace_of, AuthorizationPolicy, DestinationRule, Gateway, HttpRoute, JwtRule,
+    Loaded, Object, PeerAuthentication, RequestAuthentication, RouteRef, Service, VirtualService,
+    ROOT_NAMESPACE,
 };
+use crate::topology::Workload;
 
 /// An object of one kind together with where it came from.
 pub(crate) type Entry<'a, T> = (&'a Loaded, &'a T);
@@ -55,6 +57,7 @@ pub(crate) struct Registry<'a> {
     pub(crate) api_gateways: Vec<Entry<'a, gateway_api::Gateway>>,
     pub(crate) http_routes: Vec<Entry<'a, gateway_api::HttpRoute>>,
     pub(crate) peer_authentications: Vec<Entry<'a, PeerAuthentication>>,
+    pub(crate) request_authentications: Vec<Entry<'a, RequestAuthentication>>,
     pub(crate) authorization_policies: Vec<Entry<'a, AuthorizationPolicy>>,
 }
 
@@ -70,11 +73,34 @@ impl<'a> Registry<'a> {
                 Object::ApiGateway(g) => r.api_gateways.push((o, g)),
                 Object::HttpRoute(h) => r.http_routes.push((o, h)),
                 Object::PeerAuthentication(p) => r.peer_authentications.push((o, p)),
+                Object::RequestAuthentication(p) => r.request_authentications.push((o, p)),
                 Object::AuthorizationPolicy(p) => r.authorization_policies.push((o, p)),
                 Object::Deployment(_) | Object::Namespace(_) | Object::TopologyOnly => {}
             }
         }
         r
+    }
+
+    /// The JWT rules of the RequestAuthentications that apply to workload `w` (of its
+    /// namespace or the root namespace, with a selector that matches it or none), sorted by
+    /// issuer as istiod sorts them: what its sidecar verifies.
+    pub(crate) fn jwt_rules_for(&self, w: &Workload) -> Vec<&'a JwtRule> {
+        let mut rules: Vec<&'a JwtRule> = self
+            .request_authentications
+            .iter()
+            .filter(|(_, ra)| {
+                let ns = namespace_of(&ra.metadata.namespace);
+                (ns == w.namespace || ns == ROOT_NAMESPACE)
+                    && ra
+                        .spec
+                        .selector
+                        .as_ref()
+                        .is_none_or(|s| w.selected_by(&s.match_labels))
+            })
+            .flat_map(|(_, ra)| ra.spec.jwt_rules.iter())
+            .collect();
+        rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        rules
     }
 
     /// The VirtualServices named `name`, whatever their namespace (a route reference names

@@ -188,6 +188,30 @@ impl Snapshot {
         self.routes.iter().find(|w| &w.route == r)
     }
 
+    /// What the entry workload (the aggregator: the KYC API) asks of its callers' tokens, when a
+    /// RequestAuthentication applies to it: the dashboard shows it, and the mesh's own
+    /// traffic (the load generator) carries a demo token when [`EndUserAuth::demo`] says so.
+    pub(crate) fn end_user_auth(&self) -> Option<EndUserAuth> {
+        let entry = self.topology.entry();
+        let registry = self.registry();
+        let rules = registry.jwt_rules_for(entry);
+        if rules.is_empty() {
+            return None;
+        }
+        let demo = rules.iter().any(|r| {
+            r.issuer == crate::token::DEMO_ISSUER
+                && (r.audiences.is_empty()
+                    || r.audiences.iter().any(|a| a == crate::token::DEMO_AUDIENCE))
+                && r.jwks.as_deref().is_some_and(crate::token::has_demo_key)
+        });
+        Some(EndUserAuth {
+            workload: entry.name,
+            issuers: rules.iter().map(|r| r.issuer.clone()).collect(),
+            audiences: rules.iter().flat_map(|r| r.audiences.clone()).collect(),
+            demo,
+        })
+    }
+
     /// Each workload's `spec.replicas` (1 without a Deployment).
     pub(crate) fn replicas(&self) -> BTreeMap<&'static str, u32> {
         self.topology
@@ -208,6 +232,7 @@ impl Snapshot {
         SidecarPlan {
             sidecars: self.injected.iter().map(|w| (*w, none)).collect(),
             certs: Default::default(),
+            edge_only: false,
         }
     }
 
@@ -273,8 +298,20 @@ pub fn gateway_listener(networking: &Path, ports: Ports) -> Result<HttpListener,
     accepted
         .ingress
         .main_listener()
-        .map(|l| l.listener)
+        .map(|l| l.listener.clone())
         .ok_or(Rejected::NoGateway)
+}
+
+/// End-user authentication in force at the KYC API (see [`Snapshot::end_user_auth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EndUserAuth {
+    /// The workload whose sidecar verifies tokens.
+    pub(crate) workload: &'static str,
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    /// The demo issuer and audience with the default demo key: a `kyc-mesh token` (and the
+    /// mesh's own demo token) is accepted.
+    pub(crate) demo: bool,
 }
 
 /// A translation without errors: what `up`, `render` and `use` act on.

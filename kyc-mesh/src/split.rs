@@ -1,12 +1,18 @@
 //! `kyc-mesh split N`: send N requests and draw who answered as a terminal bar chart. The
 //! target is the local gateway or aggregator (`--via`), or any URL (`--url`: a cluster's
-//! gateway; `scripts/smoke.sh` uses it).
+//! gateway; `scripts/smoke.sh` uses it). Each request carries `--token` (or `KYC_TOKEN`) as a
+//! bearer token; without one, a local target gets a demo token when the configuration the
+//! running mesh applied verifies the demo issuer's tokens ([`local_token`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+
+use crate::snapshot::Sources;
+use crate::topology::Ports;
 
 /// Why the requests could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +97,7 @@ pub(crate) async fn collect(
     n: usize,
     concurrency: usize,
     timeout: Duration,
+    token: Option<&str>,
 ) -> Result<BTreeMap<String, usize>, SplitError> {
     let mut client = reqwest::Client::builder().timeout(timeout);
     if target.0.host_str().is_some_and(is_loopback) {
@@ -99,15 +106,25 @@ pub(crate) async fn collect(
     }
     let client = client.build()?;
     let url = target.0.clone();
+    let token: Option<Arc<str>> = token.map(Arc::from);
     let counts = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, url, counts, next) =
-            (client.clone(), url.clone(), counts.clone(), next.clone());
+        let (client, url, counts, next, token) = (
+            client.clone(),
+            url.clone(),
+            counts.clone(),
+            next.clone(),
+            token.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
-                let key = match client.get(url.clone()).send().await {
+                let mut request = client.get(url.clone());
+                if let Some(t) = &token {
+                    request = request.bearer_auth(t);
+                }
+                let key = match request.send().await {
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let h = r
@@ -138,6 +155,18 @@ pub(crate) async fn collect(
     }
     let out = counts.lock().await.clone();
     Ok(out)
+}
+
+/// A demo token for the local mesh, when the configuration it applied (networking/ and the
+/// scenario in `<state dir>/applied-scenario`) verifies the demo issuer's tokens at the KYC API;
+/// `None` when it does not, or no mesh ran there.
+pub(crate) fn local_token(networking: &Path, state_dir: &Path, ports: Ports) -> Option<String> {
+    let scenario = crate::scenario::read_applied(state_dir)?;
+    let snapshot = Sources::new(networking)
+        .snapshot(scenario.as_deref(), ports)
+        .ok()?;
+    snapshot.end_user_auth().filter(|a| a.demo)?;
+    crate::token::demo_token("kyc-mesh-split", Duration::from_secs(600)).ok()
 }
 
 pub(crate) fn chart(counts: &BTreeMap<String, usize>) -> String {
@@ -171,9 +200,15 @@ pub(crate) async fn run(
     n: usize,
     concurrency: usize,
     timeout: Duration,
+    token: Option<&str>,
 ) -> Result<bool, SplitError> {
-    println!("sending {n} requests to {target}");
-    let counts = collect(target, n, concurrency, timeout).await?;
+    let with = if token.is_some() {
+        " with a bearer token"
+    } else {
+        ""
+    };
+    println!("sending {n} requests to {target}{with}");
+    let counts = collect(target, n, concurrency, timeout, token).await?;
     print!("{}", chart(&counts));
     let failed = counts
         .keys()

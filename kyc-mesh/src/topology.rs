@@ -48,6 +48,9 @@ pub(crate) type Sidecars = BTreeMap<&'static str, SidecarPorts>;
 pub(crate) struct SidecarPlan {
     pub(crate) sidecars: Sidecars,
     pub(crate) certs: std::path::PathBuf,
+    /// `up` runs no sidecar by choice (`--no-sidecars`, `--external-services`): what only a
+    /// sidecar can enforce is refused rather than silently open (RequestAuthentication).
+    pub(crate) edge_only: bool,
 }
 
 /// The container port every workload serves on in the cluster (the Deployments'

@@ -18,7 +18,8 @@ Schema validation says each object is well formed; these checks say the objects 
   IST0162  a Gateway listens on a port the ingress gateway's Service does not expose
   IST0173  a DestinationRule subset selects no pods
   IST0174  a DestinationRule host matches no Service
-  IST0127  a security policy (PeerAuthentication/AuthorizationPolicy) selects no pods
+  IST0127  a security policy (PeerAuthentication/RequestAuthentication/AuthorizationPolicy)
+           selects no pods
   KYC0001  route weights do not sum to 100 (or are negative): Istio's webhook refuses them
   KYC0002  a Service selects no pods, or targets a container port no pod declares
   KYC0004  the same object (kind, namespace, name) is defined twice

@@ -4,6 +4,7 @@ scenario files' headers."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 
@@ -230,7 +231,7 @@ def test_the_expected_scenarios_exist():
         "canary-100-0.yaml", "canary-90-10.yaml", "canary-50-50.yaml", "canary-0-100.yaml",
         "header-routing.yaml", "fault-delay-advanced.yaml", "fault-abort-advanced.yaml",
         "timeouts-retries.yaml", "no-retries.yaml", "circuit-breaking.yaml", "mirroring.yaml",
-        "mtls-strict.yaml", "gateway-api.yaml",
+        "mtls-strict.yaml", "gateway-api.yaml", "jwt-auth.yaml",
     }
     assert expected <= names
 
@@ -293,6 +294,38 @@ def test_mtls_scenario_allows_only_the_ingress_gateway():
         assert ap["spec"]["action"] == "ALLOW"
         principals = [p for r in ap["spec"]["rules"] for f in r["from"] for p in f["source"]["principals"]]
         assert principals == ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]
+
+
+def test_jwt_auth_scenario_verifies_tokens_at_the_aggregator_and_keeps_the_probes_open():
+    objs = meshcheck.load_file(NETWORKING / "scenarios" / "jwt-auth.yaml")
+    aggregator = {"app": "kyc-aggregator-mgt"}
+    [ra] = [o for o in objs if o["kind"] == "RequestAuthentication"]
+    # The aggregator's workload: both the gateway URL and a direct call reach its sidecar.
+    assert ra["spec"]["selector"]["matchLabels"] == aggregator
+    [rule] = ra["spec"]["jwtRules"]
+    assert rule["issuer"] == "kyc-demo@banknext.example" and rule["audiences"] == ["kyc-api"]
+    assert rule["forwardOriginalToken"] is False and "jwksUri" not in rule
+    assert {"header": "x-kyc-subject", "claim": "sub"} in rule["outputClaimToHeaders"]
+    jwks = json.loads(rule["jwks"])
+    assert [k["kid"] for k in jwks["keys"]] == ["kyc-demo-1", "kyc-demo-2"]
+    assert all(k["kty"] == "RSA" and k["alg"] == "RS256" and "d" not in k for k in jwks["keys"])
+    policies = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AuthorizationPolicy"}
+    assert all(p["spec"]["selector"]["matchLabels"] == aggregator and p["spec"]["action"] == "ALLOW"
+               for p in policies.values())
+    [open_rule] = policies["kyc-aggregator-mgt-open"]["spec"]["rules"]
+    assert "from" not in open_rule
+    open_paths = open_rule["to"][0]["operation"]["paths"]
+    for path in ("/healthz", "/readyz", "/version", "/metrics", "/swagger-ui/*", "/api-docs/*"):
+        assert path in open_paths
+    assert not any(p.startswith("/kyc") or p.startswith("/ingress") for p in open_paths)
+    [read] = policies["kyc-aggregator-mgt-read"]["spec"]["rules"]
+    assert read["from"][0]["source"]["requestPrincipals"] == ["*"]
+    assert read["to"][0]["operation"] == {"methods": ["GET"], "paths": ["/kyc/v1/customer", "/ingress/kyc/v1/customer"]}
+    write = policies["kyc-aggregator-mgt-write"]["spec"]["rules"]
+    claims = {(r["when"][0]["key"], tuple(r["when"][0]["values"])) for r in write}
+    assert claims == {("request.auth.claims[scope]", ("kyc.write",)), ("request.auth.claims[groups]", ("kyc-officers",))}
+    assert all(r["to"][0]["operation"]["methods"] == ["POST"] and r["from"][0]["source"]["requestPrincipals"] == ["*"]
+               for r in write)
 
 
 def test_gateway_api_scenario_weights_and_gateway_url():

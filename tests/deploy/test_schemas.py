@@ -73,6 +73,7 @@ def test_istio_and_gateway_api_objects_are_valid_strictly(crd_report):
     assert ("networking.istio.io/v1", "DestinationRule") in kinds
     assert ("networking.istio.io/v1", "Gateway") in kinds
     assert ("security.istio.io/v1", "AuthorizationPolicy") in kinds
+    assert ("security.istio.io/v1", "RequestAuthentication") in kinds
     assert ("gateway.networking.k8s.io/v1", "HTTPRoute") in kinds
     problems = [f"{r['file']}#{r['index']} {r['kind']} {r['name']}: {r['errors']}" for r in checked if r["errors"]]
     assert problems == []

@@ -1,7 +1,9 @@
 """The deploy scripts run against stand-in docker/kubectl/minikube/istioctl executables
 (stubs/stub) that record their arguments; the tests assert the command sequence, the
 idempotent paths, the input checks and the missing-tool messages. smoke.sh talks to a real
-HTTP server on 127.0.0.1 standing in for the ingress gateway."""
+HTTP server on 127.0.0.1 standing in for the ingress gateway. smoke.sh and canary.sh call the real
+kyc-mesh (`split --url`, `weights --print`): target/debug/kyc-mesh, built by scripts/test.sh, or
+$KYC_MESH."""
 
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ UTILITIES = (
     "bash", "env", "dirname", "basename", "cat", "sed", "awk", "grep", "mktemp", "rm", "sort",
     "tr", "head", "tail", "wc", "mkdir", "cp", "uniq", "cut", "curl", "seq", "ls",
 )
+# The real kyc-mesh the scripts call (scripts/test.sh builds it before these tests run).
+KYC_MESH = os.environ.get("KYC_MESH") or str(ROOT / "target" / "debug" / "kyc-mesh")
 SERVICES = ("kyc-aggregator-mgt", "kyc-credit-check-basic", "kyc-credit-check-advanced")
-SCRIPT_NAMES = ("minikube-up.sh", "build-images.sh", "deploy.sh", "canary.sh", "smoke.sh", "teardown.sh")
+SCRIPT_NAMES = ("minikube-up.sh", "build-images.sh", "deploy.sh", "canary.sh", "smoke.sh", "teardown.sh",
+                "base-images.sh", "compose-envoy.sh")
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +69,9 @@ class Runner:
             for tool in missing:
                 (self.stubs / tool).unlink(missing_ok=True)
         path = f"{self.stubs}:{self.utilities}" if with_stubs else str(self.utilities)
-        full_env = {"PATH": path, "HOME": str(self.home), "STUB_LOG": str(self.log), "LC_ALL": "C"}
+        assert Path(KYC_MESH).is_file(), f"{KYC_MESH} not found: cargo build -p kyc-mesh first (scripts/test.sh does)"
+        full_env = {"PATH": path, "HOME": str(self.home), "STUB_LOG": str(self.log), "LC_ALL": "C",
+                    "KYC_MESH": KYC_MESH}
         full_env.update(env or {})
         return subprocess.run(
             [str(SCRIPTS / script), *args], capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120,
@@ -110,7 +117,7 @@ def test_strict_mode(script):
     assert "\nset -euo pipefail\n" in text
 
 
-@pytest.mark.parametrize("script", ("minikube-up.sh", "deploy.sh", "teardown.sh"))
+@pytest.mark.parametrize("script", ("minikube-up.sh", "deploy.sh", "teardown.sh", "base-images.sh", "compose-envoy.sh"))
 def test_unknown_argument_is_refused(run, script):
     proc = run(script, "--bogus")
     assert proc.returncode != 0 and "unknown argument: --bogus" in proc.stderr
@@ -201,22 +208,58 @@ def test_build_into_minikube_docker(run):
     for service, call in zip(SERVICES, builds):
         assert call == [
             "docker", "build", "--file", f"{ROOT}/docker/Dockerfile",
-            "--build-arg", f"SERVICE={service}", "--build-arg", "VERSION=0.1.0",
-            "--build-arg", "REVISION=unknown", "--tag", f"{service}:0.1.0", str(ROOT),
+            "--build-arg", "VERSION=0.1.0", "--build-arg", "REVISION=unknown",
+            "--target", service, "--tag", f"{service}:0.1.0", str(ROOT),
         ]
     # the docker-env output was evaluated: docker talked to minikube's daemon
     assert run.file("docker-env", 1).read_text() == "DOCKER_HOST=tcp://127.0.0.1:1\n"
 
 
-def test_build_and_push_to_a_registry(run):
-    proc = run("build-images.sh", "kyc-credit-check-advanced", env={"REGISTRY": "registry.example/kyc/", "TAG": "1.2.3"})
+def test_build_and_push_to_a_registry(run, tmp_path):
+    digests = tmp_path / "digests"
+    proc = run("build-images.sh", "kyc-credit-check-advanced",
+               env={"REGISTRY": "registry.example/kyc/", "TAG": "1.2.3", "KYC_DIGESTS_FILE": str(digests)})
     assert proc.returncode == 0, proc.stderr
     image = "registry.example/kyc/kyc-credit-check-advanced:1.2.3"
     calls = run.calls()
     assert all(c[0] == "docker" for c in calls)  # no minikube
-    assert calls[0][-3:] == ["--tag", image, str(ROOT)]
+    assert calls[0][-5:] == ["--target", "kyc-credit-check-advanced", "--tag", image, str(ROOT)]
     assert calls[1] == ["docker", "push", image]
-    assert len(calls) == 2
+    assert calls[2][:3] == ["docker", "image", "inspect"] and calls[2][-1] == image
+    assert len(calls) == 3
+    pinned = f"registry.example/kyc/kyc-credit-check-advanced@sha256:{'0' * 64}"
+    assert digests.read_text() == f"kyc-credit-check-advanced {pinned}\n"
+    assert f"pushed {pinned}" in proc.stdout and "--digests" in proc.stdout
+
+
+def test_build_offline(run, tmp_path):
+    (run.stubs / "cargo").symlink_to(STUB)
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE----- MIIB -----END CERTIFICATE-----\n")  # one line: the stub logs lines
+    proc = run("build-images.sh", "--offline", env={"PROXY_CA": str(ca)})
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    assert all(c[0] in ("docker", "cargo") for c in calls)  # no minikube, no docker-env
+    assert calls[0] == ["docker", "image", "inspect", "kyc-local/rust:1.95-bookworm"]
+    assert calls[1] == ["docker", "image", "inspect", "kyc-local/static:bookworm"]
+    assert calls[2] == ["cargo", "vendor", "--locked", "--quiet", "vendor/crates"]
+    builds = build_calls(calls)
+    assert [b[b.index("--target") + 1] for b in builds] == list(SERVICES)
+    for b in builds:
+        assert "--network" in b and b[b.index("--network") + 1] == "none"
+        args = [b[i + 1] for i, a in enumerate(b) if a == "--build-arg"]
+        assert "BUILDER_IMAGE=kyc-local/rust:1.95-bookworm" in args
+        assert "RUNTIME_IMAGE=kyc-local/static:bookworm" in args
+        assert f"PROXY_CA={ca.read_text()}".rstrip("\n") in args
+    assert run.file("docker-env", index_of(calls, ["docker", "build"])).read_text() == "DOCKER_HOST=\n"
+
+
+def test_build_offline_refuses_what_cannot_work(run):
+    proc = run("build-images.sh", "--offline", env={"REGISTRY": "r.example", "PLATFORMS": "linux/arm64"})
+    assert proc.returncode == 1 and "PLATFORMS and --offline do not mix" in proc.stderr
+    proc = run("build-images.sh", env={"PROXY_CA": "/nonexistent/ca.pem"})
+    assert proc.returncode == 1 and "PROXY_CA=/nonexistent/ca.pem" in proc.stderr
+    assert run.calls() == []
 
 
 def test_build_multi_arch(run):
@@ -292,6 +335,44 @@ def test_deploy_with_registry_rewrites_a_copy(run):
     assert after == before
 
 
+def digest_file(tmp_path, lines) -> Path:
+    f = tmp_path / "images.digests"
+    f.write_text("".join(l + "\n" for l in lines))
+    return f
+
+
+def test_deploy_by_digest(run, tmp_path):
+    pinned = {s: f"127.0.0.1:5000/{s}@sha256:{(str(i) * 64)}" for i, s in enumerate(SERVICES, 1)}
+    f = digest_file(tmp_path, [f"{s} {ref}" for s, ref in pinned.items()])
+    proc = run("deploy.sh", "--digests", str(f))
+    assert proc.returncode == 0, proc.stderr
+    calls = run.calls()
+    apply_at = index_of(calls, ["kubectl", "apply"])
+    copy = run.file("dir", apply_at)
+    deployed = {
+        o["metadata"]["name"]: c["image"] for o in meshcheck.load_dir(copy) if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert deployed == pinned
+    assert "pinned by digest" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (["kyc-aggregator-mgt 127.0.0.1:5000/kyc-aggregator-mgt:0.1.0"], "is not '<crate> <image>@sha256:<64 hex>'"),
+        (["kyc-nope r/x@sha256:" + "0" * 64], "unknown service 'kyc-nope'"),
+        ([f"kyc-aggregator-mgt r/a@sha256:{'0' * 64}"], "expected a digest for each of"),
+    ],
+)
+def test_deploy_by_digest_refuses_a_bad_file(run, tmp_path, lines, message):
+    proc = run("deploy.sh", "--digests", str(digest_file(tmp_path, lines)))
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert run.calls() == []
+    proc = run("deploy.sh", "--digests", str(tmp_path / "missing"))
+    assert proc.returncode == 1 and "not a readable file" in proc.stderr
+
+
 def test_deploy_without_istio_stops_early(run):
     proc = run("deploy.sh", env={"STUB_NO_CRDS": "1"})
     assert proc.returncode == 1 and "scripts/minikube-up.sh" in proc.stderr
@@ -347,19 +428,21 @@ def test_canary_print_needs_no_cluster(run):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    "args,code,message",
     [
-        (("50", "60"), "weights must sum to 100"),
-        (("101", "0"), "not an integer in 0..100"),
-        (("x", "100"), "not an integer in 0..100"),
-        (("1.5", "98.5"), "not an integer in 0..100"),
-        (("100",), "expected two weights"),
-        (("40", "30", "30"), "expected two weights"),
+        # kyc-mesh weights checks them (exit 2, naming the field): the rule lives there only
+        (("50", "60"), 2, "weights: they add up to 110, not 100"),
+        (("101", "0"), 2, "weights.kyc-credit-check-basic: 101 is not a whole number from 0 to 100"),
+        (("x", "100"), 2, '"x" is not a whole number'),
+        (("1.5", "98.5"), 2, '"1.5" is not a whole number'),
+        # canary.sh's own interface: BASIC ADVANCED
+        (("100",), 1, "expected two weights"),
+        (("40", "30", "30"), 1, "expected two weights"),
     ],
 )
-def test_canary_refuses_bad_weights(run, args, message):
+def test_canary_refuses_bad_weights(run, args, code, message):
     proc = run("canary.sh", *args)
-    assert proc.returncode == 1 and message in proc.stderr
+    assert proc.returncode == code and message in proc.stderr, proc.stderr
     assert run.calls() == []
 
 
@@ -373,11 +456,13 @@ class FakeGateway:
     def __init__(self, plan):
         self.plan = plan
         self.paths: list[str] = []
+        self.auth: list[str | None] = []
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 gateway.paths.append(self.path)
+                gateway.auth.append(self.headers.get("Authorization"))
                 status, scorer, header = gateway.plan[(len(gateway.paths) - 1) % len(gateway.plan)]
                 if scorer:
                     body = ('{"type":"BASIC","servedBy":{"service":"%s","version":"v1","instance":"pod-1"}}' % scorer)
@@ -413,6 +498,7 @@ ADVANCED = "kyc-credit-check-advanced"
 
 
 def bar_line(stdout: str, who: str) -> list[str]:
+    """`kyc-mesh split`'s line for WHO: name, bar, count, percent."""
     [line] = [l for l in stdout.splitlines() if l.startswith(who + " ")]
     return line.split()
 
@@ -422,8 +508,9 @@ def test_smoke_draws_the_split(run):
         proc = run("smoke.sh", "8", env={"GATEWAY": f"http://127.0.0.1:{gw.port}"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert gw.paths == ["/kyc/v1/customer?type=report"] * 8
-    assert bar_line(proc.stdout, f"{BASIC}/v1") == [f"{BASIC}/v1", "6", "75%", "#" * 30]
-    assert bar_line(proc.stdout, f"{ADVANCED}/v2") == [f"{ADVANCED}/v2", "2", "25%", "#" * 10]
+    assert bar_line(proc.stdout, BASIC) == [BASIC, "█" * 38, "6", "75.0%"]
+    assert bar_line(proc.stdout, ADVANCED) == [ADVANCED, "█" * 13, "2", "25.0%"]
+    assert "all 8 calls succeeded" in proc.stdout
     assert run.calls() == []  # GATEWAY given: no kubectl/minikube
 
 
@@ -432,15 +519,15 @@ def test_smoke_reads_the_body_without_the_header(run):
         proc = run("smoke.sh", "3", env={"GATEWAY": f"127.0.0.1:{gw.port}/", "KYC_TYPE": "advancedReport"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert gw.paths == ["/kyc/v1/customer?type=advancedReport"] * 3
-    assert bar_line(proc.stdout, ADVANCED)[:3] == [ADVANCED, "3", "100%"]
+    assert bar_line(proc.stdout, ADVANCED)[2:] == ["3", "100.0%"]
 
 
 def test_smoke_fails_on_errors(run):
     with FakeGateway([(200, BASIC, True), (502, None, False)]) as gw:
         proc = run("smoke.sh", "4", env={"GATEWAY": f"http://127.0.0.1:{gw.port}"})
     assert proc.returncode == 1
-    assert bar_line(proc.stdout, "errors")[:3] == ["errors", "2", "50%"]
-    assert "2 of 4 calls failed" in proc.stderr and "HTTP 502" in proc.stderr
+    assert bar_line(proc.stdout, "HTTP 502")[-2:] == ["2", "50.0%"]
+    assert "some of the 4 calls failed" in proc.stderr
 
 
 def test_smoke_finds_the_gateway_through_the_node_port(run):
@@ -449,8 +536,29 @@ def test_smoke_finds_the_gateway_through_the_node_port(run):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(gw.paths) == 2
     calls = run.calls()
-    assert [c[0] for c in calls] == ["kubectl", "kubectl", "minikube"]
+    assert [c[0] for c in calls] == ["kubectl", "kubectl", "minikube", "kubectl"]
     assert calls[2] == ["minikube", "-p", "minikube", "ip"]
+    assert "requestauthentication" in calls[3]  # jwt-auth applied? (not here: no token)
+    assert gw.auth == [None, None]
+
+
+def test_smoke_sends_a_token(run, tmp_path):
+    with FakeGateway([(200, BASIC, True)]) as gw:
+        proc = run("smoke.sh", "2", env={"GATEWAY": f"http://127.0.0.1:{gw.port}", "KYC_TOKEN": "given.token.value"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gw.auth == ["Bearer given.token.value"] * 2
+    # The cluster runs jwt-auth and no token is given: kyc-mesh makes a demo token.
+    fake = tmp_path / "kyc-mesh"
+    # kyc-mesh's token made up, everything else (split) the real one
+    fake.write_text("#!/bin/sh\nif [ \"$1 $2 $3\" = 'token --sub smoke-test' ]; then echo minted.demo.token; exit 0; fi\n"
+                    f"exec {KYC_MESH} \"$@\"\n")
+    fake.chmod(0o755)
+    with FakeGateway([(200, BASIC, True)]) as gw:
+        env = {"STUB_NODEPORT": str(gw.port), "STUB_MINIKUBE_IP": "127.0.0.1", "STUB_JWT_AUTH": "1", "KYC_MESH": str(fake)}
+        proc = run("smoke.sh", "2", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gw.auth == ["Bearer minted.demo.token"] * 2
+    assert "jwt-auth" in proc.stdout
 
 
 @pytest.mark.parametrize("n", ["0", "abc", "10001", "-3"])
@@ -458,6 +566,12 @@ def test_smoke_refuses_bad_counts(run, n):
     proc = run("smoke.sh", n, env={"GATEWAY": "http://127.0.0.1:9"})
     assert proc.returncode == 1
     assert run.calls() == []
+
+
+@pytest.mark.parametrize("timeout", ["0", "ten", "1.5"])
+def test_smoke_refuses_a_bad_timeout(run, timeout):
+    proc = run("smoke.sh", "1", env={"GATEWAY": "http://127.0.0.1:9", "SMOKE_TIMEOUT": timeout})
+    assert proc.returncode == 1 and "SMOKE_TIMEOUT" in proc.stderr, proc.stderr
 
 
 # ---- teardown.sh ------------------------------------------------------------------------------

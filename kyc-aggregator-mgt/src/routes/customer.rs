@@ -54,6 +54,15 @@ pub struct ReportQuery {
     pub report_type: Option<String>,
 }
 
+/// 401, as the mesh answers it (the proxy, not this service: `networking/scenarios/jwt-auth.yaml`).
+const UNAUTHORIZED: &str = "Only where the mesh verifies tokens (jwt-auth scenario): the token is \
+invalid (expired, not yet valid, unknown issuer or key, bad signature). Envoy's message, plain text, \
+e.g. `Jwt is expired`";
+const FORBIDDEN_GET: &str = "Only where the mesh verifies tokens (jwt-auth scenario): no token \
+(`RBAC: access denied`), or a token for another audience (`Audiences in Jwt are not allowed`). Plain text";
+const FORBIDDEN_POST: &str = "Only where the mesh verifies tokens (jwt-auth scenario): no token, or a \
+token without scope `kyc.write` or group `kyc-officers` (`RBAC: access denied`), or for another audience. Plain text";
+
 /// Validates the applicant, has it scored through the gateway, answers the scorer's report.
 async fn forward(
     state: &AppState,
@@ -91,8 +100,11 @@ async fn forward(
         (status = 200, description = "The scorer's report", body = CreditCheckReport,
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type` or demo applicant", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, content_type = "text/plain", body = String),
+        (status = 403, description = FORBIDDEN_GET, content_type = "text/plain", body = String),
         Chaos,
-        GatewayError))]
+        GatewayError),
+    security((), ("bearerAuth" = [])))]
 async fn get_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<CustomerQuery>,
@@ -115,8 +127,11 @@ async fn get_customer(
             headers(("x-kyc-scored-by" = String, description = "service/version/instance of the scorer"))),
         (status = 400, description = "Unknown `type`, a query parameter other than `type`, or malformed JSON", body = ErrorBody),
         ApiJson<ApplicantRequest>,
+        (status = 401, description = UNAUTHORIZED, content_type = "text/plain", body = String),
+        (status = 403, description = FORBIDDEN_POST, content_type = "text/plain", body = String),
         Chaos,
-        GatewayError))]
+        GatewayError),
+    security((), ("bearerAuth" = [])))]
 async fn post_customer(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReportQuery>,

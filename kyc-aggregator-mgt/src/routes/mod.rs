@@ -1,5 +1,6 @@
 //! The KYC API: the customer resource at `/kyc/v1/customer`, and again at the original's ingress path.
 
+pub mod audit;
 pub mod customer;
 
 use kyc_common::http::docs::edit_operations;

@@ -13,7 +13,7 @@ use axum::response::Response;
 use super::context::ServiceContext;
 use super::SCORED_BY_HEADER;
 use crate::error::ErrorBody;
-use crate::propagation::REQUEST_ID;
+use crate::propagation::request_id;
 
 pub async fn log_request(
     State(ctx): State<Arc<ServiceContext>>,
@@ -27,12 +27,7 @@ pub async fn log_request(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = request_id(req.headers());
     let response = next.run(req).await;
     let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     let status = response.status().as_u16();

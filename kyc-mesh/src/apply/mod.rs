@@ -113,7 +113,7 @@ impl XdsDir {
             telemetry: telemetry.clone(),
             service_name: proxy.node.cluster.clone(),
             sds: proxy.identity.as_ref().map(|i| i.sds.clone()),
-            listeners: proxy.listeners.iter().map(|l| l.listener).collect(),
+            listeners: proxy.listeners.iter().map(|l| l.listener.clone()).collect(),
             clusters: proxy.clusters.clone(),
             routes: proxy.listeners.iter().map(|l| l.routes.clone()).collect(),
         };
@@ -219,7 +219,8 @@ impl XdsDir {
     ) -> Result<bool, ApplyError> {
         let routes: Vec<RouteConfiguration> =
             proxy.listeners.iter().map(|l| l.routes.clone()).collect();
-        let listeners: Vec<HttpListener> = proxy.listeners.iter().map(|l| l.listener).collect();
+        let listeners: Vec<HttpListener> =
+            proxy.listeners.iter().map(|l| l.listener.clone()).collect();
         if proxy.clusters == self.clusters && routes == self.routes && listeners == self.listeners {
             return Ok(false);
         }

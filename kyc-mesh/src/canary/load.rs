@@ -1,7 +1,9 @@
 //! The built-in load generator (`load` request, `canary --load RPS`), like Flagger's load
 //! tester: POSTs a fictional demo applicant to `/kyc/v1/customer` through the gateway at a
 //! steady pace, so the canary route gets traffic during the analysis. Failures are counted, and
-//! those whose answer names an injected failure (chaos) separately.
+//! those whose answer names an injected failure (chaos) separately. When the configuration in
+//! force verifies end-user tokens (the `jwt-auth` scenario), each request carries the token its
+//! [`Bearer`] gives (`up` passes one that mints a short-lived demo token).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +19,10 @@ const APPLICANT: &str = r#"{"firstName":"Alice","lastName":"Martin","dateOfBirth
 const MAX_IN_FLIGHT: usize = 64;
 /// The highest rate accepted.
 pub(crate) const MAX_RPS: u32 = 1000;
+
+/// The `Authorization: Bearer` token for the next request, if the mesh asks for one (asked
+/// per request: cheap, the caller caches; a switch of scenario takes effect at once).
+pub(crate) type Bearer = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// The load generator's counters (`load` request, `canary --load`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -80,6 +86,7 @@ impl LoadGen {
     pub(crate) fn start(
         gateway_port: u16,
         rps: u32,
+        bearer: Bearer,
         report: impl Fn(LoadStatus) + Send + 'static,
     ) -> Result<Self, LoadError> {
         if rps > MAX_RPS {
@@ -109,14 +116,17 @@ impl LoadGen {
                     continue;
                 };
                 let (client, url, c) = (client.clone(), url.clone(), c.clone());
+                let token = bearer();
                 tokio::spawn(async move {
                     c.sent.fetch_add(1, Ordering::Relaxed);
-                    let answer = client
+                    let mut request = client
                         .post(&url)
                         .header("content-type", "application/json")
-                        .body(APPLICANT)
-                        .send()
-                        .await;
+                        .body(APPLICANT);
+                    if let Some(t) = token {
+                        request = request.bearer_auth(t);
+                    }
+                    let answer = request.send().await;
                     match answer {
                         Ok(r) if r.status().is_success() => {
                             c.ok.fetch_add(1, Ordering::Relaxed);

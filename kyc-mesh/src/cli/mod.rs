@@ -13,6 +13,7 @@ mod error;
 mod mesh;
 mod observe;
 mod rollout;
+mod token;
 mod up_args;
 mod weights;
 
@@ -119,6 +120,9 @@ pub(crate) enum Cmd {
     /// Send one request as a workload, through its sidecar and with its identity (like
     /// `kubectl exec deploy/WORKLOAD -c istio-proxy -- curl URL`); prints status and body
     Curl(CurlArgs),
+    /// Print a signed JWT for the jwt-auth scenario's issuer (demo key, DEMO ONLY; `--key`
+    /// for your own), or the public keys as a JWKS (`--jwks`); needs no running mesh
+    Token(token::TokenArgs),
     /// Serve a session recorded with `up --record DIR` in the dashboard, read-only, with a time
     /// slider, pause and speed (no mesh needed: share the directory, review it offline)
     Replay(ReplayArgs),
@@ -216,6 +220,10 @@ pub(crate) struct SplitArgs {
     /// Time each request may take, connect to last byte (`10s`, `500ms`)
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = chaos::duration)]
     timeout: Duration,
+    /// Send `Authorization: Bearer TOKEN` (e.g. `$(kyc-mesh token)`); without it, requests to
+    /// the local mesh carry a demo token when its configuration verifies the demo issuer (jwt-auth)
+    #[arg(long, value_name = "TOKEN", env = "KYC_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -268,6 +276,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Check => commands::check(&c),
         Cmd::Render { format } => commands::render(&c, format),
         Cmd::Split(a) => {
+            let local = a.url.is_none();
             let target = match a.url {
                 Some(url) => url,
                 None => {
@@ -280,8 +289,13 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                         .map_err(|e| CliError::Usage(format!("--type: {e}")))?
                 }
             };
+            let token = match a.token.filter(|t| !t.is_empty()) {
+                Some(t) => Some(t),
+                None if local => split::local_token(&c.networking, &c.state_dir(), c.ports()),
+                None => None,
+            };
             Ok(Exit::of(
-                split::run(&target, a.n, a.concurrency, a.timeout).await?,
+                split::run(&target, a.n, a.concurrency, a.timeout, token.as_deref()).await?,
             ))
         }
         Cmd::Use { name } => commands::use_scenario(&c, &name).await,
@@ -306,6 +320,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             crate::dashboard::replay(&a.dir, a.dashboard_port, stopped()).await?;
             Ok(Exit::Success)
         }
+        Cmd::Token(a) => token::run(&a),
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
                 Some(d) => d.clone(),

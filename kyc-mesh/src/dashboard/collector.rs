@@ -23,7 +23,7 @@ use crate::topology::{Topology, Workload};
 
 use super::events::{now_ms, Log};
 use super::figures::{self, Window};
-use super::view::{self, Inputs, InstanceCount, SidecarView, View};
+use super::view::{self, AuthView, Inputs, InstanceCount, SidecarView, View};
 
 /// The shortest time between two readings of Envoy.
 pub(super) const PERIOD: Duration = Duration::from_secs(1);
@@ -104,6 +104,8 @@ impl Collector {
         // Consecutive `state` requests `up`'s loop did not answer in time (it may be busy with
         // a reload or a rollout): the last state is shown until [`MESH_MISSES`] in a row.
         let mut misses = 0;
+        // The auth in force, made once per generation: (generation, what it verifies).
+        let mut auth: (u64, Option<AuthView>) = (0, None);
         let mut ready = BTreeMap::new();
         let mut sidecars = BTreeMap::new();
         let mut envoy_up = false;
@@ -172,6 +174,12 @@ impl Collector {
                 Err(_) => (Vec::new(), Vec::new()),
             };
             let generation = self.generations.borrow().clone();
+            if auth.0 != generation.generation {
+                auth = (
+                    generation.generation,
+                    generation.end_user_auth().map(AuthView::from),
+                );
+            }
             let view = view::build(Inputs {
                 topology: &generation.topology,
                 window: &window,
@@ -181,6 +189,7 @@ impl Collector {
                 sidecars: &sidecars,
                 scenario: generation.scenario_label(),
                 scenarios: generation.scenarios().to_vec(),
+                auth: auth.1.clone(),
                 checks,
                 events,
                 now_ms: now_ms(),

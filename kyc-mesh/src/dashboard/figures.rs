@@ -13,9 +13,10 @@ use serde::Serialize;
 
 /// The stats the collector asks for (Envoy's `/stats/prometheus?filter=`, matched against the
 /// native stat names): response classes and request times, upstream (per cluster) and
-/// downstream (the gateway listener); and each cluster's outlier detection ejections (a gauge:
-/// how many of its endpoints are ejected now).
-pub(super) const FILTER: &str = r"(upstream_rq_[1-5]xx|upstream_rq_time|downstream_rq_[1-5]xx|downstream_rq_time|outlier_detection\.ejections_active)$";
+/// downstream (the gateway listener); 401 and 403 answers per cluster (a sidecar refusing a
+/// token, or its RBAC); and each cluster's outlier detection ejections (a gauge: how many of
+/// its endpoints are ejected now).
+pub(super) const FILTER: &str = r"(upstream_rq_[1-5]xx|upstream_rq_40[13]|upstream_rq_time|downstream_rq_[1-5]xx|downstream_rq_time|outlier_detection\.ejections_active)$";
 
 /// The cumulative counters of one cluster or listener at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,6 +28,9 @@ pub(super) struct Series {
     /// Endpoints outlier detection has ejected now (a gauge, not a counter: only the newest
     /// reading means anything).
     pub(crate) ejected: u64,
+    /// 401 answers (a token refused), 403 answers (RBAC, or a token for another audience).
+    pub(crate) unauthorized: u64,
+    pub(crate) forbidden: u64,
 }
 
 impl Series {
@@ -35,6 +39,8 @@ impl Series {
         for (total, c) in self.classes.iter_mut().zip(other.classes) {
             *total += c;
         }
+        self.unauthorized += other.unauthorized;
+        self.forbidden += other.forbidden;
         for (le, n) in &other.buckets {
             match self.buckets.iter_mut().find(|(b, _)| b == le) {
                 Some(slot) => slot.1 += n,
@@ -116,6 +122,11 @@ pub(super) fn parse(text: &str) -> Sample {
             match name {
                 "envoy_cluster_upstream_rq_xx" => add_class(series, &labels, value),
                 "envoy_cluster_upstream_rq_time_bucket" => add_bucket(series, &labels, value),
+                "envoy_cluster_upstream_rq" => match label(&labels, "envoy_response_code") {
+                    Some("401") => series.unauthorized = value as u64,
+                    Some("403") => series.forbidden = value as u64,
+                    _ => {}
+                },
                 "envoy_cluster_outlier_detection_ejections_active" => {
                     series.ejected = value.max(0.0) as u64;
                 }
@@ -153,6 +164,10 @@ pub(super) struct Figures {
     /// Milliseconds: the upper bound of the histogram bucket that holds the 99th percentile;
     /// `None` without requests.
     pub(crate) p99_ms: Option<f64>,
+    /// 401 answers in the window (a token refused: expired, bad signature, unknown issuer…).
+    pub(crate) unauthorized: u64,
+    /// 403 answers in the window (no token where one is needed, a missing claim, RBAC).
+    pub(crate) forbidden: u64,
 }
 
 impl Figures {
@@ -196,6 +211,8 @@ impl Figures {
             success_rate: (requests > 0)
                 .then(|| 100.0 * (requests - failures) as f64 / requests as f64),
             p99_ms,
+            unauthorized: delta(new.unauthorized, old.unauthorized),
+            forbidden: delta(new.forbidden, old.forbidden),
         }
     }
 }

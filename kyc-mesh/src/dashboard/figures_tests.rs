@@ -124,3 +124,25 @@ fn ejections_are_the_newest_reading_and_the_most_of_a_hosts_clusters() {
     w.push(t0 + Duration::from_secs(3), parse(&gauge(2, 0)));
     assert_eq!(w.ejected(|c| c.contains("basic")), 0);
 }
+
+#[test]
+fn refusals_401_and_403_are_counted_per_cluster_over_the_window() {
+    let with = |unauthorized: u64, forbidden: u64| {
+        let mut t = text(100, 0, 100);
+        for (code, n) in [("401", unauthorized), ("403", forbidden), ("404", 7)] {
+            t += &format!("envoy_cluster_upstream_rq{{envoy_response_code=\"{code}\",envoy_cluster_name=\"{BASIC}\"}} {n}\n");
+        }
+        parse(&t)
+    };
+    let s = with(3, 5);
+    assert_eq!(
+        (s.clusters[BASIC].unauthorized, s.clusters[BASIC].forbidden),
+        (3, 5)
+    );
+    let mut w = Window::new(Duration::from_secs(10));
+    let t0 = Instant::now();
+    w.push(t0, with(3, 5));
+    w.push(t0 + Duration::from_secs(2), with(4, 9));
+    let f = w.sum(|c| c == BASIC);
+    assert_eq!((f.unauthorized, f.forbidden), (1, 4));
+}

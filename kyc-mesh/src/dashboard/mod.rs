@@ -148,6 +148,7 @@ pub(crate) async fn start(
         sidecars: &Default::default(),
         scenario: None,
         scenarios: Vec::new(),
+        auth: None,
         checks: Vec::new(),
         events: Vec::new(),
         now_ms: 0,

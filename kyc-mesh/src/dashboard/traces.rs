@@ -28,9 +28,7 @@ const ARRIVING_MS: u64 = 1_200;
 impl Source for Store {
     fn list(&self, names: &MeshNames, filter: &Filter) -> Listed {
         let settled = crate::traces::now_ms().saturating_sub(ARRIVING_MS);
-        self.with_traces(|all| {
-            query::list(all.filter(|t| t.updated_ms <= settled), names, filter)
-        })
+        self.with_traces(|all| query::list(all.filter(|t| t.updated_ms <= settled), names, filter))
     }
     fn get(&self, id: &TraceId) -> Option<Trace> {
         Store::get(self, id)

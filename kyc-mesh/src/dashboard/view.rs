@@ -64,6 +64,29 @@ pub(super) struct SidecarView {
     pub(crate) mtls: String,
 }
 
+/// The RequestAuthentication in force at the KYC API, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AuthView {
+    /// The workload whose sidecar verifies tokens.
+    pub(crate) workload: String,
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    /// `kyc-mesh token` (and the load generator's demo token) is accepted.
+    pub(crate) demo_tokens: bool,
+}
+
+impl From<crate::snapshot::EndUserAuth> for AuthView {
+    fn from(a: crate::snapshot::EndUserAuth) -> Self {
+        AuthView {
+            workload: a.workload.to_string(),
+            issuers: a.issuers,
+            audiences: a.audiences,
+            demo_tokens: a.demo,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Edge {
@@ -135,6 +158,9 @@ pub(super) struct View {
     pub(crate) scenario: Option<String>,
     /// The names `POST /api/scenario` accepts.
     pub(crate) scenarios: Vec<String>,
+    /// End-user authentication in force at the KYC API (a RequestAuthentication); `None`:
+    /// no token is verified.
+    pub(crate) auth: Option<AuthView>,
     /// Newest first.
     pub(crate) events: Vec<EventView>,
 }
@@ -151,6 +177,7 @@ pub(super) struct Inputs<'a> {
     pub(crate) sidecars: &'a BTreeMap<String, SidecarView>,
     pub(crate) scenario: Option<String>,
     pub(crate) scenarios: Vec<String>,
+    pub(crate) auth: Option<AuthView>,
     pub(crate) checks: Vec<Check>,
     pub(crate) events: Vec<EventView>,
     pub(crate) now_ms: u64,
@@ -298,6 +325,7 @@ pub(super) fn build(i: Inputs<'_>) -> View {
         load: i.mesh.map(|m| m.load).unwrap_or_default(),
         scenario: i.scenario,
         scenarios: i.scenarios,
+        auth: i.auth,
         events: i.events,
     }
 }

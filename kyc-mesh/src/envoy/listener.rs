@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::config_source::ConfigSource;
+use super::jwt_authn::{JwtAuthentication, JWT_AUTHN_FILTER};
 use super::limits::{GatewayLimits, HcmLimits};
 use super::route::RouteConfiguration;
 use super::tls::{DownstreamTlsContext, SdsSources, TransportSocket};
@@ -35,7 +36,7 @@ pub enum InboundMtls {
 
 /// What a proxy's HTTP listener is: its kind, the Istio port it stands for and the local
 /// port it binds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpListener {
     pub kind: ListenerKind,
     pub istio_port: u16,
@@ -43,6 +44,17 @@ pub struct HttpListener {
     pub limits: GatewayLimits,
     /// A sidecar inbound's mTLS mode (None elsewhere, or without identities: plaintext).
     pub mtls: Option<InboundMtls>,
+    /// A sidecar inbound's end-user token verification (RequestAuthentication); in the
+    /// listener, as istiod has it: a change of issuers or keys is a listener update.
+    pub(crate) jwt: Option<Box<JwtAuthentication>>,
+}
+
+/// An HTTP filter's `typed_config`: only its type, or the JWT filter's providers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum FilterConfig {
+    Type(Empty),
+    Jwt(Box<Any<JwtAuthentication>>),
 }
 
 impl HttpListener {
@@ -74,30 +86,31 @@ impl HttpListener {
     /// `tls` (its proxy's SDS secrets) terminates mTLS as its [`InboundMtls`] says.
     pub(crate) fn build(&self, routes: RouteSpecifier, tls: Option<&SdsSources>) -> Listener {
         let inbound = self.kind == ListenerKind::SidecarInbound;
+        let typed = |name, type_url| TypedExtension {
+            name,
+            typed_config: FilterConfig::Type(Empty(type_url)),
+        };
         let mut http_filters = Vec::new();
-        if inbound {
-            // No rules here: enforcement comes from each route's RBACPerRoute.
+        if let (true, Some(jwt)) = (inbound, &self.jwt) {
+            // Authentication before authorization: the RBAC filters match its payload.
             http_filters.push(TypedExtension {
-                name: RBAC_DENY_FILTER,
-                typed_config: Empty(RBAC_TYPE),
-            });
-            http_filters.push(TypedExtension {
-                name: RBAC_ALLOW_FILTER,
-                typed_config: Empty(RBAC_TYPE),
+                name: JWT_AUTHN_FILTER,
+                typed_config: FilterConfig::Jwt(Box::new(Any::new((**jwt).clone()))),
             });
         }
-        http_filters.push(TypedExtension {
-            name: FAULT_FILTER,
-            typed_config: Empty(
-                "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-            ),
-        });
-        http_filters.push(TypedExtension {
-            name: "envoy.filters.http.router",
-            typed_config: Empty(
-                "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-            ),
-        });
+        if inbound {
+            // No rules here: enforcement comes from each route's RBACPerRoute.
+            http_filters.push(typed(RBAC_DENY_FILTER, RBAC_TYPE));
+            http_filters.push(typed(RBAC_ALLOW_FILTER, RBAC_TYPE));
+        }
+        http_filters.push(typed(
+            FAULT_FILTER,
+            "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        ));
+        http_filters.push(typed(
+            "envoy.filters.http.router",
+            "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+        ));
         let mtls = match (self.mtls, tls) {
             (Some(mode), Some(sds)) if inbound => Some((mode, sds)),
             _ => None,
@@ -195,7 +208,7 @@ pub(crate) struct HttpConnectionManager {
     pub(crate) normalize_path: bool,
     #[serde(flatten)]
     pub(crate) limits: HcmLimits,
-    pub(crate) http_filters: Vec<TypedExtension<Empty>>,
+    pub(crate) http_filters: Vec<TypedExtension<FilterConfig>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) forward_client_cert_details: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]

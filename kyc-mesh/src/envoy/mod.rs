@@ -9,6 +9,7 @@ pub(crate) mod bootstrap;
 pub(crate) mod cluster;
 pub(crate) mod config_source;
 pub(crate) mod health;
+pub(crate) mod jwt_authn;
 pub(crate) mod limits;
 pub(crate) mod listener;
 pub(crate) mod matcher;

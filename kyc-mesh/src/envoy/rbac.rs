@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::matcher::{HeaderMatcher, StringMatcher};
+use super::matcher::{HeaderMatcher, MetadataMatcher, StringMatcher};
 use super::Message;
 
 /// `RBACPerRoute`: `rbac: None` turns the filter off for the route (the probes).
@@ -70,6 +70,10 @@ pub(crate) enum Principal {
     Not(Box<Principal>),
     /// The peer certificate's URI SAN (its SPIFFE ID).
     Authenticated(StringMatcher),
+    /// The request's dynamic metadata: a verified token's claims (`requestPrincipals`,
+    /// `request.auth.*`). Written as `sourced_metadata` (dynamic): istiod still writes the
+    /// older `metadata` field, which Envoy 1.40 warns is deprecated on every load.
+    Metadata(MetadataMatcher),
 }
 
 #[derive(Serialize)]
@@ -85,6 +89,11 @@ struct Ids<'a, T> {
 #[derive(Serialize)]
 struct PathMatcher<'a> {
     path: &'a StringMatcher,
+}
+
+#[derive(Serialize)]
+struct Sourced<'a> {
+    metadata_matcher: &'a MetadataMatcher,
 }
 
 #[derive(Serialize)]
@@ -118,6 +127,9 @@ impl Serialize for Principal {
             Principal::Not(p) => m.serialize_entry("not_id", p)?,
             Principal::Authenticated(principal_name) => {
                 m.serialize_entry("authenticated", &Authenticated { principal_name })?
+            }
+            Principal::Metadata(metadata_matcher) => {
+                m.serialize_entry("sourced_metadata", &Sourced { metadata_matcher })?
             }
         }
         m.end()

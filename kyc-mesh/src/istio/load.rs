@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{
     gateway_api, AuthorizationPolicy, Deployment, DestinationRule, Gateway, Loaded, Namespace,
-    Object, Origin, PeerAuthentication, Service, VirtualService,
+    Object, Origin, PeerAuthentication, RequestAuthentication, Service, VirtualService,
 };
 
 /// One load error: file, object and (where known) field path.
@@ -31,7 +31,6 @@ impl LoadError {
 
 /// Kinds that only mean something with istiod / sidecars.
 const NEEDS_ISTIOD: &[&str] = &[
-    "RequestAuthentication",
     "Sidecar",
     "EnvoyFilter",
     "ServiceEntry",
@@ -114,6 +113,9 @@ fn object_of(
         "AuthorizationPolicy" if istio_security => {
             typed::<AuthorizationPolicy>(value, file, label).map(Object::AuthorizationPolicy)
         }
+        "RequestAuthentication" if istio_security => {
+            typed::<RequestAuthentication>(value, file, label).map(Object::RequestAuthentication)
+        }
         k if NEEDS_ISTIOD.contains(&k) => Err(LoadError::new(
             file,
             label,
@@ -123,7 +125,7 @@ fn object_of(
             file,
             label,
             format!(
-                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, security.istio.io PeerAuthentication/AuthorizationPolicy, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see docs/deploy.md)"
+                "apiVersion {api:?} kind {kind:?} is not translated by the local mesh (it reads v1 Service/ServiceAccount/ConfigMap/Namespace, apps/v1 Deployment, networking.istio.io Gateway/VirtualService/DestinationRule, security.istio.io PeerAuthentication/RequestAuthentication/AuthorizationPolicy, gateway.networking.k8s.io Gateway/HTTPRoute); use the minikube + Istio path (see docs/deploy.md)"
             ),
         )),
     }
@@ -339,10 +341,10 @@ spec:
 
     #[test]
     fn istiod_kinds_are_refused_with_minikube_hint() {
-        let yaml = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: default\nspec: {}\n";
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  name: default\nspec: {}\n";
         let err = parse_documents(yaml, Path::new("p.yaml")).unwrap_err();
         let msg = err[0].to_string();
-        assert!(msg.contains("RequestAuthentication"), "{msg}");
+        assert!(msg.contains("kind Sidecar"), "{msg}");
         assert!(msg.contains("minikube"), "{msg}");
     }
 

@@ -90,6 +90,7 @@ pub(crate) enum Object {
     ApiGateway(gateway_api::Gateway),
     HttpRoute(gateway_api::HttpRoute),
     PeerAuthentication(PeerAuthentication),
+    RequestAuthentication(RequestAuthentication),
     AuthorizationPolicy(AuthorizationPolicy),
 }
 

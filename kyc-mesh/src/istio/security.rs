@@ -1,7 +1,8 @@
 //! Istio security kinds (security.istio.io): `PeerAuthentication` (what a sidecar's
-//! inbound accepts) and `AuthorizationPolicy` (who may call what). Parsed with
-//! `deny_unknown_fields` like the routing kinds: a field the local mesh does not translate
-//! (`ipBlocks`, `hosts`, `requestPrincipals`, `targetRef`, …) is refused by name.
+//! inbound accepts), `RequestAuthentication` (which end-user tokens (JWT) it verifies) and
+//! `AuthorizationPolicy` (who may call what). Parsed with `deny_unknown_fields` like the
+//! routing kinds: a field the local mesh does not translate (`ipBlocks`, `hosts`,
+//! `targetRef`, …) is refused by name.
 
 use std::collections::BTreeMap;
 
@@ -100,6 +101,9 @@ pub(crate) struct From {
 pub(crate) struct Source {
     pub(crate) principals: Vec<String>,
     pub(crate) not_principals: Vec<String>,
+    /// End users: `<iss>/<sub>` of a token a RequestAuthentication verified (`*` any).
+    pub(crate) request_principals: Vec<String>,
+    pub(crate) not_request_principals: Vec<String>,
     pub(crate) namespaces: Vec<String>,
     pub(crate) not_namespaces: Vec<String>,
 }
@@ -128,4 +132,54 @@ pub(crate) struct Condition {
     pub(crate) key: String,
     pub(crate) values: Vec<String>,
     pub(crate) not_values: Vec<String>,
+}
+
+pub(crate) type RequestAuthentication = Resource<RequestAuthenticationSpec>;
+
+impl Spec for RequestAuthenticationSpec {
+    fn absent() -> Option<Self> {
+        Some(Self::default())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RequestAuthenticationSpec {
+    pub(crate) selector: Option<WorkloadSelector>,
+    pub(crate) jwt_rules: Vec<JwtRule>,
+}
+
+/// One accepted issuer (Istio's `JWTRule`).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct JwtRule {
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    /// The keys inline (a JWKS document as text): what the local mesh verifies with.
+    pub(crate) jwks: Option<String>,
+    /// Refused locally (istiod fetches it; nothing fetches here), named by `translate`.
+    pub(crate) jwks_uri: Option<String>,
+    /// Only with `jwksUri`: refused with it.
+    pub(crate) timeout: Option<String>,
+    pub(crate) from_headers: Vec<JwtHeader>,
+    pub(crate) from_params: Vec<String>,
+    pub(crate) from_cookies: Vec<String>,
+    pub(crate) output_payload_to_header: Option<String>,
+    pub(crate) forward_original_token: bool,
+    pub(crate) output_claim_to_headers: Vec<ClaimToHeader>,
+    pub(crate) space_delimited_claims: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct JwtHeader {
+    pub(crate) name: String,
+    pub(crate) prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ClaimToHeader {
+    pub(crate) header: String,
+    pub(crate) claim: String,
 }

@@ -109,6 +109,22 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &'static str) -> Resu
 fn text(v: Option<&AnyValue>) -> Option<String> {
     Some(match v?.value.as_ref()? {
         Value::StringValue(s) => s.clone(),
+        other => scalar_text(other)?,
+    })
+}
+
+/// [`text`] of a value the caller owns: a string is moved, not copied (the receiver's hot path:
+/// every kept attribute and access-log line).
+fn owned_text(v: Option<AnyValue>) -> Option<String> {
+    match v?.value? {
+        Value::StringValue(s) => Some(s),
+        other => scalar_text(&other),
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::StringValue(s) => s.clone(),
         Value::BoolValue(b) => b.to_string(),
         Value::IntValue(i) => i.to_string(),
         Value::DoubleValue(d) => d.to_string(),
@@ -133,12 +149,12 @@ fn service_of(resource: Option<&Resource>, key: &str) -> String {
 
 /// The shown attributes and how many were not shown.
 fn shown(attributes: Vec<KeyValue>) -> (Vec<(String, String)>, u32) {
-    let mut kept = Vec::new();
+    let mut kept = Vec::with_capacity(attributes.len().min(SHOWN.len()));
     let mut hidden = 0u32;
     for kv in attributes {
         match SHOWN
             .contains(&kv.key.as_str())
-            .then(|| text(kv.value.as_ref()))
+            .then(|| owned_text(kv.value))
             .flatten()
         {
             Some(v) => {
@@ -243,7 +259,7 @@ pub(crate) fn log_lines(request: ExportLogsServiceRequest) -> Decoded<LogLine> {
                         .get_or_insert_with(|| "a log record without a trace id".into());
                     continue;
                 };
-                let Some(body) = text(record.body.as_ref()) else {
+                let Some(mut body) = owned_text(record.body) else {
                     out.rejected += 1;
                     out.why
                         .get_or_insert_with(|| "a log record without a text body".into());
@@ -266,7 +282,10 @@ pub(crate) fn log_lines(request: ExportLogsServiceRequest) -> Decoded<LogLine> {
                     service: service.clone(),
                     upstream_cluster: upstream,
                     at_ns: at,
-                    text: body.trim_end().to_string(),
+                    text: {
+                        body.truncate(body.trim_end().len());
+                        body
+                    },
                 });
             }
         }

@@ -231,6 +231,7 @@ pub(crate) fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPl
         local_port: ports.gateway,
         limits: GatewayLimits::default(),
         mtls: None,
+        jwt: None,
     };
     let ingress = ProxyConfig {
         node: Node {

@@ -6,16 +6,28 @@
 //!   namespace's (no selector) over the mesh's (no selector, in the root namespace
 //!   `istio-system`, Istio's default `rootNamespace`); `UNSET` inherits; PERMISSIVE when
 //!   nothing sets a mode. Several at one level: the first in file order (Istio: the oldest).
+//! - **RequestAuthentication**: the JWT rules of those of the workload's namespace and of the
+//!   root namespace whose selector matches it, sorted by issuer → one `jwt_authn` provider
+//!   each (`envoy::jwt_authn`, istiod's `policy_applier.go`). A request without a token passes
+//!   it; a token that is present must be valid (else 401, Envoy's message). The keys must be
+//!   inline (`jwks`): nothing fetches a `jwksUri` locally.
 //! - **AuthorizationPolicy**: those of the workload's namespace and of the root namespace
 //!   whose selector matches it (none = all workloads there). DENY before ALLOW; with an
 //!   ALLOW policy, a request no rule allows gets `403 RBAC: access denied`; a policy
 //!   without rules allows nothing. CUSTOM and AUDIT are refused (no external authorizer,
-//!   no audit sink locally).
+//!   no audit sink locally). `requestPrincipals` (`<iss>/<sub>`) and the `request.auth.*`
+//!   conditions match the verified token's payload in the dynamic metadata, as istiod's
+//!   `authz/model/generator.go` builds them.
 
 use std::collections::BTreeMap;
 
 use crate::analyze::{Code, Severity};
+use crate::envoy::jwt_authn::{
+    ClaimToHeader, DataSource, FromHeader, JwtAuthentication, JwtProvider, NormalizePayload,
+    JWT_AUTHN_FILTER, PAYLOAD_IN_METADATA,
+};
 use crate::envoy::listener::{InboundMtls, RBAC_ALLOW_FILTER, RBAC_DENY_FILTER};
+use crate::envoy::matcher::{MetadataMatcher, PathSegment, ValueMatcher};
 use crate::envoy::rbac::{Permission, Policy, Principal, Rbac, RbacAction, RbacPerRoute, Rules};
 use crate::envoy::route::{HeaderMatcher, PerFilterConfig, RegexMatcher, StringMatcher};
 use crate::envoy::Any;
@@ -82,9 +94,112 @@ fn source(s: &Source) -> Principal {
     };
     all.extend(list(&s.principals, principal));
     all.extend(list(&s.not_principals, principal).map(|p| Principal::Not(Box::new(p))));
+    all.extend(list(&s.request_principals, request_principal));
+    all.extend(
+        list(&s.not_request_principals, request_principal).map(|p| Principal::Not(Box::new(p))),
+    );
     all.extend(list(&s.namespaces, namespace));
     all.extend(list(&s.not_namespaces, namespace).map(|p| Principal::Not(Box::new(p))));
     all_of(all, Principal::And, Principal::Any)
+}
+
+/// A claim of the verified token's payload (`path`: `iss`, or nested `a`, `b`).
+fn claim(path: &[&str], value: ValueMatcher) -> Principal {
+    let mut segments = vec![PathSegment {
+        key: PAYLOAD_IN_METADATA.into(),
+    }];
+    segments.extend(path.iter().map(|k| PathSegment { key: k.to_string() }));
+    Principal::Metadata(MetadataMatcher {
+        filter: JWT_AUTHN_FILTER,
+        path: segments,
+        value,
+    })
+}
+
+fn any_string() -> StringMatcher {
+    StringMatcher::SafeRegex(RegexMatcher { regex: ".+".into() })
+}
+
+/// A `requestPrincipals` value, `<iss>/<sub>` split at the last `/` (an issuer may be a URL),
+/// with Istio's wildcards: `*`, `*<suffix>`, `<prefix>*`.
+fn request_principal(v: &str) -> Principal {
+    let (iss, sub) = match v.rfind('/') {
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
+        None => (v, None),
+    };
+    let (m_iss, m_sub) = if v == "*" {
+        (any_string(), any_string())
+    } else if let Some(rest) = v.strip_prefix('*') {
+        match sub {
+            Some(sub) if iss == "*" => (any_string(), StringMatcher::Exact(sub.into())),
+            Some(sub) => (
+                StringMatcher::Suffix(iss.trim_start_matches('*').into()),
+                StringMatcher::Exact(sub.into()),
+            ),
+            None => (any_string(), StringMatcher::Suffix(rest.into())),
+        }
+    } else if let Some(rest) = v.strip_suffix('*') {
+        match sub {
+            Some("*") => (StringMatcher::Exact(iss.into()), any_string()),
+            Some(sub) => (
+                StringMatcher::Exact(iss.into()),
+                StringMatcher::Prefix(sub.trim_end_matches('*').into()),
+            ),
+            None => (StringMatcher::Prefix(rest.into()), any_string()),
+        }
+    } else {
+        (
+            StringMatcher::Exact(iss.into()),
+            StringMatcher::Exact(sub.unwrap_or("").into()),
+        )
+    };
+    Principal::And(vec![
+        claim(&["iss"], ValueMatcher::String(m_iss)),
+        claim(&["sub"], ValueMatcher::String(m_sub)),
+    ])
+}
+
+/// A claim that may be a string or a list: matches when it (or one of its elements) is one
+/// of `values` (istiod's `MetadataListValueMatcher` with the extended JWT form).
+fn claim_values(path: &[&str], values: &[String]) -> Principal {
+    let strings: Vec<ValueMatcher> = values
+        .iter()
+        .map(|v| ValueMatcher::String(istio_match(v, "")))
+        .collect();
+    let one = match strings.len() {
+        1 => strings
+            .into_iter()
+            .next()
+            .unwrap_or(ValueMatcher::Or(Vec::new())),
+        _ => ValueMatcher::Or(strings),
+    };
+    claim(
+        path,
+        ValueMatcher::Or(vec![ValueMatcher::ListOneOf(Box::new(one.clone())), one]),
+    )
+}
+
+/// `[a]` or `[a][b]…` after `request.auth.claims`: the claim's path.
+fn claim_path(rest: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    let mut rest = rest;
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[')?;
+        let end = inner.find(']')?;
+        let name = &inner[..end];
+        if name.is_empty() || name.contains('[') {
+            return None;
+        }
+        out.push(name);
+        rest = &inner[end + 1..];
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A `when` condition: on the request (a permission) or on who sent it (a principal).
+enum Matched {
+    Permission(Permission),
+    Principal(Principal),
 }
 
 fn method(m: &str) -> Permission {
@@ -198,13 +313,19 @@ impl Ctx<'_> {
             .map(|(j, to)| self.operation(o, w, i, j, &to.operation))
             .collect::<Option<_>>()?;
         perms.extend(any_of(ops, Permission::Or));
+        let mut whom = Vec::new();
         for (j, c) in rule.when.iter().enumerate() {
-            perms.push(self.condition(o, i, j, c)?);
+            match self.condition(o, i, j, c)? {
+                Matched::Permission(p) => perms.push(p),
+                Matched::Principal(p) => whom.push(p),
+            }
         }
         let sources = rule.from.iter().map(|f| source(&f.source)).collect();
+        whom.insert(0, any_of(sources, Principal::Or).unwrap_or(Principal::Any));
+        whom.retain(|p| *p != Principal::Any);
         Some(Policy {
             permissions: vec![all_of(perms, Permission::And, Permission::Any)],
-            principals: vec![any_of(sources, Principal::Or).unwrap_or(Principal::Any)],
+            principals: vec![all_of(whom, Principal::And, Principal::Any)],
         })
     }
 
@@ -254,14 +375,54 @@ impl Ctx<'_> {
         Some(all_of(all, Permission::And, Permission::Any))
     }
 
-    fn condition(&mut self, o: &Loaded, i: usize, j: usize, c: &Condition) -> Option<Permission> {
+    fn condition(&mut self, o: &Loaded, i: usize, j: usize, c: &Condition) -> Option<Matched> {
+        let on_token = |path: Vec<&str>| {
+            let mut all = Vec::new();
+            if !c.values.is_empty() {
+                all.push(claim_values(&path, &c.values));
+            }
+            if !c.not_values.is_empty() {
+                all.push(Principal::Not(Box::new(claim_values(&path, &c.not_values))));
+            }
+            Matched::Principal(all_of(all, Principal::And, Principal::Any))
+        };
+        match c.key.as_str() {
+            "request.auth.principal" => {
+                let mut all = Vec::new();
+                let list = |v: &[String]| {
+                    any_of(
+                        v.iter().map(|x| request_principal(x)).collect(),
+                        Principal::Or,
+                    )
+                };
+                all.extend(list(&c.values));
+                all.extend(list(&c.not_values).map(|p| Principal::Not(Box::new(p))));
+                return Some(Matched::Principal(all_of(
+                    all,
+                    Principal::And,
+                    Principal::Any,
+                )));
+            }
+            "request.auth.audiences" => return Some(on_token(vec!["aud"])),
+            "request.auth.presenter" => return Some(on_token(vec!["azp"])),
+            _ => {}
+        }
+        if let Some(rest) = c.key.strip_prefix("request.auth.claims") {
+            return match claim_path(rest) {
+                Some(path) => Some(on_token(path)),
+                None => {
+                    self.findings.push(Severity::Error, o, format!("spec.rules[{i}].when[{j}].key {:?}: expected request.auth.claims[NAME] (or [NAME][NESTED]…)", c.key));
+                    None
+                }
+            };
+        }
         let header = c
             .key
             .strip_prefix("request.headers[")
             .and_then(|k| k.strip_suffix(']'))
             .filter(|k| !k.is_empty());
         let Some(name) = header else {
-            self.findings.push(Severity::Error, o, format!("spec.rules[{i}].when[{j}].key {:?} is not translated by the local mesh (only request.headers[NAME])", c.key));
+            self.findings.push(Severity::Error, o, format!("spec.rules[{i}].when[{j}].key {:?} is not translated by the local mesh (only request.headers[NAME], request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[NAME])", c.key));
             return None;
         };
         let matcher = |v: &String| {
@@ -279,13 +440,134 @@ impl Ctx<'_> {
         if let Some(not) = any_of(c.not_values.iter().map(matcher).collect(), Permission::Or) {
             all.push(Permission::Not(Box::new(not)));
         }
-        Some(all_of(all, Permission::And, Permission::Any))
+        Some(Matched::Permission(all_of(
+            all,
+            Permission::And,
+            Permission::Any,
+        )))
+    }
+
+    /// Workload `w`'s inbound token verification (`None`: no RequestAuthentication applies).
+    /// Invalid rules were reported by [`Ctx::check_security`] (and fail the translation).
+    pub(super) fn inbound_jwt(&self, w: &Workload) -> Option<JwtAuthentication> {
+        let providers: Vec<JwtProvider> = self
+            .registry
+            .jwt_rules_for(w)
+            .into_iter()
+            .filter_map(|r| {
+                let mut claims: Vec<String> = r.space_delimited_claims.clone().unwrap_or_default();
+                claims.extend(["permission".to_string(), "scope".to_string()]);
+                claims.sort();
+                claims.dedup();
+                Some(JwtProvider {
+                    issuer: r.issuer.clone(),
+                    audiences: r.audiences.clone(),
+                    local_jwks: DataSource {
+                        inline_string: r.jwks.clone()?,
+                    },
+                    forward: r.forward_original_token,
+                    from_headers: r
+                        .from_headers
+                        .iter()
+                        .map(|h| FromHeader {
+                            name: h.name.clone(),
+                            value_prefix: h.prefix.clone(),
+                        })
+                        .collect(),
+                    from_params: r.from_params.clone(),
+                    from_cookies: r.from_cookies.clone(),
+                    forward_payload_header: r.output_payload_to_header.clone(),
+                    payload_in_metadata: PAYLOAD_IN_METADATA,
+                    normalize_payload_in_metadata: NormalizePayload {
+                        space_delimited_claims: claims,
+                    },
+                    claim_to_headers: r
+                        .output_claim_to_headers
+                        .iter()
+                        .map(|c| ClaimToHeader {
+                            header_name: c.header.to_ascii_lowercase(),
+                            claim_name: c.claim.clone(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        (!providers.is_empty()).then(|| JwtAuthentication::new(providers))
+    }
+
+    /// `check` on the RequestAuthentications: what the local mesh cannot honour, named by field.
+    fn check_request_authentications(&mut self) {
+        for (o, ra) in self.registry.request_authentications.clone() {
+            if self.plan.edge_only {
+                self.findings.push(Severity::Error, o, "no sidecars in this mesh (`up --no-sidecars` or --external-services): nothing would verify tokens (Istio verifies them in the workload's sidecar) and the AuthorizationPolicies on `requestPrincipals` would not apply; run `kyc-mesh up` with its sidecars (the default)".into());
+            }
+            if ra.spec.jwt_rules.is_empty() {
+                self.findings.push(Severity::Warning, o, "spec.jwtRules is empty: no token is verified (Istio accepts it and does nothing)".into());
+            }
+            let mut issuers = Vec::new();
+            for (i, r) in ra.spec.jwt_rules.iter().enumerate() {
+                let at = format!("spec.jwtRules[{i}]");
+                let mut bad = |field: &str, message: String| {
+                    self.findings
+                        .push(Severity::Error, o, format!("{at}.{field}: {message}"));
+                };
+                if r.issuer.trim().is_empty() {
+                    bad("issuer", "required (the `iss` a token must carry)".into());
+                }
+                if issuers.contains(&r.issuer) {
+                    bad(
+                        "issuer",
+                        format!(
+                            "{:?} is already in another rule of this RequestAuthentication",
+                            r.issuer
+                        ),
+                    );
+                }
+                issuers.push(r.issuer.clone());
+                if r.jwks_uri.is_some() {
+                    bad("jwksUri", "not translated by the local mesh (nothing fetches keys here; istiod does in the cluster): put the keys inline in `jwks` (`kyc-mesh token --jwks` prints the demo keys), or use the minikube + Istio path".into());
+                } else if r.timeout.is_some() {
+                    bad("timeout", "only means something with `jwksUri`".into());
+                }
+                match &r.jwks {
+                    None if r.jwks_uri.is_none() => bad("jwks", "required by the local mesh: the issuer's public keys inline, as a JWKS document (`{\"keys\": [...]}`)".into()),
+                    None => {}
+                    Some(text) => {
+                        if let Err(e) = check_jwks(text) {
+                            bad("jwks", e);
+                        }
+                    }
+                }
+                for (j, h) in r.from_headers.iter().enumerate() {
+                    if h.name.trim().is_empty() {
+                        bad(&format!("fromHeaders[{j}].name"), "required".into());
+                    }
+                }
+                let mut seen = Vec::new();
+                for (j, c) in r.output_claim_to_headers.iter().enumerate() {
+                    let h = c.header.to_ascii_lowercase();
+                    if h.is_empty() || c.claim.is_empty() {
+                        bad(
+                            &format!("outputClaimToHeaders[{j}]"),
+                            "needs both `header` and `claim`".into(),
+                        );
+                    } else if seen.contains(&h) {
+                        bad(
+                            &format!("outputClaimToHeaders[{j}].header"),
+                            format!("{h:?} is used twice (Istio requires each header once)"),
+                        );
+                    }
+                    seen.push(h);
+                }
+            }
+        }
     }
 
     /// `check` on the security kinds, once per translation (with or without sidecars):
     /// a selector that matches no pod (IST0127), an exact principal no proxy of the mesh
     /// has, a namespace no workload lives in (IST0101).
     pub(super) fn check_security(&mut self) {
+        self.check_request_authentications();
         let mut known: Vec<String> = self
             .topology
             .workloads
@@ -312,6 +594,12 @@ impl Ctx<'_> {
             .chain(
                 self.registry
                     .authorization_policies
+                    .iter()
+                    .map(|(o, p)| (*o, p.spec.selector.clone())),
+            )
+            .chain(
+                self.registry
+                    .request_authentications
                     .iter()
                     .map(|(o, p)| (*o, p.spec.selector.clone())),
             )
@@ -369,4 +657,30 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// What Envoy needs of an inline JWKS: a JSON object whose `keys` is a non-empty list of keys,
+/// each with a `kty`. (Envoy would accept a broken one and answer 401 to every token.)
+fn check_jwks(text: &str) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("not JSON ({e}); expected a JWKS document `{{\"keys\": [...]}}`"))?;
+    let keys = v
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or("not a JWKS document: expected an object with a `keys` list")?;
+    if keys.is_empty() {
+        return Err("`keys` is empty: no token could be verified".into());
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let kty = k.get("kty").and_then(|t| t.as_str()).unwrap_or("");
+        if !matches!(kty, "RSA" | "EC" | "oct" | "OKP") {
+            return Err(format!(
+                "keys[{i}]: `kty` must be RSA, EC, oct or OKP (got {kty:?})"
+            ));
+        }
+        if kty == "RSA" && (k.get("n").is_none() || k.get("e").is_none()) {
+            return Err(format!("keys[{i}]: an RSA key needs `n` and `e`"));
+        }
+    }
+    Ok(())
 }

@@ -99,6 +99,7 @@ impl Ctx<'_> {
             local_port: w.port,
             limits: GatewayLimits::default(),
             mtls: Some(mtls),
+            jwt: self.inbound_jwt(&w).map(Box::new),
         };
         let outbound_listener = HttpListener {
             kind: ListenerKind::SidecarOutbound,
@@ -106,6 +107,7 @@ impl Ctx<'_> {
             local_port: sp.outbound,
             limits: GatewayLimits::default(),
             mtls: None,
+            jwt: None,
         };
         let mut outbound_hosts = self.mesh_virtual_hosts(&w.namespace);
         let gateway = ClusterName::outbound(80, None, INGRESS_FQDN);

@@ -6,11 +6,12 @@
 //! canary at a time.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::canary::envoy_metrics::EnvoyMetrics;
-use crate::canary::load::{LoadError, LoadGen, LoadStatus, MAX_RPS};
+use crate::canary::load::{Bearer, LoadError, LoadGen, LoadStatus, MAX_RPS};
 use crate::canary::model::{CanarySpec, CanaryStatus, Phase, TraceLinks};
 use crate::canary::run::{run, Command, Update};
 use crate::canary::{Actuator, CanaryError};
@@ -18,6 +19,8 @@ use crate::envoy::ClusterName;
 use crate::field::FieldError;
 use crate::istio::RouteRef;
 use crate::ops::{Calls, MeshEvent, Op, Outcome, Refusal, Refused};
+use crate::snapshot::Snapshot;
+use crate::token;
 use crate::traces::hop::MeshNames;
 use crate::traces::query::canary_links;
 use crate::traces::store::Store;
@@ -50,6 +53,8 @@ pub(super) struct Canary {
     gateway_port: u16,
     /// Where a finished run finds its failing and slowest traces (`up`'s receiver).
     traces: Option<Arc<TraceLinker>>,
+    /// The token the load generator's requests carry (see [`demo_bearer`]).
+    bearer: Bearer,
 }
 
 /// A finished run's trace links, from `up`'s receiver.
@@ -75,6 +80,38 @@ impl TraceLinker {
             .map(|port| format!("http://localhost:{port}/#trace="));
         links
     }
+}
+
+/// The load generator's token: a demo token (10 minutes, minted again a minute before it
+/// expires) while the generation in force verifies tokens of the demo issuer at the KYC API
+/// (`jwt-auth`), none otherwise. Read from the published generation, so `use` takes effect
+/// on the next request.
+pub(super) fn demo_bearer(generations: watch::Receiver<Arc<Snapshot>>) -> Bearer {
+    const LIFETIME: Duration = Duration::from_secs(600);
+    // (generation, asks for the demo token), and the token with its expiry.
+    let asks: Mutex<(u64, bool)> = Mutex::new((0, false));
+    let minted: Mutex<Option<(String, u64)>> = Mutex::new(None);
+    Arc::new(move || {
+        let snapshot = generations.borrow().clone();
+        let needed = {
+            let mut a = asks.lock().unwrap_or_else(PoisonError::into_inner);
+            if a.0 != snapshot.generation {
+                let demo = snapshot.end_user_auth().is_some_and(|e| e.demo);
+                *a = (snapshot.generation, demo);
+            }
+            a.1
+        };
+        if !needed {
+            return None;
+        }
+        let now = token::unix_now();
+        let mut m = minted.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.as_ref().is_none_or(|(_, exp)| *exp < now + 60) {
+            let fresh = token::demo_token("kyc-mesh-load", LIFETIME).ok()?;
+            *m = Some((fresh, now + LIFETIME.as_secs()));
+        }
+        m.as_ref().map(|(t, _)| t.clone())
+    })
 }
 
 /// Moves weights with a typed `set-weights` call into `up`'s loop, like any client: the same
@@ -129,6 +166,7 @@ impl Canary {
         bus: broadcast::Sender<MeshEvent>,
         gateway_port: u16,
         traces: Option<TraceLinker>,
+        bearer: Bearer,
     ) -> Self {
         Canary {
             running: None,
@@ -137,6 +175,7 @@ impl Canary {
             bus,
             gateway_port,
             traces: traces.map(Arc::new),
+            bearer,
         }
     }
 
@@ -291,7 +330,12 @@ impl Canary {
         let report = move |load| {
             let _ = bus.send(MeshEvent::Load(load));
         };
-        self.load = Some(LoadGen::start(self.gateway_port, rps, report)?);
+        self.load = Some(LoadGen::start(
+            self.gateway_port,
+            rps,
+            self.bearer.clone(),
+            report,
+        )?);
         Ok(())
     }
 }

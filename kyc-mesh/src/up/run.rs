@@ -40,7 +40,8 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         names: MeshNames::from_topology(topology),
         dashboard: o.dashboard_port,
     });
-    let canary = Canary::new(calls.clone(), bus.clone(), o.ports.gateway, linker);
+    let bearer = super::canary::demo_bearer(config.subscribe());
+    let canary = Canary::new(calls.clone(), bus.clone(), o.ports.gateway, linker, bearer);
     let mut mesh = Mesh {
         o,
         fleet,

@@ -96,12 +96,13 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         Default::default()
     };
     let xds_dir = o.state_dir.join(format!("xds-{}", std::process::id()));
-    let layout = Layout::allocate(
+    let mut layout = Layout::allocate(
         &topology,
         &injected,
         &o.reserved_ports(),
         xds_dir.join("certs"),
     )?;
+    layout.plan.edge_only = !o.sidecars || o.external_services;
     let mut accepted = first.translate(&layout.plan).map_err(not_translated)?;
     for f in &accepted.notes {
         eprintln!("{f}");

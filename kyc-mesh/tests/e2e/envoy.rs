@@ -82,11 +82,11 @@ async fn canary_scenarios_and_use_switch_the_running_mesh() {
     assert!(out.status.success());
     let m = tally(&c, &mesh.url("/credit-check/report"), 60, &[]).await;
     assert!(count(&m, BASIC) > 0 && count(&m, ADVANCED) > 0, "{m:?}");
-    // A scenario that needs istiod (JWT) is refused and the mesh keeps its config.
+    // A scenario that needs istiod (a Sidecar resource) is refused and the mesh keeps its config.
     let dir = tempfile::tempdir().expect("tmp");
-    let jwt = dir.path().join("jwt.yaml");
-    std::fs::write(&jwt, crate::helpers::NEEDS_ISTIOD_YAML).expect("write");
-    let out = mesh.use_scenario(&jwt.display().to_string());
+    let istiod = dir.path().join("sidecar.yaml");
+    std::fs::write(&istiod, crate::helpers::NEEDS_ISTIOD_YAML).expect("write");
+    let out = mesh.use_scenario(&istiod.display().to_string());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("minikube"));
 }

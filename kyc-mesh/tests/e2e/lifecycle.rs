@@ -258,20 +258,20 @@ fn check_passes_on_networking_and_refuses_istiod_kinds() {
         String::from_utf8_lossy(&out.stdout)
     );
     let dir = tempfile::tempdir().expect("tmp");
-    let jwt = dir.path().join("jwt.yaml");
-    std::fs::write(&jwt, crate::helpers::NEEDS_ISTIOD_YAML).expect("write");
+    let istiod = dir.path().join("sidecar.yaml");
+    std::fs::write(&istiod, crate::helpers::NEEDS_ISTIOD_YAML).expect("write");
     let out = Command::new(kyc_mesh())
         .arg("--networking")
         .arg(repo_networking())
         .arg("--scenario")
-        .arg(&jwt)
+        .arg(&istiod)
         .arg("check")
         .output()
         .expect("check");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text.contains("RequestAuthentication") && text.contains("minikube"),
+        text.contains(crate::helpers::NEEDS_ISTIOD_KIND) && text.contains("minikube"),
         "{text}"
     );
 }

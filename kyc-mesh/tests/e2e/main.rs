@@ -24,6 +24,8 @@
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
 //! - [`gateway_api`]: the Gateway API scenario (Gateway + HTTPRoutes) on the running mesh;
 //! - [`hostile_yaml`]: hostile YAML saved into a running mesh's networking/;
+//! - [`jwt_auth`]: end-user authentication (jwt-auth): Istio's statuses, hostile tokens, the
+//!   audit line, the mesh's own traffic with a demo token, live key rotation under load;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
 //! [`helpers`] holds the fixtures (`helpers::cdp`: Chromium driven over the DevTools
@@ -44,6 +46,7 @@ mod gateway;
 mod gateway_api;
 mod generations;
 mod hostile_yaml;
+mod jwt_auth;
 mod lifecycle;
 mod prometheus;
 mod replicas;

@@ -77,6 +77,12 @@ async fn swagger_ui_renders_the_served_spec_and_the_browser_url_shows_a_report()
         dom.contains("opblock-get") && dom.contains("opblock-post"),
         "GET and POST operations"
     );
+    // Bearer authentication is declared: the Authorize button (the jwt-auth scenario's token).
+    assert!(
+        dom.contains("btn authorize"),
+        "Swagger UI's Authorize button: {}",
+        &dom[..dom.len().min(500)]
+    );
 
     for (service, url) in [
         ("kyc-credit-check-basic", basic.url("/swagger-ui/")),

@@ -1,5 +1,6 @@
-//! The real binaries as child processes: logs never carry personal data, SIGTERM drains and exits 0,
-//! a bad configuration value stops start-up with a message naming the variable.
+//! The real binaries as child processes: logs never carry personal data (nor a token), the audit
+//! trail has one line per KYC report request, SIGTERM drains and exits 0, a bad configuration value
+//! stops start-up with a message naming the variable.
 
 use axum::http::StatusCode;
 use kyc_common::testing::{clean_applicant, eventually};
@@ -21,6 +22,9 @@ const PERSONAL: [&str; 12] = [
     "Martin",
     "FR1234567",
 ];
+
+/// A token-like value sent to the aggregator: never logged either.
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl";
 
 fn zebulon() -> Value {
     let mut a = clean_applicant();
@@ -48,10 +52,14 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
     .await;
     let http = client();
 
-    // Successful scoring, by every route and method.
+    // Successful scoring, by every route and method; the POSTs as the jwt-auth scenario's
+    // sidecar forwards them (the verified subject and issuer; a token the app must not log).
     for t in ["basicReport", "advancedReport", "report"] {
         let r = http
             .post(aggregator.url(&format!("/kyc/v1/customer?type={t}")))
+            .header("x-kyc-subject", "auditor-7")
+            .header("x-kyc-issuer", "kyc-demo@banknext.example")
+            .header("authorization", format!("Bearer {TOKEN}"))
             .json(&zebulon())
             .send()
             .await
@@ -124,6 +132,7 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         .chain(&advanced_log)
         .collect();
     for line in &all {
+        assert!(!line.contains(TOKEN), "the token in a log line: {line}");
         for value in PERSONAL {
             assert!(
                 !line.contains(value),
@@ -164,6 +173,53 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         aggregator_log.iter().any(|l| l.contains("\"status\":502")),
         "the 502 was logged"
     );
+    // The audit trail: one line per request to the KYC API (6 scored, 2 invalid, 1 bad JSON,
+    // 1 answered 502), who asked and what came of it.
+    let audit: Vec<Value> = aggregator_log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["audit"] == "kyc-report")
+        .collect();
+    assert_eq!(audit.len(), 10, "{audit:#?}");
+    let outcomes = |o: &str| audit.iter().filter(|l| l["outcome"] == o).count();
+    assert_eq!(
+        (outcomes("served"), outcomes("rejected"), outcomes("failed")),
+        (6, 3, 1)
+    );
+    let verified: Vec<&Value> = audit
+        .iter()
+        .filter(|l| l["identity"] == "verified")
+        .collect();
+    assert_eq!(verified.len(), 3, "{audit:#?}");
+    for l in &verified {
+        assert_eq!(l["subject"], "auditor-7");
+        assert_eq!(l["method"], "POST");
+        assert!(
+            l["served_by"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("kyc-credit-check-")),
+            "{l}"
+        );
+    }
+    for field in [
+        "subject",
+        "issuer",
+        "identity",
+        "request_id",
+        "method",
+        "report_type",
+        "outcome",
+        "status",
+        "served_by",
+    ] {
+        assert!(
+            audit.iter().all(|l| !l[field].is_null()),
+            "audit lines carry {field}"
+        );
+    }
+    assert!(audit
+        .iter()
+        .any(|l| l["identity"] == "anonymous" && l["subject"] == "anonymous"));
 }
 
 #[tokio::test]

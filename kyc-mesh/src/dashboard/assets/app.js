@@ -122,8 +122,13 @@ function renderGraph(v) {
     // Above a straight edge; by a curved one's end, away from the curve.
     const ly = y1 === y2 ? y1 - NODE_H / 2 - 26 : y2 < y1 ? y2 - 24 : y2 + 22;
     const lines = f.requests === 0 ? ["no traffic"] : [`${fmt.rps(f)} req/s`, `${fmt.ok(f)} · p99 ${fmt.p99(f)}`];
-    lines.forEach((t, i) => g.append(s("text", { x: mid, y: ly + i * 14, "text-anchor": "middle" }, t)));
-    edgeTraces(g, e, lines.length > 1 ? g.lastChild : null);
+    // Refused by a sidecar: 401 (a token refused), 403 (no token, a claim missing, RBAC).
+    if (f.unauthorized || f.forbidden) lines.push(`401 ×${f.unauthorized} · 403 ×${f.forbidden}`);
+    const texts = lines.map((t, i) => g.appendChild(s("text", { x: mid, y: ly + i * 14, "text-anchor": "middle" }, t)));
+    g.setAttribute("data-401", String(f.unauthorized));
+    g.setAttribute("data-403", String(f.forbidden));
+    // The success rate and p99 line (the second), clickable for the edge's traces.
+    edgeTraces(g, e, f.requests === 0 ? null : texts[1]);
     svg.append(g);
   }
   for (const n of v.nodes) {
@@ -374,8 +379,8 @@ function renderScenario(v) {
     traffic.addEventListener("change", sendLoad);
     rps.addEventListener("change", () => { if (traffic.checked) sendLoad(); });
     const counters = h("p", { class: "muted" });
-    scenarioForm = { select, traffic, rps, counters, current: h("p", {}) };
-    $("scenario").replaceChildren(scenarioForm.current,
+    scenarioForm = { select, traffic, rps, counters, current: h("p", {}), auth: h("p", { id: "auth" }) };
+    $("scenario").replaceChildren(scenarioForm.current, scenarioForm.auth,
       h("div", { class: "form" }, h("label", { for: "scenario-pick", text: "scenario" }), select), h("div", { class: "row" }, use),
       h("h3", {}, "Send traffic"),
       h("div", { class: "form" }, h("label", { for: "load-on", text: "load generator on" }), traffic,
@@ -383,6 +388,14 @@ function renderScenario(v) {
   }
   const f = scenarioForm;
   f.current.textContent = "in use: " + (v.scenario || "none (networking/ only)");
+  // The RequestAuthentication in force at the KYC API (who may ask for a report).
+  const a = v.auth;
+  f.auth.dataset.auth = a ? "jwt" : "none";
+  f.auth.textContent = a
+    ? `end-user auth: ${a.workload}'s sidecar verifies JWTs of ${a.issuers.join(", ")}` +
+      (a.audiences.length ? ` (audience ${a.audiences.join(", ")})` : "") +
+      (a.demoTokens ? "; kyc-mesh token is accepted and the load generator sends a demo token" : "")
+    : "end-user auth: none (no RequestAuthentication: anyone may ask for a report)";
   const names = ["", ...v.scenarios];
   if (f.select.options.length !== names.length && document.activeElement !== f.select) {
     f.select.replaceChildren(...names.map((n) => h("option", { value: n }, n || "none (networking/ only)")));
@@ -440,7 +453,7 @@ async function start() {
 }
 
 // ---- traces (the receiver of `kyc-mesh up`: GET /api/traces, /api/traces/{id}) -------------
-const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, shownAt: 0, busy: false, hover: false };
+const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, busy: false, hover: false };
 let traceUi = null;
 
 /** The report of the canary shown (or, in a replay, as it was at the slider's time). */
@@ -559,8 +572,9 @@ function tracesEvery(period) {
   setInterval(() => {
     if (document.hidden) return;
     refreshTraces(false);
-    // A trace still arriving: its last spans and access-log lines come within seconds.
-    if (tf.selected && Date.now() - tf.shownAt < 15000) showTrace(tf.selected, true);
+    // The trace shown may still be arriving: its last spans and access-log lines come within
+    // seconds (later on a loaded machine); redrawn only when it changed.
+    if (tf.selected) showTrace(tf.selected, true);
   }, period);
 }
 
@@ -606,7 +620,6 @@ function renderTraceList(a) {
 
 /** One trace's waterfall; `again`: the same trace refreshed (redrawn only when it grew). */
 async function showTrace(id, again) {
-  if (!again || tf.selected !== id) tf.shownAt = Date.now();
   tf.selected = id;
   for (const tr of traceControls().list.tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.trace === id);
   const box = traceUi.waterfall;

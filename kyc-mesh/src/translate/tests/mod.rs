@@ -3,6 +3,7 @@
 mod clusters;
 mod findings;
 mod gateway_api;
+mod jwt;
 mod routes;
 mod sidecars;
 

@@ -25,6 +25,7 @@ fn plan() -> SidecarPlan {
     SidecarPlan {
         sidecars,
         certs: "/certs".into(),
+        edge_only: false,
     }
 }
 

@@ -17,16 +17,30 @@ pub struct Load {
 impl Load {
     /// One worker per URL (repeat a URL for more workers on it).
     pub fn start(urls: &[String]) -> Load {
+        Self::start_with_headers(urls, &[])
+    }
+
+    /// The same, every request with `headers` (e.g. an `authorization` bearer token).
+    pub fn start_with_headers(urls: &[String], headers: &[(&str, &str)]) -> Load {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let log: LoadLog = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let workers = urls
             .iter()
             .map(|url| {
                 let (log, stop, url) = (log.clone(), stop.clone(), url.clone());
+                let headers = headers.clone();
                 tokio::spawn(async move {
                     let c = super::http::client();
                     while !stop.load(Ordering::SeqCst) {
-                        let answer = match c.get(&url).send().await {
+                        let mut request = c.get(&url);
+                        for (k, v) in &headers {
+                            request = request.header(k, v);
+                        }
+                        let answer = match request.send().await {
                             Ok(r) => {
                                 let status = r.status().as_u16();
                                 let by = r

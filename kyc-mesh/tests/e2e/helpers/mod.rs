@@ -91,8 +91,11 @@ pub fn free_port() -> u16 {
     panic!("no free port in 127.0.0.1:{LOW}..{}", LOW + SPAN);
 }
 
-/// A kind the local mesh refuses (it needs istiod's JWT handling): for refusal tests.
-pub const NEEDS_ISTIOD_YAML: &str = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt}\nspec:\n  jwtRules: [{issuer: https://example.com}]\n";
+/// A kind the local mesh refuses (an Istio `Sidecar` resource needs istiod's per-proxy
+/// scoping): for refusal tests.
+pub const NEEDS_ISTIOD_YAML: &str = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default}\nspec:\n  egress: [{hosts: [\"./*\"]}]\n";
+/// The kind [`NEEDS_ISTIOD_YAML`] holds, as the refusal names it.
+pub const NEEDS_ISTIOD_KIND: &str = "Sidecar";
 
 pub fn kyc_mesh() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kyc-mesh"))
