@@ -11,6 +11,8 @@ source "$BENCH_ROOT/bench/observe.sh"
 source "$BENCH_ROOT/bench/dashboard.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/sidecars.sh
 source "$BENCH_ROOT/bench/sidecars.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/traces.sh
+source "$BENCH_ROOT/bench/traces.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/jwt.sh
 source "$BENCH_ROOT/bench/jwt.sh"
 
@@ -80,6 +82,15 @@ Options:
                        (\`up --no-sidecars\`), comparable with the figures published before sidecars
   --sidecars-rounds N  (default 3)
   --sidecars-only      run only that A/B
+  --traces S           the cost of \`up\`'s own OTLP receiver at 100 % sampling: S measured seconds of
+                       load through the gateway with sidecars, \`up --no-traces\` vs \`up\` (every
+                       service and Envoy tracing every request into it), --traces-rounds rounds
+                       interleaved, a fresh mesh each (default 10; 0 = skip): the mesh's CPU per
+                       request, the receiver's share of it (target < 5 %), kyc-mesh's RSS and the
+                       store against its limits; writes target/bench/traces.json. The other
+                       measurements run with \`--no-traces\`
+  --traces-rounds N    (default 3)
+  --traces-only        run only that A/B
   --jwt S              the cost of end-user authentication (the jwt-auth scenario): the chain on the
                        aggregator's sidecar, paced at ~1000 req/s, without and with token verification
                        (the same token sent both ways), --jwt-rounds rounds interleaved, a fresh mesh
@@ -118,6 +129,10 @@ SC_S=10
 SC_ROUNDS=3
 SC_ONLY=0
 SC_OUT="$BENCH_ROOT/target/bench/sidecars.json"
+TR_S=10
+TR_ROUNDS=3
+TR_ONLY=0
+TR_OUT="$BENCH_ROOT/target/bench/traces.json"
 JWT_S=10
 JWT_ROUNDS=3
 JWT_ONLY=0
@@ -143,7 +158,7 @@ while (($#)); do
     --log-level) need_value "$@"; LOG_LEVEL="$2"; shift ;;
     --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
-    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1 ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; TR_S=3; TR_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1 ;;
     --no-build) BUILD=0 ;;
     --observability) need_value "$@"; OBS_S="$2"; shift ;;
     --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
@@ -154,6 +169,9 @@ while (($#)); do
     --sidecars) need_value "$@"; SC_S="$2"; shift ;;
     --sidecars-rounds) need_value "$@"; SC_ROUNDS="$2"; shift ;;
     --sidecars-only) SC_ONLY=1 ;;
+    --traces) need_value "$@"; TR_S="$2"; shift ;;
+    --traces-rounds) need_value "$@"; TR_ROUNDS="$2"; shift ;;
+    --traces-only) TR_ONLY=1 ;;
     --jwt) need_value "$@"; JWT_S="$2"; shift ;;
     --jwt-rounds) need_value "$@"; JWT_ROUNDS="$2"; shift ;;
     --jwt-only) JWT_ONLY=1 ;;
@@ -161,7 +179,7 @@ while (($#)); do
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS JWT_S JWT_ROUNDS; do
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS TR_S TR_ROUNDS JWT_S JWT_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -226,6 +244,21 @@ sidecar_cost() {
 }
 if ((SC_ONLY)); then
     sidecar_cost
+    exit 0
+fi
+
+# --- the cost of up's OTLP receiver, A/B ---------------------------------------------------------
+trace_cost() {
+    ((TR_S > 0 && TR_ROUNDS > 0)) || return 0
+    info "trace receiver A/B: off / on, ${TR_S}s each, $TR_ROUNDS rounds"
+    mkdir -p "$(dirname "$TR_OUT")"
+    traces_ab "$WORK" "$TR_S" "$WARMUP" "$CONNS" "$THREADS" "$TR_ROUNDS" |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$TR_OUT"
+    traces_table "$TR_OUT" >&2
+    echo "trace receiver results: $TR_OUT" >&2
+}
+if ((TR_ONLY)); then
+    trace_cost
     exit 0
 fi
 
@@ -376,6 +409,7 @@ mesh_down
 observability
 dashboard
 sidecar_cost
+trace_cost
 jwt_cost
 
 # --- results ------------------------------------------------------------------------------------

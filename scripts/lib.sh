@@ -170,7 +170,11 @@ mesh_up() {
     # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
     local sidecars=(--no-sidecars)
     [[ "${MESH_SIDECARS:-0}" == 1 ]] && sidecars=()
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
+    # Nothing traced (as the figures published before `up`'s OTLP receiver existed) unless
+    # MESH_TRACES=1: then the receiver on free ports, every service and Envoy tracing into it.
+    local traces=(--no-traces)
+    [[ "${MESH_TRACES:-0}" == 1 ]] && traces=(--otlp-http-port 0 --otlp-grpc-port 0)
+    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "${traces[@]}" "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
     # BENCH_AUTH: an Authorization header value, when the mesh verifies end-user tokens (jwt-auth).
