@@ -1,5 +1,6 @@
 //! One log line per request: method, route, status, latency, request id, who served (and scored) it.
-//! Route is the matched pattern, never the raw URI; bodies are never logged. Probes log at debug.
+//! Route is the matched pattern, never the raw URI; bodies are never logged. Probes and
+//! Prometheus' scrapes (`/metrics`, every few seconds) log at debug.
 //! A 5xx error answer is logged too, before its request line (4xx messages can quote what a client sent,
 //! so they are not).
 
@@ -46,7 +47,7 @@ pub async fn log_request(
         .get(SCORED_BY_HEADER)
         .and_then(|v| v.to_str().ok());
     let served_by = &ctx.served_by;
-    if matches!(route.as_str(), "/healthz" | "/readyz") {
+    if matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics") {
         tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
     } else if let Some(scored_by) = scored_by {
         tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, scored_by, "request");

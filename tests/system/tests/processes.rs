@@ -119,6 +119,12 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         .expect("post");
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
 
+    // Probes and scrapes (every few seconds each): see their lines' level below.
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        let r = http.get(aggregator.url(path)).send().await.expect(path);
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+
     aggregator.sigterm();
     advanced.sigterm();
     let (code, aggregator_log) = aggregator.wait().await;
@@ -151,6 +157,14 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         "request lines captured: {}",
         requests.len()
     );
+    // Probes and scrapes log at debug (here, at trace, they are there: at info they are not).
+    for quiet in ["/metrics", "/readyz", "/healthz"] {
+        let lines: Vec<&Value> = requests.iter().filter(|l| l["route"] == quiet).collect();
+        assert!(!lines.is_empty(), "no request line for {quiet}");
+        for l in lines {
+            assert_eq!(l["level"], "DEBUG", "{quiet} logged above debug: {l}");
+        }
+    }
     let line = requests
         .iter()
         .find(|l| l["route"] == "/kyc/v1/customer" && l["status"] == 200)
