@@ -248,18 +248,20 @@ fn the_failing_traces_are_one_click_from_the_edge(b: &mut Browser, page: &Page) 
         "{filter}"
     );
     b.click(page, "#trace-list tbody tr[data-trace]");
-    b.wait_for(
+    b.wait_for_or(
         page,
         "the waterfall with a failed hop",
         WAIT,
         r##"tf.selected && document.querySelector('#waterfall h3') && document.querySelector('#waterfall h3').textContent.includes(tf.selected) && document.querySelectorAll('#waterfall .wf-span[data-error="true"]').length > 0"##,
+        r##"JSON.stringify({selected: tf.selected, heading: document.querySelector('#waterfall h3') && document.querySelector('#waterfall h3').textContent, spans: [...document.querySelectorAll('#waterfall .wf-span')].map((e) => e.dataset.hop + ':' + e.dataset.error), rows: document.querySelectorAll('#trace-list tbody tr[data-trace]').length})"##,
     );
     // The access-log lines of the Envoys beside their spans (they come within a second or two).
-    b.wait_for(
+    b.wait_for_or(
         page,
         "access-log lines beside the Envoy spans",
         WAIT,
         "document.querySelectorAll('#waterfall [data-access-log]').length >= 4",
+        "JSON.stringify({selected: tf.selected, lines: document.querySelectorAll('#waterfall [data-access-log]').length})",
     );
 }
 

@@ -549,6 +549,8 @@ async function refreshTraces(force) {
   try {
     const r = await fetch("/api/traces?" + tracesQuery(), { cache: "no-store" });
     const a = await r.json();
+    // The pointer may have come onto the list while the answer was on its way.
+    if (!force && tf.hover) return;
     renderTraceList(a);
     if (tf.selected && force) showTrace(tf.selected, true);
   } catch (e) {
