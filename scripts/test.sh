@@ -26,7 +26,8 @@ then runs, stopping at the first failure:
                                           file, scripts, docs)
   7. containers, on a real Docker engine (a running one, else a private dockerd started here and
      stopped at the end: own socket, no iptables rules, no ip_forward, no default bridge; data root
-     KYC_DOCKER_DATA, default ~/.cache/kyc-mesh/docker, kept as the layer cache):
+     KYC_DOCKER_DATA, default ~/.cache/kyc-mesh/docker, kept as the layer cache; one such engine per
+     machine: a second run waits for the first to stop its engine):
      scripts/build-images.sh --offline (local base images, vendored crates, --network none, BuildKit),
      then tests/deploy/run.sh -m engine (the images as images, the registry, the compose canary)
   8. scripts/resilience.sh --check       (the images' release binaries, the ones that ship, behind a real
@@ -113,6 +114,8 @@ apt_install_no_start() {
 # docker-proxy). Stopped on exit, with what it leaves behind removed: its runtime directory, its
 # empty parent cgroups and /etc/docker/key.json (when they were not there before).
 engine_run=/run/kyc-mesh-docker
+engine_lock=/tmp/kyc-mesh-docker.lock
+engine_lock_fd=""
 engine_started=no
 engine_cgroups_before=""
 engine_key_before=no
@@ -123,6 +126,16 @@ start_engine() {
         return 0
     fi
     local data="${KYC_DOCKER_DATA:-$HOME/.cache/kyc-mesh/docker}"
+    # One private engine at a time on this machine (its socket and runtime directory are fixed):
+    # a second scripts/test.sh (another clone, a worktree) waits here until the first has stopped
+    # its engine, instead of starting a dockerd on the same socket and stopping the other's.
+    [[ -e $engine_lock ]] || : >"$engine_lock" 2>/dev/null || true
+    if exec {engine_lock_fd}<"$engine_lock"; then
+        if ! flock -n "$engine_lock_fd"; then
+            echo "waiting for another scripts/test.sh to stop its Docker engine (lock $engine_lock)"
+            flock "$engine_lock_fd"
+        fi
+    fi
     # dockerd leaves its (empty) parent cgroups behind: note which exist, remove the new ones at the end
     engine_cgroups_before="$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)"
     # and dockerd 20.10 writes its trust key to /etc/docker/key.json (no option moves it)
@@ -175,6 +188,7 @@ stop_engine() {
         grep -qxF "$cg" <<<"$engine_cgroups_before" || as_root find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
     done
     echo "stopped the dockerd started by scripts/test.sh"
+    [[ -z $engine_lock_fd ]] || flock -u "$engine_lock_fd" || true
 }
 summary() {
     local rc=$?
