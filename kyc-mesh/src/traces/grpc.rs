@@ -8,12 +8,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::bytes::{Buf, Bytes};
 use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -79,15 +75,10 @@ impl UnaryService<Bytes> for ExportTraces {
         let receiver = self.0.clone();
         Box::pin(async move {
             let body = request.into_inner();
-            let (rejected, why) = receiver
+            receiver
                 .traces(&body, Encoding::Protobuf)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            Ok(tonic::Response::new(ExportTraceServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-                    rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: why.unwrap_or_default(),
-                }),
-            }))
+                .map(tonic::Response::new)
+                .map_err(|e| Status::invalid_argument(e.to_string()))
         })
     }
 }
@@ -101,15 +92,10 @@ impl UnaryService<Bytes> for ExportLogs {
         let receiver = self.0.clone();
         Box::pin(async move {
             let body = request.into_inner();
-            let (rejected, why) = receiver
+            receiver
                 .logs(&body, Encoding::Protobuf)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            Ok(tonic::Response::new(ExportLogsServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
-                    rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: why.unwrap_or_default(),
-                }),
-            }))
+                .map(tonic::Response::new)
+                .map_err(|e| Status::invalid_argument(e.to_string()))
         })
     }
 }

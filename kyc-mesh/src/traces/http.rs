@@ -15,15 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use http_body_util::{BodyExt, Limited};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
 use prost::Message;
 
-use super::decode::Encoding;
+use super::decode::{DecodeError, Encoding};
 use super::Receiver;
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -185,33 +179,20 @@ async fn body(receiver: &Receiver, request: Request, encoding: Encoding) -> Resu
 }
 
 async fn traces(State(receiver): State<Arc<Receiver>>, request: Request) -> Response {
-    let encoding = match encoding(request.headers()) {
-        Ok(e) => e,
-        Err(r) => {
-            receiver.rejected();
-            return r.into_response();
-        }
-    };
-    let bytes = match body(&receiver, request, encoding).await {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    match receiver.traces(&bytes, encoding) {
-        Ok((rejected, why)) => answer(
-            StatusCode::OK,
-            encoding,
-            ExportTraceServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-                    rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: why.unwrap_or_default(),
-                }),
-            },
-        ),
-        Err(e) => Refused(StatusCode::BAD_REQUEST, encoding, e.to_string()).into_response(),
-    }
+    export(&receiver, request, Receiver::traces).await
 }
 
 async fn logs(State(receiver): State<Arc<Receiver>>, request: Request) -> Response {
+    export(&receiver, request, Receiver::logs).await
+}
+
+/// One export: the body read as its `Content-Type` and `Content-Encoding` say, then kept by
+/// `keep` (`Receiver::traces` or `Receiver::logs`), answered in the request's own encoding.
+async fn export<M: Message + serde::Serialize>(
+    receiver: &Receiver,
+    request: Request,
+    keep: fn(&Receiver, &[u8], Encoding) -> Result<M, DecodeError>,
+) -> Response {
     let encoding = match encoding(request.headers()) {
         Ok(e) => e,
         Err(r) => {
@@ -219,21 +200,12 @@ async fn logs(State(receiver): State<Arc<Receiver>>, request: Request) -> Respon
             return r.into_response();
         }
     };
-    let bytes = match body(&receiver, request, encoding).await {
+    let bytes = match body(receiver, request, encoding).await {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
-    match receiver.logs(&bytes, encoding) {
-        Ok((rejected, why)) => answer(
-            StatusCode::OK,
-            encoding,
-            ExportLogsServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
-                    rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: why.unwrap_or_default(),
-                }),
-            },
-        ),
+    match keep(receiver, &bytes, encoding) {
+        Ok(answered) => answer(StatusCode::OK, encoding, answered),
         Err(e) => Refused(StatusCode::BAD_REQUEST, encoding, e.to_string()).into_response(),
     }
 }

@@ -26,6 +26,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use decode::{DecodeError, Encoding};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use store::{Limits, Store};
 
 /// The standard OTLP ports.
@@ -94,33 +100,43 @@ impl Receiver {
         c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Decode and keep an `ExportTraceServiceRequest`: the spans refused (and why), or why the
-    /// payload is not one (counted).
+    /// Decode and keep an `ExportTraceServiceRequest`: OTLP's answer (its partial success
+    /// counting the spans refused, and why), or why the payload is not one (counted).
     pub(crate) fn traces(
         &self,
         body: &[u8],
         encoding: Encoding,
-    ) -> Result<(u64, Option<String>), DecodeError> {
+    ) -> Result<ExportTraceServiceResponse, DecodeError> {
         let request = decode::trace_request(body, encoding).inspect_err(|_| self.rejected())?;
         let d = decode::spans(request);
         let c = &self.store.counters.spans_rejected;
         c.fetch_add(d.rejected, std::sync::atomic::Ordering::Relaxed);
         self.store.add_spans(d.items, now_ms());
-        Ok((d.rejected, d.why))
+        Ok(ExportTraceServiceResponse {
+            partial_success: (d.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: i64::try_from(d.rejected).unwrap_or(i64::MAX),
+                error_message: d.why.unwrap_or_default(),
+            }),
+        })
     }
 
-    /// Decode and keep an `ExportLogsServiceRequest` (Envoy's access-log lines).
+    /// Decode and keep an `ExportLogsServiceRequest` (Envoy's access-log lines): OTLP's answer.
     pub(crate) fn logs(
         &self,
         body: &[u8],
         encoding: Encoding,
-    ) -> Result<(u64, Option<String>), DecodeError> {
+    ) -> Result<ExportLogsServiceResponse, DecodeError> {
         let request = decode::logs_request(body, encoding).inspect_err(|_| self.rejected())?;
         let d = decode::log_lines(request);
         let c = &self.store.counters.logs_rejected;
         c.fetch_add(d.rejected, std::sync::atomic::Ordering::Relaxed);
         self.store.add_logs(d.items, now_ms());
-        Ok((d.rejected, d.why))
+        Ok(ExportLogsServiceResponse {
+            partial_success: (d.rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: i64::try_from(d.rejected).unwrap_or(i64::MAX),
+                error_message: d.why.unwrap_or_default(),
+            }),
+        })
     }
 }
 
