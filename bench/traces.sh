@@ -42,14 +42,7 @@ traces_ab() {
             [[ "$variant" == on ]] && on=1
             # The dashboard only answers GET /api/traces once, at the end.
             MESH_SIDECARS=1 MESH_TRACES=$on mesh_up "$work" --dashboard-port 0
-            port=""
-            local deadline=$((SECONDS + 30))
-            until [[ -n "$port" ]]; do
-                port="$(sed -n 's|^  dashboard: *http://localhost:\([0-9]*\)/.*|\1|p' "$MESH_LOG" | head -n1)"
-                [[ -n "$port" ]] && break
-                ((SECONDS < deadline)) || die "no dashboard line in the banner (log: $MESH_LOG)"
-                sleep 0.1
-            done
+            port="$(mesh_dashboard_port)"
             mapfile -t pids < <(traces_pids)
             local url="http://127.0.0.1:$P_GW/kyc/v1/customer?type=report"
             ((warm > 0)) && run_wrk "traces-$variant-warmup" "$url" "$warm" "$conns" "$threads" >/dev/null

@@ -200,6 +200,20 @@ mesh_up() {
     done
 }
 
+# mesh_dashboard_port : the dashboard's port of the mesh mesh_up started (`--dashboard-port 0`:
+# any free one), read from its banner (whose first line mesh_up waits for: the rest may still be
+# on its way).
+mesh_dashboard_port() {
+    local port="" deadline=$((SECONDS + 30))
+    until [[ -n "$port" ]]; do
+        port="$(sed -n 's|^  dashboard: *http://localhost:\([0-9]*\)/.*|\1|p' "$MESH_LOG" | head -n1)"
+        [[ -n "$port" ]] && break
+        ((SECONDS < deadline)) || die "no dashboard line in the banner (log: $MESH_LOG)"
+        sleep 0.1
+    done
+    echo "$port"
+}
+
 # mesh_down : SIGTERM kyc-mesh (it stops every child) and wait for it.
 mesh_down() {
     if [[ -n "$MESH_PID" ]] && kill -0 "$MESH_PID" 2>/dev/null; then
