@@ -453,7 +453,7 @@ async function start() {
 }
 
 // ---- traces (the receiver of `kyc-mesh up`: GET /api/traces, /api/traces/{id}) -------------
-const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, busy: false, hover: false };
+const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, busy: false, hover: false, seq: 0, shownFilters: null };
 let traceUi = null;
 
 /** The report of the canary shown (or, in a replay, as it was at the slider's time). */
@@ -528,7 +528,8 @@ function syncTraceControls() {
   }
 }
 
-function tracesQuery() {
+/** The list's filters as a query (what the user chose; a replay adds its time). */
+function traceFilters() {
   const q = new URLSearchParams();
   if (tf.errors) q.set("errors", "true");
   if (tf.minMs !== "" && Number(tf.minMs) >= 0) q.set("minMs", tf.minMs);
@@ -536,6 +537,11 @@ function tracesQuery() {
   if (tf.from) { q.set("from", tf.from); q.set("to", tf.to); }
   q.set("sort", tf.sort);
   q.set("limit", "30");
+  return q.toString();
+}
+
+function tracesQuery() {
+  const q = new URLSearchParams(traceFilters());
   if (REPLAY) q.set("until", String(Math.round(replay.at)));
   return q.toString();
 }
@@ -545,12 +551,22 @@ const ms = (x) => (x >= 1000 ? (x / 1000).toFixed(2) + " s" : x >= 10 ? x.toFixe
 async function refreshTraces(force) {
   // Rows do not move under the pointer: the list waits while it is hovered.
   if (!force && (tf.busy || tf.hover)) return;
+  const seq = ++tf.seq;
+  const query = tracesQuery();
+  const filters = traceFilters();
+  // New filters: the rows of the old ones go at once (a click must not pick one of them).
+  if (tf.shownFilters !== null && filters !== tf.shownFilters) {
+    tf.shownFilters = null;
+    traceControls().list.tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "loading…")));
+  }
   tf.busy = true;
   try {
-    const r = await fetch("/api/traces?" + tracesQuery(), { cache: "no-store" });
+    const r = await fetch("/api/traces?" + query, { cache: "no-store" });
     const a = await r.json();
-    // The pointer may have come onto the list while the answer was on its way.
-    if (!force && tf.hover) return;
+    // A later query went out meanwhile (new filters: its answer is the one to show), or the
+    // pointer came onto the list while this answer was on its way.
+    if (seq !== tf.seq || (!force && tf.hover)) return;
+    tf.shownFilters = filters;
     renderTraceList(a);
     if (tf.selected && force) showTrace(tf.selected, true);
   } catch (e) {
