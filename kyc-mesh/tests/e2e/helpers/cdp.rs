@@ -44,23 +44,13 @@ impl Browser {
         let (ans_r, ans_w) = pipe();
         let (cr, aw) = (cmd_r.as_raw_fd(), ans_w.as_raw_fd());
         let mut cmd = Command::new(&chromium);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-pipe",
-            "--window-size=1280,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("about:blank")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(super::browser::HEADLESS)
+            .args(["--remote-debugging-pipe", "--window-size=1280,1000"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only dup/dup2 (async-signal-safe) between fork and exec. Both are copied
         // first: one of them may itself be fd 3 or 4, and dup2 onto itself would keep its
         // close-on-exec flag.
