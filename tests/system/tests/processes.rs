@@ -157,8 +157,9 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         "request lines captured: {}",
         requests.len()
     );
-    // Probes and scrapes log at debug (here, at trace, they are there: at info they are not).
-    for quiet in ["/metrics", "/readyz", "/healthz"] {
+    // Request lines log at debug, probes and scrapes included (here, at trace, they are there:
+    // at info they are not); what a KYC request did is the audit line's, at info (below).
+    for quiet in ["/metrics", "/readyz", "/healthz", "/kyc/v1/customer"] {
         let lines: Vec<&Value> = requests.iter().filter(|l| l["route"] == quiet).collect();
         assert!(!lines.is_empty(), "no request line for {quiet}");
         for l in lines {
@@ -195,6 +196,7 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         .filter(|l| l["audit"] == "kyc-report")
         .collect();
     assert_eq!(audit.len(), 10, "{audit:#?}");
+    assert!(audit.iter().all(|l| l["level"] == "INFO"), "{audit:#?}");
     let outcomes = |o: &str| audit.iter().filter(|l| l["outcome"] == o).count();
     assert_eq!(
         (outcomes("served"), outcomes("rejected"), outcomes("failed")),
