@@ -33,14 +33,7 @@ dash_ab() {
             if [[ "$variant" == open ]]; then
                 # Port 0: any free one (a port chosen here could be handed to a service too).
                 mesh_up "$work" --dashboard-port 0
-                port=""
-                local deadline=$((SECONDS + 30))
-                until [[ -n "$port" ]]; do
-                    port="$(sed -n 's|^  dashboard: *http://localhost:\([0-9]*\)/.*|\1|p' "$MESH_LOG" | head -n1)"
-                    [[ -n "$port" ]] && break
-                    ((SECONDS < deadline)) || die "no dashboard line in the banner (log: $MESH_LOG)"
-                    sleep 0.1
-                done
+                port="$(mesh_dashboard_port)"
                 curl -sN "http://127.0.0.1:$port/api/events" >"$work/events.txt" 2>/dev/null &
                 sse=$!
             else

@@ -12,9 +12,15 @@ BENCH_ROOT="$KYC_ROOT"
 BENCH_DIR="$BENCH_ROOT/bench"
 BENCH_BODY="$KYC_APPLICANT"
 BENCH_LUA="$BENCH_DIR/wrk.lua"
-# The load generator: wrk from Debian/Ubuntu (upstream 4.1.0; checked, not just assumed).
+# The load generators: wrk from Debian/Ubuntu (upstream 4.1.0; checked, not just assumed) for
+# closed-loop throughput, and oha from crates.io for a fixed rate with latency correction (what
+# Istio's and AKS's performance pages use: a schedule, not a pause per connection).
 WRK_VERSION="4.1.0"
-BIN_DIR="${KYC_BIN_DIR:-$BENCH_ROOT/target/release}"
+OHA_VERSION="1.16.0"
+# The cargo profile built and run: scripts/bench.sh measures `perf` (LTO, one codegen unit);
+# the behaviour checks (scripts/resilience.sh) run `release`, what users build.
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
+BIN_DIR="${KYC_BIN_DIR:-$BENCH_ROOT/target/$BENCH_PROFILE}"
 MESH_BIN="$BIN_DIR/kyc-mesh"
 SERVICES=("${KYC_SERVICES[@]}")
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -39,16 +45,59 @@ ensure_tools() {
     fi
 }
 
-# ensure_binaries BUILD : build the release binaries (BUILD=1) or check they exist.
+# oha_version : e.g. 1.16.0 ("oha 1.16.0").
+oha_version() {
+    oha --version 2>/dev/null | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -n1 || true
+}
+
+# ensure_oha : oha at OHA_VERSION on PATH (cargo install --locked, once, into ~/.cargo/bin).
+ensure_oha() {
+    [[ "$(oha_version)" == "$OHA_VERSION" ]] && return 0
+    command -v cargo >/dev/null 2>&1 || die "oha $OHA_VERSION is required for the fixed-rate runs: install Rust (https://rustup.rs), then 'cargo install --locked oha --version $OHA_VERSION'"
+    info "cargo install --locked oha --version $OHA_VERSION (once, about 4 minutes on 2 cores)"
+    cargo install --locked --quiet oha --version "$OHA_VERSION" >&2 || die "cargo install oha $OHA_VERSION failed"
+    export PATH="$HOME/.cargo/bin:$PATH"
+    [[ "$(oha_version)" == "$OHA_VERSION" ]] || die "oha $OHA_VERSION installed but '$(command -v oha)' is $(oha_version)"
+}
+
+# run_oha LABEL URL DURATION_S CONNECTIONS RATE : oha at a fixed RATE req/s over CONNECTIONS
+# keep-alive HTTP/1.1 connections, latency corrected (a request's latency counts from when the
+# schedule wanted to send it: coordinated omission), POSTing the applicant (BENCH_HOST and
+# BENCH_AUTH as for run_wrk); requests still in flight at the end are waited for, not dropped.
+# Prints JSON in run_wrk's shape: rps, latency_ms {p50, p90, p99, p99_9, max}, errors, statuses.
+run_oha() {
+    local label="$1" url="$2" dur="$3" conns="$4" rate="$5" out
+    local extra=()
+    [[ -z "${BENCH_HOST:-}" ]] || extra+=(-H "Host: $BENCH_HOST")
+    [[ -z "${BENCH_AUTH:-}" ]] || extra+=(-H "Authorization: $BENCH_AUTH")
+    out="$(oha --no-tui --output-format json -z "${dur}s" -w -c "$conns" -q "$rate" --latency-correction \
+        -t 5s -m POST -T application/json -D "$BENCH_BODY" ${extra[@]+"${extra[@]}"} "$url" 2>&1)" ||
+        die "oha failed for $label: $out"
+    jq -c --arg name "$label" --argjson rate "$rate" '
+        def ms(x): (x // 0) * 1000000 | round / 1000;
+        (.statusCodeDistribution | to_entries | map(.value) | add // 0) as $answered
+        | (.errorDistribution | to_entries | map(.value) | add // 0) as $failed
+        | (.statusCodeDistribution | to_entries | map(select(.key | startswith("2") | not) | .value) | add // 0) as $bad
+        | {label: $name, target_rps: $rate, requests: ($answered + $failed), duration_s: .summary.total,
+           rps: (.summary.requestsPerSec * 10 | round / 10),
+           latency_ms: {mean: ms(.summary.average), p50: ms(.latencyPercentiles.p50), p90: ms(.latencyPercentiles.p90),
+                        p99: ms(.latencyPercentiles.p99), p99_9: ms(.latencyPercentiles["p99.9"]), max: ms(.summary.slowest)},
+           errors: {total: ($failed + $bad), status: $bad, socket: $failed, kinds: .errorDistribution},
+           statuses: .statusCodeDistribution}' <<<"$out" 2>/dev/null ||
+        die "oha printed no result for $label: ${out:0:400}"
+}
+
+# ensure_binaries BUILD : build the binaries (BUILD=1: `cargo build --profile $BENCH_PROFILE`, into
+# target/$BENCH_PROFILE) or check they exist.
 ensure_binaries() {
     if (($1)); then
         command -v cargo >/dev/null 2>&1 || die "cargo is required to build (https://rustup.rs), or pass --no-build"
-        info "cargo build --release --workspace --bins"
-        (cd "$BENCH_ROOT" && cargo build --release --workspace --bins)
+        info "cargo build --profile $BENCH_PROFILE --workspace --bins"
+        (cd "$BENCH_ROOT" && cargo build --locked --profile "$BENCH_PROFILE" --workspace --bins)
     fi
     local b
     for b in "${SERVICES[@]}" kyc-mesh; do
-        [[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not found; build with 'cargo build --release --workspace --bins' (or run without --no-build)"
+        [[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not found; build with 'cargo build --profile $BENCH_PROFILE --workspace --bins' (or run without --no-build)"
     done
 }
 
@@ -107,17 +156,18 @@ mesh_cluster() {
 
 # machine_json : this machine and the versions used, as JSON.
 machine_json() {
-    local cpu mem kernel envoy_v rustc_v wrk_v commit
+    local cpu mem kernel envoy_v rustc_v wrk_v oha_v commit
     cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
     mem="$(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     kernel="$(uname -r)"
     envoy_v="$("$ENVOY_BIN" --version 2>/dev/null | grep -o 'version: [0-9a-f]*/[0-9.]*' | cut -d/ -f2 | head -n1 || true)"
     rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
     wrk_v="wrk $(wrk_version) ($(wrk -v 2>&1 | head -n1 | cut -d' ' -f2))"
+    oha_v="$(command -v oha >/dev/null 2>&1 && echo "oha $(oha_version)" || echo none)"
     commit="$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     jq -n --arg cpu "$cpu" --arg mem "$mem" --arg kernel "$kernel" --argjson nproc "$(nproc)" \
-        --arg envoy "$envoy_v" --arg rustc "$rustc_v" --arg wrk "$wrk_v" --arg commit "$commit" \
+        --arg envoy "$envoy_v" --arg rustc "$rustc_v" --arg wrk "$wrk_v" --arg oha "$oha_v" --arg commit "$commit" \
         --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
         '{date: $date, nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel,
-          load_average_at_start: $load, envoy: $envoy, rustc: $rustc, wrk: $wrk, commit: $commit}'
+          load_average_at_start: $load, envoy: $envoy, rustc: $rustc, wrk: $wrk, oha: $oha, commit: $commit}'
 }

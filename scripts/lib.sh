@@ -167,10 +167,17 @@ mesh_up() {
     local args
     mapfile -t args < <(mesh_args)
     info "kyc-mesh up: aggregator $P_AGG, basic $P_BASIC, advanced $P_ADV, gateway $P_GW, admin $P_ADMIN (log $MESH_LOG)"
-    # No Prometheus: the benchmarks measure the mesh alone (and must not compete for :9090).
+    # No Prometheus (the benchmarks measure the mesh alone) unless MESH_PROMETHEUS=1: then one on
+    # a free port, scraping every Envoy and service as `up` configures it.
+    local prometheus=(--no-prometheus)
+    [[ "${MESH_PROMETHEUS:-0}" == 1 ]] && prometheus=(--prometheus-port "$(free_ports 1)")
     local sidecars=(--no-sidecars)
     [[ "${MESH_SIDECARS:-0}" == 1 ]] && sidecars=()
-    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up --no-prometheus ${sidecars[@]+"${sidecars[@]}"} "$@" >"$MESH_LOG" 2>&1 &
+    # Nothing traced (as the figures published before `up`'s OTLP receiver existed) unless
+    # MESH_TRACES=1: then the receiver on free ports, every service and Envoy tracing into it.
+    local traces=(--no-traces)
+    [[ "${MESH_TRACES:-0}" == 1 ]] && traces=(--otlp-http-port 0 --otlp-grpc-port 0)
+    KYC_ENVOY_BIN="$ENVOY_BIN" "$MESH_BIN" "${args[@]}" up "${prometheus[@]}" ${sidecars[@]+"${sidecars[@]}"} "${traces[@]}" "$@" >"$MESH_LOG" 2>&1 &
     MESH_PID=$!
     local deadline=$((SECONDS + 60))
     # BENCH_AUTH: an Authorization header value, when the mesh verifies end-user tokens (jwt-auth).
@@ -194,6 +201,20 @@ mesh_up() {
         ((SECONDS < deadline)) || die "the mesh printed no banner within 60 s (log: $MESH_LOG)"
         sleep 0.2
     done
+}
+
+# mesh_dashboard_port : the dashboard's port of the mesh mesh_up started (`--dashboard-port 0`:
+# any free one), read from its banner (whose first line mesh_up waits for: the rest may still be
+# on its way).
+mesh_dashboard_port() {
+    local port="" deadline=$((SECONDS + 30))
+    until [[ -n "$port" ]]; do
+        port="$(sed -n 's|^  dashboard: *http://localhost:\([0-9]*\)/.*|\1|p' "$MESH_LOG" | head -n1)"
+        [[ -n "$port" ]] && break
+        ((SECONDS < deadline)) || die "no dashboard line in the banner (log: $MESH_LOG)"
+        sleep 0.1
+    done
+    echo "$port"
 }
 
 # mesh_down : SIGTERM kyc-mesh (it stops every child) and wait for it.

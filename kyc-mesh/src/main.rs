@@ -7,6 +7,12 @@ use clap::Parser;
 
 use kyc_mesh::cli::{self, Cli};
 
+/// mimalloc rather than glibc's malloc: `up`'s OTLP receiver decodes and later frees millions of
+/// small strings, and glibc spent about half of its CPU in malloc and free (BENCHMARKS.md,
+/// "The cost of the local trace receiver").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

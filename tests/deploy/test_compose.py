@@ -79,7 +79,7 @@ def test_every_service_is_hardened_and_named_as_in_kubernetes():
 
 
 def mesh_bin() -> str:
-    for d in ("debug", "release", "ci"):
+    for d in ("debug", "release", "perf"):
         p = ROOT / "target" / d / "kyc-mesh"
         if p.exists():
             return str(p)

@@ -98,14 +98,14 @@ def test_dockerfile_shape():
     assert "x86_64" not in text  # the target triple comes from uname -m (multi-arch builds)
     # one compile: the dependency layer, then the sources, then one cargo build of the three
     build = stage_text(text, "build")
-    assert build.index("cargo chef cook --release") < build.index("COPY kyc-common/")
+    assert build.index("cargo chef cook --profile perf") < build.index("COPY kyc-common/")
     # the shared libraries' layer (services still skeletons), then the services: each one cargo
     # build of the three packages, so features unify as in the final build
-    builds = re.findall(r"cargo build --release --locked --bins((?:\s*\\?\s*-p \S+)+)", build)
+    builds = re.findall(r"cargo build --profile perf --locked --bins((?:\s*\\?\s*-p \S+)+)", build)
     assert len(builds) == 2 and all(sorted(re.findall(r"-p ([\w-]+)", b)) == sorted(SERVICES) for b in builds)
-    assert build.index("COPY kyc-scoring/") < build.index("cargo build --release") < build.index("COPY kyc-aggregator-mgt/ kyc-aggregator-mgt/")
-    final = build.rsplit("cargo build --release", 1)[1]
-    assert build.rindex("COPY kyc-credit-check-advanced/") < build.rindex("cargo build --release")
+    assert build.index("COPY kyc-scoring/") < build.index("cargo build --profile perf") < build.index("COPY kyc-aggregator-mgt/ kyc-aggregator-mgt/")
+    final = build.rsplit("cargo build --profile perf", 1)[1]
+    assert build.rindex("COPY kyc-credit-check-advanced/") < build.rindex("cargo build --profile perf")
     assert "cargo cyclonedx" in final
     for stage in ("planner", "build"):
         body = stage_text(text, stage)

@@ -1,7 +1,10 @@
 //! One log line per request: method, route, status, latency, request id, who served (and scored) it.
-//! Route is the matched pattern, never the raw URI; bodies are never logged. Probes log at debug.
-//! A 5xx error answer is logged too, before its request line (4xx messages can quote what a client sent,
-//! so they are not).
+//! Route is the matched pattern, never the raw URI; bodies are never logged. The line is at debug
+//! (`KYC_LOG_LEVEL=debug` shows it), as Istio's access log is off by default: at info it cost the
+//! chain about an eighth of its throughput (the line formatted and written, and relayed by
+//! `kyc-mesh up`; BENCHMARKS.md, issue 20). What a request to the KYC API did stays at info in
+//! the aggregator's audit line, and a 5xx error answer is logged at warn, before its request line
+//! (4xx messages can quote what a client sent, so they are not).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,12 +49,10 @@ pub async fn log_request(
         .get(SCORED_BY_HEADER)
         .and_then(|v| v.to_str().ok());
     let served_by = &ctx.served_by;
-    if matches!(route.as_str(), "/healthz" | "/readyz") {
-        tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
-    } else if let Some(scored_by) = scored_by {
-        tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, scored_by, "request");
+    if let Some(scored_by) = scored_by {
+        tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, scored_by, "request");
     } else {
-        tracing::info!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
+        tracing::debug!(%method, %route, status, latency_ms, %request_id, %served_by, "request");
     }
     response
 }

@@ -21,9 +21,9 @@ use crate::envoy::bootstrap::{
 use crate::envoy::cluster::Cluster;
 use crate::envoy::listener::{HttpListener, Listener, Rds, RouteSpecifier};
 use crate::envoy::route::RouteConfiguration;
-use crate::envoy::telemetry::Telemetry;
+use crate::envoy::telemetry::{self, Telemetry};
 use crate::envoy::tls::SdsSources;
-use crate::envoy::ClusterName;
+use crate::envoy::{ClusterName, ListenerKind};
 use crate::translate::ProxyConfig;
 
 use admin::{CDS_STAT, LDS_STAT};
@@ -151,6 +151,9 @@ impl XdsDir {
         if !collector.is_empty() {
             bootstrap["static_resources"] = serde_json::json!({ "clusters": collector });
         }
+        if let Some(runtime) = telemetry.runtime() {
+            bootstrap["layered_runtime"] = runtime;
+        }
         write_json(dir, "bootstrap.json", &bootstrap)?;
         Ok(me)
     }
@@ -166,7 +169,12 @@ impl XdsDir {
                     route_config_name: l.route_config_name(),
                 });
                 let mut built = l.build(rds, self.sds.as_ref());
-                self.telemetry.decorate(&mut built, &self.service_name);
+                let hop = match l.kind {
+                    ListenerKind::Gateway => telemetry::HOP_GATEWAY,
+                    ListenerKind::SidecarInbound => telemetry::HOP_SIDECAR_INBOUND,
+                    ListenerKind::SidecarOutbound => telemetry::HOP_SIDECAR_OUTBOUND,
+                };
+                self.telemetry.decorate(&mut built, &self.service_name, hop);
                 built
             })
             .collect()

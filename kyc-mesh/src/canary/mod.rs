@@ -8,7 +8,9 @@
 //!   generator;
 //! - cluster: [`prometheus`] (Flagger's Istio PromQL) and [`kubectl`] (a JSON patch of the
 //!   VirtualService);
-//! - [`yaml`]: the YAML to commit and `--write`'s in-place edit of networking/.
+//! - [`yaml`]: the YAML to commit and `--write`'s in-place edit of networking/;
+//! - [`report`]: the report of a run, as JSON (`--report-json`) or one self-contained HTML
+//!   file (`--report-html`, the dashboard's download).
 
 pub(crate) mod analysis;
 pub(crate) mod envoy_metrics;
@@ -16,6 +18,7 @@ pub(crate) mod kubectl;
 pub(crate) mod load;
 pub(crate) mod model;
 pub(crate) mod prometheus;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod yaml;
 

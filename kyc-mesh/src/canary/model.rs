@@ -186,4 +186,35 @@ pub struct CanaryStatus {
     pub last: Option<Check>,
     /// Why the run ended (or paused), for people.
     pub message: String,
+    /// Once the run ended on a mesh with the local trace receiver: its failing and slowest
+    /// traces, per version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces: Option<TraceLinks>,
+}
+
+/// One trace a report links to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceLink {
+    pub trace_id: String,
+    /// The destination host that served it (the stable or the canary).
+    pub host: String,
+    /// Milliseconds on the route's edge (the gateway to that host).
+    pub duration_ms: f64,
+    /// Unix milliseconds.
+    pub start_ms: u64,
+    /// A hop failed (a retried attempt included).
+    pub error: bool,
+}
+
+/// The traces of a run worth opening: the failing ones (newest first) and the slowest, at
+/// most a few of each per version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceLinks {
+    pub failing: Vec<TraceLink>,
+    pub slowest: Vec<TraceLink>,
+    /// Where each opens (`http://localhost:9000/#trace=`), when a dashboard runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_at: Option<String>,
 }

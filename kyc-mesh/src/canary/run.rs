@@ -56,6 +56,7 @@ pub(crate) async fn run<M: Metrics, A: Actuator, F: FnMut(Update)>(
         failed_checks: 0,
         last: None,
         message: "starting".into(),
+        traces: None,
     };
     let mut l = Loop {
         spec,

@@ -70,9 +70,15 @@ pub(crate) struct CanaryRunArgs {
     /// Wait at this canary weight for `kyc-mesh canary promote` or `kyc-mesh canary abort`
     #[arg(long, value_name = "WEIGHT", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) pause_at: Option<u32>,
-    /// Write every check as JSON to FILE
-    #[arg(long, value_name = "FILE")]
+    /// Write the report as JSON to FILE (parameters, every check, the outcome and its trace
+    /// links, the YAML to commit): for CI. `--report` is the same
+    #[arg(long = "report-json", visible_alias = "report", value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+    /// Write the report as one self-contained HTML file (charts of the weight, success rate and
+    /// p99 per version with the thresholds, each check's verdict, the trace links, the YAML),
+    /// readable offline without scripts: attach it to the change request
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report_html: Option<PathBuf>,
     /// Edit the route's weights in networking/ in place to the outcome (comments kept)
     #[arg(long)]
     pub(crate) write: bool,

@@ -13,9 +13,10 @@ use crate::registry::Registry;
 use crate::snapshot::Sources;
 
 use super::canary_args::CanaryRunArgs;
-use super::canary_print::{line, summary, write_report, Report};
+use super::canary_print::{line, summary, write_reports};
 use super::error::{CliError, Exit};
 use super::Common;
+use crate::canary::report::Report;
 
 pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<Exit, CliError> {
     let usage = |m: &str| Err(CliError::Usage(m.to_string()));
@@ -93,16 +94,16 @@ pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Resu
     for l in summary(&outcome, checks.len(), None) {
         println!("{l}");
     }
-    if let Some(path) = &a.report {
+    if a.report.is_some() || a.report_html.is_some() {
         let report = Report {
-            spec: &spec,
-            checks: &checks,
-            outcome: &outcome,
+            spec: spec.clone(),
+            checks,
+            outcome: outcome.clone(),
             load: None,
+            yaml: None,
+            generated_ms: crate::traces::now_ms(),
         };
-        if let Err(e) = write_report(path, &report) {
-            eprintln!("kyc-mesh: report {}: {e}", path.display());
-        }
+        write_reports(a.report.as_deref(), a.report_html.as_deref(), &report);
     }
     Ok(Exit::of(outcome.phase == Phase::Promoted))
 }

@@ -1,12 +1,12 @@
-//! How the canary is shown: one line per check, the final summary, the `--report` JSON, and a
+//! How the canary is shown: one line per check, the final summary, the reports (`--report-json`,
+//! `--report-html`), and a
 //! spinner while waiting (only on a terminal).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::canary::model::{CanarySpec, CanaryStatus, Check, Phase, Verdict, VersionFigures};
+use crate::canary::model::{CanaryStatus, Check, Phase, Verdict, VersionFigures};
+use crate::canary::report::Report;
 use crate::control::state::LoadStatus;
 
 pub(super) fn phase(p: Phase) -> &'static str {
@@ -54,19 +54,21 @@ pub(super) fn line(c: &Check, threshold: u32) -> String {
     )
 }
 
-/// `--report FILE`: the parameters, every check (the printed lines' figures), the outcome.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Report<'a> {
-    pub(crate) spec: &'a CanarySpec,
-    pub(crate) checks: &'a [Check],
-    pub(crate) outcome: &'a CanaryStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) load: Option<LoadStatus>,
-}
-
-pub(super) fn write_report(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
-    crate::files::write_json(path, report)
+/// Write `report` to `--report-json` and `--report-html` (each when asked), atomically; one
+/// line per file written, or why not.
+pub(super) fn write_reports(json: Option<&Path>, html: Option<&Path>, report: &Report) {
+    if let Some(path) = json {
+        match crate::files::write_json(path, report) {
+            Ok(()) => println!("  report (JSON): {}", path.display()),
+            Err(e) => eprintln!("kyc-mesh: report {}: {e}", path.display()),
+        }
+    }
+    if let Some(path) = html {
+        match crate::files::write_atomic(path, crate::canary::report::html(report)) {
+            Ok(()) => println!("  report (HTML): {}", path.display()),
+            Err(e) => eprintln!("kyc-mesh: report {}: {e}", path.display()),
+        }
+    }
 }
 
 /// A one-line spinner on a terminal, cleared before each printed line.

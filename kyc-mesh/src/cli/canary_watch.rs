@@ -1,6 +1,6 @@
 //! The local `kyc-mesh canary`: subscribe to the running `up`, start the canary there, print
-//! each check and the outcome, abort on Ctrl-C, then the summary, the YAML to commit,
-//! `--report` and `--write`.
+//! each check and the outcome, abort on Ctrl-C, then the summary, the YAML to commit, the
+//! reports (`--report-json`, `--report-html`) and `--write`.
 
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use crate::control::state::MeshState;
 use crate::control::wire;
 
 use super::canary_args::CanaryRunArgs;
-use super::canary_print::{line, summary, write_report, Report, Spinner};
+use super::canary_print::{line, summary, write_reports, Spinner};
 use super::error::{CliError, Exit};
 use super::Common;
+use crate::canary::report::{Report, Yaml};
 
 const ANSWER: Duration = Duration::from_secs(30);
 
@@ -107,24 +108,26 @@ async fn finish(
     for l in summary(outcome, checks.len(), load.as_ref()) {
         println!("{l}");
     }
-    if let Some(path) = &a.report {
-        let report = Report {
-            spec,
-            checks,
-            outcome,
-            load,
-        };
-        match write_report(path, &report) {
-            Ok(()) => println!("  report: {}", path.display()),
-            Err(e) => eprintln!("kyc-mesh: report {}: {e}", path.display()),
-        }
-    }
     let route = mesh.as_ref().and_then(|m| {
         m.routes
             .iter()
             .find(|r| r.virtual_service == spec.virtual_service && r.route == spec.route)
             .map(wire::route_of)
     });
+    if a.report.is_some() || a.report_html.is_some() {
+        let report = Report {
+            spec: spec.clone(),
+            checks: checks.to_vec(),
+            outcome: outcome.clone(),
+            load,
+            yaml: route.as_ref().map(|r| Yaml {
+                file: Some(vs_file(c, &spec.virtual_service)),
+                text: yaml::snippet(r),
+            }),
+            generated_ms: crate::traces::now_ms(),
+        };
+        write_reports(a.report.as_deref(), a.report_html.as_deref(), &report);
+    }
     if let Some(route) = route {
         let file = vs_file(c, &spec.virtual_service);
         if a.write {

@@ -4,6 +4,7 @@
 //! Every error is printed once, by `main`, as its one or more lines.
 
 use crate::control::client::ClientError;
+use crate::dashboard::ReplayError;
 use crate::envoy::telemetry::BadCollector;
 use crate::errors::chain;
 use crate::snapshot::Rejected;
@@ -72,6 +73,9 @@ pub enum CliError {
     Telemetry(#[from] BadCollector),
     #[error("kyc-mesh: {}", chain(.0))]
     Split(#[from] SplitError),
+    /// `replay`: no readable recording, or no port.
+    #[error("kyc-mesh: {}", chain(.0))]
+    Replay(#[from] ReplayError),
     #[error("kyc-mesh: {}", chain(.0))]
     Io(#[from] std::io::Error),
     #[error("kyc-mesh: {}", chain(.0))]

@@ -123,6 +123,19 @@ pub(crate) enum Cmd {
     /// Print a signed JWT for the jwt-auth scenario's issuer (demo key, DEMO ONLY; `--key`
     /// for your own), or the public keys as a JWKS (`--jwks`); needs no running mesh
     Token(token::TokenArgs),
+    /// Serve a session recorded with `up --record DIR` in the dashboard, read-only, with a time
+    /// slider, pause and speed (no mesh needed: share the directory, review it offline)
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReplayArgs {
+    /// The recording's directory
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Port of the dashboard (on 127.0.0.1 only; 0 = any free port)
+    #[arg(long, value_name = "PORT", default_value_t = crate::dashboard::DEFAULT_PORT)]
+    dashboard_port: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -242,6 +255,20 @@ impl Common {
     }
 }
 
+/// Ctrl-C or SIGTERM.
+async fn stopped() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Run one command: how it ended, or the error that ended it (its exit code is
 /// [`CliError::exit_code`]).
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
@@ -295,6 +322,10 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Chaos(a) => chaos::run(&c, &a).await,
         Cmd::Canary(a) => canary::run(&c, &a).await,
         Cmd::Weights(a) => weights::run(&c, &a).await,
+        Cmd::Replay(a) => {
+            crate::dashboard::replay(&a.dir, a.dashboard_port, stopped()).await?;
+            Ok(Exit::Success)
+        }
         Cmd::Token(a) => token::run(&a),
         Cmd::Up(a) => {
             let bin_dir = match &c.bin_dir {
@@ -314,6 +345,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                 }
                 (given, _) => given.clone(),
             };
+            let telemetry = a.observe.telemetry()?;
             let stopped = up::up(UpOptions {
                 networking: c.networking.clone(),
                 scenario,
@@ -328,11 +360,13 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                 ready_timeout: Duration::from_secs(a.ready_timeout),
                 prometheus: a.observe.prometheus(),
                 prometheus_port: a.observe.prometheus_port,
-                telemetry: a.observe.telemetry()?,
+                traces: a.observe.receiver(&telemetry),
+                telemetry,
                 restart: a.supervision.policy(),
                 backoff: a.supervision.backoff(),
                 gateway_limits: a.gateway.limits(),
                 dashboard_port: a.dashboard.port(),
+                record: a.dashboard.record.clone(),
                 sidecars: !a.no_sidecars,
                 dataplane,
                 nodes: usize::from(a.nodes),

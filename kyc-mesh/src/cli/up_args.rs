@@ -116,6 +116,11 @@ pub(super) struct DashboardArgs {
     /// Do not serve the dashboard
     #[arg(long)]
     no_dashboard: bool,
+    /// Record the session into DIR (a new or empty directory): the dashboard's state every
+    /// second, the events, the canary's checks and a sample of traces, append-only; replay it
+    /// with `kyc-mesh replay DIR`
+    #[arg(long, value_name = "DIR", conflicts_with = "no_dashboard")]
+    pub(super) record: Option<std::path::PathBuf>,
 }
 
 impl Default for DashboardArgs {
@@ -123,6 +128,7 @@ impl Default for DashboardArgs {
         DashboardArgs {
             dashboard_port: crate::dashboard::DEFAULT_PORT,
             no_dashboard: false,
+            record: None,
         }
     }
 }

@@ -241,6 +241,7 @@ mod tests {
             failed_checks: 0,
             last: None,
             message: "m".into(),
+            traces: None,
         };
         let route = RouteRef::new("vs", "r");
         let events = [

@@ -24,7 +24,9 @@ use crate::snapshot::Snapshot;
 use super::collector::Demand;
 use super::input::{self, answer, ApiError, ChaosBody, LoadBody, ScenarioBody, WeightsBody};
 use super::security::{self, Guard};
+use super::traces;
 use super::view::View;
+use crate::traces::hop::MeshNames;
 
 /// How long a write waits for `up`'s loop (a weight change waits for Envoy to apply it).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,15 +42,19 @@ pub(super) struct App {
     pub(crate) page: Arc<str>,
     /// The configuration generation in force (the scenarios it offers).
     pub(crate) generations: watch::Receiver<Arc<Snapshot>>,
+    /// `up`'s OTLP receiver's store, and why there is none.
+    pub(crate) traces: Option<Arc<crate::traces::store::Store>>,
+    pub(crate) traces_note: Arc<str>,
 }
 
-const CSS: &str = include_str!("assets/style.css");
-const JS: &str = include_str!("assets/app.js");
+pub(super) const CSS: &str = include_str!("assets/style.css");
+pub(super) const JS: &str = include_str!("assets/app.js");
 const HTML: &str = include_str!("assets/index.html");
 
-/// The page, its token in `<meta name="kyc-token">`.
-pub(super) fn page(token: &str) -> String {
-    HTML.replace("{{TOKEN}}", token)
+/// The page, its token in `<meta name="kyc-token">` and its mode (`live`, or `replay` for
+/// `kyc-mesh replay`) in `<meta name="kyc-mode">`.
+pub(super) fn page(token: &str, mode: &str) -> String {
+    HTML.replace("{{TOKEN}}", token).replace("{{MODE}}", mode)
 }
 
 pub(super) fn router(app: App, guard: Guard) -> Router {
@@ -68,6 +74,10 @@ pub(super) fn router(app: App, guard: Guard) -> Router {
         .route("/api/canary/promote", post(canary_promote))
         .route("/api/canary/abort", post(canary_abort))
         .route("/api/load", put(load))
+        .route("/api/traces", get(traces_list))
+        .route("/api/traces/{trace_id}", get(trace_detail))
+        .route("/api/canary/report.html", get(|s| canary_report(s, true)))
+        .route("/api/canary/report.json", get(|s| canary_report(s, false)))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -81,7 +91,7 @@ pub(super) fn router(app: App, guard: Guard) -> Router {
 }
 
 /// No framing by other sites, no type sniffing, only the page's own assets and API.
-async fn headers(mut r: HttpResponse) -> HttpResponse {
+pub(super) async fn headers(mut r: HttpResponse) -> HttpResponse {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -148,6 +158,56 @@ async fn state(State(mut app): State<App>) -> HttpResponse {
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// The names hops are told apart by: the generation in force's workloads.
+fn mesh_names(app: &App) -> MeshNames {
+    MeshNames::from_topology(&app.generations.borrow().topology)
+}
+
+/// `GET /api/traces?errors&minMs&version&from&to&sort&limit&since&until`.
+async fn traces_list(State(app): State<App>, uri: Uri) -> Result<HttpResponse, ApiError> {
+    let source = app.traces.as_deref().map(|s| s as &dyn traces::Source);
+    let note = if source.is_some() {
+        ""
+    } else {
+        &app.traces_note
+    };
+    traces::list(source, &mesh_names(&app), uri.query(), note)
+}
+
+/// `GET /api/traces/{traceId}`: one trace's waterfall.
+async fn trace_detail(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let source = app.traces.as_deref().map(|s| s as &dyn traces::Source);
+    traces::detail(source, &mesh_names(&app), &id)
+}
+
+/// `GET /api/canary/report.{html,json}`: the report of the canary running or last run.
+async fn canary_report(State(app): State<App>, html: bool) -> Result<HttpResponse, ApiError> {
+    let view = serde_json::to_value(&**app.view.borrow()).unwrap_or_default();
+    let names = mesh_names(&app);
+    let links =
+        |status: &crate::canary::model::CanaryStatus, since: u64| {
+            let store = app.traces.as_ref()?;
+            let hosts = [status.stable.as_str(), status.canary.as_str()];
+            let now = super::events::now_ms();
+            Some(store.with_traces(|all| {
+                crate::traces::query::canary_links(all, &names, hosts, since, now)
+            }))
+        };
+    let generation = app.generations.borrow().clone();
+    let file = |vs: &str| {
+        generation
+            .objects
+            .iter()
+            .find(|o| o.origin.kind == "VirtualService" && o.origin.name == vs)
+            .map(|o| o.origin.file.display().to_string())
+    };
+    let report = super::report::from_view(&view, links, file, super::events::now_ms());
+    super::report::answer(report, html)
 }
 
 /// Counts an open event stream while it lives.

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ pub(super) struct Demand {
     pub(crate) last_read: Mutex<Instant>,
     /// Wakes the collector early (a read while idle, an event).
     pub(crate) wake: Arc<Notify>,
+    /// Collect whoever looks (`up --record`: the recorder follows every view).
+    pub(crate) always: AtomicBool,
 }
 
 impl Demand {
@@ -48,11 +50,13 @@ impl Demand {
             streams: AtomicUsize::new(0),
             last_read: Mutex::new(Instant::now()),
             wake,
+            always: AtomicBool::new(false),
         }
     }
 
     fn wanted(&self) -> bool {
-        self.streams.load(Ordering::Relaxed) > 0
+        self.always.load(Ordering::Relaxed)
+            || self.streams.load(Ordering::Relaxed) > 0
             || self
                 .last_read
                 .lock()

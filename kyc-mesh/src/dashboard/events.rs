@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
 
 use crate::canary::model::Check;
@@ -18,7 +18,7 @@ pub(super) const KEPT: usize = 50;
 /// How many canary checks are kept (a run longer than this shows its latest ones).
 const CHECKS_KEPT: usize = 30;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct EventView {
     pub(crate) at_ms: u64,

@@ -31,6 +31,7 @@ fn phase(phase: Phase, last: Option<Check>) -> Event {
         failed_checks: 0,
         last,
         message: "m".into(),
+        traces: None,
     }))
 }
 

@@ -21,7 +21,12 @@ mod collector;
 mod events;
 mod figures;
 mod input;
+mod record;
+mod recording;
+mod replay;
+mod report;
 mod security;
+mod traces;
 mod view;
 
 use std::path::PathBuf;
@@ -33,6 +38,10 @@ use crate::apply::Admin;
 use crate::ops::{Calls, MeshEvent};
 use crate::snapshot::Snapshot;
 use crate::topology::Ports;
+use crate::traces::hop::MeshNames;
+
+pub(crate) use recording::RecordingError;
+pub(crate) use replay::{replay, ReplayError};
 
 /// The default port (`--dashboard-port`).
 pub(crate) const DEFAULT_PORT: u16 = 9000;
@@ -44,11 +53,20 @@ pub(crate) struct Config {
     pub(crate) port: u16,
     pub(crate) ports: Ports,
     pub(crate) state_dir: PathBuf,
+    /// networking/ (named in a recording).
+    pub(crate) networking: PathBuf,
+    /// The store of `up`'s OTLP receiver (`None`: no receiver).
+    pub(crate) traces: Option<Arc<crate::traces::store::Store>>,
+    /// Where spans go instead, when the user said (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub(crate) traces_elsewhere: Option<String>,
+    /// `up --record DIR`.
+    pub(crate) record: Option<PathBuf>,
 }
 
-/// The running dashboard; stops (server and collector) when dropped.
+/// The running dashboard; stops (server, collector, recorder) when dropped.
 pub(crate) struct Dashboard {
-    pub(crate) port: u16,
+    /// `None`: recording only (the port was taken).
+    pub(crate) port: Option<u16>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -62,29 +80,58 @@ impl Drop for Dashboard {
 
 /// Start the dashboard; `calls` go into `up`'s loop (like the control socket's), `bus` is its
 /// event bus, `generations` the configuration generation in force. `None` without a config,
-/// or (with a warning) when its port cannot be bound: the mesh runs on without it.
+/// or (with a warning) when its port cannot be bound: the mesh runs on without it (and records
+/// on without it with `--record`). Err: `--record DIR` cannot record there.
 pub(crate) async fn start(
     config: Option<Config>,
     calls: Calls,
     bus: &broadcast::Sender<MeshEvent>,
     generations: watch::Receiver<Arc<Snapshot>>,
-) -> Option<Dashboard> {
-    let config = config?;
+) -> Result<Option<Dashboard>, RecordingError> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let names = MeshNames::from_topology(&generations.borrow().topology);
+    let recording = match &config.record {
+        Some(dir) => {
+            let meta = recording::Meta {
+                format: recording::FORMAT,
+                kyc_mesh: env!("CARGO_PKG_VERSION").into(),
+                started_ms: events::now_ms(),
+                networking: config.networking.display().to_string(),
+                entry: names.entry.clone(),
+                versions: names.versions.clone(),
+            };
+            Some(recording::create(dir, &meta)?)
+        }
+        None => None,
+    };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await {
-        Ok(l) => l,
+        Ok(l) => Some(l),
         Err(e) => {
             eprintln!(
                 "kyc-mesh: the dashboard cannot listen on 127.0.0.1:{} ({e}); running without it (see --dashboard-port, --no-dashboard)",
                 config.port
             );
-            return None;
+            if recording.is_none() {
+                return Ok(None);
+            }
+            None
         }
     };
-    let port = listener.local_addr().map_or(config.port, |a| a.port());
+    let port = listener
+        .as_ref()
+        .map(|l| l.local_addr().map_or(config.port, |a| a.port()));
     let mut tasks = Vec::new();
 
     let wake = Arc::new(Notify::new());
     let demand = Arc::new(collector::Demand::new(wake.clone()));
+    if recording.is_some() {
+        // The recorder follows every view: the collector always runs.
+        demand
+            .always
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let log = Arc::new(Mutex::new(events::Log::default()));
     tasks.push(tokio::spawn(events::follow(
         bus.clone(),
@@ -117,14 +164,23 @@ pub(crate) async fn start(
         view: view_tx,
     };
     tasks.push(tokio::spawn(collector.run()));
+    if let Some(w) = recording {
+        let store = config.traces.clone();
+        tasks.push(tokio::spawn(record::run(w, view_rx.clone(), store, names)));
+    }
+    let (Some(listener), Some(port)) = (listener, port) else {
+        return Ok(Some(Dashboard { port: None, tasks }));
+    };
 
     let token = security::new_token();
     let app = api::App {
         calls,
         view: view_rx,
         demand,
-        page: api::page(&token).into(),
+        page: api::page(&token, "live").into(),
         generations,
+        traces: config.traces.clone(),
+        traces_note: traces::off_note(config.traces_elsewhere.as_deref()).into(),
     };
     let router = api::router(app, security::Guard { port, token });
     tasks.push(tokio::spawn(async move {
@@ -132,5 +188,8 @@ pub(crate) async fn start(
             eprintln!("kyc-mesh: the dashboard stopped: {e}");
         }
     }));
-    Some(Dashboard { port, tasks })
+    Ok(Some(Dashboard {
+        port: Some(port),
+        tasks,
+    }))
 }

@@ -40,6 +40,33 @@ pub(crate) struct Route {
     pub(crate) headers: HeaderMutations,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) typed_per_filter_config: BTreeMap<&'static str, PerFilterConfig>,
+    /// Route-level tracing: `None` follows the listener's (every request when `up` traces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tracing: Option<RouteTracing>,
+}
+
+/// `envoy.config.route.v3.Tracing`: the share of a route's requests traced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct RouteTracing {
+    pub(crate) client_sampling: FractionalPercent,
+    pub(crate) random_sampling: FractionalPercent,
+    pub(crate) overall_sampling: FractionalPercent,
+}
+
+impl RouteTracing {
+    /// Never traced: the probes (the gateway's and other sidecars' readiness checks, every
+    /// few seconds for every instance) would bury the requests in the trace list.
+    pub(crate) fn off() -> Self {
+        let zero = FractionalPercent {
+            numerator: 0,
+            denominator: super::values::Denominator::Million,
+        };
+        RouteTracing {
+            client_sampling: zero,
+            random_sampling: zero,
+            overall_sampling: zero,
+        }
+    }
 }
 
 /// A filter's configuration for one route, keyed by the filter's name.

@@ -1,7 +1,9 @@
 //! Envoy's own telemetry on the local mesh: spans to the services' OTLP collector (Envoy's OpenTelemetry
-//! tracer, when `OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT` is set for `kyc-mesh up`), and an
-//! access log on stdout (`up --access-log`) whose format carries the path without its query string and
-//! never a body.
+//! tracer: to `up`'s own receiver, or where `OTEL_EXPORTER_OTLP_ENDPOINT` or `..._TRACES_ENDPOINT`
+//! says), each listener's spans tagged with its hop (`kyc.hop`) and an upstream span per attempt; an
+//! access log on stdout (`up --access-log`) whose format carries the path without its query string,
+//! the trace id and never a body; and the same line to `up`'s receiver (Envoy's OpenTelemetry access
+//! logger, over gRPC), where the dashboard shows it beside its span.
 
 use reqwest::Url;
 use serde_json::{json, Value};
@@ -15,7 +17,25 @@ pub(crate) const COLLECTOR_CLUSTER: &str = "opentelemetry_collector";
 pub(crate) const SERVICE_NAME: &str = "istio-ingressgateway";
 /// One line per request: no query string (`%PATH(NQ:ORIG_OR_PATH)%`: the original path, no query), no body, no header but the ids.
 pub(crate) const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%\" \
-%RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms upstream=%UPSTREAM_CLUSTER% served_by=%RESP(X-KYC-SERVED-BY)% request_id=%REQ(X-REQUEST-ID)%\n";
+%RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION%ms upstream=%UPSTREAM_CLUSTER% served_by=%RESP(X-KYC-SERVED-BY)% request_id=%REQ(X-REQUEST-ID)% \
+trace_id=%TRACE_ID%\n";
+/// The static cluster of `up`'s receiver over gRPC (Envoy's OpenTelemetry access logger).
+pub(crate) const LOG_RECEIVER_CLUSTER: &str = "kyc_mesh_otlp_grpc";
+/// The access logger's log name: the receiver keeps only lines with it.
+pub(crate) const ACCESS_LOG_NAME: &str = "kyc-mesh-access";
+/// The `kyc.hop` tag of each listener's spans (see `traces::hop`).
+pub(crate) const HOP_GATEWAY: &str = "gateway";
+pub(crate) const HOP_SIDECAR_INBOUND: &str = "sidecar-inbound";
+pub(crate) const HOP_SIDECAR_OUTBOUND: &str = "sidecar-outbound";
+/// How often Envoy's tracer sends its spans to `up`'s receiver (Envoy's default: 5 s): the
+/// dashboard shows a request's trace within about a second.
+const FLUSH_INTERVAL_MS: u64 = 500;
+/// ... or as soon as it holds this many (Envoy's default, 5, makes one export per 5 spans: under
+/// load, thousands of small requests a second to the receiver; see BENCHMARKS.md).
+const MIN_FLUSH_SPANS: u64 = 1_000;
+/// The access logger's buffer (Envoy's default: 16 KiB, about 60 lines), flushed at least
+/// every [`FLUSH_INTERVAL_MS`].
+const LOG_BUFFER_BYTES: u64 = 256 << 10;
 
 /// A collector address in `OTEL_EXPORTER_OTLP_*` that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +59,21 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
+    /// `up`'s own receiver: OTLP/HTTP on 127.0.0.1:`port`.
+    pub(crate) fn local(port: u16) -> Collector {
+        Collector {
+            host: "127.0.0.1".into(),
+            port,
+            http_path: Some("/v1/traces".into()),
+            uri: format!("http://127.0.0.1:{port}/v1/traces"),
+        }
+    }
+
+    /// The base URL the services' `OTEL_EXPORTER_OTLP_ENDPOINT` names.
+    pub(crate) fn endpoint(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
     /// From the standard variables (`var` reads one); `None` when traces are off, `Err` for a bad URL.
     pub(crate) fn from_vars(
         var: impl Fn(&str) -> Option<String>,
@@ -81,8 +116,9 @@ impl Collector {
         }))
     }
 
-    /// The HTTP connection manager's `tracing`: Envoy's OpenTelemetry tracer, every request sampled.
-    fn tracing(&self, service_name: &str) -> Value {
+    /// The HTTP connection manager's `tracing`: Envoy's OpenTelemetry tracer, every request
+    /// sampled, the listener's hop as a tag, one more span per upstream attempt (retries show).
+    fn tracing(&self, service_name: &str, hop: &str) -> Value {
         let transport = match &self.http_path {
             Some(_) => json!({"http_service": {"http_uri": {
                 "uri": self.uri, "cluster": COLLECTOR_CLUSTER, "timeout": "1s"}}}),
@@ -96,7 +132,11 @@ impl Collector {
         if let (Some(c), Some(t)) = (config.as_object_mut(), transport.as_object()) {
             c.extend(t.clone());
         }
-        json!({"provider": {"name": "envoy.tracers.opentelemetry", "typed_config": config}})
+        json!({
+            "provider": {"name": "envoy.tracers.opentelemetry", "typed_config": config},
+            "custom_tags": [{"tag": "kyc.hop", "literal": {"value": hop}}],
+            "spawn_upstream_span": true,
+        })
     }
 
     /// The static cluster of the collector (HTTP/2 for gRPC).
@@ -118,40 +158,87 @@ impl Collector {
     }
 }
 
-/// What `up` adds to the gateway.
+/// What `up` adds to every Envoy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Telemetry {
     pub(crate) collector: Option<Collector>,
     pub(crate) access_log: bool,
+    /// The gRPC port of `up`'s receiver: every request's access-log line goes there too.
+    pub(crate) log_receiver: Option<u16>,
 }
 
 impl Telemetry {
-    fn decorate_hcm(&self, hcm: &mut HttpConnectionManager, service_name: &str) {
-        hcm.tracing = self.collector.as_ref().map(|c| c.tracing(service_name));
-        hcm.access_log = if self.access_log {
-            vec![
-                json!({"name": "envoy.access_loggers.stdout", "typed_config": {
+    fn decorate_hcm(&self, hcm: &mut HttpConnectionManager, service_name: &str, hop: &str) {
+        hcm.tracing = self
+            .collector
+            .as_ref()
+            .map(|c| c.tracing(service_name, hop));
+        hcm.access_log = Vec::new();
+        if self.access_log {
+            hcm.access_log.push(json!({"name": "envoy.access_loggers.stdout", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}),
-            ]
-        } else {
-            Vec::new()
-        };
+                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}));
+        }
+        if self.log_receiver.is_some() {
+            let line = ACCESS_LOG_FORMAT.trim_end();
+            // Not the probes (untraced: their lines would wait for a trace that never comes).
+            let not_probes = json!({"header_filter": {"header": {"name": ":path",
+                "string_match": {"safe_regex": {"regex": "^/(readyz|healthz)([?#].*)?$"}},
+                "invert_match": true}}});
+            hcm.access_log.push(json!({"name": "envoy.access_loggers.open_telemetry", "filter": not_probes, "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
+                "common_config": {
+                    "log_name": ACCESS_LOG_NAME,
+                    "transport_api_version": "V3",
+                    "buffer_size_bytes": LOG_BUFFER_BYTES,
+                    "buffer_flush_interval": format!("{}s", FLUSH_INTERVAL_MS as f64 / 1000.0),
+                    "grpc_service": {"envoy_grpc": {"cluster_name": LOG_RECEIVER_CLUSTER}, "timeout": "1s"}},
+                "body": {"string_value": line},
+                "attributes": {"values": [
+                    {"key": "upstream_cluster", "value": {"string_value": "%UPSTREAM_CLUSTER%"}}]}}}));
+        }
     }
 
     /// Tracing and access log on every HTTP connection manager of `listener`; spans are
-    /// attributed to `service_name` (the proxy's node cluster).
-    pub(crate) fn decorate(&self, listener: &mut Listener, service_name: &str) {
+    /// attributed to `service_name` (the proxy's node cluster) and tagged with `hop`.
+    pub(crate) fn decorate(&self, listener: &mut Listener, service_name: &str, hop: &str) {
         for chain in &mut listener.filter_chains {
             for filter in &mut chain.filters {
-                self.decorate_hcm(&mut filter.typed_config.value, service_name);
+                self.decorate_hcm(&mut filter.typed_config.value, service_name, hop);
             }
         }
     }
 
-    /// The bootstrap's static clusters (the collector's, when traces are on).
+    /// The bootstrap's static clusters (the collector's and the receiver's, when on).
     pub(crate) fn static_clusters(&self) -> Vec<Value> {
-        self.collector.iter().map(Collector::cluster).collect()
+        let mut clusters: Vec<Value> = self.collector.iter().map(Collector::cluster).collect();
+        if let Some(port) = self.log_receiver {
+            clusters.push(json!({
+                "name": LOG_RECEIVER_CLUSTER,
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "load_assignment": {"cluster_name": LOG_RECEIVER_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+                "typed_extension_protocol_options": {
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                        "explicit_http_config": {"http2_protocol_options": {}}}},
+            }));
+        }
+        clusters
+    }
+
+    /// The bootstrap's runtime: the tracer flushes every [`FLUSH_INTERVAL_MS`] when it sends to
+    /// `up`'s receiver (`None`: Envoy's defaults).
+    pub(crate) fn runtime(&self) -> Option<Value> {
+        self.log_receiver?;
+        self.collector.as_ref()?;
+        Some(json!({"layers": [
+            {"name": "kyc-mesh", "static_layer": {
+                "tracing.opentelemetry.flush_interval_ms": FLUSH_INTERVAL_MS,
+                "tracing.opentelemetry.min_flush_spans": MIN_FLUSH_SPANS}},
+            {"name": "admin", "admin_layer": {}},
+        ]}))
     }
 }
 

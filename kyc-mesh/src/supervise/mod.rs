@@ -71,19 +71,66 @@ impl Proc {
 
 type Stream = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 
-/// Copy a child's output, line by line, prefixed with its name.
+/// Copy a child's output, line by line, prefixed with its name: the complete lines of each read
+/// go out in one write (a busy service's lines arrive in bursts; one write per line cost the
+/// chain measurably, BENCHMARKS.md issue 20), a partial line waits for its end.
 fn forward(name: &str, stream: Stream, is_err: bool) {
-    let tag = name.to_string();
+    let tag = format!("[{name}] ");
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if is_err {
-                eprintln!("[{tag}] {line}");
-            } else {
-                println!("[{tag}] {line}");
+        let mut reader = BufReader::new(stream);
+        let mut out = Vec::with_capacity(8 * 1024);
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let chunk = match reader.fill_buf().await {
+                Ok([]) | Err(_) => break,
+                Ok(chunk) => chunk,
+            };
+            let read = chunk.len();
+            out.clear();
+            relay_lines(&tag, &mut pending, chunk, &mut out);
+            reader.consume(read);
+            if !out.is_empty() {
+                write_out(is_err, &out);
             }
         }
+        if !pending.is_empty() {
+            out.clear();
+            relay_lines(&tag, &mut pending, b"\n", &mut out);
+            write_out(is_err, &out);
+        }
     });
+}
+
+/// Append to `out` every complete line of `pending` + `chunk`, each prefixed with `tag`; keep
+/// the unfinished rest in `pending`. Invalid UTF-8 is passed through as it came.
+fn relay_lines(tag: &str, pending: &mut Vec<u8>, chunk: &[u8], out: &mut Vec<u8>) {
+    let mut rest = chunk;
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        out.extend_from_slice(tag.as_bytes());
+        out.append(pending);
+        out.extend_from_slice(&rest[..=end]);
+        rest = &rest[end + 1..];
+    }
+    pending.extend_from_slice(rest);
+    // A child that never ends its line cannot make `up` hold its output without bound.
+    if pending.len() > MAX_PENDING_LINE {
+        out.extend_from_slice(tag.as_bytes());
+        out.append(pending);
+        out.push(b'\n');
+    }
+}
+
+/// The longest unfinished line held back, in bytes; a longer one is written as it is.
+const MAX_PENDING_LINE: usize = 64 * 1024;
+
+fn write_out(is_err: bool, bytes: &[u8]) {
+    use std::io::Write;
+    // A closed terminal or a full disk loses the copy, never the child (its pipe keeps draining).
+    let _ = if is_err {
+        std::io::stderr().lock().write_all(bytes)
+    } else {
+        std::io::stdout().lock().write_all(bytes)
+    };
 }
 
 /// Start a child in its own process group; its output is prefixed with its name and its
@@ -216,4 +263,50 @@ pub(crate) async fn wait_ready(
             timeout,
         })
     })
+}
+
+#[cfg(test)]
+mod relay_tests {
+    use super::relay_lines;
+
+    /// Feeding a stream in any chunks gives what one prefixed line per input line gives.
+    fn relayed(chunks: &[&[u8]]) -> String {
+        let (mut pending, mut out) = (Vec::new(), Vec::new());
+        for c in chunks {
+            relay_lines("[svc] ", &mut pending, c, &mut out);
+        }
+        assert!(
+            pending.is_empty(),
+            "a complete stream leaves nothing pending"
+        );
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn every_line_prefixed_whatever_the_chunks() {
+        let text = "one\ntwo\nthree\n";
+        let expected = "[svc] one\n[svc] two\n[svc] three\n";
+        assert_eq!(relayed(&[text.as_bytes()]), expected);
+        for cut in 0..text.len() {
+            let (a, b) = text.as_bytes().split_at(cut);
+            assert_eq!(relayed(&[a, b]), expected, "split at {cut}");
+        }
+        let bytes: Vec<&[u8]> = text.as_bytes().chunks(1).collect();
+        assert_eq!(relayed(&bytes), expected);
+    }
+
+    #[test]
+    fn an_unfinished_line_waits_and_an_endless_one_is_bounded() {
+        let (mut pending, mut out) = (Vec::new(), Vec::new());
+        relay_lines("[s] ", &mut pending, b"partial", &mut out);
+        assert!(out.is_empty());
+        relay_lines("[s] ", &mut pending, b" line\nnext", &mut out);
+        assert_eq!(out, b"[s] partial line\n");
+        assert_eq!(pending, b"next");
+        out.clear();
+        let long = vec![b'x'; super::MAX_PENDING_LINE + 1];
+        relay_lines("[s] ", &mut pending, &long, &mut out);
+        assert!(pending.is_empty());
+        assert_eq!(out.len(), 4 + 4 + long.len() + 1);
+    }
 }

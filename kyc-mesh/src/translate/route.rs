@@ -201,6 +201,7 @@ impl Ctx<'_> {
                 route: action.clone(),
                 headers: headers.clone(),
                 typed_per_filter_config: per_filter.clone(),
+                tracing: None,
             })
             .collect()
     }

@@ -19,7 +19,7 @@ use crate::envoy::listener::{HttpListener, RBAC_ALLOW_FILTER, RBAC_DENY_FILTER};
 use crate::envoy::rbac::RbacPerRoute;
 use crate::envoy::route::{
     PathMatch, PerFilterConfig, RegexMatcher, Route, RouteAction, RouteConfiguration, RouteMatch,
-    RouteTarget, VirtualHost,
+    RouteTarget, RouteTracing, VirtualHost,
 };
 use crate::envoy::{Any, ClusterName, Duration, ListenerKind};
 use crate::istio::{namespace_of, Destination, PortSelector, TrafficPolicy};
@@ -51,6 +51,7 @@ fn default_route(name: &str, cluster: ClusterName) -> Route {
         },
         headers: Default::default(),
         typed_per_filter_config: BTreeMap::new(),
+        tracing: None,
     }
 }
 
@@ -85,6 +86,7 @@ impl Ctx<'_> {
         let off = || PerFilterConfig::Rbac(Any::new(RbacPerRoute::default()));
         probes.typed_per_filter_config =
             BTreeMap::from([(RBAC_DENY_FILTER, off()), (RBAC_ALLOW_FILTER, off())]);
+        probes.tracing = Some(RouteTracing::off());
         let mtls = self.inbound_mtls(&w);
         // The default policy has nothing build_cluster could refuse (it only refuses
         // DestinationRule values).

@@ -39,6 +39,21 @@ pub(super) fn banner(o: &UpOptions, topology: &Topology, layout: &Layout, scenar
     if let Some(port) = o.dashboard_port {
         println!("  dashboard:           http://localhost:{port}/");
     }
+    match (&o.traces, &o.telemetry.collector) {
+        (Some(t), _) => println!(
+            "  traces:              OTLP receiver on 127.0.0.1:{} (HTTP) and :{} (gRPC), shown in the dashboard",
+            t.http_port, t.grpc_port
+        ),
+        (None, Some(c)) => println!("  traces:              sent to {} (OTEL_EXPORTER_OTLP_*)", c.uri),
+        (None, None) => {}
+    }
+    if let Some(dir) = &o.record {
+        println!(
+            "  recording:           {} (replay it: kyc-mesh replay {})",
+            dir.display(),
+            dir.display()
+        );
+    }
     if layout.plan.sidecars.is_empty() {
         println!("  sidecars:            none (edge only)");
     }

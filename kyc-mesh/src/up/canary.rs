@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::canary::envoy_metrics::EnvoyMetrics;
 use crate::canary::load::{Bearer, LoadError, LoadGen, LoadStatus, MAX_RPS};
-use crate::canary::model::{CanarySpec, CanaryStatus, Phase};
+use crate::canary::model::{CanarySpec, CanaryStatus, Phase, TraceLinks};
 use crate::canary::run::{run, Command, Update};
 use crate::canary::{Actuator, CanaryError};
 use crate::envoy::ClusterName;
@@ -21,6 +21,9 @@ use crate::istio::RouteRef;
 use crate::ops::{Calls, MeshEvent, Op, Outcome, Refusal, Refused};
 use crate::snapshot::Snapshot;
 use crate::token;
+use crate::traces::hop::MeshNames;
+use crate::traces::query::canary_links;
+use crate::traces::store::Store;
 use crate::weights::{WeightedDestination, WeightedRoute, Weights};
 
 use super::proxies::Proxies;
@@ -48,8 +51,35 @@ pub(super) struct Canary {
     calls: Calls,
     bus: broadcast::Sender<MeshEvent>,
     gateway_port: u16,
+    /// Where a finished run finds its failing and slowest traces (`up`'s receiver).
+    traces: Option<Arc<TraceLinker>>,
     /// The token the load generator's requests carry (see [`demo_bearer`]).
     bearer: Bearer,
+}
+
+/// A finished run's trace links, from `up`'s receiver.
+pub(super) struct TraceLinker {
+    pub(crate) store: Arc<Store>,
+    pub(crate) names: MeshNames,
+    /// The dashboard's port: each link opens the trace there.
+    pub(crate) dashboard: Option<u16>,
+}
+
+/// How long a finished run waits for its last spans (the services and Envoys export to `up`'s
+/// receiver every 500 ms) before it links its traces and says it ended.
+const LAST_SPANS: std::time::Duration = std::time::Duration::from_millis(1_500);
+
+impl TraceLinker {
+    fn links(&self, stable: &str, canary: &str, since_ms: u64) -> TraceLinks {
+        let until = crate::traces::now_ms();
+        let mut links = self
+            .store
+            .with_traces(|all| canary_links(all, &self.names, [stable, canary], since_ms, until));
+        links.open_at = self
+            .dashboard
+            .map(|port| format!("http://localhost:{port}/#trace="));
+        links
+    }
 }
 
 /// The load generator's token: a demo token (10 minutes, minted again a minute before it
@@ -135,6 +165,7 @@ impl Canary {
         calls: Calls,
         bus: broadcast::Sender<MeshEvent>,
         gateway_port: u16,
+        traces: Option<TraceLinker>,
         bearer: Bearer,
     ) -> Self {
         Canary {
@@ -143,6 +174,7 @@ impl Canary {
             calls,
             bus,
             gateway_port,
+            traces: traces.map(Arc::new),
             bearer,
         }
     }
@@ -225,6 +257,7 @@ impl Canary {
             failed_checks: 0,
             last: None,
             message: "starting".into(),
+            traces: None,
         }));
         let message = format!(
             "canary started on {r}: stable {}, canary {}, +{}% every {} ms",
@@ -238,6 +271,7 @@ impl Canary {
             rx,
             status.clone(),
             self.bus.clone(),
+            self.traces.clone(),
         ));
         self.running = Some(RunningCanary {
             status,
@@ -306,7 +340,8 @@ impl Canary {
     }
 }
 
-/// The canary task: run the loop, publish as it goes, stop the load it started.
+/// The canary task: run the loop, publish as it goes (the end once its traces are linked),
+/// stop the load it started.
 async fn analyse(
     spec: CanarySpec,
     mut metrics: EnvoyMetrics,
@@ -314,10 +349,18 @@ async fn analyse(
     mut commands: mpsc::Receiver<Command>,
     status: Arc<Mutex<CanaryStatus>>,
     bus: broadcast::Sender<MeshEvent>,
+    traces: Option<Arc<TraceLinker>>,
 ) {
     let (stable, canary) = (actuator.stable.clone(), actuator.canary.clone());
     let calls = actuator.calls.clone();
+    let started_ms = crate::traces::now_ms();
     let on = |u: Update| match u {
+        // The end is published below, with its trace links.
+        Update::Status(st) if st.phase.is_final() => {
+            if let Ok(mut s) = status.lock() {
+                *s = st;
+            }
+        }
         Update::Check(check) => {
             if let Ok(mut s) = status.lock() {
                 s.last = Some(check.clone());
@@ -332,7 +375,7 @@ async fn analyse(
             let _ = bus.send(MeshEvent::CanaryPhase(Box::new(st)));
         }
     };
-    let last = run(
+    let mut last = run(
         &spec,
         &stable,
         &canary,
@@ -342,6 +385,14 @@ async fn analyse(
         on,
     )
     .await;
+    if let Some(t) = &traces {
+        tokio::time::sleep(LAST_SPANS).await;
+        last.traces = Some(t.links(&stable, &canary, started_ms));
+    }
+    if let Ok(mut s) = status.lock() {
+        *s = last.clone();
+    }
+    let _ = bus.send(MeshEvent::CanaryPhase(Box::new(last.clone())));
     println!("kyc-mesh: canary {:?}: {}", last.phase, last.message);
     if spec.load_rps.is_some() {
         let _ = calls.ask(Op::Load { rps: 0 }).await;

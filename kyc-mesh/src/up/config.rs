@@ -1,6 +1,7 @@
 //! The configuration generations of the running mesh: the snapshot in force, and how the next
 //! one is made — from the files when the watcher saw them change (one read), with other
-//! weight overrides (no read), with another scenario (one read). A generation becomes the one
+//! weight overrides (no read), with an override cleared (one read: the files' weights as they
+//! are on disk now), with another scenario (one read). A generation becomes the one
 //! in force only once every Envoy took it ([`Config::commit`]); one that does not load or
 //! translate is refused and the last good one stays. Every commit is published on a `watch`
 //! channel: the dashboard reads the generation in force from it.
@@ -143,6 +144,16 @@ impl Config {
         self.candidate(self.current.with_overrides(generation, overrides))
     }
 
+    /// The next generation with an override cleared: the files of the scenario in force read
+    /// once, so the weights the files say *now* apply — also when a file was just written and
+    /// the watcher has not yet seen it (`canary --write` writes, then clears).
+    pub(super) fn with_override_cleared(
+        &self,
+        overrides: Overrides,
+    ) -> Result<Candidate, Rejected> {
+        self.read(self.current.scenario(), overrides)
+    }
+
     /// The next generation with another scenario (read once), the overrides in force kept;
     /// not yet translated (`use` checks it for the edge first, then [`Config::translate`]).
     pub(super) fn with_scenario(&self, scenario: Option<&Path>) -> Result<Snapshot, Rejected> {
@@ -231,6 +242,25 @@ mod tests {
         let next = config.with_overrides(overrides).expect("translates");
         assert_eq!(config.reads(), 2, "set-weights");
         config.commit(next.snapshot);
+        // Clearing it: one read, so a file written just before (`canary --write`) applies at
+        // once, not the weights of the last generation the watcher made.
+        std::fs::write(
+            &file,
+            text.replacen("weight: 50", "weight: 0", 1)
+                .replacen("weight: 50", "weight: 100", 1),
+        )
+        .expect("write");
+        let mut cleared = config.current().overrides.clone();
+        cleared.set(&route, None);
+        let next = config.with_override_cleared(cleared).expect("translates");
+        assert_eq!(config.reads(), 3, "clear");
+        let r = next.snapshot.weighted_route(&route).expect("route");
+        assert_eq!((r.overridden, r.destinations[1].weight), (false, 100));
+        config.commit(next.snapshot);
+        let mut overrides = config.current().overrides.clone();
+        overrides.set(&route, Some(&w));
+        let next = config.with_overrides(overrides).expect("translates");
+        config.commit(next.snapshot);
         // `up`'s own writes in the state directory (weights.json, the scenario it runs): no read.
         std::fs::write(state.path().join("weights.json"), "{}").expect("write");
         assert!(matches!(
@@ -242,14 +272,14 @@ mod tests {
             config.reload(Change::StateFile),
             Reload::Unchanged
         ));
-        assert_eq!(config.reads(), 2, "own writes");
+        assert_eq!(config.reads(), 3, "own writes");
         // `kyc-mesh use` (the state file names another scenario): one read; the override stays.
         let scenario = net.path().join("scenarios/canary-90-10.yaml");
         crate::scenario::write_state(state.path(), Some(&scenario)).expect("state");
         let Reload::Next(next) = config.reload(Change::StateFile) else {
             panic!("a scenario switch");
         };
-        assert_eq!(config.reads(), 3, "use");
+        assert_eq!(config.reads(), 4, "use");
         assert_eq!(next.snapshot.scenario(), Some(scenario.as_path()));
         let r = next.snapshot.weighted_route(&route).expect("route");
         assert_eq!((r.overridden, r.destinations[1].weight), (true, 10));
@@ -257,7 +287,7 @@ mod tests {
         // The dashboard's `use` request: one read.
         let next = config.with_scenario(None).expect("networking/ alone");
         config.translate(next).expect("translates");
-        assert_eq!(config.reads(), 4, "use request");
+        assert_eq!(config.reads(), 5, "use request");
         // A refused edit: read once, reported once, the last good generation stays.
         std::fs::write(&file, "kind: [").expect("break");
         assert!(matches!(
@@ -268,8 +298,8 @@ mod tests {
             config.reload(Change::Files),
             Reload::Refused(None)
         ));
-        assert_eq!(config.reads(), 6);
+        assert_eq!(config.reads(), 7);
         assert!(config.rejected().is_some());
-        assert_eq!(config.current().generation, 4);
+        assert_eq!(config.current().generation, 6);
     }
 }

@@ -52,6 +52,8 @@ pub enum UpError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
+    Record(#[from] crate::dashboard::RecordingError),
+    #[error(transparent)]
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Supervise(#[from] SuperviseError),

@@ -6,7 +6,8 @@
 //! override, a scenario switch applied to every Envoy), [`fleet`] (the service instances),
 //! [`proxies`] and [`envoys`] (the Envoys), [`scale`], [`rollout`], [`chaos`] (acting on
 //! instances), [`canary`] (the canary and load generator), [`control`] (which request goes
-//! where), [`watch`] (what makes a reload), [`layout`] (ports), [`report`] and [`banner`].
+//! where), [`watch`] (what makes a reload), [`layout`] (ports), [`traces`] (the OTLP receiver),
+//! [`report`] and [`banner`].
 
 mod ambient;
 mod banner;
@@ -28,6 +29,7 @@ mod rollout;
 mod run;
 mod scale;
 mod start;
+mod traces;
 mod watch;
 
 pub(crate) use error::{Stopped, UpError};

@@ -31,6 +31,11 @@ pub(crate) struct UpOptions {
     pub(crate) prometheus_port: u16,
     /// Envoy's tracer and access log.
     pub(crate) telemetry: Telemetry,
+    /// `up`'s own OTLP receiver (`None`: `--no-traces`, or spans go where
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` says). Once started, its ports.
+    pub(crate) traces: Option<crate::traces::Config>,
+    /// `--record DIR`: the dashboard's state stream, events and a sample of traces written there.
+    pub(crate) record: Option<PathBuf>,
     /// What happens to a service that exits, and the delays between its restarts.
     pub(crate) restart: RestartPolicy,
     pub(crate) backoff: Backoff,
@@ -67,6 +72,7 @@ impl UpOptions {
         ]
         .into_iter()
         .chain(self.dashboard_port)
+        .chain(self.traces.iter().flat_map(|t| [t.http_port, t.grpc_port]))
         .filter(|&port| port != 0)
         .collect()
     }

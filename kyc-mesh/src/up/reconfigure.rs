@@ -132,8 +132,8 @@ pub(super) async fn reload(mesh: &mut Mesh<'_>, change: Change) {
 }
 
 /// The `set-weights` request (`weights` parsed by the edge): held against the generation in
-/// force, applied as the next generation (nothing is read), then persisted (the override is
-/// saved only once Envoy runs it).
+/// force, applied as the next generation (nothing is read; clearing reads the files once, so
+/// what they say now applies), then persisted (the override is saved only once Envoy runs it).
 pub(super) async fn set_weights(
     mesh: &mut Mesh<'_>,
     route: &RouteRef,
@@ -169,7 +169,11 @@ pub(super) async fn set_weights(
     }
     let mut next = current.overrides.clone();
     next.set(route, weights.as_ref());
-    let candidate = match mesh.config.with_overrides(next) {
+    let next = match weights {
+        Some(_) => mesh.config.with_overrides(next),
+        None => mesh.config.with_override_cleared(next),
+    };
+    let candidate = match next {
         Ok(c) => c,
         Err(r) => {
             return Outcome::failed(format!(

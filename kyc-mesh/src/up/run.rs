@@ -6,13 +6,14 @@ use crate::ops::Call;
 use crate::translate::ProxyId;
 
 use super::banner::banner;
-use super::canary::Canary;
+use super::canary::{Canary, TraceLinker};
 use super::control;
 use super::error::{Stopped, UpError};
 use super::mesh::Mesh;
 use super::reconfigure;
 use super::report;
 use super::start::{Prepared, Spawned};
+use crate::traces::hop::MeshNames;
 
 pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, UpError> {
     let Spawned {
@@ -33,10 +34,16 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         requests,
         watch,
         ambient: dataplane,
+        traces,
         ..
     } = p;
+    let linker = traces.as_ref().map(|t| TraceLinker {
+        store: t.store.clone(),
+        names: MeshNames::from_topology(topology),
+        dashboard: o.dashboard_port,
+    });
     let bearer = super::canary::demo_bearer(config.subscribe());
-    let canary = Canary::new(calls.clone(), bus.clone(), o.ports.gateway, bearer);
+    let canary = Canary::new(calls.clone(), bus.clone(), o.ports.gateway, linker, bearer);
     let mut mesh = Mesh {
         o,
         fleet,

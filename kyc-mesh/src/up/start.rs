@@ -56,6 +56,8 @@ pub(super) struct Prepared {
     xds_dir: PathBuf,
     _server: Option<ControlServer>,
     _dashboard: Option<Dashboard>,
+    /// `up`'s OTLP receiver (issue 19), when it runs.
+    pub(crate) traces: Option<crate::traces::Running>,
     _cleanup: [RemoveOnDrop; 2],
 }
 
@@ -152,6 +154,8 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         RemoveOnDrop(xds_dir.clone()),
         RemoveOnDrop(crate::status::file(&o.state_dir)),
     ];
+    // Before the services: they are told where to send their spans.
+    let traces = super::traces::start(&mut o, &topology).await;
     let (exits_tx, exits) = mpsc::unbounded_channel();
     let (bus, _) = broadcast::channel::<MeshEvent>(BUS_CAPACITY);
     let (mut fleet, restarts) = Fleet::new(&o, &topology, &layout, &exits_tx, &bus);
@@ -166,10 +170,17 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         port,
         ports: o.ports,
         state_dir: o.state_dir.clone(),
+        networking: o.networking.clone(),
+        traces: traces.as_ref().map(|t| t.store.clone()),
+        traces_elsewhere: match o.traces {
+            Some(_) => None,
+            None => o.telemetry.collector.as_ref().map(|c| c.uri.clone()),
+        },
+        record: o.record.clone(),
     });
     let dashboard =
-        crate::dashboard::start(dashboard_config, calls.clone(), &bus, config.subscribe()).await;
-    o.dashboard_port = dashboard.as_ref().map(|d| d.port);
+        crate::dashboard::start(dashboard_config, calls.clone(), &bus, config.subscribe()).await?;
+    o.dashboard_port = dashboard.as_ref().and_then(|d| d.port);
     Ok(Prepared {
         o,
         topology,
@@ -189,6 +200,7 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         xds_dir,
         _server: server,
         _dashboard: dashboard,
+        traces,
         _cleanup: cleanup,
     })
 }

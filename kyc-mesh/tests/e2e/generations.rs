@@ -2,7 +2,7 @@
 //! inotify watch on one file of a private copy of networking/ counts every `open(2)` of it,
 //! with the real services and their sidecars (replicas, injection and translation all read
 //! the one generation). A start opens it once, an edit of another file once (the reload),
-//! `set-weights` never, a `use` request once, `kyc-mesh use` once in `up` (and once in the
+//! `set-weights` never (clearing an override once), a `use` request once, `kyc-mesh use` once in `up` (and once in the
 //! command itself, which checks the scenario before it writes the state file).
 
 use std::collections::BTreeMap;
@@ -113,8 +113,21 @@ async fn networking_is_read_once_per_generation() {
         route: "credit-check-report".into(),
         weights: Some(weights),
     };
-    ask(&mesh, set).await;
+    ask(&mesh, set.clone()).await;
     assert_eq!(opens.count(), 2, "set-weights reads nothing");
+    let clear = Request::SetWeights {
+        virtual_service: "kyc-credit-check".into(),
+        route: "credit-check-report".into(),
+        weights: None,
+    };
+    ask(&mesh, clear).await;
+    assert_eq!(
+        opens.count(),
+        3,
+        "clearing reads networking/ once (what the files say now applies)"
+    );
+    ask(&mesh, set).await;
+    assert_eq!(opens.count(), 3, "set-weights reads nothing");
 
     let canary = scenario("canary-90-10.yaml").display().to_string();
     ask(
@@ -124,17 +137,17 @@ async fn networking_is_read_once_per_generation() {
         },
     )
     .await;
-    assert_eq!(opens.count(), 3, "a use request reads networking/ once");
+    assert_eq!(opens.count(), 4, "a use request reads networking/ once");
 
     let out = mesh.use_scenario("none");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         opens.count(),
-        5,
+        6,
         "kyc-mesh use: once in the command, once in up\n{}",
         mesh.output()
     );
     // Nothing read behind the answers (the state files up writes are not changes).
     ask(&mesh, Request::State).await;
-    assert_eq!(opens.count(), 5);
+    assert_eq!(opens.count(), 6);
 }

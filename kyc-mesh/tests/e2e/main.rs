@@ -20,6 +20,8 @@
 //! - [`replicas`]: `spec.replicas` instances, outlier detection across them, `chaos --instance`,
 //!   per-instance restarts and rollouts;
 //! - [`supervision`]: restarts of a killed service, `rollout restart` under load;
+//! - [`traces`]: `up`'s OTLP receiver: one trace across every hop, the dashboard's traces
+//!   clicked from an edge in Chromium, `canary --report-html`, `up --record` and `replay`;
 //! - [`gateway`]: the gateway's client limits (431, slow headers, connection limit);
 //! - [`gateway_api`]: the Gateway API scenario (Gateway + HTTPRoutes) on the running mesh;
 //! - [`hostile_yaml`]: hostile YAML saved into a running mesh's networking/;
@@ -27,7 +29,8 @@
 //!   audit line, the mesh's own traffic with a demo token, live key rotation under load;
 //! - [`run_local_script`]: scripts/run-local.sh's help and Envoy discovery.
 //!
-//! [`helpers`] holds the fixtures: Envoy discovery (a missing Envoy fails loudly unless
+//! [`helpers`] holds the fixtures (`helpers::cdp`: Chromium driven over the DevTools
+//! protocol, to click): Envoy discovery (a missing Envoy fails loudly unless
 //! `KYC_MESH_E2E_SKIP=1`), stand-in backends, `kyc-mesh up` as a child process, HTTP
 //! tallies and polling (never sleeps as synchronisation).
 
@@ -54,3 +57,4 @@ mod services;
 mod sidecar_observe;
 mod sidecars;
 mod supervision;
+mod traces;

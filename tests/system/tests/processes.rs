@@ -119,6 +119,12 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         .expect("post");
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
 
+    // Probes and scrapes (every few seconds each): see their lines' level below.
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        let r = http.get(aggregator.url(path)).send().await.expect(path);
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+
     aggregator.sigterm();
     advanced.sigterm();
     let (code, aggregator_log) = aggregator.wait().await;
@@ -151,6 +157,15 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         "request lines captured: {}",
         requests.len()
     );
+    // Request lines log at debug, probes and scrapes included (here, at trace, they are there:
+    // at info they are not); what a KYC request did is the audit line's, at info (below).
+    for quiet in ["/metrics", "/readyz", "/healthz", "/kyc/v1/customer"] {
+        let lines: Vec<&Value> = requests.iter().filter(|l| l["route"] == quiet).collect();
+        assert!(!lines.is_empty(), "no request line for {quiet}");
+        for l in lines {
+            assert_eq!(l["level"], "DEBUG", "{quiet} logged above debug: {l}");
+        }
+    }
     let line = requests
         .iter()
         .find(|l| l["route"] == "/kyc/v1/customer" && l["status"] == 200)
@@ -181,6 +196,7 @@ async fn no_personal_data_reaches_any_log_line_at_any_level() {
         .filter(|l| l["audit"] == "kyc-report")
         .collect();
     assert_eq!(audit.len(), 10, "{audit:#?}");
+    assert!(audit.iter().all(|l| l["level"] == "INFO"), "{audit:#?}");
     let outcomes = |o: &str| audit.iter().filter(|l| l["outcome"] == o).count();
     assert_eq!(
         (outcomes("served"), outcomes("rejected"), outcomes("failed")),

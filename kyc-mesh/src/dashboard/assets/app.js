@@ -3,6 +3,8 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="kyc-token"]').content;
+/** "replay": `kyc-mesh replay DIR` serves this page read-only over a recording. */
+const REPLAY = document.querySelector('meta[name="kyc-mode"]').content === "replay";
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 let last = null;
@@ -122,9 +124,11 @@ function renderGraph(v) {
     const lines = f.requests === 0 ? ["no traffic"] : [`${fmt.rps(f)} req/s`, `${fmt.ok(f)} · p99 ${fmt.p99(f)}`];
     // Refused by a sidecar: 401 (a token refused), 403 (no token, a claim missing, RBAC).
     if (f.unauthorized || f.forbidden) lines.push(`401 ×${f.unauthorized} · 403 ×${f.forbidden}`);
-    lines.forEach((t, i) => g.append(s("text", { x: mid, y: ly + i * 14, "text-anchor": "middle" }, t)));
+    const texts = lines.map((t, i) => g.appendChild(s("text", { x: mid, y: ly + i * 14, "text-anchor": "middle" }, t)));
     g.setAttribute("data-401", String(f.unauthorized));
     g.setAttribute("data-403", String(f.forbidden));
+    // The success rate and p99 line (the second), clickable for the edge's traces.
+    edgeTraces(g, e, f.requests === 0 ? null : texts[1]);
     svg.append(g);
   }
   for (const n of v.nodes) {
@@ -281,8 +285,8 @@ function canaryControls() {
   });
   promote.addEventListener("click", () => send("POST", "/api/canary/promote"));
   abort.addEventListener("click", () => send("POST", "/api/canary/abort"));
-  canaryForm = { fields, start, promote, abort, status: h("div"), checks: h("div") };
-  canaryForm.box = h("div", {}, canaryForm.status, canaryForm.checks, h("details", {}, h("summary", {}, "parameters"), fields), h("div", { class: "row" }, start, promote, abort));
+  canaryForm = { fields, start, promote, abort, status: h("div"), checks: h("div"), report: h("p", { class: "row report-links" }) };
+  canaryForm.box = h("div", {}, canaryForm.status, canaryForm.checks, canaryForm.report, h("details", {}, h("summary", {}, "parameters"), fields), h("div", { class: "row" }, start, promote, abort));
   return canaryForm;
 }
 
@@ -313,6 +317,8 @@ function renderCanary(v) {
       h("tr", { title: k.reason }, h("td", { rowspan: 2 }, String(k.n)), h("td", { rowspan: 2 }, k.weight + " %"), h("td", {}, "stable"), ...figuresCells(k.stable),
         h("td", { rowspan: 2, class: "verdict-" + k.verdict }, k.verdict)),
       h("tr", { title: k.reason }, h("td", {}, "canary"), ...figuresCells(k.canary))]))) : "");
+  c.report.hidden = !st;
+  c.report.replaceChildren(...(st ? reportLinks() : []));
   if (!c.box.isConnected) $("canary").replaceChildren(c.box);
 }
 
@@ -422,7 +428,8 @@ function render(v) {
   }
   $("window").textContent = v.windowSeconds > 0 ? `· last ${Math.round(v.windowSeconds)} s` : "· collecting…";
   $("updated").textContent = v.updatedMs ? "updated " + new Date(v.updatedMs).toLocaleTimeString() : "";
-  if (!v.envoyUp) status("Envoy down", false);
+  if (REPLAY) replayStatus();
+  else if (!v.envoyUp) status("Envoy down", false);
   else if (!v.meshUp) status("kyc-mesh up busy or stopped", false);
   else status("live", true);
 }
@@ -430,6 +437,8 @@ function render(v) {
 /** The first render from GET /api/state, then live updates from the event stream, opened a
  *  second later (the collector's period: nothing is missed). */
 async function start() {
+  if (REPLAY) return startReplay();
+  tracesEvery(2000);
   try {
     const r = await fetch("/api/state", { cache: "no-store" });
     render(await r.json());
@@ -442,4 +451,305 @@ async function start() {
     events.onerror = () => status("reconnecting…", false);
   }, 1000);
 }
+
+// ---- traces (the receiver of `kyc-mesh up`: GET /api/traces, /api/traces/{id}) -------------
+const tf = { errors: false, minMs: "", version: "", from: null, to: null, sort: "recent", selected: null, busy: false, hover: false, seq: 0, shownFilters: null };
+let traceUi = null;
+
+/** The report of the canary shown (or, in a replay, as it was at the slider's time). */
+function reportLinks() {
+  const at = REPLAY ? `?at=${Math.round(replay.at)}` : "";
+  return [h("a", { href: "/api/canary/report.html" + at, download: "canary-report.html" }, "download the report (HTML)"),
+    h("a", { href: "/api/canary/report.json" + at, download: "canary-report.json" }, "JSON")];
+}
+
+/** An edge of the graph: one click on its p99 → its slowest traces, on its success rate → its failing ones. */
+function edgeTraces(g, e, figures) {
+  const name = `${e.from} → ${e.to}`;
+  g.setAttribute("tabindex", "0");
+  g.setAttribute("role", "button");
+  g.setAttribute("aria-label", `traces on ${name}: slowest first (Enter), failing (Shift+Enter)`);
+  g.append(s("title", {}, `${name}: click the p99 for the slowest traces, the success rate for the failing ones`));
+  if (figures) {
+    const [ok, p99] = figures.textContent.split(" · ");
+    figures.replaceChildren(s("tspan", { "data-pick": "errors" }, ok), s("tspan", {}, " · "), s("tspan", { "data-pick": "slowest" }, p99));
+  }
+  const pick = (errors) => showEdgeTraces(e.from, e.to, errors);
+  g.addEventListener("click", (ev) => pick(ev.target.getAttribute && ev.target.getAttribute("data-pick") === "errors"));
+  g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); pick(ev.shiftKey); } });
+}
+
+function showEdgeTraces(from, to, errors) {
+  Object.assign(tf, { from, to, errors, sort: errors ? "recent" : "slowest", selected: null });
+  traceControls();
+  syncTraceControls();
+  refreshTraces(true);
+  $("traces-card").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+function traceControls() {
+  if (traceUi) return traceUi;
+  const errors = h("input", { type: "checkbox", id: "t-errors" });
+  const minMs = h("input", { type: "number", id: "t-min", min: 0, step: 10, placeholder: "any" });
+  const version = h("select", { id: "t-version" }, h("option", { value: "" }, "any"));
+  const sort = h("select", { id: "t-sort" }, h("option", { value: "recent" }, "newest first"), h("option", { value: "slowest" }, "slowest first"));
+  const edge = h("span", { class: "tag on", hidden: true });
+  const list = h("table", { id: "trace-list" },
+    h("thead", {}, h("tr", {}, ...["time", "entry", "status", "duration", "served by", "spans", "trace id"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody"));
+  const note = h("p", { class: "muted", id: "traces-note" });
+  const waterfall = h("div", { id: "waterfall", "aria-live": "polite" });
+  list.addEventListener("mouseenter", () => { tf.hover = true; });
+  list.addEventListener("mouseleave", () => { tf.hover = false; });
+  const changed = () => { tf.errors = errors.checked; tf.minMs = minMs.value; tf.version = version.value; tf.sort = sort.value; refreshTraces(true); };
+  [errors, version, sort].forEach((el) => el.addEventListener("change", changed));
+  minMs.addEventListener("change", changed);
+  traceUi = { errors, minMs, version, sort, edge, list, note, waterfall, listed: null };
+  $("traces").replaceChildren(
+    h("div", { class: "filters" },
+      h("label", { for: "t-errors" }, errors, " errors only"),
+      h("label", { for: "t-min" }, "slower than (ms) "), minMs,
+      h("label", { for: "t-version" }, "version "), version,
+      h("label", { for: "t-sort" }, "order "), sort, edge),
+    list, note, waterfall);
+  return traceUi;
+}
+
+function syncTraceControls() {
+  const u = traceControls();
+  u.errors.checked = tf.errors;
+  u.minMs.value = tf.minMs;
+  u.sort.value = tf.sort;
+  if (tf.from) {
+    u.edge.hidden = false;
+    u.edge.replaceChildren(`edge ${tf.from} → ${tf.to} `, h("button", { "aria-label": "clear the edge filter", onclick: () => { tf.from = tf.to = null; syncTraceControls(); refreshTraces(true); } }, "×"));
+  } else {
+    u.edge.hidden = true;
+  }
+}
+
+/** The list's filters as a query (what the user chose; a replay adds its time). */
+function traceFilters() {
+  const q = new URLSearchParams();
+  if (tf.errors) q.set("errors", "true");
+  if (tf.minMs !== "" && Number(tf.minMs) >= 0) q.set("minMs", tf.minMs);
+  if (tf.version) q.set("version", tf.version);
+  if (tf.from) { q.set("from", tf.from); q.set("to", tf.to); }
+  q.set("sort", tf.sort);
+  q.set("limit", "30");
+  return q.toString();
+}
+
+function tracesQuery() {
+  const q = new URLSearchParams(traceFilters());
+  if (REPLAY) q.set("until", String(Math.round(replay.at)));
+  return q.toString();
+}
+
+const ms = (x) => (x >= 1000 ? (x / 1000).toFixed(2) + " s" : x >= 10 ? x.toFixed(0) + " ms" : x.toFixed(1) + " ms");
+
+async function refreshTraces(force) {
+  // Rows do not move under the pointer: the list waits while it is hovered.
+  if (!force && (tf.busy || tf.hover)) return;
+  const seq = ++tf.seq;
+  const query = tracesQuery();
+  const filters = traceFilters();
+  // New filters: the rows of the old ones go at once (a click must not pick one of them).
+  if (tf.shownFilters !== null && filters !== tf.shownFilters) {
+    tf.shownFilters = null;
+    traceControls().list.tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "loading…")));
+  }
+  tf.busy = true;
+  try {
+    const r = await fetch("/api/traces?" + query, { cache: "no-store" });
+    const a = await r.json();
+    // A later query went out meanwhile (new filters: its answer is the one to show), or the
+    // pointer came onto the list while this answer was on its way.
+    if (seq !== tf.seq || (!force && tf.hover)) return;
+    tf.shownFilters = filters;
+    renderTraceList(a);
+    if (tf.selected && force) showTrace(tf.selected, true);
+  } catch (e) {
+    console.error(e);
+  } finally {
+    tf.busy = false;
+  }
+}
+
+/** `#trace=<id>` (a report's link) opens that trace's waterfall. */
+function traceFromHash() {
+  const m = /^#trace=([0-9a-f]{32})$/.exec(location.hash);
+  if (m) { showTrace(m[1]); $("traces-card").scrollIntoView({ block: "start" }); }
+}
+window.addEventListener("hashchange", traceFromHash);
+
+function tracesEvery(period) {
+  traceControls();
+  refreshTraces(true);
+  traceFromHash();
+  setInterval(() => {
+    if (document.hidden) return;
+    refreshTraces(false);
+    // The trace shown may still be arriving: its last spans and access-log lines come within
+    // seconds (later on a loaded machine); redrawn only when it changed.
+    if (tf.selected) showTrace(tf.selected, true);
+  }, period);
+}
+
+function renderTraceList(a) {
+  const u = traceControls();
+  u.listed = a;
+  if (!a.receiver) {
+    u.list.tBodies[0].replaceChildren();
+    u.note.textContent = a.note || "no traces";
+    $("traces-count").textContent = "";
+    return;
+  }
+  const versions = ["", ...new Set((last ? last.versions : []).map((x) => x.version))];
+  if (u.version.options.length !== versions.length) {
+    u.version.replaceChildren(...versions.map((x) => h("option", { value: x }, x || "any")));
+    u.version.value = tf.version;
+  }
+  const edge = tf.from !== null;
+  u.list.tBodies[0].replaceChildren(...a.traces.map((t) => {
+    const row = h("tr", { "data-trace": t.traceId, class: t.traceId === tf.selected ? "selected" : null, tabindex: "0",
+        "aria-label": `trace ${t.traceId}: ${t.entry}, ${ms(t.durationMs)}` },
+      h("td", {}, h("time", { datetime: new Date(t.startMs).toISOString() }, new Date(t.startMs).toLocaleTimeString())),
+      h("td", {}, t.entry),
+      h("td", { class: (t.error || t.edgeError) ? "bad" : null }, `${t.status ?? "–"}${t.error ? " · failed hop" : ""}`),
+      h("td", { class: "num" }, ms(edge && t.edgeMs !== undefined && t.edgeMs !== null ? t.edgeMs : t.durationMs) + (edge && t.edgeMs != null ? " on the edge" : "")),
+      h("td", {}, t.servedBy.map(tiny).join(", ") + (t.versions.length ? ` (${t.versions.join(", ")})` : "")),
+      h("td", { class: "num" }, String(t.spans)),
+      h("td", { class: "trace-ids" }, t.traceId.slice(0, 12) + "…"));
+    const open = () => showTrace(t.traceId);
+    row.addEventListener("click", open);
+    row.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
+    return row;
+  }));
+  const st = a.receiver;
+  $("traces-count").textContent = `· ${a.matched} matching`;
+  u.note.textContent = a.note ? `${st.traces} traces recorded: ${a.note}`
+    : `receiver: ${st.traces} traces kept (at most ${st.maxTraces}, ${(st.maxBytes / 1048576).toFixed(0)} MiB), `
+    + `${st.tracesDropped} dropped as the oldest, ${st.spansReceived} spans received, `
+    + `${st.payloadsRejected + st.payloadsTooLarge} bad payloads refused, ${st.spansRejected} spans refused`;
+  u.note.dataset.rejected = String(st.payloadsRejected + st.payloadsTooLarge);
+  if (!a.traces.length) u.list.tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "no trace matches (requests show here within a second)")));
+}
+
+/** One trace's waterfall; `again`: the same trace refreshed (redrawn only when it grew). */
+async function showTrace(id, again) {
+  tf.selected = id;
+  for (const tr of traceControls().list.tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.trace === id);
+  const box = traceUi.waterfall;
+  let d;
+  try {
+    const r = await fetch("/api/traces/" + encodeURIComponent(id), { cache: "no-store" });
+    d = await r.json();
+    if (!r.ok) { if (!again) box.replaceChildren(h("p", { class: "muted" }, d.error || r.statusText)); return; }
+  } catch (e) {
+    if (!again) box.replaceChildren(h("p", { class: "muted" }, "the dashboard is not reachable: " + e));
+    return;
+  }
+  const size = `${d.traceId} ${d.spans.length} ${d.spans.reduce((n, sp) => n + (sp.accessLog || []).length, 0)}`;
+  if (again && box.dataset.size === size) return;
+  box.dataset.size = size;
+  const open = new Set([...box.querySelectorAll("details[open]")].map((el) => el.dataset.span));
+  const total = Math.max(d.durationMs, 0.001);
+  box.replaceChildren(
+    h("h3", {}, `trace ${d.traceId} · ${d.entry} · ${d.status ?? "–"} · ${ms(d.durationMs)} · ${d.spans.length} spans `,
+      h("a", { href: "/api/traces/" + d.traceId }, "JSON")),
+    ...d.spans.map((sp) => {
+      const bar = h("i", { class: sp.error ? "bad" : (["ingress", "mesh-route", "sidecar-inbound", "sidecar-outbound"].includes(sp.hop.kind) ? "proxy" : null) });
+      bar.style.left = (100 * sp.offsetMs / total).toFixed(2) + "%";
+      bar.style.width = Math.max(0.3, 100 * sp.durationMs / total).toFixed(2) + "%";
+      const el = h("details", { class: "wf-span", "data-span": sp.spanId, "data-hop": sp.hop.kind, "data-error": sp.error ? "true" : "false", open: open.has(sp.spanId) },
+        h("summary", {},
+          h("span", { class: "wf-label", title: `${sp.label} — ${sp.service} · ${sp.name} (${sp.kind})` }, sp.label.replace(/kyc-credit-check-|kyc-/g, ""), sp.status ? ` · ${sp.status}` : ""),
+          h("span", { class: "wf-bar" }, bar),
+          h("span", { class: "wf-ms" }, ms(sp.durationMs)),
+          ...(sp.accessLog || []).map((l) => h("code", { class: "wf-log", "data-access-log": "" }, l))),
+        h("table", { class: "wf-attrs" }, h("tbody", {},
+          h("tr", {}, h("td", {}, "span"), h("td", { class: "trace-ids" }, `${sp.spanId} (${sp.kind}) ${sp.name}`)),
+          ...sp.attributes.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v))),
+          sp.hiddenAttributes ? h("tr", {}, h("td", {}, "not shown"), h("td", { class: "muted" }, `${sp.hiddenAttributes} attributes (only method, route, status, cluster and flags are kept)`)) : null)));
+      el.style.setProperty("--depth", sp.depth);
+      return el;
+    }),
+    ...(d.otherAccessLog || []).map((l) => h("code", { class: "wf-log" }, l)));
+}
+
+// ---- replay (`kyc-mesh replay DIR`): a time slider, pause and speed over a recording ------
+const replay = { startMs: 0, endMs: 0, at: 0, playing: true, speed: 1, wall: 0, fetched: -1, busy: false, dir: "" };
+
+function replayStatus() {
+  const el = $("status");
+  el.textContent = "replay · read-only";
+  el.className = "pill pill-replay";
+  $("updated").textContent = "at " + new Date(replay.at).toLocaleString();
+}
+
+async function startReplay() {
+  let meta;
+  try {
+    meta = await (await fetch("/api/replay", { cache: "no-store" })).json();
+  } catch (e) {
+    status("replay unreachable", false);
+    return;
+  }
+  // Whole seconds from the start, the last one at or after the recording's end.
+  const end = meta.startMs + Math.ceil((meta.endMs - meta.startMs) / 1000) * 1000;
+  Object.assign(replay, { startMs: meta.startMs, endMs: end, at: meta.startMs, dir: meta.dir, wall: performance.now() });
+  const slider = h("input", { type: "range", id: "replay-at", min: meta.startMs, max: end, step: 1000, value: meta.startMs });
+  const play = h("button", { id: "replay-play", "aria-label": "play or pause the replay" }, "pause");
+  const speed = h("select", { id: "replay-speed" }, ...[1, 2, 5, 10, 30, 60].map((x) => h("option", { value: x }, x + "×")));
+  const clock = h("output", { for: "replay-at", id: "replay-clock" });
+  const bar = $("replay-bar");
+  bar.replaceChildren(play, h("label", { for: "replay-at" }, "time"), slider, clock, h("label", { for: "replay-speed" }, "speed"), speed);
+  bar.hidden = false;
+  replay.ui = { slider, play, speed, clock };
+  play.addEventListener("click", () => { replay.playing = !replay.playing; if (replay.at >= replay.endMs) replay.at = replay.startMs; replay.wall = performance.now(); });
+  speed.addEventListener("change", () => { replay.speed = Number(speed.value); });
+  slider.addEventListener("input", () => { replay.at = Number(slider.value); replay.playing = false; replayFetch(true); });
+  traceControls();
+  await replayFetch(true);
+  traceFromHash();
+  setInterval(replayTick, 250);
+}
+
+function replayTick() {
+  const now = performance.now();
+  if (replay.playing) {
+    replay.at = Math.min(replay.endMs, replay.at + (now - replay.wall) * replay.speed);
+    if (replay.at >= replay.endMs) replay.playing = false;
+  }
+  replay.wall = now;
+  const u = replay.ui;
+  u.play.textContent = replay.playing ? "pause" : "play";
+  if (document.activeElement !== u.slider) u.slider.value = String(Math.round(replay.at));
+  u.clock.textContent = `${new Date(replay.at).toLocaleTimeString()} (${Math.round((replay.at - replay.startMs) / 1000)} s of ${Math.round((replay.endMs - replay.startMs) / 1000)} s)`;
+  replayFetch(false);
+}
+
+/** The recorded state at the slider's time (and the traces up to it), at most once per
+ *  recorded second. */
+async function replayFetch(force) {
+  const second = Math.floor(replay.at / 1000);
+  if (replay.busy || (!force && second === replay.fetched)) return;
+  replay.busy = true;
+  replay.fetched = second;
+  try {
+    const v = await (await fetch(`/api/state?at=${Math.round(replay.at)}`, { cache: "no-store" })).json();
+    render(v);
+    refreshTraces(force);
+  } catch (e) {
+    console.error(e);
+  } finally {
+    replay.busy = false;
+  }
+  // A recording is read-only: every control but the replay's and the traces' filters is off.
+  for (const el of document.querySelectorAll("main button, main input, main select, main textarea")) {
+    if (!el.closest("#traces-card")) el.disabled = true;
+  }
+}
+
 start();

@@ -3,6 +3,18 @@
 
 use std::time::Duration;
 
+/// Chromium's flags for every test: headless, in a container, nothing fetched on its own.
+pub const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// The DOM after Chromium ran the page's script. `--virtual-time-budget` lets the first
 /// render (the `GET /api/state` it waits for) happen; the event stream opens a (virtual)
 /// second later, after the budget, so the dump does not wait for a stream that never ends.
@@ -10,17 +22,8 @@ pub async fn rendered_dom(url: &str) -> String {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
     let profile = tempfile::tempdir().expect("chromium profile");
     let run = tokio::process::Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=500",
-        ])
+        .args(HEADLESS)
+        .arg("--virtual-time-budget=500")
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
         .arg(url)

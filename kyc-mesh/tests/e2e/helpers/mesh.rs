@@ -71,6 +71,10 @@ impl Mesh {
         if !spec.up_args.iter().any(|a| a == "--dashboard-port") {
             cmd.arg("--no-dashboard");
         }
+        // And the OTLP receiver (its standard ports would be shared).
+        if !spec.up_args.iter().any(|a| a == "--otlp-http-port") {
+            cmd.arg("--no-traces");
+        }
         cmd.args(&spec.up_args);
         cmd.env("KYC_LOG_FORMAT", "json")
             .stdin(Stdio::null())

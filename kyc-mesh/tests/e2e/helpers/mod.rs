@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod browser;
+pub mod cdp;
 pub mod http;
 pub mod load;
 pub mod mesh;
