@@ -111,6 +111,9 @@ pub(super) struct DestinationView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RouteView {
+    /// `VirtualService`, or `HTTPRoute` (then `virtualService` names the HTTPRoute and
+    /// `route` its rule).
+    pub(crate) kind: &'static str,
     pub(crate) virtual_service: String,
     pub(crate) route: String,
     pub(crate) overridden: bool,
@@ -338,6 +341,10 @@ fn route_view(window: &Window, r: &WeightedRoute) -> RouteView {
         .collect();
     let total: u64 = figures.iter().map(|f| f.requests).sum();
     RouteView {
+        kind: match r.kind {
+            crate::weights::RouteKind::VirtualService => "VirtualService",
+            crate::weights::RouteKind::HttpRoute { .. } => "HTTPRoute",
+        },
         virtual_service: r.route.virtual_service.clone(),
         route: r.route.route.clone(),
         overridden: r.overridden,

@@ -27,6 +27,7 @@ fn mesh() -> MeshState {
     MeshState {
         routes: vec![WeightedRoute {
             route: RouteRef::new("kyc-credit-check", "credit-check-report"),
+            kind: crate::weights::RouteKind::VirtualService,
             destinations: vec![
                 dest("kyc-credit-check-basic", "v1", 90),
                 dest("kyc-credit-check-advanced", "v2", 10),

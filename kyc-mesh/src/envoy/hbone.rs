@@ -127,14 +127,20 @@ pub(crate) fn terminating_listener(
     })
 }
 
-/// A Service's internal listener `name`: HTTP with `routes` (Envoy routes, in order) and the
-/// RBAC of the policies attached to it.
+/// A Service's internal listener `name`: HTTP with the routes of RDS file `rds` (its route
+/// configuration is named `name` too: [`route_configuration`]) and the RBAC of the policies
+/// attached to it. The routes change at run time (a weight override, an edit); the rest is
+/// fixed at start.
 pub(crate) fn internal_http_listener(
     name: &str,
-    routes: Vec<Value>,
+    rds: &std::path::Path,
     deny: Option<&Rbac>,
     allow: Option<&Rbac>,
 ) -> Value {
+    let source = serde_json::to_value(crate::envoy::config_source::ConfigSource::watched_file(
+        rds, RDS_FILE,
+    ))
+    .unwrap_or_default();
     json!({
         "name": name,
         "internal_listener": {},
@@ -142,10 +148,32 @@ pub(crate) fn internal_http_listener(
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": name,
             "normalize_path": true,
-            "route_config": {"name": name, "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}]},
+            "rds": {"route_config_name": name, "config_source": source},
             "http_filters": http_filters(deny, allow)
         }}]}]
     })
+}
+
+/// The file (in its own watched directory) a Service's internal listener takes its routes from.
+pub(crate) const RDS_FILE: &str = "rds.json";
+
+/// The RDS file's content: version `version` of route configuration `name`, one virtual host
+/// with `routes` (Envoy routes, in order; the Service is known from the CONNECT).
+pub(crate) fn route_configuration(name: &str, version: u64, routes: Vec<Value>) -> Value {
+    json!({
+        "version_info": version.to_string(),
+        "resources": [{
+            "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+            "name": name,
+            "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}]
+        }]
+    })
+}
+
+/// The admin stat prefix of that RDS subscription (`…update_success` moves when Envoy took a
+/// new file).
+pub(crate) fn rds_stat(name: &str) -> String {
+    format!("http.{name}.rds.{name}")
 }
 
 /// The cluster that reaches internal listener `name` (the tunnels a CONNECT terminated).

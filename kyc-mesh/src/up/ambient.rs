@@ -32,6 +32,7 @@ use super::error::UpError;
 use super::layout::{Layout, Picker};
 use super::options::UpOptions;
 use super::probe::client;
+use super::waypoints::{LiveAmbient, LiveWaypoint};
 
 /// The node proxy's binary, beside the services'.
 pub(crate) const NODE_PROXY_BINARY: &str = "kyc-node-proxy";
@@ -61,8 +62,6 @@ pub(crate) struct AmbientLayout {
     pub(crate) outbound: Vec<(String, String, u16)>,
     /// By waypoint name.
     pub(crate) waypoints: BTreeMap<String, WaypointPorts>,
-    /// What the node proxies and the waypoints were started with (fixed for the mesh's life).
-    pub(crate) started: (Vec<Waypoint>, crate::translate::NodePolicies),
 }
 
 impl AmbientLayout {
@@ -79,10 +78,7 @@ impl AmbientLayout {
             return Ok(None);
         }
         let mut picker = Picker::new(reserved);
-        let mut al = AmbientLayout {
-            started: (accepted.waypoints.clone(), accepted.node_policies.clone()),
-            ..AmbientLayout::default()
-        };
+        let mut al = AmbientLayout::default();
         for _ in 0..nodes.max(1) {
             al.nodes.push(picker.next()?);
         }
@@ -162,14 +158,6 @@ impl AmbientLayout {
         }
     }
 
-    /// Whether `accepted` asks the waypoints or the node proxies for something else than they
-    /// run: said once per change, as it applies at the next start.
-    pub(super) fn warn_if_changed(&self, accepted: &Accepted) {
-        if (&accepted.waypoints, &accepted.node_policies) != (&self.started.0, &self.started.1) {
-            eprintln!("kyc-mesh: the waypoint's routes or the ambient policies changed: in ambient mode they are fixed at start and apply when the mesh starts again (docs/ambient.md#not-done-yet)");
-        }
-    }
-
     /// Where each instance's calls go: its first outbound listener (by pod name).
     pub(super) fn calls(&self) -> BTreeMap<String, u16> {
         let mut calls = BTreeMap::new();
@@ -202,7 +190,8 @@ struct AmbientPod {
     certs: PathBuf,
 }
 
-/// Issue certificates, write the configurations and start the node proxy and waypoints.
+/// Issue certificates, write the configurations and start the node proxy and waypoints; the
+/// waypoints as they run (their routes change live: `super::waypoints`).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn start(
     o: &UpOptions,
@@ -214,7 +203,7 @@ pub(super) async fn start(
     dir: &Path,
     procs: &mut Vec<Proc>,
     exits: &mpsc::UnboundedSender<Exit>,
-) -> Result<AmbientProcs, UpError> {
+) -> Result<(AmbientProcs, LiveAmbient), UpError> {
     let binary = o.bin_dir.join(NODE_PROXY_BINARY);
     if !binary.is_file() {
         return Err(UpError::BinaryMissing(binary));
@@ -275,6 +264,7 @@ pub(super) async fn start(
                 .join(", ")
         ));
     }
+    let mut live = BTreeMap::new();
     for w in &accepted.waypoints {
         let Some(ports) = al.waypoints.get(&w.name) else {
             continue;
@@ -286,7 +276,8 @@ pub(super) async fn start(
             key: wp_certs.join("key.pem"),
             root: root.clone(),
         };
-        let bootstrap = waypoint_bootstrap(w, ports, &files, &pods)?;
+        let rds = dir.join(format!("waypoint-{}", w.name));
+        let (bootstrap, rds_dirs) = waypoint_bootstrap(w, ports, &files, &pods, &rds)?;
         let path = dir.join(format!("waypoint-{}.json", w.name));
         let text = serde_json::to_vec_pretty(&bootstrap)
             .map_err(|e| UpError::Ambient(format!("the waypoint's bootstrap: {e}")))?;
@@ -305,6 +296,7 @@ pub(super) async fn start(
         supervise::wait_ready(&client()?, &proc, &url, o.ready_timeout).await?;
         started.push((proc.id, name));
         procs.push(proc);
+        live.insert(w.name.clone(), LiveWaypoint::new(w, rds_dirs, ports.admin));
     }
     println!(
         "kyc-mesh: ambient: {} over HBONE{}",
@@ -317,7 +309,10 @@ pub(super) async fn start(
             ))
             .collect::<String>()
     );
-    Ok(started)
+    Ok((
+        started,
+        LiveAmbient::new(live, accepted.node_policies.clone()),
+    ))
 }
 
 /// The node's configuration: every ambient instance with its inbound, the entry workload's
@@ -386,21 +381,23 @@ fn node_config(
     })
 }
 
-/// A waypoint's static bootstrap: its HBONE listener, one internal listener per Service
-/// port with the translated routes, and the clusters those routes name, each endpoint (the
-/// instances of the workload on that contract port) reached through a tunnel to its node
-/// proxy.
+/// A waypoint's bootstrap: its HBONE listener, one internal listener per Service port whose
+/// routes come from an RDS file under `rds` (written here, version 1; returned by listener
+/// name), and the clusters those routes name, each endpoint (the instances of the workload on
+/// that contract port) reached through a tunnel to its node proxy.
 fn waypoint_bootstrap(
     w: &Waypoint,
     ports: &WaypointPorts,
     files: &TlsFiles,
     pods: &[AmbientPod],
-) -> Result<Value, UpError> {
+    rds: &Path,
+) -> Result<(Value, BTreeMap<String, PathBuf>), UpError> {
     let json_err = |e: serde_json::Error| UpError::Ambient(format!("waypoint {}: {e}", w.name));
     let mut vips = Vec::new();
     let mut listeners = Vec::new();
     let mut clusters = Vec::new();
-    for s in &w.services {
+    let mut rds_dirs = BTreeMap::new();
+    for (i, s) in w.services.iter().enumerate() {
         let vip = s.vip_name();
         let domains = vec![
             format!("{}:{}", s.fqdn(), s.port),
@@ -414,12 +411,18 @@ fn waypoint_bootstrap(
             .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()
             .map_err(json_err)?;
+        let rds_dir = rds.join(format!("rds-{i}"));
+        std::fs::create_dir_all(&rds_dir)?;
+        let text = serde_json::to_vec_pretty(&hbone::route_configuration(&vip, 1, routes))
+            .map_err(json_err)?;
+        crate::files::write_atomic(&rds_dir.join(hbone::RDS_FILE), text)?;
         listeners.push(hbone::internal_http_listener(
             &vip,
-            routes,
+            &rds_dir,
             s.rbac_deny.as_ref(),
             s.rbac_allow.as_ref(),
         ));
+        rds_dirs.insert(vip.clone(), rds_dir);
         clusters.push(hbone::internal_cluster(&vip));
     }
     listeners.insert(
@@ -459,7 +462,7 @@ fn waypoint_bootstrap(
             p.identity.uri(),
         ));
     }
-    Ok(json!({
+    let bootstrap = json!({
         "node": {"id": format!("waypoint~127.0.0.1~{}.{}~{}.svc.cluster.local", w.name, w.namespace, w.namespace),
                  "cluster": format!("{}.{}", w.name, w.namespace)},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports.admin}}},
@@ -467,7 +470,8 @@ fn waypoint_bootstrap(
         "stats_flush_interval": "1s",
         "bootstrap_extensions": hbone::bootstrap_extensions(),
         "static_resources": {"listeners": listeners, "clusters": clusters}
-    }))
+    });
+    Ok((bootstrap, rds_dirs))
 }
 
 /// The waypoint's HBONE cluster to one instance's node proxy inbound.

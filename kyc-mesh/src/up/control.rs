@@ -34,13 +34,10 @@ pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
         } => chaos::set(mesh.fleet, &service, instance.as_deref(), setting).await,
         Op::State => mesh.answer("mesh state".into()),
         Op::Use { scenario } => reconfigure::use_scenario(mesh, scenario).await,
-        Op::CanaryStart(_) if !mesh.config.current().ambient.is_empty() => Outcome::refused(
-            Refusal::Unavailable,
-            "the mesh runs in ambient mode, where the waypoint's HTTPRoute splits the calls: the canary moves VirtualService weights and reads the gateway's figures, not the waypoint's yet (docs/ambient.md#not-done-yet)",
-        ),
         Op::CanaryStart(spec) => {
             let route = mesh.config.current().weighted_route(&spec.route()).cloned();
-            let started = mesh.canary.start(spec, route.as_ref(), mesh.proxies);
+            let ambient = mesh.live_ambient.as_ref();
+            let started = mesh.canary.start(spec, route.as_ref(), mesh.proxies, ambient);
             done(mesh, started)
         }
         Op::CanaryPromote => {

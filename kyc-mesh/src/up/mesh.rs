@@ -14,6 +14,7 @@ use super::fleet::Fleet;
 use super::layout::Layout;
 use super::options::UpOptions;
 use super::proxies::Proxies;
+use super::waypoints::LiveAmbient;
 
 pub(super) struct Mesh<'a> {
     pub(crate) o: &'a UpOptions,
@@ -27,6 +28,8 @@ pub(super) struct Mesh<'a> {
     pub(crate) bus: broadcast::Sender<MeshEvent>,
     /// Ambient mode: its workloads and its data plane (fixed for the mesh's life).
     pub(crate) ambient: Option<&'a (std::collections::BTreeSet<&'static str>, AmbientLayout)>,
+    /// Ambient mode: the waypoints as they run (their routes change with each generation).
+    pub(crate) live_ambient: Option<LiveAmbient>,
 }
 
 impl Mesh<'_> {

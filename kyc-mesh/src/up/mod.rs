@@ -31,6 +31,7 @@ mod scale;
 mod start;
 mod traces;
 mod watch;
+mod waypoints;
 
 pub(crate) use error::{Stopped, UpError};
 pub(crate) use options::{Dataplane, UpOptions};

@@ -23,11 +23,15 @@ use super::config::{Candidate, Change, Reload};
 use super::mesh::Mesh;
 use super::scale;
 
-/// Apply `candidate` to every Envoy with the instances serving now; once they all took it,
-/// it is the generation in force. True when an Envoy's configuration changed.
+/// Apply `candidate` to every Envoy with the instances serving now (in ambient mode the
+/// waypoints' routes too); once they all took it, it is the generation in force. True when an
+/// Envoy's configuration changed.
 async fn apply(mesh: &mut Mesh<'_>, candidate: &Candidate) -> Result<bool, ApplyError> {
     let serving = mesh.fleet.serving();
-    let changed = mesh.proxies.apply(&candidate.accepted, &serving).await?;
+    let mut changed = mesh.proxies.apply(&candidate.accepted, &serving).await?;
+    if let Some(live) = &mut mesh.live_ambient {
+        changed |= live.apply(&candidate.accepted).await?;
+    }
     mesh.config.commit(candidate.snapshot.clone());
     Ok(changed)
 }
@@ -108,9 +112,6 @@ pub(super) async fn reload(mesh: &mut Mesh<'_>, change: Change) {
     }
     match apply(mesh, &candidate).await {
         Ok(changed) => {
-            if let Some((_, al)) = mesh.ambient {
-                al.warn_if_changed(&candidate.accepted);
-            }
             let now = candidate.snapshot;
             scale::to_replicas(mesh, &now, &candidate.accepted).await;
             if changed {
@@ -268,9 +269,6 @@ pub(super) async fn use_scenario(mesh: &mut Mesh<'_>, arg: Option<String>) -> Ou
     warn_injection_change(mesh, &candidate.snapshot);
     match apply(mesh, &candidate).await {
         Ok(changed) => {
-            if let Some((_, al)) = mesh.ambient {
-                al.warn_if_changed(&candidate.accepted);
-            }
             let now: Arc<Snapshot> = candidate.snapshot;
             if let Err(e) = scenario::write_state(&o.state_dir, now.scenario()) {
                 eprintln!("kyc-mesh: {}: {e}", o.state_dir.display());

@@ -20,6 +20,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         mut proxies,
         prometheus_id,
         ambient,
+        live_ambient,
     } = spawned;
     let Prepared {
         o,
@@ -53,6 +54,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         canary,
         bus: bus.clone(),
         ambient: dataplane.as_ref(),
+        live_ambient,
     };
     // Tell the user (and tests) the mesh is up.
     banner(o, topology, layout, mesh.config.current().scenario());

@@ -28,6 +28,7 @@ use super::options::UpOptions;
 use super::proxies::Proxies;
 use super::report;
 use super::watch::Watch;
+use super::waypoints::LiveAmbient;
 
 /// Everything checked and allocated; nothing runs yet (but the control socket and the
 /// dashboard listen: their requests wait for the loop).
@@ -68,6 +69,8 @@ pub(super) struct Spawned {
     pub(crate) prometheus_id: Option<usize>,
     /// Ambient mode: the node proxy and the waypoints (an exit stops the mesh).
     pub(crate) ambient: AmbientProcs,
+    /// Ambient mode: the waypoints as they run (their routes change live).
+    pub(crate) live_ambient: Option<LiveAmbient>,
 }
 
 /// Check and allocate everything before starting anything.
@@ -244,7 +247,7 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
     let o = &p.o;
     issue_identities(&o.state_dir, &p.accepted)?;
     p.fleet.start_all().await?;
-    let ambient = match &p.ambient {
+    let (ambient, live_ambient) = match &p.ambient {
         Some((workloads, al)) => {
             let dir = p.xds_dir.join("ambient");
             std::fs::create_dir_all(&dir)?;
@@ -259,9 +262,10 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
                 &mut p.procs,
                 &p.exits_tx,
             )
-            .await?
+            .await
+            .map(|(procs, live)| (procs, Some(live)))?
         }
-        None => AmbientProcs::new(),
+        None => (AmbientProcs::new(), None),
     };
     let proxies = envoys::start_all(
         o,
@@ -312,6 +316,7 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
         proxies,
         prometheus_id,
         ambient,
+        live_ambient,
     })
 }
 
