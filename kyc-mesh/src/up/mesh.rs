@@ -30,6 +30,8 @@ pub(super) struct Mesh<'a> {
     pub(crate) ambient: Option<&'a (std::collections::BTreeSet<&'static str>, AmbientLayout)>,
     /// Ambient mode: the waypoints as they run (their routes change with each generation).
     pub(crate) live_ambient: Option<LiveAmbient>,
+    /// A `use` moved workloads between the data planes: the loop ends, `up` starts again.
+    pub(crate) restart: bool,
 }
 
 impl Mesh<'_> {

@@ -66,9 +66,23 @@ pub(crate) fn dataplane_change(
             None => "kyc-mesh up".into(),
         };
         format!(
-            "{shown} moves workloads between the sidecar and the ambient data plane, which takes a new start, as pods restart for it in the cluster: stop this mesh and run `{start}`"
+            "{shown} moves workloads between the sidecar and the ambient data plane, which takes a new start, as pods restart for it in the cluster: `kyc-mesh use` restarts the mesh into a scenario, or stop this mesh and run `{start}`"
         )
     })
+}
+
+/// Whether `use` may move workloads between the data planes by starting the mesh again: not
+/// with `--no-sidecars` or `--external-services` (neither runs sidecars nor ambient mode).
+fn can_restart(mesh: &Mesh<'_>) -> bool {
+    mesh.o.sidecars && !mesh.o.external_services
+}
+
+/// `use` moved workloads between the sidecar and the ambient data plane: as pods restart for
+/// it in the cluster (`kubectl rollout restart`), every child stops and `up` starts again
+/// with the scenario of the state file (`super::up`).
+fn restart(mesh: &mut Mesh<'_>, shown: &str) {
+    println!("kyc-mesh: {shown} moves workloads between the sidecar and the ambient data plane: restarting every instance in it, as pods restart for it in the cluster");
+    mesh.restart = true;
 }
 
 /// The scenario in force is now `now`: say so, record it for `kyc-mesh use`, publish it.
@@ -106,6 +120,10 @@ pub(super) async fn reload(mesh: &mut Mesh<'_>, change: Change) {
     let shown = scenario::shown(candidate.snapshot.scenario());
     let running = before.ambient.iter().copied().collect();
     if let Some(why) = dataplane_change(&running, &candidate.snapshot, &shown) {
+        if change == Change::StateFile && can_restart(mesh) {
+            restart(mesh, &shown);
+            return;
+        }
         eprintln!("kyc-mesh: not applied, the last good configuration stays live: {why}");
         mesh.publish(MeshEvent::EditRejected { error: why });
         return;
@@ -251,7 +269,16 @@ pub(super) async fn use_scenario(mesh: &mut Mesh<'_>, arg: Option<String>) -> Ou
     }
     let running = before.ambient.iter().copied().collect();
     if let Some(why) = dataplane_change(&running, &next, &shown) {
-        return FieldError::new("scenario", why).into();
+        if !can_restart(mesh) {
+            return FieldError::new("scenario", why).into();
+        }
+        if let Err(e) = scenario::write_state(&o.state_dir, path.as_deref()) {
+            return Outcome::failed(format!("{}: {e}", o.state_dir.display()));
+        }
+        restart(mesh, &shown);
+        return mesh.answer(format!(
+            "{shown} moves workloads between the sidecar and the ambient data plane: the mesh restarts every instance in it"
+        ));
     }
     let candidate = match mesh.config.translate(next) {
         Ok(c) => c,

@@ -55,6 +55,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         bus: bus.clone(),
         ambient: dataplane.as_ref(),
         live_ambient,
+        restart: false,
     };
     // Tell the user (and tests) the mesh is up.
     banner(o, topology, layout, mesh.config.current().scenario());
@@ -105,6 +106,9 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
                 let change = watch.settle(first).await;
                 reconfigure::reload(&mut mesh, change).await;
             }
+        }
+        if mesh.restart {
+            return Ok(Stopped::Restart);
         }
         watch.follow(mesh.config.current().scenario());
     }
