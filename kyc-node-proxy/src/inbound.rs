@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use http_body_util::Empty;
@@ -27,12 +27,42 @@ use crate::tls;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a workload's HBONE listener knows.
+/// What a workload's HBONE listener knows; its app addresses and policies change with a
+/// reload (`run.rs`), each connection reading them as they are when its CONNECT arrives.
 pub struct InboundWorkload {
     pub workload: String,
     pub identity: SpiffeId,
-    pub inbound: Inbound,
+    inbound: RwLock<Arc<Inbound>>,
     pub metrics: Arc<Metrics>,
+}
+
+impl InboundWorkload {
+    pub fn new(
+        workload: String,
+        identity: SpiffeId,
+        inbound: Inbound,
+        metrics: Arc<Metrics>,
+    ) -> InboundWorkload {
+        InboundWorkload {
+            workload,
+            identity,
+            inbound: RwLock::new(Arc::new(inbound)),
+            metrics,
+        }
+    }
+
+    /// The app addresses and policies in force.
+    pub fn inbound(&self) -> Arc<Inbound> {
+        self.inbound
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// From now on, `inbound` (a reload).
+    pub fn set(&self, inbound: Inbound) {
+        *self.inbound.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(inbound);
+    }
 }
 
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, ctx: Arc<InboundWorkload>) {
@@ -101,16 +131,17 @@ async fn tunnel(
     if req.method() != Method::CONNECT {
         return status(StatusCode::METHOD_NOT_ALLOWED);
     }
+    let inbound = ctx.inbound();
     let target: Option<SocketAddr> = req.uri().authority().and_then(|a| a.as_str().parse().ok());
-    let Some(target) = target.filter(|t| ctx.inbound.app.contains(t)) else {
+    let Some(target) = target.filter(|t| inbound.app.contains(t)) else {
         tracing::info!(workload = %ctx.workload, peer = peer.principal(), authority = ?req.uri().authority().map(|a| a.as_str()), "CONNECT refused: not this workload's address");
         return status(StatusCode::BAD_REQUEST);
     };
     let verdict = authz::authorize(
-        &ctx.inbound.policies,
+        &inbound.policies,
         authz::Connection {
             peer,
-            port: ctx.inbound.port.unwrap_or(target.port()),
+            port: inbound.port.unwrap_or(target.port()),
         },
     );
     if verdict != Verdict::Allow {

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 
 use kyc_node_proxy::{Node, NodeConfig};
 
 /// The local mesh's node proxy (ambient mode): HBONE between workloads, L4 policy, metrics.
+/// SIGHUP reads the configuration again (`kyc_node_proxy_config_reloads_total` counts it).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -54,23 +56,57 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let node = match Node::start(config).await {
+        let mut node = match Node::start(config).await {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("kyc-node-proxy: {e}");
                 return ExitCode::from(2);
             }
         };
-        tokio::select! {
-            _ = node.wait() => ExitCode::from(1),
-            _ = shutdown() => ExitCode::SUCCESS,
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("kyc-node-proxy: SIGHUP: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let shutdown = shutdown();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = node.wait() => return ExitCode::from(1),
+                _ = &mut shutdown => return ExitCode::SUCCESS,
+                _ = hangup.recv() => reload(&mut node, &args.config).await,
+            }
         }
     })
 }
 
+/// SIGHUP: read the configuration again and apply it; a file that does not load or apply
+/// changes nothing (said, and counted as rejected).
+async fn reload(node: &mut Node, path: &std::path::Path) {
+    let applied = match NodeConfig::read(path) {
+        Ok(config) => node.reload(config).await,
+        Err(e) => {
+            node.metrics.reloaded(false);
+            eprintln!("kyc-node-proxy: reload refused, the last good configuration stays: {e}");
+            return;
+        }
+    };
+    match applied {
+        Ok(()) => eprintln!(
+            "kyc-node-proxy: configuration reloaded from {}",
+            path.display()
+        ),
+        Err(e) => {
+            eprintln!("kyc-node-proxy: reload refused, the last good configuration stays: {e}")
+        }
+    }
+}
+
 /// SIGTERM or Ctrl-C.
 async fn shutdown() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    let mut term = match signal(SignalKind::terminate()) {
         Ok(t) => t,
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;

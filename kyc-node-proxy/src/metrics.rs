@@ -61,8 +61,16 @@ pub struct DeniedLabels {
     pub policy: String,
 }
 
+/// The outcome of a configuration reload (SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `applied`, or `rejected` (the last good configuration stays).
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    reloads: Family<ReloadLabels, Counter>,
     opened: Family<ConnLabels, Counter>,
     closed: Family<ConnLabels, Counter>,
     received: Family<ConnLabels, Counter>,
@@ -105,8 +113,21 @@ impl Metrics {
             "Connections refused by L4 AuthorizationPolicy",
             Family::clone(&denied),
         );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "kyc_node_proxy_config_reloads",
+            "Configuration reloads (SIGHUP), applied or rejected",
+            Family::clone(&reloads),
+        );
+        // Both outcomes exist from the start (a reader compares them before and after).
+        for outcome in ["applied", "rejected"] {
+            let _ = reloads.get_or_create(&ReloadLabels {
+                outcome: outcome.into(),
+            });
+        }
         Metrics {
             registry,
+            reloads,
             opened,
             closed,
             received,
@@ -123,6 +144,16 @@ impl Metrics {
             received: self.received.get_or_create(&labels).clone(),
             sent: self.sent.get_or_create(&labels).clone(),
         }
+    }
+
+    /// A reload was applied (`true`) or rejected.
+    pub fn reloaded(&self, applied: bool) {
+        let outcome = if applied { "applied" } else { "rejected" };
+        self.reloads
+            .get_or_create(&ReloadLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub fn denied(&self, labels: DeniedLabels) {

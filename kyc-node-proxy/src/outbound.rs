@@ -5,7 +5,7 @@
 //! be reached is skipped for the next; when none can, the app's connection is closed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::net::{TcpListener, TcpStream};
 
@@ -17,17 +17,18 @@ use crate::spiffe::SpiffeId;
 pub struct OutboundListener {
     pub workload: String,
     pub identity: SpiffeId,
-    pub service: Service,
+    /// The service as in force (a reload changes its endpoints or waypoint).
+    service: RwLock<Arc<Service>>,
     pub client: Arc<HboneClient>,
     pub metrics: Arc<Metrics>,
     next: AtomicUsize,
 }
 
 /// Where one connection goes.
-struct Route<'a> {
-    peer: &'a Peer,
+struct Route {
+    peer: Peer,
     authority: String,
-    workload: &'a str,
+    workload: String,
 }
 
 impl OutboundListener {
@@ -41,51 +42,65 @@ impl OutboundListener {
         OutboundListener {
             workload,
             identity,
-            service,
+            service: RwLock::new(Arc::new(service)),
             client,
             metrics,
             next: AtomicUsize::new(0),
         }
     }
 
+    /// The service in force.
+    pub fn service(&self) -> Arc<Service> {
+        self.service
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// From now on, `service` (a reload).
+    pub fn set_service(&self, service: Service) {
+        *self.service.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(service);
+    }
+
     /// The routes to try, in order: the waypoint, or every endpoint starting at the next.
-    fn routes(&self) -> Vec<Route<'_>> {
-        if let Some(waypoint) = &self.service.waypoint {
+    fn routes(&self, service: &Service) -> Vec<Route> {
+        if let Some(waypoint) = &service.waypoint {
             return vec![Route {
-                peer: waypoint,
-                authority: self.service.authority(),
-                workload: "waypoint",
+                peer: waypoint.clone(),
+                authority: service.authority(),
+                workload: "waypoint".into(),
             }];
         }
-        let n = self.service.endpoints.len();
+        let n = service.endpoints.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n)
-            .map(|i| &self.service.endpoints[(start + i) % n])
+            .map(|i| &service.endpoints[(start + i) % n])
             .map(|e| Route {
-                peer: &e.peer,
+                peer: e.peer.clone(),
                 authority: e.target.to_string(),
-                workload: &e.workload,
+                workload: e.workload.clone(),
             })
             .collect()
     }
 
     async fn open(&self) -> Result<(Tunnel, ConnLabels), HboneError> {
+        let service = self.service();
         let mut last = None;
-        for route in self.routes() {
-            match self.client.connect(route.peer, &route.authority).await {
+        for route in self.routes(&service) {
+            match self.client.connect(&route.peer, &route.authority).await {
                 Ok(tunnel) => {
                     let labels = ConnLabels {
                         source_workload: self.workload.clone(),
                         source_principal: self.identity.principal().to_string(),
-                        destination_workload: route.workload.to_string(),
+                        destination_workload: route.workload.clone(),
                         destination_principal: route.peer.identity.principal().to_string(),
-                        destination_service: self.service.host.clone(),
+                        destination_service: service.host.clone(),
                         ..ConnLabels::new(Reporter::Source)
                     };
                     return Ok((tunnel, labels));
                 }
                 Err(e) => {
-                    tracing::info!(workload = %self.workload, service = %self.service.host, "HBONE to {}: {e}", route.peer.hbone);
+                    tracing::info!(workload = %self.workload, service = %service.host, "HBONE to {}: {e}", route.peer.hbone);
                     last = Some(e);
                 }
             }

@@ -332,3 +332,140 @@ async fn a_bad_configuration_names_its_field() {
     let err = NodeConfig::read(&path).expect_err("refused").to_string();
     assert!(err.contains("unknown field `sidecar`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_the_app_changes_policies_adds_and_removes_workloads_or_changes_nothing() {
+    let ca = Ca::new();
+    let (app1, _) = echo_app("old").await;
+    let (app2, _) = echo_app("new").await;
+    let (hbone, hbone2, admin) = (addr(), addr(), addr());
+    let (bc, bk) = ca.issue(BASIC, &spiffe(BASIC));
+    let (ac, ak) = ca.issue(ADVANCED, &spiffe(ADVANCED));
+    let basic = |app: Vec<SocketAddr>, policies: Value| {
+        json!({"name": "b-0", "workload": BASIC, "identity": spiffe(BASIC), "cert_chain": bc, "key": bk,
+               "inbound": {"hbone": hbone, "app": app, "policies": policies}})
+    };
+    let config = |workloads: Vec<Value>| json!({"node": "node-1", "admin": admin, "trust_root": ca.root(), "workloads": workloads});
+    let read = |v: Value, name: &str| {
+        let path = ca.dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, v.to_string()).expect("write");
+        NodeConfig::read(&path).expect("config")
+    };
+    let mut node = start(
+        config(vec![basic(vec![app1], json!([]))]),
+        ca.dir.path(),
+        "n",
+    )
+    .await;
+    let peer = |hbone| Peer {
+        hbone,
+        identity: SpiffeId::parse(&spiffe(BASIC)).expect("id"),
+    };
+    let says = |client: HboneClient, to: SocketAddr, target: SocketAddr| async move {
+        let mut t = client.connect(&peer(to), &target.to_string()).await?;
+        t.write_all(b"hi")
+            .await
+            .map_err(|e| HboneError::Connect(to, e))?;
+        let mut buf = [0u8; 64];
+        let n = t
+            .read(&mut buf)
+            .await
+            .map_err(|e| HboneError::Connect(to, e))?;
+        Ok::<_, HboneError>(String::from_utf8_lossy(&buf[..n]).to_string())
+    };
+    assert_eq!(
+        says(hbone_client(&ca, CLIENT), hbone, app1)
+            .await
+            .expect("old app"),
+        "old:hi"
+    );
+    // Both apps while a new process takes over (a rollout), then the new one alone, with a
+    // DENY policy now: the same listener, what it serves changed.
+    node.reload(read(config(vec![basic(vec![app1, app2], json!([]))]), "n"))
+        .await
+        .expect("both");
+    assert_eq!(
+        says(hbone_client(&ca, CLIENT), hbone, app2)
+            .await
+            .expect("new app"),
+        "new:hi"
+    );
+    let deny = json!([{"name": "default/deny-load", "action": "DENY",
+        "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/default/sa/load-generator"]}}]}]}]);
+    node.reload(read(config(vec![basic(vec![app2], deny.clone())]), "n"))
+        .await
+        .expect("new only");
+    let gone = says(hbone_client(&ca, CLIENT), hbone, app1).await;
+    assert!(
+        matches!(gone, Err(HboneError::Refused { status, .. }) if status == 400),
+        "the old app is not a target any more: {gone:?}"
+    );
+    let denied = says(hbone_client(&ca, "load-generator"), hbone, app2).await;
+    assert!(
+        matches!(denied, Err(HboneError::Refused { status, .. }) if status == 401),
+        "{denied:?}"
+    );
+    // A workload added listens; a reload that cannot bind changes nothing.
+    let advanced = json!({"name": "a-0", "workload": ADVANCED, "identity": spiffe(ADVANCED),
+        "cert_chain": ac, "key": ak, "inbound": {"hbone": hbone2, "app": [app1]}});
+    node.reload(read(
+        config(vec![basic(vec![app2], deny.clone()), advanced.clone()]),
+        "n",
+    ))
+    .await
+    .expect("added");
+    let to_advanced = Peer {
+        hbone: hbone2,
+        identity: SpiffeId::parse(&spiffe(ADVANCED)).expect("id"),
+    };
+    let mut t = hbone_client(&ca, CLIENT)
+        .connect(&to_advanced, &app1.to_string())
+        .await
+        .expect("the added workload");
+    t.write_all(b"x").await.expect("write");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut clash = advanced.clone();
+    clash["name"] = json!("a-1");
+    clash["inbound"]["hbone"] = json!(busy.local_addr().expect("addr"));
+    let refused = node
+        .reload(read(
+            config(vec![basic(vec![app1], json!([])), advanced.clone(), clash]),
+            "n",
+        ))
+        .await
+        .expect_err("a taken address");
+    assert!(
+        refused.to_string().contains("cannot listen on"),
+        "{refused}"
+    );
+    let still = says(hbone_client(&ca, "load-generator"), hbone, app2).await;
+    assert!(
+        matches!(still, Err(HboneError::Refused { status, .. }) if status == 401),
+        "the last good configuration stays: {still:?}"
+    );
+    // A workload removed stops listening.
+    node.reload(read(config(vec![basic(vec![app2], deny)]), "n"))
+        .await
+        .expect("removed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(hbone2).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = until_metrics(admin, |t| {
+        sample(
+            t,
+            "kyc_node_proxy_config_reloads_total",
+            &["outcome=\"applied\""],
+        ) == 4.0
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            "kyc_node_proxy_config_reloads_total",
+            &["outcome=\"rejected\""]
+        ),
+        1.0
+    );
+}
