@@ -5,9 +5,11 @@
 //! 503 when the app refuses the connection; only a 200 carries bytes. A client that does
 //! not speak TLS with a mesh certificate never reaches HTTP/2.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use http_body_util::Empty;
@@ -16,6 +18,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::authz::{self, Verdict};
@@ -34,6 +37,17 @@ pub struct InboundWorkload {
     pub identity: SpiffeId,
     inbound: RwLock<Arc<Inbound>>,
     pub metrics: Arc<Metrics>,
+    /// The tunnels open now: a policy change closes those it no longer allows, as ztunnel
+    /// does (L4 policy holds for the life of a connection, not only its start).
+    open: Mutex<BTreeMap<u64, OpenTunnel>>,
+    next_id: AtomicU64,
+}
+
+/// One open tunnel: who and where, and how to close it.
+struct OpenTunnel {
+    peer: SpiffeId,
+    port: u16,
+    task: AbortHandle,
 }
 
 impl InboundWorkload {
@@ -48,6 +62,8 @@ impl InboundWorkload {
             identity,
             inbound: RwLock::new(Arc::new(inbound)),
             metrics,
+            open: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
         }
     }
 
@@ -59,9 +75,47 @@ impl InboundWorkload {
             .clone()
     }
 
-    /// From now on, `inbound` (a reload).
+    /// From now on, `inbound` (a reload): the open tunnels its policies deny are closed.
     pub fn set(&self, inbound: Inbound) {
+        let policies = inbound.policies.clone();
         *self.inbound.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(inbound);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, t| {
+            let verdict = authz::authorize(
+                &policies,
+                authz::Connection {
+                    peer: &t.peer,
+                    port: t.port,
+                },
+            );
+            if verdict == Verdict::Allow {
+                return true;
+            }
+            tracing::info!(workload = %self.workload, peer = t.peer.principal(), "open connection closed: AuthorizationPolicy denies it now");
+            t.task.abort();
+            false
+        });
+    }
+
+    fn opened(&self, peer: &SpiffeId, port: u16, task: AbortHandle) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let tunnel = OpenTunnel {
+            peer: peer.clone(),
+            port,
+            task,
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, tunnel);
+        id
+    }
+
+    fn closed(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
     }
 }
 
@@ -125,7 +179,7 @@ fn status(code: StatusCode) -> Response<Empty<Bytes>> {
 /// One CONNECT: checked, authorized, then joined to the app.
 async fn tunnel(
     mut req: Request<Incoming>,
-    ctx: &InboundWorkload,
+    ctx: &Arc<InboundWorkload>,
     peer: &SpiffeId,
 ) -> Response<Empty<Bytes>> {
     if req.method() != Method::CONNECT {
@@ -137,13 +191,8 @@ async fn tunnel(
         tracing::info!(workload = %ctx.workload, peer = peer.principal(), authority = ?req.uri().authority().map(|a| a.as_str()), "CONNECT refused: not this workload's address");
         return status(StatusCode::BAD_REQUEST);
     };
-    let verdict = authz::authorize(
-        &inbound.policies,
-        authz::Connection {
-            peer,
-            port: inbound.port.unwrap_or(target.port()),
-        },
-    );
+    let port = inbound.port.unwrap_or(target.port());
+    let verdict = authz::authorize(&inbound.policies, authz::Connection { peer, port });
     if verdict != Verdict::Allow {
         let policy = match verdict {
             Verdict::DeniedBy(p) => p,
@@ -182,18 +231,27 @@ async fn tunnel(
     };
     let conn = ctx.metrics.open(labels);
     let upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
+    let (owner, started) = (ctx.clone(), tokio::sync::oneshot::channel::<u64>());
+    let task = tokio::spawn(async move {
+        let id = started.1.await.ok();
         let tunnel = match upgrade.await {
-            Ok(u) => TokioIo::new(u),
+            Ok(u) => Some(TokioIo::new(u)),
             Err(e) => {
                 tracing::debug!("CONNECT upgrade: {e}");
-                return;
+                None
             }
         };
-        let mut down = Counted::new(tunnel, conn.received.clone());
-        let mut up = Counted::new(app, conn.sent.clone());
-        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+        if let Some(tunnel) = tunnel {
+            let mut down = Counted::new(tunnel, conn.received.clone());
+            let mut up = Counted::new(app, conn.sent.clone());
+            let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+        }
         drop(conn);
+        if let Some(id) = id {
+            owner.closed(id);
+        }
     });
+    let id = ctx.opened(peer, port, task.abort_handle());
+    let _ = started.0.send(id);
     status(StatusCode::OK)
 }

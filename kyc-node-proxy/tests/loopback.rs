@@ -390,11 +390,25 @@ async fn a_reload_moves_the_app_changes_policies_adds_and_removes_workloads_or_c
             .expect("new app"),
         "new:hi"
     );
+    // A tunnel open before the policy changes, allowed now.
+    let mut held = hbone_client(&ca, "load-generator")
+        .connect(&peer(hbone), &app2.to_string())
+        .await
+        .expect("allowed before the policy");
+    held.write_all(b"1").await.expect("write");
+    let mut buf = [0u8; 16];
+    assert!(held.read(&mut buf).await.expect("echo") > 0);
     let deny = json!([{"name": "default/deny-load", "action": "DENY",
         "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/default/sa/load-generator"]}}]}]}]);
     node.reload(read(config(vec![basic(vec![app2], deny.clone())]), "n"))
         .await
         .expect("new only");
+    // The policy holds for open connections too (as ztunnel's): the held tunnel is closed.
+    let closed = tokio::time::timeout(Duration::from_secs(10), held.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the denied tunnel is closed: {closed:?}"
+    );
     let gone = says(hbone_client(&ca, CLIENT), hbone, app1).await;
     assert!(
         matches!(gone, Err(HboneError::Refused { status, .. }) if status == 400),

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use kyc_node_proxy::config as node;
 use kyc_node_proxy::spiffe::SpiffeId as NodeId;
 
+use crate::apply::ApplyError;
 use crate::envoy::hbone::{self, TlsFiles};
 use crate::identity::{MeshCa, SpiffeId};
 use crate::snapshot::Accepted;
@@ -32,7 +33,7 @@ use super::error::UpError;
 use super::layout::{Layout, Picker};
 use super::options::UpOptions;
 use super::probe::client;
-use super::waypoints::{LiveAmbient, LiveWaypoint};
+use super::waypoints::{LiveAmbient, LiveNode, LiveWaypoint};
 
 /// The node proxy's binary, beside the services'.
 pub(crate) const NODE_PROXY_BINARY: &str = "kyc-node-proxy";
@@ -175,23 +176,157 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn node_id(id: &SpiffeId) -> Result<NodeId, UpError> {
-    NodeId::parse(id.uri()).map_err(|e| UpError::Ambient(e.to_string()))
+fn node_id(id: &SpiffeId) -> Result<NodeId, ApplyError> {
+    NodeId::parse(id.uri()).map_err(|e| ApplyError::NodeProxy(e.to_string()))
 }
 
 /// An instance of an ambient workload, as the node proxy and the waypoints see it.
-struct AmbientPod {
-    pod: String,
+#[derive(Debug, Clone)]
+pub(crate) struct AmbientPod {
+    pub(crate) pod: String,
     workload: &'static str,
     contract: u16,
-    app: u16,
+    /// The ports its app listens on: one; two while a rollout replaces its process.
+    pub(crate) apps: Vec<u16>,
     hbone: u16,
     identity: SpiffeId,
     certs: PathBuf,
 }
 
+/// What the ambient data plane is built from: enough to write a node's configuration and a
+/// waypoint's clusters again when an instance's app moves (a rollout) or the L4 policies
+/// change (an edit), as `super::waypoints` does.
+#[derive(Debug, Clone)]
+pub(crate) struct AmbientPlan {
+    pub(crate) al: AmbientLayout,
+    pub(crate) pods: Vec<AmbientPod>,
+    /// The waypoints as started (their Services and clusters are fixed at start).
+    pub(crate) waypoints: Vec<Waypoint>,
+    root: PathBuf,
+    dir: PathBuf,
+    waypoint_tls: BTreeMap<String, TlsFiles>,
+}
+
+impl AmbientPlan {
+    /// Node `i`'s configuration file.
+    pub(crate) fn node_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}.json", node_name(i)))
+    }
+
+    /// Waypoint `name`'s CDS directory (its clusters to the instances).
+    pub(crate) fn cds_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("waypoint-{name}")).join("cds")
+    }
+
+    /// Node `i`'s configuration with the L4 policies `policies`.
+    pub(crate) fn node_config(
+        &self,
+        i: usize,
+        policies: &crate::translate::NodePolicies,
+    ) -> Result<node::NodeConfig, ApplyError> {
+        let here: Vec<&AmbientPod> = self
+            .pods
+            .iter()
+            .filter(|p| self.al.node_of.get(&p.pod) == Some(&i))
+            .collect();
+        let admin = self.al.nodes.get(i).copied().unwrap_or_default();
+        node_config(
+            &self.al,
+            &node_name(i),
+            admin,
+            &here,
+            &self.waypoints,
+            policies,
+            &self.root,
+        )
+    }
+
+    /// Write node `i`'s configuration file (atomically).
+    pub(crate) fn write_node(
+        &self,
+        i: usize,
+        policies: &crate::translate::NodePolicies,
+    ) -> Result<(), ApplyError> {
+        let config = self.node_config(i, policies)?;
+        let name = format!("the configuration of {}", node_name(i));
+        let text = serde_json::to_vec_pretty(&config).map_err(|e| ApplyError::Json(name, e))?;
+        write(&self.node_path(i), text)
+    }
+
+    /// Waypoint `w`'s CDS response (version `version`): the clusters its routes name, each
+    /// endpoint an instance's app reached through a tunnel to its node proxy, and one HBONE
+    /// cluster per instance.
+    pub(crate) fn waypoint_cds(&self, w: &Waypoint, version: u64) -> Result<Value, ApplyError> {
+        let json_err = |e: serde_json::Error| ApplyError::Json(format!("waypoint {}", w.name), e);
+        let files = self
+            .waypoint_tls
+            .get(&w.name)
+            .ok_or_else(|| ApplyError::NodeProxy(format!("waypoint {}: no certificate", w.name)))?;
+        let mut clusters = Vec::new();
+        for c in w.clusters.values() {
+            let contract: Vec<u16> = c
+                .load_assignment
+                .endpoints
+                .iter()
+                .flat_map(|l| &l.lb_endpoints)
+                .map(|e| e.endpoint.address.socket_address.port_value)
+                .collect();
+            let endpoints: Vec<Value> = self
+                .pods
+                .iter()
+                .filter(|p| contract.contains(&p.contract))
+                .flat_map(|p| {
+                    p.apps
+                        .iter()
+                        .map(|app| hbone::tunnel_endpoint(*app, &peer_cluster(&p.pod)))
+                })
+                .collect();
+            let mut v = serde_json::to_value(c).map_err(json_err)?;
+            v["load_assignment"]["endpoints"] = json!([{ "lb_endpoints": endpoints }]);
+            v["transport_socket"] = hbone::internal_upstream();
+            // As Istio's waypoints: no active health checks (readiness is the endpoint list's
+            // business; Envoy's checks do not carry a tunnel's metadata).
+            if let Some(o) = v.as_object_mut() {
+                o.remove("health_checks");
+            }
+            v["@type"] = json!("type.googleapis.com/envoy.config.cluster.v3.Cluster");
+            clusters.push(v);
+        }
+        for p in &self.pods {
+            let mut v =
+                hbone::peer_cluster(&peer_cluster(&p.pod), p.hbone, files, p.identity.uri());
+            v["@type"] = json!("type.googleapis.com/envoy.config.cluster.v3.Cluster");
+            clusters.push(v);
+        }
+        Ok(json!({"version_info": version.to_string(), "resources": clusters}))
+    }
+
+    /// Write waypoint `w`'s CDS file (atomically).
+    pub(crate) fn write_waypoint_cds(&self, w: &Waypoint, version: u64) -> Result<(), ApplyError> {
+        let dir = self.cds_dir(&w.name);
+        std::fs::create_dir_all(&dir).map_err(|source| ApplyError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let text = serde_json::to_vec_pretty(&self.waypoint_cds(w, version)?)
+            .map_err(|e| ApplyError::Json(format!("waypoint {}", w.name), e))?;
+        write(&dir.join(CDS_FILE), text)
+    }
+}
+
+/// Write `text` to `path` atomically.
+fn write(path: &Path, text: Vec<u8>) -> Result<(), ApplyError> {
+    crate::files::write_atomic(path, text).map_err(|source| ApplyError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The waypoint's CDS file, in its own watched directory.
+pub(crate) const CDS_FILE: &str = "cds.json";
+
 /// Issue certificates, write the configurations and start the node proxy and waypoints; the
-/// waypoints as they run (their routes change live: `super::waypoints`).
+/// data plane as it runs (its routes, endpoints and policies change live: `super::waypoints`).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn start(
     o: &UpOptions,
@@ -227,7 +362,7 @@ pub(super) async fn start(
                 pod: pod.name.clone(),
                 workload: w.name,
                 contract: w.port,
-                app: pod.app,
+                apps: vec![pod.app],
                 hbone: *hbone,
                 identity: identity.clone(),
                 certs: workload_certs.clone(),
@@ -235,30 +370,45 @@ pub(super) async fn start(
         }
     }
     let root = ca.root_cert_path();
+    let mut waypoint_tls = BTreeMap::new();
+    for w in &accepted.waypoints {
+        let wp_certs = certs.join(format!("waypoint-{}", w.name));
+        ca.issue(&wp_certs, &w.identity)?;
+        let files = TlsFiles {
+            chain: wp_certs.join("cert-chain.pem"),
+            key: wp_certs.join("key.pem"),
+            root: root.clone(),
+        };
+        waypoint_tls.insert(w.name.clone(), files);
+    }
+    let plan = AmbientPlan {
+        al: al.clone(),
+        pods,
+        waypoints: accepted.waypoints.clone(),
+        root,
+        dir: dir.to_path_buf(),
+        waypoint_tls,
+    };
     let mut started = AmbientProcs::new();
     let mut shown = Vec::new();
+    let mut nodes = Vec::new();
     for (i, admin) in al.nodes.iter().enumerate() {
         let node = node_name(i);
-        let here: Vec<&AmbientPod> = pods
-            .iter()
-            .filter(|p| al.node_of.get(&p.pod) == Some(&i))
-            .collect();
-        let config = node_config(al, &node, *admin, &here, accepted, &root)?;
-        let config_path = dir.join(format!("{node}.json"));
-        let text = serde_json::to_vec_pretty(&config)
-            .map_err(|e| UpError::Ambient(format!("the configuration of {node}: {e}")))?;
-        crate::files::write_atomic(&config_path, text)?;
+        plan.write_node(i, &accepted.node_policies)?;
         let mut cmd = Command::new(&binary);
-        cmd.arg("--config").arg(&config_path);
+        cmd.arg("--config").arg(plan.node_path(i));
         let name = format!("{node}/{NODE_PROXY_BINARY}");
         let proc = supervise::spawn(&name, cmd, exits)?;
         let url = format!("http://127.0.0.1:{admin}/healthz");
         supervise::wait_ready(&client()?, &proc, &url, o.ready_timeout).await?;
         started.push((proc.id, name));
+        nodes.push(LiveNode::new(node.clone(), proc.pid, *admin));
         procs.push(proc);
         shown.push(format!(
             "node proxy {node} (metrics http://127.0.0.1:{admin}/metrics) carries {}",
-            here.iter()
+            plan.pods
+                .iter()
+                .filter(|p| al.node_of.get(&p.pod) == Some(&i))
                 .map(|p| p.pod.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -269,15 +419,13 @@ pub(super) async fn start(
         let Some(ports) = al.waypoints.get(&w.name) else {
             continue;
         };
-        let wp_certs = certs.join(format!("waypoint-{}", w.name));
-        ca.issue(&wp_certs, &w.identity)?;
-        let files = TlsFiles {
-            chain: wp_certs.join("cert-chain.pem"),
-            key: wp_certs.join("key.pem"),
-            root: root.clone(),
+        let Some(files) = plan.waypoint_tls.get(&w.name) else {
+            continue;
         };
+        plan.write_waypoint_cds(w, 1)?;
         let rds = dir.join(format!("waypoint-{}", w.name));
-        let (bootstrap, rds_dirs) = waypoint_bootstrap(w, ports, &files, &pods, &rds)?;
+        let (bootstrap, rds_dirs) =
+            waypoint_bootstrap(w, ports, files, &rds, &plan.cds_dir(&w.name))?;
         let path = dir.join(format!("waypoint-{}.json", w.name));
         let text = serde_json::to_vec_pretty(&bootstrap)
             .map_err(|e| UpError::Ambient(format!("the waypoint's bootstrap: {e}")))?;
@@ -309,10 +457,8 @@ pub(super) async fn start(
             ))
             .collect::<String>()
     );
-    Ok((
-        started,
-        LiveAmbient::new(live, accepted.node_policies.clone()),
-    ))
+    let policies = accepted.node_policies.clone();
+    Ok((started, LiveAmbient::new(plan, nodes, live, policies)))
 }
 
 /// The node's configuration: every ambient instance with its inbound, the entry workload's
@@ -322,11 +468,12 @@ fn node_config(
     name: &str,
     admin: u16,
     pods: &[&AmbientPod],
-    accepted: &Accepted,
+    waypoints: &[Waypoint],
+    policies: &crate::translate::NodePolicies,
     root: &Path,
-) -> Result<node::NodeConfig, UpError> {
+) -> Result<node::NodeConfig, ApplyError> {
     let mut services = Vec::new();
-    for w in &accepted.waypoints {
+    for w in waypoints {
         let Some(ports) = al.waypoints.get(&w.name) else {
             continue;
         };
@@ -361,13 +508,9 @@ fn node_config(
             key: p.certs.join("key.pem"),
             inbound: Some(node::Inbound {
                 hbone: loopback(p.hbone),
-                app: vec![loopback(p.app)],
+                app: p.apps.iter().map(|a| loopback(*a)).collect(),
                 port: Some(crate::topology::CONTAINER_PORT),
-                policies: accepted
-                    .node_policies
-                    .get(p.workload)
-                    .cloned()
-                    .unwrap_or_default(),
+                policies: policies.get(p.workload).cloned().unwrap_or_default(),
             }),
             outbound,
         });
@@ -383,14 +526,14 @@ fn node_config(
 
 /// A waypoint's bootstrap: its HBONE listener, one internal listener per Service port whose
 /// routes come from an RDS file under `rds` (written here, version 1; returned by listener
-/// name), and the clusters those routes name, each endpoint (the instances of the workload on
-/// that contract port) reached through a tunnel to its node proxy.
+/// name), and its clusters to the instances from the CDS file in `cds`
+/// ([`AmbientPlan::waypoint_cds`], written before it starts).
 fn waypoint_bootstrap(
     w: &Waypoint,
     ports: &WaypointPorts,
     files: &TlsFiles,
-    pods: &[AmbientPod],
     rds: &Path,
+    cds: &Path,
 ) -> Result<(Value, BTreeMap<String, PathBuf>), UpError> {
     let json_err = |e: serde_json::Error| UpError::Ambient(format!("waypoint {}: {e}", w.name));
     let mut vips = Vec::new();
@@ -431,37 +574,10 @@ fn waypoint_bootstrap(
     );
     listeners.push(hbone::originating_listener());
     clusters.push(hbone::originating_placeholder());
-    for c in w.clusters.values() {
-        let contract: Vec<u16> = c
-            .load_assignment
-            .endpoints
-            .iter()
-            .flat_map(|l| &l.lb_endpoints)
-            .map(|e| e.endpoint.address.socket_address.port_value)
-            .collect();
-        let endpoints: Vec<Value> = pods
-            .iter()
-            .filter(|p| contract.contains(&p.contract))
-            .map(|p| hbone::tunnel_endpoint(p.app, &peer_cluster(&p.pod)))
-            .collect();
-        let mut v = serde_json::to_value(c).map_err(json_err)?;
-        v["load_assignment"]["endpoints"] = json!([{ "lb_endpoints": endpoints }]);
-        v["transport_socket"] = hbone::internal_upstream();
-        // As Istio's waypoints: no active health checks (readiness is the endpoint list's
-        // business; Envoy's checks do not carry a tunnel's metadata).
-        if let Some(o) = v.as_object_mut() {
-            o.remove("health_checks");
-        }
-        clusters.push(v);
-    }
-    for p in pods {
-        clusters.push(hbone::peer_cluster(
-            &peer_cluster(&p.pod),
-            p.hbone,
-            files,
-            p.identity.uri(),
-        ));
-    }
+    let cds_source = serde_json::to_value(crate::envoy::config_source::ConfigSource::watched_file(
+        cds, CDS_FILE,
+    ))
+    .map_err(json_err)?;
     let bootstrap = json!({
         "node": {"id": format!("waypoint~127.0.0.1~{}.{}~{}.svc.cluster.local", w.name, w.namespace, w.namespace),
                  "cluster": format!("{}.{}", w.name, w.namespace)},
@@ -469,7 +585,8 @@ fn waypoint_bootstrap(
         "stats_config": serde_json::to_value(crate::envoy::stats::StatsConfig::istio_cluster_names()).map_err(json_err)?,
         "stats_flush_interval": "1s",
         "bootstrap_extensions": hbone::bootstrap_extensions(),
-        "static_resources": {"listeners": listeners, "clusters": clusters}
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+        "dynamic_resources": {"cds_config": cds_source}
     });
     Ok((bootstrap, rds_dirs))
 }

@@ -8,23 +8,15 @@ use crate::ops::{Op, Outcome, Refusal};
 use super::mesh::Mesh;
 use super::{chaos, reconfigure, rollout};
 
-/// Whether `service` is in the ambient data plane of the running mesh.
-fn in_ambient(mesh: &Mesh<'_>, service: &str) -> bool {
-    mesh.config.current().ambient.contains(service)
-}
-
 pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
     let done = |mesh: &Mesh<'_>, r: Result<String, Outcome>| match r {
         Ok(message) => mesh.answer(message),
         Err(outcome) => outcome,
     };
     match op {
-        Op::RolloutRestart { service } if in_ambient(mesh, &service) => Outcome::refused(
-            Refusal::Unavailable,
-            format!("{service} runs in ambient mode, whose node proxy and waypoint keep the instances they started with: rollout restart is not done there yet (docs/ambient.md#not-done-yet)"),
-        ),
         Op::RolloutRestart { service } => {
-            rollout::restart(mesh.fleet, mesh.proxies, &service).await
+            let ambient = mesh.live_ambient.as_mut();
+            rollout::restart(mesh.fleet, mesh.proxies, ambient, &service).await
         }
         Op::SetWeights { route, weights } => reconfigure::set_weights(mesh, &route, weights).await,
         Op::Chaos {
@@ -37,7 +29,9 @@ pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
         Op::CanaryStart(spec) => {
             let route = mesh.config.current().weighted_route(&spec.route()).cloned();
             let ambient = mesh.live_ambient.as_ref();
-            let started = mesh.canary.start(spec, route.as_ref(), mesh.proxies, ambient);
+            let started = mesh
+                .canary
+                .start(spec, route.as_ref(), mesh.proxies, ambient);
             done(mesh, started)
         }
         Op::CanaryPromote => {

@@ -171,15 +171,6 @@ async fn ambient_splits_the_canary_in_the_waypoint_over_hbone_between_node_proxi
         text(&nowhere)
     );
 
-    // What ambient mode does not do yet is refused, not approximated (the canary: below).
-    let rollout = cli(&mesh, &["rollout", "restart", BASIC]).await;
-    assert_eq!(rollout.status.code(), Some(2), "{}", text(&rollout));
-    assert!(
-        text(&rollout).contains("ambient mode"),
-        "{}",
-        text(&rollout)
-    );
-
     // `status`: every instance's HBONE port, the node proxy and the waypoint.
     let status = text(&cli(&mesh, &["status"]).await);
     for want in [
@@ -566,7 +557,8 @@ async fn the_canary_promotes_and_rolls_back_on_the_waypoints_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_of_the_waypoints_route_applies_live_and_a_fixed_part_at_the_next_start() {
+async fn edits_of_the_waypoints_route_and_of_l4_policy_apply_live_and_a_fixed_part_at_the_next_start(
+) {
     let envoy = require_envoy!();
     let networking = crate::helpers::networking_copy();
     std::fs::create_dir_all(networking.path().join("scenarios")).expect("scenarios/");
@@ -602,9 +594,28 @@ async fn an_edit_of_the_waypoints_route_applies_live_and_a_fixed_part_at_the_nex
         20,
         "the edit is live in the waypoint: {m:?}"
     );
-    // An L4 policy (the node proxy's configuration is fixed at start): said, not dropped.
-    let policy = "\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny-all-to-basic\nspec:\n  selector:\n    matchLabels:\n      app: kyc-credit-check-basic\n  action: DENY\n  rules:\n    - from:\n        - source:\n            namespaces: [nowhere]\n";
-    std::fs::write(&scenario, format!("{moved}{policy}")).expect("add a policy");
+    // An L4 policy: the node proxies reload their configuration (SIGHUP), confirmed before
+    // the generation is in force: the waypoint's tunnels to advanced are refused from now on.
+    let policy = "\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: no-waypoint-to-advanced\nspec:\n  selector:\n    matchLabels:\n      app: kyc-credit-check-advanced\n  action: DENY\n  rules:\n    - from:\n        - source:\n            principals: [cluster.local/ns/default/sa/waypoint]\n";
+    std::fs::write(&scenario, format!("{original}{policy}")).expect("add a policy");
+    mesh.wait_output("kyc-mesh: configuration reloaded into Envoy\n");
+    // The waypoint still splits; advanced's node proxy refuses its tunnels (and closed the
+    // ones open when the policy came: the policy holds for open connections, as ztunnel's).
+    let m = poll_async("the L4 DENY live", Duration::from_secs(10), || async {
+        let m = tally(
+            &client(),
+            &mesh.url("/kyc/v1/customer?type=report"),
+            10,
+            &[],
+        )
+        .await;
+        (count(&m, ADVANCED) == 0).then_some(m)
+    })
+    .await;
+    assert!(count(&m, BASIC) >= 1, "{m:?}");
+    // What is still fixed at start (a waypoint's RBAC): said, not dropped.
+    let rbac = "\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: no-reports\nspec:\n  targetRefs:\n    - kind: Service\n      group: \"\"\n      name: kyc-credit-check-basic\n  action: DENY\n  rules:\n    - to:\n        - operation:\n            paths: [/nowhere]\n";
+    std::fs::write(&scenario, format!("{original}{policy}{rbac}")).expect("add an L7 policy");
     mesh.wait_output("in ambient mode they are fixed at start");
     assert!(mesh.stop().success());
 }
@@ -652,5 +663,43 @@ async fn use_ambient_restarts_a_sidecar_mesh_into_ambient_mode_and_use_none_back
     assert!(!status.contains("node proxy"), "{status}");
     let seen = tally(&c, &url, 20, &[]).await;
     assert_eq!(count(&seen, BASIC) + count(&seen, ADVANCED), 20, "{seen:?}");
+    assert!(mesh.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_restart_in_ambient_mode_fails_no_request() {
+    let envoy = require_envoy!();
+    let mut mesh = start_real(
+        envoy,
+        repo_networking(),
+        None,
+        vec![],
+        vec!["--dataplane".into(), "ambient".into()],
+    )
+    .await;
+    // The whole chain: gateway → aggregator → node proxy → waypoint → node proxy → scorer.
+    let load =
+        crate::helpers::load::Load::start(&vec![mesh.url("/kyc/v1/customer?type=report"); 4]);
+    poll_async("load running", Duration::from_secs(20), || async {
+        (load.len() > 20).then_some(())
+    })
+    .await;
+    for service in [BASIC, ADVANCED, "kyc-aggregator-mgt"] {
+        let out = cli(&mesh, &["rollout", "restart", service]).await;
+        assert!(out.status.success(), "{}\n{}", text(&out), mesh.output());
+        assert!(text(&out).contains("drained and stopped"), "{}", text(&out));
+    }
+    load.flows_on("load after the rollouts", 20).await;
+    load.stop_without_failures("rollout restart in ambient mode", &mesh.output())
+        .await;
+    // Both scorers still answer through the waypoint, at their new processes.
+    let m = tally(
+        &client(),
+        &mesh.url("/kyc/v1/customer?type=report"),
+        30,
+        &[],
+    )
+    .await;
+    assert!(count(&m, BASIC) >= 5 && count(&m, ADVANCED) >= 5, "{m:?}");
     assert!(mesh.stop().success());
 }
