@@ -1,5 +1,5 @@
 //! What a node proxy is told: one JSON file (written by `kyc-mesh up --dataplane ambient`, or
-//! by hand), read once at start. Like ztunnel's workload and service tables, it names every
+//! by hand), read at start and again on SIGHUP (`run.rs`). Like ztunnel's workload and service tables, it names every
 //! workload on this node (its identity, certificate, listeners, the L4 policies that select
 //! it) and every service a workload here may call (its endpoints on any node, its waypoint).
 //!

@@ -11,7 +11,7 @@
 //! | `authz.rs` | L4 AuthorizationPolicy (principals, namespaces, ports) |
 //! | `metrics.rs` | Prometheus counters (ztunnel's names) and counted streams |
 //! | `admin.rs` | `/metrics` and `/healthz` |
-//! | `run.rs` | starting a node: load, bind, serve |
+//! | `run.rs` | starting a node: load, bind, serve; reloading it (SIGHUP) |
 
 pub mod admin;
 pub mod authz;

@@ -26,7 +26,7 @@ use crate::envoy::hbone::{self, TlsFiles};
 use crate::identity::{MeshCa, SpiffeId};
 use crate::snapshot::Accepted;
 use crate::supervise::{self, Exit, Proc};
-use crate::topology::Topology;
+use crate::topology::{Topology, Workload};
 use crate::translate::Waypoint;
 
 use super::error::UpError;
@@ -191,6 +191,9 @@ pub(crate) struct AmbientPod {
     hbone: u16,
     identity: SpiffeId,
     certs: PathBuf,
+    /// An endpoint of the waypoints (false while a new instance starts, or a removed one
+    /// drains).
+    pub(crate) serving: bool,
 }
 
 /// What the ambient data plane is built from: enough to write a node's configuration and a
@@ -205,9 +208,70 @@ pub(crate) struct AmbientPlan {
     root: PathBuf,
     dir: PathBuf,
     waypoint_tls: BTreeMap<String, TlsFiles>,
+    /// The name of the entry workload (its instances get outbound listeners).
+    entry: &'static str,
+    /// The workloads in the ambient data plane.
+    pub(crate) workloads: BTreeSet<&'static str>,
 }
 
 impl AmbientPlan {
+    /// A new instance `pod` of `w` (a scale-up) whose app will listen on `app`: its HBONE port
+    /// (and, for the entry workload, its outbound listeners) on free ports not in `reserved`,
+    /// on the next node round robin; not an endpoint of the waypoints yet. Returns where its
+    /// calls go (the entry workload's first outbound listener).
+    pub(crate) fn add_pod(
+        &mut self,
+        w: &Workload,
+        pod: &str,
+        app: u16,
+        reserved: &BTreeSet<u16>,
+    ) -> std::io::Result<Option<u16>> {
+        let mut taken = reserved.clone();
+        taken.extend(self.al.hbone.values());
+        taken.extend(self.al.outbound.iter().map(|(_, _, p)| *p));
+        taken.extend(self.al.nodes.iter());
+        let mut picker = Picker::new(&taken);
+        let node = self.al.node_of.len() % self.al.nodes.len().max(1);
+        let hbone = picker.next()?;
+        let mut calls = None;
+        if w.name == self.entry {
+            for wp in &self.waypoints {
+                for s in &wp.services {
+                    let port = picker.next()?;
+                    calls.get_or_insert(port);
+                    let authority = format!("{}:{}", s.fqdn(), s.port);
+                    self.al.outbound.push((pod.to_string(), authority, port));
+                }
+            }
+        }
+        self.al.node_of.insert(pod.to_string(), node);
+        self.al.hbone.insert(pod.to_string(), hbone);
+        self.pods.push(AmbientPod {
+            pod: pod.to_string(),
+            workload: w.name,
+            contract: w.port,
+            apps: vec![app],
+            hbone,
+            identity: SpiffeId::new(&w.namespace, &w.service_account),
+            certs: self.dir.join("certs").join(w.name),
+            serving: false,
+        });
+        Ok(calls)
+    }
+
+    /// Instance `pod` leaves the data plane (a scale-down, once it is no endpoint any more).
+    pub(crate) fn remove_pod(&mut self, pod: &str) {
+        self.pods.retain(|p| p.pod != pod);
+        self.al.node_of.remove(pod);
+        self.al.hbone.remove(pod);
+        self.al.outbound.retain(|(p, _, _)| p != pod);
+    }
+
+    /// The node of instance `pod`.
+    pub(crate) fn node_of(&self, pod: &str) -> Option<usize> {
+        self.al.node_of.get(pod).copied()
+    }
+
     /// Node `i`'s configuration file.
     pub(crate) fn node_path(&self, i: usize) -> PathBuf {
         self.dir.join(format!("{}.json", node_name(i)))
@@ -274,7 +338,7 @@ impl AmbientPlan {
             let endpoints: Vec<Value> = self
                 .pods
                 .iter()
-                .filter(|p| contract.contains(&p.contract))
+                .filter(|p| p.serving && contract.contains(&p.contract))
                 .flat_map(|p| {
                     p.apps
                         .iter()
@@ -366,6 +430,7 @@ pub(super) async fn start(
                 hbone: *hbone,
                 identity: identity.clone(),
                 certs: workload_certs.clone(),
+                serving: true,
             });
         }
     }
@@ -388,6 +453,8 @@ pub(super) async fn start(
         root,
         dir: dir.to_path_buf(),
         waypoint_tls,
+        entry: topology.entry().name,
+        workloads: ambient.clone(),
     };
     let mut started = AmbientProcs::new();
     let mut shown = Vec::new();

@@ -145,6 +145,11 @@ impl Fleet {
         self.launch.node_outbound = outbound;
     }
 
+    /// Ambient mode: a new instance's calls go to its node proxy's outbound listener `port`.
+    pub(super) fn call_through(&mut self, pod: &str, port: u16) {
+        self.launch.node_outbound.insert(pod.to_string(), port);
+    }
+
     /// Start every instance and wait until each one is ready.
     pub(super) async fn start_all(&mut self) -> Result<(), UpError> {
         for i in 0..self.slots.len() {

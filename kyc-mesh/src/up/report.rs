@@ -23,7 +23,11 @@ pub(super) struct View<'a> {
     pub(crate) mesh: &'a Proxies,
     pub(crate) scenario: Option<&'a Path>,
     /// Ambient mode: its workloads and where its data plane listens.
-    pub(crate) ambient: Option<&'a (std::collections::BTreeSet<&'static str>, AmbientLayout)>,
+    /// Ambient mode: its workloads and where its data plane listens now.
+    pub(crate) ambient: Option<(
+        &'a std::collections::BTreeSet<&'static str>,
+        &'a AmbientLayout,
+    )>,
 }
 
 fn mode(m: Option<InboundMtls>) -> String {

@@ -71,7 +71,10 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
             fleet: mesh.fleet,
             mesh: mesh.proxies,
             scenario: mesh.config.current().scenario(),
-            ambient: mesh.ambient,
+            ambient: mesh.ambient.map(|(w, al)| {
+                let now = mesh.live_ambient.as_ref().map_or(al, |l| l.layout());
+                (w, now)
+            }),
         });
         tokio::select! {
             Some((id, status)) = exits.recv() => {

@@ -305,7 +305,7 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
             fleet: &p.fleet,
             mesh: &proxies,
             scenario: first.scenario(),
-            ambient: p.ambient.as_ref(),
+            ambient: p.ambient.as_ref().map(|(w, al)| (w, al)),
         });
         let (port, ready) = (o.prometheus_port, o.ready_timeout);
         let exits = &p.exits_tx;

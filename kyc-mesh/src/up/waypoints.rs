@@ -254,6 +254,65 @@ impl LiveAmbient {
             .map(|w| (&w.admin, w.fixed.clusters.keys().cloned().collect()))
     }
 
+    /// Where the ambient data plane listens now (instances come and go with replicas).
+    pub(crate) fn layout(&self) -> &super::ambient::AmbientLayout {
+        &self.plan.al
+    }
+
+    /// A new instance `pod` of `w` (scale-up), before its app starts on `app`: its node
+    /// proxy binds its HBONE port (and the entry workload's outbound listeners: where its
+    /// calls go, returned); the waypoints do not send to it until [`LiveAmbient::serve`].
+    pub(crate) async fn add(
+        &mut self,
+        w: &crate::topology::Workload,
+        pod: &str,
+        app: u16,
+        reserved: &std::collections::BTreeSet<u16>,
+    ) -> Result<Option<u16>, ApplyError> {
+        let calls = self
+            .plan
+            .add_pod(w, pod, app, reserved)
+            .map_err(|e| ApplyError::NodeProxy(format!("no free port for {pod}: {e}")))?;
+        let node = self.plan.node_of(pod);
+        let reloaded = match node {
+            Some(i) => self.reload_node(i).await,
+            None => Ok(()),
+        };
+        if let Err(e) = reloaded {
+            self.plan.remove_pod(pod);
+            return Err(e);
+        }
+        Ok(calls)
+    }
+
+    /// Instance `pod` is ready: the waypoints send to it (or, `false`, no longer: a
+    /// scale-down drains it first).
+    pub(crate) async fn serve(&mut self, pod: &str, serving: bool) -> Result<(), ApplyError> {
+        if let Some(p) = self.plan.pods.iter_mut().find(|p| p.pod == pod) {
+            p.serving = serving;
+        }
+        for w in self.waypoints.values_mut() {
+            w.write_clusters(&self.plan).await?;
+        }
+        Ok(())
+    }
+
+    /// Instance `pod` is gone (after [`LiveAmbient::serve`] with `false`): its node proxy
+    /// stops its listeners.
+    pub(crate) async fn remove(&mut self, pod: &str) -> Result<(), ApplyError> {
+        let node = self.plan.node_of(pod);
+        self.plan.remove_pod(pod);
+        match node {
+            Some(i) => self.reload_node(i).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Whether workload `name` is in the ambient data plane.
+    pub(crate) fn in_dataplane(&self, name: &str) -> bool {
+        self.plan.workloads.contains(name)
+    }
+
     /// Whether instance `pod` is in the ambient data plane.
     pub(crate) fn carries(&self, pod: &str) -> bool {
         self.plan.pods.iter().any(|p| p.pod == pod)

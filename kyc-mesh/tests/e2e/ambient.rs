@@ -703,3 +703,78 @@ async fn rollout_restart_in_ambient_mode_fails_no_request() {
     assert!(count(&m, BASIC) >= 5 && count(&m, ADVANCED) >= 5, "{m:?}");
     assert!(mesh.stop().success());
 }
+
+/// Requests each endpoint of the waypoint's cluster for `service` answered with success, by
+/// endpoint (its `/clusters`: one line per host and counter).
+async fn waypoint_hosts(admin: u16, service: &str) -> std::collections::BTreeMap<String, u64> {
+    let url = format!("http://127.0.0.1:{admin}/clusters");
+    let text = match client().get(&url).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .filter(|l| l.starts_with(&format!("outbound|8080||{service}.")))
+        .filter_map(|l| {
+            let mut parts = l.split("::");
+            let (_, host, stat, value) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            (stat == "rq_success").then(|| (host.to_string(), value.parse().unwrap_or(0)))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_scale_up_and_down_behind_the_waypoint() {
+    let envoy = require_envoy!();
+    let networking = crate::helpers::networking_copy();
+    let mut mesh = start_real(
+        envoy,
+        networking.path().to_path_buf(),
+        Some(crate::helpers::scenario("ambient.yaml")),
+        vec![],
+        vec![],
+    )
+    .await;
+    let waypoint_admin = port_after(&mesh, "admin http://127.0.0.1:");
+    // Every report to advanced (a runtime override of the waypoint's rule).
+    let to_advanced = cli(
+        &mesh,
+        &[
+            "weights",
+            "--http-route",
+            "kyc-credit-check-canary",
+            "0",
+            "100",
+        ],
+    )
+    .await;
+    assert!(to_advanced.status.success(), "{}", text(&to_advanced));
+    // replicas 1 → 2: the new instance gets its HBONE listener, then the waypoint's endpoint.
+    let file = networking
+        .path()
+        .join("kyc-credit-check-advanced-k8-istio.yml");
+    let yaml = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, yaml.replacen("replicas: 1", "replicas: 2", 1)).expect("write");
+    mesh.wait_output("kyc-credit-check-advanced-1 started");
+    let status = text(&cli(&mesh, &["status"]).await);
+    assert!(status.contains("kyc-credit-check-advanced-1"), "{status}");
+    let c = client();
+    let url = mesh.url("/kyc/v1/customer?type=report");
+    let m = tally(&c, &url, 40, &[]).await;
+    assert_eq!(count(&m, ADVANCED), 40, "no failure while scaling: {m:?}");
+    let hosts = waypoint_hosts(waypoint_admin, ADVANCED).await;
+    assert_eq!(
+        hosts.len(),
+        2,
+        "two endpoints behind the waypoint: {hosts:?}"
+    );
+    assert!(hosts.values().all(|n| *n >= 5), "both serve: {hosts:?}");
+    // 2 → 1: the waypoint drops it first, then it drains, then its node proxy forgets it.
+    std::fs::write(&file, yaml).expect("write");
+    mesh.wait_output("kyc-credit-check-advanced-1 removed");
+    let m = tally(&c, &url, 10, &[]).await;
+    assert_eq!(count(&m, ADVANCED), 10, "{m:?}");
+    let hosts = waypoint_hosts(waypoint_admin, ADVANCED).await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert!(mesh.stop().success());
+}
