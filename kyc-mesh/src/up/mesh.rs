@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::ops::{MeshEvent, MeshState, Outcome};
 
-use super::ambient::AmbientLayout;
+use super::ambient_layout::AmbientLayout;
 use super::canary::Canary;
 use super::config::Config;
 use super::fleet::Fleet;

@@ -10,6 +10,8 @@
 //! [`report`] and [`banner`].
 
 mod ambient;
+mod ambient_layout;
+mod ambient_plan;
 mod banner;
 mod canary;
 mod chaos;

@@ -9,7 +9,7 @@ use crate::status::{self, InstanceStatus, MeshStatus, PodStatus, SidecarStatus, 
 use crate::topology::Topology;
 use crate::translate::ProxyId;
 
-use super::ambient::AmbientLayout;
+use super::ambient_layout::AmbientLayout;
 use super::fleet::Fleet;
 use super::layout::Layout;
 use super::options::UpOptions;

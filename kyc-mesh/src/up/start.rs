@@ -18,7 +18,8 @@ use crate::snapshot::{Accepted, Sources};
 use crate::supervise::{self, Exit, Proc};
 use crate::topology::Topology;
 
-use super::ambient::{self, AmbientLayout, AmbientProcs};
+use super::ambient::{self, AmbientProcs};
+use super::ambient_layout::AmbientLayout;
 use super::config::Config;
 use super::envoys;
 use super::error::UpError;

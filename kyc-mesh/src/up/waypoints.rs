@@ -21,7 +21,7 @@ use crate::envoy::route::Route;
 use crate::envoy::{hbone, ClusterName};
 use crate::snapshot::Accepted;
 
-use super::ambient::AmbientPlan;
+use super::ambient_plan::AmbientPlan;
 use crate::translate::{NodePolicies, Waypoint};
 
 /// How long a waypoint gets to take one RDS file.
@@ -255,7 +255,7 @@ impl LiveAmbient {
     }
 
     /// Where the ambient data plane listens now (instances come and go with replicas).
-    pub(crate) fn layout(&self) -> &super::ambient::AmbientLayout {
+    pub(crate) fn layout(&self) -> &super::ambient_layout::AmbientLayout {
         &self.plan.al
     }
 
