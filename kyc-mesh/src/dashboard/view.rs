@@ -13,6 +13,7 @@ use crate::ops::{ChaosSetting, MeshState};
 use crate::topology::Topology;
 use crate::weights::WeightedRoute;
 
+use super::ambient::{self, Ambient, NodeProxyView, WaypointView};
 use super::events::EventView;
 use super::figures::{cluster_host, Figures, Window};
 
@@ -29,7 +30,9 @@ pub(super) struct Node {
     pub(crate) id: String,
     pub(crate) label: String,
     pub(crate) detail: String,
-    /// Left to right: 0 client, 1 gateway, 2 aggregator, 3 gateway, 4 scorers.
+    /// Left to right: 0 client, 1 gateway, 2 aggregator, 3 gateway, 4 scorers; in ambient
+    /// mode 3 the aggregator's node proxy, 4 the waypoint, 5 the scorers' node proxies, 6 the
+    /// scorers.
     pub(crate) column: u8,
     /// `/readyz` answered 200 (`None`: not a service, e.g. the client).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +47,12 @@ pub(super) struct Node {
     /// page shows "1 of 2 ejected"; `None`: not a workload).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ejected: Option<u64>,
+    /// Ambient mode: a node proxy (the nodes it stands for, what they carry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node_proxy: Option<NodeProxyView>,
+    /// Ambient mode: a waypoint (its HBONE port and identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) waypoint: Option<WaypointView>,
 }
 
 /// A workload's instances (`spec.replicas`) and how many answer their `/readyz`: the node
@@ -175,6 +184,8 @@ pub(super) struct Inputs<'a> {
     pub(crate) ready: &'a BTreeMap<String, InstanceCount>,
     /// The sidecars by binary (none for the edge-only mesh).
     pub(crate) sidecars: &'a BTreeMap<String, SidecarView>,
+    /// Ambient mode: what the collector read of the node proxies and the waypoints.
+    pub(crate) ambient: Option<Ambient<'a>>,
     pub(crate) scenario: Option<String>,
     pub(crate) scenarios: Vec<String>,
     pub(crate) auth: Option<AuthView>,
@@ -224,6 +235,8 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: None,
             instances: None,
             ejected: None,
+            node_proxy: None,
+            waypoint: None,
         },
         Node {
             id: GATEWAY.into(),
@@ -234,6 +247,8 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: None,
             instances: None,
             ejected: None,
+            node_proxy: None,
+            waypoint: None,
         },
         Node {
             id: entry.binary.into(),
@@ -244,8 +259,12 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: i.sidecars.get(entry.binary).cloned(),
             instances: instances(entry.binary),
             ejected: ejected(entry.binary),
+            node_proxy: None,
+            waypoint: None,
         },
-        Node {
+    ];
+    if i.ambient.is_none() {
+        nodes.push(Node {
             id: GATEWAY_MESH.into(),
             label: "gateway".into(),
             detail: "Envoy (mesh)".into(),
@@ -254,8 +273,10 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: None,
             instances: None,
             ejected: None,
-        },
-    ];
+            node_proxy: None,
+            waypoint: None,
+        });
+    }
     let mut edges = vec![
         // The client's requests are those the gateway routes to the entry workload (its
         // listener also counts the entry's calls back through it: see `gateway_total`).
@@ -269,30 +290,47 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             to: entry.binary.into(),
             figures: host_figures(i.window, entry.binary),
         },
-        Edge {
+    ];
+    match i.ambient {
+        // The entry's calls go through node proxies and waypoints, not the gateway.
+        Some(a) => ambient::draw(a, entry, &scorers, &mut nodes, &mut edges),
+        None => edges.push(Edge {
             from: entry.binary.into(),
             to: GATEWAY_MESH.into(),
             figures: i.window.sum(|cluster| {
                 cluster_host(cluster).is_some_and(|(h, _)| scorers.iter().any(|w| w.binary == h))
             }),
-        },
-    ];
+        }),
+    }
     let mut versions = Vec::new();
     for w in &scorers {
         let version = w.labels.get("version").cloned().unwrap_or_default();
-        let figures = host_figures(i.window, w.binary);
+        // Each version's figures where its calls are routed: the gateway, or the waypoints.
+        let figures = match i.ambient {
+            Some(a) => a.figures(None, w.binary),
+            None => host_figures(i.window, w.binary),
+        };
         nodes.push(Node {
             id: w.binary.into(),
             label: w.binary.into(),
             detail: format!("{version} · :{}", w.port),
-            column: 4,
+            column: if i.ambient.is_some() {
+                ambient::SCORERS
+            } else {
+                4
+            },
             ready: Some(ready(w.binary)),
             sidecar: i.sidecars.get(w.binary).cloned(),
             instances: instances(w.binary),
             ejected: ejected(w.binary),
+            node_proxy: None,
+            waypoint: None,
         });
         edges.push(Edge {
-            from: GATEWAY_MESH.into(),
+            from: match i.ambient {
+                Some(a) => ambient::into(a, w),
+                None => GATEWAY_MESH.into(),
+            },
             to: w.binary.into(),
             figures,
         });

@@ -19,6 +19,18 @@ use super::store::Trace;
 pub(crate) const CLIENT: &str = "client";
 pub(crate) const GATEWAY: &str = "gateway";
 pub(crate) const GATEWAY_MESH: &str = "gateway-mesh";
+/// Ambient mode: the node proxy drawn on a workload's side (`node-proxy:<workload>`), and a
+/// waypoint (`waypoint:<name>`).
+const NODE_PROXY: &str = "node-proxy:";
+const WAYPOINT: &str = "waypoint:";
+
+pub(crate) fn node_proxy_id(workload: &str) -> String {
+    format!("{NODE_PROXY}{workload}")
+}
+
+pub(crate) fn waypoint_id(name: &str) -> String {
+    format!("{WAYPOINT}{name}")
+}
 
 /// The most summaries one answer holds.
 pub(crate) const MAX_LIMIT: usize = 500;
