@@ -287,6 +287,9 @@ pub(super) async fn start(
             root: root.clone(),
         };
         let bootstrap = waypoint_bootstrap(w, ports, &files, &pods)?;
+        let bootstrap = o
+            .telemetry
+            .decorate_waypoint(bootstrap, &format!("{}.{}", w.name, w.namespace));
         let path = dir.join(format!("waypoint-{}.json", w.name));
         let text = serde_json::to_vec_pretty(&bootstrap)
             .map_err(|e| UpError::Ambient(format!("the waypoint's bootstrap: {e}")))?;
