@@ -213,14 +213,15 @@ impl Telemetry {
     /// A waypoint's static bootstrap (JSON, `envoy::hbone`), as `up` builds it in ambient
     /// mode: tracing and access log on each internal HTTP listener (where the L7 routes apply:
     /// one span per request, hop [`HOP_WAYPOINT`], and one per upstream attempt, attributed
-    /// to `service_name`, the waypoint's node cluster `<name>.<namespace>`), none on the
+    /// to the waypoint's node cluster `<name>.<namespace>`, as Istio names it), none on the
     /// HBONE listener (a span per tunnel is no request's); the collector's and the receiver's
     /// clusters beside its own; the tracer's flush. Nothing when telemetry is off.
-    pub(crate) fn decorate_waypoint(&self, mut bootstrap: Value, service_name: &str) -> Value {
+    pub(crate) fn decorate_waypoint(&self, mut bootstrap: Value, name: &str, ns: &str) -> Value {
+        let service_name = format!("{name}.{ns}");
         let tracing = self
             .collector
             .as_ref()
-            .map(|c| c.tracing(service_name, HOP_WAYPOINT));
+            .map(|c| c.tracing(&service_name, HOP_WAYPOINT));
         let logs = self.access_logs();
         if tracing.is_none() && logs.is_empty() {
             return bootstrap;
@@ -364,14 +365,14 @@ mod tests {
             "clusters": [hbone::internal_cluster(vip)],
         }});
         // Telemetry off: the bootstrap as it was.
-        let off = Telemetry::default().decorate_waypoint(bootstrap.clone(), "waypoint.default");
+        let off = Telemetry::default().decorate_waypoint(bootstrap.clone(), "waypoint", "default");
         assert_eq!(off, bootstrap);
         let on = Telemetry {
             collector: Some(Collector::local(4318)),
             access_log: false,
             log_receiver: Some(4317),
         };
-        let b = on.decorate_waypoint(bootstrap, "waypoint.default");
+        let b = on.decorate_waypoint(bootstrap, "waypoint", "default");
         let hcm = |i: usize| {
             &b["static_resources"]["listeners"][i]["filter_chains"][0]["filters"][0]["typed_config"]
         };

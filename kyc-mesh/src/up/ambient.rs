@@ -289,7 +289,7 @@ pub(super) async fn start(
         let bootstrap = waypoint_bootstrap(w, ports, &files, &pods)?;
         let bootstrap = o
             .telemetry
-            .decorate_waypoint(bootstrap, &format!("{}.{}", w.name, w.namespace));
+            .decorate_waypoint(bootstrap, &w.name, &w.namespace);
         let path = dir.join(format!("waypoint-{}.json", w.name));
         let text = serde_json::to_vec_pretty(&bootstrap)
             .map_err(|e| UpError::Ambient(format!("the waypoint's bootstrap: {e}")))?;
