@@ -2,8 +2,8 @@
 //! proxy, over HBONE to the waypoint (the L7 split), over HBONE again to the scorer's node
 //! proxy and on to the scorer; not through the gateway. What the collector reads of that data
 //! plane ([`read`]: each waypoint's Envoy stats, each node proxy's `/healthz`, their ports from
-//! `up`'s status file) and how the view draws it ([`draw`]): the per-scorer figures come from
-//! the waypoint's clusters (`outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local`,
+//! `up`'s status file) and what the view draws of it (`view::draw_ambient`): the per-scorer
+//! figures come from the waypoint's clusters (`outbound|8080||kyc-credit-check-advanced.default.svc.cluster.local`,
 //! named as Istio names them), as the sidecar graph's come from the gateway's.
 
 use std::collections::BTreeSet;
@@ -14,10 +14,8 @@ use serde::Serialize;
 
 use crate::status::AmbientStatus;
 use crate::topology::Workload;
-use crate::traces::query::{node_proxy_id, waypoint_id};
 
 use super::figures::{self, cluster_host, Figures, Sample, Window};
-use super::view::{Edge, Node};
 
 /// A node proxy as the graph draws it, on the side of one workload: the node proxies that
 /// carry its instances, and everything they carry.
@@ -146,7 +144,7 @@ impl Ambient<'_> {
     }
 
     /// The figures of every host of `hosts` at `waypoint` (every waypoint: `None`), added up.
-    fn figures_of(&self, waypoint: Option<&str>, hosts: &[&str]) -> Figures {
+    pub(super) fn figures_of(&self, waypoint: Option<&str>, hosts: &[&str]) -> Figures {
         self.window.sum(|k| {
             waypoint_host(k)
                 .is_some_and(|(w, h)| hosts.contains(&h) && waypoint.is_none_or(|x| x == w))
@@ -154,12 +152,13 @@ impl Ambient<'_> {
     }
 
     /// Whether `workload` (by Deployment name) is in the ambient data plane.
-    fn is_ambient(&self, workload: &str) -> bool {
+    pub(super) fn is_ambient(&self, workload: &str) -> bool {
         self.reading.status.workloads.iter().any(|w| w == workload)
     }
 
-    /// The node proxy box of workload `w` on `side`: the nodes carrying its instances.
-    fn node_proxy(&self, w: &Workload, side: &'static str, column: u8) -> Node {
+    /// The node proxies carrying workload `w`'s instances, as the box on its `side` shows
+    /// them.
+    pub(super) fn node_proxy(&self, w: &Workload, side: &'static str) -> NodeProxyView {
         let nodes: Vec<_> = self
             .reading
             .status
@@ -167,109 +166,31 @@ impl Ambient<'_> {
             .iter()
             .filter(|n| n.pods.iter().any(|p| instance_of(p) == Some(w.name)))
             .collect();
-        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-        let ready = !nodes.is_empty()
-            && nodes
-                .iter()
-                .all(|n| self.reading.nodes_up.contains(&n.name));
-        let view = NodeProxyView {
-            nodes: names.clone(),
-            ready,
+        NodeProxyView {
+            nodes: nodes.iter().map(|n| n.name.clone()).collect(),
+            ready: !nodes.is_empty()
+                && nodes
+                    .iter()
+                    .all(|n| self.reading.nodes_up.contains(&n.name)),
             pods: nodes.iter().flat_map(|n| n.pods.iter().cloned()).collect(),
             workload: w.binary.into(),
             side,
-        };
-        Node {
-            id: node_proxy_id(w.binary),
-            label: if names.is_empty() {
-                "node proxy".into()
-            } else {
-                names.join(", ")
-            },
-            detail: format!("node proxy · {side}"),
-            column,
-            ready: Some(ready),
-            sidecar: None,
-            instances: None,
-            ejected: None,
-            node_proxy: Some(view),
-            waypoint: None,
         }
     }
-}
 
-/// Columns of the ambient graph, left to right.
-const NODE_PROXY_OUT: u8 = 3;
-const WAYPOINT: u8 = 4;
-const NODE_PROXY_IN: u8 = 5;
-/// Where the scorers are drawn in ambient mode.
-pub(super) const SCORERS: u8 = 6;
-
-/// Draw what lies between the entry workload and the scorers: the entry's node proxy, each
-/// waypoint, each scorer's node proxy, and the edges up to the scorers' node proxies (the
-/// scorers themselves and their last edge are the caller's: the id their edge starts from is
-/// [`into`]).
-pub(super) fn draw(
-    a: Ambient<'_>,
-    entry: &Workload,
-    scorers: &[&Workload],
-    nodes: &mut Vec<Node>,
-    edges: &mut Vec<Edge>,
-) {
-    let hosts: Vec<&str> = scorers.iter().map(|w| w.binary).collect();
-    let all = a.figures_of(None, &hosts);
-    // The entry's calls: to its node proxy (when it is ambient), then to each waypoint.
-    let from = if a.is_ambient(entry.name) {
-        nodes.push(a.node_proxy(entry, "outbound", NODE_PROXY_OUT));
-        edges.push(Edge {
-            from: entry.binary.into(),
-            to: node_proxy_id(entry.binary),
-            figures: all,
-        });
-        node_proxy_id(entry.binary)
-    } else {
-        entry.binary.to_string()
-    };
-    for w in &a.reading.status.waypoints {
-        nodes.push(Node {
-            id: waypoint_id(&w.name),
-            label: w.name.clone(),
-            detail: "Envoy (waypoint)".into(),
-            column: WAYPOINT,
-            ready: Some(a.reading.waypoints_up.contains(&w.name)),
-            sidecar: None,
-            instances: None,
-            ejected: None,
-            node_proxy: None,
-            waypoint: Some(WaypointView {
+    /// Each waypoint: its name, what the graph shows of it, and whether its admin answered.
+    pub(super) fn waypoints(&self) -> impl Iterator<Item = (&str, WaypointView, bool)> + '_ {
+        self.reading.status.waypoints.iter().map(|w| {
+            let view = WaypointView {
                 hbone: w.hbone,
                 admin: w.admin,
                 identity: w.spiffe.clone(),
-            }),
-        });
-        edges.push(Edge {
-            from: from.clone(),
-            to: waypoint_id(&w.name),
-            figures: a.figures_of(Some(&w.name), &hosts),
-        });
-    }
-    for s in scorers.iter().filter(|s| a.is_ambient(s.name)) {
-        nodes.push(a.node_proxy(s, "inbound", NODE_PROXY_IN));
-        for w in &a.reading.status.waypoints {
-            edges.push(Edge {
-                from: waypoint_id(&w.name),
-                to: node_proxy_id(s.binary),
-                figures: a.figures(Some(&w.name), s.binary),
-            });
-        }
-    }
-}
-
-/// The node the edge to scorer `s` starts from: its node proxy, or (a scorer out of the
-/// ambient data plane) the first waypoint.
-pub(super) fn into(a: Ambient<'_>, s: &Workload) -> String {
-    match a.reading.status.waypoints.first() {
-        Some(w) if !a.is_ambient(s.name) => waypoint_id(&w.name),
-        _ => node_proxy_id(s.binary),
+            };
+            (
+                w.name.as_str(),
+                view,
+                self.reading.waypoints_up.contains(&w.name),
+            )
+        })
     }
 }

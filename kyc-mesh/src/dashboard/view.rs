@@ -13,7 +13,10 @@ use crate::ops::{ChaosSetting, MeshState};
 use crate::topology::Topology;
 use crate::weights::WeightedRoute;
 
-use super::ambient::{self, Ambient, NodeProxyView, WaypointView};
+use crate::topology::Workload;
+use crate::traces::query::{node_proxy_id, waypoint_id};
+
+use super::ambient::{Ambient, NodeProxyView, WaypointView};
 use super::events::EventView;
 use super::figures::{cluster_host, Figures, Window};
 
@@ -293,7 +296,7 @@ pub(super) fn build(i: Inputs<'_>) -> View {
     ];
     match i.ambient {
         // The entry's calls go through node proxies and waypoints, not the gateway.
-        Some(a) => ambient::draw(a, entry, &scorers, &mut nodes, &mut edges),
+        Some(a) => draw_ambient(a, entry, &scorers, &mut nodes, &mut edges),
         None => edges.push(Edge {
             from: entry.binary.into(),
             to: GATEWAY_MESH.into(),
@@ -314,11 +317,7 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             id: w.binary.into(),
             label: w.binary.into(),
             detail: format!("{version} · :{}", w.port),
-            column: if i.ambient.is_some() {
-                ambient::SCORERS
-            } else {
-                4
-            },
+            column: if i.ambient.is_some() { SCORERS } else { 4 },
             ready: Some(ready(w.binary)),
             sidecar: i.sidecars.get(w.binary).cloned(),
             instances: instances(w.binary),
@@ -328,7 +327,7 @@ pub(super) fn build(i: Inputs<'_>) -> View {
         });
         edges.push(Edge {
             from: match i.ambient {
-                Some(a) => ambient::into(a, w),
+                Some(a) => into_scorer(a, w),
                 None => GATEWAY_MESH.into(),
             },
             to: w.binary.into(),
@@ -365,6 +364,101 @@ pub(super) fn build(i: Inputs<'_>) -> View {
         scenarios: i.scenarios,
         auth: i.auth,
         events: i.events,
+    }
+}
+
+/// Columns of the ambient graph, left to right.
+const NODE_PROXY_OUT: u8 = 3;
+const WAYPOINT: u8 = 4;
+const NODE_PROXY_IN: u8 = 5;
+const SCORERS: u8 = 6;
+
+/// A node proxy's box on workload `w`'s `side`, named after its node(s).
+fn node_proxy_node(a: Ambient<'_>, w: &Workload, side: &'static str, column: u8) -> Node {
+    let view = a.node_proxy(w, side);
+    Node {
+        id: node_proxy_id(w.binary),
+        label: if view.nodes.is_empty() {
+            "node proxy".into()
+        } else {
+            view.nodes.join(", ")
+        },
+        // Short: the box is as wide as the gateway's.
+        detail: match side {
+            "outbound" => "node proxy · out".into(),
+            _ => "node proxy · in".into(),
+        },
+        column,
+        ready: Some(view.ready),
+        sidecar: None,
+        instances: None,
+        ejected: None,
+        node_proxy: Some(view),
+        waypoint: None,
+    }
+}
+
+/// Ambient mode: what lies between the entry workload and the scorers: the entry's node
+/// proxy, each waypoint, each scorer's node proxy, and the edges up to the scorers' node
+/// proxies (the scorers and their last edge are drawn as in the sidecar graph, from
+/// [`into_scorer`]). The entry's edges carry every scorer's figures at the waypoints, the
+/// waypoint's edges each scorer's own.
+fn draw_ambient(
+    a: Ambient<'_>,
+    entry: &Workload,
+    scorers: &[&Workload],
+    nodes: &mut Vec<Node>,
+    edges: &mut Vec<Edge>,
+) {
+    let hosts: Vec<&str> = scorers.iter().map(|w| w.binary).collect();
+    let from = if a.is_ambient(entry.name) {
+        nodes.push(node_proxy_node(a, entry, "outbound", NODE_PROXY_OUT));
+        edges.push(Edge {
+            from: entry.binary.into(),
+            to: node_proxy_id(entry.binary),
+            figures: a.figures_of(None, &hosts),
+        });
+        node_proxy_id(entry.binary)
+    } else {
+        entry.binary.to_string()
+    };
+    for (name, view, up) in a.waypoints() {
+        nodes.push(Node {
+            id: waypoint_id(name),
+            label: name.into(),
+            detail: "Envoy (waypoint)".into(),
+            column: WAYPOINT,
+            ready: Some(up),
+            sidecar: None,
+            instances: None,
+            ejected: None,
+            node_proxy: None,
+            waypoint: Some(view),
+        });
+        edges.push(Edge {
+            from: from.clone(),
+            to: waypoint_id(name),
+            figures: a.figures_of(Some(name), &hosts),
+        });
+    }
+    for s in scorers.iter().filter(|s| a.is_ambient(s.name)) {
+        nodes.push(node_proxy_node(a, s, "inbound", NODE_PROXY_IN));
+        for (name, _, _) in a.waypoints() {
+            edges.push(Edge {
+                from: waypoint_id(name),
+                to: node_proxy_id(s.binary),
+                figures: a.figures(Some(name), s.binary),
+            });
+        }
+    }
+}
+
+/// Where the edge to scorer `s` starts in ambient mode: its node proxy, or (a scorer out of
+/// the ambient data plane) the first waypoint.
+fn into_scorer(a: Ambient<'_>, s: &Workload) -> String {
+    match a.waypoints().next() {
+        Some((name, _, _)) if !a.is_ambient(s.name) => waypoint_id(name),
+        _ => node_proxy_id(s.binary),
     }
 }
 

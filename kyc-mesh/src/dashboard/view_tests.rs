@@ -165,6 +165,25 @@ fn waypoint_text(basic: u64, advanced: u64, failed: u64) -> String {
     )
 }
 
+/// The view of a mesh whose Envoys answer, without `up`'s state, readiness or sidecars.
+fn view_of(topology: &Topology, window: &Window, ambient: Option<Ambient<'_>>) -> View {
+    build(Inputs {
+        topology,
+        window,
+        envoy_up: true,
+        mesh: None,
+        ready: &BTreeMap::new(),
+        sidecars: &BTreeMap::new(),
+        ambient,
+        scenario: None,
+        scenarios: vec![],
+        auth: None,
+        checks: vec![],
+        events: vec![],
+        now_ms: 1,
+    })
+}
+
 fn ambient_status(nodes: usize) -> crate::status::AmbientStatus {
     use crate::status::{AmbientStatus, NodeStatus, WaypointStatus};
     let pods = [
@@ -227,25 +246,11 @@ fn in_ambient_mode_the_calls_go_through_node_proxies_and_the_waypoint_with_its_f
         nodes_up: ["node-1".to_string()].into(),
         waypoints_up: ["waypoint".to_string()].into(),
     };
-    let ready = BTreeMap::new();
-    let v = build(Inputs {
-        topology: &topology,
-        window: &gateway,
-        envoy_up: true,
-        mesh: None,
-        ready: &ready,
-        sidecars: &Default::default(),
-        ambient: Some(Ambient {
-            reading: &reading,
-            window: &waypoint,
-        }),
-        scenario: None,
-        scenarios: vec![],
-        auth: None,
-        checks: vec![],
-        events: vec![],
-        now_ms: 1,
-    });
+    let ambient = Ambient {
+        reading: &reading,
+        window: &waypoint,
+    };
+    let v = view_of(&topology, &gateway, Some(ambient));
     let node = |id: &str| v.nodes.iter().find(|n| n.id == id).expect(id);
     let edge = |from: &str, to: &str| {
         v.edges
@@ -322,22 +327,7 @@ fn in_ambient_mode_the_calls_go_through_node_proxies_and_the_waypoint_with_its_f
 #[test]
 fn the_sidecar_graph_has_no_ambient_part() {
     let topology = Topology::new(&Ports::default());
-    let window = Window::new(Duration::from_secs(10));
-    let v = build(Inputs {
-        topology: &topology,
-        window: &window,
-        envoy_up: true,
-        mesh: None,
-        ready: &BTreeMap::new(),
-        sidecars: &Default::default(),
-        ambient: None,
-        scenario: None,
-        scenarios: vec![],
-        auth: None,
-        checks: vec![],
-        events: vec![],
-        now_ms: 1,
-    });
+    let v = view_of(&topology, &Window::new(Duration::from_secs(10)), None);
     let ids: Vec<(&str, u8)> = v.nodes.iter().map(|n| (n.id.as_str(), n.column)).collect();
     assert_eq!(
         ids,

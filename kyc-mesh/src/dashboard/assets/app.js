@@ -79,12 +79,14 @@ async function send(method, path, body) {
 
 // ---- the graph -----------------------------------------------------------------------
 const COLUMN_X = [72, 275, 478, 681, 1010];
-/** Ambient mode: client, gateway, aggregator, its node proxy, waypoint, the scorers' node proxies, scorers. */
-const AMBIENT_X = [72, 259, 459, 654, 849, 1044, 1264];
-const VIEWBOX = "0 30 1120 265", AMBIENT_VIEWBOX = "0 30 1380 265";
+/** Ambient mode: client, gateway, aggregator, its node proxy, waypoint, the scorers' node proxies,
+ *  scorers; room for the curved edges' labels before the scorers' node proxies, and above them for
+ *  their straight edges' labels. */
+const AMBIENT_X = [72, 259, 459, 659, 859, 1129, 1354];
+const VIEWBOX = "0 30 1120 265", AMBIENT_VIEWBOX = "0 0 1470 300";
 const NODE_H = 56;
 const lastColumn = (nodes) => Math.max(4, ...nodes.map((n) => n.column));
-const nodeWidth = (n, last) => (n.column === 0 ? 124 : n.column === last ? 200 : n.nodeProxy ? 140 : 150);
+const nodeWidth = (n, last) => (n.column === 0 ? 124 : n.column === last ? 200 : 150);
 
 function layout(nodes) {
   const pos = {};
