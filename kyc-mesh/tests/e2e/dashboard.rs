@@ -640,8 +640,17 @@ async fn ambient_mode_draws_the_node_proxies_and_the_waypoint_live_and_traces_th
             let id = t["traceId"].as_str()?;
             let d = dash.get_json(&format!("/api/traces/{id}")).await?;
             let h = crate::traces::hops(&d);
-            // Every span in (the services' and the Envoys' exports come a moment apart).
-            if h.iter().any(|x| x.starts_with("service kyc-credit-check-"))
+            // Every span in (the services' and the Envoys' exports come a moment apart), and
+            // the waypoint's access-log line beside its span.
+            let logged = d["spans"].as_array().is_some_and(|s| {
+                s.iter().any(|s| {
+                    s["hop"]["kind"] == "waypoint"
+                        && s["kind"] == "server"
+                        && s["accessLog"].as_array().is_some_and(|l| !l.is_empty())
+                })
+            });
+            if logged
+                && h.iter().any(|x| x.starts_with("service kyc-credit-check-"))
                 && h.iter().any(|x| x == &format!("call {AGG}"))
                 && h.iter().filter(|x| *x == "ingress").count() == 2
                 && h.iter().filter(|x| *x == "waypoint waypoint").count() == 2
@@ -683,6 +692,13 @@ async fn ambient_mode_draws_the_node_proxies_and_the_waypoint_live_and_traces_th
     let wp = span(&|s| s["hop"]["kind"] == "waypoint" && s["kind"] == "server").expect("waypoint");
     assert_eq!(wp["parentId"], call["spanId"], "{detail}");
     assert_eq!(wp["label"], "waypoint · L7 route", "{wp}");
+    let id = detail["traceId"].as_str().expect("trace id");
+    assert!(
+        wp["accessLog"][0]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("trace_id={id}")) && l.contains("outbound|8080||")),
+        "{wp}"
+    );
     let attempt = span(&|s| s["hop"]["kind"] == "waypoint" && s["kind"] == "client")
         .expect("the waypoint's attempt");
     assert_eq!(
