@@ -622,6 +622,24 @@ async fn ambient_mode_draws_the_node_proxies_and_the_waypoint_live_and_traces_th
         (&drawn["wpState"], &drawn["npState"]),
         (&json!("up"), &json!("up"))
     );
+    // One click on the p99 of the waypoint's edge to advanced's node proxy: its slowest
+    // traces, timed on the edge (the waypoint's attempts to advanced), the edge as the filter.
+    let edge = format!(
+        r##"g.edge[data-from="{waypoint}"][data-to="node-proxy:{ADVANCED}"] [data-pick="slowest"]"##
+    );
+    b.click(&page, &edge);
+    let tag = b.wait_for_or(
+        &page,
+        "the waypoint edge's traces",
+        WAIT,
+        r##"document.querySelector("#trace-list tbody tr[data-trace]") && document.querySelector("#trace-list tbody tr[data-trace]").textContent.includes("on the edge") && document.querySelector("#traces .filters .tag").textContent"##,
+        r##"JSON.stringify({from: tf.from, to: tf.to, rows: document.querySelectorAll("#trace-list tbody tr").length})"##,
+    );
+    assert!(
+        tag.as_str()
+            .is_some_and(|t| t.contains(&format!("{waypoint} → node-proxy:{ADVANCED}"))),
+        "{tag}"
+    );
     let (status, answer) = dash.write("PUT", "/api/load", Some(r#"{"rps":0}"#)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["state"]["load"]["failed"], 0, "{answer}");
