@@ -747,7 +747,8 @@ async function startReplay() {
   replay.ui = { slider, play, speed, clock };
   play.addEventListener("click", () => { replay.playing = !replay.playing; if (replay.at >= replay.endMs) replay.at = replay.startMs; replay.wall = performance.now(); });
   speed.addEventListener("change", () => { replay.speed = Number(speed.value); });
-  slider.addEventListener("input", () => { replay.at = Number(slider.value); replay.playing = false; replayFetch(true); });
+  // Seeking pauses, shown at once (not at the next tick: a loaded machine may run it late).
+  slider.addEventListener("input", () => { replay.at = Number(slider.value); replay.playing = false; play.textContent = "play"; replayFetch(true); });
   traceControls();
   await replayFetch(true);
   traceFromHash();
