@@ -137,6 +137,9 @@ pub(super) async fn start(
         let rds = dir.join(format!("waypoint-{}", w.name));
         let (bootstrap, rds_dirs) =
             waypoint_bootstrap(w, ports, files, &rds, &plan.cds_dir(&w.name))?;
+        let bootstrap = o
+            .telemetry
+            .decorate_waypoint(bootstrap, &w.name, &w.namespace);
         let path = dir.join(format!("waypoint-{}.json", w.name));
         let text = serde_json::to_vec_pretty(&bootstrap)
             .map_err(|e| UpError::Ambient(format!("the waypoint's bootstrap: {e}")))?;
