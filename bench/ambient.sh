@@ -166,7 +166,10 @@ am_mesh_run() {
     if [[ "$mesh" == sidecars ]]; then
         mesh_up "$work" ${SC_UP_ARGS[@]+"${SC_UP_ARGS[@]}"}
         urls[sidecars]="http://127.0.0.1:$(sc_status_port "$SC_CLIENT" outbound)$AM_PATH"
-        procs[sidecars]="sidecar:$SC_CLIENT=$(child_pid "sidecar:$SC_CLIENT") sidecar:$SC_SERVER=$(child_pid "sidecar:$SC_SERVER")"
+        local client server
+        client="$(child_pid "sidecar:$SC_CLIENT")" || die "no sidecar of $SC_CLIENT under kyc-mesh (pid $MESH_PID)"
+        server="$(child_pid "sidecar:$SC_SERVER")" || die "no sidecar of $SC_SERVER under kyc-mesh (pid $MESH_PID)"
+        procs[sidecars]="sidecar:$SC_CLIENT=$client sidecar:$SC_SERVER=$server"
     else
         mesh_up "$work" --dataplane ambient ${SC_UP_ARGS[@]+"${SC_UP_ARGS[@]}"}
         local node wp outbound admin wp_admin
@@ -284,10 +287,11 @@ ambient_ab() {
 # ambient_table FILE : the side by side, for the terminal.
 ambient_table() {
     jq -r '.summary as $s | $s.istio_published.per_1000_rps as $i
-        | def pad(n): tostring | . + " " * ([n - length, 0] | max);
+        | def pad(n): tostring | . + " " * ([n - length, 1] | max);
+          def signed: if . == null then "n/a" elif . < 0 then tostring else "+\(.)" end;
           def sp(x): if x == null then "n/a" else "\(x.median) [\(x.min)..\(x.max)]" end;
           def lat(x): "\(x.p50)/\(x.p90)/\(x.p99)/\(x.p99_9)";
-          def added(x): "+\(x.p50.median)/+\(x.p90.median)/+\(x.p99.median)/+\(x.p99_9.median)";
+          def added(x): [x.p50, x.p90, x.p99, x.p99_9] | map(.median | signed) | join("/");
           def mem(x): if x == null then "n/a" else "\(x.anon) MB anonymous, RSS \(x.rss) MB" end;
         ($s.rates | to_entries[] | .key as $r | .value as $v
          | "  at \($r) req/s: \("path" | pad(14))\("p50/p90/p99/p99.9 ms" | pad(28))\("added (median of rounds)" | pad(30))\("req/s" | pad(9))errors",

@@ -124,7 +124,7 @@ Options:
                        rounds [spread]), vCPU per proxy per 1000 req/s (sidecar, node proxy per
                        pass, waypoint) and memory per proxy (anonymous, RSS), beside Istio 1.24's
                        figures, and writes target/bench/ambient.json (--ambient-out). 3 rounds of
-                       10 s take about 16 minutes
+                       10 s take about 13 minutes
   --ambient-rates "R..."  the fixed rates in req/s (default "$AM_RATES")
   --ambient-rounds N   (default 3)
   --ambient-out FILE   (default target/bench/ambient.json)
