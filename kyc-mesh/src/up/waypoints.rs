@@ -10,7 +10,7 @@
 //! and the node proxy told with SIGHUP (confirmed by its `kyc_node_proxy_config_reloads_total`)
 //! when the L4 policies change or an instance's app moves. What is still fixed at start (the
 //! Services a waypoint serves, its cluster set and RBAC, the instances) is said once to take a
-//! new start (docs/ambient.md#not-done-yet).
+//! new start (docs/ambient.md#limits).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -346,7 +346,7 @@ impl LiveAmbient {
             });
         if !same {
             if self.warned.as_ref() != Some(&fixed_now) {
-                eprintln!("kyc-mesh: the waypoint's Services, clusters or authorization policies changed: in ambient mode they are fixed at start and apply when the mesh starts again (its routes and weights, and the node proxies' L4 policies, apply live; docs/ambient.md#not-done-yet)");
+                eprintln!("kyc-mesh: the waypoint's Services, clusters or authorization policies changed: in ambient mode they are fixed at start and apply when the mesh starts again (its routes and weights, and the node proxies' L4 policies, apply live; docs/ambient.md#limits)");
                 self.warned = Some(fixed_now);
             }
             return Ok(changed);
