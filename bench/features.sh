@@ -208,10 +208,7 @@ features_ab() {
 
 # features_summary : the runs (JSON array on stdin) and their summary per variant, as JSON.
 features_summary() {
-    jq --arg client "sidecar:$SC_CLIENT" --arg server "sidecar:$SC_SERVER" '
-        def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
-        def r3: . * 1000 | round / 1000;
-        def spread: {median: (median | r3), min: (min | r3), max: (max | r3)};
+    jq --arg client "sidecar:$SC_CLIENT" --arg server "sidecar:$SC_SERVER" "$BENCH_JQ_STATS"'
         def cpu_us: (.vcpu[$client] + .vcpu[$server]) / .rps * 1000000;
         . as $runs
         # In the order measured (plain first), not sorted.

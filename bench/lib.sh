@@ -87,6 +87,51 @@ run_oha() {
         die "oha printed no result for $label: ${out:0:400}"
 }
 
+# The statistics every fixed-rate stage summarises its rounds with (jq definitions, prepended to
+# a stage's summary program): the median (the lower one of an even count), three decimals, and
+# {median, min, max} of a list (the spread of the rounds).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+BENCH_JQ_STATS='
+    def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+    def r3: . * 1000 | round / 1000;
+    def spread: {median: (median | r3), min: (min | r3), max: (max | r3)};'
+
+# fixed_rate_run LABEL URL SECONDS WARMUP RATE CONNECTIONS [NAME=PID...] : an oha run at a fixed
+# RATE (BENCH_HOST as set by the caller, after WARMUP unmeasured seconds) and the vCPU each named
+# process used during it (utime+stime from /proc, all threads), as JSON {target_rps, rps,
+# latency_ms, errors: {total}, vcpu: {NAME: vCPU}}.
+fixed_rate_run() {
+    local label="$1" url="$2" secs="$3" warm="$4" rate="$5" conns="$6" np name r d cpu="{}"
+    shift 6
+    local -A pid=() before=()
+    ((warm > 0)) && run_oha "$label-warmup" "$url" "$warm" "$conns" "$rate" >/dev/null
+    for np in "$@"; do
+        name="${np%=*}"
+        pid[$name]="${np##*=}"
+        before[$name]="$(cpu_ticks "${pid[$name]}")"
+    done
+    r="$(run_oha "$label" "$url" "$secs" "$conns" "$rate")"
+    for name in "${!pid[@]}"; do
+        d=$(($(cpu_ticks "${pid[$name]}") - before[$name]))
+        cpu="$(jq --arg p "$name" --argjson d "$d" --argjson t "$CLK_TCK" --argjson s "$(jq .duration_s <<<"$r")" \
+            '. + {($p): ($d / $t / $s * 1000 | round / 1000)}' <<<"$cpu")"
+    done
+    jq --argjson vcpu "$cpu" '{target_rps, rps, latency_ms, errors: {total: .errors.total}, vcpu: $vcpu}' <<<"$r"
+}
+
+# mem_json PID : the process's memory in MB as JSON {rss, pss, anon}. RSS counts every resident
+# page it maps, the binary's text included, which every copy of that binary on the machine shares
+# (one copy in the page cache: every Envoy shares Envoy's 52 MB); PSS divides each shared page
+# among the processes mapping it (so it falls as more copies run); anon (Anonymous) is the memory
+# that is this process's own whatever else runs (heap, stats, connections, thread stacks): what
+# one more proxy costs the machine. (Private_* is not used: when this is the only process mapping
+# the binary, its text counts there.)
+mem_json() {
+    awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2}
+         END {printf "{\"rss\":%.1f,\"pss\":%.1f,\"anon\":%.1f}\n", r/1024, p/1024, a/1024}' \
+        "/proc/$1/smaps_rollup" 2>/dev/null || echo '{"rss":0,"pss":0,"anon":0}'
+}
+
 # ensure_binaries BUILD : build the binaries (BUILD=1: `cargo build --profile $BENCH_PROFILE`, into
 # target/$BENCH_PROFILE) or check they exist.
 ensure_binaries() {

@@ -13,7 +13,7 @@
 #   aggregator's inbound and outbound, one scorer's inbound) and the gateway in both variants.
 #
 # Per run: req/s, latency p50/p90/p99/p99.9 and each proxy's vCPU; per mesh: each Envoy's memory
-# as RSS, PSS and anonymous (see sc_mem_json).
+# as RSS, PSS and anonymous (see mem_json in bench/lib.sh).
 
 SC_WORKLOADS=(kyc-aggregator-mgt kyc-credit-check-basic kyc-credit-check-advanced)
 # Sidecar passes per chain request (aggregator in + out, one scorer in).
@@ -29,18 +29,6 @@ SC_SERVER=kyc-credit-check-basic
 SC_SERVER_HOST="kyc-credit-check-basic:8080"
 SC_SERVER_PATH="/credit-check/basic"
 
-# sc_mem_json PID : the process's memory in MB as JSON {rss, pss, anon}. RSS counts every resident
-# page it maps, the Envoy binary's text included, which every Envoy on the machine shares (one
-# copy in the page cache); PSS divides each shared page among the processes mapping it (so it
-# falls as more Envoys run); anon (Anonymous) is the memory that is this process's own whatever
-# else runs (heap, stats, connections, thread stacks): what one more sidecar costs the machine.
-# (Private_* is not used: when this is the only process mapping the binary, its text counts there.)
-sc_mem_json() {
-    awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2}
-         END {printf "{\"rss\":%.1f,\"pss\":%.1f,\"anon\":%.1f}\n", r/1024, p/1024, a/1024}' \
-        "/proc/$1/smaps_rollup" 2>/dev/null || echo '{"rss":0,"pss":0,"anon":0}'
-}
-
 # sc_status_port WORKLOAD FIELD : a port from the running mesh's status file (`kyc-mesh status`'s
 # source): FIELD is `outbound` (its sidecar's outbound listener) or `instance` (its app's port).
 sc_status_port() {
@@ -51,24 +39,16 @@ sc_status_port() {
     echo "$port"
 }
 
-# sc_measure LABEL URL SECONDS WARMUP RATE PROC... : an oha run at a fixed RATE (BENCH_HOST as set
-# by the caller) and the vCPU each named kyc-mesh child (see child_pid) used during it, as JSON.
+# sc_measure LABEL URL SECONDS WARMUP RATE PROC... : fixed_rate_run over SC_CONNS connections,
+# with the vCPU of each named kyc-mesh child (see child_pid).
 sc_measure() {
-    local label="$1" url="$2" secs="$3" warm="$4" rate="$5" p r d cpu="{}"
+    local label="$1" url="$2" secs="$3" warm="$4" rate="$5" p pid procs=()
     shift 5
-    local -A pid=() before=()
-    ((warm > 0)) && run_oha "$label-warmup" "$url" "$warm" "$SC_CONNS" "$rate" >/dev/null
     for p in "$@"; do
-        pid[$p]="$(child_pid "$p")" || die "no $p under kyc-mesh (pid $MESH_PID)"
-        before[$p]="$(cpu_ticks "${pid[$p]}")"
+        pid="$(child_pid "$p")" || die "no $p under kyc-mesh (pid $MESH_PID)"
+        procs+=("$p=$pid")
     done
-    r="$(run_oha "$label" "$url" "$secs" "$SC_CONNS" "$rate")"
-    for p in "$@"; do
-        d=$(($(cpu_ticks "${pid[$p]}") - before[$p]))
-        cpu="$(jq --arg p "$p" --argjson d "$d" --argjson t "$CLK_TCK" --argjson s "$(jq .duration_s <<<"$r")" \
-            '. + {($p): ($d / $t / $s * 1000 | round / 1000)}' <<<"$cpu")"
-    done
-    jq --argjson vcpu "$cpu" '{target_rps, rps, latency_ms, errors: {total: .errors.total}, vcpu: $vcpu}' <<<"$r"
+    fixed_rate_run "$label" "$url" "$secs" "$warm" "$rate" "$SC_CONNS" ${procs[@]+"${procs[@]}"}
 }
 
 # sidecar_run VARIANT SECONDS WARMUP ROUND WORK : one mesh, the chain at SC_CHAIN_RATE and the pair
@@ -96,7 +76,7 @@ sidecar_run() {
             "$secs" "$warm" "$rate" ${pair_procs[@]+"${pair_procs[@]}"})" '. + {($r): $run}' <<<"$pairs")"
     done
     for p in "${procs[@]}"; do
-        mem="$(jq --arg p "$p" --argjson m "$(sc_mem_json "$(child_pid "$p")")" '. + {($p): $m}' <<<"$mem")"
+        mem="$(jq --arg p "$p" --argjson m "$(mem_json "$(child_pid "$p")")" '. + {($p): $m}' <<<"$mem")"
     done
     mesh_down
     jq -n --arg v "$variant" --argjson round "$round" --argjson chain "$chain" --argjson pair "$pairs" \
@@ -116,11 +96,8 @@ sidecar_ab() {
         done
     done
     jq --argjson passes "$SC_PASSES" --arg client "sidecar:$SC_CLIENT" --arg server "sidecar:$SC_SERVER" \
-        --arg rates "$SC_RATES" '
-        def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
-        def r3: . * 1000 | round / 1000;
+        --arg rates "$SC_RATES" "$BENCH_JQ_STATS"'
         def of(v): map(select(.variant == v));
-        def spread: {median: (median | r3), min: (min | r3), max: (max | r3)};
         # run(path): the run of that path ("chain" or ["pair", rate]) in one mesh.
         def run(path): getpath(path);
         def side(v; path): of(v) | {rps: (map(run(path).rps) | median),

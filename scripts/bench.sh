@@ -13,6 +13,8 @@ source "$BENCH_ROOT/bench/observe.sh"
 source "$BENCH_ROOT/bench/dashboard.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/sidecars.sh
 source "$BENCH_ROOT/bench/sidecars.sh"
+# shellcheck source-path=SCRIPTDIR source=../bench/ambient.sh
+source "$BENCH_ROOT/bench/ambient.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/traces.sh
 source "$BENCH_ROOT/bench/traces.sh"
 # shellcheck source-path=SCRIPTDIR source=../bench/jwt.sh
@@ -109,6 +111,24 @@ Options:
   --levers-only        run only that stage
   --sidecars-rounds N  (default 3)
   --sidecars-only      run only that A/B
+  --ambient S          sidecars and ambient mode side by side (issue 21; bench/ambient.sh): the
+                       sidecar pair's load (oha, fixed rate, latency corrected, 16 connections) on
+                       five paths to the basic scorer: its app port (no proxy, the baseline), the
+                       sidecar pair (\`up\`), and in \`up --dataplane ambient\`: L4 only through
+                       kyc-node-proxy (one node proxy, and two: HBONE between them) and the waypoint
+                       path (the aggregator's node proxy outbound -> HBONE -> waypoint Envoy ->
+                       HBONE -> node proxy -> app; /credit-check/basic, which the HTTPRoute sends to
+                       basic alone), at each of --ambient-rates, --ambient-rounds rounds interleaved,
+                       a fresh mesh each, S seconds per run (default 0 = skip in a full run, 10 with
+                       --ambient-only). Prints the added latency (p50/p90/p99/p99.9, median of the
+                       rounds [spread]), vCPU per proxy per 1000 req/s (sidecar, node proxy per
+                       pass, waypoint) and memory per proxy (anonymous, RSS), beside Istio 1.24's
+                       figures, and writes target/bench/ambient.json (--ambient-out). 3 rounds of
+                       10 s take about 13 minutes
+  --ambient-rates "R..."  the fixed rates in req/s (default "$AM_RATES")
+  --ambient-rounds N   (default 3)
+  --ambient-out FILE   (default target/bench/ambient.json)
+  --ambient-only       run only that stage
   --traces S           the cost of \`up\`'s own OTLP receiver at 100 % sampling: S measured seconds of
                        load through the gateway with sidecars, \`up --no-traces\` vs \`up\` (every
                        service and Envoy tracing every request into it), --traces-rounds rounds
@@ -179,6 +199,11 @@ JWT_S=10
 JWT_ROUNDS=3
 JWT_ONLY=0
 JWT_OUT="$BENCH_ROOT/target/bench/jwt.json"
+AM_S=""
+AM_DEFAULT_S=10
+AM_ROUNDS=3
+AM_ONLY=0
+AM_OUT="$BENCH_ROOT/target/bench/ambient.json"
 SC_UP_ARGS=()
 FT_S=0
 FT_ROUNDS=3
@@ -213,7 +238,7 @@ while (($#)); do
     --service-env) need_value "$@"; EXTRA_ENV+=(--service-env "$2"); shift ;;
     --up-arg) need_value "$@"; EXTRA_ENV+=("$2"); shift ;;
     --out) need_value "$@"; OUT="$2"; shift ;;
-    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; TR_S=3; TR_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1 ;;
+    --quick) DURATION=3; WARMUP=1; SOAK_REQUESTS=0; READY_RUNS=3; PACED_S=3; SC_S=3; SC_ROUNDS=1; TR_S=3; TR_ROUNDS=1; JWT_S=3; JWT_ROUNDS=1; AM_DEFAULT_S=3; AM_ROUNDS=1 ;;
     --no-build) BUILD=0 ;;
     --observability) need_value "$@"; OBS_S="$2"; shift ;;
     --observability-rounds) need_value "$@"; OBS_ROUNDS="$2"; shift ;;
@@ -226,6 +251,11 @@ while (($#)); do
     --sidecars-only) SC_ONLY=1 ;;
     --sidecars-rates) need_value "$@"; SC_RATES="$2"; shift ;;
     --sidecars-up-arg) need_value "$@"; SC_UP_ARGS+=("$2"); shift ;;
+    --ambient) need_value "$@"; AM_S="$2"; shift ;;
+    --ambient-rates) need_value "$@"; AM_RATES="$2"; shift ;;
+    --ambient-rounds) need_value "$@"; AM_ROUNDS="$2"; shift ;;
+    --ambient-out) need_value "$@"; AM_OUT="$2"; shift ;;
+    --ambient-only) AM_ONLY=1 ;;
     --features) need_value "$@"; FT_S="$2"; shift ;;
     --features-rounds) need_value "$@"; FT_ROUNDS="$2"; shift ;;
     --features-list) need_value "$@"; FT_LIST="$2"; shift ;;
@@ -245,9 +275,16 @@ while (($#)); do
     esac
     shift
 done
-[[ "$SC_RATES" =~ ^[[:space:]]*[1-9][0-9]*([[:space:]]+[1-9][0-9]*)*[[:space:]]*$ ]] ||
-    die "--sidecars-rates must be whole numbers of req/s separated by spaces, e.g. \"1000 250 4000\", got '$SC_RATES'"
-for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS FT_S FT_ROUNDS LV_S LV_ROUNDS TR_S TR_ROUNDS JWT_S JWT_ROUNDS; do
+for v in SC_RATES AM_RATES; do
+    [[ "${!v}" =~ ^[[:space:]]*[1-9][0-9]*([[:space:]]+[1-9][0-9]*)*[[:space:]]*$ ]] ||
+        die "--$([[ $v == SC_RATES ]] && echo sidecars || echo ambient)-rates must be whole numbers of req/s separated by spaces, e.g. \"1000 250 4000\", got '${!v}'"
+done
+# The ambient stage runs in a full run only when asked (--ambient S); alone, 10 s per run unless told.
+if [[ -z "$AM_S" ]]; then
+    AM_S=0
+    ((AM_ONLY)) && AM_S="$AM_DEFAULT_S"
+fi
+for v in DURATION WARMUP CONNS THREADS SOAK_REQUESTS SOAK_MAX SAMPLE READY_RUNS PACED_S OBS_S OBS_ROUNDS DASH_S DASH_ROUNDS SC_S SC_ROUNDS AM_S AM_ROUNDS FT_S FT_ROUNDS LV_S LV_ROUNDS TR_S TR_ROUNDS JWT_S JWT_ROUNDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "${v,,} must be a whole number, got '${!v}'"
 done
 ((DURATION > 0 && CONNS > 0 && THREADS > 0 && SAMPLE > 0 && READY_RUNS > 0)) ||
@@ -278,6 +315,7 @@ ENVOY_BIN="${KYC_ENVOY_BIN:-$(find_envoy)}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kyc-bench.XXXXXX")"
 cleanup() {
+    am_l4_stop
     mesh_down
     rm -rf "$WORK"
 }
@@ -330,6 +368,25 @@ sidecar_cost() {
 }
 if ((SC_ONLY)); then
     sidecar_cost
+    exit 0
+fi
+
+# --- sidecars and ambient mode side by side ------------------------------------------------------
+ambient_cost() {
+    ((AM_S > 0 && AM_ROUNDS > 0)) || return 0
+    ensure_oha
+    [[ -x "$BIN_DIR/kyc-node-proxy" ]] ||
+        die "$BIN_DIR/kyc-node-proxy not found; build with 'cargo build --profile $BENCH_PROFILE --workspace --bins' (or run without --no-build)"
+    mkdir -p "$(dirname "$AM_OUT")"
+    # Not in a pipeline: the stage runs in this shell, so the cleanup trap knows what it started.
+    ambient_ab "$WORK" "$AM_S" "$WARMUP" "$AM_ROUNDS" >"$WORK/ambient.json"
+    jq --argjson machine "$MACHINE" --argjson s "$AM_S" --argjson w "$WARMUP" --argjson rounds "$AM_ROUNDS" \
+        '. + {machine: $machine, settings: {seconds: $s, warmup_s: $w, rounds: $rounds}}' "$WORK/ambient.json" >"$AM_OUT"
+    ambient_table "$AM_OUT" >&2
+    echo "sidecars and ambient results: $AM_OUT" >&2
+}
+if ((AM_ONLY)); then
+    ambient_cost
     exit 0
 fi
 
@@ -527,6 +584,7 @@ mesh_down
 observability
 dashboard
 sidecar_cost
+ambient_cost
 feature_cost
 lever_cost
 trace_cost

@@ -230,7 +230,8 @@ mesh_down() {
 }
 
 # child_pid NAME : PID of the kyc-mesh child running NAME (a service binary, envoy = the gateway's
-# Envoy, sidecar:WORKLOAD = that workload's sidecar Envoy).
+# Envoy, sidecar:WORKLOAD = that workload's sidecar Envoy; in ambient mode node-proxy:NODE = the
+# node proxy of NODE (node-1, ...), waypoint:NAME = that waypoint's Envoy).
 child_pid() {
     local pid exe rest
     while read -r pid exe rest; do
@@ -238,6 +239,10 @@ child_pid() {
             [[ "$exe $rest" == *envoy*/gateway/bootstrap.json* ]] && { echo "$pid"; return 0; }
         elif [[ "$1" == sidecar:* ]]; then
             [[ "$exe $rest" == *envoy*"/${1#sidecar:}/bootstrap.json"* ]] && { echo "$pid"; return 0; }
+        elif [[ "$1" == node-proxy:* ]]; then
+            [[ "${exe##*/}" == kyc-node-proxy && "$rest" == *"/${1#node-proxy:}.json"* ]] && { echo "$pid"; return 0; }
+        elif [[ "$1" == waypoint:* ]]; then
+            [[ "$exe $rest" == *envoy*"/waypoint-${1#waypoint:}.json"* ]] && { echo "$pid"; return 0; }
         elif [[ "${exe##*/}" == "$1" ]]; then
             echo "$pid"
             return 0

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::ambient;
 use crate::istio::{gateway_api, namespace_of, Loaded, Object};
 use crate::registry::Registry;
 use crate::topology::{Topology, BINARIES};
@@ -112,7 +113,12 @@ pub(crate) fn objects(objects: &[Loaded], registry: &Registry, topology: &Topolo
     let mut findings = Findings::default();
     deployments(objects, &mut findings);
     gateways(registry, &mut findings);
-    http_routes(registry, &mut findings);
+    http_routes(objects, registry, &mut findings);
+    for (o, s) in &registry.services {
+        if let Some(problem) = ambient::use_waypoint_problem(registry, s) {
+            findings.push(Severity::Error, o, problem);
+        }
+    }
     destination_rules(registry, topology, &mut findings);
     findings
 }
@@ -170,6 +176,12 @@ fn gateways(registry: &Registry, findings: &mut Findings) {
         }
     }
     for (o, g) in &registry.api_gateways {
+        if ambient::is_waypoint(g) {
+            for problem in ambient::waypoint_problems(g) {
+                findings.push(Severity::Error, o, problem);
+            }
+            continue;
+        }
         if g.spec.gateway_class_name != gateway_api::ISTIO_CLASS {
             findings.push(
                 Severity::Error,
@@ -217,7 +229,7 @@ fn gateways(registry: &Registry, findings: &mut Findings) {
 
 /// HTTPRoutes: parentRefs name existing Gateways, backendRefs existing Services and ports
 /// (IST0101, as `istioctl analyze` reports a VirtualService's missing references).
-fn http_routes(registry: &Registry, findings: &mut Findings) {
+fn http_routes(objects: &[Loaded], registry: &Registry, findings: &mut Findings) {
     for (o, r) in &registry.http_routes {
         let ns = namespace_of(&r.metadata.namespace);
         if r.spec.parent_refs.is_empty() {
@@ -228,6 +240,12 @@ fn http_routes(registry: &Registry, findings: &mut Findings) {
             );
         }
         for (i, p) in r.spec.parent_refs.iter().enumerate() {
+            if ambient::is_service_parent(p) {
+                for problem in ambient::service_parent_problems(objects, registry, i, p, ns) {
+                    findings.push(Severity::Error, o, problem);
+                }
+                continue;
+            }
             if !p.is_gateway() {
                 findings.push(
                     Severity::Error,

@@ -20,6 +20,7 @@
 // crate's own (`unreachable_pub` keeps it so).
 #![warn(unreachable_pub)]
 
+mod ambient;
 mod analyze;
 pub mod apply;
 mod canary;

@@ -73,7 +73,12 @@ pub(crate) fn sidecars_file(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("prometheus-sidecars.json")
 }
 
-/// Rewrite both targets files from `up`'s status (labels from `topology`), each only when its
+/// The targets file of the node proxies' job (ambient mode: their `/metrics`).
+pub(crate) fn node_proxies_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("run").join("prometheus-node-proxies.json")
+}
+
+/// Rewrite the targets files from `up`'s status (labels from `topology`), each only when its
 /// content changes, atomically (Prometheus never reads half a file). A workload behind a sidecar
 /// with no running instance (waiting for its restart) has no service target meanwhile; without
 /// a sidecar nor an instance (`--external-services`) its target is the contract port.
@@ -115,8 +120,22 @@ pub(crate) fn write_targets(
             }
         }
     }
+    // Ambient mode: each waypoint's Envoy beside the sidecars (its `/stats/prometheus`), the
+    // node proxy in its own job.
+    let mut nodes = Vec::new();
+    if let Some(a) = &status.ambient {
+        for w in &a.waypoints {
+            sidecars.push(json!({"targets": [format!("127.0.0.1:{}", w.admin)],
+                "labels": {"app": w.name, "namespace": "default", "pod": format!("{}-0", w.name), "proxy": "waypoint"}}));
+        }
+        for n in &a.nodes {
+            nodes.push(json!({"targets": [format!("127.0.0.1:{}", n.admin)],
+                "labels": {"node": n.name, "proxy": "node-proxy"}}));
+        }
+    }
     replace_if_changed(&services_file(state_dir), &json!(services))?;
-    replace_if_changed(&sidecars_file(state_dir), &json!(sidecars))
+    replace_if_changed(&sidecars_file(state_dir), &json!(sidecars))?;
+    replace_if_changed(&node_proxies_file(state_dir), &json!(nodes))
 }
 
 fn replace_if_changed(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
@@ -228,6 +247,11 @@ pub(crate) fn config(
                 }],
                 "metric_relabel_configs": relabel,
             },
+            {
+                "job_name": "kyc-node-proxies",
+                "metrics_path": "/metrics",
+                "file_sd_configs": file_sd(node_proxies_file(state_dir)),
+            },
         ],
     });
     serde_norway::to_string(&doc).map_err(PrometheusError::Yaml)
@@ -286,6 +310,7 @@ mod tests {
         assert_eq!(jobs[2]["job_name"], "envoy");
         assert_eq!(jobs[2]["metrics_path"], "/stats/prometheus");
         assert_eq!(jobs[2]["static_configs"][0]["targets"][0], "127.0.0.1:9901");
+        assert_eq!(jobs[3]["job_name"], "kyc-node-proxies");
         assert_eq!(doc["global"]["scrape_interval"], "2s");
     }
 
@@ -340,6 +365,33 @@ mod tests {
             "127.0.0.1:8080"
         );
         assert_eq!(read(&sidecars_file(dir.path())), serde_json::json!([]));
+        assert_eq!(read(&node_proxies_file(dir.path())), serde_json::json!([]));
+
+        // Ambient mode: the waypoint beside the sidecars, the node proxy in its own job.
+        let mut ambient = crate::status::fixture(&topology, Some(40000), false);
+        ambient.ambient = Some(crate::status::AmbientStatus {
+            workloads: vec!["kyc-credit-check-basic".into()],
+            nodes: vec![crate::status::NodeStatus {
+                name: "node-1".into(),
+                admin: 41000,
+                pods: vec!["kyc-credit-check-basic-0".into()],
+            }],
+            hbone: Default::default(),
+            outbound: Vec::new(),
+            waypoints: vec![crate::status::WaypointStatus {
+                name: "waypoint".into(),
+                hbone: 41001,
+                admin: 41002,
+                spiffe: "spiffe://cluster.local/ns/default/sa/waypoint".into(),
+            }],
+        });
+        write_targets(dir.path(), &topology, &ambient).expect("write");
+        let sidecars = read(&sidecars_file(dir.path()));
+        assert_eq!(sidecars[0]["targets"][0], "127.0.0.1:41002");
+        assert_eq!(sidecars[0]["labels"]["proxy"], "waypoint");
+        let nodes = read(&node_proxies_file(dir.path()));
+        assert_eq!(nodes[0]["targets"][0], "127.0.0.1:41000");
+        assert_eq!(nodes[0]["labels"]["proxy"], "node-proxy");
     }
 
     #[test]

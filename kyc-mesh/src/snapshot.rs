@@ -120,6 +120,8 @@ pub(crate) struct Snapshot {
     pub(crate) topology: Topology,
     /// The workloads networking/ injects a sidecar into.
     pub(crate) injected: BTreeSet<&'static str>,
+    /// The workloads in the ambient data plane (node proxies and waypoints, no sidecar).
+    pub(crate) ambient: BTreeSet<&'static str>,
     /// The routes with several destinations and their weights in force.
     pub(crate) routes: Vec<WeightedRoute>,
 }
@@ -137,6 +139,7 @@ impl Snapshot {
         let routes = weights::weighted_routes(&objects, &overrides);
         let topology = Topology::local(&ports, &objects);
         let injected = injection::injected_workloads(&objects, &topology);
+        let ambient = crate::ambient::ambient_workloads(&objects, &topology, &injected);
         Snapshot {
             generation,
             ports,
@@ -146,6 +149,7 @@ impl Snapshot {
             skipped,
             topology,
             injected,
+            ambient,
             routes,
         }
     }
@@ -262,6 +266,8 @@ impl Snapshot {
     pub(crate) fn translate(&self, plan: &SidecarPlan) -> Result<Accepted, Rejected> {
         let Translation {
             mut proxies,
+            waypoints,
+            node_policies,
             findings,
         } = translate::translate_mesh(&self.objects, &self.ports, plan);
         let (errors, notes): (Vec<Finding>, Vec<Finding>) = findings
@@ -284,6 +290,8 @@ impl Snapshot {
         Ok(Accepted {
             ingress,
             sidecars,
+            waypoints,
+            node_policies,
             notes,
         })
     }
@@ -320,6 +328,10 @@ pub(crate) struct Accepted {
     pub(crate) ingress: ProxyConfig,
     /// One per injected workload (none for the edge-only mesh).
     pub(crate) sidecars: BTreeMap<&'static str, ProxyConfig>,
+    /// The waypoints (ambient mode), run by `up` beside the node proxies.
+    pub(crate) waypoints: Vec<translate::Waypoint>,
+    /// The node proxy's L4 policies of each ambient workload.
+    pub(crate) node_policies: translate::NodePolicies,
     /// Warnings and infos (errors were refused).
     pub(crate) notes: Vec<Finding>,
 }

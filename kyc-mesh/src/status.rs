@@ -18,6 +18,52 @@ pub struct MeshStatus {
     pub ca: Option<PathBuf>,
     pub scenario: Option<PathBuf>,
     pub workloads: Vec<WorkloadStatus>,
+    /// Ambient mode: the node proxy and the waypoints (none with sidecars).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambient: Option<AmbientStatus>,
+}
+
+/// The ambient data plane of a running mesh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AmbientStatus {
+    /// The workloads in it (by Deployment name).
+    pub workloads: Vec<String>,
+    /// The node proxies (`--nodes`), each with the instances it carries.
+    pub nodes: Vec<NodeStatus>,
+    /// Each instance's HBONE port (its pod's 15008), by instance name.
+    pub hbone: std::collections::BTreeMap<String, u16>,
+    /// The outbound listeners instances' calls go to (a pod's captured calls).
+    #[serde(default)]
+    pub outbound: Vec<OutboundStatus>,
+    pub waypoints: Vec<WaypointStatus>,
+}
+
+/// One node proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// `node-1`, `node-2`, …
+    pub name: String,
+    /// Its admin port (`/metrics`, `/healthz`).
+    pub admin: u16,
+    /// The instances on it (by name).
+    pub pods: Vec<String>,
+}
+
+/// One outbound listener of the node proxy: `pod`'s calls to `service` (`fqdn:port`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundStatus {
+    pub pod: String,
+    pub service: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaypointStatus {
+    pub name: String,
+    pub hbone: u16,
+    /// Its Envoy's admin port.
+    pub admin: u16,
+    pub spiffe: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +153,7 @@ pub(crate) fn fixture(
         gateway_identity: None,
         ca: None,
         scenario: None,
+        ambient: None,
         workloads: topology
             .workloads
             .iter()

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::field::FieldError;
-use crate::istio::{HttpRoute, Loaded, Object, RouteRef};
+use crate::istio::{Loaded, Object, RouteRef};
 use crate::registry::{Registry, RouteMissing};
 
 pub(crate) const FILE: &str = "weights.json";
@@ -111,43 +111,86 @@ fn not_a_percentage(host: &str, n: &impl std::fmt::Display) -> FieldError {
     )
 }
 
-/// Check `weights` for route `r` against the objects of the registry: the VirtualService and
-/// its route exist, the route has several destinations and `weights` names exactly them.
+/// Check `weights` for route `r` against the objects of the registry: the VirtualService (or
+/// HTTPRoute) and its route (or rule) exist, it has several destinations and `weights` names
+/// exactly them.
 pub(crate) fn check(
     registry: &Registry<'_>,
     r: &RouteRef,
     weights: &Weights,
 ) -> Result<(), FieldError> {
-    let (vs, route) = (&r.virtual_service, &r.route);
-    let found = registry.http_route(r).map_err(|missing| match missing {
-        RouteMissing::NoVirtualService => FieldError::new(
-            "virtualService",
-            format!("no VirtualService {vs:?} in the mesh"),
-        ),
-        RouteMissing::NoRoute { routes } => FieldError::new(
-            "route",
-            format!(
-                "VirtualService {vs:?} has no http route {route:?} (its routes: {})",
-                routes.join(", ")
-            ),
-        ),
-    })?;
-    if found.route.route.len() < 2 {
+    let hosts = destinations(registry, r)?;
+    if hosts.len() < 2 {
         return Err(FieldError::new(
             "route",
             format!("{r} has one destination; only a route with several can be weighted"),
         ));
     }
-    fits(found.route, weights)
+    fits(&hosts, weights)
 }
 
-/// Whether `weights` names exactly the destinations of `route`, one host each.
-fn fits(route: &HttpRoute, weights: &Weights) -> Result<(), FieldError> {
-    let hosts: Vec<&str> = route
-        .route
-        .iter()
-        .map(|d| d.destination.host.as_str())
-        .collect();
+/// The destination hosts of route `r`, in order: the http route of a VirtualService, else the
+/// named rule of an HTTPRoute (whose backends are Services: their names are the hosts). Err
+/// names the field.
+pub(crate) fn destinations(
+    registry: &Registry<'_>,
+    r: &RouteRef,
+) -> Result<Vec<String>, FieldError> {
+    let (vs, route) = (&r.virtual_service, &r.route);
+    match registry.http_route(r) {
+        Ok(found) => Ok(found
+            .route
+            .route
+            .iter()
+            .map(|d| d.destination.host.clone())
+            .collect()),
+        Err(RouteMissing::NoVirtualService) => {
+            let mut any = false;
+            let mut rules = Vec::new();
+            for (_, h) in registry
+                .http_routes
+                .iter()
+                .filter(|(_, h)| &h.metadata.name == vs)
+            {
+                any = true;
+                if let Some(rule) = h
+                    .spec
+                    .rules
+                    .iter()
+                    .find(|x| x.name.as_deref() == Some(route))
+                {
+                    return Ok(rule.backend_refs.iter().map(|b| b.name.clone()).collect());
+                }
+                rules.extend(h.spec.rules.iter().filter_map(|x| x.name.clone()));
+            }
+            Err(if any {
+                FieldError::new(
+                    "route",
+                    format!(
+                        "HTTPRoute {vs:?} has no rule named {route:?} (its named rules: {})",
+                        rules.join(", ")
+                    ),
+                )
+            } else {
+                FieldError::new(
+                    "virtualService",
+                    format!("no VirtualService or HTTPRoute {vs:?} in the mesh"),
+                )
+            })
+        }
+        Err(RouteMissing::NoRoute { routes }) => Err(FieldError::new(
+            "route",
+            format!(
+                "VirtualService {vs:?} has no http route {route:?} (its routes: {})",
+                routes.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Whether `weights` names exactly the destinations `hosts` (of one route), one host each.
+fn fits(hosts: &[String], weights: &Weights) -> Result<(), FieldError> {
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     let mut unique = hosts.clone();
     unique.sort_unstable();
     unique.dedup();
@@ -183,28 +226,78 @@ pub(crate) struct WeightedDestination {
     pub(crate) weight: u32,
 }
 
+/// What holds a weighted route.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum RouteKind {
+    /// An http route of a VirtualService (`route.virtual_service` names it).
+    #[default]
+    VirtualService,
+    /// A named rule of a Gateway API HTTPRoute (`route.virtual_service` names the HTTPRoute);
+    /// `services`: the Services among its parents (GAMMA: in ambient mode, the waypoint of
+    /// such a Service applies it).
+    HttpRoute { services: Vec<String> },
+}
+
 /// An http route with several destinations and the weights in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WeightedRoute {
     pub(crate) route: RouteRef,
+    pub(crate) kind: RouteKind,
     pub(crate) destinations: Vec<WeightedDestination>,
     /// The weights come from a runtime override (`set-weights`), not from the files.
     pub(crate) overridden: bool,
 }
 
-/// Every http route with several destinations, with the weights in force (`objects` already
-/// have the overrides applied) and whether they come from an override.
+/// Every http route with several destinations (VirtualService http routes, then named
+/// HTTPRoute rules), with the weights in force (`objects` already have the overrides applied)
+/// and whether they come from an override.
 pub(crate) fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<WeightedRoute> {
     let mut out = Vec::new();
+    for l in objects {
+        let Object::HttpRoute(h) = &l.object else {
+            continue;
+        };
+        let services: Vec<String> = h
+            .spec
+            .parent_refs
+            .iter()
+            .filter(|p| p.kind.as_deref() == Some("Service"))
+            .map(|p| p.name.clone())
+            .collect();
+        for rule in h.spec.rules.iter().filter(|r| r.backend_refs.len() > 1) {
+            let Some(name) = &rule.name else {
+                continue; // an unnamed rule cannot be addressed
+            };
+            let route = RouteRef::new(&h.metadata.name, name);
+            out.push(WeightedRoute {
+                overridden: overrides.get(&route).is_some(),
+                route,
+                kind: RouteKind::HttpRoute {
+                    services: services.clone(),
+                },
+                destinations: rule
+                    .backend_refs
+                    .iter()
+                    .map(|b| WeightedDestination {
+                        host: b.name.clone(),
+                        subset: None,
+                        weight: b.weight(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    let mut vs_routes = Vec::new();
     for l in objects {
         let Object::VirtualService(vs) = &l.object else {
             continue;
         };
         for r in vs.spec.http.iter().filter(|r| r.route.len() > 1) {
             let route = RouteRef::new(&vs.metadata.name, r.name.clone().unwrap_or_default());
-            out.push(WeightedRoute {
+            vs_routes.push(WeightedRoute {
                 overridden: overrides.get(&route).is_some(),
                 route,
+                kind: RouteKind::VirtualService,
                 destinations: r
                     .route
                     .iter()
@@ -217,7 +310,8 @@ pub(crate) fn weighted_routes(objects: &[Loaded], overrides: &Overrides) -> Vec<
             });
         }
     }
-    out
+    vs_routes.extend(out);
+    vs_routes
 }
 
 /// Every override in force (the state file's content).
@@ -309,32 +403,52 @@ impl Overrides {
     }
 }
 
-/// Apply every override to the loaded objects; one note per override that no longer fits them
-/// (its route or a destination is gone, e.g. after a scenario switch): that one is skipped.
+/// Apply every override to the loaded objects (a VirtualService's http route, or a named rule
+/// of an HTTPRoute: its backends' weights become the percentages); one note per override that
+/// no longer fits them (its route or a destination is gone, e.g. after a scenario switch):
+/// that one is skipped.
 pub(crate) fn apply(objects: &mut [Loaded], overrides: &Overrides) -> Vec<String> {
     let mut notes = Vec::new();
     for o in &overrides.routes {
         let shown = format!("{}/{}", o.virtual_service, o.route);
         let mut found = false;
         for l in objects.iter_mut() {
-            let Object::VirtualService(vs) = &mut l.object else {
-                continue;
-            };
-            if vs.metadata.name != o.virtual_service {
-                continue;
-            }
-            let Some(route) = vs.spec.route_named_mut(&o.route) else {
-                continue;
+            let (hosts, weights): (Vec<String>, Vec<&mut Option<u32>>) = match &mut l.object {
+                Object::VirtualService(vs) if vs.metadata.name == o.virtual_service => {
+                    let Some(route) = vs.spec.route_named_mut(&o.route) else {
+                        continue;
+                    };
+                    route
+                        .route
+                        .iter_mut()
+                        .map(|d| (d.destination.host.clone(), &mut d.weight))
+                        .unzip()
+                }
+                Object::HttpRoute(h) if h.metadata.name == o.virtual_service => {
+                    let rule = h
+                        .spec
+                        .rules
+                        .iter_mut()
+                        .find(|r| r.name.as_deref() == Some(o.route.as_str()));
+                    let Some(rule) = rule else {
+                        continue;
+                    };
+                    rule.backend_refs
+                        .iter_mut()
+                        .map(|b| (b.name.clone(), &mut b.weight))
+                        .unzip()
+                }
+                _ => continue,
             };
             found = true;
             // An override read back from a file is checked like a request.
-            let fitting = Weights::new(o.weights.clone()).and_then(|w| fits(route, &w));
+            let fitting = Weights::new(o.weights.clone()).and_then(|w| fits(&hosts, &w));
             if let Err(e) = fitting {
                 notes.push(format!("weight override of {shown} not applied: {e}"));
                 continue;
             }
-            for d in &mut route.route {
-                d.weight = o.weights.get(&d.destination.host).copied();
+            for (host, weight) in hosts.iter().zip(weights) {
+                *weight = o.weights.get(host).copied();
             }
         }
         if !found {

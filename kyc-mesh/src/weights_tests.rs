@@ -164,3 +164,71 @@ fn the_state_file_round_trips_and_a_bad_one_is_named() {
     let e = Overrides::read(dir.path()).expect_err("bad");
     assert!(e.to_string().contains(FILE), "{e}");
 }
+
+/// networking/ with networking/scenarios/ambient.yaml: the waypoint's HTTPRoute.
+fn ambient_objects() -> Vec<Loaded> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../networking");
+    istio::load(&dir, Some(&dir.join("scenarios/ambient.yaml"))).expect("ambient loads")
+}
+
+#[test]
+fn a_named_httproute_rule_is_a_weighted_route_checked_and_overridden_like_a_virtual_services() {
+    let objs = ambient_objects();
+    let r = RouteRef::new("kyc-credit-check-canary", ROUTE);
+    // Listed after the VirtualServices' routes, with the Service it is attached to.
+    let routes = weighted_routes(&objs, &Overrides::default());
+    let found = routes
+        .iter()
+        .find(|w| w.route == r)
+        .expect("the HTTPRoute's rule");
+    assert_eq!(
+        found.kind,
+        RouteKind::HttpRoute {
+            services: vec![BASIC.to_string()]
+        }
+    );
+    assert_eq!(
+        found
+            .destinations
+            .iter()
+            .map(|d| d.weight)
+            .collect::<Vec<_>>(),
+        [50, 50]
+    );
+    assert_eq!(routes[0].kind, RouteKind::VirtualService);
+    // Checked against the rule's backends; a wrong host and an unknown rule are named.
+    let w = Weights::split(BASIC, ADVANCED, 10).expect("weights");
+    check(&Registry::new(&objs), &r, &w).expect("fits the rule");
+    let e = validate(
+        &objs,
+        "kyc-credit-check-canary",
+        ROUTE,
+        &numbers(&[(BASIC, 50.into()), ("nope", 50.into())]),
+    )
+    .expect_err("not a backend");
+    assert_eq!(e.field, "weights.nope");
+    let e = check(
+        &Registry::new(&objs),
+        &RouteRef::new("kyc-credit-check-canary", "other"),
+        &w,
+    )
+    .expect_err("no such rule");
+    assert_eq!(e.field, "route");
+    assert!(e.message.contains("credit-check-report"), "{e}");
+    // Applied to the HTTPRoute's backends.
+    let mut o = Overrides::default();
+    o.set(&r, Some(&w));
+    let mut objs = objs;
+    assert!(apply(&mut objs, &o).is_empty());
+    let after = weighted_routes(&objs, &o);
+    let found = after.iter().find(|w| w.route == r).expect("rule");
+    assert!(found.overridden);
+    assert_eq!(
+        found
+            .destinations
+            .iter()
+            .map(|d| d.weight)
+            .collect::<Vec<_>>(),
+        [90, 10]
+    );
+}

@@ -231,7 +231,7 @@ def test_the_expected_scenarios_exist():
         "canary-100-0.yaml", "canary-90-10.yaml", "canary-50-50.yaml", "canary-0-100.yaml",
         "header-routing.yaml", "fault-delay-advanced.yaml", "fault-abort-advanced.yaml",
         "timeouts-retries.yaml", "no-retries.yaml", "circuit-breaking.yaml", "mirroring.yaml",
-        "mtls-strict.yaml", "gateway-api.yaml", "jwt-auth.yaml",
+        "mtls-strict.yaml", "gateway-api.yaml", "jwt-auth.yaml", "ambient.yaml",
     }
     assert expected <= names
 
@@ -282,6 +282,27 @@ def test_mirroring_serves_basic_and_shadows_advanced():
     assert [d["destination"]["host"] for d in report["route"]] == ["kyc-credit-check-basic"]
     assert report["mirror"]["host"] == "kyc-credit-check-advanced"
     assert report["mirrorPercentage"]["value"] == 100
+
+
+def test_ambient_scenario_moves_the_namespace_to_ambient_with_a_waypoint_for_the_canary(base_objects):
+    objs = meshcheck.load_file(NETWORKING / "scenarios" / "ambient.yaml")
+    ns = find(objs, "Namespace", "default")
+    # kubectl apply drops the label networking/ set: no sidecar for new pods.
+    assert ns["metadata"]["labels"] == {"istio.io/dataplane-mode": "ambient"}
+    waypoint = find(objs, "Gateway", "waypoint")
+    assert waypoint["spec"]["gatewayClassName"] == "istio-waypoint"
+    assert waypoint["spec"]["listeners"] == [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]
+    service = find(objs, "Service", "kyc-credit-check-basic")
+    assert service["metadata"]["labels"]["istio.io/use-waypoint"] == "waypoint"
+    # apart from the label, networking/'s Service
+    original = find(base_objects, "Service", "kyc-credit-check-basic")
+    assert service["spec"] == original["spec"]
+    route = find(objs, "HTTPRoute", "kyc-credit-check-canary")
+    assert route["spec"]["parentRefs"] == [{"group": "", "kind": "Service", "name": "kyc-credit-check-basic", "port": 8080}]
+    split = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+    assert split == {"kyc-credit-check-basic": 50, "kyc-credit-check-advanced": 50}
+    config = find(objs, "ConfigMap", "kyc-aggregator-mgt-config")
+    assert config["data"]["KYC_GATEWAY_URL"] == "http://kyc-credit-check-basic.default.svc.cluster.local:8080"
 
 
 def test_mtls_scenario_allows_only_the_ingress_gateway():

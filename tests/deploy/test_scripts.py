@@ -177,6 +177,38 @@ def test_minikube_up_again_skips_what_is_there(run):
     assert "already running" in proc.stdout and "already installed" in proc.stdout
 
 
+def test_minikube_up_ambient(run):
+    proc = run("minikube-up.sh", "--ambient")
+    assert proc.returncode == 0, proc.stderr
+    assert run.calls() == [
+        ["minikube", "status", "-p", "minikube"],
+        ["minikube", "start", "-p", "minikube", "--driver=docker", "--cpus=4", "--memory=8192"],
+        ["kubectl", "config", "use-context", "minikube"],
+        ["kubectl", "get", "deployment", "istiod", "-n", "istio-system"],
+        ["istioctl", "install", "--set", "profile=ambient",
+         "--set", "components.ingressGateways[0].name=istio-ingressgateway",
+         "--set", "components.ingressGateways[0].enabled=true", "-y"],
+        ["kubectl", "get", "crd", "gateways.gateway.networking.k8s.io"],
+        ["kubectl", "label", "namespace", "default", "istio-injection-", "istio.io/dataplane-mode=ambient", "--overwrite"],
+        ["kubectl", "rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=300s"],
+        ["kubectl", "rollout", "status", "daemonset/ztunnel", "-n", "istio-system", "--timeout=300s"],
+        ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "-n", "istio-system", "--timeout=300s"],
+    ]
+    assert "networking/scenarios/ambient.yaml" in proc.stdout
+
+
+def test_minikube_up_ambient_installs_missing_gateway_api_crds_or_says_how(run, tmp_path):
+    crds = tmp_path / "standard-install.yaml"
+    crds.write_text("# the CRDs\n")
+    proc = run("minikube-up.sh", "--ambient", env={"STUB_NO_GATEWAY_API": "1", "GATEWAY_API_CRDS": str(crds),
+                                                    "STUB_MINIKUBE_RUNNING": "1", "STUB_ISTIO_INSTALLED": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert ["kubectl", "apply", "-f", str(crds)] in run.calls()
+    assert ["istioctl", "install"] not in [c[:2] for c in run.calls()]
+    missing = run("minikube-up.sh", "--ambient", env={"STUB_NO_GATEWAY_API": "1"})
+    assert missing.returncode == 1 and "GATEWAY_API_CRDS" in missing.stderr
+
+
 def test_minikube_up_addons(run, tmp_path):
     istio_home = tmp_path / "istio-1.27.0"
     (istio_home / "samples" / "addons").mkdir(parents=True)

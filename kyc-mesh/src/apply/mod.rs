@@ -51,6 +51,9 @@ pub enum ApplyError {
     Rejected(String),
     #[error("Envoy did not apply the update of {0} within {APPLY_WAIT:?}")]
     TimedOut(String),
+    /// A node proxy's configuration could not be made or was refused (ambient mode).
+    #[error("{0}")]
+    NodeProxy(String),
 }
 
 /// Each resource type lives in its own watched sub-directory (`lds/lds.json`, ...): a

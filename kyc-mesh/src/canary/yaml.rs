@@ -20,6 +20,8 @@ pub(crate) enum YamlError {
         files: usize,
         networking: String,
     },
+    #[error("{0} is an HTTPRoute: only a VirtualService's `weight:` lines of networking/ are edited; set its backendRefs' weights in its file (the snippet above)")]
+    HttpRoute(String),
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
     #[error("found {lines} `name: {route}` lines; cannot edit exactly")]
@@ -42,8 +44,22 @@ pub(crate) enum YamlError {
     },
 }
 
-/// The route's destinations with their weights, as the VirtualService spells them.
+/// The route's destinations with their weights, as the VirtualService (or the HTTPRoute)
+/// spells them.
 pub(crate) fn snippet(route: &WeightedRoute) -> String {
+    if let weights::RouteKind::HttpRoute { .. } = route.kind {
+        let mut out = format!(
+            "# HTTPRoute {}, rule {}:\n      backendRefs:\n",
+            route.route.virtual_service, route.route.route
+        );
+        for d in &route.destinations {
+            out.push_str(&format!(
+                "        - name: {}\n          weight: {}\n",
+                d.host, d.weight
+            ));
+        }
+        return out;
+    }
     let mut out = format!(
         "# VirtualService {}, http route {}:\n      route:\n",
         route.route.virtual_service, route.route.route

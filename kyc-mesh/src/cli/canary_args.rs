@@ -34,10 +34,16 @@ pub(crate) enum CanaryCmd {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct CanaryRunArgs {
-    /// The VirtualService holding the weighted route
-    #[arg(long, default_value = DEFAULT_VIRTUAL_SERVICE)]
-    pub(crate) virtual_service: String,
-    /// Its http route (stable = first destination, canary = second)
+    /// The VirtualService holding the weighted route [default: kyc-credit-check; in ambient
+    /// mode the HTTPRoute the waypoint applies, when it has a rule named as --route]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) virtual_service: Option<String>,
+    /// The Gateway API HTTPRoute holding the weighted rule instead (ambient mode: the
+    /// waypoint's, e.g. kyc-credit-check-canary); --route names its rule
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["virtual_service", "cluster"])]
+    pub(crate) http_route: Option<String>,
+    /// Its http route, or the HTTPRoute's rule, by name (stable = first destination, canary =
+    /// second)
     #[arg(long, default_value = DEFAULT_ROUTE)]
     pub(crate) route: String,
     /// Percent added to the canary after each passed check (Flagger's stepWeight)
@@ -100,9 +106,18 @@ pub(crate) struct CanaryRunArgs {
 }
 
 impl CanaryRunArgs {
+    /// Neither `--virtual-service` nor `--http-route` was given.
+    pub(crate) fn route_defaulted(&self) -> bool {
+        self.virtual_service.is_none() && self.http_route.is_none()
+    }
+
     pub(crate) fn spec(&self) -> CanarySpec {
         CanarySpec {
-            virtual_service: self.virtual_service.clone(),
+            virtual_service: self
+                .http_route
+                .clone()
+                .or_else(|| self.virtual_service.clone())
+                .unwrap_or_else(|| DEFAULT_VIRTUAL_SERVICE.into()),
             route: self.route.clone(),
             step_weight: self.step_weight,
             max_weight: self.max_weight,

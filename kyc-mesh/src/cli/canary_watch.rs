@@ -11,6 +11,7 @@ use crate::control::event::Event;
 use crate::control::protocol::{Request, Response};
 use crate::control::state::MeshState;
 use crate::control::wire;
+use crate::weights::RouteKind;
 
 use super::canary_args::CanaryRunArgs;
 use super::canary_print::{line, summary, write_reports, Spinner};
@@ -20,8 +21,18 @@ use crate::canary::report::{Report, Yaml};
 
 const ANSWER: Duration = Duration::from_secs(30);
 
-pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Result<Exit, CliError> {
+pub(super) async fn run(
+    c: &Common,
+    a: &CanaryRunArgs,
+    mut spec: CanarySpec,
+) -> Result<Exit, CliError> {
     let dir = c.state_dir();
+    if a.route_defaulted() {
+        if let Some(vs) = waypoint_route(c, &spec.route).await? {
+            println!("kyc-mesh: the waypoint splits the scorers' calls here (ambient mode): the canary runs on HTTPRoute {vs}, rule {} (--virtual-service picks a VirtualService's route)", spec.route);
+            spec.virtual_service = vs;
+        }
+    }
     // Subscribed before starting: no check is missed.
     let mut events = subscribe(&dir).await?;
     match call(&dir, Request::CanaryStart(spec.clone()), ANSWER).await? {
@@ -44,6 +55,34 @@ pub(super) async fn run(c: &Common, a: &CanaryRunArgs, spec: CanarySpec) -> Resu
         ));
     };
     finish(c, a, &spec, &outcome, &checks).await
+}
+
+/// The HTTPRoute with a rule named `rule` that a waypoint applies (an HTTPRoute whose parent
+/// is a Service) in the running mesh, if there is exactly one: in ambient mode the scorers'
+/// calls are split there, not by the gateway's VirtualService.
+async fn waypoint_route(c: &Common, rule: &str) -> Result<Option<String>, CliError> {
+    let answer = call(&c.state_dir(), Request::State, ANSWER).await?;
+    let Response::Done {
+        state: Some(state), ..
+    } = answer
+    else {
+        return Ok(None);
+    };
+    let found: Vec<String> = state
+        .routes
+        .iter()
+        .filter(|r| r.route == rule && r.destinations.len() == 2)
+        .filter(|r| {
+            r.http_route
+                .as_ref()
+                .is_some_and(|p| !p.services.is_empty())
+        })
+        .map(|r| r.virtual_service.clone())
+        .collect();
+    Ok(match found.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    })
 }
 
 /// Print every check until the canary ends; Ctrl-C aborts it (and waits for the rollback).
@@ -130,7 +169,11 @@ async fn finish(
     }
     if let Some(route) = route {
         let file = vs_file(c, &spec.virtual_service);
-        if a.write {
+        if a.write && matches!(route.kind, RouteKind::HttpRoute { .. }) {
+            let e = yaml::YamlError::HttpRoute(route.route.virtual_service.clone());
+            eprintln!("kyc-mesh: --write refused: {e}");
+            print!("{}", yaml::snippet(&route));
+        } else if a.write {
             let weights: Vec<u32> = route.destinations.iter().map(|d| d.weight).collect();
             match yaml::write(&c.networking, &route.route, &weights) {
                 Ok(f) => {

@@ -94,13 +94,14 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<Exit, CliErro
     let path =
         scenario::resolve(&c.networking, name).map_err(|e| CliError::Usage(e.to_string()))?;
     // Read once; valid for the mesh with its sidecars, and translated for the gateway.
-    let built = Sources::new(&c.networking)
+    let sources = Sources::new(&c.networking);
+    let next = sources
         .snapshot(path.as_deref(), c.ports())
-        .and_then(|s| {
-            s.validate()?;
-            s.translate(&SidecarPlan::default())
-        });
-    let accepted = built.map_err(CliError::NotSwitched)?;
+        .map_err(CliError::NotSwitched)?;
+    let accepted = next
+        .validate()
+        .and_then(|()| next.translate(&SidecarPlan::default()))
+        .map_err(CliError::NotSwitched)?;
     let admin = Admin::new(c.admin_port);
     let rds = accepted
         .ingress
@@ -109,8 +110,29 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<Exit, CliErro
         .unwrap_or_default();
     let subscriptions = [rds.as_str(), CDS_STAT];
     let before = admin.snapshot(&subscriptions).await.ok();
-    scenario::write_state(&c.state_dir(), path.as_deref())?;
+    // A scenario that moves workloads between the sidecar and the ambient data plane restarts
+    // every instance of the running mesh (as pods restart for it in the cluster): `up` stops
+    // its children and starts again, which takes longer than a reload.
     let shown = scenario::shown(path.as_deref());
+    let mut deadline = Duration::from_secs(20);
+    if let (Some(_), Some(status)) = (&before, crate::status::read(&c.state_dir())) {
+        let running = status
+            .ambient
+            .iter()
+            .flat_map(|a| a.workloads.iter().map(String::as_str))
+            .collect();
+        if crate::up::dataplane_change(&running, &next, &shown).is_some() {
+            if status.ca.is_none() {
+                return Err(CliError::Refused {
+                    what: "use".into(),
+                    message: format!("{shown} moves workloads between the sidecar and the ambient data plane, and this mesh runs without sidecars (--no-sidecars or --external-services): stop it and run `kyc-mesh up --dataplane ambient`"),
+                });
+            }
+            println!("kyc-mesh: {shown} moves workloads between the sidecar and the ambient data plane: the mesh restarts every instance in it, as pods restart for it in the cluster");
+            deadline = Duration::from_secs(120);
+        }
+    }
+    scenario::write_state(&c.state_dir(), path.as_deref())?;
     let Some(before) = before else {
         println!(
             "kyc-mesh: scenario set to {shown}; no mesh answers on admin port {} (it applies when `up` runs)",
@@ -121,7 +143,7 @@ pub(super) async fn use_scenario(c: &Common, name: &str) -> Result<Exit, CliErro
     // `up` writes the applied scenario once every proxy took it. The gateway's routes or
     // clusters moving is not enough (its clusters move before its routes, and the sidecars
     // apply first): it only tells a rejection early.
-    let (deadline, tick) = (Duration::from_secs(20), Duration::from_millis(25));
+    let tick = Duration::from_millis(25);
     let state = c.state_dir();
     let applied = crate::apply::admin::poll(deadline, tick, || async {
         (scenario::read_applied(&state) == Some(path.clone())).then_some(Outcome::Applied)

@@ -70,13 +70,41 @@ fn render(s: &MeshStatus) -> String {
                 None => "app not running (waiting for a restart)".into(),
             };
             line(format!("    {}  :{}  {instance}", pod.name, pod.port));
-            match &pod.sidecar {
-                Some(sc) => line(format!(
+            let hbone = s.ambient.as_ref().and_then(|a| a.hbone.get(&pod.name));
+            match (&pod.sidecar, hbone) {
+                (Some(sc), _) => line(format!(
                     "      sidecar: inbound :{} ({}), outbound :{}, admin :{}, identity {}",
                     pod.port, sc.mtls, sc.outbound, sc.admin, sc.spiffe
                 )),
-                None => line("      no sidecar".into()),
+                (None, Some(port)) => {
+                    let node = s
+                        .ambient
+                        .iter()
+                        .flat_map(|a| &a.nodes)
+                        .find(|n| n.pods.contains(&pod.name));
+                    line(format!(
+                        "      ambient: HBONE :{port} (mTLS, node proxy {})",
+                        node.map_or("?", |n| n.name.as_str())
+                    ))
+                }
+                (None, None) => line("      no sidecar".into()),
             }
+        }
+    }
+    if let Some(a) = &s.ambient {
+        for n in &a.nodes {
+            line(format!(
+                "  ambient:   node proxy {} (metrics :{}/metrics): {}",
+                n.name,
+                n.admin,
+                n.pods.join(", ")
+            ));
+        }
+        for w in &a.waypoints {
+            line(format!(
+                "  waypoint:  {} HBONE :{} (admin :{}) as {}",
+                w.name, w.hbone, w.admin, w.spiffe
+            ));
         }
     }
     out
@@ -109,9 +137,6 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<Exit, CliError> 
             w.name
         ));
     }
-    let Some(sidecar) = &w.sidecar else {
-        return usage(format!("{} has no sidecar in this mesh (edge only or not injected): there is no identity to send as", w.name));
-    };
     let Ok(url) = reqwest::Url::parse(a.url) else {
         return usage(format!(
             "{:?} is not a URL (e.g. http://kyc-credit-check-basic:8080/credit-check/basic)",
@@ -119,18 +144,49 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<Exit, CliError> 
         ));
     };
     if url.scheme() != "http" {
-        return usage("only http:// URLs: the sidecar originates the mTLS, as in a pod".into());
+        return usage(
+            "only http:// URLs: the sidecar or the node proxy originates the mTLS, as in a pod"
+                .into(),
+        );
     }
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
         (None, _) => return usage(format!("{:?} has no host", a.url)),
     };
+    // Through instance 0's sidecar outbound, or in ambient mode its node proxy's outbound
+    // listener to the URL's Service (HBONE with the workload's identity).
+    let (port, through) = match (&w.sidecar, &s.ambient) {
+        (Some(sidecar), _) => (sidecar.outbound, "the sidecar"),
+        (None, Some(ambient)) if ambient.workloads.contains(&w.name) => {
+            let pod = crate::topology::Topology::pod_name(&w.name, 0);
+            let wanted = service_authority(&url);
+            let listeners: Vec<_> = ambient.outbound.iter().filter(|o| o.pod == pod).collect();
+            match listeners
+                .iter()
+                .find(|o| Some(&o.service) == wanted.as_ref())
+            {
+                Some(o) => (o.port, "the node proxy"),
+                None => {
+                    let known: Vec<&str> = listeners.iter().map(|o| o.service.as_str()).collect();
+                    return usage(format!(
+                        "{} reaches {} through its node proxy in this mesh (ambient mode: the Services a waypoint serves){}",
+                        w.name,
+                        if known.is_empty() { "no Service".to_string() } else { known.join(", ") },
+                        wanted.map(|s| format!(", not {s}")).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        (None, _) => {
+            return usage(format!("{} has no sidecar in this mesh (edge only or not injected): there is no identity to send as", w.name));
+        }
+    };
     let Ok(method) = reqwest::Method::from_bytes(a.method.as_bytes()) else {
         return usage(format!("-X {:?} is not an HTTP method", a.method));
     };
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let target = format!("http://127.0.0.1:{}{}{query}", sidecar.outbound, url.path());
+    let target = format!("http://127.0.0.1:{port}{}{query}", url.path());
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -154,8 +210,27 @@ pub(super) async fn curl(c: &Common, a: CurlArgs<'_>) -> Result<Exit, CliError> 
             Ok(Exit::Success)
         }
         Err(e) => Err(CliError::Unfinished(format!(
-            "no answer through the sidecar of {}: {e}",
+            "no answer through {through} of {}: {e}",
             w.name
         ))),
     }
+}
+
+/// The Service a URL names, as `<name>.<namespace>.svc.cluster.local:<port>` (Kubernetes'
+/// short forms: `name`, `name.ns`, `name.ns.svc`; port 80 without one).
+fn service_authority(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let trimmed = host
+        .trim_end_matches(".cluster.local")
+        .trim_end_matches(".svc");
+    let mut parts = trimmed.split('.');
+    let name = parts.next()?;
+    let ns = parts.next().unwrap_or(crate::istio::DEFAULT_NAMESPACE);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(format!(
+        "{name}.{ns}.svc.cluster.local:{}",
+        url.port_or_known_default().unwrap_or(80)
+    ))
 }

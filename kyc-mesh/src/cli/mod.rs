@@ -189,6 +189,12 @@ pub(crate) struct UpArgs {
     /// contract ports behind the ingress gateway alone)
     #[arg(long)]
     no_sidecars: bool,
+    /// The data plane [default: as networking/ labels it]
+    #[arg(long, value_enum, value_name = "MODE")]
+    dataplane: Option<up_args::DataplaneArg>,
+    /// Ambient mode: node proxies to spread the instances over (cross-node HBONE)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    nodes: u8,
     #[command(flatten)]
     observe: observe::ObserveArgs,
     #[command(flatten)]
@@ -330,10 +336,19 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                     .ok_or(CliError::NoBinDir)?,
             };
             let envoy = crate::supervise::find_envoy(c.envoy.as_deref())?;
+            let dataplane = a.dataplane.map(up_args::DataplaneArg::dataplane);
+            // `--dataplane ambient` alone runs the ambient scenario.
+            let scenario = match (&c.scenario, dataplane) {
+                (None, Some(up::Dataplane::Ambient)) => {
+                    crate::scenario::resolve(&c.networking, "ambient")
+                        .map_err(|e| CliError::Usage(e.to_string()))?
+                }
+                (given, _) => given.clone(),
+            };
             let telemetry = a.observe.telemetry()?;
             let stopped = up::up(UpOptions {
                 networking: c.networking.clone(),
-                scenario: c.scenario.clone(),
+                scenario,
                 ports: c.ports(),
                 bin_dir,
                 envoy,
@@ -353,6 +368,8 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
                 dashboard_port: a.dashboard.port(),
                 record: a.dashboard.record.clone(),
                 sidecars: !a.no_sidecars,
+                dataplane,
+                nodes: usize::from(a.nodes),
             })
             .await?;
             Ok(Exit::of(stopped == up::Stopped::Asked))

@@ -17,6 +17,24 @@ pub(super) enum Restart {
     Never,
 }
 
+/// `up --dataplane`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DataplaneArg {
+    /// An Envoy sidecar per instance (networking/'s `istio-injection: enabled`)
+    Sidecar,
+    /// Ambient mode: a node proxy (HBONE) and waypoints; without --scenario, networking/scenarios/ambient.yaml
+    Ambient,
+}
+
+impl DataplaneArg {
+    pub(super) fn dataplane(self) -> crate::up::Dataplane {
+        match self {
+            DataplaneArg::Sidecar => crate::up::Dataplane::Sidecar,
+            DataplaneArg::Ambient => crate::up::Dataplane::Ambient,
+        }
+    }
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub(super) struct SupervisionArgs {
     /// What happens to a service that exits

@@ -34,7 +34,12 @@ pub(crate) struct WeightsArgs {
     /// The VirtualService holding the route
     #[arg(long, default_value = DEFAULT_VIRTUAL_SERVICE)]
     virtual_service: String,
-    /// Its http route (by `name`)
+    /// The Gateway API HTTPRoute holding the route instead (ambient mode: the waypoint's,
+    /// e.g. kyc-credit-check-canary): a runtime override of its rule named --route; not with
+    /// --print/--write (only VirtualServices' files are edited)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["print", "write"])]
+    http_route: Option<String>,
+    /// Its http route, or the HTTPRoute's rule (by `name`)
     #[arg(long, default_value = DEFAULT_ROUTE)]
     route: String,
     /// Print the networking/ file that holds the route with only these weights changed
@@ -123,7 +128,8 @@ fn usage(e: FieldError) -> CliError {
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) async fn run(c: &Common, a: &WeightsArgs) -> Result<Exit, CliError> {
-    let r = RouteRef::new(&a.virtual_service, &a.route);
+    let holder = a.http_route.as_ref().unwrap_or(&a.virtual_service);
+    let r = RouteRef::new(holder, &a.route);
     if a.clear {
         let request = Request::SetWeights {
             virtual_service: r.virtual_service.clone(),

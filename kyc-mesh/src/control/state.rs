@@ -23,11 +23,24 @@ pub struct RouteDestinationState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightedRoute {
+    /// The VirtualService, or the HTTPRoute when `httpRoute` is there.
     pub virtual_service: String,
+    /// Its http route's name, or the HTTPRoute rule's.
     pub route: String,
+    /// Present for a named rule of a Gateway API HTTPRoute: the Services among its parents
+    /// (in ambient mode, their waypoint applies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<HttpRouteParents>,
     pub destinations: Vec<RouteDestinationState>,
     /// The weights come from a runtime override (`set-weights`), not from the files.
     pub overridden: bool,
+}
+
+/// The Service parents of an HTTPRoute (GAMMA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteParents {
+    pub services: Vec<String>,
 }
 
 /// The answer of `state`.

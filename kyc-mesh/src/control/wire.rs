@@ -6,7 +6,7 @@
 use crate::field::FieldError;
 use crate::istio::RouteRef;
 use crate::ops::{self, ChaosSetting, MeshEvent, MeshState, Op, Outcome};
-use crate::weights::{WeightedDestination, WeightedRoute, Weights};
+use crate::weights::{RouteKind, WeightedDestination, WeightedRoute, Weights};
 
 use super::event::Event;
 use super::protocol::{Refusal, Request, Response};
@@ -94,6 +94,12 @@ pub(crate) fn weighted_route(r: &WeightedRoute) -> state::WeightedRoute {
     state::WeightedRoute {
         virtual_service: r.route.virtual_service.clone(),
         route: r.route.route.clone(),
+        http_route: match &r.kind {
+            RouteKind::VirtualService => None,
+            RouteKind::HttpRoute { services } => Some(state::HttpRouteParents {
+                services: services.clone(),
+            }),
+        },
         destinations: r
             .destinations
             .iter()
@@ -112,6 +118,12 @@ pub(crate) fn weighted_route(r: &WeightedRoute) -> state::WeightedRoute {
 pub(crate) fn route_of(r: &state::WeightedRoute) -> WeightedRoute {
     WeightedRoute {
         route: RouteRef::new(&r.virtual_service, &r.route),
+        kind: match &r.http_route {
+            None => RouteKind::VirtualService,
+            Some(p) => RouteKind::HttpRoute {
+                services: p.services.clone(),
+            },
+        },
         destinations: r
             .destinations
             .iter()

@@ -1,6 +1,7 @@
 //! The ONE task that reads the mesh for every open page: at most once a second it reads
 //! Envoy's stats (one `/stats/prometheus` request), each app instance's `/readyz`, each
-//! sidecar's admin `/ready` (their ports from `up`'s status file, `crate::status`), `up`'s
+//! sidecar's admin `/ready` (their ports from `up`'s status file, `crate::status`), in
+//! ambient mode each waypoint's stats and each node proxy's `/healthz` ([`ambient`]), `up`'s
 //! `state` (a request into `up`'s loop, like the control socket's) and the configuration
 //! generation in force (its scenario, the scenarios offered, the workloads), and publishes a
 //! [`View`] on a `watch` channel that every page's event stream and `GET /api/state` share.
@@ -21,6 +22,7 @@ use crate::snapshot::Snapshot;
 use crate::status::MeshStatus;
 use crate::topology::{Topology, Workload};
 
+use super::ambient::{self, Ambient};
 use super::events::{now_ms, Log};
 use super::figures::{self, Window};
 use super::view::{self, AuthView, Inputs, InstanceCount, SidecarView, View};
@@ -108,6 +110,9 @@ impl Collector {
         let mut auth: (u64, Option<AuthView>) = (0, None);
         let mut ready = BTreeMap::new();
         let mut sidecars = BTreeMap::new();
+        // Ambient mode: the waypoints' figures and the last reading of the node proxies.
+        let mut ambient_window = Window::new(WINDOW);
+        let mut ambient_reading: Option<ambient::Reading> = None;
         let mut envoy_up = false;
         // Instances ejected by outlier detection at the last reading of Envoy, by workload:
         // a change is logged as an event. Kept while nobody looks or Envoy does not answer, so
@@ -150,10 +155,21 @@ impl Collector {
                 };
                 let status = crate::status::read(&self.state_dir);
                 let topology = self.generations.borrow().topology.clone();
-                (ready, sidecars) = tokio::join!(
+                let ambient_status = status.as_ref().and_then(|s| s.ambient.as_ref());
+                let reading = async {
+                    match ambient_status {
+                        Some(a) => Some(ambient::read(&client, a, &mut ambient_window).await),
+                        None => None,
+                    }
+                };
+                (ready, sidecars, ambient_reading) = tokio::join!(
                     readiness(&client, &topology, status.as_ref()),
                     sidecars_of(&client, status.as_ref()),
+                    reading,
                 );
+                if ambient_reading.is_none() {
+                    ambient_window.clear();
+                }
             }
             // `state` is cheap (answered from memory in `up`'s loop): asked on every wake so an
             // event shows with the state it produced.
@@ -187,6 +203,10 @@ impl Collector {
                 mesh: mesh.as_ref().filter(|_| misses < MESH_MISSES),
                 ready: &ready,
                 sidecars: &sidecars,
+                ambient: ambient_reading.as_ref().map(|reading| Ambient {
+                    reading,
+                    window: &ambient_window,
+                }),
                 scenario: generation.scenario_label(),
                 scenarios: generation.scenarios().to_vec(),
                 auth: auth.1.clone(),

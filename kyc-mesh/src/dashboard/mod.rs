@@ -6,6 +6,8 @@
 //!   sidecar's admin `/ready` (ports from `up`'s status file), `up`'s state and the
 //!   configuration generation in force (at most once a second, only while someone looks)
 //!   into a [`view::View`] on a `watch` channel;
+//! - [`ambient`]: ambient mode's node proxies and waypoints: what the collector reads of them
+//!   and how the graph draws them (the scorers' figures from the waypoint's clusters);
 //! - [`figures`]: Envoy's cumulative counters → requests/s, success rate and p99 over a window;
 //! - [`events`]: the log of `up`'s event bus;
 //! - [`api`]: the page, `GET /api/state`, `GET /api/events` (SSE) and the writes, each a
@@ -16,6 +18,7 @@
 //! Assets (`assets/`: one HTML, one CSS, one JS; the graph is SVG drawn by the script) are
 //! compiled in: no CDN, no network, no JavaScript build.
 
+mod ambient;
 mod api;
 mod collector;
 mod events;
@@ -146,6 +149,7 @@ pub(crate) async fn start(
         mesh: None,
         ready: &Default::default(),
         sidecars: &Default::default(),
+        ambient: None,
         scenario: None,
         scenarios: Vec::new(),
         auth: None,

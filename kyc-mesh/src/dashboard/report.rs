@@ -12,7 +12,7 @@ use crate::canary::model::{CanaryStatus, Check, TraceLinks};
 use crate::canary::report::{self, Report, Yaml};
 use crate::canary::yaml;
 use crate::istio::RouteRef;
-use crate::weights::{WeightedDestination, WeightedRoute};
+use crate::weights::{RouteKind, WeightedDestination, WeightedRoute};
 
 use super::input::ApiError;
 
@@ -20,6 +20,8 @@ use super::input::ApiError;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ViewRoute {
+    #[serde(default)]
+    kind: String,
     virtual_service: String,
     route: String,
     destinations: Vec<ViewDestination>,
@@ -67,6 +69,13 @@ pub(super) fn from_view(
         .map(|r| {
             let route = WeightedRoute {
                 route: RouteRef::new(&r.virtual_service, &r.route),
+                kind: if r.kind == "HTTPRoute" {
+                    RouteKind::HttpRoute {
+                        services: Vec::new(),
+                    }
+                } else {
+                    RouteKind::VirtualService
+                },
                 destinations: r
                     .destinations
                     .into_iter()

@@ -13,6 +13,10 @@ use crate::ops::{ChaosSetting, MeshState};
 use crate::topology::Topology;
 use crate::weights::WeightedRoute;
 
+use crate::topology::Workload;
+use crate::traces::query::{node_proxy_id, waypoint_id};
+
+use super::ambient::{Ambient, NodeProxyView, WaypointView};
 use super::events::EventView;
 use super::figures::{cluster_host, Figures, Window};
 
@@ -29,7 +33,9 @@ pub(super) struct Node {
     pub(crate) id: String,
     pub(crate) label: String,
     pub(crate) detail: String,
-    /// Left to right: 0 client, 1 gateway, 2 aggregator, 3 gateway, 4 scorers.
+    /// Left to right: 0 client, 1 gateway, 2 aggregator, 3 gateway, 4 scorers; in ambient
+    /// mode 3 the aggregator's node proxy, 4 the waypoint, 5 the scorers' node proxies, 6 the
+    /// scorers.
     pub(crate) column: u8,
     /// `/readyz` answered 200 (`None`: not a service, e.g. the client).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +50,12 @@ pub(super) struct Node {
     /// page shows "1 of 2 ejected"; `None`: not a workload).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ejected: Option<u64>,
+    /// Ambient mode: a node proxy (the nodes it stands for, what they carry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node_proxy: Option<NodeProxyView>,
+    /// Ambient mode: a waypoint (its HBONE port and identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) waypoint: Option<WaypointView>,
 }
 
 /// A workload's instances (`spec.replicas`) and how many answer their `/readyz`: the node
@@ -111,6 +123,9 @@ pub(super) struct DestinationView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RouteView {
+    /// `VirtualService`, or `HTTPRoute` (then `virtualService` names the HTTPRoute and
+    /// `route` its rule).
+    pub(crate) kind: &'static str,
     pub(crate) virtual_service: String,
     pub(crate) route: String,
     pub(crate) overridden: bool,
@@ -175,6 +190,8 @@ pub(super) struct Inputs<'a> {
     pub(crate) ready: &'a BTreeMap<String, InstanceCount>,
     /// The sidecars by binary (none for the edge-only mesh).
     pub(crate) sidecars: &'a BTreeMap<String, SidecarView>,
+    /// Ambient mode: what the collector read of the node proxies and the waypoints.
+    pub(crate) ambient: Option<Ambient<'a>>,
     pub(crate) scenario: Option<String>,
     pub(crate) scenarios: Vec<String>,
     pub(crate) auth: Option<AuthView>,
@@ -224,6 +241,8 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: None,
             instances: None,
             ejected: None,
+            node_proxy: None,
+            waypoint: None,
         },
         Node {
             id: GATEWAY.into(),
@@ -234,6 +253,8 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: None,
             instances: None,
             ejected: None,
+            node_proxy: None,
+            waypoint: None,
         },
         Node {
             id: entry.binary.into(),
@@ -244,8 +265,12 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: i.sidecars.get(entry.binary).cloned(),
             instances: instances(entry.binary),
             ejected: ejected(entry.binary),
+            node_proxy: None,
+            waypoint: None,
         },
-        Node {
+    ];
+    if i.ambient.is_none() {
+        nodes.push(Node {
             id: GATEWAY_MESH.into(),
             label: "gateway".into(),
             detail: "Envoy (mesh)".into(),
@@ -254,8 +279,10 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             sidecar: None,
             instances: None,
             ejected: None,
-        },
-    ];
+            node_proxy: None,
+            waypoint: None,
+        });
+    }
     let mut edges = vec![
         // The client's requests are those the gateway routes to the entry workload (its
         // listener also counts the entry's calls back through it: see `gateway_total`).
@@ -269,30 +296,43 @@ pub(super) fn build(i: Inputs<'_>) -> View {
             to: entry.binary.into(),
             figures: host_figures(i.window, entry.binary),
         },
-        Edge {
+    ];
+    match i.ambient {
+        // The entry's calls go through node proxies and waypoints, not the gateway.
+        Some(a) => draw_ambient(a, entry, &scorers, &mut nodes, &mut edges),
+        None => edges.push(Edge {
             from: entry.binary.into(),
             to: GATEWAY_MESH.into(),
             figures: i.window.sum(|cluster| {
                 cluster_host(cluster).is_some_and(|(h, _)| scorers.iter().any(|w| w.binary == h))
             }),
-        },
-    ];
+        }),
+    }
     let mut versions = Vec::new();
     for w in &scorers {
         let version = w.labels.get("version").cloned().unwrap_or_default();
-        let figures = host_figures(i.window, w.binary);
+        // Each version's figures where its calls are routed: the gateway, or the waypoints.
+        let figures = match i.ambient {
+            Some(a) => a.figures(None, w.binary),
+            None => host_figures(i.window, w.binary),
+        };
         nodes.push(Node {
             id: w.binary.into(),
             label: w.binary.into(),
             detail: format!("{version} · :{}", w.port),
-            column: 4,
+            column: if i.ambient.is_some() { SCORERS } else { 4 },
             ready: Some(ready(w.binary)),
             sidecar: i.sidecars.get(w.binary).cloned(),
             instances: instances(w.binary),
             ejected: ejected(w.binary),
+            node_proxy: None,
+            waypoint: None,
         });
         edges.push(Edge {
-            from: GATEWAY_MESH.into(),
+            from: match i.ambient {
+                Some(a) => into_scorer(a, w),
+                None => GATEWAY_MESH.into(),
+            },
             to: w.binary.into(),
             figures,
         });
@@ -307,7 +347,12 @@ pub(super) fn build(i: Inputs<'_>) -> View {
     }
     let routes = i
         .mesh
-        .map(|m| m.routes.iter().map(|r| route_view(i.window, r)).collect())
+        .map(|m| {
+            m.routes
+                .iter()
+                .map(|r| route_view(i.window, i.ambient.as_ref(), r))
+                .collect()
+        })
         .unwrap_or_default();
     View {
         updated_ms: i.now_ms,
@@ -330,14 +375,119 @@ pub(super) fn build(i: Inputs<'_>) -> View {
     }
 }
 
-fn route_view(window: &Window, r: &WeightedRoute) -> RouteView {
+/// Columns of the ambient graph, left to right.
+const NODE_PROXY_OUT: u8 = 3;
+const WAYPOINT: u8 = 4;
+const NODE_PROXY_IN: u8 = 5;
+const SCORERS: u8 = 6;
+
+/// A node proxy's box on workload `w`'s `side`, named after its node(s).
+fn node_proxy_node(a: Ambient<'_>, w: &Workload, side: &'static str, column: u8) -> Node {
+    let view = a.node_proxy(w, side);
+    Node {
+        id: node_proxy_id(w.binary),
+        label: if view.nodes.is_empty() {
+            "node proxy".into()
+        } else {
+            view.nodes.join(", ")
+        },
+        // Short: the box is as wide as the gateway's.
+        detail: match side {
+            "outbound" => "node proxy · out".into(),
+            _ => "node proxy · in".into(),
+        },
+        column,
+        ready: Some(view.ready),
+        sidecar: None,
+        instances: None,
+        ejected: None,
+        node_proxy: Some(view),
+        waypoint: None,
+    }
+}
+
+/// Ambient mode: what lies between the entry workload and the scorers: the entry's node
+/// proxy, each waypoint, each scorer's node proxy, and the edges up to the scorers' node
+/// proxies (the scorers and their last edge are drawn as in the sidecar graph, from
+/// [`into_scorer`]). The entry's edges carry every scorer's figures at the waypoints, the
+/// waypoint's edges each scorer's own.
+fn draw_ambient(
+    a: Ambient<'_>,
+    entry: &Workload,
+    scorers: &[&Workload],
+    nodes: &mut Vec<Node>,
+    edges: &mut Vec<Edge>,
+) {
+    let hosts: Vec<&str> = scorers.iter().map(|w| w.binary).collect();
+    let from = if a.is_ambient(entry.name) {
+        nodes.push(node_proxy_node(a, entry, "outbound", NODE_PROXY_OUT));
+        edges.push(Edge {
+            from: entry.binary.into(),
+            to: node_proxy_id(entry.binary),
+            figures: a.figures_of(None, &hosts),
+        });
+        node_proxy_id(entry.binary)
+    } else {
+        entry.binary.to_string()
+    };
+    for (name, view, up) in a.waypoints() {
+        nodes.push(Node {
+            id: waypoint_id(name),
+            label: name.into(),
+            detail: "Envoy (waypoint)".into(),
+            column: WAYPOINT,
+            ready: Some(up),
+            sidecar: None,
+            instances: None,
+            ejected: None,
+            node_proxy: None,
+            waypoint: Some(view),
+        });
+        edges.push(Edge {
+            from: from.clone(),
+            to: waypoint_id(name),
+            figures: a.figures_of(Some(name), &hosts),
+        });
+    }
+    for s in scorers.iter().filter(|s| a.is_ambient(s.name)) {
+        nodes.push(node_proxy_node(a, s, "inbound", NODE_PROXY_IN));
+        for (name, _, _) in a.waypoints() {
+            edges.push(Edge {
+                from: waypoint_id(name),
+                to: node_proxy_id(s.binary),
+                figures: a.figures(Some(name), s.binary),
+            });
+        }
+    }
+}
+
+/// Where the edge to scorer `s` starts in ambient mode: its node proxy, or (a scorer out of
+/// the ambient data plane) the first waypoint.
+fn into_scorer(a: Ambient<'_>, s: &Workload) -> String {
+    match a.waypoints().next() {
+        Some((name, _, _)) if !a.is_ambient(s.name) => waypoint_id(name),
+        _ => node_proxy_id(s.binary),
+    }
+}
+
+/// A weighted route with the figures observed per destination: the gateway's clusters, or for
+/// an HTTPRoute a waypoint applies (ambient mode) the waypoints' clusters.
+fn route_view(window: &Window, ambient: Option<&Ambient<'_>>, r: &WeightedRoute) -> RouteView {
+    let at_waypoint = matches!(&r.kind, crate::weights::RouteKind::HttpRoute { services } if !services.is_empty());
     let figures: Vec<Figures> = r
         .destinations
         .iter()
-        .map(|d| host_figures(window, &d.host))
+        .map(|d| match ambient.filter(|_| at_waypoint) {
+            Some(a) => a.figures(None, &d.host),
+            None => host_figures(window, &d.host),
+        })
         .collect();
     let total: u64 = figures.iter().map(|f| f.requests).sum();
     RouteView {
+        kind: match r.kind {
+            crate::weights::RouteKind::VirtualService => "VirtualService",
+            crate::weights::RouteKind::HttpRoute { .. } => "HTTPRoute",
+        },
         virtual_service: r.route.virtual_service.clone(),
         route: r.route.route.clone(),
         overridden: r.overridden,

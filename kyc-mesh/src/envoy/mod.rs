@@ -8,6 +8,7 @@
 pub(crate) mod bootstrap;
 pub(crate) mod cluster;
 pub(crate) mod config_source;
+pub(crate) mod hbone;
 pub(crate) mod health;
 pub(crate) mod jwt_authn;
 pub(crate) mod limits;

@@ -74,6 +74,12 @@ pub(crate) enum Principal {
     /// `request.auth.*`). Written as `sourced_metadata` (dynamic): istiod still writes the
     /// older `metadata` field, which Envoy 1.40 warns is deprecated on every load.
     Metadata(MetadataMatcher),
+    /// A string in the connection's filter state: a waypoint's peer identity, carried from
+    /// its HBONE listener into the internal listener (`io.istio.peer_principal`).
+    FilterState {
+        key: &'static str,
+        matcher: StringMatcher,
+    },
 }
 
 #[derive(Serialize)]
@@ -94,6 +100,12 @@ struct PathMatcher<'a> {
 #[derive(Serialize)]
 struct Sourced<'a> {
     metadata_matcher: &'a MetadataMatcher,
+}
+
+#[derive(Serialize)]
+struct FilterStateMatcher<'a> {
+    key: &'a str,
+    string_match: &'a StringMatcher,
 }
 
 #[derive(Serialize)]
@@ -131,6 +143,13 @@ impl Serialize for Principal {
             Principal::Metadata(metadata_matcher) => {
                 m.serialize_entry("sourced_metadata", &Sourced { metadata_matcher })?
             }
+            Principal::FilterState { key, matcher } => m.serialize_entry(
+                "filter_state",
+                &FilterStateMatcher {
+                    key,
+                    string_match: matcher,
+                },
+            )?,
         }
         m.end()
     }

@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 use super::listener::{HttpConnectionManager, Listener};
 
+/// The HTTP connection manager's filter name.
+const HCM: &str = "envoy.filters.network.http_connection_manager";
 /// The static cluster Envoy's tracer sends spans through.
 pub(crate) const COLLECTOR_CLUSTER: &str = "opentelemetry_collector";
 /// What the gateway's spans are attributed to (a sidecar's: its node cluster, `<workload>.<ns>`,
@@ -27,6 +29,8 @@ pub(crate) const ACCESS_LOG_NAME: &str = "kyc-mesh-access";
 pub(crate) const HOP_GATEWAY: &str = "gateway";
 pub(crate) const HOP_SIDECAR_INBOUND: &str = "sidecar-inbound";
 pub(crate) const HOP_SIDECAR_OUTBOUND: &str = "sidecar-outbound";
+/// Ambient mode: a waypoint's L7 listeners (one span per request, as Istio's waypoint makes).
+pub(crate) const HOP_WAYPOINT: &str = "waypoint";
 /// How often Envoy's tracer sends its spans to `up`'s receiver (Envoy's default: 5 s): the
 /// dashboard shows a request's trace within about a second.
 const FLUSH_INTERVAL_MS: u64 = 500;
@@ -173,9 +177,15 @@ impl Telemetry {
             .collector
             .as_ref()
             .map(|c| c.tracing(service_name, hop));
-        hcm.access_log = Vec::new();
+        hcm.access_log = self.access_logs();
+    }
+
+    /// The access loggers of every HTTP connection manager: stdout (`up --access-log`), and
+    /// `up`'s receiver.
+    fn access_logs(&self) -> Vec<Value> {
+        let mut logs = Vec::new();
         if self.access_log {
-            hcm.access_log.push(json!({"name": "envoy.access_loggers.stdout", "typed_config": {
+            logs.push(json!({"name": "envoy.access_loggers.stdout", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
                 "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}));
         }
@@ -185,7 +195,7 @@ impl Telemetry {
             let not_probes = json!({"header_filter": {"header": {"name": ":path",
                 "string_match": {"safe_regex": {"regex": "^/(readyz|healthz)([?#].*)?$"}},
                 "invert_match": true}}});
-            hcm.access_log.push(json!({"name": "envoy.access_loggers.open_telemetry", "filter": not_probes, "typed_config": {
+            logs.push(json!({"name": "envoy.access_loggers.open_telemetry", "filter": not_probes, "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
                 "common_config": {
                     "log_name": ACCESS_LOG_NAME,
@@ -197,6 +207,56 @@ impl Telemetry {
                 "attributes": {"values": [
                     {"key": "upstream_cluster", "value": {"string_value": "%UPSTREAM_CLUSTER%"}}]}}}));
         }
+        logs
+    }
+
+    /// A waypoint's static bootstrap (JSON, `envoy::hbone`), as `up` builds it in ambient
+    /// mode: tracing and access log on each internal HTTP listener (where the L7 routes apply:
+    /// one span per request, hop [`HOP_WAYPOINT`], and one per upstream attempt, attributed
+    /// to the waypoint's node cluster `<name>.<namespace>`, as Istio names it), none on the
+    /// HBONE listener (a span per tunnel is no request's); the collector's and the receiver's
+    /// clusters beside its own; the tracer's flush. Nothing when telemetry is off.
+    pub(crate) fn decorate_waypoint(&self, mut bootstrap: Value, name: &str, ns: &str) -> Value {
+        let service_name = format!("{name}.{ns}");
+        let tracing = self
+            .collector
+            .as_ref()
+            .map(|c| c.tracing(&service_name, HOP_WAYPOINT));
+        let logs = self.access_logs();
+        if tracing.is_none() && logs.is_empty() {
+            return bootstrap;
+        }
+        let resources = &mut bootstrap["static_resources"];
+        let internal = resources["listeners"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .filter(|l| l.get("internal_listener").is_some());
+        for listener in internal {
+            let chains = listener["filter_chains"]
+                .as_array_mut()
+                .into_iter()
+                .flatten();
+            for filter in chains.flat_map(|c| c["filters"].as_array_mut().into_iter().flatten()) {
+                if filter["name"] != HCM {
+                    continue;
+                }
+                let hcm = &mut filter["typed_config"];
+                if let Some(t) = &tracing {
+                    hcm["tracing"] = t.clone();
+                }
+                if !logs.is_empty() {
+                    hcm["access_log"] = Value::Array(logs.clone());
+                }
+            }
+        }
+        if let Some(clusters) = resources["clusters"].as_array_mut() {
+            clusters.extend(self.static_clusters());
+        }
+        if let Some(runtime) = self.runtime() {
+            bootstrap["layered_runtime"] = runtime;
+        }
+        bootstrap
     }
 
     /// Tracing and access log on every HTTP connection manager of `listener`; spans are
@@ -285,6 +345,56 @@ mod tests {
             Collector::from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")]))
                 .is_some_and(|r| r.is_err())
         );
+    }
+
+    #[test]
+    fn a_waypoint_traces_each_request_on_its_l7_listeners_not_its_tunnels() {
+        use crate::envoy::hbone;
+        let files = hbone::TlsFiles {
+            chain: "c.pem".into(),
+            key: "k.pem".into(),
+            root: "r.pem".into(),
+        };
+        let vip = "inbound-vip|8080|http|kyc-credit-check-basic.default.svc.cluster.local";
+        let bootstrap = json!({"static_resources": {
+            "listeners": [
+                hbone::terminating_listener(15008, &files, &[(vec!["x:8080".into()], vip.into())], "peer"),
+                hbone::internal_http_listener(vip, std::path::Path::new("/rds"), None, None),
+                hbone::originating_listener(),
+            ],
+            "clusters": [hbone::internal_cluster(vip)],
+        }});
+        // Telemetry off: the bootstrap as it was.
+        let off = Telemetry::default().decorate_waypoint(bootstrap.clone(), "waypoint", "default");
+        assert_eq!(off, bootstrap);
+        let on = Telemetry {
+            collector: Some(Collector::local(4318)),
+            access_log: false,
+            log_receiver: Some(4317),
+        };
+        let b = on.decorate_waypoint(bootstrap, "waypoint", "default");
+        let hcm = |i: usize| {
+            &b["static_resources"]["listeners"][i]["filter_chains"][0]["filters"][0]["typed_config"]
+        };
+        let tracing = &hcm(1)["tracing"];
+        assert_eq!(tracing["custom_tags"][0]["literal"]["value"], HOP_WAYPOINT);
+        assert_eq!(
+            tracing["provider"]["typed_config"]["service_name"],
+            "waypoint.default"
+        );
+        assert_eq!(tracing["spawn_upstream_span"], true);
+        assert_eq!(hcm(1)["access_log"].as_array().map(Vec::len), Some(1));
+        // The HBONE listener (a span per tunnel) and the tunnel's originator: none.
+        assert!(hcm(0).get("tracing").is_none());
+        assert!(hcm(2).get("tracing").is_none());
+        let clusters: Vec<&str> = b["static_resources"]["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(clusters, [vip, COLLECTOR_CLUSTER, LOG_RECEIVER_CLUSTER]);
+        assert!(b["layered_runtime"].is_object());
     }
 
     #[test]

@@ -66,10 +66,23 @@ impl Spec for AuthorizationPolicySpec {
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct AuthorizationPolicySpec {
     pub(crate) selector: Option<WorkloadSelector>,
+    /// Ambient mode: the Service or waypoint Gateway whose waypoint enforces the policy
+    /// (instead of a selector's workloads).
+    pub(crate) target_refs: Vec<PolicyTargetRef>,
     pub(crate) action: Action,
     /// CUSTOM's external authorizer: refused (see `translate::security`).
     pub(crate) provider: Option<serde_norway::Value>,
     pub(crate) rules: Vec<Rule>,
+}
+
+/// A policy's `targetRefs` entry (Gateway API's PolicyTargetReference).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PolicyTargetRef {
+    #[serde(default)]
+    pub(crate) group: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -208,6 +208,12 @@ pub(crate) fn spawn(
     })
 }
 
+/// SIGHUP to child `pid` (a node proxy reads its configuration again). Its process group, as
+/// for SIGTERM: only the child itself is in it.
+pub(crate) fn hang_up(pid: u32) {
+    signal_group(Some(pid), libc::SIGHUP);
+}
+
 /// kill(2) the process group of a child we have not reaped yet.
 fn signal_group(pid: Option<u32>, sig: i32) {
     if let Some(pid) = pid {

@@ -6,9 +6,17 @@
 //!   ─▶ scorer's sidecar (inbound) ─▶ scorer
 //! ```
 //!
+//! In ambient mode (docs/ambient.md) the node proxies add no span (they carry bytes, as
+//! ztunnel does) and the waypoint adds one per request where its L7 routes apply:
+//!
+//! ```text
+//! ingress gateway ─▶ aggregator ─▶ its call ─▶ waypoint (the weighted split) ─▶ scorer
+//! ```
+//!
 //! Told from the span's service name (the gateway's `istio-ingressgateway`, a sidecar's node
 //! cluster `<workload>.<namespace>`, a service's own name), its kind, and the `kyc.hop` tag
-//! `up` gives each Envoy listener (`gateway`, `sidecar-inbound`, `sidecar-outbound`); the
+//! `up` gives each Envoy listener (`gateway`, `sidecar-inbound`, `sidecar-outbound`,
+//! `waypoint`: its node cluster `<waypoint>.<namespace>` names it); the
 //! gateway's two roles by where it sent the request (the entry workload: ingress; a scorer:
 //! the mesh route). An Envoy's upstream span (one per attempt, retries included) is the
 //! `attempt` of its hop.
@@ -18,7 +26,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::envoy::telemetry::{
-    HOP_GATEWAY, HOP_SIDECAR_INBOUND, HOP_SIDECAR_OUTBOUND, SERVICE_NAME,
+    HOP_GATEWAY, HOP_SIDECAR_INBOUND, HOP_SIDECAR_OUTBOUND, HOP_WAYPOINT, SERVICE_NAME,
 };
 
 use super::model::{Kind, Span};
@@ -62,6 +70,8 @@ pub(crate) enum Hop {
     MeshRoute,
     SidecarInbound(String),
     SidecarOutbound(String),
+    /// Ambient mode: a waypoint (by name) routing a call to a destination.
+    Waypoint(String),
     /// A service's server span.
     Service(String),
     /// A service's call out (the aggregator's client span).
@@ -92,6 +102,10 @@ impl Hop {
                 None => Hop::MeshRoute,
             };
         }
+        if tag == Some(HOP_WAYPOINT) {
+            let name = span.service.split('.').next().unwrap_or_default();
+            return Hop::Waypoint(name.to_string());
+        }
         // A sidecar's node cluster: `<workload>.<namespace>`.
         if let Some((workload, _ns)) = span.service.split_once('.') {
             if let Some(w) = names.workload(workload) {
@@ -118,7 +132,11 @@ impl Hop {
     pub(crate) fn is_proxy(&self) -> bool {
         matches!(
             self,
-            Hop::Ingress | Hop::MeshRoute | Hop::SidecarInbound(_) | Hop::SidecarOutbound(_)
+            Hop::Ingress
+                | Hop::MeshRoute
+                | Hop::SidecarInbound(_)
+                | Hop::SidecarOutbound(_)
+                | Hop::Waypoint(_)
         )
     }
 
@@ -144,6 +162,8 @@ impl Hop {
             Hop::MeshRoute => "gateway · mesh route".to_string(),
             Hop::SidecarInbound(w) => format!("{w}'s sidecar · inbound"),
             Hop::SidecarOutbound(w) => format!("{w}'s sidecar · outbound"),
+            Hop::Waypoint(w) if w == HOP_WAYPOINT => "waypoint · L7 route".to_string(),
+            Hop::Waypoint(w) => format!("waypoint {w} · L7 route"),
             Hop::Service(w) => format!("{w}{}", version(w)),
             Hop::Call(w) => format!("{w} · call"),
             Hop::Other => span.service.clone(),
@@ -244,6 +264,15 @@ mod tests {
                 Hop::Call("kyc-aggregator-mgt".into()),
             ),
             (span("someone-else", Kind::Server, &[], false), Hop::Other),
+            (
+                span(
+                    "waypoint.default",
+                    Kind::Server,
+                    &[("kyc.hop", HOP_WAYPOINT)],
+                    true,
+                ),
+                Hop::Waypoint("waypoint".into()),
+            ),
         ];
         for (s, want) in cases {
             assert_eq!(Hop::of(&s, &n), want, "{s:?}");
@@ -257,6 +286,26 @@ mod tests {
         assert_eq!(
             Hop::of(&attempt, &n).label(&attempt, &n),
             "gateway · mesh route → kyc-credit-check-advanced v2 (attempt)"
+        );
+        let waypoint = span(
+            "waypoint.default",
+            Kind::Server,
+            &[("kyc.hop", HOP_WAYPOINT)],
+            true,
+        );
+        assert_eq!(
+            Hop::of(&waypoint, &n).label(&waypoint, &n),
+            "waypoint · L7 route"
+        );
+        let attempt = span(
+            "waypoint.default",
+            Kind::Client,
+            &[("kyc.hop", HOP_WAYPOINT), ("upstream_cluster", &adv)],
+            true,
+        );
+        assert_eq!(
+            Hop::of(&attempt, &n).label(&attempt, &n),
+            "waypoint · L7 route → kyc-credit-check-advanced v2 (attempt)"
         );
         let scorer = span("kyc-credit-check-advanced", Kind::Server, &[], true);
         assert_eq!(

@@ -19,6 +19,28 @@ use super::store::Trace;
 pub(crate) const CLIENT: &str = "client";
 pub(crate) const GATEWAY: &str = "gateway";
 pub(crate) const GATEWAY_MESH: &str = "gateway-mesh";
+/// Ambient mode: the node proxy drawn on a workload's side (`node-proxy:<workload>`), and a
+/// waypoint (`waypoint:<name>`).
+const NODE_PROXY: &str = "node-proxy:";
+const WAYPOINT: &str = "waypoint:";
+
+/// The workload of a node proxy's id.
+fn node_proxy(id: &str) -> Option<&str> {
+    id.strip_prefix(NODE_PROXY)
+}
+
+/// The name of a waypoint's id.
+fn waypoint(id: &str) -> Option<&str> {
+    id.strip_prefix(WAYPOINT)
+}
+
+pub(crate) fn node_proxy_id(workload: &str) -> String {
+    format!("{NODE_PROXY}{workload}")
+}
+
+pub(crate) fn waypoint_id(name: &str) -> String {
+    format!("{WAYPOINT}{name}")
+}
 
 /// The most summaries one answer holds.
 pub(crate) const MAX_LIMIT: usize = 500;
@@ -228,6 +250,36 @@ fn on_edge<'a>(
             }
             (GATEWAY_MESH, Hop::MeshRoute) if upstream_workload(s) == Some(to) => Some(timing),
             (GATEWAY_MESH, Hop::SidecarInbound(w) | Hop::Service(w)) if w == to => Some(false),
+            // Ambient mode: entry → its node proxy → waypoint → a scorer's node proxy → scorer.
+            // The node proxies add no span: the edge to one is timed by the span it leads to.
+            (from, Hop::Call(w))
+                if from == names.entry
+                    && *w == names.entry
+                    && (node_proxy(to) == Some(w) || waypoint(to).is_some()) =>
+            {
+                Some(timing)
+            }
+            (from, Hop::Waypoint(_))
+                if from == names.entry && node_proxy(to) == Some(&names.entry) =>
+            {
+                Some(false)
+            }
+            (from, Hop::Waypoint(w))
+                if (from == names.entry || node_proxy(from).is_some())
+                    && waypoint(to) == Some(w) =>
+            {
+                Some(timing)
+            }
+            (from, Hop::Waypoint(w))
+                if waypoint(from) == Some(w)
+                    && node_proxy(to).is_some_and(|t| upstream_workload(s) == Some(t)) =>
+            {
+                Some(timing)
+            }
+            (from, Hop::Service(w)) if waypoint(from).is_some() && node_proxy(to) == Some(w) => {
+                Some(false)
+            }
+            (from, Hop::Service(w)) if node_proxy(from) == Some(w) && to == w => Some(timing),
             _ => None,
         };
         on.map(|timing| (s, timing))

@@ -312,3 +312,113 @@ fn the_waterfall_is_depth_first_with_every_hop_labelled_and_its_access_log() {
     assert_eq!(json["spans"][0]["hop"]["kind"], "ingress");
     assert_eq!(json["spans"][7]["hop"]["workload"], ADVANCED);
 }
+
+/// The path in ambient mode: gateway → aggregator → its call → waypoint (server, then its
+/// attempt) → scorer; the node proxies add no span.
+fn ambient_chain(trace: u8, scorer: &str, scorer_ms: u64, status: u16) -> Trace {
+    let agg = cluster("kyc-aggregator-mgt", "");
+    let to = cluster(scorer, "");
+    let waypoint = "waypoint.default";
+    B::new(trace)
+        .span(
+            1,
+            None,
+            SERVICE_NAME,
+            Kind::Server,
+            0,
+            scorer_ms + 10,
+            200,
+            &[("upstream_cluster", &agg), ("kyc.hop", "gateway")],
+        )
+        .span(
+            2,
+            Some(1),
+            "kyc-aggregator-mgt",
+            Kind::Server,
+            1,
+            scorer_ms + 8,
+            200,
+            &[],
+        )
+        .span(
+            3,
+            Some(2),
+            "kyc-aggregator-mgt",
+            Kind::Client,
+            2,
+            scorer_ms + 6,
+            status,
+            &[],
+        )
+        .span(
+            4,
+            Some(3),
+            waypoint,
+            Kind::Server,
+            3,
+            scorer_ms + 4,
+            status,
+            &[("upstream_cluster", &to), ("kyc.hop", "waypoint")],
+        )
+        .span(
+            5,
+            Some(4),
+            waypoint,
+            Kind::Client,
+            3,
+            scorer_ms + 3,
+            status,
+            &[("upstream_cluster", &to), ("kyc.hop", "waypoint")],
+        )
+        .span(6, Some(5), scorer, Kind::Server, 4, scorer_ms, status, &[])
+        .trace()
+}
+
+#[test]
+fn the_ambient_graphs_edges_find_their_traces() {
+    let traces = [
+        ambient_chain(1, BASIC, 5, 200),
+        ambient_chain(2, ADVANCED, 300, 200),
+        ambient_chain(3, ADVANCED, 20, 503),
+    ];
+    let n = names();
+    let ids = |q: &str| -> Vec<u8> {
+        let f = Filter::from_query(Some(q)).expect(q);
+        list(traces.iter(), &n, &f)
+            .traces
+            .iter()
+            .map(|s| s.trace_id.0[0])
+            .collect()
+    };
+    // The waypoint's edge to advanced's node proxy: its attempts to advanced.
+    assert_eq!(
+        ids("from=waypoint:waypoint&to=node-proxy:kyc-credit-check-advanced&sort=slowest"),
+        [2, 3]
+    );
+    assert_eq!(
+        ids("from=waypoint:waypoint&to=node-proxy:kyc-credit-check-advanced&errors=true"),
+        [3]
+    );
+    assert_eq!(
+        ids("from=node-proxy:kyc-credit-check-basic&to=kyc-credit-check-basic"),
+        [1]
+    );
+    // The aggregator's calls, to its node proxy and on to the waypoint.
+    assert_eq!(
+        ids("from=kyc-aggregator-mgt&to=node-proxy:kyc-aggregator-mgt&errors=true"),
+        [3]
+    );
+    assert_eq!(
+        ids("from=node-proxy:kyc-aggregator-mgt&to=waypoint:waypoint&sort=slowest"),
+        [2, 3, 1]
+    );
+    let edge = list(
+        traces.iter(),
+        &n,
+        &Filter::from_query(Some(
+            "from=node-proxy:kyc-aggregator-mgt&to=waypoint:waypoint&sort=slowest",
+        ))
+        .expect("filter"),
+    );
+    assert_eq!(edge.traces[0].edge_ms, Some(304.0));
+}

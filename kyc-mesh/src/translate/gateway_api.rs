@@ -32,7 +32,7 @@ use super::{Ctx, Untranslatable};
 const MAX_WEIGHT: u32 = 1_000_000;
 
 /// Gateway API precedence of one match; smaller sorts first.
-type Rank = (
+pub(super) type Rank = (
     Reverse<u8>,
     Reverse<usize>,
     Reverse<bool>,
@@ -73,69 +73,20 @@ impl Ctx<'_> {
     pub(super) fn gateway_api_hosts(&mut self) -> Vec<(String, Vec<Route>)> {
         let mut by_host: Vec<(String, Vec<(Rank, Route)>)> = Vec::new();
         for (o, hr) in self.registry.http_routes.clone() {
-            let ns = namespace_of(&hr.metadata.namespace);
             let hosts = self.attached_hosts(o, hr);
             if hosts.is_empty() {
                 continue;
             }
-            let route_key = format!("{ns}/{}", hr.metadata.name);
-            for (ri, rule) in hr.spec.rules.iter().enumerate() {
-                let field = format!("spec.rules[{ri}]");
-                let converted = match convert_rule(rule, ns) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.findings
-                            .push(Severity::Error, o, format!("{field}{e}"));
-                        continue;
-                    }
-                };
-                // A backend `analyze` found missing (IST0101) is not reported twice.
-                if !self.backends_resolve(&converted, ns) {
-                    continue;
-                }
-                let default_match = [gateway_api::RouteMatch::default()];
-                let matches = if rule.matches.is_empty() {
-                    &default_match[..]
-                } else {
-                    &rule.matches[..]
-                };
-                let label = rule.name.clone().unwrap_or_else(|| ri.to_string());
-                for (mi, m) in matches.iter().enumerate() {
-                    let http_match = match convert_match(m) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            self.findings.push(
-                                Severity::Error,
-                                o,
-                                format!("{field}.matches[{mi}]{e}"),
-                            );
-                            continue;
+            for (r, route) in self.rule_routes(o, hr) {
+                for h in &hosts {
+                    let i = match by_host.iter().position(|(host, _)| host == h) {
+                        Some(i) => i,
+                        None => {
+                            by_host.push((h.clone(), Vec::new()));
+                            by_host.len() - 1
                         }
                     };
-                    let one = HttpRoute {
-                        matches: vec![http_match],
-                        ..converted.clone()
-                    };
-                    let source = RouteSource {
-                        namespace: ns,
-                        name: format!("{ns}.{}.{label}", hr.metadata.name),
-                        field: field.clone(),
-                        semantics: Semantics::GatewayApi,
-                    };
-                    let routes = self.translate_route(o, &source, &one, &BTreeSet::new());
-                    let r = rank(m, &route_key, ri, mi);
-                    for h in &hosts {
-                        let i = match by_host.iter().position(|(host, _)| host == h) {
-                            Some(i) => i,
-                            None => {
-                                by_host.push((h.clone(), Vec::new()));
-                                by_host.len() - 1
-                            }
-                        };
-                        by_host[i]
-                            .1
-                            .extend(routes.iter().map(|route| (r.clone(), route.clone())));
-                    }
+                    by_host[i].1.push((r.clone(), route.clone()));
                 }
             }
         }
@@ -146,6 +97,60 @@ impl Ctx<'_> {
                 (h, routes.into_iter().map(|(_, r)| r).collect())
             })
             .collect()
+    }
+
+    /// One HTTPRoute's routes, each with its Gateway API precedence: every rule × match
+    /// converted and translated (a rule that does not convert is a finding naming it).
+    pub(super) fn rule_routes(&mut self, o: &Loaded, hr: &ApiRoute) -> Vec<(Rank, Route)> {
+        let ns = namespace_of(&hr.metadata.namespace);
+        let route_key = format!("{ns}/{}", hr.metadata.name);
+        let mut out = Vec::new();
+        for (ri, rule) in hr.spec.rules.iter().enumerate() {
+            let field = format!("spec.rules[{ri}]");
+            let converted = match convert_rule(rule, ns) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.findings
+                        .push(Severity::Error, o, format!("{field}{e}"));
+                    continue;
+                }
+            };
+            // A backend `analyze` found missing (IST0101) is not reported twice.
+            if !self.backends_resolve(&converted, ns) {
+                continue;
+            }
+            let default_match = [gateway_api::RouteMatch::default()];
+            let matches = if rule.matches.is_empty() {
+                &default_match[..]
+            } else {
+                &rule.matches[..]
+            };
+            let label = rule.name.clone().unwrap_or_else(|| ri.to_string());
+            for (mi, m) in matches.iter().enumerate() {
+                let http_match = match convert_match(m) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        self.findings
+                            .push(Severity::Error, o, format!("{field}.matches[{mi}]{e}"));
+                        continue;
+                    }
+                };
+                let one = HttpRoute {
+                    matches: vec![http_match],
+                    ..converted.clone()
+                };
+                let source = RouteSource {
+                    namespace: ns,
+                    name: format!("{ns}.{}.{label}", hr.metadata.name),
+                    field: field.clone(),
+                    semantics: Semantics::GatewayApi,
+                };
+                let routes = self.translate_route(o, &source, &one, &BTreeSet::new());
+                let r = rank(m, &route_key, ri, mi);
+                out.extend(routes.into_iter().map(|route| (r.clone(), route)));
+            }
+        }
+        out
     }
 
     /// Whether every backend of a converted rule is a Service port of networking/.

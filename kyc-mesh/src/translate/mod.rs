@@ -14,9 +14,14 @@
 
 mod cluster;
 mod gateway_api;
+mod node_policy;
 mod route;
 mod security;
 mod sidecar;
+mod waypoint;
+
+pub(crate) use node_policy::NodePolicies;
+pub(crate) use waypoint::{Waypoint, PEER_PRINCIPAL};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,6 +141,10 @@ impl ProxyConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Translation {
     pub(crate) proxies: BTreeMap<ProxyId, ProxyConfig>,
+    /// The waypoints (ambient mode) and the Services they serve.
+    pub(crate) waypoints: Vec<Waypoint>,
+    /// The node proxy's L4 policies of the ambient workloads.
+    pub(crate) node_policies: NodePolicies,
     pub(crate) findings: Findings,
 }
 
@@ -211,13 +220,33 @@ pub(crate) fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPl
     ctx.sds = gateway_identity.as_ref().map(|i| i.sds.clone());
     ctx.check_security();
     if plan.sidecars.is_empty() {
-        // As in a namespace without injection: the policies have no proxy to enforce them.
+        // As in a namespace without injection: the policies have no proxy to enforce them
+        // (an AuthorizationPolicy of ambient mode has: the node proxy or the waypoint).
+        let injected = crate::injection::injected_workloads(objects, &ctx.topology);
+        let ambient = crate::ambient::ambient_workloads(objects, &ctx.topology, &injected);
+        let enforced_in_ambient = |ap: &crate::istio::AuthorizationPolicy| {
+            !ap.spec.target_refs.is_empty()
+                || ctx.topology.workloads.iter().any(|w| {
+                    ambient.contains(w.name)
+                        && ap
+                            .spec
+                            .selector
+                            .as_ref()
+                            .is_none_or(|s| w.selected_by(&s.match_labels))
+                })
+        };
         let policies: Vec<&Loaded> = ctx
             .registry
             .peer_authentications
             .iter()
             .map(|(o, _)| *o)
-            .chain(ctx.registry.authorization_policies.iter().map(|(o, _)| *o))
+            .chain(
+                ctx.registry
+                    .authorization_policies
+                    .iter()
+                    .filter(|(_, ap)| !enforced_in_ambient(ap))
+                    .map(|(o, _)| *o),
+            )
             .collect();
         for o in policies {
             let note = "no sidecars in this mesh (edge only): nothing enforces this policy";
@@ -255,8 +284,18 @@ pub(crate) fn translate_mesh(objects: &[Loaded], ports: &Ports, plan: &SidecarPl
             proxies.insert(ProxyId::Sidecar(name), proxy);
         }
     }
+    // Waypoints reach their endpoints over HBONE (their own certificate), not a sidecar's mTLS.
+    ctx.sds = None;
+    ctx.clusters.clear();
+    ctx.check_target_refs(objects);
+    let waypoints = ctx.waypoints(objects);
+    let injected = crate::injection::injected_workloads(objects, &ctx.topology);
+    let ambient = crate::ambient::ambient_workloads(objects, &ctx.topology, &injected);
+    let node_policies = ctx.node_policies(&ambient);
     Translation {
         proxies,
+        waypoints,
+        node_policies,
         findings: ctx.findings,
     }
 }

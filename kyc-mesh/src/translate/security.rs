@@ -40,7 +40,7 @@ use crate::topology::{Workload, CONTAINER_PORT};
 
 use super::Ctx;
 
-fn selects(selector: &Option<WorkloadSelector>, w: &Workload) -> bool {
+pub(super) fn selects(selector: &Option<WorkloadSelector>, w: &Workload) -> bool {
     selector
         .as_ref()
         .is_none_or(|s| w.selected_by(&s.match_labels))
@@ -59,7 +59,7 @@ fn istio_match(v: &str, exact_prefix: &str) -> StringMatcher {
     }
 }
 
-fn any_of<T>(items: Vec<T>, or: fn(Vec<T>) -> T) -> Option<T> {
+pub(super) fn any_of<T>(items: Vec<T>, or: fn(Vec<T>) -> T) -> Option<T> {
     match items.len() {
         0 => None,
         1 => items.into_iter().next(),
@@ -67,7 +67,7 @@ fn any_of<T>(items: Vec<T>, or: fn(Vec<T>) -> T) -> Option<T> {
     }
 }
 
-fn all_of<T>(items: Vec<T>, and: fn(Vec<T>) -> T, any: T) -> T {
+pub(super) fn all_of<T>(items: Vec<T>, and: fn(Vec<T>) -> T, any: T) -> T {
     match items.len() {
         0 => any,
         1 => items.into_iter().next().unwrap_or(any),
@@ -87,7 +87,7 @@ fn namespace(ns: &str) -> Principal {
     Principal::Authenticated(StringMatcher::SafeRegex(RegexMatcher { regex }))
 }
 
-fn source(s: &Source) -> Principal {
+pub(super) fn source(s: &Source) -> Principal {
     let mut all = Vec::new();
     let list = |v: &[String], f: fn(&str) -> Principal| {
         any_of(v.iter().map(|x| f(x)).collect(), Principal::Or)
@@ -202,7 +202,7 @@ enum Matched {
     Principal(Principal),
 }
 
-fn method(m: &str) -> Permission {
+pub(super) fn method(m: &str) -> Permission {
     Permission::Header(HeaderMatcher {
         name: ":method".into(),
         string_match: StringMatcher::Exact(m.to_string()),
@@ -210,7 +210,7 @@ fn method(m: &str) -> Permission {
     })
 }
 
-fn path(p: &str) -> Permission {
+pub(super) fn path(p: &str) -> Permission {
     Permission::UrlPath(istio_match(p, ""))
 }
 
@@ -262,6 +262,9 @@ impl Ctx<'_> {
             let ns = namespace_of(&ap.metadata.namespace);
             if (ns != w.namespace && ns != ROOT_NAMESPACE) || !selects(&ap.spec.selector, w) {
                 continue;
+            }
+            if !ap.spec.target_refs.is_empty() {
+                continue; // a waypoint's (`waypoint.rs`), not a sidecar's
             }
             let target = match ap.spec.action {
                 Action::Allow => &mut allow,
@@ -579,6 +582,18 @@ impl Ctx<'_> {
             })
             .collect();
         known.push(SpiffeId::ingress_gateway().principal().to_string());
+        // Ambient mode's waypoints have an identity too (their Gateway's name).
+        known.extend(
+            self.registry
+                .api_gateways
+                .iter()
+                .filter(|(_, g)| crate::ambient::is_waypoint(g))
+                .map(|(_, g)| {
+                    SpiffeId::new(namespace_of(&g.metadata.namespace), &g.metadata.name)
+                        .principal()
+                        .to_string()
+                }),
+        );
         let mut namespaces: Vec<String> = self
             .topology
             .workloads

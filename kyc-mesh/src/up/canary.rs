@@ -24,9 +24,10 @@ use crate::token;
 use crate::traces::hop::MeshNames;
 use crate::traces::query::canary_links;
 use crate::traces::store::Store;
-use crate::weights::{WeightedDestination, WeightedRoute, Weights};
+use crate::weights::{RouteKind, WeightedDestination, WeightedRoute, Weights};
 
 use super::proxies::Proxies;
+use super::waypoints::LiveAmbient;
 
 /// The canary running (or finished: its status stays for `canary status`).
 struct RunningCanary {
@@ -160,6 +161,46 @@ fn cluster_of(proxies: &Proxies, d: &WeightedDestination) -> ClusterName {
         })
 }
 
+/// Where a canary on `route` reads its figures. An HTTPRoute rule whose parent is a Service a
+/// waypoint serves (ambient mode) is applied by that waypoint: its clusters, named as istiod
+/// names them. Anything else: the gateway's subset clusters (with sidecars too: the sidecars'
+/// inbound clusters do not know the subsets).
+fn metrics_for(
+    route: &WeightedRoute,
+    stable: &WeightedDestination,
+    canary: &WeightedDestination,
+    proxies: &Proxies,
+    ambient: Option<&LiveAmbient>,
+) -> Result<EnvoyMetrics, Outcome> {
+    if let (RouteKind::HttpRoute { services }, Some(ambient)) = (&route.kind, ambient) {
+        if let Some((admin, clusters)) = ambient.waypoint_of(services) {
+            let find = |d: &WeightedDestination| {
+                let prefix = format!("{}.", d.host);
+                clusters
+                    .iter()
+                    .find(|c| c.subset.is_empty() && c.fqdn.starts_with(&prefix))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Outcome::failed(format!("the waypoint has no cluster for {}", d.host))
+                    })
+            };
+            return Ok(EnvoyMetrics::new(
+                admin.clone(),
+                &find(stable)?,
+                &find(canary)?,
+            ));
+        }
+    }
+    let Some(gateway) = proxies.gateway() else {
+        return Err(Outcome::failed("the mesh runs no ingress gateway"));
+    };
+    Ok(EnvoyMetrics::new(
+        gateway.admin.clone(),
+        &cluster_of(proxies, stable),
+        &cluster_of(proxies, canary),
+    ))
+}
+
 impl Canary {
     pub(super) fn new(
         calls: Calls,
@@ -195,6 +236,7 @@ impl Canary {
         spec: CanarySpec,
         route: Option<&WeightedRoute>,
         proxies: &Proxies,
+        ambient: Option<&LiveAmbient>,
     ) -> Result<String, Outcome> {
         if let Some(s) = self.status().filter(|s| !s.phase.is_final()) {
             return Err(Outcome::refused(
@@ -211,7 +253,7 @@ impl Canary {
             return Err(FieldError::new(
                 "route",
                 format!(
-                    "no weighted http route {:?} in VirtualService {:?}",
+                    "no weighted http route {:?} in a VirtualService or HTTPRoute named {:?}",
                     r.route, r.virtual_service
                 ),
             )
@@ -227,16 +269,7 @@ impl Canary {
             )
             .into());
         };
-        // The canary reads the gateway's subset clusters (with sidecars too: the sidecars'
-        // inbound clusters do not know the subsets).
-        let Some(gateway) = proxies.gateway() else {
-            return Err(Outcome::failed("the mesh runs no ingress gateway"));
-        };
-        let metrics = EnvoyMetrics::new(
-            gateway.admin.clone(),
-            &cluster_of(proxies, stable),
-            &cluster_of(proxies, canary),
-        );
+        let metrics = metrics_for(found, stable, canary, proxies, ambient)?;
         let actuator = LocalActuator {
             calls: self.calls.clone(),
             route: r.clone(),

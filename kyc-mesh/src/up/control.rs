@@ -15,7 +15,8 @@ pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
     };
     match op {
         Op::RolloutRestart { service } => {
-            rollout::restart(mesh.fleet, mesh.proxies, &service).await
+            let ambient = mesh.live_ambient.as_mut();
+            rollout::restart(mesh.fleet, mesh.proxies, ambient, &service).await
         }
         Op::SetWeights { route, weights } => reconfigure::set_weights(mesh, &route, weights).await,
         Op::Chaos {
@@ -27,7 +28,10 @@ pub(super) async fn handle(mesh: &mut Mesh<'_>, op: Op) -> Outcome {
         Op::Use { scenario } => reconfigure::use_scenario(mesh, scenario).await,
         Op::CanaryStart(spec) => {
             let route = mesh.config.current().weighted_route(&spec.route()).cloned();
-            let started = mesh.canary.start(spec, route.as_ref(), mesh.proxies);
+            let ambient = mesh.live_ambient.as_ref();
+            let started = mesh
+                .canary
+                .start(spec, route.as_ref(), mesh.proxies, ambient);
             done(mesh, started)
         }
         Op::CanaryPromote => {

@@ -37,6 +37,8 @@ pub enum UpError {
         port: u16,
         timeout: Duration,
     },
+    #[error("ambient mode: {0}")]
+    Ambient(String),
     #[error("{name} runs but Envoy did not take it as an endpoint: {error}")]
     NotAnEndpoint { name: String, error: ApplyError },
     #[error("watching {}", .path.display())]
@@ -74,4 +76,8 @@ pub(crate) enum Stopped {
     Asked,
     /// An Envoy (the gateway or a sidecar) exited, so everything was stopped (exit 1).
     ProxyExited,
+    /// `kyc-mesh use` moved workloads between the sidecar and the ambient data plane: every
+    /// child was stopped to start again with the scenario of the state file (as pods restart
+    /// for it in the cluster).
+    Restart,
 }

@@ -72,6 +72,8 @@ impl Slot {
 struct Launch {
     bin_dir: PathBuf,
     gateway_port: u16,
+    /// Ambient mode: the node proxy's outbound listener an instance's calls go to (by pod).
+    node_outbound: BTreeMap<String, u16>,
     service_env: Vec<(String, String, String)>,
 }
 
@@ -125,6 +127,7 @@ impl Fleet {
             launch: Launch {
                 bin_dir: o.bin_dir.clone(),
                 gateway_port: o.ports.gateway,
+                node_outbound: BTreeMap::new(),
                 service_env: o.service_env.clone(),
             },
             ready_timeout: o.ready_timeout,
@@ -134,6 +137,17 @@ impl Fleet {
             bus: bus.clone(),
         };
         (fleet, due)
+    }
+
+    /// Ambient mode: the calls of these instances (by pod name) go to their node proxy's
+    /// outbound listener.
+    pub(super) fn call_through_node_proxy(&mut self, outbound: BTreeMap<String, u16>) {
+        self.launch.node_outbound = outbound;
+    }
+
+    /// Ambient mode: a new instance's calls go to its node proxy's outbound listener `port`.
+    pub(super) fn call_through(&mut self, pod: &str, port: u16) {
+        self.launch.node_outbound.insert(pod.to_string(), port);
     }
 
     /// Start every instance and wait until each one is ready.
@@ -161,7 +175,11 @@ impl Fleet {
             return Err(UpError::BinaryMissing(path));
         }
         let mut cmd = Command::new(&path);
-        let calls_go_to = slot.pod.sidecar.map_or(l.gateway_port, |s| s.outbound);
+        let calls_go_to = match (slot.pod.sidecar, l.node_outbound.get(&slot.pod.name)) {
+            (Some(s), _) => s.outbound,
+            (None, Some(node)) => *node,
+            (None, None) => l.gateway_port,
+        };
         // The pod name, as the Deployments' `fieldRef: metadata.name`: `x-kyc-served-by` tells
         // the instances apart.
         cmd.env("KYC_INSTANCE", &slot.pod.name)

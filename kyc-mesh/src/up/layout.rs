@@ -52,13 +52,20 @@ pub(super) struct Layout {
 /// `reserved` (the ports the mesh was told to use but has not bound yet: the contract ports,
 /// the gateway, admin, Prometheus and dashboard). The kernel hands out any port that is free
 /// *now*, and a contract port is free until its instance starts.
-struct Picker<'a> {
+pub(super) struct Picker<'a> {
     held: Vec<std::net::TcpListener>,
     reserved: &'a BTreeSet<u16>,
 }
 
-impl Picker<'_> {
-    fn next(&mut self) -> std::io::Result<u16> {
+impl<'a> Picker<'a> {
+    pub(super) fn new(reserved: &'a BTreeSet<u16>) -> Picker<'a> {
+        Picker {
+            held: Vec::new(),
+            reserved,
+        }
+    }
+
+    pub(super) fn next(&mut self) -> std::io::Result<u16> {
         loop {
             let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
             let port = l.local_addr()?.port();

@@ -7,12 +7,14 @@ use tokio::sync::broadcast;
 
 use crate::ops::{MeshEvent, MeshState, Outcome};
 
+use super::ambient_layout::AmbientLayout;
 use super::canary::Canary;
 use super::config::Config;
 use super::fleet::Fleet;
 use super::layout::Layout;
 use super::options::UpOptions;
 use super::proxies::Proxies;
+use super::waypoints::LiveAmbient;
 
 pub(super) struct Mesh<'a> {
     pub(crate) o: &'a UpOptions,
@@ -24,6 +26,12 @@ pub(super) struct Mesh<'a> {
     pub(crate) config: &'a mut Config,
     pub(crate) canary: Canary,
     pub(crate) bus: broadcast::Sender<MeshEvent>,
+    /// Ambient mode: its workloads and its data plane (fixed for the mesh's life).
+    pub(crate) ambient: Option<&'a (std::collections::BTreeSet<&'static str>, AmbientLayout)>,
+    /// Ambient mode: the waypoints as they run (their routes change with each generation).
+    pub(crate) live_ambient: Option<LiveAmbient>,
+    /// A `use` moved workloads between the data planes: the loop ends, `up` starts again.
+    pub(crate) restart: bool,
 }
 
 impl Mesh<'_> {

@@ -45,6 +45,17 @@ pub(crate) struct UpOptions {
     pub(crate) dashboard_port: Option<u16>,
     /// Give each workload networking/ injects a sidecar (`--no-sidecars`: edge only).
     pub(crate) sidecars: bool,
+    /// The data plane asked for (`--dataplane`); `None`: networking/'s labels decide.
+    pub(crate) dataplane: Option<Dataplane>,
+    /// Ambient mode: how many node proxies (`--nodes`); instances are spread round robin.
+    pub(crate) nodes: usize,
+}
+
+/// Sidecars (`istio-injection`) or ambient (`istio.io/dataplane-mode: ambient`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dataplane {
+    Sidecar,
+    Ambient,
 }
 
 impl UpOptions {

@@ -23,11 +23,15 @@ use super::config::{Candidate, Change, Reload};
 use super::mesh::Mesh;
 use super::scale;
 
-/// Apply `candidate` to every Envoy with the instances serving now; once they all took it,
-/// it is the generation in force. True when an Envoy's configuration changed.
+/// Apply `candidate` to every Envoy with the instances serving now (in ambient mode the
+/// waypoints' routes too); once they all took it, it is the generation in force. True when an
+/// Envoy's configuration changed.
 async fn apply(mesh: &mut Mesh<'_>, candidate: &Candidate) -> Result<bool, ApplyError> {
     let serving = mesh.fleet.serving();
-    let changed = mesh.proxies.apply(&candidate.accepted, &serving).await?;
+    let mut changed = mesh.proxies.apply(&candidate.accepted, &serving).await?;
+    if let Some(live) = &mut mesh.live_ambient {
+        changed |= live.apply(&candidate.accepted).await?;
+    }
     mesh.config.commit(candidate.snapshot.clone());
     Ok(changed)
 }
@@ -45,6 +49,40 @@ fn warn_injection_change(mesh: &Mesh<'_>, snapshot: &Snapshot) {
     if now != running {
         eprintln!("kyc-mesh: sidecar injection changed in networking/ (now: {now:?}, running: {running:?}); like a pod's, it applies when the mesh is started again");
     }
+}
+
+/// Why `next` cannot replace `before` in a running mesh: it moves workloads between the
+/// sidecar and the ambient data plane, which pods restart for in the cluster (the ambient
+/// scenario's own Apply says `kubectl rollout restart`); locally, the mesh starts again.
+pub(crate) fn dataplane_change(
+    running: &std::collections::BTreeSet<&str>,
+    next: &Snapshot,
+    shown: &str,
+) -> Option<String> {
+    let next_ambient: std::collections::BTreeSet<&str> = next.ambient.iter().copied().collect();
+    (&next_ambient != running).then(|| {
+        let start = match next.scenario() {
+            Some(p) => format!("kyc-mesh up --scenario {}", p.display()),
+            None => "kyc-mesh up".into(),
+        };
+        format!(
+            "{shown} moves workloads between the sidecar and the ambient data plane, which takes a new start, as pods restart for it in the cluster: `kyc-mesh use` restarts the mesh into a scenario, or stop this mesh and run `{start}`"
+        )
+    })
+}
+
+/// Whether `use` may move workloads between the data planes by starting the mesh again: not
+/// with `--no-sidecars` or `--external-services` (neither runs sidecars nor ambient mode).
+fn can_restart(mesh: &Mesh<'_>) -> bool {
+    mesh.o.sidecars && !mesh.o.external_services
+}
+
+/// `use` moved workloads between the sidecar and the ambient data plane: as pods restart for
+/// it in the cluster (`kubectl rollout restart`), every child stops and `up` starts again
+/// with the scenario of the state file (`super::up`).
+fn restart(mesh: &mut Mesh<'_>, shown: &str) {
+    println!("kyc-mesh: {shown} moves workloads between the sidecar and the ambient data plane: restarting every instance in it, as pods restart for it in the cluster");
+    mesh.restart = true;
 }
 
 /// The scenario in force is now `now`: say so, record it for `kyc-mesh use`, publish it.
@@ -79,6 +117,17 @@ pub(super) async fn reload(mesh: &mut Mesh<'_>, change: Change) {
     }
     warn_injection_change(mesh, &candidate.snapshot);
     let before = mesh.config.current().clone();
+    let shown = scenario::shown(candidate.snapshot.scenario());
+    let running = before.ambient.iter().copied().collect();
+    if let Some(why) = dataplane_change(&running, &candidate.snapshot, &shown) {
+        if change == Change::StateFile && can_restart(mesh) {
+            restart(mesh, &shown);
+            return;
+        }
+        eprintln!("kyc-mesh: not applied, the last good configuration stays live: {why}");
+        mesh.publish(MeshEvent::EditRejected { error: why });
+        return;
+    }
     match apply(mesh, &candidate).await {
         Ok(changed) => {
             let now = candidate.snapshot;
@@ -217,6 +266,19 @@ pub(super) async fn use_scenario(mesh: &mut Mesh<'_>, arg: Option<String>) -> Ou
     };
     if let Err(r) = next.translate(&SidecarPlan::default()) {
         return not_translated(&r);
+    }
+    let running = before.ambient.iter().copied().collect();
+    if let Some(why) = dataplane_change(&running, &next, &shown) {
+        if !can_restart(mesh) {
+            return FieldError::new("scenario", why).into();
+        }
+        if let Err(e) = scenario::write_state(&o.state_dir, path.as_deref()) {
+            return Outcome::failed(format!("{}: {e}", o.state_dir.display()));
+        }
+        restart(mesh, &shown);
+        return mesh.answer(format!(
+            "{shown} moves workloads between the sidecar and the ambient data plane: the mesh restarts every instance in it"
+        ));
     }
     let candidate = match mesh.config.translate(next) {
         Ok(c) => c,

@@ -9,6 +9,7 @@ use crate::status::{self, InstanceStatus, MeshStatus, PodStatus, SidecarStatus, 
 use crate::topology::Topology;
 use crate::translate::ProxyId;
 
+use super::ambient_layout::AmbientLayout;
 use super::fleet::Fleet;
 use super::layout::Layout;
 use super::options::UpOptions;
@@ -21,6 +22,12 @@ pub(super) struct View<'a> {
     pub(crate) fleet: &'a Fleet,
     pub(crate) mesh: &'a Proxies,
     pub(crate) scenario: Option<&'a Path>,
+    /// Ambient mode: its workloads and where its data plane listens.
+    /// Ambient mode: its workloads and where its data plane listens now.
+    pub(crate) ambient: Option<(
+        &'a std::collections::BTreeSet<&'static str>,
+        &'a AmbientLayout,
+    )>,
 }
 
 fn mode(m: Option<InboundMtls>) -> String {
@@ -95,9 +102,11 @@ pub(super) fn write(v: &View<'_>) {
         gateway_port: v.o.ports.gateway,
         gateway_admin: v.o.ports.admin,
         gateway_identity: identity(ProxyId::IngressGateway),
-        ca: with_sidecars.then(|| v.o.state_dir.join("ca").join(MeshCa::CERT)),
+        ca: (with_sidecars || v.ambient.is_some())
+            .then(|| v.o.state_dir.join("ca").join(MeshCa::CERT)),
         scenario: v.scenario.map(Path::to_path_buf),
         workloads,
+        ambient: v.ambient.map(|(w, al)| al.status(w)),
     };
     if let Err(e) = status::write(&v.o.state_dir, &s) {
         eprintln!(

@@ -14,6 +14,7 @@ use crate::supervise;
 use super::fleet::Fleet;
 use super::probe::{client, push_chaos, readyz};
 use super::proxies::Proxies;
+use super::waypoints::LiveAmbient;
 
 /// Envoy's gauge of clusters still waiting for their first health check round.
 const WARMING: &str = "cluster_manager.warming_clusters";
@@ -26,8 +27,14 @@ fn fresh_port() -> std::io::Result<u16> {
 }
 
 /// With a sidecar, only its inbound cluster moves (the gateway's endpoint for the workload is
-/// the sidecar, which stays); without, the gateway's clusters do.
-pub(super) async fn restart(fleet: &mut Fleet, mesh: &mut Proxies, service: &str) -> Outcome {
+/// the sidecar, which stays); without, the gateway's clusters do; in ambient mode, also the
+/// instance's node proxy inbound and the waypoints' endpoints (`ambient`).
+pub(super) async fn restart(
+    fleet: &mut Fleet,
+    mesh: &mut Proxies,
+    mut ambient: Option<&mut LiveAmbient>,
+    service: &str,
+) -> Outcome {
     let indices = match fleet.instances_of(service) {
         Ok(i) if i.is_empty() => {
             return Outcome::refused(
@@ -40,7 +47,7 @@ pub(super) async fn restart(fleet: &mut Fleet, mesh: &mut Proxies, service: &str
     };
     let mut done = Vec::new();
     for index in indices {
-        match restart_instance(fleet, index, mesh).await {
+        match restart_instance(fleet, index, mesh, ambient.as_deref_mut()).await {
             Outcome::Done { message, .. } => done.push(message),
             other if done.is_empty() => return other,
             Outcome::Refused(r) => return stopped_there(&done, &r.message),
@@ -55,7 +62,12 @@ fn stopped_there(done: &[String], message: &str) -> Outcome {
 }
 
 /// Replace the process of instance `index` (maxSurge 1, maxUnavailable 0).
-async fn restart_instance(fleet: &mut Fleet, index: usize, mesh: &mut Proxies) -> Outcome {
+async fn restart_instance(
+    fleet: &mut Fleet,
+    index: usize,
+    mesh: &mut Proxies,
+    mut ambient: Option<&mut LiveAmbient>,
+) -> Outcome {
     let service = fleet.slots[index].workload.binary;
     let pod = fleet.slots[index].pod.name.clone();
     let Some(old_port) = fleet.slots[index].instance.as_ref().map(|i| i.port) else {
@@ -103,8 +115,19 @@ async fn restart_instance(fleet: &mut Fleet, index: usize, mesh: &mut Proxies) -
     let behind_sidecar = fleet.slots[index].pod.sidecar.is_some();
     let now = fleet.serving();
     // Surge: both processes serve, then only the new one: behind the instance's sidecar,
-    // or (without sidecars) among the workload's endpoints.
+    // or (without sidecars) among the workload's endpoints; in ambient mode behind its node
+    // proxy and in the waypoints' endpoints too.
+    let ambient_pod = ambient.as_deref().is_some_and(|a| a.carries(&pod));
     for ports in [vec![old_port, port], vec![port]] {
+        if let Some(a) = ambient.as_deref_mut().filter(|_| ambient_pod) {
+            if let Err(e) = a.place(&pod, &ports).await {
+                let _ = a.place(&pod, &[old_port]).await;
+                new.proc.stop(Duration::from_secs(20)).await;
+                return Outcome::failed(format!(
+                    "moving {pod}'s HBONE traffic failed ({e}); the old instance keeps serving"
+                ));
+            }
+        }
         let mut at = now.clone();
         if behind_sidecar {
             at.apps.insert(pod.clone(), ports);

@@ -19,6 +19,8 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
     let Spawned {
         mut proxies,
         prometheus_id,
+        ambient,
+        live_ambient,
     } = spawned;
     let Prepared {
         o,
@@ -32,6 +34,7 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         calls,
         requests,
         watch,
+        ambient: dataplane,
         traces,
         ..
     } = p;
@@ -50,6 +53,9 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
         config,
         canary,
         bus: bus.clone(),
+        ambient: dataplane.as_ref(),
+        live_ambient,
+        restart: false,
     };
     // Tell the user (and tests) the mesh is up.
     banner(o, topology, layout, mesh.config.current().scenario());
@@ -65,6 +71,10 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
             fleet: mesh.fleet,
             mesh: mesh.proxies,
             scenario: mesh.config.current().scenario(),
+            ambient: mesh.ambient.map(|(w, al)| {
+                let now = mesh.live_ambient.as_ref().map_or(al, |l| l.layout());
+                (w, now)
+            }),
         });
         tokio::select! {
             Some((id, status)) = exits.recv() => {
@@ -79,6 +89,10 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
                         return Ok(Stopped::ProxyExited);
                     }
                     None => {}
+                }
+                if let Some((_, name)) = ambient.iter().find(|(pid, _)| *pid == id) {
+                    eprintln!("kyc-mesh: {name} exited ({status}); stopping everything");
+                    return Ok(Stopped::ProxyExited);
                 }
                 if Some(id) == prometheus_id {
                     eprintln!("kyc-mesh: prometheus exited ({status}); the mesh runs on without it");
@@ -95,6 +109,9 @@ pub(super) async fn run(p: &mut Prepared, spawned: Spawned) -> Result<Stopped, U
                 let change = watch.settle(first).await;
                 reconfigure::reload(&mut mesh, change).await;
             }
+        }
+        if mesh.restart {
+            return Ok(Stopped::Restart);
         }
         watch.follow(mesh.config.current().scenario());
     }

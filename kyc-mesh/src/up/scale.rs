@@ -88,9 +88,23 @@ impl Scaler<'_, '_> {
         }
         let pod = Layout::allocate_pod(w, index, with_sidecar, &reserved)?;
         let mut slot = Slot::new(w, pod, self.0.fleet.backoff());
+        // Ambient mode: its node proxy listens for it (and for its calls) before it starts.
+        let ambient = match &mut self.0.live_ambient {
+            Some(live) if live.in_dataplane(w.name) => {
+                let calls = live.add(w, &slot.pod.name, slot.port, &reserved).await?;
+                if let Some(port) = calls {
+                    self.0.fleet.call_through(&slot.pod.name, port);
+                }
+                true
+            }
+            _ => false,
+        };
         let instance = self.0.fleet.spawn(&slot, slot.port)?;
         let url = readyz(slot.port);
         supervise::wait_ready(&client()?, &instance.proc, &url, self.0.fleet.ready_timeout).await?;
+        if let (true, Some(live)) = (ambient, &mut self.0.live_ambient) {
+            live.serve(&slot.pod.name, true).await?;
+        }
         // Chaos set on the whole service reaches its new instance too.
         if let Some(chaos) = self.0.fleet.chaos.get(w.binary).copied() {
             push_chaos(slot.port, Some(chaos)).await?;
@@ -135,6 +149,16 @@ impl Scaler<'_, '_> {
         };
         let mut slot = self.0.fleet.slots.remove(i);
         let name = slot.pod.name.clone();
+        let ambient = self
+            .0
+            .live_ambient
+            .as_ref()
+            .is_some_and(|l| l.carries(&name));
+        if let (true, Some(live)) = (ambient, &mut self.0.live_ambient) {
+            if let Err(e) = live.serve(&name, false).await {
+                eprintln!("kyc-mesh: {name}: the waypoint did not drop it as an endpoint ({e}); stopping it anyway (it drains first)");
+            }
+        }
         if let Err(e) = self.0.proxies.reserve(&self.0.fleet.serving()).await {
             eprintln!("kyc-mesh: {name}: Envoy did not drop it as an endpoint ({e}); stopping it anyway (it drains first)");
         }
@@ -149,6 +173,11 @@ impl Scaler<'_, '_> {
         };
         if let Some(mut sidecar) = slot.sidecar.take() {
             sidecar.stop(Duration::from_secs(10)).await;
+        }
+        if let (true, Some(live)) = (ambient, &mut self.0.live_ambient) {
+            if let Err(e) = live.remove(&name).await {
+                eprintln!("kyc-mesh: {name}: its node proxy did not drop it ({e})");
+            }
         }
         let how = if drained {
             "drained and stopped"

@@ -18,6 +18,8 @@ use crate::snapshot::{Accepted, Sources};
 use crate::supervise::{self, Exit, Proc};
 use crate::topology::Topology;
 
+use super::ambient::{self, AmbientProcs};
+use super::ambient_layout::AmbientLayout;
 use super::config::Config;
 use super::envoys;
 use super::error::UpError;
@@ -27,6 +29,7 @@ use super::options::UpOptions;
 use super::proxies::Proxies;
 use super::report;
 use super::watch::Watch;
+use super::waypoints::LiveAmbient;
 
 /// Everything checked and allocated; nothing runs yet (but the control socket and the
 /// dashboard listen: their requests wait for the loop).
@@ -50,6 +53,8 @@ pub(super) struct Prepared {
     /// The requests of the control socket, the dashboard and the canary, for the loop.
     pub(crate) requests: mpsc::Receiver<Call>,
     pub(crate) watch: Watch,
+    /// Ambient mode: the ambient workloads and where their data plane listens.
+    pub(crate) ambient: Option<(std::collections::BTreeSet<&'static str>, AmbientLayout)>,
     xds_dir: PathBuf,
     _server: Option<ControlServer>,
     _dashboard: Option<Dashboard>,
@@ -63,6 +68,10 @@ pub(super) struct Spawned {
     pub(crate) proxies: Proxies,
     /// The local Prometheus, when one runs: its exit is reported, the mesh runs on.
     pub(crate) prometheus_id: Option<usize>,
+    /// Ambient mode: the node proxy and the waypoints (an exit stops the mesh).
+    pub(crate) ambient: AmbientProcs,
+    /// Ambient mode: the waypoints as they run (their routes change live).
+    pub(crate) live_ambient: Option<LiveAmbient>,
 }
 
 /// Check and allocate everything before starting anything.
@@ -83,6 +92,7 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         .snapshot(scenario.as_deref(), o.ports)
         .map_err(not_translated)?;
     let mut watch = watch?;
+    check_dataplane(&o, &first.ambient)?;
     // How many instances of each (then `scale` follows edits), and which get a sidecar.
     let mut topology = first.topology.clone();
     if o.external_services {
@@ -111,6 +121,32 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         l.listener.limits = o.gateway_limits;
     }
     check_ports_free(&o, &topology)?;
+    // Ambient mode (a namespace labelled istio.io/dataplane-mode=ambient): node proxies and
+    // waypoints, on ports none of the instances has.
+    let ambient = match (o.sidecars && !o.external_services, first.ambient.is_empty()) {
+        (true, false) => {
+            let mut taken = o.reserved_ports();
+            for pod in layout.pods.values().flatten() {
+                taken.insert(pod.app);
+                taken.extend(
+                    pod.sidecar
+                        .map(|s| [s.inbound, s.outbound, s.admin])
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            AmbientLayout::allocate(
+                &first.ambient,
+                &topology,
+                &layout,
+                &accepted,
+                &taken,
+                o.nodes,
+            )?
+            .map(|al| (first.ambient.clone(), al))
+        }
+        _ => None,
+    };
     scenario::write_state(&o.state_dir, scenario.as_deref())?;
     watch.watch_state_dir()?;
     // A new mesh starts from the files: runtime weight overrides of an earlier run are gone.
@@ -126,7 +162,10 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
     let traces = super::traces::start(&mut o, &topology).await;
     let (exits_tx, exits) = mpsc::unbounded_channel();
     let (bus, _) = broadcast::channel::<MeshEvent>(BUS_CAPACITY);
-    let (fleet, restarts) = Fleet::new(&o, &topology, &layout, &exits_tx, &bus);
+    let (mut fleet, restarts) = Fleet::new(&o, &topology, &layout, &exits_tx, &bus);
+    if let Some((_, al)) = &ambient {
+        fleet.call_through_node_proxy(al.calls());
+    }
     let (calls, requests) = ops::channel();
     let server = control_server(&o.state_dir, &calls, &bus).await?;
     let config = Config::new(sources, first, layout.plan.clone(), &o.state_dir);
@@ -161,12 +200,39 @@ pub(super) async fn prepare(mut o: UpOptions) -> Result<Prepared, UpError> {
         calls,
         requests,
         watch,
+        ambient,
         xds_dir,
         _server: server,
         _dashboard: dashboard,
         traces,
         _cleanup: cleanup,
     })
+}
+
+/// `--dataplane` against what networking/ (and the scenario) label.
+fn check_dataplane(
+    o: &UpOptions,
+    ambient: &std::collections::BTreeSet<&'static str>,
+) -> Result<(), UpError> {
+    use super::options::Dataplane;
+    let edge_only = !o.sidecars || o.external_services;
+    match o.dataplane {
+        Some(Dataplane::Ambient) if edge_only => Err(UpError::Ambient(
+            "--dataplane ambient runs node proxies beside the services: not with --no-sidecars or --external-services".into(),
+        )),
+        Some(Dataplane::Ambient) if ambient.is_empty() => Err(UpError::Ambient(format!(
+            "--dataplane ambient: no workload is in the ambient data plane; label its namespace {}: ambient (networking/scenarios/ambient.yaml does)",
+            crate::ambient::DATAPLANE_MODE
+        ))),
+        _ if o.nodes > 1 && ambient.is_empty() => Err(UpError::Ambient(
+            "--nodes places the instances of ambient mode on node proxies: nothing is ambient here (--dataplane ambient)".into(),
+        )),
+        Some(Dataplane::Sidecar) if !ambient.is_empty() => Err(UpError::Ambient(format!(
+            "--dataplane sidecar, but the namespace of {ambient:?} is labelled {}: ambient; drop the flag or the scenario",
+            crate::ambient::DATAPLANE_MODE
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The first generation does not translate: say why, start nothing.
@@ -182,6 +248,26 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
     let o = &p.o;
     issue_identities(&o.state_dir, &p.accepted)?;
     p.fleet.start_all().await?;
+    let (ambient, live_ambient) = match &p.ambient {
+        Some((workloads, al)) => {
+            let dir = p.xds_dir.join("ambient");
+            std::fs::create_dir_all(&dir)?;
+            ambient::start(
+                o,
+                al,
+                workloads,
+                &p.topology,
+                &p.layout,
+                &p.accepted,
+                &dir,
+                &mut p.procs,
+                &p.exits_tx,
+            )
+            .await
+            .map(|(procs, live)| (procs, Some(live)))?
+        }
+        None => (AmbientProcs::new(), None),
+    };
     let proxies = envoys::start_all(
         o,
         p.xds_dir.clone(),
@@ -220,6 +306,7 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
             fleet: &p.fleet,
             mesh: &proxies,
             scenario: first.scenario(),
+            ambient: p.ambient.as_ref().map(|(w, al)| (w, al)),
         });
         let (port, ready) = (o.prometheus_port, o.ready_timeout);
         let exits = &p.exits_tx;
@@ -229,6 +316,8 @@ pub(super) async fn spawn(p: &mut Prepared) -> Result<Spawned, UpError> {
     Ok(Spawned {
         proxies,
         prometheus_id,
+        ambient,
+        live_ambient,
     })
 }
 

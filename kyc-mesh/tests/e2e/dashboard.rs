@@ -57,6 +57,12 @@ impl Dash {
         r.json().await.expect("state JSON")
     }
 
+    /// A read that may not answer yet (`None`).
+    async fn get_json(&self, path: &str) -> Option<Value> {
+        let r = self.http.get(self.url(path)).send().await.ok()?;
+        r.json().await.ok()
+    }
+
     /// A write as the page sends it (token, no Origin): (status, JSON answer).
     async fn write(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -510,5 +516,223 @@ fn a_dashboard_port_given_to_another_listener_is_refused_before_anything_starts(
     assert!(
         err.contains(&format!("port {port} is given twice")) && err.contains("dashboard"),
         "{err}"
+    );
+}
+
+/// Ambient mode (docs/ambient.md) with the dashboard and `up`'s OTLP receiver: the page, in a
+/// real Chromium, draws the aggregator's calls through its node proxy, the waypoint and the
+/// scorers' node proxies (not the gateway) with live figures on the waypoint's edges; a
+/// request's trace has the waypoint's span between the aggregator's call and the scorer, and
+/// none from a node proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambient_mode_draws_the_node_proxies_and_the_waypoint_live_and_traces_the_waypoint() {
+    let envoy = require_envoy!();
+    let (port, http_port, grpc_port) = (free_port(), free_port(), free_port());
+    let args: Vec<String> = [
+        "--dataplane",
+        "ambient",
+        "--dashboard-port",
+        &port.to_string(),
+        "--otlp-http-port",
+        &http_port.to_string(),
+        "--otlp-grpc-port",
+        &grpc_port.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mesh = crate::services::start_real(envoy, repo_networking(), None, vec![], args).await;
+    let dash = Dash::open(port).await;
+    let (status, answer) = dash.write("PUT", "/api/load", Some(r#"{"rps":20}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // The view: each scorer's figures on the waypoint's edge to its node proxy, no gateway
+    // between the aggregator and the scorers.
+    let waypoint = "waypoint:waypoint";
+    let edge_requests = |v: &Value, from: &str, to: &str| {
+        v["edges"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["from"] == from && e["to"] == to))
+            .and_then(|e| e["figures"]["requests"].as_u64())
+    };
+    let view = poll_async("the waypoint's figures per scorer", WAIT, || async {
+        let v = dash.state().await;
+        [BASIC, ADVANCED]
+            .iter()
+            .all(|s| edge_requests(&v, waypoint, &format!("node-proxy:{s}")) > Some(0))
+            .then_some(v)
+    })
+    .await;
+    let np_agg = format!("node-proxy:{AGG}");
+    assert!(edge_requests(&view, AGG, &np_agg) > Some(0), "{view}");
+    assert!(edge_requests(&view, &np_agg, waypoint) > Some(0), "{view}");
+    assert!(
+        view["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().all(|n| n["id"] != "gateway-mesh")),
+        "{view}"
+    );
+    assert!(requests(&view, ADVANCED) > 0, "versions from the waypoint");
+
+    // A real browser: the node proxy with what it carries, the waypoint with its HBONE port,
+    // and live figures on the waypoint's edges.
+    let mut b = crate::helpers::cdp::Browser::start();
+    let page = b.open(&dash.url("/"));
+    let drawn = b.wait_for_or(
+        &page,
+        "the node proxies and the waypoint with live figures",
+        WAIT,
+        &format!(
+            r##"(() => {{
+                const np = document.querySelector('g[data-node="{np_agg}"] [data-node-proxy]');
+                const wp = document.querySelector('g[data-node="{waypoint}"] [data-waypoint]');
+                const live = ["{BASIC}", "{ADVANCED}"].every((s) => {{
+                    const e = document.querySelector(`g.edge[data-from="{waypoint}"][data-to="node-proxy:${{s}}"]`);
+                    return e && /[0-9.]+ req\/s/.test(e.textContent) && parseFloat(e.textContent) > 0;
+                }});
+                return np && wp && live && JSON.stringify({{
+                    nodes: np.dataset.nodeProxy, pods: np.dataset.pods, tab: np.querySelector("text").textContent,
+                    waypoint: wp.dataset.waypoint, wpTab: wp.querySelector("text").textContent,
+                    wpState: document.querySelector('g[data-node="{waypoint}"] .state').textContent,
+                    npState: document.querySelector('g[data-node="{np_agg}"] .state').textContent,
+                    box: document.querySelector("#graph").getAttribute("viewBox"),
+                }});
+            }})()"##
+        ),
+        r##"JSON.stringify({nodes: [...document.querySelectorAll("#graph g.node")].map((n) => n.dataset.node), edges: [...document.querySelectorAll("#graph g.edge")].map((e) => e.dataset.from + "→" + e.dataset.to + ": " + e.textContent)})"##,
+    );
+    let drawn: Value = serde_json::from_str(drawn.as_str().expect("JSON")).expect("JSON");
+    assert_eq!(drawn["nodes"], "node-1", "{drawn}");
+    for pod in [AGG, BASIC, ADVANCED] {
+        assert!(
+            drawn["pods"]
+                .as_str()
+                .is_some_and(|p| p.contains(&format!("{pod}-0"))),
+            "node-1 carries {pod}: {drawn}"
+        );
+    }
+    let shown = |key: &str| drawn[key].as_str().unwrap_or_default().to_string();
+    assert!(shown("tab").starts_with("HBONE mTLS · 3 pods"), "{drawn}");
+    assert!(shown("wpTab").starts_with("HBONE :"), "{drawn}");
+    assert_eq!(
+        drawn["waypoint"], "spiffe://cluster.local/ns/default/sa/waypoint",
+        "{drawn}"
+    );
+    assert_eq!(
+        (&drawn["wpState"], &drawn["npState"]),
+        (&json!("up"), &json!("up"))
+    );
+    // One click on the p99 of the waypoint's edge to advanced's node proxy: its slowest
+    // traces, timed on the edge (the waypoint's attempts to advanced), the edge as the filter.
+    let edge = format!(
+        r##"g.edge[data-from="{waypoint}"][data-to="node-proxy:{ADVANCED}"] [data-pick="slowest"]"##
+    );
+    b.click(&page, &edge);
+    let tag = b.wait_for_or(
+        &page,
+        "the waypoint edge's traces",
+        WAIT,
+        r##"document.querySelector("#trace-list tbody tr[data-trace]") && document.querySelector("#trace-list tbody tr[data-trace]").textContent.includes("on the edge") && document.querySelector("#traces .filters .tag").textContent"##,
+        r##"JSON.stringify({from: tf.from, to: tf.to, rows: document.querySelectorAll("#trace-list tbody tr").length})"##,
+    );
+    assert!(
+        tag.as_str()
+            .is_some_and(|t| t.contains(&format!("{waypoint} → node-proxy:{ADVANCED}"))),
+        "{tag}"
+    );
+    let (status, answer) = dash.write("PUT", "/api/load", Some(r#"{"rps":0}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"]["load"]["failed"], 0, "{answer}");
+
+    // One request's trace: gateway → aggregator → its call → waypoint (and its attempt) →
+    // scorer; the node proxies add none.
+    let r = client()
+        .get(mesh.url("/kyc/v1/customer?type=report"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let detail = poll_async("a trace through the waypoint", WAIT, || async {
+        let list = dash.get_json("/api/traces?limit=50").await?;
+        for t in list["traces"].as_array()? {
+            let id = t["traceId"].as_str()?;
+            let d = dash.get_json(&format!("/api/traces/{id}")).await?;
+            let h = crate::traces::hops(&d);
+            // Every span in (the services' and the Envoys' exports come a moment apart), and
+            // the waypoint's access-log line beside its span.
+            let logged = d["spans"].as_array().is_some_and(|s| {
+                s.iter().any(|s| {
+                    s["hop"]["kind"] == "waypoint"
+                        && s["kind"] == "server"
+                        && s["accessLog"].as_array().is_some_and(|l| !l.is_empty())
+                })
+            });
+            if logged
+                && h.iter().any(|x| x.starts_with("service kyc-credit-check-"))
+                && h.iter().any(|x| x == &format!("call {AGG}"))
+                && h.iter().filter(|x| *x == "ingress").count() == 2
+                && h.iter().filter(|x| *x == "waypoint waypoint").count() == 2
+            {
+                return Some(d);
+            }
+        }
+        None
+    })
+    .await;
+    let h = crate::traces::hops(&detail);
+    let scorer = h
+        .iter()
+        .filter_map(|x| x.strip_prefix("service "))
+        .find(|s| s.starts_with("kyc-credit-check-"))
+        .unwrap_or_else(|| panic!("a scorer in {h:?}"))
+        .to_string();
+    let want = [
+        "ingress".to_string(),
+        format!("service {AGG}"),
+        format!("call {AGG}"),
+        "waypoint waypoint".to_string(),
+        format!("service {scorer}"),
+    ];
+    let mut at = 0;
+    for w in &want {
+        at += h[at..]
+            .iter()
+            .position(|x| x == w)
+            .unwrap_or_else(|| panic!("{w} after position {at} in {h:?}"));
+    }
+    // Seven spans: the gateway and the waypoint each with their attempt, no other proxy.
+    assert_eq!(h.len(), 7, "{h:?}");
+    // The waypoint's server span is the aggregator's call's child, and the scorer's span
+    // descends from the waypoint's (its attempt); no other proxy in between, no node proxy.
+    let spans = detail["spans"].as_array().expect("spans");
+    let span = |pred: &dyn Fn(&Value) -> bool| spans.iter().find(|s| pred(s)).cloned();
+    let call = span(&|s| s["hop"]["kind"] == "call").expect("the call");
+    let wp = span(&|s| s["hop"]["kind"] == "waypoint" && s["kind"] == "server").expect("waypoint");
+    assert_eq!(wp["parentId"], call["spanId"], "{detail}");
+    assert_eq!(wp["label"], "waypoint · L7 route", "{wp}");
+    let id = detail["traceId"].as_str().expect("trace id");
+    assert!(
+        wp["accessLog"][0]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("trace_id={id}")) && l.contains("outbound|8080||")),
+        "{wp}"
+    );
+    let attempt = span(&|s| s["hop"]["kind"] == "waypoint" && s["kind"] == "client")
+        .expect("the waypoint's attempt");
+    assert_eq!(
+        attempt["label"]
+            .as_str()
+            .map(|l| l.starts_with(&format!("waypoint · L7 route → {scorer}"))),
+        Some(true),
+        "{attempt}"
+    );
+    let served =
+        span(&|s| s["hop"]["kind"] == "service" && s["hop"]["workload"] == scorer.as_str())
+            .expect("the scorer");
+    assert_eq!(served["parentId"], attempt["spanId"], "{detail}");
+    assert!(
+        h.iter()
+            .all(|x| !x.starts_with("sidecar") && x != "mesh-route"),
+        "{h:?}"
     );
 }

@@ -1,5 +1,6 @@
 //! kyc-mesh's end-to-end tests, one test binary (so every shared helper is used somewhere):
 //!
+//! - [`ambient`]: ambient mode (node proxies, HBONE, the waypoint) with the real services;
 //! - [`canary`]: `kyc-mesh canary` promoting, rolling back, pausing, aborting (real services);
 //! - [`canary_cluster`]: `canary --cluster` against a stand-in Prometheus and kubectl;
 //! - [`cli_weights`]: `kyc-mesh weights` (override, clear, `--print`, `--write`) and
@@ -36,6 +37,7 @@
 #[macro_use]
 mod helpers;
 
+mod ambient;
 mod canary;
 mod canary_cluster;
 mod cli_weights;

@@ -43,7 +43,7 @@ pub fn documented_queries(name: &str) -> Vec<String> {
 }
 
 /// The result vector of an instant query (None while Prometheus cannot answer).
-async fn query(c: &reqwest::Client, port: u16, promql: &str) -> Option<Vec<Value>> {
+pub(crate) async fn query(c: &reqwest::Client, port: u16, promql: &str) -> Option<Vec<Value>> {
     let url = format!("http://127.0.0.1:{port}/api/v1/query");
     let r = c.get(url).query(&[("query", promql)]).send().await.ok()?;
     let body: Value = r.json().await.ok()?;

@@ -11,7 +11,7 @@ use crate::helpers::{kyc_mesh, poll_async, repo_networking, scenario, ADVANCED, 
 
 pub(crate) fn require_binaries() {
     let dir = kyc_mesh().parent().map(PathBuf::from).expect("bin dir");
-    for b in [AGG, BASIC, ADVANCED] {
+    for b in [AGG, BASIC, ADVANCED, "kyc-node-proxy"] {
         assert!(
             dir.join(b).is_file(),
             "{} is missing: run `cargo build --workspace --bins` before these tests",

@@ -88,7 +88,7 @@ fn no_personal_data(what: &str, text: &str) {
 }
 
 /// The hop kinds of a waterfall, in order, with their workload.
-fn hops(detail: &Value) -> Vec<String> {
+pub(crate) fn hops(detail: &Value) -> Vec<String> {
     detail["spans"]
         .as_array()
         .expect("spans")

@@ -79,16 +79,24 @@ async function send(method, path, body) {
 
 // ---- the graph -----------------------------------------------------------------------
 const COLUMN_X = [72, 275, 478, 681, 1010];
+/** Ambient mode: client, gateway, aggregator, its node proxy, waypoint, the scorers' node proxies,
+ *  scorers; room for the curved edges' labels before the scorers' node proxies, and above them for
+ *  their straight edges' labels. */
+const AMBIENT_X = [72, 259, 459, 659, 859, 1129, 1354];
+const VIEWBOX = "0 30 1120 265", AMBIENT_VIEWBOX = "0 0 1470 300";
 const NODE_H = 56;
-const nodeWidth = (n) => (n.column === 0 ? 124 : n.column === 4 ? 200 : 150);
+const lastColumn = (nodes) => Math.max(4, ...nodes.map((n) => n.column));
+const nodeWidth = (n, last) => (n.column === 0 ? 124 : n.column === last ? 200 : 150);
 
 function layout(nodes) {
   const pos = {};
-  for (let c = 0; c < COLUMN_X.length; c++) {
+  const last = lastColumn(nodes);
+  const xs = last === 4 ? COLUMN_X : AMBIENT_X;
+  for (let c = 0; c < xs.length; c++) {
     const col = nodes.filter((n) => n.column === c);
     col.forEach((n, i) => {
       const y = col.length === 1 ? 150 : 70 + (i * 160) / (col.length - 1);
-      pos[n.id] = { x: COLUMN_X[c], y, w: nodeWidth(n) };
+      pos[n.id] = { x: xs[c], y, w: nodeWidth(n, last) };
     });
   }
   return pos;
@@ -97,6 +105,8 @@ function layout(nodes) {
 function renderGraph(v) {
   const svg = $("graph");
   svg.replaceChildren();
+  // Ambient mode has two more columns (node proxies, waypoint): a wider picture.
+  svg.setAttribute("viewBox", lastColumn(v.nodes) === 4 ? VIEWBOX : AMBIENT_VIEWBOX);
   const defs = s("defs");
   for (const [k, c] of Object.entries(COLOURS)) {
     const m = s("marker", { id: "arrow-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 11, markerHeight: 11, markerUnits: "userSpaceOnUse", orient: "auto" });
@@ -154,6 +164,8 @@ function renderGraph(v) {
       g.append(mark);
     }
     if (n.sidecar) sidecarTab(g, p.w, n.sidecar);
+    if (n.nodeProxy) nodeProxyTab(g, p.w, n.nodeProxy);
+    if (n.waypoint) waypointTab(g, p.w, n.waypoint);
     svg.append(g);
   }
 }
@@ -169,6 +181,32 @@ function sidecarTab(g, w, sc) {
   tab.append(s("circle", { cx: 17, cy: y + 8.5, r: 3.5, fill: colour }));
   tab.append(s("text", { x: 25, y: y + 12.5 }, `sidecar${sc.ready ? "" : " DOWN"} · ${sc.mtls}`));
   g.append(tab);
+}
+
+/** A tab under a node: a dot (up or down) and a line; `title` on hover. */
+function tab(g, w, cls, up, text, title, data) {
+  const t = s("g", { class: "tab " + cls, "data-up": up ? "up" : "down", ...data });
+  t.append(s("title", {}, title));
+  const y = NODE_H + 1;
+  t.append(s("rect", { x: 8, y, width: w - 16, height: 17, rx: 5 }));
+  t.append(s("circle", { cx: 17, cy: y + 8.5, r: 3.5, fill: up ? COLOURS.ok : COLOURS.bad }));
+  t.append(s("text", { x: 25, y: y + 12.5 }, text));
+  g.append(t);
+}
+
+/** Ambient mode: a node proxy (ztunnel's role), what it carries, mTLS over HBONE. */
+function nodeProxyTab(g, w, np) {
+  const pods = np.pods.length === 1 ? "1 pod" : `${np.pods.length} pods`;
+  tab(g, w, "node-proxy", np.ready, `HBONE mTLS · ${pods}`,
+    `node proxy ${np.nodes.join(", ")} ${np.ready ? "up" : "DOWN"} (/healthz): ${np.side} of ${np.workload}; carries ${np.pods.join(", ")}; mTLS over HBONE`,
+    { "data-node-proxy": np.nodes.join(" "), "data-pods": np.pods.join(" "), "data-side": np.side });
+}
+
+/** Ambient mode: a waypoint Envoy, its HBONE port and identity. */
+function waypointTab(g, w, wp) {
+  tab(g, w, "waypoint", g.getAttribute("class") === "node", `HBONE :${wp.hbone} · mTLS`,
+    `waypoint Envoy (admin :${wp.admin}) as ${wp.identity}: terminates HBONE, applies the L7 routes`,
+    { "data-waypoint": wp.identity, "data-hbone": String(wp.hbone) });
 }
 
 // ---- traffic split ------------------------------------------------------------------
@@ -659,7 +697,7 @@ async function showTrace(id, again) {
     h("h3", {}, `trace ${d.traceId} · ${d.entry} · ${d.status ?? "–"} · ${ms(d.durationMs)} · ${d.spans.length} spans `,
       h("a", { href: "/api/traces/" + d.traceId }, "JSON")),
     ...d.spans.map((sp) => {
-      const bar = h("i", { class: sp.error ? "bad" : (["ingress", "mesh-route", "sidecar-inbound", "sidecar-outbound"].includes(sp.hop.kind) ? "proxy" : null) });
+      const bar = h("i", { class: sp.error ? "bad" : (["ingress", "mesh-route", "sidecar-inbound", "sidecar-outbound", "waypoint"].includes(sp.hop.kind) ? "proxy" : null) });
       bar.style.left = (100 * sp.offsetMs / total).toFixed(2) + "%";
       bar.style.width = Math.max(0.3, 100 * sp.durationMs / total).toFixed(2) + "%";
       const el = h("details", { class: "wf-span", "data-span": sp.spanId, "data-hop": sp.hop.kind, "data-error": sp.error ? "true" : "false", open: open.has(sp.spanId) },
@@ -709,7 +747,8 @@ async function startReplay() {
   replay.ui = { slider, play, speed, clock };
   play.addEventListener("click", () => { replay.playing = !replay.playing; if (replay.at >= replay.endMs) replay.at = replay.startMs; replay.wall = performance.now(); });
   speed.addEventListener("change", () => { replay.speed = Number(speed.value); });
-  slider.addEventListener("input", () => { replay.at = Number(slider.value); replay.playing = false; replayFetch(true); });
+  // Seeking pauses, shown at once (not at the next tick: a loaded machine may run it late).
+  slider.addEventListener("input", () => { replay.at = Number(slider.value); replay.playing = false; play.textContent = "play"; replayFetch(true); });
   traceControls();
   await replayFetch(true);
   traceFromHash();

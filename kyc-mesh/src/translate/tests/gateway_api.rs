@@ -363,7 +363,7 @@ spec:
     let expect = [
         "spec.gatewayClassName \"cilium\"",
         "spec.listeners[0].protocol \"HTTPS\"",
-        "spec.parentRefs[1]: group \"\" kind \"Service\"",
+        "spec.parentRefs[1]: Service kyc-credit-check-basic has no waypoint",
         "spec.rules[0].backendRefs: every weight is 0",
         "spec.rules[1].backendRefs[0].port: required",
         "spec.rules[2].backendRefs[0].namespace: a backend in another namespace needs a ReferenceGrant",

@@ -1,5 +1,6 @@
 //! Translation unit tests: YAML in, typed Envoy configuration out, one feature at a time.
 
+mod ambient;
 mod clusters;
 mod findings;
 mod gateway_api;
@@ -103,6 +104,7 @@ fn translate_objects(objects: &[Loaded]) -> Out {
     let Translation {
         mut proxies,
         findings,
+        ..
     } = translate(objects, &Ports::default());
     let proxy = proxies
         .remove(&ProxyId::IngressGateway)
