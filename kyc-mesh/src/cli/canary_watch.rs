@@ -160,7 +160,7 @@ async fn finish(
             outcome: outcome.clone(),
             load,
             yaml: route.as_ref().map(|r| Yaml {
-                file: Some(vs_file(c, &spec.virtual_service)),
+                file: Some(route_file(c, r)),
                 text: yaml::snippet(r),
             }),
             generated_ms: crate::traces::now_ms(),
@@ -168,7 +168,7 @@ async fn finish(
         write_reports(a.report.as_deref(), a.report_html.as_deref(), &report);
     }
     if let Some(route) = route {
-        let file = vs_file(c, &spec.virtual_service);
+        let file = route_file(c, &route);
         if a.write && matches!(route.kind, RouteKind::HttpRoute { .. }) {
             let e = yaml::YamlError::HttpRoute(route.route.virtual_service.clone());
             eprintln!("kyc-mesh: --write refused: {e}");
@@ -187,12 +187,28 @@ async fn finish(
                 }
                 Err(e) => eprintln!("kyc-mesh: --write refused: {e}"),
             }
+        } else if matches!(route.kind, RouteKind::HttpRoute { .. }) {
+            println!("  the live weights are a runtime override; to keep them, set these weights in {file}:");
+            print!("{}", yaml::snippet(&route));
         } else {
             println!("  the live weights are a runtime override; to keep them, commit this in {file} (or rerun with --write):");
             print!("{}", yaml::snippet(&route));
         }
     }
     Ok(Exit::of(outcome.phase == Phase::Promoted))
+}
+
+/// The file that holds `route`, for the user: an HTTPRoute's is the scenario the running mesh
+/// uses (the waypoint's, networking/scenarios/ambient.yaml), a VirtualService's is in
+/// networking/.
+fn route_file(c: &Common, route: &crate::weights::WeightedRoute) -> String {
+    match route.kind {
+        RouteKind::HttpRoute { .. } => crate::status::read(&c.state_dir())
+            .and_then(|s| s.scenario)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| c.networking.display().to_string()),
+        RouteKind::VirtualService => vs_file(c, &route.route.virtual_service),
+    }
 }
 
 /// The file of networking/ that holds VirtualService `vs`, for the user.

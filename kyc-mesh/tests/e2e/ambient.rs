@@ -530,6 +530,11 @@ async fn the_canary_promotes_and_rolls_back_on_the_waypoints_route() {
     assert_eq!(run.status.code(), Some(1), "{out}");
     assert!(out.contains("ROLLED BACK"), "{out}");
     assert!(out.contains("FAIL: success rate"), "{out}");
+    // The weights to keep are the scenario's HTTPRoute's, named with its file.
+    assert!(
+        out.contains("set these weights in") && out.contains("scenarios/ambient.yaml"),
+        "{out}"
+    );
     let off = cli(&mesh, &["chaos", ADVANCED, "--off"]).await;
     assert!(off.status.success(), "{}", text(&off));
     let m = tally(&c, &url, 20, &[]).await;
