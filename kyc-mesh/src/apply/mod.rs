@@ -33,7 +33,7 @@ pub(crate) const CDS: &str = "cds.json";
 pub(crate) const RDS: &str = "rds.json";
 
 /// How long Envoy gets to apply one update.
-const APPLY_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -73,13 +73,35 @@ fn source(dir: &Path, file: &str) -> ConfigSource {
 }
 
 /// Write `value` as JSON to `dir/name` atomically (`files::write_atomic`).
-fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ApplyError> {
+pub(crate) fn write_json<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+) -> Result<(), ApplyError> {
     let text = serde_json::to_vec_pretty(value).map_err(|e| ApplyError::Json(name.into(), e))?;
     let path = dir.join(name);
     crate::files::write_atomic(&path, text).map_err(|source| ApplyError::Write {
         path: crate::files::temp_path(&path),
         source,
     })
+}
+
+/// Write one update of the subscription whose admin stats start with `stat` (`write`), then
+/// wait until Envoy applied it: its `update_success` moved, else `Rejected` (checked first) or
+/// `TimedOut` after [`APPLY_WAIT`].
+pub(crate) async fn confirmed(
+    admin: &Admin,
+    stat: &str,
+    write: impl FnOnce() -> Result<(), ApplyError>,
+) -> Result<(), ApplyError> {
+    let before = admin.snapshot(&[stat]).await?;
+    write()?;
+    let tick = Duration::from_millis(20);
+    match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
+        Outcome::Applied => Ok(()),
+        Outcome::Rejected(s) => Err(ApplyError::Rejected(s)),
+        Outcome::TimedOut => Err(ApplyError::TimedOut(stat.to_string())),
+    }
 }
 
 /// The xDS directory of one running Envoy and what it currently holds.
@@ -201,14 +223,8 @@ impl XdsDir {
         body: impl FnOnce(u64) -> T,
     ) -> Result<(), ApplyError> {
         self.version += 1;
-        let before = admin.snapshot(&[stat]).await?;
-        write_json(&dir, file, &body(self.version))?;
-        let tick = Duration::from_millis(20);
-        match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
-            Outcome::Applied => Ok(()),
-            Outcome::Rejected(s) => Err(ApplyError::Rejected(s)),
-            Outcome::TimedOut => Err(ApplyError::TimedOut(stat.to_string())),
-        }
+        let body = body(self.version);
+        confirmed(admin, stat, || write_json(&dir, file, &body)).await
     }
 
     /// Swap in a new configuration without a failed request: clusters first (old ∪ new,

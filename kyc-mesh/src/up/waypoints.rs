@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::apply::{Admin, ApplyError, Outcome};
+use crate::apply::{confirmed, write_json, Admin, ApplyError};
 use crate::envoy::route::Route;
 use crate::envoy::{hbone, ClusterName};
 use crate::snapshot::Accepted;
@@ -24,8 +24,8 @@ use crate::snapshot::Accepted;
 use super::ambient_plan::AmbientPlan;
 use crate::translate::{NodePolicies, Waypoint};
 
-/// How long a waypoint gets to take one RDS file.
-const APPLY_WAIT: Duration = Duration::from_secs(10);
+/// How long a node proxy gets to reload (as an Envoy gets to apply an update).
+const APPLY_WAIT: Duration = crate::apply::APPLY_WAIT;
 
 /// One Service port of a waypoint: its RDS directory and the routes the waypoint runs.
 struct ServiceRoutes {
@@ -131,20 +131,12 @@ impl LiveWaypoint {
     /// Write its clusters to the instances as `plan` has them (CDS) and wait until it took
     /// them.
     async fn write_clusters(&mut self, plan: &AmbientPlan) -> Result<(), ApplyError> {
-        let stat = "cluster_manager.cds";
         self.version += 1;
-        let before = self.admin.snapshot(&[stat]).await?;
-        plan.write_waypoint_cds(&self.fixed, self.version)?;
-        let tick = Duration::from_millis(20);
-        match self
-            .admin
-            .wait_moved(&[stat], &before, APPLY_WAIT, tick)
-            .await
-        {
-            Outcome::Applied => Ok(()),
-            Outcome::Rejected(s) => Err(ApplyError::Rejected(s)),
-            Outcome::TimedOut => Err(ApplyError::TimedOut(stat.to_string())),
-        }
+        let version = self.version;
+        confirmed(&self.admin, "cluster_manager.cds", || {
+            plan.write_waypoint_cds(&self.fixed, version)
+        })
+        .await
     }
 
     /// Write the routes of `w` that differ and wait until the waypoint took each.
@@ -165,26 +157,11 @@ impl LiveWaypoint {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ApplyError::Json(vip.clone(), e))?;
             self.version += 1;
-            let stat = hbone::rds_stat(&vip);
-            let before = self.admin.snapshot(&[&stat]).await?;
             let body = hbone::route_configuration(&vip, self.version, routes);
-            let text =
-                serde_json::to_vec_pretty(&body).map_err(|e| ApplyError::Json(vip.clone(), e))?;
-            let path = current.dir.join(hbone::RDS_FILE);
-            crate::files::write_atomic(&path, text).map_err(|source| ApplyError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            let tick = Duration::from_millis(20);
-            match self
-                .admin
-                .wait_moved(&[&stat], &before, APPLY_WAIT, tick)
-                .await
-            {
-                Outcome::Applied => {}
-                Outcome::Rejected(s) => return Err(ApplyError::Rejected(s)),
-                Outcome::TimedOut => return Err(ApplyError::TimedOut(stat)),
-            }
+            confirmed(&self.admin, &hbone::rds_stat(&vip), || {
+                write_json(&current.dir, hbone::RDS_FILE, &body)
+            })
+            .await?;
             current.routes = s.routes.clone();
             changed = true;
         }
