@@ -5,7 +5,7 @@
 //! stay take their new app addresses, policies and services (each connection reads them as
 //! they are when it starts; connections already open are left alone), and the ones gone stop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,6 +88,20 @@ async fn bind(what: String, addr: SocketAddr) -> Result<TcpListener, StartError>
         .map_err(|source| StartError::Bind { what, addr, source })
 }
 
+/// Stop the listeners of `listening` whose address is not in `kept`.
+fn stop_all_but<T>(
+    listening: &mut BTreeMap<SocketAddr, Listening<T>>,
+    kept: &BTreeSet<SocketAddr>,
+) {
+    listening.retain(|addr, l| {
+        let keep = kept.contains(addr);
+        if !keep {
+            l.task.abort();
+        }
+        keep
+    });
+}
+
 /// `addr` is served by another workload of this node (a reload cannot hand it over).
 fn taken(what: String, addr: SocketAddr) -> StartError {
     StartError::Bind {
@@ -148,38 +162,26 @@ impl Node {
         }
         let pending = self.prepare(&config).await?;
         // Kept listeners take what they serve now; the others stop.
-        let mut inbound_now = BTreeMap::new();
-        let mut outbound_now = BTreeMap::new();
+        let mut inbound_now = BTreeSet::new();
+        let mut outbound_now = BTreeSet::new();
         for w in &config.workloads {
             let owner = Owner::of(w);
             if let Some(i) = &w.inbound {
                 if let Some(l) = self.inbound.get(&i.hbone).filter(|l| l.owner == owner) {
                     l.ctx.set(i.clone());
-                    inbound_now.insert(i.hbone, ());
+                    inbound_now.insert(i.hbone);
                 }
             }
             for out in &w.outbound {
                 let kept = self.outbound.get(&out.listen).filter(|l| l.owner == owner);
                 if let (Some(l), Some(service)) = (kept, config.service(&out.service)) {
                     l.ctx.set_service(service.clone());
-                    outbound_now.insert(out.listen, ());
+                    outbound_now.insert(out.listen);
                 }
             }
         }
-        self.inbound.retain(|addr, l| {
-            let keep = inbound_now.contains_key(addr);
-            if !keep {
-                l.task.abort();
-            }
-            keep
-        });
-        self.outbound.retain(|addr, l| {
-            let keep = outbound_now.contains_key(addr);
-            if !keep {
-                l.task.abort();
-            }
-            keep
-        });
+        stop_all_but(&mut self.inbound, &inbound_now);
+        stop_all_but(&mut self.outbound, &outbound_now);
         self.serve(pending);
         tracing::info!(
             node = %config.node,
