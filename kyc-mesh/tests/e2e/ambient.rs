@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use crate::canary::FAST;
 use crate::helpers::http::{client, count, tally};
 use crate::helpers::mesh::{cli, text, Mesh};
 use crate::helpers::{poll_async, repo_networking};
@@ -29,6 +30,14 @@ fn port_after(mesh: &Mesh, label: &str) -> u16 {
         .unwrap_or_else(|| panic!("a port after {label} in {line}"))
 }
 
+/// `kyc-mesh up --dataplane ambient` (networking/ with networking/scenarios/ambient.yaml) and
+/// `extra` options, with the real services.
+async fn start_ambient(envoy: std::path::PathBuf, extra: &[&str]) -> Mesh {
+    let mut args = vec!["--dataplane".to_string(), "ambient".to_string()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    start_real(envoy, repo_networking(), None, vec![], args).await
+}
+
 async fn metrics(port: u16) -> String {
     let url = format!("http://127.0.0.1:{port}/metrics");
     match client().get(&url).send().await {
@@ -48,14 +57,7 @@ fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
 async fn ambient_splits_the_canary_in_the_waypoint_over_hbone_between_node_proxies() {
     let envoy = require_envoy!();
     // `--dataplane ambient` alone: networking/ with networking/scenarios/ambient.yaml.
-    let mut mesh = start_real(
-        envoy,
-        repo_networking(),
-        None,
-        vec![],
-        vec!["--dataplane".into(), "ambient".into()],
-    )
-    .await;
+    let mut mesh = start_ambient(envoy, &[]).await;
     let out = mesh.output();
     assert!(out.contains("scenarios/ambient.yaml"), "{out}");
     assert!(out.contains("sidecars:            none"), "{out}");
@@ -269,18 +271,13 @@ async fn prometheus_scrapes_the_node_proxy_and_the_waypoint() {
     let envoy = require_envoy!();
     let prometheus = crate::prometheus::prometheus_binary();
     let port = crate::helpers::free_port();
-    let mut mesh = start_real(
+    let mut mesh = start_ambient(
         envoy,
-        repo_networking(),
-        None,
-        vec![],
-        vec![
-            "--dataplane".into(),
-            "ambient".into(),
-            "--prometheus".into(),
-            prometheus.display().to_string(),
-            "--prometheus-port".into(),
-            port.to_string(),
+        &[
+            "--prometheus",
+            &prometheus.display().to_string(),
+            "--prometheus-port",
+            &port.to_string(),
         ],
     )
     .await;
@@ -391,19 +388,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_carry_hbone_between_them() {
     let envoy = require_envoy!();
-    let mut mesh = start_real(
-        envoy,
-        repo_networking(),
-        None,
-        vec![],
-        vec![
-            "--dataplane".into(),
-            "ambient".into(),
-            "--nodes".into(),
-            "2".into(),
-        ],
-    )
-    .await;
+    let mut mesh = start_ambient(envoy, &["--nodes", "2"]).await;
     let node1 = port_after(&mesh, "node proxy node-1 (metrics http://127.0.0.1:");
     let node2 = port_after(&mesh, "node proxy node-2 (metrics http://127.0.0.1:");
     let c = client();
@@ -444,37 +429,19 @@ async fn two_nodes_carry_hbone_between_them() {
     assert!(mesh.stop().success());
 }
 
-/// `kyc-mesh canary`'s flags for a short run (one check per second, 50 % steps).
-const FAST_CANARY: [&str; 8] = [
-    "canary",
-    "--interval",
-    "1s",
-    "--step-weight",
-    "50",
-    "--min-requests",
-    "10",
-    "--load",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_promotes_and_rolls_back_on_the_waypoints_route() {
     let envoy = require_envoy!();
-    let mut mesh = start_real(
-        envoy,
-        repo_networking(),
-        None,
-        vec![],
-        vec!["--dataplane".into(), "ambient".into()],
-    )
-    .await;
+    let mut mesh = start_ambient(envoy, &[]).await;
     let c = client();
     let url = mesh.url("/kyc/v1/customer?type=report");
 
     // A healthy canary: without --virtual-service it runs on the waypoint's HTTPRoute, reads
     // the waypoint's figures (the load goes gateway → aggregator → node proxy → waypoint) and
     // moves the HTTPRoute's weights live in the waypoint.
-    let mut args = FAST_CANARY.to_vec();
-    args.extend(["40", "--write"]);
+    let mut args = vec!["canary"];
+    args.extend(FAST);
+    args.extend(["--load", "40", "--write"]);
     let run = cli(&mesh, &args).await;
     let out = text(&run);
     assert_eq!(run.status.code(), Some(0), "{out}");
@@ -523,8 +490,9 @@ async fn the_canary_promotes_and_rolls_back_on_the_waypoints_route() {
     assert!(clear.status.success(), "{}", text(&clear));
     let chaos = cli(&mesh, &["chaos", ADVANCED, "--error-rate", "0.5"]).await;
     assert!(chaos.status.success(), "{}", text(&chaos));
-    let mut args = FAST_CANARY.to_vec();
-    args.extend(["40", "--http-route", "kyc-credit-check-canary"]);
+    let mut args = vec!["canary"];
+    args.extend(FAST);
+    args.extend(["--load", "40", "--http-route", "kyc-credit-check-canary"]);
     let run = cli(&mesh, &args).await;
     let out = text(&run);
     assert_eq!(run.status.code(), Some(1), "{out}");
@@ -674,14 +642,7 @@ async fn use_ambient_restarts_a_sidecar_mesh_into_ambient_mode_and_use_none_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_restart_in_ambient_mode_fails_no_request() {
     let envoy = require_envoy!();
-    let mut mesh = start_real(
-        envoy,
-        repo_networking(),
-        None,
-        vec![],
-        vec!["--dataplane".into(), "ambient".into()],
-    )
-    .await;
+    let mut mesh = start_ambient(envoy, &[]).await;
     // The whole chain: gateway → aggregator → node proxy → waypoint → node proxy → scorer.
     let load =
         crate::helpers::load::Load::start(&vec![mesh.url("/kyc/v1/customer?type=report"); 4]);

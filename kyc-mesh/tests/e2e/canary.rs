@@ -102,7 +102,9 @@ fn checks(lines: &[String]) -> Vec<&String> {
     lines.iter().filter(is_check).collect()
 }
 
-const FAST: [&str; 6] = [
+/// `kyc-mesh canary`'s flags for a short run (one check per second, 50 % steps; also the
+/// ambient tests').
+pub(crate) const FAST: [&str; 6] = [
     "--interval",
     "1s",
     "--step-weight",
