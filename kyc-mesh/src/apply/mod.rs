@@ -64,9 +64,24 @@ fn sub(dir: &Path, file: &str) -> PathBuf {
     dir.join(file.trim_end_matches(".json"))
 }
 
-fn rds_sub(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("rds-{index}"))
+/// The route directory of listener `index` in its `epoch`: `rds-0` first, `rds-0.1` once
+/// the listener's token verification changed, and so on. Such a listener takes its routes
+/// from a new directory, so the listener it replaces keeps, while it drains, the routes it
+/// was made with (see [`XdsDir::apply`]).
+fn rds_sub(dir: &Path, index: usize, epoch: u32) -> PathBuf {
+    match epoch {
+        0 => dir.join(format!("rds-{index}")),
+        e => dir.join(format!("rds-{index}.{e}")),
+    }
 }
+
+/// Envoy's gauges of listeners (and in-place filter chains) still draining after an update.
+const DRAINING: [&str; 2] = [
+    "listener_manager.total_listeners_draining",
+    "listener_manager.total_filter_chains_draining",
+];
+/// Envoy's gauge of listeners waiting for their routes before they take connections.
+const WARMING: &str = "listener_manager.total_listeners_warming";
 
 fn source(dir: &Path, file: &str) -> ConfigSource {
     ConfigSource::watched_file(&sub(dir, file), file)
@@ -114,6 +129,8 @@ pub(crate) struct XdsDir {
     /// The proxy's SDS secrets (a sidecar inbound's mTLS).
     sds: Option<SdsSources>,
     listeners: Vec<HttpListener>,
+    /// Each listener's route directory epoch ([`rds_sub`]).
+    epochs: Vec<u32>,
     clusters: BTreeMap<ClusterName, Cluster>,
     routes: Vec<RouteConfiguration>,
 }
@@ -128,7 +145,7 @@ impl XdsDir {
         telemetry: &Telemetry,
     ) -> Result<Self, ApplyError> {
         let mut dirs: Vec<PathBuf> = [LDS, CDS].iter().map(|f| sub(dir, f)).collect();
-        dirs.extend((0..proxy.listeners.len()).map(|i| rds_sub(dir, i)));
+        dirs.extend((0..proxy.listeners.len()).map(|i| rds_sub(dir, i, 0)));
         for d in dirs {
             std::fs::create_dir_all(&d).map_err(|source| ApplyError::Write { path: d, source })?;
         }
@@ -139,12 +156,13 @@ impl XdsDir {
             service_name: proxy.node.cluster.clone(),
             sds: proxy.identity.as_ref().map(|i| i.sds.clone()),
             listeners: proxy.listeners.iter().map(|l| l.listener.clone()).collect(),
+            epochs: vec![0; proxy.listeners.len()],
             clusters: proxy.clusters.clone(),
             routes: proxy.listeners.iter().map(|l| l.routes.clone()).collect(),
         };
         for (i, l) in proxy.listeners.iter().enumerate() {
             write_json(
-                &rds_sub(dir, i),
+                &rds_sub(dir, i, 0),
                 RDS,
                 &DiscoveryResponse::new(1, [l.routes.clone()]),
             )?;
@@ -189,8 +207,9 @@ impl XdsDir {
             .iter()
             .enumerate()
             .map(|(i, l)| {
+                let epoch = self.epochs.get(i).copied().unwrap_or(0);
                 let rds = RouteSpecifier::Rds(Rds {
-                    config_source: ConfigSource::watched_file(&rds_sub(&self.dir, i), RDS),
+                    config_source: ConfigSource::watched_file(&rds_sub(&self.dir, i, epoch), RDS),
                     route_config_name: l.route_config_name(),
                 });
                 let mut built = l.build(rds, self.sds.as_ref());
@@ -231,6 +250,15 @@ impl XdsDir {
     /// so every route target exists), then listeners (when their filter chains changed),
     /// then routes, then drop clusters nobody routes to. Returns false when nothing changed.
     /// The listeners themselves (kind and ports) are fixed for the life of the Envoy.
+    ///
+    /// A listener replaced while its connections drain (each gets one more answer, then
+    /// `Connection: close`) shares its routes with the new one, so a policy edit applies to
+    /// open connections too; except when the listener's token verification changes (JWT
+    /// keys, issuers, the filter itself): the policies may need what only one of the two
+    /// verifies, so the new listener comes with its routes in a new directory
+    /// ([`rds_sub`]), written first, and the old one keeps its own routes. Otherwise a valid
+    /// token on a connection opened before `use jwt-auth` would meet the new policy on a
+    /// listener that verifies no token: a 403.
     pub(crate) async fn apply(
         &mut self,
         admin: &Admin,
@@ -253,13 +281,7 @@ impl XdsDir {
             self.clusters = union;
         }
         if listeners != self.listeners && listeners.len() == self.listeners.len() {
-            self.listeners = listeners;
-            let built = self.built_listeners();
-            let d = sub(&self.dir, LDS);
-            self.push(admin, d, LDS, LDS_STAT, |v| {
-                DiscoveryResponse::new(v, built)
-            })
-            .await?;
+            self.swap_listeners(admin, listeners, &routes).await?;
         }
         for (i, new) in routes.iter().enumerate() {
             if self.routes.get(i) == Some(new) {
@@ -269,7 +291,7 @@ impl XdsDir {
                 continue;
             };
             let body = new.clone();
-            let d = rds_sub(&self.dir, i);
+            let d = rds_sub(&self.dir, i, self.epochs.get(i).copied().unwrap_or(0));
             self.push(admin, d, RDS, &stat, |v| DiscoveryResponse::new(v, [body]))
                 .await?;
             self.routes[i] = new.clone();
@@ -282,5 +304,86 @@ impl XdsDir {
             self.clusters = proxy.clusters.clone();
         }
         Ok(true)
+    }
+
+    /// The listeners that changed; those whose token verification changed with their
+    /// routes (`routes`, by listener) in a new directory: routes written, then the
+    /// listeners, then wait until Envoy loaded each new directory (or say it rejected it) and
+    /// no listener is warming. The other listeners' routes follow in [`Self::apply`].
+    async fn swap_listeners(
+        &mut self,
+        admin: &Admin,
+        listeners: Vec<HttpListener>,
+        routes: &[RouteConfiguration],
+    ) -> Result<(), ApplyError> {
+        self.remove_drained_route_dirs(admin).await;
+        let own_routes: Vec<usize> = (0..listeners.len())
+            .filter(|&i| match (self.listeners.get(i), listeners.get(i)) {
+                (Some(old), Some(new)) => !old.same_token_verification(new),
+                _ => false,
+            })
+            .collect();
+        let mut loads = Vec::new();
+        for &i in &own_routes {
+            let (Some(epoch), Some(table)) = (self.epochs.get_mut(i), routes.get(i)) else {
+                continue;
+            };
+            *epoch += 1;
+            let d = rds_sub(&self.dir, i, *epoch);
+            std::fs::create_dir_all(&d).map_err(|source| ApplyError::Write {
+                path: d.clone(),
+                source,
+            })?;
+            self.version += 1;
+            write_json(
+                &d,
+                RDS,
+                &DiscoveryResponse::new(self.version, [table.clone()]),
+            )?;
+            if let Some(old) = self.routes.get_mut(i) {
+                *old = table.clone();
+            }
+            let stat = listeners[i].rds_stat();
+            let before = admin.snapshot(&[stat.as_str()]).await?;
+            loads.push((stat, before));
+        }
+        self.listeners = listeners;
+        let built = self.built_listeners();
+        let d = sub(&self.dir, LDS);
+        self.push(admin, d, LDS, LDS_STAT, |v| {
+            DiscoveryResponse::new(v, built)
+        })
+        .await?;
+        let tick = Duration::from_millis(20);
+        for (stat, before) in loads {
+            match admin
+                .wait_moved(&[stat.as_str()], &before, APPLY_WAIT, tick)
+                .await
+            {
+                Outcome::Applied => {}
+                Outcome::Rejected(s) => return Err(ApplyError::Rejected(s)),
+                Outcome::TimedOut => return Err(ApplyError::TimedOut(stat)),
+            }
+        }
+        let warm = admin::poll(APPLY_WAIT, tick, || async {
+            (admin.stat(WARMING).await.ok()? == 0).then_some(())
+        })
+        .await;
+        warm.ok_or_else(|| ApplyError::TimedOut(WARMING.to_string()))
+    }
+
+    /// Once no listener drains, the route directories of replaced listeners go.
+    async fn remove_drained_route_dirs(&self, admin: &Admin) {
+        for gauge in DRAINING {
+            if !matches!(admin.stat(gauge).await, Ok(0)) {
+                return;
+            }
+        }
+        for (i, &epoch) in self.epochs.iter().enumerate() {
+            for old in 0..epoch {
+                // Best effort: a directory left behind is only a few kilobytes of the state dir.
+                let _ = std::fs::remove_dir_all(rds_sub(&self.dir, i, old));
+            }
+        }
     }
 }

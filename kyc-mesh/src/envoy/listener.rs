@@ -58,6 +58,13 @@ pub(crate) enum FilterConfig {
 }
 
 impl HttpListener {
+    /// Whether `other` verifies end-user tokens exactly as this listener does (the same JWT
+    /// providers and keys). Route policies read what the JWT filter verified (request
+    /// principals, claims), so a listener that changes this needs its own routes.
+    pub(crate) fn same_token_verification(&self, other: &HttpListener) -> bool {
+        self.jwt == other.jwt
+    }
+
     pub(crate) fn name(&self) -> ListenerName {
         ListenerName {
             kind: self.kind,

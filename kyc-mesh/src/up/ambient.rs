@@ -144,14 +144,7 @@ pub(super) async fn start(
         let text = serde_json::to_vec_pretty(&bootstrap)
             .map_err(|e| UpError::Ambient(format!("the waypoint's bootstrap: {e}")))?;
         crate::files::write_atomic(&path, text)?;
-        let mut cmd = Command::new(&o.envoy);
-        cmd.arg("-c")
-            .arg(&path)
-            .arg("--disable-hot-restart")
-            .arg("--log-level")
-            .arg(&o.envoy_log_level)
-            .arg("--concurrency")
-            .arg(o.envoy_concurrency.unwrap_or(1).to_string());
+        let cmd = super::envoys::envoy_command(o, &path, Some(o.envoy_concurrency.unwrap_or(1)));
         let name = format!("{}/waypoint", w.name);
         let proc = supervise::spawn(&name, cmd, exits)?;
         let url = format!("http://127.0.0.1:{}/ready", ports.admin);

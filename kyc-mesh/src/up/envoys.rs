@@ -119,6 +119,37 @@ pub(super) async fn start_sidecar(
     Ok((proxy, proc))
 }
 
+/// How long a replaced listener drains (`--drain-time-s`): istio-agent's default
+/// `drainDuration`.
+const DRAIN_TIME_S: u32 = 45;
+
+/// The command line of one of the mesh's Envoys (gateway, sidecar or waypoint) on
+/// `bootstrap`, with `workers` worker threads (Envoy's default, one per core, when None).
+/// As istio-agent starts Envoy: no hot restart, and a replaced listener's connections are
+/// told to close at once (`--drain-strategy immediate`, at most [`DRAIN_TIME_S`]), so a
+/// changed listener (new JWT keys, a new mTLS mode) serves every connection within one
+/// request instead of Envoy's default of up to ten minutes of the old one.
+pub(super) fn envoy_command(
+    o: &UpOptions,
+    bootstrap: &std::path::Path,
+    workers: Option<u16>,
+) -> Command {
+    let mut cmd = Command::new(&o.envoy);
+    cmd.arg("-c")
+        .arg(bootstrap)
+        .arg("--disable-hot-restart")
+        .arg("--drain-strategy")
+        .arg("immediate")
+        .arg("--drain-time-s")
+        .arg(DRAIN_TIME_S.to_string())
+        .arg("--log-level")
+        .arg(&o.envoy_log_level);
+    if let Some(workers) = workers {
+        cmd.arg("--concurrency").arg(workers.to_string());
+    }
+    cmd
+}
+
 /// Start one Envoy (`name` prefixes its log lines) on the bootstrap of `xds` and wait
 /// until its listeners are open (`what` names them in the error).
 async fn launch(
@@ -129,18 +160,14 @@ async fn launch(
     admin: &Admin,
     exits: &mpsc::UnboundedSender<Exit>,
 ) -> Result<Proc> {
-    let mut cmd = Command::new(&o.envoy);
-    cmd.arg("-c")
-        .arg(xds.bootstrap_path())
-        .arg("--disable-hot-restart")
-        .arg("--log-level")
-        .arg(&o.envoy_log_level);
     // A sidecar gets one worker unless told otherwise: on a laptop every sidecar shares
     // the same few cores with the services (Istio's default is 2 per sidecar).
     let sidecar_default = (name != "envoy").then_some(1);
-    if let Some(workers) = o.envoy_concurrency.or(sidecar_default) {
-        cmd.arg("--concurrency").arg(workers.to_string());
-    }
+    let cmd = envoy_command(
+        o,
+        &xds.bootstrap_path(),
+        o.envoy_concurrency.or(sidecar_default),
+    );
     // Dropped on an error below: `spawn` kills it on drop.
     let envoy = supervise::spawn(name, cmd, exits)?;
     let rejected = format!("{LDS_STAT}.update_rejected");

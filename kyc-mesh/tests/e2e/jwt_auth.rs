@@ -518,6 +518,66 @@ async fn keys_and_policy_reload_live_under_load_without_failing_a_valid_request(
     assert!(sent >= 100, "only {sent} requests");
 }
 
+/// A connection open across a change of the aggregator sidecar's listener (here the JWT
+/// filter comes, with a policy that needs a verified token) is served by the listener that
+/// accepted it, with that listener's routes, and told to close; new connections get the new
+/// listener and its routes. Never the new routes on the old listener: a valid token refused
+/// with 403 (no JWT filter to verify it), as a run under load once saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_open_across_a_listener_change_keeps_its_listeners_routes_and_is_closed() {
+    let envoy = require_envoy!();
+    let (dir, file) = editable_scenario();
+    let mesh = start_real(
+        envoy,
+        dir.path().to_path_buf(),
+        Some(file.clone()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let direct = format!("http://127.0.0.1:{}/kyc/v1/customer", mesh.aggregator);
+    let token = bearer(&signed("kyc-demo-1", &spec("held", &["kyc.read"])));
+    let out = mesh.use_scenario("none");
+    assert!(out.status.success(), "{}", text(&out));
+    // One connection, kept: one request at a time, one idle connection in the pool.
+    let held = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let first = held.get(&direct).send().await.expect("before the change");
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers().get("connection"), None);
+    let _ = first.bytes().await;
+    let out = mesh.use_scenario(&file.display().to_string());
+    assert!(out.status.success(), "{}", text(&out));
+    let on_old = held
+        .get(&direct)
+        .header("authorization", &token)
+        .send()
+        .await
+        .expect("on the held connection");
+    let status = on_old.status().as_u16();
+    let close = on_old.headers().get("connection").cloned();
+    let body = on_old.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "the old listener with the new routes: {body}");
+    assert_eq!(
+        close.as_ref().and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "served by the draining listener, which asks the client to reconnect"
+    );
+    let fresh = client();
+    let get = reqwest::Method::GET;
+    assert_eq!(
+        ask(&fresh, get.clone(), &direct, Some(&token), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(ask(&fresh, get, &direct, None, None).await.0, 403);
+}
+
 #[test]
 fn up_without_sidecars_refuses_the_scenario_and_says_why() {
     let Some(envoy) = crate::helpers::envoy() else {
