@@ -50,8 +50,8 @@ pub(super) struct Layout {
 
 /// Free loopback ports, all held while choosing so no two are the same, never one of
 /// `reserved` (the ports the mesh was told to use but has not bound yet: the contract ports,
-/// the gateway, admin, Prometheus and dashboard). The kernel hands out any port that is free
-/// *now*, and a contract port is free until its instance starts.
+/// the gateway, admin, Prometheus and dashboard). A contract port is free until its instance
+/// starts, so it must be excluded by name ([`super::ports`] says where the others come from).
 pub(super) struct Picker<'a> {
     held: Vec<std::net::TcpListener>,
     reserved: &'a BTreeSet<u16>,
@@ -67,7 +67,7 @@ impl<'a> Picker<'a> {
 
     pub(super) fn next(&mut self) -> std::io::Result<u16> {
         loop {
-            let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            let l = super::ports::bind_free()?;
             let port = l.local_addr()?.port();
             // Held either way: a reserved port is not offered again while choosing.
             self.held.push(l);

@@ -23,6 +23,7 @@ mod fleet;
 mod layout;
 mod mesh;
 mod options;
+mod ports;
 mod probe;
 mod proxies;
 mod reconfigure;

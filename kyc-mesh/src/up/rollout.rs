@@ -21,9 +21,7 @@ const WARMING: &str = "cluster_manager.warming_clusters";
 
 /// A free loopback port for the new instance.
 fn fresh_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
+    Ok(super::ports::bind_free()?.local_addr()?.port())
 }
 
 /// With a sidecar, only its inbound cluster moves (the gateway's endpoint for the workload is
