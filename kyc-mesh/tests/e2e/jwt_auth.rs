@@ -526,15 +526,8 @@ async fn keys_and_policy_reload_live_under_load_without_failing_a_valid_request(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_open_across_a_listener_change_keeps_its_listeners_routes_and_is_closed() {
     let envoy = require_envoy!();
-    let (dir, file) = editable_scenario();
-    let mesh = start_real(
-        envoy,
-        dir.path().to_path_buf(),
-        Some(file.clone()),
-        vec![],
-        vec![],
-    )
-    .await;
+    let file = scenario("jwt-auth.yaml");
+    let mesh = start_real(envoy, repo_networking(), Some(file.clone()), vec![], vec![]).await;
     let direct = format!("http://127.0.0.1:{}/kyc/v1/customer", mesh.aggregator);
     let token = bearer(&signed("kyc-demo-1", &spec("held", &["kyc.read"])));
     let out = mesh.use_scenario("none");
