@@ -26,7 +26,7 @@ use crate::envoy::tls::SdsSources;
 use crate::envoy::{ClusterName, ListenerKind};
 use crate::translate::ProxyConfig;
 
-use admin::{CDS_STAT, LDS_STAT};
+use admin::{Counters, CDS_STAT, LDS_STAT};
 
 pub(crate) const LDS: &str = "lds.json";
 pub(crate) const CDS: &str = "cds.json";
@@ -111,8 +111,14 @@ pub(crate) async fn confirmed(
 ) -> Result<(), ApplyError> {
     let before = admin.snapshot(&[stat]).await?;
     write()?;
+    applied(admin, stat, &before).await
+}
+
+/// Wait until the subscription whose admin stats start with `stat` moved past `before`:
+/// `update_success`, else `Rejected` (checked first) or `TimedOut` after [`APPLY_WAIT`].
+async fn applied(admin: &Admin, stat: &str, before: &[Counters]) -> Result<(), ApplyError> {
     let tick = Duration::from_millis(20);
-    match admin.wait_moved(&[stat], &before, APPLY_WAIT, tick).await {
+    match admin.wait_moved(&[stat], before, APPLY_WAIT, tick).await {
         Outcome::Applied => Ok(()),
         Outcome::Rejected(s) => Err(ApplyError::Rejected(s)),
         Outcome::TimedOut => Err(ApplyError::TimedOut(stat.to_string())),
@@ -207,9 +213,8 @@ impl XdsDir {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let epoch = self.epochs.get(i).copied().unwrap_or(0);
                 let rds = RouteSpecifier::Rds(Rds {
-                    config_source: ConfigSource::watched_file(&rds_sub(&self.dir, i, epoch), RDS),
+                    config_source: ConfigSource::watched_file(&self.route_dir(i), RDS),
                     route_config_name: l.route_config_name(),
                 });
                 let mut built = l.build(rds, self.sds.as_ref());
@@ -222,6 +227,11 @@ impl XdsDir {
                 built
             })
             .collect()
+    }
+
+    /// Listener `i`'s route directory now ([`rds_sub`] in its epoch).
+    fn route_dir(&self, i: usize) -> PathBuf {
+        rds_sub(&self.dir, i, self.epochs.get(i).copied().unwrap_or(0))
     }
 
     pub(crate) fn bootstrap_path(&self) -> PathBuf {
@@ -291,7 +301,7 @@ impl XdsDir {
                 continue;
             };
             let body = new.clone();
-            let d = rds_sub(&self.dir, i, self.epochs.get(i).copied().unwrap_or(0));
+            let d = self.route_dir(i);
             self.push(admin, d, RDS, &stat, |v| DiscoveryResponse::new(v, [body]))
                 .await?;
             self.routes[i] = new.clone();
@@ -317,19 +327,19 @@ impl XdsDir {
         routes: &[RouteConfiguration],
     ) -> Result<(), ApplyError> {
         self.remove_drained_route_dirs(admin).await;
-        let own_routes: Vec<usize> = (0..listeners.len())
-            .filter(|&i| match (self.listeners.get(i), listeners.get(i)) {
-                (Some(old), Some(new)) => !old.same_token_verification(new),
-                _ => false,
-            })
-            .collect();
         let mut loads = Vec::new();
-        for &i in &own_routes {
-            let (Some(epoch), Some(table)) = (self.epochs.get_mut(i), routes.get(i)) else {
+        for (i, new) in listeners.iter().enumerate() {
+            let own_routes = self
+                .listeners
+                .get(i)
+                .is_some_and(|old| !old.same_token_verification(new));
+            let (true, Some(epoch), Some(table)) =
+                (own_routes, self.epochs.get_mut(i), routes.get(i))
+            else {
                 continue;
             };
             *epoch += 1;
-            let d = rds_sub(&self.dir, i, *epoch);
+            let d = self.route_dir(i);
             std::fs::create_dir_all(&d).map_err(|source| ApplyError::Write {
                 path: d.clone(),
                 source,
@@ -343,7 +353,7 @@ impl XdsDir {
             if let Some(old) = self.routes.get_mut(i) {
                 *old = table.clone();
             }
-            let stat = listeners[i].rds_stat();
+            let stat = new.rds_stat();
             let before = admin.snapshot(&[stat.as_str()]).await?;
             loads.push((stat, before));
         }
@@ -354,17 +364,10 @@ impl XdsDir {
             DiscoveryResponse::new(v, built)
         })
         .await?;
-        let tick = Duration::from_millis(20);
         for (stat, before) in loads {
-            match admin
-                .wait_moved(&[stat.as_str()], &before, APPLY_WAIT, tick)
-                .await
-            {
-                Outcome::Applied => {}
-                Outcome::Rejected(s) => return Err(ApplyError::Rejected(s)),
-                Outcome::TimedOut => return Err(ApplyError::TimedOut(stat)),
-            }
+            applied(admin, &stat, &before).await?;
         }
+        let tick = Duration::from_millis(20);
         let warm = admin::poll(APPLY_WAIT, tick, || async {
             (admin.stat(WARMING).await.ok()? == 0).then_some(())
         })
